@@ -1,0 +1,275 @@
+//! `kiln bench`: the performance figures in BENCHMARKS.md, measured by the release binary.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use kiln_core::data::polars::prelude::*;
+use kiln_core::{Cancel, ImportOptions, Progress, Workspace};
+use serde_json::json;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Import a generated CSV (default 1 GB) and compare with polars' own CsvReader; time to first rows.
+    Import {
+        /// Size of the generated CSV in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size_mb: u64,
+        /// Folder for the generated file and the scratch workspace (default: the system temp folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Timed repetitions of each side (the best is reported).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// CPU time per frame of the Data table while scrolling through a large frame.
+    Table {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 20)]
+        cols: usize,
+        #[arg(long, default_value_t = 600)]
+        frames: usize,
+    },
+    /// Column statistics of a large frame: time and peak memory.
+    Stats {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 20)]
+        cols: usize,
+    },
+}
+
+pub fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
+    let report = match cmd {
+        BenchCommand::Import {
+            size_mb,
+            dir,
+            repeat,
+        } => bench_import(*size_mb, dir.clone(), (*repeat).max(1))?,
+        BenchCommand::Table { rows, cols, frames } => bench_table(*rows, *cols, *frames)?,
+        BenchCommand::Stats { rows, cols } => bench_stats(*rows, *cols)?,
+    };
+    if json_out {
+        super::print_json(out, &report)
+    } else {
+        if let Some(obj) = report.as_object() {
+            for (k, v) in obj {
+                writeln!(out, "{k:<28} {v}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A CSV of `size_mb` MiB with mixed columns: ids, floats, a category, free text, a flag, nulls.
+fn generate_csv(path: &Path, size_mb: u64) -> Result<()> {
+    let target = size_mb * 1024 * 1024;
+    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    writeln!(w, "id,x1,x2,x3,x4,category,label,score,flag,comment")?;
+    let cats = ["alpha", "beta", "gamma", "delta", "epsilon"];
+    let mut written = 0u64;
+    let mut i = 0u64;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut line = String::with_capacity(160);
+    while written < target {
+        line.clear();
+        let r = next();
+        let x = |k: u64| ((r >> k) & 0xffff) as f64 / 655.36 - 50.0;
+        let score = if r % 17 == 0 {
+            String::new()
+        } else {
+            format!("{:.4}", (r % 100_000) as f64 / 1000.0)
+        };
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            line,
+            "{i},{:.5},{:.5},{:.3},{},{},{},{score},{},row {} note {}",
+            x(0),
+            x(16),
+            x(32),
+            (r >> 48) % 1000,
+            cats[(r % 5) as usize],
+            r % 10,
+            r % 2 == 0,
+            i,
+            r % 977
+        );
+        w.write_all(line.as_bytes())?;
+        written += line.len() as u64;
+        i += 1;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn best(times: &[Duration]) -> f64 {
+    times.iter().map(Duration::as_secs_f64).fold(f64::INFINITY, f64::min)
+}
+
+fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<serde_json::Value> {
+    let dir = dir.unwrap_or_else(std::env::temp_dir).join("kiln-bench-import");
+    std::fs::create_dir_all(&dir)?;
+    let csv = dir.join(format!("mixed-{size_mb}mb.csv"));
+    if std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) < size_mb * 1024 * 1024 {
+        eprintln!("generating {} ({size_mb} MiB)…", csv.display());
+        generate_csv(&csv, size_mb)?;
+    }
+    let bytes = std::fs::metadata(&csv)?.len();
+    // Warm the page cache so both sides read from memory.
+    let _ = std::fs::read(&csv)?;
+
+    let mut polars_times = Vec::new();
+    let mut rows = 0;
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let df = CsvReadOptions::default()
+            .try_into_reader_with_file_path(Some(csv.clone()))?
+            .finish()?;
+        polars_times.push(t.elapsed());
+        rows = df.height();
+    }
+
+    let mut kiln_times = Vec::new();
+    for i in 0..repeat {
+        let ws_dir = dir.join(format!("ws-{i}"));
+        let _ = std::fs::remove_dir_all(&ws_dir);
+        let mut ws = Workspace::open(&ws_dir)?;
+        let t = Instant::now();
+        ws.import(&csv, "bench", &ImportOptions::default(), &Cancel::new(), &Progress::new())?;
+        kiln_times.push(t.elapsed());
+        drop(ws);
+        let _ = std::fs::remove_dir_all(&ws_dir);
+    }
+
+    let mut first_rows = Vec::new();
+    for _ in 0..repeat.max(5) {
+        let t = Instant::now();
+        let df = kiln_core::data::preview_file(&csv, &ImportOptions::default(), 1000)?;
+        first_rows.push(t.elapsed());
+        anyhow::ensure!(df.height() == 1000, "preview returned {} rows", df.height());
+    }
+    let (p, k) = (best(&polars_times), best(&kiln_times));
+    Ok(json!({
+        "file": csv.display().to_string(),
+        "file_bytes": bytes,
+        "rows": rows,
+        "polars_csv_read_s": p,
+        "kiln_import_s": k,
+        "ratio_kiln_over_polars": k / p,
+        "first_rows_s": best(&first_rows),
+        "repeat": repeat,
+    }))
+}
+
+/// A frame of `rows` × `cols`: mostly floats, every fifth column a string.
+fn synthetic_frame(rows: usize, cols: usize) -> Result<DataFrame> {
+    let mut columns = Vec::with_capacity(cols);
+    for c in 0..cols {
+        let name = format!("c{c}");
+        let col = if c % 5 == 4 {
+            let cats = ["north", "south", "east", "west"];
+            Column::new(name.into(), (0..rows).map(|i| cats[(i * 7 + c) % 4]).collect::<Vec<_>>())
+        } else {
+            Column::new(
+                name.into(),
+                (0..rows)
+                    .map(|i| ((i as u64).wrapping_mul(2_654_435_761).wrapping_add(c as u64) % 1_000_003) as f64 / 1000.0)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        columns.push(col);
+    }
+    Ok(DataFrame::new(rows, columns)?)
+}
+
+fn bench_table(rows: usize, cols: usize, frames: usize) -> Result<serde_json::Value> {
+    let df = synthetic_frame(rows, cols)?;
+    let ctx = egui::Context::default();
+    let size = egui::vec2(1600.0, 1000.0);
+    let mut times = Vec::with_capacity(frames);
+    for f in 0..frames + 10 {
+        let mut input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, size)),
+            ..Default::default()
+        };
+        input.events.push(egui::Event::PointerMoved(egui::pos2(600.0, 500.0)));
+        // Scroll down by a few rows each frame, with a long jump now and then.
+        let delta = if f % 100 == 99 { -200_000.0 } else { -60.0 };
+        input.events.push(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, delta),
+            phase: egui::TouchPhase::Move,
+            modifiers: egui::Modifiers::NONE,
+            source: egui::MouseWheelSource::Wheel,
+        });
+        let t = Instant::now();
+        let out = ctx.run_ui(input, |ui| {
+            egui::CentralPanel::default().show(ui, |ui| {
+                crate::gui::widgets::data_table::show(ui, "bench", &df, None, None);
+            });
+        });
+        let prims = ctx.tessellate(out.shapes, out.pixels_per_point);
+        let dt = t.elapsed();
+        std::hint::black_box(prims);
+        if f >= 10 {
+            times.push(dt);
+        }
+    }
+    times.sort();
+    let ms = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
+    Ok(json!({
+        "rows": rows,
+        "cols": cols,
+        "frames": frames,
+        "frame_ms_p50": ms(0.5),
+        "frame_ms_p99": ms(0.99),
+        "frame_ms_max": ms(1.0),
+    }))
+}
+
+/// Peak resident memory of this process so far, in bytes (Linux: VmHWM).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn current_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn bench_stats(rows: usize, cols: usize) -> Result<serde_json::Value> {
+    let df = synthetic_frame(rows, cols)?;
+    let frame_bytes = df.estimated_size();
+    let before = current_rss();
+    // Reset the peak so it measures the stats alone (Linux: write 5 to clear_refs).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let t = Instant::now();
+    let stats = kiln_core::data::column_stats(&df, &Cancel::new(), &Progress::new())?;
+    let secs = t.elapsed().as_secs_f64();
+    let peak = peak_rss();
+    Ok(json!({
+        "rows": rows,
+        "cols": cols,
+        "columns_summarised": stats.len(),
+        "stats_s": secs,
+        "frame_bytes": frame_bytes,
+        "rss_before_bytes": before,
+        "peak_rss_bytes": peak,
+        "peak_over_frame_bytes": peak.zip(before).map(|(p, b)| p.saturating_sub(b)),
+    }))
+}

@@ -1,0 +1,205 @@
+use std::io::Write;
+
+use anyhow::Result;
+use clap::Subcommand;
+use kiln_core::data::polars::prelude::DataFrame;
+use kiln_core::{Cancel, ColumnStats, Progress, Workspace};
+use serde_json::{Value, json};
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetsCommand {
+    /// Every dataset with its number of versions.
+    List,
+    /// A dataset version's schema, and optionally column statistics and the first rows.
+    Show {
+        /// NAME (latest version) or NAME@VERSION.
+        reference: String,
+        /// Compute per-column statistics.
+        #[arg(long)]
+        stats: bool,
+        /// Print the first N rows.
+        #[arg(long, value_name = "N")]
+        head: Option<usize>,
+    },
+    /// The versions of one dataset, oldest first.
+    Versions { name: String },
+}
+
+pub fn run(ws: &Workspace, cmd: &DatasetsCommand, json: bool, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        DatasetsCommand::List => list(ws, json, out),
+        DatasetsCommand::Show {
+            reference,
+            stats,
+            head,
+        } => show(ws, reference, *stats, *head, json, out),
+        DatasetsCommand::Versions { name } => versions(ws, name, json, out),
+    }
+}
+
+fn list(ws: &Workspace, json: bool, out: &mut dyn Write) -> Result<()> {
+    let datasets = ws.datasets()?;
+    if json {
+        return super::print_json(out, &serde_json::to_value(&datasets)?);
+    }
+    if datasets.is_empty() {
+        writeln!(out, "no datasets yet: import one with `kiln import FILE --name NAME`")?;
+        return Ok(());
+    }
+    writeln!(out, "{:<32} {:>8} {:>7}  created", "name", "versions", "latest")?;
+    for d in datasets {
+        writeln!(out, 
+            "{:<32} {:>8} {:>7}  {}",
+            d.name,
+            d.versions,
+            d.latest_version.map_or_else(|| "-".into(), |v| format!("@{v}")),
+            d.created_at
+        )?;
+    }
+    Ok(())
+}
+
+fn versions(ws: &Workspace, name: &str, json: bool, out: &mut dyn Write) -> Result<()> {
+    let versions = ws.versions(name)?;
+    if json {
+        return super::print_json(out, &serde_json::to_value(&versions)?);
+    }
+    for v in versions {
+        writeln!(out, 
+            "{}@{:<4} {:<8} {:>10} rows  {}  {}",
+            v.dataset,
+            v.version,
+            v.operation,
+            v.row_count,
+            &v.content_hash[..12],
+            v.created_at
+        )?;
+    }
+    Ok(())
+}
+
+fn show(
+    ws: &Workspace,
+    reference: &str,
+    stats: bool,
+    head: Option<usize>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let v = ws.resolve(reference)?;
+    let needs_data = stats || head.is_some();
+    let df = if needs_data { Some(ws.load(&v)?) } else { None };
+    let stats = match (&df, stats) {
+        (Some(df), true) => Some(kiln_core::data::column_stats(df, &Cancel::new(), &Progress::new())?),
+        _ => None,
+    };
+    let columns: Vec<Value> = v
+        .schema
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| match stats.as_ref().and_then(|s| s.get(i)) {
+            Some(s) => merge_stats(c, s),
+            None => c,
+        })
+        .collect();
+    if json {
+        let mut doc = json!({
+            "dataset": v.dataset,
+            "version": v.version,
+            "rows": v.row_count,
+            "columns": columns,
+            "content_hash": v.content_hash,
+            "byte_size": v.byte_size,
+            "source_path": v.source_path,
+            "import_options": v.import_options,
+            "operation": v.operation,
+            "created_at": v.created_at,
+        });
+        if let (Some(n), Some(df)) = (head, &df) {
+            doc["head"] = records(&df.head(Some(n)));
+        }
+        return super::print_json(out, &doc);
+    }
+    writeln!(out, 
+        "{}@{}: {} rows × {} columns, {} bytes, blake3 {}",
+        v.dataset,
+        v.version,
+        v.row_count,
+        columns.len(),
+        v.byte_size,
+        v.content_hash
+    )?;
+    if let Some(src) = &v.source_path {
+        writeln!(out, "source: {src}")?;
+    }
+    match &stats {
+        Some(stats) => print_stats(stats, out)?,
+        None => {
+            for c in &columns {
+                writeln!(out, "  {:<32} {}", c["name"].as_str().unwrap_or(""), c["dtype"].as_str().unwrap_or(""))?;
+            }
+        }
+    }
+    if let (Some(n), Some(df)) = (head, &df) {
+        writeln!(out, "{}", df.head(Some(n)))?;
+    }
+    Ok(())
+}
+
+fn merge_stats(mut column: Value, s: &ColumnStats) -> Value {
+    let extra = json!({
+        "count": s.count, "nulls": s.nulls, "unique": s.unique, "min": s.min, "max": s.max,
+        "mean": s.mean, "std": s.std, "median": s.median, "q25": s.q25, "q75": s.q75,
+    });
+    if let (Some(obj), Value::Object(extra)) = (column.as_object_mut(), extra) {
+        obj.extend(extra);
+    }
+    column
+}
+
+fn print_stats(stats: &[ColumnStats], out: &mut dyn Write) -> Result<()> {
+    writeln!(out, 
+        "  {:<24} {:<8} {:>9} {:>7} {:>8} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "column", "dtype", "count", "nulls", "unique", "min", "max", "mean", "std", "median"
+    )?;
+    let num = |x: Option<f64>| x.map_or_else(String::new, |x| format!("{x:.5}"));
+    let val = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        v => v.to_string(),
+    };
+    for s in stats {
+        writeln!(out, 
+            "  {:<24} {:<8} {:>9} {:>7} {:>8} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            s.name,
+            s.dtype,
+            s.count,
+            s.nulls,
+            s.unique,
+            val(&s.min),
+            val(&s.max),
+            num(s.mean),
+            num(s.std),
+            num(s.median)
+        )?;
+    }
+    Ok(())
+}
+
+/// Rows as JSON records, via polars' own JSON writer so every dtype is encoded as polars does.
+fn records(df: &DataFrame) -> Value {
+    use kiln_core::data::polars::prelude::{JsonFormat, JsonWriter, SerWriter};
+    let mut buf = Vec::new();
+    let mut df = df.clone();
+    if JsonWriter::new(&mut buf)
+        .with_json_format(JsonFormat::Json)
+        .finish(&mut df)
+        .is_err()
+    {
+        return Value::Null;
+    }
+    serde_json::from_slice(&buf).unwrap_or(Value::Null)
+}

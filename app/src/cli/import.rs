@@ -1,0 +1,126 @@
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use kiln_core::{Cancel, Format, ImportOptions, Progress, Workspace};
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// File to import.
+    pub path: PathBuf,
+    /// Dataset name (a new version is added if the dataset exists). Default: the file name's stem.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// File format: auto, csv, tsv, parquet, ipc (arrow, feather), json, ndjson (jsonl).
+    #[arg(long, default_value = "auto", value_parser = parse_format)]
+    pub format: Format,
+    /// The first (non-skipped) line is data, not column names.
+    #[arg(long)]
+    pub no_header: bool,
+    /// Records to skip before the header, e.g. a metadata line.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub skip_rows: usize,
+    /// Field delimiter for CSV (default `,`; tab for TSV). `\t` means a tab.
+    #[arg(long, value_name = "C", value_parser = parse_char)]
+    pub delimiter: Option<char>,
+    /// Quote character for CSV (default `"`).
+    #[arg(long, value_name = "C", value_parser = parse_char)]
+    pub quote: Option<char>,
+    /// Disable quoting: quote characters are ordinary data.
+    #[arg(long, conflicts_with = "quote")]
+    pub no_quote: bool,
+    /// A value read as null; repeat for several. Replaces the default set (NA, empty, null, NaN).
+    #[arg(long = "null", value_name = "TOKEN")]
+    pub nulls: Vec<String>,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::parse(s).ok_or_else(|| {
+        format!("unknown format `{s}` (auto, csv, tsv, parquet, ipc, json, ndjson)")
+    })
+}
+
+fn parse_char(s: &str) -> Result<char, String> {
+    match s {
+        "\\t" | "tab" => Ok('\t'),
+        _ => {
+            let mut it = s.chars();
+            match (it.next(), it.next()) {
+                (Some(c), None) => Ok(c),
+                _ => Err(format!("`{s}` is not a single character")),
+            }
+        }
+    }
+}
+
+impl ImportArgs {
+    pub fn options(&self) -> ImportOptions {
+        let defaults = ImportOptions::default();
+        ImportOptions {
+            format: self.format,
+            delimiter: self.delimiter,
+            has_header: !self.no_header,
+            skip_rows: self.skip_rows,
+            quote_char: if self.no_quote {
+                None
+            } else {
+                self.quote.or(defaults.quote_char)
+            },
+            null_values: if self.nulls.is_empty() {
+                defaults.null_values
+            } else {
+                self.nulls.clone()
+            },
+        }
+    }
+
+    fn dataset_name(&self) -> Result<String> {
+        if let Some(n) = &self.name {
+            return Ok(n.clone());
+        }
+        match self.path.file_stem().and_then(|s| s.to_str()) {
+            Some(s) if !s.is_empty() => Ok(s.to_owned()),
+            _ => bail!("cannot derive a dataset name from {}: pass --name", self.path.display()),
+        }
+    }
+}
+
+pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Write) -> Result<()> {
+    let name = args.dataset_name()?;
+    let outcome = ws.import(&args.path, &name, &args.options(), &Cancel::new(), &Progress::new())?;
+    let v = &outcome.version;
+    if json {
+        super::print_json(out, &serde_json::json!({
+            "created": outcome.created,
+            "dataset": v.dataset,
+            "version": v.version,
+            "rows": v.row_count,
+            "columns": v.schema,
+            "content_hash": v.content_hash,
+            "byte_size": v.byte_size,
+            "source_path": v.source_path,
+        }))
+    } else {
+        if outcome.created {
+            writeln!(out, 
+                "imported {} as {}@{} ({} rows, {} columns, {} bytes, blake3 {})",
+                args.path.display(),
+                v.dataset,
+                v.version,
+                v.row_count,
+                v.schema.as_array().map_or(0, Vec::len),
+                v.byte_size,
+                &v.content_hash[..12]
+            )?;
+        } else {
+            writeln!(out, 
+                "unchanged: {} has the same content as {}@{}; no new version created",
+                args.path.display(),
+                v.dataset,
+                v.version
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! Command-line interface. Every command takes the global `--workspace DIR` (or `KILN_WORKSPACE`) and
+//! `--json`; with `--json` it prints exactly one JSON document on stdout.
+
+mod bench;
+mod datasets;
+mod import;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use kiln_core::Workspace;
+
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about = "Kiln: explore, label, version, train, release and serve models from one workspace folder.\nRun without a command to open the GUI.")]
+pub struct Cli {
+    /// Workspace folder (created if missing). Default: the demo workspace in your data directory.
+    #[arg(long, global = true, env = "KILN_WORKSPACE", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log progress to stderr.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import a CSV, TSV, Parquet, Arrow IPC/Feather, JSON or NDJSON file as a new dataset version.
+    Import(import::ImportArgs),
+    /// List, inspect and summarise datasets.
+    #[command(subcommand)]
+    Datasets(datasets::DatasetsCommand),
+    /// Measure Kiln's performance figures (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Open the GUI (the same as running `kiln` with no command).
+    Gui,
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    match cli.command {
+        None | Some(Command::Gui) => crate::gui::run(cli.workspace),
+        Some(Command::Import(args)) => {
+            import::run(&mut open(cli.workspace.as_ref())?, &args, cli.json, out)
+        }
+        Some(Command::Datasets(cmd)) => {
+            datasets::run(&open(cli.workspace.as_ref())?, &cmd, cli.json, out)
+        }
+        Some(Command::Bench(cmd)) => bench::run(&cmd, cli.json, out),
+    }
+}
+
+/// Run `kiln` with `args` (without the program name), writing what it prints to `out` and `err`;
+/// returns the process exit code. `main` and the end-to-end tests both go through here.
+pub fn run_args<I, S>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    let argv = std::iter::once(std::ffi::OsString::from("kiln")).chain(args.into_iter().map(Into::into));
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = e.exit_code();
+            let text = e.render().to_string();
+            if code == 0 {
+                let _ = write!(out, "{text}");
+            } else {
+                let _ = write!(err, "{text}");
+            }
+            return code;
+        }
+    };
+    crate::init_tracing(cli.verbose);
+    match run(cli, out) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e:#}");
+            1
+        }
+    }
+}
+
+/// Open the given workspace, or the default one (seeded with the demo datasets when new).
+pub fn open(dir: Option<&PathBuf>) -> Result<Workspace> {
+    match dir {
+        Some(d) => Workspace::open(d).with_context(|| format!("opening workspace {}", d.display())),
+        None => open_default(),
+    }
+}
+
+/// The default workspace in the user's data directory; the demo datasets are imported on its first use.
+pub fn open_default() -> Result<Workspace> {
+    let dir = Workspace::default_dir();
+    let fresh = !dir.join("kiln.db").exists();
+    let mut ws =
+        Workspace::open(&dir).with_context(|| format!("opening workspace {}", dir.display()))?;
+    if fresh {
+        kiln_core::demo::seed(&mut ws).context("importing the demo datasets")?;
+    }
+    Ok(ws)
+}
+
+/// Print `value` as pretty JSON on stdout.
+pub(crate) fn print_json(out: &mut dyn Write, value: &serde_json::Value) -> Result<()> {
+    writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    Ok(())
+}

@@ -1,0 +1,696 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kiln_core::data::{self, polars::prelude::DataFrame};
+use kiln_core::jobs::{Job, Poll};
+use kiln_core::{Cancel, ImportOptions, Progress, Workspace};
+
+use super::commands::Command;
+use super::import_dialog::ImportDialog;
+use super::panels::{self, Panel};
+use super::state::{AppState, ColumnPlot, Importing, JobEntry, JobKind, PersistedState, ToastKind};
+use super::PanelId;
+
+/// Rows shown from a file while its full import runs.
+pub const PREVIEW_ROWS: usize = 1000;
+
+/// The Kiln window.
+pub struct KilnApp {
+    pub state: AppState,
+    panels: Vec<Box<dyn Panel>>,
+    import_dialog: Option<ImportDialog>,
+    jobs_open: bool,
+    cmds: Vec<Command>,
+    notify: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl KilnApp {
+    /// Start on `ws`.
+    pub fn new(cc: &eframe::CreationContext<'_>, ws: Workspace) -> Self {
+        let ctx = cc.egui_ctx.clone();
+        let persisted: PersistedState = cc
+            .storage
+            .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+            .unwrap_or_default();
+        let mut state = AppState::new(ws);
+        state.active = persisted.active_panel;
+        state.light_theme = persisted.light_theme;
+        state.device = render_device(cc);
+        apply_theme(&ctx, state.light_theme);
+        let mut app = Self {
+            state,
+            panels: panels::all(),
+            import_dialog: None,
+            jobs_open: false,
+            cmds: Vec::new(),
+            notify: Arc::new(move || ctx.request_repaint()),
+        };
+        if let Some(first) = app.state.datasets.first() {
+            let dataset = first.name.clone();
+            app.apply(Command::OpenVersion {
+                dataset,
+                version: None,
+            });
+        }
+        app
+    }
+
+    /// Start from the command line: the given workspace, else the last one, else the default demo one.
+    pub fn from_args(
+        cc: &eframe::CreationContext<'_>,
+        workspace: Option<PathBuf>,
+    ) -> anyhow::Result<Self> {
+        let persisted: PersistedState = cc
+            .storage
+            .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+            .unwrap_or_default();
+        let ws = match workspace.or(persisted.last_workspace.filter(|p| p.is_dir())) {
+            Some(dir) => Workspace::open(&dir)?,
+            None => crate::cli::open_default()?,
+        };
+        Ok(Self::new(cc, ws))
+    }
+
+    /// Queue a command as if a panel had emitted it (tests and the CLI use this).
+    pub fn push(&mut self, cmd: Command) {
+        self.cmds.push(cmd);
+    }
+
+    pub fn import_dialog_open(&self) -> bool {
+        self.import_dialog.is_some()
+    }
+
+    fn spawn(&mut self, kind: impl FnOnce(Arc<dyn Fn() + Send + Sync>) -> std::io::Result<JobKind>) {
+        match kind(self.notify.clone()) {
+            Ok(kind) => {
+                let id = self.state.next_id();
+                self.state.jobs.push(JobEntry { id, kind });
+            }
+            Err(e) => self.state.error("Could not start a worker thread", &e.to_string()),
+        }
+    }
+
+    /// Cancel and drop running jobs matching `f` (a newer request replaces an older one).
+    fn replace_jobs(&mut self, f: impl Fn(&JobKind) -> bool) {
+        self.state.jobs.retain(|j| {
+            let hit = f(&j.kind);
+            if hit {
+                j.kind.cancel();
+            }
+            !hit
+        });
+    }
+
+    fn apply(&mut self, cmd: Command) {
+        match cmd {
+            Command::ShowPanel(p) => self.state.active = p,
+            Command::OpenVersion { dataset, version } => self.open_version(&dataset, version),
+            Command::PickImportFile => self.spawn(|n| {
+                Ok(JobKind::PickFile(Job::spawn("file-dialog", n, |_, _| {
+                    rfd::FileDialog::new()
+                        .set_title("Import a dataset")
+                        .add_filter(
+                            "Data files",
+                            &["csv", "tsv", "txt", "parquet", "arrow", "ipc", "feather", "json", "ndjson", "jsonl"],
+                        )
+                        .pick_file()
+                })?))
+            }),
+            Command::PickWorkspace => self.spawn(|n| {
+                Ok(JobKind::PickFolder(Job::spawn("folder-dialog", n, |_, _| {
+                    rfd::FileDialog::new()
+                        .set_title("Open or create a workspace folder")
+                        .pick_folder()
+                })?))
+            }),
+            Command::OpenImportDialog(path) => {
+                let dialog = ImportDialog::new(path);
+                self.cmds.push(dialog.preview_command());
+                self.import_dialog = Some(dialog);
+            }
+            Command::PreviewImport { path, options } => {
+                self.replace_jobs(|k| matches!(k, JobKind::Preview(_)));
+                self.spawn(|n| {
+                    Ok(JobKind::Preview(Job::spawn("preview", n, move |_, _| {
+                        data::preview_file(&path, &options, 50).map_err(|e| e.to_string())
+                    })?))
+                });
+            }
+            Command::StartImport {
+                path,
+                name,
+                options,
+            } => self.start_import(path, name, options),
+            Command::OpenWorkspace(dir) => match Workspace::open(&dir) {
+                Ok(ws) => {
+                    for j in &self.state.jobs {
+                        j.kind.cancel();
+                    }
+                    let (device, active, light) =
+                        (self.state.device.clone(), self.state.active, self.state.light_theme);
+                    self.state = AppState::new(ws);
+                    self.state.device = device;
+                    self.state.active = active;
+                    self.state.light_theme = light;
+                    self.state.info(format!("Opened workspace {}", dir.display()));
+                }
+                Err(e) => self
+                    .state
+                    .error(format!("Could not open workspace {}", dir.display()), &e.to_string()),
+            },
+            Command::SetFilter(f) => {
+                self.state.current.filter = f;
+                self.recompute_view();
+            }
+            Command::SortBy(column) => {
+                let desc = matches!(&self.state.current.sort, Some((c, false)) if *c == column);
+                self.state.current.sort = Some((column, desc));
+                self.recompute_view();
+            }
+            Command::ComputeStats => self.compute_stats(),
+            Command::Histogram(column) => self.compute_plot(column),
+            Command::Scatter { x, y, color } => self.compute_scatter(x, y, color),
+            Command::CancelJob(id) => {
+                if let Some(j) = self.state.jobs.iter().find(|j| j.id == id) {
+                    j.kind.cancel();
+                }
+            }
+            Command::DismissToast(id) => self.state.toasts.retain(|t| t.id != id),
+            Command::ToggleTheme => self.state.light_theme = !self.state.light_theme,
+        }
+    }
+
+    fn open_version(&mut self, dataset: &str, version: Option<i64>) {
+        let v = match self.state.ws.store().get_version(dataset, version) {
+            Ok(v) => v,
+            Err(e) => {
+                self.state.error("Could not open the dataset", &e.to_string());
+                return;
+            }
+        };
+        if self.state.current.version.as_ref().is_some_and(|c| c.id == v.id) {
+            return;
+        }
+        self.replace_jobs(|k| {
+            matches!(
+                k,
+                JobKind::Load { .. } | JobKind::View(_) | JobKind::Stats(_) | JobKind::Plot { .. } | JobKind::Scatter(_)
+            )
+        });
+        self.state.current = super::state::Current {
+            version: Some(v.clone()),
+            ..Default::default()
+        };
+        let path = self.state.ws.objects().absolute(&v.object_path);
+        let version_id = v.id;
+        self.spawn(|n| {
+            Ok(JobKind::Load {
+                job: Job::spawn("load", n, move |_, p| {
+                    p.set(0.1, "reading parquet");
+                    data::read_parquet(&path).map_err(|e| e.to_string())
+                })?,
+                version_id,
+            })
+        });
+    }
+
+    fn start_import(&mut self, path: PathBuf, name: String, options: ImportOptions) {
+        if let Err(e) = kiln_core::store::validate_name(&name) {
+            self.state.error("Cannot import", &e.to_string());
+            return;
+        }
+        self.import_dialog = None;
+        // First rows at once (a bounded read), the full import in the background.
+        let preview = data::preview_file(&path, &options, PREVIEW_ROWS).ok().map(Arc::new);
+        self.state.importing = Some(Importing {
+            path: path.clone(),
+            name: name.clone(),
+            preview,
+        });
+        self.state.active = PanelId::Data;
+        let root = self.state.ws.root().to_path_buf();
+        let p2 = path.clone();
+        self.spawn(|n| {
+            Ok(JobKind::Import {
+                job: Job::spawn("import", n, move |cancel, progress| {
+                    import_in(&root, &p2, &name, &options, cancel, progress)
+                })?,
+                path,
+            })
+        });
+    }
+
+    fn recompute_view(&mut self) {
+        let Some(base) = self.state.current.base.clone() else {
+            return;
+        };
+        let filter = self.state.current.filter.clone();
+        let sort = self.state.current.sort.clone();
+        self.replace_jobs(|k| matches!(k, JobKind::View(_)));
+        self.spawn(|n| {
+            Ok(JobKind::View(Job::spawn("filter", n, move |cancel, p| {
+                p.set(0.1, "filtering");
+                let mut df = data::apply_filter(&base, &filter).map_err(|e| e.to_string())?;
+                cancel.check().map_err(|e| e.to_string())?;
+                if let Some((col, desc)) = sort {
+                    p.set(0.5, "sorting");
+                    df = data::sort_by(&df, &col, desc).map_err(|e| e.to_string())?;
+                }
+                Ok(df)
+            })?))
+        });
+    }
+
+    fn compute_stats(&mut self) {
+        let Some(df) = self.state.current.view.clone() else {
+            return;
+        };
+        self.replace_jobs(|k| matches!(k, JobKind::Stats(_)));
+        self.spawn(|n| {
+            Ok(JobKind::Stats(Job::spawn("stats", n, move |c, p| {
+                data::column_stats(&df, c, p).map_err(|e| e.to_string())
+            })?))
+        });
+    }
+
+    fn compute_plot(&mut self, column: String) {
+        let Some(df) = self.state.current.view.clone() else {
+            return;
+        };
+        self.replace_jobs(|k| matches!(k, JobKind::Plot { .. }));
+        let c2 = column.clone();
+        self.spawn(|n| {
+            Ok(JobKind::Plot {
+                job: Job::spawn("histogram", n, move |_, _| {
+                    if data::is_numeric(&df, &c2) {
+                        data::histogram(&df, &c2, 40).map(ColumnPlot::Histogram)
+                    } else {
+                        data::value_counts(&df, &c2, 30).map(ColumnPlot::Counts)
+                    }
+                    .map_err(|e| e.to_string())
+                })?,
+                column,
+            })
+        });
+    }
+
+    fn compute_scatter(&mut self, x: String, y: String, color: Option<String>) {
+        let Some(df) = self.state.current.view.clone() else {
+            return;
+        };
+        self.replace_jobs(|k| matches!(k, JobKind::Scatter(_)));
+        self.spawn(|n| {
+            Ok(JobKind::Scatter(Job::spawn("scatter", n, move |c, _| {
+                data::scatter(&df, &x, &y, color.as_deref(), 400, c).map_err(|e| e.to_string())
+            })?))
+        });
+    }
+
+    /// Take the results of finished jobs and apply them. Never blocks.
+    fn poll_jobs(&mut self) {
+        let mut i = 0;
+        while i < self.state.jobs.len() {
+            if self.poll_one(i) {
+                self.state.jobs.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Returns true when job `i` is finished (its result has been applied).
+    fn poll_one(&mut self, i: usize) -> bool {
+        fn take<T: Send + 'static>(job: &Job<T>) -> Option<Option<T>> {
+            match job.poll() {
+                Poll::Running => None,
+                Poll::Done(v) => Some(Some(v)),
+                Poll::Lost => Some(None),
+            }
+        }
+        let entry = &self.state.jobs[i];
+        let title = entry.kind.title();
+        let lost = |s: &mut AppState| s.error(format!("{title} stopped unexpectedly"), "the worker thread panicked");
+        match &entry.kind {
+            JobKind::Import { job, path } => {
+                let Some(r) = take(job) else { return false };
+                let path = path.clone();
+                self.state.importing = None;
+                match r {
+                    Some(Ok(out)) => {
+                        self.state.refresh();
+                        let v = &out.version;
+                        if out.created {
+                            self.state.info(format!(
+                                "Imported {} as {}@{} ({} rows)",
+                                path.file_name().unwrap_or_default().to_string_lossy(),
+                                v.dataset,
+                                v.version,
+                                v.row_count
+                            ));
+                        } else {
+                            self.state.info(format!(
+                                "No new version: the content is identical to {}@{}",
+                                v.dataset, v.version
+                            ));
+                        }
+                        let (dataset, version) = (v.dataset.clone(), Some(v.version));
+                        self.state.current.version = None;
+                        self.cmds.push(Command::OpenVersion { dataset, version });
+                    }
+                    Some(Err(e)) if e == "cancelled" => self.state.info("Import cancelled; nothing was written"),
+                    Some(Err(e)) => self.state.error(
+                        format!("Import of {} failed; the workspace is unchanged", path.display()),
+                        &e,
+                    ),
+                    None => lost(&mut self.state),
+                }
+            }
+            JobKind::Load { job, version_id } => {
+                let Some(r) = take(job) else { return false };
+                let current = self.state.current.version.as_ref().map(|v| v.id);
+                match r {
+                    Some(Ok(df)) if current == Some(*version_id) => {
+                        let df = Arc::new(df);
+                        self.state.current.base = Some(df.clone());
+                        self.state.current.view = Some(df);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => self.state.error("Could not load the dataset", &e),
+                    None => lost(&mut self.state),
+                }
+            }
+            JobKind::View(job) => {
+                let Some(r) = take(job) else { return false };
+                match r {
+                    Some(Ok(df)) => {
+                        self.state.current.view = Some(Arc::new(df));
+                        self.state.current.filter_error = None;
+                        self.state.current.stats = None;
+                        self.state.current.plot = None;
+                        self.state.current.scatter = None;
+                    }
+                    Some(Err(e)) if e == "cancelled" => {}
+                    Some(Err(e)) => self.state.current.filter_error = Some(e),
+                    None => lost(&mut self.state),
+                }
+            }
+            JobKind::Stats(job) => {
+                let Some(r) = take(job) else { return false };
+                match r {
+                    Some(Ok(s)) => self.state.current.stats = Some(s),
+                    Some(Err(e)) if e == "cancelled" => {}
+                    Some(Err(e)) => self.state.error("Statistics failed", &e),
+                    None => lost(&mut self.state),
+                }
+            }
+            JobKind::Plot { job, column } => {
+                let column = column.clone();
+                let Some(r) = take(job) else { return false };
+                match r {
+                    Some(Ok(p)) => self.state.current.plot = Some((column, p)),
+                    Some(Err(e)) => self.state.error("Histogram failed", &e),
+                    None => lost(&mut self.state),
+                }
+            }
+            JobKind::Scatter(job) => {
+                let Some(r) = take(job) else { return false };
+                match r {
+                    Some(Ok(s)) => self.state.current.scatter = Some(s),
+                    Some(Err(e)) if e == "cancelled" => {}
+                    Some(Err(e)) => self.state.error("Scatter plot failed", &e),
+                    None => lost(&mut self.state),
+                }
+            }
+            JobKind::Preview(job) => {
+                let Some(r) = take(job) else { return false };
+                if let Some(d) = &mut self.import_dialog {
+                    d.set_preview(r.unwrap_or_else(|| Err("preview failed".into())));
+                }
+            }
+            JobKind::PickFile(job) => {
+                let Some(r) = take(job) else { return false };
+                if let Some(Some(path)) = r {
+                    self.cmds.push(Command::OpenImportDialog(path));
+                }
+            }
+            JobKind::PickFolder(job) => {
+                let Some(r) = take(job) else { return false };
+                if let Some(Some(path)) = r {
+                    self.cmds.push(Command::OpenWorkspace(path));
+                }
+            }
+        }
+        true
+    }
+
+    fn handle_input(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        if let Some(path) = dropped.into_iter().next() {
+            self.cmds.push(Command::OpenImportDialog(path));
+        }
+        if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::O)) {
+            self.cmds.push(Command::PickImportFile);
+        }
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::top("top").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading("Kiln");
+                ui.separator();
+                ui.label(format!("Workspace: {}", self.state.ws.name()))
+                    .on_hover_text(self.state.ws.root().display().to_string());
+                if ui.button("Switch…").on_hover_text("Open or create another workspace folder").clicked() {
+                    self.cmds.push(Command::PickWorkspace);
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    let theme = if self.state.light_theme { "Dark theme" } else { "Light theme" };
+                    if ui.button(theme).clicked() {
+                        self.cmds.push(Command::ToggleTheme);
+                    }
+                    let running = self.state.running_jobs().count();
+                    let label = if running == 0 { "No jobs running".to_owned() } else { format!("⏳ {running} job(s) running") };
+                    if ui.selectable_label(self.jobs_open, label).clicked() {
+                        self.jobs_open = !self.jobs_open;
+                    }
+                });
+            });
+        });
+    }
+
+    fn jobs_window(&mut self, ctx: &egui::Context) {
+        if !self.jobs_open {
+            return;
+        }
+        let mut open = true;
+        egui::Window::new("Jobs").open(&mut open).resizable(false).show(ctx, |ui| {
+            let jobs: Vec<_> = self.state.running_jobs().map(|j| (j.id, j.kind.title(), j.kind.progress())).collect();
+            if jobs.is_empty() {
+                ui.label("Nothing is running.");
+            }
+            for (id, title, (fraction, step)) in jobs {
+                ui.horizontal(|ui| {
+                    ui.label(title);
+                    ui.add(egui::ProgressBar::new(fraction).desired_width(160.0).text(step));
+                    if ui.button("Cancel").clicked() {
+                        self.cmds.push(Command::CancelJob(id));
+                    }
+                });
+            }
+        });
+        self.jobs_open = open;
+    }
+
+    fn nav(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::left("nav").resizable(false).exact_size(170.0).show(ui, |ui| {
+            ui.add_space(6.0);
+            for p in PanelId::ALL {
+                let badge = match p {
+                    PanelId::Data => Some(self.state.datasets.len()),
+                    _ => None,
+                };
+                let text = match badge {
+                    Some(n) if n > 0 => format!("{}  ({n})", p.title()),
+                    _ => p.title().to_owned(),
+                };
+                let r = ui.add_sized([150.0, 28.0], egui::Button::selectable(self.state.active == p, text));
+                if r.clicked() {
+                    self.cmds.push(Command::ShowPanel(p));
+                }
+            }
+        });
+    }
+
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(&self.state.device);
+                ui.separator();
+                ui.label(self.state.ws.root().display().to_string());
+                if let Some((id, title, (fraction, step))) = self
+                    .state
+                    .running_jobs()
+                    .next()
+                    .map(|j| (j.id, j.kind.title(), j.kind.progress()))
+                {
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        if ui.small_button("Cancel").clicked() {
+                            self.cmds.push(Command::CancelJob(id));
+                        }
+                        ui.add(egui::ProgressBar::new(fraction).desired_width(180.0).text(step).animate(true));
+                        ui.label(title);
+                    });
+                }
+            });
+        });
+    }
+
+    fn toasts(&mut self, ctx: &egui::Context) {
+        let now = std::time::Instant::now();
+        self.state
+            .toasts
+            .retain(|t| t.kind == ToastKind::Error || now.duration_since(t.created).as_secs() < 6);
+        if self.state.toasts.iter().any(|t| t.kind == ToastKind::Info) {
+            ctx.request_repaint_after(std::time::Duration::from_millis(500));
+        }
+        let toasts = self.state.toasts.clone();
+        egui::Area::new(egui::Id::unique("toasts"))
+            .anchor(egui::Align2::RIGHT_BOTTOM, [-12.0, -36.0])
+            .order(egui::Order::Foreground)
+            .show(ctx, |ui| {
+                for t in toasts.iter().rev().take(5) {
+                    egui::Frame::popup(ui.style()).show(ui, |ui| {
+                        ui.set_max_width(420.0);
+                        ui.horizontal(|ui| {
+                            let (icon, color) = match t.kind {
+                                ToastKind::Info => ("ℹ", ui.visuals().text_color()),
+                                ToastKind::Error => ("⚠", ui.visuals().error_fg_color),
+                            };
+                            ui.colored_label(color, format!("{icon} {}", t.text));
+                            if ui.small_button("✕").on_hover_text("Dismiss").clicked() {
+                                self.cmds.push(Command::DismissToast(t.id));
+                            }
+                        });
+                        if let Some(d) = &t.details {
+                            egui::CollapsingHeader::new("details").id_salt(t.id).show(ui, |ui| {
+                                ui.label(d);
+                            });
+                        }
+                    });
+                }
+            });
+    }
+
+    fn drop_overlay(ctx: &egui::Context) {
+        if ctx.input(|i| i.raw.hovered_files.is_empty()) {
+            return;
+        }
+        let screen = ctx.content_rect();
+        let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("drop")));
+        painter.rect_filled(screen, 0.0, egui::Color32::from_black_alpha(160));
+        painter.text(
+            screen.center(),
+            egui::Align2::CENTER_CENTER,
+            "Drop to import",
+            egui::FontId::proportional(28.0),
+            egui::Color32::WHITE,
+        );
+    }
+}
+
+/// The import as it runs on its worker thread, on a connection of its own.
+fn import_in(
+    root: &Path,
+    path: &Path,
+    name: &str,
+    options: &ImportOptions,
+    cancel: &Cancel,
+    progress: &Progress,
+) -> Result<kiln_core::ImportOutcome, String> {
+    let mut ws = Workspace::open(root).map_err(|e| e.to_string())?;
+    ws.import(path, name, options, cancel, progress).map_err(|e| e.to_string())
+}
+
+fn render_device(cc: &eframe::CreationContext<'_>) -> String {
+    match cc.wgpu_render_state.as_ref() {
+        Some(rs) => {
+            let info = rs.adapter.get_info();
+            if info.device_type == eframe::wgpu::DeviceType::Cpu {
+                format!("CPU — software adapter ({}), no GPU", info.name)
+            } else {
+                format!("GPU: {} ({:?})", info.name, info.backend)
+            }
+        }
+        None => "CPU — no GPU adapter found".into(),
+    }
+}
+
+fn apply_theme(ctx: &egui::Context, light: bool) {
+    ctx.set_theme(if light { egui::Theme::Light } else { egui::Theme::Dark });
+}
+
+impl eframe::App for KilnApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.poll_jobs();
+        self.handle_input(ctx);
+        let mut guard = 0;
+        while !self.cmds.is_empty() && guard < 16 {
+            guard += 1;
+            for cmd in std::mem::take(&mut self.cmds) {
+                let theme = matches!(cmd, Command::ToggleTheme);
+                self.apply(cmd);
+                if theme {
+                    apply_theme(ctx, self.state.light_theme);
+                }
+            }
+            self.poll_jobs();
+        }
+        if self.state.busy() {
+            // Progress bars move even when a worker does not report for a while.
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.top_bar(ui);
+        self.status_bar(ui);
+        self.nav(ui);
+        let active = self.state.active;
+        egui::CentralPanel::default().show(ui, |ui| {
+            if let Some(p) = self.panels.iter_mut().find(|p| p.id() == active) {
+                p.ui(ui, &self.state, &mut self.cmds);
+            }
+        });
+        if let Some(d) = &mut self.import_dialog {
+            let mut keep = true;
+            d.ui(&ctx, &mut self.cmds, &mut keep);
+            if !keep {
+                self.import_dialog = None;
+                self.replace_jobs(|k| matches!(k, JobKind::Preview(_)));
+            }
+        }
+        self.jobs_window(&ctx);
+        self.toasts(&ctx);
+        Self::drop_overlay(&ctx);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(
+            storage,
+            eframe::APP_KEY,
+            &PersistedState {
+                last_workspace: Some(self.state.ws.root().to_path_buf()),
+                active_panel: self.state.active,
+                light_theme: self.state.light_theme,
+            },
+        );
+    }
+}
+
+impl KilnApp {
+    /// The data currently shown in the Data panel's table (for tests).
+    pub fn table_frame(&self) -> Option<Arc<DataFrame>> {
+        self.state.current.view.clone()
+    }
+}

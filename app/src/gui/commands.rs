@@ -1,0 +1,47 @@
+use std::path::PathBuf;
+
+use kiln_core::ImportOptions;
+
+use super::PanelId;
+
+/// Everything a panel can ask the app to do. The app applies them in one place (`KilnApp::apply`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    ShowPanel(PanelId),
+    /// Open a dataset version (`None` = latest) in the Data panel.
+    OpenVersion {
+        dataset: String,
+        version: Option<i64>,
+    },
+    /// Show the native file dialog and then the import dialog.
+    PickImportFile,
+    /// Open the import dialog on a file.
+    OpenImportDialog(PathBuf),
+    /// Re-read the preview in the import dialog.
+    PreviewImport {
+        path: PathBuf,
+        options: ImportOptions,
+    },
+    StartImport {
+        path: PathBuf,
+        name: String,
+        options: ImportOptions,
+    },
+    /// Pick another workspace folder with the native dialog.
+    PickWorkspace,
+    OpenWorkspace(PathBuf),
+    /// Apply a polars SQL condition to the open version (empty = no filter).
+    SetFilter(String),
+    /// Sort by a column; clicking the sorted column again flips the direction.
+    SortBy(String),
+    ComputeStats,
+    Histogram(String),
+    Scatter {
+        x: String,
+        y: String,
+        color: Option<String>,
+    },
+    CancelJob(u64),
+    DismissToast(u64),
+    ToggleTheme,
+}

@@ -1,0 +1,48 @@
+//! One file per panel; every panel implements [`Panel`] and is registered in [`all`].
+
+mod data;
+mod placeholder;
+
+pub use data::DataPanel;
+
+use super::commands::Command;
+use super::state::{AppState, PanelId};
+
+/// A panel draws from read-only state and emits [`Command`]s; its own view state (selection, tab, plot
+/// choices) lives in the panel struct.
+pub trait Panel {
+    fn id(&self) -> PanelId;
+    fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>);
+}
+
+/// Every panel, in navigation order.
+pub fn all() -> Vec<Box<dyn Panel>> {
+    vec![
+        Box::new(DataPanel::default()),
+        Box::new(placeholder::Placeholder::new(
+            PanelId::Label,
+            "Label your data",
+            "Keyboard-first labeling of rows and images, with every label saved as you type and committed as a new dataset version with lineage.",
+        )),
+        Box::new(placeholder::Placeholder::new(
+            PanelId::Train,
+            "Train models",
+            "Train MLPs and small CNNs with burn on your GPU (wgpu) or CPU, with live curves and every run recorded.",
+        )),
+        Box::new(placeholder::Placeholder::new(
+            PanelId::Runs,
+            "Compare runs",
+            "Compare experiments side by side: parameters, curves, confusion matrices.",
+        )),
+        Box::new(placeholder::Placeholder::new(
+            PanelId::Models,
+            "Models & Releases",
+            "Register models, run quality gates, get a reviewer's approval and release — with an audit trail.",
+        )),
+        Box::new(placeholder::Placeholder::new(
+            PanelId::Monitor,
+            "Monitor",
+            "Serve the released model over HTTP and watch its inputs drift from the training data.",
+        )),
+    ]
+}

@@ -1,0 +1,265 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kiln_core::data::polars::prelude::DataFrame;
+use kiln_core::data::{Histogram, ScatterSeries, ValueCount};
+use kiln_core::jobs::Job;
+use kiln_core::{ColumnStats, Dataset, DatasetVersion, ImportOutcome, Workspace};
+use serde::{Deserialize, Serialize};
+
+/// The phases of the product cycle, one panel each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PanelId {
+    #[default]
+    Data,
+    Label,
+    Train,
+    Runs,
+    Models,
+    Monitor,
+}
+
+impl PanelId {
+    pub const ALL: [PanelId; 6] = [
+        PanelId::Data,
+        PanelId::Label,
+        PanelId::Train,
+        PanelId::Runs,
+        PanelId::Models,
+        PanelId::Monitor,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            PanelId::Data => "Data",
+            PanelId::Label => "Label",
+            PanelId::Train => "Train",
+            PanelId::Runs => "Runs",
+            PanelId::Models => "Models & Releases",
+            PanelId::Monitor => "Monitor",
+        }
+    }
+}
+
+/// What the GUI remembers between runs. Never data, only layout and choices.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PersistedState {
+    pub last_workspace: Option<PathBuf>,
+    pub active_panel: PanelId,
+    pub light_theme: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToastKind {
+    Info,
+    Error,
+}
+
+#[derive(Clone, Debug)]
+pub struct Toast {
+    pub id: u64,
+    pub kind: ToastKind,
+    pub text: String,
+    pub details: Option<String>,
+    pub created: std::time::Instant,
+}
+
+/// The plot data of the Data panel's histogram tab.
+#[derive(Clone, Debug)]
+pub enum ColumnPlot {
+    Histogram(Histogram),
+    Counts(Vec<ValueCount>),
+}
+
+/// A typed background job; the app polls each kind and applies its result.
+pub enum JobKind {
+    Import {
+        job: Job<Result<ImportOutcome, String>>,
+        path: PathBuf,
+    },
+    Load {
+        job: Job<Result<DataFrame, String>>,
+        version_id: i64,
+    },
+    View(Job<Result<DataFrame, String>>),
+    Stats(Job<Result<Vec<ColumnStats>, String>>),
+    Plot {
+        job: Job<Result<ColumnPlot, String>>,
+        column: String,
+    },
+    Scatter(Job<Result<Vec<ScatterSeries>, String>>),
+    Preview(Job<Result<DataFrame, String>>),
+    PickFile(Job<Option<PathBuf>>),
+    PickFolder(Job<Option<PathBuf>>),
+}
+
+impl JobKind {
+    pub fn title(&self) -> String {
+        match self {
+            JobKind::Import { path, .. } => format!(
+                "Import {}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            ),
+            JobKind::Load { .. } => "Load dataset".into(),
+            JobKind::View(_) => "Filter / sort".into(),
+            JobKind::Stats(_) => "Column statistics".into(),
+            JobKind::Plot { column, .. } => format!("Histogram of {column}"),
+            JobKind::Scatter(_) => "Scatter plot".into(),
+            JobKind::Preview(_) => "Import preview".into(),
+            JobKind::PickFile(_) | JobKind::PickFolder(_) => "File dialog".into(),
+        }
+    }
+
+    pub fn progress(&self) -> (f32, String) {
+        let p = match self {
+            JobKind::Import { job, .. } => &job.progress,
+            JobKind::Load { job, .. } => &job.progress,
+            JobKind::View(job) | JobKind::Preview(job) => &job.progress,
+            JobKind::Stats(job) => &job.progress,
+            JobKind::Plot { job, .. } => &job.progress,
+            JobKind::Scatter(job) => &job.progress,
+            JobKind::PickFile(job) | JobKind::PickFolder(job) => &job.progress,
+        };
+        (p.fraction(), p.step())
+    }
+
+    pub fn cancel(&self) {
+        match self {
+            JobKind::Import { job, .. } => job.cancel(),
+            JobKind::Load { job, .. } => job.cancel(),
+            JobKind::View(job) | JobKind::Preview(job) => job.cancel(),
+            JobKind::Stats(job) => job.cancel(),
+            JobKind::Plot { job, .. } => job.cancel(),
+            JobKind::Scatter(job) => job.cancel(),
+            JobKind::PickFile(job) | JobKind::PickFolder(job) => job.cancel(),
+        }
+    }
+
+    /// Jobs the user sees in the jobs list (file dialogs and previews are not "work").
+    pub fn is_visible(&self) -> bool {
+        !matches!(
+            self,
+            JobKind::PickFile(_) | JobKind::PickFolder(_) | JobKind::Preview(_)
+        )
+    }
+}
+
+pub struct JobEntry {
+    pub id: u64,
+    pub kind: JobKind,
+}
+
+/// The dataset version open in the Data panel, its data and everything derived from it.
+#[derive(Default)]
+pub struct Current {
+    pub version: Option<DatasetVersion>,
+    /// The version's full data, once loaded.
+    pub base: Option<Arc<DataFrame>>,
+    /// `base` after the filter and sort (what the table shows).
+    pub view: Option<Arc<DataFrame>>,
+    pub filter: String,
+    pub filter_error: Option<String>,
+    pub sort: Option<(String, bool)>,
+    pub stats: Option<Vec<ColumnStats>>,
+    pub plot: Option<(String, ColumnPlot)>,
+    pub scatter: Option<Vec<ScatterSeries>>,
+}
+
+/// A file being imported: its first rows, shown before the full import finishes.
+pub struct Importing {
+    pub path: PathBuf,
+    pub name: String,
+    pub preview: Option<Arc<DataFrame>>,
+}
+
+/// Everything the panels read.
+pub struct AppState {
+    pub ws: Workspace,
+    pub datasets: Vec<Dataset>,
+    pub versions: BTreeMap<String, Vec<DatasetVersion>>,
+    pub current: Current,
+    pub importing: Option<Importing>,
+    pub jobs: Vec<JobEntry>,
+    pub toasts: Vec<Toast>,
+    pub device: String,
+    pub active: PanelId,
+    pub light_theme: bool,
+    next_id: u64,
+}
+
+impl AppState {
+    pub fn new(ws: Workspace) -> Self {
+        let mut s = Self {
+            ws,
+            datasets: Vec::new(),
+            versions: BTreeMap::new(),
+            current: Current::default(),
+            importing: None,
+            jobs: Vec::new(),
+            toasts: Vec::new(),
+            device: "rendering device unknown".into(),
+            active: PanelId::Data,
+            light_theme: false,
+            next_id: 1,
+        };
+        s.refresh();
+        s
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Re-read the dataset list from the workspace.
+    pub fn refresh(&mut self) {
+        match self.ws.datasets() {
+            Ok(d) => self.datasets = d,
+            Err(e) => self.error("Could not read the dataset list", &e.to_string()),
+        }
+        self.versions.clear();
+        for d in &self.datasets {
+            if let Ok(v) = self.ws.versions(&d.name) {
+                self.versions.insert(d.name.clone(), v);
+            }
+        }
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        let id = self.next_id();
+        self.toasts.push(Toast {
+            id,
+            kind: ToastKind::Info,
+            text: text.into(),
+            details: None,
+            created: std::time::Instant::now(),
+        });
+    }
+
+    pub fn error(&mut self, text: impl Into<String>, details: &str) {
+        let id = self.next_id();
+        tracing::warn!("{}: {details}", self.toasts.len());
+        self.toasts.push(Toast {
+            id,
+            kind: ToastKind::Error,
+            text: text.into(),
+            details: Some(details.to_owned()),
+            created: std::time::Instant::now(),
+        });
+    }
+
+    pub fn running_jobs(&self) -> impl Iterator<Item = &JobEntry> {
+        self.jobs.iter().filter(|j| j.kind.is_visible())
+    }
+
+    /// True while any background work (including previews and file dialogs) is in flight.
+    pub fn busy(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
+    pub fn is_running(&self, f: impl Fn(&JobKind) -> bool) -> Option<&JobEntry> {
+        self.jobs.iter().find(|j| f(&j.kind))
+    }
+}

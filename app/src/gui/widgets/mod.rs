@@ -1,0 +1,4 @@
+//! Reusable widgets.
+
+pub mod data_table;
+pub mod plots;

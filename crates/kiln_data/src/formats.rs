@@ -1,0 +1,706 @@
+//! Reading every supported format into a `DataFrame`, with the user's options, and writing the canonical
+//! Parquet form of a dataset version.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{Cancel, DataError, Progress};
+
+/// The file formats Kiln imports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Decide from the extension, then from the first bytes.
+    #[default]
+    Auto,
+    Csv,
+    Tsv,
+    Parquet,
+    /// Arrow IPC file (also called Feather v2).
+    Ipc,
+    /// A JSON array of records.
+    Json,
+    /// One JSON record per line.
+    Ndjson,
+}
+
+impl Format {
+    pub const ALL: [Format; 7] = [
+        Format::Auto,
+        Format::Csv,
+        Format::Tsv,
+        Format::Parquet,
+        Format::Ipc,
+        Format::Json,
+        Format::Ndjson,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::Parquet => "parquet",
+            Format::Ipc => "ipc",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+        }
+    }
+
+    /// Parse a user-given format name (`feather` and `arrow` mean IPC, `jsonl` means NDJSON).
+    pub fn parse(name: &str) -> Option<Format> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "auto" => Format::Auto,
+            "csv" | "txt" => Format::Csv,
+            "tsv" | "tab" => Format::Tsv,
+            "parquet" | "pq" => Format::Parquet,
+            "ipc" | "arrow" | "feather" => Format::Ipc,
+            "json" => Format::Json,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            _ => return None,
+        })
+    }
+
+    fn is_text(self) -> bool {
+        matches!(
+            self,
+            Format::Csv | Format::Tsv | Format::Json | Format::Ndjson
+        )
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// How to read a source file. Stored with every dataset version so the import can be repeated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImportOptions {
+    pub format: Format,
+    /// Field separator for CSV; `None` means `,` (or a tab for TSV).
+    pub delimiter: Option<char>,
+    pub has_header: bool,
+    /// Records to skip before the header (or the first data row), e.g. a metadata line.
+    pub skip_rows: usize,
+    /// Quote character for CSV; `None` disables quoting.
+    pub quote_char: Option<char>,
+    /// Field values read as null in CSV/TSV.
+    pub null_values: Vec<String>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            format: Format::Auto,
+            delimiter: None,
+            has_header: true,
+            skip_rows: 0,
+            quote_char: Some('"'),
+            null_values: Self::default_null_values(),
+        }
+    }
+}
+
+impl ImportOptions {
+    pub fn default_null_values() -> Vec<String> {
+        ["NA", "", "null", "NaN"].map(String::from).to_vec()
+    }
+
+    /// The format these options read `path` as: the explicit one, or one detected from the file.
+    pub fn resolve_format(&self, path: &Path) -> Result<Format, DataError> {
+        if self.format != Format::Auto {
+            return Ok(self.format);
+        }
+        detect_format(path)
+    }
+
+    fn separator(&self, format: Format) -> Result<u8, String> {
+        let c = self
+            .delimiter
+            .unwrap_or(if format == Format::Tsv { '\t' } else { ',' });
+        u8::try_from(c)
+            .ok()
+            .filter(u8::is_ascii)
+            .ok_or_else(|| format!("delimiter {c:?} must be a single ASCII character"))
+    }
+
+    fn quote(&self) -> Result<Option<u8>, String> {
+        self.quote_char
+            .map(|c| {
+                u8::try_from(c)
+                    .ok()
+                    .filter(u8::is_ascii)
+                    .ok_or_else(|| format!("quote character {c:?} must be a single ASCII character"))
+            })
+            .transpose()
+    }
+}
+
+/// Format from the extension, else from the first bytes (magic numbers, JSON brackets), else CSV.
+fn detect_format(path: &Path) -> Result<Format, DataError> {
+    if let Some(f) = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(Format::parse)
+        .filter(|f| *f != Format::Auto)
+    {
+        return Ok(f);
+    }
+    let head = read_head(path, 4096)?;
+    if head.starts_with(b"PAR1") {
+        return Ok(Format::Parquet);
+    }
+    if head.starts_with(b"ARROW1") {
+        return Ok(Format::Ipc);
+    }
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => Ok(Format::Json),
+        Some(b'{') => Ok(Format::Ndjson),
+        _ if head.contains(&0) => Err(DataError::UnknownFormat {
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(Format::Csv),
+    }
+}
+
+fn read_head(path: &Path, n: usize) -> Result<Vec<u8>, DataError> {
+    let mut buf = Vec::with_capacity(n);
+    File::open(path)
+        .and_then(|f| f.take(n as u64).read_to_end(&mut buf))
+        .map_err(|e| DataError::io(path, e))?;
+    Ok(buf)
+}
+
+/// Check that `path` is an existing, non-empty regular file and, for text formats, not binary.
+pub fn validate_source(path: &Path, format: Format) -> Result<(), DataError> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => DataError::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => DataError::io(path, e),
+    })?;
+    if meta.is_dir() {
+        return Err(DataError::IsDirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    if format.is_text() {
+        let head = read_head(path, 8192)?;
+        if head.contains(&0) {
+            return Err(DataError::malformed(
+                path,
+                format!(
+                    "binary data (NUL bytes) in a file read as {format}; is this really a {format} file?"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Read the whole file. `progress` moves from 0 to 1; `cancel` is checked between steps.
+pub fn read_file(
+    path: &Path,
+    opts: &ImportOptions,
+    cancel: &Cancel,
+    progress: &Progress,
+) -> Result<DataFrame, DataError> {
+    let format = opts.resolve_format(path)?;
+    validate_source(path, format)?;
+    cancel.check()?;
+    progress.set(0.0, "reading");
+    let df = read_impl(path, opts, format, None)?;
+    cancel.check()?;
+    progress.set(1.0, "read");
+    Ok(df)
+}
+
+/// Read at most `n` rows, as fast as the format allows: CSV, Parquet, IPC and NDJSON stop after `n` rows,
+/// so a preview of a huge file costs about the same as one of a small file.
+pub fn preview_file(path: &Path, opts: &ImportOptions, n: usize) -> Result<DataFrame, DataError> {
+    let format = opts.resolve_format(path)?;
+    validate_source(path, format)?;
+    read_impl(path, opts, format, Some(n))
+}
+
+fn read_impl(
+    path: &Path,
+    opts: &ImportOptions,
+    format: Format,
+    limit: Option<usize>,
+) -> Result<DataFrame, DataError> {
+    let df = match format {
+        Format::Csv | Format::Tsv | Format::Auto => read_csv(path, opts, format, limit)?,
+        Format::Parquet => {
+            let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+            ParquetReader::new(file)
+                .with_slice(limit.map(|n| (0, n)))
+                .finish()
+                .map_err(|e| polars_error(path, "Parquet", &e))?
+        }
+        Format::Ipc => {
+            let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+            IpcReader::new(file)
+                .with_n_rows(limit)
+                .finish()
+                .map_err(|e| polars_error(path, "Arrow IPC", &e))?
+        }
+        Format::Json => read_json(path, limit)?,
+        Format::Ndjson => read_ndjson(path, limit)?,
+    };
+    if df.width() == 0 {
+        return Err(DataError::malformed(path, "no columns found"));
+    }
+    Ok(df)
+}
+
+fn polars_error(path: &Path, what: &str, e: &PolarsError) -> DataError {
+    DataError::malformed(path, format!("not a valid {what} file: {e}"))
+}
+
+fn csv_options(
+    path: &Path,
+    opts: &ImportOptions,
+    format: Format,
+    limit: Option<usize>,
+) -> Result<CsvReadOptions, DataError> {
+    let separator = opts
+        .separator(format)
+        .map_err(|m| DataError::malformed(path, m))?;
+    let quote = opts.quote().map_err(|m| DataError::malformed(path, m))?;
+    let nulls = (!opts.null_values.is_empty()).then(|| {
+        NullValues::AllColumns(
+            opts.null_values
+                .iter()
+                .map(|s| PlSmallStr::from(s.as_str()))
+                .collect(),
+        )
+    });
+    Ok(CsvReadOptions::default()
+        .with_has_header(opts.has_header)
+        .with_skip_rows(opts.skip_rows)
+        .with_n_rows(limit)
+        .with_infer_schema_length(Some(10_000))
+        .with_rechunk(true)
+        .with_parse_options(
+            CsvParseOptions::default()
+                .with_separator(separator)
+                .with_quote_char(quote)
+                .with_null_values(nulls)
+                .with_encoding(CsvEncoding::Utf8),
+        ))
+}
+
+fn read_csv(
+    path: &Path,
+    opts: &ImportOptions,
+    format: Format,
+    limit: Option<usize>,
+) -> Result<DataFrame, DataError> {
+    let read_opts = csv_options(path, opts, format, limit)?;
+    let sep = read_opts.parse_options.separator;
+    let quote = read_opts.parse_options.quote_char;
+    // A full read checks the shape of every record on a second thread while polars parses: polars pads
+    // short rows with nulls silently, and its own errors do not name the line.
+    let check = if limit.is_none() {
+        let owned = path.to_path_buf();
+        let skip = opts.skip_rows;
+        Some(
+            std::thread::Builder::new()
+                .name("kiln-csv-check".into())
+                .spawn(move || check_csv_records(&owned, sep, quote, skip))
+                .map_err(|e| DataError::io(path, e))?,
+        )
+    } else {
+        None
+    };
+    let result = read_opts
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(polars::prelude::SerReader::finish);
+    if let Some(handle) = check {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(DataError::malformed(path, "record check panicked")),
+        }
+    }
+    result.map_err(|e| match check_csv_records(path, sep, quote, opts.skip_rows) {
+        Err(located) => located,
+        Ok(()) => DataError::malformed(path, e.to_string()),
+    })
+}
+
+/// Walk the CSV records (quotes may span lines) and fail at the first one that is not valid UTF-8 or whose
+/// field count differs from the first record's.
+fn check_csv_records(
+    path: &Path,
+    sep: u8,
+    quote: Option<u8>,
+    skip: usize,
+) -> Result<(), DataError> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut line_no = 0usize;
+    let mut record = 0usize;
+    let mut expected: Option<(usize, usize)> = None; // (fields, line)
+    let mut fields = 1usize;
+    let mut in_quotes = false;
+    let mut record_start = 1usize;
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| DataError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if std::str::from_utf8(&line).is_err() {
+            return Err(DataError::AtLine {
+                path: path.to_path_buf(),
+                line: line_no,
+                message: "invalid UTF-8 (is the file in another encoding?)".into(),
+            });
+        }
+        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        if !in_quotes {
+            record_start = line_no;
+        }
+        for &b in body {
+            if Some(b) == quote {
+                in_quotes = !in_quotes;
+            } else if b == sep && !in_quotes {
+                fields += 1;
+            }
+        }
+        if in_quotes {
+            continue; // the quoted field goes on in the next line
+        }
+        let blank = body.is_empty() && fields == 1;
+        if record >= skip && !blank {
+            match expected {
+                None => expected = Some((fields, record_start)),
+                Some((want, first)) if want != fields => {
+                    return Err(DataError::AtLine {
+                        path: path.to_path_buf(),
+                        line: record_start,
+                        message: format!(
+                            "expected {want} fields (as on line {first}), found {fields}"
+                        ),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        if !blank {
+            record += 1;
+        }
+        fields = 1;
+    }
+    if in_quotes {
+        return Err(DataError::AtLine {
+            path: path.to_path_buf(),
+            line: record_start,
+            message: "a quoted field is never closed".into(),
+        });
+    }
+    Ok(())
+}
+
+fn read_json(path: &Path, limit: Option<usize>) -> Result<DataFrame, DataError> {
+    let head = read_head(path, 64 * 1024)?;
+    let mut it = head.iter().copied().filter(|b| !b.is_ascii_whitespace());
+    match (it.next(), it.next()) {
+        (Some(b'['), Some(b'{')) => {}
+        (Some(b'['), Some(b']')) => {
+            return Err(DataError::malformed(
+                path,
+                "JSON array is empty: no records to import",
+            ));
+        }
+        (Some(b'['), _) => {
+            return Err(DataError::malformed(
+                path,
+                "JSON is not an array of records: its first element is not an object",
+            ));
+        }
+        _ => {
+            return Err(DataError::malformed(
+                path,
+                "JSON is not an array of records (expected `[{...}, ...]`; for one record per line use --format ndjson)",
+            ));
+        }
+    }
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let df = JsonReader::new(file)
+        .with_json_format(JsonFormat::Json)
+        .infer_schema_len(std::num::NonZeroUsize::new(10_000))
+        .finish()
+        .map_err(|e| DataError::malformed(path, format!("invalid JSON records: {e}")))?;
+    Ok(match limit {
+        Some(n) => df.head(Some(n)),
+        None => df,
+    })
+}
+
+fn read_ndjson(path: &Path, limit: Option<usize>) -> Result<DataFrame, DataError> {
+    // Read whole lines up to the limit, so a preview of a huge file stays cheap.
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut bytes = Vec::new();
+    let mut rows = 0usize;
+    loop {
+        if limit.is_some_and(|n| rows >= n) {
+            break;
+        }
+        let n = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| DataError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        rows += 1;
+    }
+    let df = JsonReader::new(std::io::Cursor::new(&bytes))
+        .with_json_format(JsonFormat::JsonLines)
+        .infer_schema_len(std::num::NonZeroUsize::new(10_000))
+        .finish();
+    match df {
+        Ok(df) => Ok(df),
+        Err(e) => Err(locate_ndjson_error(path, &bytes)
+            .unwrap_or_else(|| DataError::malformed(path, format!("invalid NDJSON: {e}")))),
+    }
+}
+
+fn locate_ndjson_error(path: &Path, bytes: &[u8]) -> Option<DataError> {
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let message = match serde_json::from_slice::<serde_json::Value>(line) {
+            Err(e) => format!("invalid JSON: {e}"),
+            Ok(serde_json::Value::Object(_)) => continue,
+            Ok(_) => "not a JSON object (each line must be one record)".into(),
+        };
+        return Some(DataError::AtLine {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message,
+        });
+    }
+    None
+}
+
+/// Write `df` as Parquet to `out` (LZ4 pages: fast to write and to read back) and flush it to disk.
+pub fn write_parquet(df: &mut DataFrame, out: &Path) -> Result<u64, DataError> {
+    let mut file = File::create(out).map_err(|e| DataError::io(out, e))?;
+    let size = ParquetWriter::new(&mut file)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .with_statistics(StatisticsOptions::default())
+        .finish(df)?;
+    file.flush().map_err(|e| DataError::io(out, e))?;
+    file.sync_all().map_err(|e| DataError::io(out, e))?;
+    Ok(size)
+}
+
+/// Read a Parquet file Kiln wrote (a dataset version's object).
+pub fn read_parquet(path: &Path) -> Result<DataFrame, DataError> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| polars_error(path, "Parquet", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn read(p: &Path, opts: &ImportOptions) -> Result<DataFrame, DataError> {
+        read_file(p, opts, &Cancel::new(), &Progress::new())
+    }
+
+    #[test]
+    fn ragged_row_with_extra_field_names_its_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "r.csv", b"a,b\n1,2\n3,4,5\n6,7\n");
+        let e = read(&p, &ImportOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("r.csv: line 3: expected 2 fields"), "{e}");
+    }
+
+    #[test]
+    fn ragged_row_with_missing_field_names_its_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "r.csv", b"a,b,c\n1,2,3\n4,5\n");
+        let e = read(&p, &ImportOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("line 3: expected 3 fields"), "{e}");
+    }
+
+    #[test]
+    fn quoted_newlines_and_separators_are_one_field() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "q.csv", b"a,b\n\"x,\ny\",2\n3,4\n");
+        let df = read(&p, &ImportOptions::default()).unwrap();
+        assert_eq!(df.shape(), (2, 2));
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "u.csv", b"a,b\n1,x\n2,\xff\xfe\n");
+        let e = read(&p, &ImportOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("line 3: invalid UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn null_tokens_are_configurable() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "n.csv", b"a,b\n1,NA\n-,x\nnull,NaN\n");
+        let df = read(&p, &ImportOptions::default()).unwrap();
+        assert_eq!(df.column("a").unwrap().null_count(), 1);
+        assert_eq!(df.column("b").unwrap().null_count(), 2);
+        let opts = ImportOptions {
+            null_values: vec!["-".into()],
+            ..ImportOptions::default()
+        };
+        let df = read(&p, &opts).unwrap();
+        assert_eq!(df.column("a").unwrap().null_count(), 1);
+        assert_eq!(df.column("b").unwrap().null_count(), 0);
+    }
+
+    #[test]
+    fn tsv_and_custom_quote_char() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "t.tsv", b"a\tb\n'x\ty'\t2\n");
+        let opts = ImportOptions {
+            quote_char: Some('\''),
+            ..ImportOptions::default()
+        };
+        let df = read(&p, &opts).unwrap();
+        assert_eq!(df.shape(), (1, 2));
+        assert_eq!(cell(&df, "a"), "x\ty");
+    }
+
+    fn cell(df: &DataFrame, c: &str) -> String {
+        df.column(c)
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn json_must_be_records() {
+        let d = tempfile::tempdir().unwrap();
+        for (body, want) in [
+            (&b"{\"a\": 1}"[..], "not an array of records"),
+            (b"[1, 2, 3]", "first element is not an object"),
+            (b"[]", "no records"),
+        ] {
+            let p = write(d.path(), "x.json", body);
+            let e = read(&p, &ImportOptions::default()).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        let p = write(d.path(), "ok.json", b"[{\"a\":1,\"b\":\"x\"},{\"a\":2,\"b\":null}]");
+        assert_eq!(read(&p, &ImportOptions::default()).unwrap().shape(), (2, 2));
+    }
+
+    #[test]
+    fn ndjson_bad_line_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "x.ndjson", b"{\"a\":1}\n{\"a\":2}\n[3]\n");
+        let e = read(&p, &ImportOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("line 3"), "{e}");
+        let p = write(d.path(), "ok.jsonl", b"{\"a\":1}\n{\"a\":2}\n");
+        assert_eq!(read(&p, &ImportOptions::default()).unwrap().height(), 2);
+    }
+
+    #[test]
+    fn binary_empty_missing_and_directory_are_rejected() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = write(d.path(), "b.csv", &[0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 1, 2]);
+        let e = read(&bin, &ImportOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("binary data"), "{e}");
+        let empty = write(d.path(), "e.csv", b"");
+        let e = read(&empty, &ImportOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("e.csv: file is empty"), "{e}");
+        let e = read(&d.path().join("nope.csv"), &ImportOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope.csv: file not found"), "{e}");
+        let e = read(d.path(), &ImportOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn parquet_and_ipc_round_trip_and_truncation_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let mut df = df!("x" => [1i64, 2, 3], "s" => ["a", "b", "c"]).unwrap();
+        let p = d.path().join("f.parquet");
+        write_parquet(&mut df, &p).unwrap();
+        assert_eq!(read(&p, &ImportOptions::default()).unwrap(), df);
+        assert_eq!(
+            preview_file(&p, &ImportOptions::default(), 2)
+                .unwrap()
+                .height(),
+            2
+        );
+        let bytes = std::fs::read(&p).unwrap();
+        let t = write(d.path(), "t.parquet", &bytes[..bytes.len() / 2]);
+        let e = read(&t, &ImportOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("t.parquet: not a valid Parquet file"), "{e}");
+
+        let ipc = d.path().join("f.feather");
+        let mut f = File::create(&ipc).unwrap();
+        IpcWriter::new(&mut f).finish(&mut df).unwrap();
+        assert_eq!(read(&ipc, &ImportOptions::default()).unwrap(), df);
+    }
+
+    #[test]
+    fn preview_reads_only_the_first_rows() {
+        let d = tempfile::tempdir().unwrap();
+        let mut body = String::from("a,b\n");
+        for i in 0..5000 {
+            body.push_str(&format!("{i},{}\n", i * 2));
+        }
+        let p = write(d.path(), "big.csv", body.as_bytes());
+        let df = preview_file(&p, &ImportOptions::default(), 10).unwrap();
+        assert_eq!(df.height(), 10);
+    }
+
+    #[test]
+    fn format_detection_sniffs_content_without_extension() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "data", b"[{\"a\":1}]");
+        assert_eq!(detect_format(&p).unwrap(), Format::Json);
+        let p = write(d.path(), "data2", b"{\"a\":1}\n");
+        assert_eq!(detect_format(&p).unwrap(), Format::Ndjson);
+        let p = write(d.path(), "data3", b"a,b\n1,2\n");
+        assert_eq!(detect_format(&p).unwrap(), Format::Csv);
+    }
+}

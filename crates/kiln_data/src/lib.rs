@@ -1,0 +1,24 @@
+//! `kiln_data` owns every computation on tabular data: reading the supported file formats into polars
+//! `DataFrame`s (with the user's import options), fast previews, writing the canonical Parquet form of a
+//! dataset version, column statistics, histograms, value counts, sorting, filtering and decimation for plots.
+//!
+//! It knows nothing about workspaces, databases or user interfaces: it must not depend on `kiln_store`,
+//! `kiln_core`, egui or eframe. Functions take a [`Cancel`] token and a [`Progress`] sink where the work is
+//! long, so callers can run them on worker threads and stop them.
+
+mod error;
+mod formats;
+mod plots;
+mod progress;
+mod stats;
+mod table;
+
+pub use error::DataError;
+pub use formats::{
+    Format, ImportOptions, preview_file, read_file, read_parquet, validate_source, write_parquet,
+};
+pub use plots::{Histogram, ScatterSeries, ValueCount, histogram, scatter, value_counts};
+pub use polars;
+pub use progress::{Cancel, Progress};
+pub use stats::{ColumnStats, column_stats};
+pub use table::{ColumnInfo, apply_filter, cell_text, is_numeric, schema_of, sort_by};

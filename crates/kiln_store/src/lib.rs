@@ -1,0 +1,387 @@
+//! `kiln_store` owns the workspace database (`kiln.db`): the schema, its migrations and typed repository
+//! functions. It is the only crate that contains SQL; other crates call the functions here and never see a
+//! `rusqlite` type. It knows nothing about data files, polars or user interfaces.
+//!
+//! The database runs in WAL mode with foreign keys on and a busy timeout, so the GUI and CLI can use one
+//! workspace at the same time. Migrations are numbered by `PRAGMA user_version`.
+
+mod migrations;
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+pub use migrations::{LATEST_VERSION, MIGRATIONS};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("workspace database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("workspace database was written by a newer Kiln (schema version {found}, this Kiln knows up to {known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("no dataset named `{0}`")]
+    NoDataset(String),
+    #[error("dataset `{name}` has no version {version}")]
+    NoVersion { name: String, version: i64 },
+    #[error("invalid dataset name `{0}`: use letters, digits, `_`, `-` and `.`, starting with a letter or digit")]
+    BadName(String),
+    #[error("stored JSON is invalid: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One dataset: a name and the ordered list of its immutable versions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    pub id: i64,
+    pub name: String,
+    pub created_at: String,
+    pub versions: i64,
+    pub latest_version: Option<i64>,
+}
+
+/// One immutable dataset version: its data is the Parquet object named by `content_hash`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetVersion {
+    pub id: i64,
+    pub dataset_id: i64,
+    pub dataset: String,
+    pub version: i64,
+    pub content_hash: String,
+    /// Path of the object relative to the workspace root.
+    pub object_path: String,
+    /// JSON array of `{name, dtype}`.
+    pub schema: serde_json::Value,
+    pub row_count: i64,
+    pub byte_size: i64,
+    pub source_path: Option<String>,
+    /// JSON of the import options used.
+    pub import_options: serde_json::Value,
+    pub operation: String,
+    pub parent_id: Option<i64>,
+    pub message: Option<String>,
+    pub author: Option<String>,
+    pub created_at: String,
+}
+
+/// What a new version needs; ids, numbers and times are assigned by the store.
+#[derive(Clone, Debug)]
+pub struct NewVersion<'a> {
+    pub dataset: &'a str,
+    pub content_hash: &'a str,
+    pub object_path: &'a str,
+    pub schema: serde_json::Value,
+    pub row_count: i64,
+    pub byte_size: i64,
+    pub source_path: Option<&'a str>,
+    pub import_options: serde_json::Value,
+    pub operation: &'a str,
+    pub parent_id: Option<i64>,
+    pub message: Option<&'a str>,
+    pub author: Option<&'a str>,
+}
+
+/// The workspace database. One `Store` is one connection; open one per thread.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+/// Dataset names are used on the command line as `NAME@VERSION` and in file names.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().next().is_some_and(char::is_alphanumeric)
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(name.to_owned()))
+    }
+}
+
+impl Store {
+    /// Open (creating if needed) and migrate to the latest schema.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        Self::configure(&conn)?;
+        let mut store = Store { conn };
+        store.migrate_to(LATEST_VERSION)?;
+        Ok(store)
+    }
+
+    /// Open without migrating further than `version` (for migration tests).
+    pub fn open_at_version(path: &Path, version: i64) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        Self::configure(&conn)?;
+        let mut store = Store { conn };
+        store.migrate_to(version)?;
+        Ok(store)
+    }
+
+    fn configure(conn: &Connection) -> Result<()> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        Ok(())
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    fn migrate_to(&mut self, target: i64) -> Result<()> {
+        let current = self.schema_version()?;
+        if current > LATEST_VERSION {
+            return Err(StoreError::TooNew {
+                found: current,
+                known: LATEST_VERSION,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate() {
+            let version = i as i64 + 1;
+            if version <= current || version > target {
+                continue;
+            }
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // Another process may have migrated while we waited for the lock.
+            let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if now >= version {
+                continue;
+            }
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()?;
+            tracing::info!(version, "migrated workspace database");
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` result (`"ok"` when healthy).
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    pub fn list_datasets(&self) -> Result<Vec<Dataset>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT d.id, d.name, d.created_at, COUNT(v.id), MAX(v.version)
+             FROM datasets d LEFT JOIN dataset_versions v ON v.dataset_id = d.id
+             GROUP BY d.id ORDER BY d.name",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(Dataset {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                created_at: r.get(2)?,
+                versions: r.get(3)?,
+                latest_version: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// All versions of a dataset, oldest first.
+    pub fn list_versions(&self, dataset: &str) -> Result<Vec<DatasetVersion>> {
+        let id = self.dataset_id(dataset)?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "{VERSION_SELECT} WHERE v.dataset_id = ?1 ORDER BY v.version"
+        ))?;
+        let rows = st.query_map([id], version_from_row)?;
+        let raw = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        raw.into_iter().map(RawVersion::parse).collect()
+    }
+
+    /// A version by number, or the latest when `version` is `None`.
+    pub fn get_version(&self, dataset: &str, version: Option<i64>) -> Result<DatasetVersion> {
+        let id = self.dataset_id(dataset)?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "{VERSION_SELECT} WHERE v.dataset_id = ?1 AND (?2 IS NULL OR v.version = ?2)
+             ORDER BY v.version DESC LIMIT 1"
+        ))?;
+        let raw = st
+            .query_row(params![id, version], version_from_row)
+            .optional()?;
+        match raw {
+            Some(raw) => raw.parse(),
+            None => Err(match version {
+                Some(v) => StoreError::NoVersion {
+                    name: dataset.to_owned(),
+                    version: v,
+                },
+                None => StoreError::NoDataset(dataset.to_owned()),
+            }),
+        }
+    }
+
+    /// The version of `dataset` whose content hash is `hash`, if any.
+    pub fn find_version_by_hash(
+        &self,
+        dataset: &str,
+        hash: &str,
+    ) -> Result<Option<DatasetVersion>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "{VERSION_SELECT} WHERE d.name = ?1 AND v.content_hash = ?2 ORDER BY v.version DESC LIMIT 1"
+        ))?;
+        st.query_row(params![dataset, hash], version_from_row)
+            .optional()?
+            .map(RawVersion::parse)
+            .transpose()
+    }
+
+    /// Every object path referenced by a row (for garbage collection of orphans).
+    pub fn referenced_objects(&self) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT object_path FROM dataset_versions")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Insert a version (creating the dataset on its first version) in one durable transaction, after
+    /// calling `before_commit` inside it: the caller moves the object file into place there, so a failure
+    /// of either leaves neither. Returns the new row.
+    pub fn insert_version(
+        &mut self,
+        new: &NewVersion<'_>,
+        before_commit: impl FnOnce() -> std::io::Result<()>,
+    ) -> Result<std::result::Result<DatasetVersion, std::io::Error>> {
+        validate_name(new.dataset)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Release-grade durability for version rows.
+        tx.pragma_update(None, "synchronous", "FULL")?;
+        tx.execute(
+            "INSERT INTO datasets (name, created_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+             ON CONFLICT(name) DO NOTHING",
+            [new.dataset],
+        )?;
+        let dataset_id: i64 =
+            tx.query_row("SELECT id FROM datasets WHERE name = ?1", [new.dataset], |r| {
+                r.get(0)
+            })?;
+        let next: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE dataset_id = ?1",
+            [dataset_id],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO dataset_versions (dataset_id, version, content_hash, object_path, schema_json,
+                row_count, byte_size, source_path, import_options, operation, parent_id, message, author,
+                created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+            params![
+                dataset_id,
+                next,
+                new.content_hash,
+                new.object_path,
+                new.schema.to_string(),
+                new.row_count,
+                new.byte_size,
+                new.source_path,
+                new.import_options.to_string(),
+                new.operation,
+                new.parent_id,
+                new.message,
+                new.author,
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO events (at, kind, subject, detail)
+             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'dataset_version.created', ?1, ?2)",
+            params![
+                format!("{}@{next}", new.dataset),
+                serde_json::json!({"operation": new.operation, "hash": new.content_hash}).to_string()
+            ],
+        )?;
+        if let Err(e) = before_commit() {
+            return Ok(Err(e)); // dropping the transaction rolls it back
+        }
+        tx.commit()?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.get_version(new.dataset, Some(next)).map(Ok)
+    }
+
+    fn dataset_id(&self, name: &str) -> Result<i64> {
+        self.conn
+            .prepare_cached("SELECT id FROM datasets WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NoDataset(name.to_owned()))
+    }
+
+    /// Audit events, newest first.
+    pub fn recent_events(&self, limit: i64) -> Result<Vec<(String, String, String)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT at, kind, subject FROM events ORDER BY id DESC LIMIT ?1")?;
+        let rows = st.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Direct access for tests of this crate's migrations.
+    #[doc(hidden)]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+const VERSION_SELECT: &str = "SELECT v.id, v.dataset_id, d.name, v.version, v.content_hash, v.object_path,
+    v.schema_json, v.row_count, v.byte_size, v.source_path, v.import_options, v.operation, v.parent_id,
+    v.message, v.author, v.created_at
+    FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id";
+
+struct RawVersion {
+    v: DatasetVersion,
+    schema: String,
+    options: String,
+}
+
+impl RawVersion {
+    fn parse(self) -> Result<DatasetVersion> {
+        let mut v = self.v;
+        v.schema = serde_json::from_str(&self.schema)?;
+        v.import_options = serde_json::from_str(&self.options)?;
+        Ok(v)
+    }
+}
+
+fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
+    Ok(RawVersion {
+        v: DatasetVersion {
+            id: r.get(0)?,
+            dataset_id: r.get(1)?,
+            dataset: r.get(2)?,
+            version: r.get(3)?,
+            content_hash: r.get(4)?,
+            object_path: r.get(5)?,
+            schema: serde_json::Value::Null,
+            row_count: r.get(7)?,
+            byte_size: r.get(8)?,
+            source_path: r.get(9)?,
+            import_options: serde_json::Value::Null,
+            operation: r.get(11)?,
+            parent_id: r.get(12)?,
+            message: r.get(13)?,
+            author: r.get(14)?,
+            created_at: r.get(15)?,
+        },
+        schema: r.get(6)?,
+        options: r.get(10)?,
+    })
+}
+
+#[cfg(test)]
+mod tests;

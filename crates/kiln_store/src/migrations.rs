@@ -1,0 +1,44 @@
+//! Schema migrations. Entry `i` moves the database from `user_version = i` to `i + 1`; entries are never
+//! edited once released, only appended.
+
+/// The schema version this build writes.
+pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: datasets and their immutable versions.
+    "CREATE TABLE datasets (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_at  TEXT NOT NULL
+    );
+    CREATE TABLE dataset_versions (
+        id              INTEGER PRIMARY KEY,
+        dataset_id      INTEGER NOT NULL REFERENCES datasets(id) ON DELETE RESTRICT,
+        version         INTEGER NOT NULL,
+        content_hash    TEXT NOT NULL,
+        object_path     TEXT NOT NULL,
+        schema_json     TEXT NOT NULL,
+        row_count       INTEGER NOT NULL,
+        byte_size       INTEGER NOT NULL,
+        source_path     TEXT,
+        import_options  TEXT NOT NULL DEFAULT '{}',
+        created_at      TEXT NOT NULL,
+        UNIQUE (dataset_id, version)
+    );
+    CREATE INDEX dataset_versions_hash ON dataset_versions (dataset_id, content_hash);",
+    // 2: lineage of versions (operation, parent, message, author) and an append-only audit log.
+    "ALTER TABLE dataset_versions ADD COLUMN operation TEXT NOT NULL DEFAULT 'import';
+    ALTER TABLE dataset_versions ADD COLUMN parent_id INTEGER REFERENCES dataset_versions(id);
+    ALTER TABLE dataset_versions ADD COLUMN message TEXT;
+    ALTER TABLE dataset_versions ADD COLUMN author TEXT;
+    CREATE TABLE events (
+        id       INTEGER PRIMARY KEY,
+        at       TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        subject  TEXT NOT NULL,
+        detail   TEXT NOT NULL DEFAULT '{}'
+    );
+    INSERT INTO events (at, kind, subject, detail)
+        SELECT v.created_at, 'dataset_version.created', d.name || '@' || v.version, '{\"operation\":\"import\"}'
+        FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id;",
+];

@@ -1,0 +1,122 @@
+use super::*;
+
+fn new_version<'a>(name: &'a str, hash: &'a str) -> NewVersion<'a> {
+    NewVersion {
+        dataset: name,
+        content_hash: hash,
+        object_path: "objects/ab/abc.parquet",
+        schema: serde_json::json!([{"name": "a", "dtype": "i64"}]),
+        row_count: 3,
+        byte_size: 100,
+        source_path: Some("/data/a.csv"),
+        import_options: serde_json::json!({"has_header": true}),
+        operation: "import",
+        parent_id: None,
+        message: None,
+        author: Some("tester"),
+    }
+}
+
+#[test]
+fn migrates_an_empty_file_to_latest_with_wal_and_foreign_keys() {
+    let d = tempfile::tempdir().unwrap();
+    let s = Store::open(&d.path().join("kiln.db")).unwrap();
+    assert_eq!(s.schema_version().unwrap(), LATEST_VERSION);
+    let mode: String = s
+        .connection()
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = s
+        .connection()
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    assert_eq!(fk, 1);
+    assert_eq!(s.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn migrates_from_every_earlier_version_keeping_data() {
+    for start in 1..LATEST_VERSION {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("kiln.db");
+        {
+            let s = Store::open_at_version(&path, start).unwrap();
+            assert_eq!(s.schema_version().unwrap(), start);
+            // Rows written with the columns every version has.
+            s.connection()
+                .execute_batch(
+                    "INSERT INTO datasets (id, name, created_at) VALUES (1, 'old', '2026-01-01T00:00:00Z');
+                     INSERT INTO dataset_versions (dataset_id, version, content_hash, object_path, schema_json,
+                        row_count, byte_size, source_path, import_options, created_at)
+                     VALUES (1, 1, 'h1', 'objects/h1.parquet', '[]', 5, 10, '/x.csv', '{}', '2026-01-01T00:00:00Z');",
+                )
+                .unwrap();
+        }
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), LATEST_VERSION);
+        let v = s.get_version("old", None).unwrap();
+        assert_eq!((v.version, v.row_count, v.operation.as_str()), (1, 5, "import"));
+        assert_eq!(s.recent_events(10).unwrap()[0].2, "old@1");
+        let v2 = s
+            .insert_version(&new_version("old", "h2"), || Ok(()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v2.version, 2);
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+    }
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_kiln() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("kiln.db");
+    drop(Store::open(&path).unwrap());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.pragma_update(None, "user_version", LATEST_VERSION + 1).unwrap();
+    drop(c);
+    let e = Store::open(&path).unwrap_err();
+    assert!(matches!(e, StoreError::TooNew { .. }), "{e}");
+}
+
+#[test]
+fn versions_are_numbered_per_dataset_and_found_by_hash() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("kiln.db")).unwrap();
+    let a1 = s.insert_version(&new_version("a", "h1"), || Ok(())).unwrap().unwrap();
+    let a2 = s.insert_version(&new_version("a", "h2"), || Ok(())).unwrap().unwrap();
+    let b1 = s.insert_version(&new_version("b", "h1"), || Ok(())).unwrap().unwrap();
+    assert_eq!((a1.version, a2.version, b1.version), (1, 2, 1));
+    assert_eq!(s.get_version("a", None).unwrap().content_hash, "h2");
+    assert_eq!(s.get_version("a", Some(1)).unwrap().content_hash, "h1");
+    assert_eq!(s.find_version_by_hash("a", "h1").unwrap().unwrap().version, 1);
+    assert!(s.find_version_by_hash("b", "h2").unwrap().is_none());
+    let list = s.list_datasets().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!((list[0].name.as_str(), list[0].versions), ("a", 2));
+    assert!(matches!(s.get_version("a", Some(9)), Err(StoreError::NoVersion { .. })));
+    assert!(matches!(s.get_version("zzz", None), Err(StoreError::NoDataset(_))));
+    assert_eq!(a1.schema, serde_json::json!([{"name": "a", "dtype": "i64"}]));
+}
+
+#[test]
+fn failure_before_commit_leaves_no_row() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("kiln.db")).unwrap();
+    let r = s
+        .insert_version(&new_version("a", "h1"), || Err(std::io::Error::other("disk full")))
+        .unwrap();
+    assert!(r.is_err());
+    assert!(s.list_datasets().unwrap().is_empty());
+    assert!(s.recent_events(10).unwrap().is_empty());
+}
+
+#[test]
+fn bad_names_are_rejected() {
+    for bad in ["", "a b", "-x", "a@1", "a/b"] {
+        assert!(validate_name(bad).is_err(), "{bad}");
+    }
+    for good in ["digits", "penguins-2024", "a.b_c"] {
+        validate_name(good).unwrap();
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the CLI as a user runs it, the GUI driven through egui_kittest, crash safety with a
+//! real killed process. One binary with modules keeps CI's link time small.
+
+mod cli;
+mod crash;
+mod gui;
+mod real_data;
+mod support;

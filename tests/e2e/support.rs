@@ -1,0 +1,67 @@
+use std::path::{Path, PathBuf};
+
+/// Output of one `kiln` invocation.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Parse stdout as the one JSON document `--json` promises.
+    pub fn json(&self) -> serde_json::Value {
+        assert_eq!(self.code, 0, "kiln failed: {}", self.stderr);
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Run `kiln --workspace WS ARGS...` in-process, exactly as `main` does.
+pub fn kiln(ws: &Path, args: &[&str]) -> Run {
+    let mut all: Vec<String> = vec!["--workspace".into(), ws.display().to_string()];
+    all.extend(args.iter().map(|s| (*s).to_owned()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = kiln_app::cli::run_args(all, &mut out, &mut err);
+    Run {
+        code,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
+/// A file in `tests/fixtures` (copies of the real datasets, as shipped upstream).
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+}
+
+/// A demo file in `assets/demo`.
+pub fn asset(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo").join(name)
+}
+
+/// Every file under `dir`, sorted, with its size.
+pub fn tree(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                out.push((p, len));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Rows of the workspace database that describe versions: what a user can see.
+pub fn version_rows(ws: &Path) -> i64 {
+    let c = rusqlite::Connection::open(ws.join("kiln.db")).unwrap();
+    c.query_row("SELECT COUNT(*) FROM dataset_versions", [], |r| r.get(0))
+        .unwrap()
+}

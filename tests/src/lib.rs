@@ -1,0 +1,1 @@
+//! End-to-end tests of Kiln live in `e2e/` (one test binary, one module per area); this library is empty.
