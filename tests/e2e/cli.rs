@@ -19,7 +19,11 @@ fn import_then_reimport_identical_content_creates_no_new_version() {
 
     let again = kiln(&ws, &["import", p, "--name", "penguins"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(again.stdout.contains("no new version created"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("no new version created"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(tree(&ws.join("objects")), objects_before);
     assert_eq!(version_rows(&ws), 1);
 
@@ -44,12 +48,21 @@ fn show_with_stats_matches_pandas_reference_values() {
     assert_eq!(bill["dtype"], "f64");
     assert_eq!(bill["nulls"], 2);
     assert_eq!(bill["count"], 342);
-    assert!((bill["mean"].as_f64().unwrap() - 43.92193).abs() < 1e-5, "{bill}");
-    assert!((bill["std"].as_f64().unwrap() - 5.45958).abs() < 1e-5, "{bill}");
+    assert!(
+        (bill["mean"].as_f64().unwrap() - 43.92193).abs() < 1e-5,
+        "{bill}"
+    );
+    assert!(
+        (bill["std"].as_f64().unwrap() - 5.45958).abs() < 1e-5,
+        "{bill}"
+    );
     assert_eq!(bill["min"], 32.1);
     assert_eq!(bill["max"], 59.6);
     let mass = col("body_mass_g");
-    assert!((mass["mean"].as_f64().unwrap() - 4201.75439).abs() < 1e-5, "{mass}");
+    assert!(
+        (mass["mean"].as_f64().unwrap() - 4201.75439).abs() < 1e-5,
+        "{mass}"
+    );
     let species = col("species");
     assert_eq!(species["unique"], 3);
     assert_eq!(species["nulls"], 0);
@@ -69,7 +82,11 @@ fn show_head_and_version_references() {
     std::fs::write(&src, "a,b\n1,x\n2,y\n").unwrap();
     kiln(&ws, &["import", src.to_str().unwrap(), "--name", "t"]);
     std::fs::write(&src, "a,b\n1,x\n2,y\n3,z\n").unwrap();
-    let v2 = kiln(&ws, &["import", src.to_str().unwrap(), "--name", "t", "--json"]).json();
+    let v2 = kiln(
+        &ws,
+        &["import", src.to_str().unwrap(), "--name", "t", "--json"],
+    )
+    .json();
     assert_eq!(v2["version"], 2);
     let show = kiln(&ws, &["datasets", "show", "t@1", "--head", "1", "--json"]).json();
     assert_eq!(show["version"], 1);
@@ -79,7 +96,11 @@ fn show_head_and_version_references() {
     assert_eq!(latest["rows"], 3);
     let missing = kiln(&ws, &["datasets", "show", "t@7"]);
     assert_ne!(missing.code, 0);
-    assert!(missing.stderr.contains("has no version 7"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("has no version 7"),
+        "{}",
+        missing.stderr
+    );
     assert!(missing.stdout.is_empty());
     let text = kiln(&ws, &["datasets", "show", "t", "--stats"]);
     assert_eq!(text.code, 0);
@@ -94,18 +115,41 @@ fn real_files_with_metadata_lines_and_no_header_import() {
         let p = fixture(file);
         let v = kiln(
             &ws,
-            &["import", p.to_str().unwrap(), "--skip-rows", "1", "--no-header", "--json"],
+            &[
+                "import",
+                p.to_str().unwrap(),
+                "--skip-rows",
+                "1",
+                "--no-header",
+                "--json",
+            ],
         )
         .json();
         assert_eq!(v["rows"], rows, "{file}");
         assert_eq!(v["columns"].as_array().unwrap().len(), cols, "{file}");
     }
     let digits = crate::support::asset("digits.csv");
-    let v = kiln(&ws, &["import", digits.to_str().unwrap(), "--name", "digits", "--no-header", "--json"]).json();
+    let v = kiln(
+        &ws,
+        &[
+            "import",
+            digits.to_str().unwrap(),
+            "--name",
+            "digits",
+            "--no-header",
+            "--json",
+        ],
+    )
+    .json();
     assert_eq!(v["columns"].as_array().unwrap().len(), 65);
     assert_eq!(v["rows"], 1797);
     let list = kiln(&ws, &["datasets", "list", "--json"]).json();
-    let names: Vec<_> = list.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["breast_cancer", "digits", "iris"]);
 }
 
@@ -113,13 +157,23 @@ fn real_files_with_metadata_lines_and_no_header_import() {
 fn every_format_imports() {
     let d = tempfile::tempdir().unwrap();
     let ws = d.path().join("ws");
-    let mut df = df!("id" => [1i64, 2, 3], "name" => ["a", "b", "c"], "x" => [Some(0.5), None, Some(2.5)]).unwrap();
+    let mut df =
+        df!("id" => [1i64, 2, 3], "name" => ["a", "b", "c"], "x" => [Some(0.5), None, Some(2.5)])
+            .unwrap();
     let parquet = d.path().join("f.parquet");
-    ParquetWriter::new(std::fs::File::create(&parquet).unwrap()).finish(&mut df).unwrap();
+    ParquetWriter::new(std::fs::File::create(&parquet).unwrap())
+        .finish(&mut df)
+        .unwrap();
     let ipc = d.path().join("f.feather");
-    IpcWriter::new(std::fs::File::create(&ipc).unwrap()).finish(&mut df).unwrap();
+    IpcWriter::new(std::fs::File::create(&ipc).unwrap())
+        .finish(&mut df)
+        .unwrap();
     let json = d.path().join("f.json");
-    std::fs::write(&json, r#"[{"id":1,"name":"a","x":0.5},{"id":2,"name":"b","x":null},{"id":3,"name":"c","x":2.5}]"#).unwrap();
+    std::fs::write(
+        &json,
+        r#"[{"id":1,"name":"a","x":0.5},{"id":2,"name":"b","x":null},{"id":3,"name":"c","x":2.5}]"#,
+    )
+    .unwrap();
     let ndjson = d.path().join("f.ndjson");
     std::fs::write(&ndjson, "{\"id\":1,\"name\":\"a\",\"x\":0.5}\n{\"id\":2,\"name\":\"b\",\"x\":null}\n{\"id\":3,\"name\":\"c\",\"x\":2.5}\n").unwrap();
     let tsv = d.path().join("f.tsv");
@@ -133,14 +187,42 @@ fn every_format_imports() {
         (&json, vec![]),
         (&ndjson, vec![]),
         (&tsv, vec![]),
-        (&semi, vec!["--delimiter", ";", "--skip-rows", "1", "--null", "-", "--format", "csv"]),
+        (
+            &semi,
+            vec![
+                "--delimiter",
+                ";",
+                "--skip-rows",
+                "1",
+                "--null",
+                "-",
+                "--format",
+                "csv",
+            ],
+        ),
     ] {
         let mut args = vec!["import", path.to_str().unwrap(), "--name", "same", "--json"];
         args.extend(extra);
         let v = kiln(&ws, &args).json();
         assert_eq!(v["rows"], 3, "{}", path.display());
-        let show = kiln(&ws, &["datasets", "show", &format!("same@{}", v["version"]), "--stats", "--json"]).json();
-        let x = show["columns"].as_array().unwrap().iter().find(|c| c["name"] == "x").unwrap().clone();
+        let show = kiln(
+            &ws,
+            &[
+                "datasets",
+                "show",
+                &format!("same@{}", v["version"]),
+                "--stats",
+                "--json",
+            ],
+        )
+        .json();
+        let x = show["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "x")
+            .unwrap()
+            .clone();
         assert_eq!(x["nulls"], 1, "{}", path.display());
         assert_eq!(x["mean"], 1.5, "{}", path.display());
         hashes.push(v["content_hash"].as_str().unwrap().to_owned());
@@ -155,22 +237,69 @@ fn malformed_input_fails_clearly_and_changes_nothing() {
     let d = tempfile::tempdir().unwrap();
     let ws = d.path().join("ws");
     let good = fixture("iris.csv");
-    kiln(&ws, &["import", good.to_str().unwrap(), "--skip-rows", "1", "--no-header"]);
+    kiln(
+        &ws,
+        &[
+            "import",
+            good.to_str().unwrap(),
+            "--skip-rows",
+            "1",
+            "--no-header",
+        ],
+    );
     let mut df = df!("a" => [1i64, 2, 3]).unwrap();
     let pq = d.path().join("whole.parquet");
-    ParquetWriter::new(std::fs::File::create(&pq).unwrap()).finish(&mut df).unwrap();
+    ParquetWriter::new(std::fs::File::create(&pq).unwrap())
+        .finish(&mut df)
+        .unwrap();
     let bytes = std::fs::read(&pq).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("ragged.csv", b"a,b\n1,2\n3,4,5\n".to_vec(), "ragged.csv: line 3: expected 2 fields"),
-        ("short.csv", b"a,b,c\n1,2,3\n4,5\n".to_vec(), "short.csv: line 3: expected 3 fields"),
-        ("latin1.csv", b"name\nJos\xe9\n".to_vec(), "latin1.csv: line 2: invalid UTF-8"),
-        ("truncated.parquet", bytes[..bytes.len() - 9].to_vec(), "truncated.parquet: not a valid Parquet file"),
-        ("binary.csv", vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0], "binary.csv: binary data"),
+        (
+            "ragged.csv",
+            b"a,b\n1,2\n3,4,5\n".to_vec(),
+            "ragged.csv: line 3: expected 2 fields",
+        ),
+        (
+            "short.csv",
+            b"a,b,c\n1,2,3\n4,5\n".to_vec(),
+            "short.csv: line 3: expected 3 fields",
+        ),
+        (
+            "latin1.csv",
+            b"name\nJos\xe9\n".to_vec(),
+            "latin1.csv: line 2: invalid UTF-8",
+        ),
+        (
+            "truncated.parquet",
+            bytes[..bytes.len() - 9].to_vec(),
+            "truncated.parquet: not a valid Parquet file",
+        ),
+        (
+            "binary.csv",
+            vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0],
+            "binary.csv: binary data",
+        ),
         ("empty.csv", Vec::new(), "empty.csv: file is empty"),
-        ("object.json", br#"{"a": 1}"#.to_vec(), "object.json: JSON is not an array of records"),
-        ("numbers.json", b"[1, 2]".to_vec(), "numbers.json: JSON is not an array of records"),
-        ("bad.ndjson", b"{\"a\":1}\n{\"a\":\n".to_vec(), "bad.ndjson: line 2"),
-        ("unclosed.csv", b"a,b\n1,\"oops\n".to_vec(), "unclosed.csv: line 2: a quoted field is never closed"),
+        (
+            "object.json",
+            br#"{"a": 1}"#.to_vec(),
+            "object.json: JSON is not an array of records",
+        ),
+        (
+            "numbers.json",
+            b"[1, 2]".to_vec(),
+            "numbers.json: JSON is not an array of records",
+        ),
+        (
+            "bad.ndjson",
+            b"{\"a\":1}\n{\"a\":\n".to_vec(),
+            "bad.ndjson: line 2",
+        ),
+        (
+            "unclosed.csv",
+            b"a,b\n1,\"oops\n".to_vec(),
+            "unclosed.csv: line 2: a quoted field is never closed",
+        ),
     ];
     let before = tree(&ws);
     for (name, body, want) in cases {
@@ -180,8 +309,15 @@ fn malformed_input_fails_clearly_and_changes_nothing() {
         assert_ne!(r.code, 0, "{name} was accepted");
         assert!(r.stderr.contains(want), "{name}: stderr was {:?}", r.stderr);
         assert!(r.stdout.is_empty(), "{name}: {}", r.stdout);
-        let after: Vec<_> = tree(&ws).into_iter().filter(|(p, _)| !p.to_string_lossy().contains("kiln.db")).collect();
-        let expect: Vec<_> = before.iter().filter(|(p, _)| !p.to_string_lossy().contains("kiln.db")).cloned().collect();
+        let after: Vec<_> = tree(&ws)
+            .into_iter()
+            .filter(|(p, _)| !p.to_string_lossy().contains("kiln.db"))
+            .collect();
+        let expect: Vec<_> = before
+            .iter()
+            .filter(|(p, _)| !p.to_string_lossy().contains("kiln.db"))
+            .cloned()
+            .collect();
         assert_eq!(after, expect, "{name} left files behind");
         assert_eq!(version_rows(&ws), 1, "{name} added a version");
     }
@@ -193,7 +329,10 @@ fn malformed_input_fails_clearly_and_changes_nothing() {
         assert_ne!(r.code, 0);
         assert!(r.stderr.contains(want), "{}", r.stderr);
     }
-    let r = kiln(&ws, &["import", good.to_str().unwrap(), "--name", "bad name"]);
+    let r = kiln(
+        &ws,
+        &["import", good.to_str().unwrap(), "--name", "bad name"],
+    );
     assert!(r.stderr.contains("invalid dataset name"), "{}", r.stderr);
     let r = kiln(&ws, &["import", good.to_str().unwrap(), "--format", "xls"]);
     assert_eq!(r.code, 2);
@@ -205,7 +344,15 @@ fn malformed_input_fails_clearly_and_changes_nothing() {
 fn workspace_comes_from_the_environment_too() {
     // `--workspace` is global and also read from KILN_WORKSPACE; both reach the same folder.
     let d = tempfile::tempdir().unwrap();
-    let cli = <kiln_app::cli::Cli as clap::Parser>::try_parse_from(["kiln", "datasets", "list", "--workspace", d.path().to_str().unwrap(), "--json"]).unwrap();
+    let cli = <kiln_app::cli::Cli as clap::Parser>::try_parse_from([
+        "kiln",
+        "datasets",
+        "list",
+        "--workspace",
+        d.path().to_str().unwrap(),
+        "--json",
+    ])
+    .unwrap();
     assert_eq!(cli.workspace.as_deref(), Some(d.path()));
     assert!(cli.json);
     let help = kiln(d.path(), &["import", "--help"]);

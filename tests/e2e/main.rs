@@ -1,5 +1,8 @@
-//! End-to-end tests: the CLI as a user runs it, the GUI driven through egui_kittest, crash safety with a
+//! End-to-end tests: the CLI as a user runs it, the GUI driven through `egui_kittest`, crash safety with a
 //! real killed process. One binary with modules keeps CI's link time small.
+
+// Helpers here are test code too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod cli;
 mod crash;

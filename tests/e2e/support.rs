@@ -31,12 +31,16 @@ pub fn kiln(ws: &Path, args: &[&str]) -> Run {
 
 /// A file in `tests/fixtures` (copies of the real datasets, as shipped upstream).
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// A demo file in `assets/demo`.
 pub fn asset(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets/demo")
+        .join(name)
 }
 
 /// Every file under `dir`, sorted, with its size.
@@ -44,13 +48,15 @@ pub fn tree(dir: &Path) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
             } else {
-                let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                let len = e.metadata().map_or(0, |m| m.len());
                 out.push((p, len));
             }
         }

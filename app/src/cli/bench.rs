@@ -1,5 +1,6 @@
 //! `kiln bench`: the performance figures in BENCHMARKS.md, measured by the release binary.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use serde_json::json;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Import a generated CSV (default 1 GB) and compare with polars' own CsvReader; time to first rows.
+    /// Import a generated CSV (default 1 GB) and compare with polars' own `CsvReader`; time to first rows.
     Import {
         /// Size of the generated CSV in MiB.
         #[arg(long, default_value_t = 1024)]
@@ -67,8 +68,9 @@ pub fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()
 /// A CSV of `size_mb` MiB with mixed columns: ids, floats, a category, free text, a flag, nulls.
 fn generate_csv(path: &Path, size_mb: u64) -> Result<()> {
     let target = size_mb * 1024 * 1024;
-    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     writeln!(w, "id,x1,x2,x3,x4,category,label,score,flag,comment")?;
     let cats = ["alpha", "beta", "gamma", "delta", "epsilon"];
     let mut written = 0u64;
@@ -90,7 +92,6 @@ fn generate_csv(path: &Path, size_mb: u64) -> Result<()> {
         } else {
             format!("{:.4}", (r % 100_000) as f64 / 1000.0)
         };
-        use std::fmt::Write as _;
         let _ = writeln!(
             line,
             "{i},{:.5},{:.5},{:.3},{},{},{},{score},{},row {} note {}",
@@ -113,14 +114,19 @@ fn generate_csv(path: &Path, size_mb: u64) -> Result<()> {
 }
 
 fn best(times: &[Duration]) -> f64 {
-    times.iter().map(Duration::as_secs_f64).fold(f64::INFINITY, f64::min)
+    times
+        .iter()
+        .map(Duration::as_secs_f64)
+        .fold(f64::INFINITY, f64::min)
 }
 
 fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<serde_json::Value> {
-    let dir = dir.unwrap_or_else(std::env::temp_dir).join("kiln-bench-import");
+    let dir = dir
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kiln-bench-import");
     std::fs::create_dir_all(&dir)?;
     let csv = dir.join(format!("mixed-{size_mb}mb.csv"));
-    if std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) < size_mb * 1024 * 1024 {
+    if std::fs::metadata(&csv).map_or(0, |m| m.len()) < size_mb * 1024 * 1024 {
         eprintln!("generating {} ({size_mb} MiB)…", csv.display());
         generate_csv(&csv, size_mb)?;
     }
@@ -145,7 +151,13 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
         let _ = std::fs::remove_dir_all(&ws_dir);
         let mut ws = Workspace::open(&ws_dir)?;
         let t = Instant::now();
-        ws.import(&csv, "bench", &ImportOptions::default(), &Cancel::new(), &Progress::new())?;
+        ws.import(
+            &csv,
+            "bench",
+            &ImportOptions::default(),
+            &Cancel::new(),
+            &Progress::new(),
+        )?;
         kiln_times.push(t.elapsed());
         drop(ws);
         let _ = std::fs::remove_dir_all(&ws_dir);
@@ -178,12 +190,21 @@ fn synthetic_frame(rows: usize, cols: usize) -> Result<DataFrame> {
         let name = format!("c{c}");
         let col = if c % 5 == 4 {
             let cats = ["north", "south", "east", "west"];
-            Column::new(name.into(), (0..rows).map(|i| cats[(i * 7 + c) % 4]).collect::<Vec<_>>())
+            Column::new(
+                name.into(),
+                (0..rows).map(|i| cats[(i * 7 + c) % 4]).collect::<Vec<_>>(),
+            )
         } else {
             Column::new(
                 name.into(),
                 (0..rows)
-                    .map(|i| ((i as u64).wrapping_mul(2_654_435_761).wrapping_add(c as u64) % 1_000_003) as f64 / 1000.0)
+                    .map(|i| {
+                        ((i as u64)
+                            .wrapping_mul(2_654_435_761)
+                            .wrapping_add(c as u64)
+                            % 1_000_003) as f64
+                            / 1000.0
+                    })
                     .collect::<Vec<_>>(),
             )
         };
@@ -202,7 +223,9 @@ fn bench_table(rows: usize, cols: usize, frames: usize) -> Result<serde_json::Va
             screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, size)),
             ..Default::default()
         };
-        input.events.push(egui::Event::PointerMoved(egui::pos2(600.0, 500.0)));
+        input
+            .events
+            .push(egui::Event::PointerMoved(egui::pos2(600.0, 500.0)));
         // Scroll down by a few rows each frame, with a long jump now and then.
         let delta = if f % 100 == 99 { -200_000.0 } else { -60.0 };
         input.events.push(egui::Event::MouseWheel {
@@ -237,7 +260,7 @@ fn bench_table(rows: usize, cols: usize, frames: usize) -> Result<serde_json::Va
     }))
 }
 
-/// Peak resident memory of this process so far, in bytes (Linux: VmHWM).
+/// Peak resident memory of this process so far, in bytes (Linux: `VmHWM`).
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

@@ -43,16 +43,25 @@ fn list(ws: &Workspace, json: bool, out: &mut dyn Write) -> Result<()> {
         return super::print_json(out, &serde_json::to_value(&datasets)?);
     }
     if datasets.is_empty() {
-        writeln!(out, "no datasets yet: import one with `kiln import FILE --name NAME`")?;
+        writeln!(
+            out,
+            "no datasets yet: import one with `kiln import FILE --name NAME`"
+        )?;
         return Ok(());
     }
-    writeln!(out, "{:<32} {:>8} {:>7}  created", "name", "versions", "latest")?;
+    writeln!(
+        out,
+        "{:<32} {:>8} {:>7}  created",
+        "name", "versions", "latest"
+    )?;
     for d in datasets {
-        writeln!(out, 
+        writeln!(
+            out,
             "{:<32} {:>8} {:>7}  {}",
             d.name,
             d.versions,
-            d.latest_version.map_or_else(|| "-".into(), |v| format!("@{v}")),
+            d.latest_version
+                .map_or_else(|| "-".into(), |v| format!("@{v}")),
             d.created_at
         )?;
     }
@@ -65,7 +74,8 @@ fn versions(ws: &Workspace, name: &str, json: bool, out: &mut dyn Write) -> Resu
         return super::print_json(out, &serde_json::to_value(&versions)?);
     }
     for v in versions {
-        writeln!(out, 
+        writeln!(
+            out,
             "{}@{:<4} {:<8} {:>10} rows  {}  {}",
             v.dataset,
             v.version,
@@ -90,7 +100,11 @@ fn show(
     let needs_data = stats || head.is_some();
     let df = if needs_data { Some(ws.load(&v)?) } else { None };
     let stats = match (&df, stats) {
-        (Some(df), true) => Some(kiln_core::data::column_stats(df, &Cancel::new(), &Progress::new())?),
+        (Some(df), true) => Some(kiln_core::data::column_stats(
+            df,
+            &Cancel::new(),
+            &Progress::new(),
+        )?),
         _ => None,
     };
     let columns: Vec<Value> = v
@@ -123,7 +137,8 @@ fn show(
         }
         return super::print_json(out, &doc);
     }
-    writeln!(out, 
+    writeln!(
+        out,
         "{}@{}: {} rows × {} columns, {} bytes, blake3 {}",
         v.dataset,
         v.version,
@@ -139,7 +154,12 @@ fn show(
         Some(stats) => print_stats(stats, out)?,
         None => {
             for c in &columns {
-                writeln!(out, "  {:<32} {}", c["name"].as_str().unwrap_or(""), c["dtype"].as_str().unwrap_or(""))?;
+                writeln!(
+                    out,
+                    "  {:<32} {}",
+                    c["name"].as_str().unwrap_or(""),
+                    c["dtype"].as_str().unwrap_or("")
+                )?;
             }
         }
     }
@@ -161,7 +181,8 @@ fn merge_stats(mut column: Value, s: &ColumnStats) -> Value {
 }
 
 fn print_stats(stats: &[ColumnStats], out: &mut dyn Write) -> Result<()> {
-    writeln!(out, 
+    writeln!(
+        out,
         "  {:<24} {:<8} {:>9} {:>7} {:>8} {:>12} {:>12} {:>12} {:>12} {:>12}",
         "column", "dtype", "count", "nulls", "unique", "min", "max", "mean", "std", "median"
     )?;
@@ -172,7 +193,8 @@ fn print_stats(stats: &[ColumnStats], out: &mut dyn Write) -> Result<()> {
         v => v.to_string(),
     };
     for s in stats {
-        writeln!(out, 
+        writeln!(
+            out,
             "  {:<24} {:<8} {:>9} {:>7} {:>8} {:>12} {:>12} {:>12} {:>12} {:>12}",
             s.name,
             s.dtype,

@@ -36,9 +36,8 @@ pub struct ImportArgs {
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
-    Format::parse(s).ok_or_else(|| {
-        format!("unknown format `{s}` (auto, csv, tsv, parquet, ipc, json, ndjson)")
-    })
+    Format::parse(s)
+        .ok_or_else(|| format!("unknown format `{s}` (auto, csv, tsv, parquet, ipc, json, ndjson)"))
 }
 
 fn parse_char(s: &str) -> Result<char, String> {
@@ -81,29 +80,42 @@ impl ImportArgs {
         }
         match self.path.file_stem().and_then(|s| s.to_str()) {
             Some(s) if !s.is_empty() => Ok(s.to_owned()),
-            _ => bail!("cannot derive a dataset name from {}: pass --name", self.path.display()),
+            _ => bail!(
+                "cannot derive a dataset name from {}: pass --name",
+                self.path.display()
+            ),
         }
     }
 }
 
 pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Write) -> Result<()> {
     let name = args.dataset_name()?;
-    let outcome = ws.import(&args.path, &name, &args.options(), &Cancel::new(), &Progress::new())?;
+    let outcome = ws.import(
+        &args.path,
+        &name,
+        &args.options(),
+        &Cancel::new(),
+        &Progress::new(),
+    )?;
     let v = &outcome.version;
     if json {
-        super::print_json(out, &serde_json::json!({
-            "created": outcome.created,
-            "dataset": v.dataset,
-            "version": v.version,
-            "rows": v.row_count,
-            "columns": v.schema,
-            "content_hash": v.content_hash,
-            "byte_size": v.byte_size,
-            "source_path": v.source_path,
-        }))
+        super::print_json(
+            out,
+            &serde_json::json!({
+                "created": outcome.created,
+                "dataset": v.dataset,
+                "version": v.version,
+                "rows": v.row_count,
+                "columns": v.schema,
+                "content_hash": v.content_hash,
+                "byte_size": v.byte_size,
+                "source_path": v.source_path,
+            }),
+        )
     } else {
         if outcome.created {
-            writeln!(out, 
+            writeln!(
+                out,
                 "imported {} as {}@{} ({} rows, {} columns, {} bytes, blake3 {})",
                 args.path.display(),
                 v.dataset,
@@ -114,7 +126,8 @@ pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Writ
                 &v.content_hash[..12]
             )?;
         } else {
-            writeln!(out, 
+            writeln!(
+                out,
                 "unchanged: {} has the same content as {}@{}; no new version created",
                 args.path.display(),
                 v.dataset,

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use kiln_core::Workspace;
 
 #[derive(Debug, Parser)]
-#[command(name = "kiln", version, about = "Kiln: explore, label, version, train, release and serve models from one workspace folder.\nRun without a command to open the GUI.")]
+#[command(
+    name = "kiln",
+    version,
+    about = "Kiln: explore, label, version, train, release and serve models from one workspace folder.\nRun without a command to open the GUI."
+)]
 pub struct Cli {
     /// Workspace folder (created if missing). Default: the demo workspace in your data directory.
     #[arg(long, global = true, env = "KILN_WORKSPACE", value_name = "DIR")]
@@ -63,8 +67,9 @@ where
     I: IntoIterator<Item = S>,
     S: Into<std::ffi::OsString> + Clone,
 {
-    let argv = std::iter::once(std::ffi::OsString::from("kiln")).chain(args.into_iter().map(Into::into));
-    let cli = match Cli::try_parse_from(argv) {
+    let words =
+        std::iter::once(std::ffi::OsString::from("kiln")).chain(args.into_iter().map(Into::into));
+    let cli = match Cli::try_parse_from(words) {
         Ok(c) => c,
         Err(e) => {
             let code = e.exit_code();

@@ -5,11 +5,11 @@ use kiln_core::data::{self, polars::prelude::DataFrame};
 use kiln_core::jobs::{Job, Poll};
 use kiln_core::{Cancel, ImportOptions, Progress, Workspace};
 
+use super::PanelId;
 use super::commands::Command;
 use super::import_dialog::ImportDialog;
 use super::panels::{self, Panel};
 use super::state::{AppState, ColumnPlot, Importing, JobEntry, JobKind, PersistedState, ToastKind};
-use super::PanelId;
 
 /// Rows shown from a file while its full import runs.
 pub const PREVIEW_ROWS: usize = 1000;
@@ -80,13 +80,18 @@ impl KilnApp {
         self.import_dialog.is_some()
     }
 
-    fn spawn(&mut self, kind: impl FnOnce(Arc<dyn Fn() + Send + Sync>) -> std::io::Result<JobKind>) {
+    fn spawn(
+        &mut self,
+        kind: impl FnOnce(Arc<dyn Fn() + Send + Sync>) -> std::io::Result<JobKind>,
+    ) {
         match kind(self.notify.clone()) {
             Ok(kind) => {
                 let id = self.state.next_id();
                 self.state.jobs.push(JobEntry { id, kind });
             }
-            Err(e) => self.state.error("Could not start a worker thread", &e.to_string()),
+            Err(e) => self
+                .state
+                .error("Could not start a worker thread", &e.to_string()),
         }
     }
 
@@ -111,17 +116,24 @@ impl KilnApp {
                         .set_title("Import a dataset")
                         .add_filter(
                             "Data files",
-                            &["csv", "tsv", "txt", "parquet", "arrow", "ipc", "feather", "json", "ndjson", "jsonl"],
+                            &[
+                                "csv", "tsv", "txt", "parquet", "arrow", "ipc", "feather", "json",
+                                "ndjson", "jsonl",
+                            ],
                         )
                         .pick_file()
                 })?))
             }),
             Command::PickWorkspace => self.spawn(|n| {
-                Ok(JobKind::PickFolder(Job::spawn("folder-dialog", n, |_, _| {
-                    rfd::FileDialog::new()
-                        .set_title("Open or create a workspace folder")
-                        .pick_folder()
-                })?))
+                Ok(JobKind::PickFolder(Job::spawn(
+                    "folder-dialog",
+                    n,
+                    |_, _| {
+                        rfd::FileDialog::new()
+                            .set_title("Open or create a workspace folder")
+                            .pick_folder()
+                    },
+                )?))
             }),
             Command::OpenImportDialog(path) => {
                 let dialog = ImportDialog::new(path);
@@ -146,17 +158,22 @@ impl KilnApp {
                     for j in &self.state.jobs {
                         j.kind.cancel();
                     }
-                    let (device, active, light) =
-                        (self.state.device.clone(), self.state.active, self.state.light_theme);
+                    let (device, active, light) = (
+                        self.state.device.clone(),
+                        self.state.active,
+                        self.state.light_theme,
+                    );
                     self.state = AppState::new(ws);
                     self.state.device = device;
                     self.state.active = active;
                     self.state.light_theme = light;
-                    self.state.info(format!("Opened workspace {}", dir.display()));
+                    self.state
+                        .info(format!("Opened workspace {}", dir.display()));
                 }
-                Err(e) => self
-                    .state
-                    .error(format!("Could not open workspace {}", dir.display()), &e.to_string()),
+                Err(e) => self.state.error(
+                    format!("Could not open workspace {}", dir.display()),
+                    &e.to_string(),
+                ),
             },
             Command::SetFilter(f) => {
                 self.state.current.filter = f;
@@ -184,17 +201,28 @@ impl KilnApp {
         let v = match self.state.ws.store().get_version(dataset, version) {
             Ok(v) => v,
             Err(e) => {
-                self.state.error("Could not open the dataset", &e.to_string());
+                self.state
+                    .error("Could not open the dataset", &e.to_string());
                 return;
             }
         };
-        if self.state.current.version.as_ref().is_some_and(|c| c.id == v.id) {
+        if self
+            .state
+            .current
+            .version
+            .as_ref()
+            .is_some_and(|c| c.id == v.id)
+        {
             return;
         }
         self.replace_jobs(|k| {
             matches!(
                 k,
-                JobKind::Load { .. } | JobKind::View(_) | JobKind::Stats(_) | JobKind::Plot { .. } | JobKind::Scatter(_)
+                JobKind::Load { .. }
+                    | JobKind::View(_)
+                    | JobKind::Stats(_)
+                    | JobKind::Plot { .. }
+                    | JobKind::Scatter(_)
             )
         });
         self.state.current = super::state::Current {
@@ -221,7 +249,9 @@ impl KilnApp {
         }
         self.import_dialog = None;
         // First rows at once (a bounded read), the full import in the background.
-        let preview = data::preview_file(&path, &options, PREVIEW_ROWS).ok().map(Arc::new);
+        let preview = data::preview_file(&path, &options, PREVIEW_ROWS)
+            .ok()
+            .map(Arc::new);
         self.state.importing = Some(Importing {
             path: path.clone(),
             name: name.clone(),
@@ -320,19 +350,27 @@ impl KilnApp {
 
     /// Returns true when job `i` is finished (its result has been applied).
     fn poll_one(&mut self, i: usize) -> bool {
-        fn take<T: Send + 'static>(job: &Job<T>) -> Option<Option<T>> {
-            match job.poll() {
-                Poll::Running => None,
-                Poll::Done(v) => Some(Some(v)),
-                Poll::Lost => Some(None),
-            }
+        // The job's result (`None` if its thread died), or return "not finished" from this function.
+        macro_rules! take {
+            ($job:expr) => {
+                match $job.poll() {
+                    Poll::Running => return false,
+                    Poll::Done(v) => Some(v),
+                    Poll::Lost => None,
+                }
+            };
         }
         let entry = &self.state.jobs[i];
         let title = entry.kind.title();
-        let lost = |s: &mut AppState| s.error(format!("{title} stopped unexpectedly"), "the worker thread panicked");
+        let lost = |s: &mut AppState| {
+            s.error(
+                format!("{title} stopped unexpectedly"),
+                "the worker thread panicked",
+            );
+        };
         match &entry.kind {
             JobKind::Import { job, path } => {
-                let Some(r) = take(job) else { return false };
+                let r = take!(job);
                 let path = path.clone();
                 self.state.importing = None;
                 match r {
@@ -357,16 +395,21 @@ impl KilnApp {
                         self.state.current.version = None;
                         self.cmds.push(Command::OpenVersion { dataset, version });
                     }
-                    Some(Err(e)) if e == "cancelled" => self.state.info("Import cancelled; nothing was written"),
+                    Some(Err(e)) if e == "cancelled" => {
+                        self.state.info("Import cancelled; nothing was written");
+                    }
                     Some(Err(e)) => self.state.error(
-                        format!("Import of {} failed; the workspace is unchanged", path.display()),
+                        format!(
+                            "Import of {} failed; the workspace is unchanged",
+                            path.display()
+                        ),
                         &e,
                     ),
                     None => lost(&mut self.state),
                 }
             }
             JobKind::Load { job, version_id } => {
-                let Some(r) = take(job) else { return false };
+                let r = take!(job);
                 let current = self.state.current.version.as_ref().map(|v| v.id);
                 match r {
                     Some(Ok(df)) if current == Some(*version_id) => {
@@ -380,7 +423,7 @@ impl KilnApp {
                 }
             }
             JobKind::View(job) => {
-                let Some(r) = take(job) else { return false };
+                let r = take!(job);
                 match r {
                     Some(Ok(df)) => {
                         self.state.current.view = Some(Arc::new(df));
@@ -395,7 +438,7 @@ impl KilnApp {
                 }
             }
             JobKind::Stats(job) => {
-                let Some(r) = take(job) else { return false };
+                let r = take!(job);
                 match r {
                     Some(Ok(s)) => self.state.current.stats = Some(s),
                     Some(Err(e)) if e == "cancelled" => {}
@@ -405,7 +448,7 @@ impl KilnApp {
             }
             JobKind::Plot { job, column } => {
                 let column = column.clone();
-                let Some(r) = take(job) else { return false };
+                let r = take!(job);
                 match r {
                     Some(Ok(p)) => self.state.current.plot = Some((column, p)),
                     Some(Err(e)) => self.state.error("Histogram failed", &e),
@@ -413,7 +456,7 @@ impl KilnApp {
                 }
             }
             JobKind::Scatter(job) => {
-                let Some(r) = take(job) else { return false };
+                let r = take!(job);
                 match r {
                     Some(Ok(s)) => self.state.current.scatter = Some(s),
                     Some(Err(e)) if e == "cancelled" => {}
@@ -422,19 +465,19 @@ impl KilnApp {
                 }
             }
             JobKind::Preview(job) => {
-                let Some(r) = take(job) else { return false };
+                let r = take!(job);
                 if let Some(d) = &mut self.import_dialog {
                     d.set_preview(r.unwrap_or_else(|| Err("preview failed".into())));
                 }
             }
             JobKind::PickFile(job) => {
-                let Some(r) = take(job) else { return false };
+                let r = take!(job);
                 if let Some(Some(path)) = r {
                     self.cmds.push(Command::OpenImportDialog(path));
                 }
             }
             JobKind::PickFolder(job) => {
-                let Some(r) = take(job) else { return false };
+                let r = take!(job);
                 if let Some(Some(path)) = r {
                     self.cmds.push(Command::OpenWorkspace(path));
                 }
@@ -444,7 +487,13 @@ impl KilnApp {
     }
 
     fn handle_input(&mut self, ctx: &egui::Context) {
-        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
         if let Some(path) = dropped.into_iter().next() {
             self.cmds.push(Command::OpenImportDialog(path));
         }
@@ -460,16 +509,28 @@ impl KilnApp {
                 ui.separator();
                 ui.label(format!("Workspace: {}", self.state.ws.name()))
                     .on_hover_text(self.state.ws.root().display().to_string());
-                if ui.button("Switch…").on_hover_text("Open or create another workspace folder").clicked() {
+                if ui
+                    .button("Switch…")
+                    .on_hover_text("Open or create another workspace folder")
+                    .clicked()
+                {
                     self.cmds.push(Command::PickWorkspace);
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    let theme = if self.state.light_theme { "Dark theme" } else { "Light theme" };
+                    let theme = if self.state.light_theme {
+                        "Dark theme"
+                    } else {
+                        "Light theme"
+                    };
                     if ui.button(theme).clicked() {
                         self.cmds.push(Command::ToggleTheme);
                     }
                     let running = self.state.running_jobs().count();
-                    let label = if running == 0 { "No jobs running".to_owned() } else { format!("⏳ {running} job(s) running") };
+                    let label = if running == 0 {
+                        "No jobs running".to_owned()
+                    } else {
+                        format!("⏳ {running} job(s) running")
+                    };
                     if ui.selectable_label(self.jobs_open, label).clicked() {
                         self.jobs_open = !self.jobs_open;
                     }
@@ -483,42 +544,59 @@ impl KilnApp {
             return;
         }
         let mut open = true;
-        egui::Window::new("Jobs").open(&mut open).resizable(false).show(ctx, |ui| {
-            let jobs: Vec<_> = self.state.running_jobs().map(|j| (j.id, j.kind.title(), j.kind.progress())).collect();
-            if jobs.is_empty() {
-                ui.label("Nothing is running.");
-            }
-            for (id, title, (fraction, step)) in jobs {
-                ui.horizontal(|ui| {
-                    ui.label(title);
-                    ui.add(egui::ProgressBar::new(fraction).desired_width(160.0).text(step));
-                    if ui.button("Cancel").clicked() {
-                        self.cmds.push(Command::CancelJob(id));
-                    }
-                });
-            }
-        });
+        egui::Window::new("Jobs")
+            .open(&mut open)
+            .resizable(false)
+            .show(ctx, |ui| {
+                let jobs: Vec<_> = self
+                    .state
+                    .running_jobs()
+                    .map(|j| (j.id, j.kind.title(), j.kind.progress()))
+                    .collect();
+                if jobs.is_empty() {
+                    ui.label("Nothing is running.");
+                }
+                for (id, title, (fraction, step)) in jobs {
+                    ui.horizontal(|ui| {
+                        ui.label(title);
+                        ui.add(
+                            egui::ProgressBar::new(fraction)
+                                .desired_width(160.0)
+                                .text(step),
+                        );
+                        if ui.button("Cancel").clicked() {
+                            self.cmds.push(Command::CancelJob(id));
+                        }
+                    });
+                }
+            });
         self.jobs_open = open;
     }
 
     fn nav(&mut self, ui: &mut egui::Ui) {
-        egui::Panel::left("nav").resizable(false).exact_size(170.0).show(ui, |ui| {
-            ui.add_space(6.0);
-            for p in PanelId::ALL {
-                let badge = match p {
-                    PanelId::Data => Some(self.state.datasets.len()),
-                    _ => None,
-                };
-                let text = match badge {
-                    Some(n) if n > 0 => format!("{}  ({n})", p.title()),
-                    _ => p.title().to_owned(),
-                };
-                let r = ui.add_sized([150.0, 28.0], egui::Button::selectable(self.state.active == p, text));
-                if r.clicked() {
-                    self.cmds.push(Command::ShowPanel(p));
+        egui::Panel::left("nav")
+            .resizable(false)
+            .exact_size(170.0)
+            .show(ui, |ui| {
+                ui.add_space(6.0);
+                for p in PanelId::ALL {
+                    let badge = match p {
+                        PanelId::Data => Some(self.state.datasets.len()),
+                        _ => None,
+                    };
+                    let text = match badge {
+                        Some(n) if n > 0 => format!("{}  ({n})", p.title()),
+                        _ => p.title().to_owned(),
+                    };
+                    let r = ui.add_sized(
+                        [150.0, 28.0],
+                        egui::Button::selectable(self.state.active == p, text),
+                    );
+                    if r.clicked() {
+                        self.cmds.push(Command::ShowPanel(p));
+                    }
                 }
-            }
-        });
+            });
     }
 
     fn status_bar(&mut self, ui: &mut egui::Ui) {
@@ -537,7 +615,12 @@ impl KilnApp {
                         if ui.small_button("Cancel").clicked() {
                             self.cmds.push(Command::CancelJob(id));
                         }
-                        ui.add(egui::ProgressBar::new(fraction).desired_width(180.0).text(step).animate(true));
+                        ui.add(
+                            egui::ProgressBar::new(fraction)
+                                .desired_width(180.0)
+                                .text(step)
+                                .animate(true),
+                        );
                         ui.label(title);
                     });
                 }
@@ -567,14 +650,16 @@ impl KilnApp {
                                 ToastKind::Error => ("⚠", ui.visuals().error_fg_color),
                             };
                             ui.colored_label(color, format!("{icon} {}", t.text));
-                            if ui.small_button("✕").on_hover_text("Dismiss").clicked() {
+                            if ui.small_button("×").on_hover_text("Dismiss").clicked() {
                                 self.cmds.push(Command::DismissToast(t.id));
                             }
                         });
                         if let Some(d) = &t.details {
-                            egui::CollapsingHeader::new("details").id_salt(t.id).show(ui, |ui| {
-                                ui.label(d);
-                            });
+                            egui::CollapsingHeader::new("details")
+                                .id_salt(t.id)
+                                .show(ui, |ui| {
+                                    ui.label(d);
+                                });
                         }
                     });
                 }
@@ -586,7 +671,10 @@ impl KilnApp {
             return;
         }
         let screen = ctx.content_rect();
-        let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("drop")));
+        let painter = ctx.layer_painter(egui::LayerId::new(
+            egui::Order::Foreground,
+            egui::Id::unique("drop"),
+        ));
         painter.rect_filled(screen, 0.0, egui::Color32::from_black_alpha(160));
         painter.text(
             screen.center(),
@@ -608,7 +696,8 @@ fn import_in(
     progress: &Progress,
 ) -> Result<kiln_core::ImportOutcome, String> {
     let mut ws = Workspace::open(root).map_err(|e| e.to_string())?;
-    ws.import(path, name, options, cancel, progress).map_err(|e| e.to_string())
+    ws.import(path, name, options, cancel, progress)
+        .map_err(|e| e.to_string())
 }
 
 fn render_device(cc: &eframe::CreationContext<'_>) -> String {
@@ -626,7 +715,11 @@ fn render_device(cc: &eframe::CreationContext<'_>) -> String {
 }
 
 fn apply_theme(ctx: &egui::Context, light: bool) {
-    ctx.set_theme(if light { egui::Theme::Light } else { egui::Theme::Dark });
+    ctx.set_theme(if light {
+        egui::Theme::Light
+    } else {
+        egui::Theme::Dark
+    });
 }
 
 impl eframe::App for KilnApp {

@@ -29,7 +29,13 @@ impl ImportDialog {
             .map(|s| {
                 s.to_string_lossy()
                     .chars()
-                    .map(|c| if c.is_alphanumeric() || matches!(c, '_' | '-' | '.') { c } else { '_' })
+                    .map(|c| {
+                        if c.is_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -39,7 +45,18 @@ impl ImportDialog {
             name,
             delimiter: String::new(),
             quote: "\"".into(),
-            nulls: options.null_values.iter().map(|n| if n.is_empty() { "<empty>".to_owned() } else { n.clone() }).collect::<Vec<_>>().join(", "),
+            nulls: options
+                .null_values
+                .iter()
+                .map(|n| {
+                    if n.is_empty() {
+                        "<empty>".to_owned()
+                    } else {
+                        n.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
             options,
             preview: None,
             previewed: None,
@@ -73,7 +90,13 @@ impl ImportDialog {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| if s == "<empty>" { String::new() } else { s.to_owned() })
+            .map(|s| {
+                if s == "<empty>" {
+                    String::new()
+                } else {
+                    s.to_owned()
+                }
+            })
             .collect();
     }
 
@@ -87,9 +110,12 @@ impl ImportDialog {
             .show(ctx, |ui| {
                 ui.label(format!("File: {}", self.path.display()));
                 ui.separator();
-                egui::Panel::left("import-options").resizable(false).exact_size(260.0).show(ui, |ui| {
-                    self.options_ui(ui, cmds, keep);
-                });
+                egui::Panel::left("import-options")
+                    .resizable(false)
+                    .exact_size(260.0)
+                    .show(ui, |ui| {
+                        self.options_ui(ui, cmds, keep);
+                    });
                 egui::CentralPanel::default().show(ui, |ui| self.preview_ui(ui));
             });
         if !open {
@@ -103,46 +129,63 @@ impl ImportDialog {
     }
 
     fn options_ui(&mut self, ui: &mut egui::Ui, cmds: &mut Vec<Command>, keep: &mut bool) {
-        egui::Grid::new("import-grid").num_columns(2).spacing([8.0, 6.0]).show(ui, |ui| {
-            let l = ui.label("Dataset name");
-            ui.text_edit_singleline(&mut self.name).labelled_by(l.id);
-            ui.end_row();
-            let l = ui.label("Format");
-            egui::ComboBox::from_id_salt("format")
-                .selected_text(self.options.format.label())
-                .show_ui(ui, |ui| {
-                    for f in Format::ALL {
-                        ui.selectable_value(&mut self.options.format, f, f.label());
-                    }
-                })
-                .response
+        egui::Grid::new("import-grid")
+            .num_columns(2)
+            .spacing([8.0, 6.0])
+            .show(ui, |ui| {
+                let l = ui.label("Dataset name");
+                ui.text_edit_singleline(&mut self.name).labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Format");
+                egui::ComboBox::from_id_salt("format")
+                    .selected_text(self.options.format.label())
+                    .show_ui(ui, |ui| {
+                        for f in Format::ALL {
+                            ui.selectable_value(&mut self.options.format, f, f.label());
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Delimiter");
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.delimiter)
+                        .hint_text(", (\\t for tab)")
+                        .desired_width(60.0),
+                )
                 .labelled_by(l.id);
-            ui.end_row();
-            let l = ui.label("Delimiter");
-            ui.add(egui::TextEdit::singleline(&mut self.delimiter).hint_text(", (\\t for tab)").desired_width(60.0))
-                .labelled_by(l.id);
-            ui.end_row();
-            let l = ui.label("Quote char");
-            ui.add(egui::TextEdit::singleline(&mut self.quote).desired_width(60.0)).labelled_by(l.id);
-            ui.end_row();
-            ui.label("");
-            ui.checkbox(&mut self.options.has_header, "First row is a header");
-            ui.end_row();
-            let l = ui.label("Skip rows");
-            ui.add(egui::DragValue::new(&mut self.options.skip_rows).range(0..=1_000_000)).labelled_by(l.id);
-            ui.end_row();
-            let l = ui.label("Null values");
-            ui.text_edit_singleline(&mut self.nulls).labelled_by(l.id).on_hover_text("Comma-separated; <empty> means an empty field");
-            ui.end_row();
-        });
+                ui.end_row();
+                let l = ui.label("Quote char");
+                ui.add(egui::TextEdit::singleline(&mut self.quote).desired_width(60.0))
+                    .labelled_by(l.id);
+                ui.end_row();
+                ui.label("");
+                ui.checkbox(&mut self.options.has_header, "First row is a header");
+                ui.end_row();
+                let l = ui.label("Skip rows");
+                ui.add(egui::DragValue::new(&mut self.options.skip_rows).range(0..=1_000_000))
+                    .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Null values");
+                ui.text_edit_singleline(&mut self.nulls)
+                    .labelled_by(l.id)
+                    .on_hover_text("Comma-separated; <empty> means an empty field");
+                ui.end_row();
+            });
         ui.add_space(12.0);
         let valid = kiln_core::store::validate_name(&self.name).is_ok();
         if !valid {
-            ui.colored_label(ui.visuals().error_fg_color, "Name: letters, digits, _ - . only");
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                "Name: letters, digits, _ - . only",
+            );
         }
         let ok_preview = matches!(self.preview, Some(Ok(_)));
         ui.horizontal(|ui| {
-            if ui.add_enabled(valid && ok_preview, egui::Button::new("Import")).clicked() {
+            if ui
+                .add_enabled(valid && ok_preview, egui::Button::new("Import"))
+                .clicked()
+            {
                 cmds.push(Command::StartImport {
                     path: self.path.clone(),
                     name: self.name.clone(),
@@ -168,15 +211,25 @@ impl ImportDialog {
                 ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
             }
             Some(Ok(df)) => {
-                ui.label(format!("Preview: first {} rows · {} columns", df.height(), df.width()));
+                ui.label(format!(
+                    "Preview: first {} rows · {} columns",
+                    df.height(),
+                    df.width()
+                ));
                 let schema = kiln_core::data::schema_of(df)
                     .into_iter()
                     .map(|c| format!("{}: {}", c.name, c.dtype))
                     .collect::<Vec<_>>()
                     .join("   ");
-                egui::ScrollArea::horizontal().id_salt("schema").show(ui, |ui| {
-                    ui.label(egui::RichText::new(format!("Schema  {schema}")).monospace().small());
-                });
+                egui::ScrollArea::horizontal()
+                    .id_salt("schema")
+                    .show(ui, |ui| {
+                        ui.label(
+                            egui::RichText::new(format!("Schema  {schema}"))
+                                .monospace()
+                                .small(),
+                        );
+                    });
                 ui.separator();
                 let df = df.clone();
                 data_table::show(ui, "import-preview", &df, None, None);

@@ -112,6 +112,8 @@ impl JobKind {
         }
     }
 
+    // The arms bind different job types, so they cannot be merged.
+    #[allow(clippy::match_same_arms)]
     pub fn progress(&self) -> (f32, String) {
         let p = match self {
             JobKind::Import { job, .. } => &job.progress,
@@ -125,6 +127,7 @@ impl JobKind {
         (p.fraction(), p.step())
     }
 
+    #[allow(clippy::match_same_arms)]
     pub fn cancel(&self) {
         match self {
             JobKind::Import { job, .. } => job.cancel(),

@@ -19,7 +19,9 @@ pub struct Job<T> {
 
 impl<T> std::fmt::Debug for Job<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Job")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,13 +98,27 @@ mod tests {
     fn job_runs_on_a_named_thread_and_reports() {
         let notified = Arc::new(AtomicUsize::new(0));
         let n = notified.clone();
-        let job = Job::spawn("test", Arc::new(move || { n.fetch_add(1, Ordering::SeqCst); }), |_, p| {
-            p.set(0.5, "half");
-            std::thread::current().name().map(str::to_owned)
-        })
+        let job = Job::spawn(
+            "test",
+            Arc::new(move || {
+                n.fetch_add(1, Ordering::SeqCst);
+            }),
+            |_, p| {
+                p.set(0.5, "half");
+                std::thread::current().name().map(str::to_owned)
+            },
+        )
         .unwrap();
         assert_eq!(job.wait().unwrap().as_deref(), Some("kiln-test"));
-        assert!(notified.load(Ordering::SeqCst) >= 2);
+        // Once for the progress update and once after the result was sent (just after `wait` returns).
+        let start = std::time::Instant::now();
+        while notified.load(Ordering::SeqCst) < 2 {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "not notified"
+            );
+            std::thread::yield_now();
+        }
     }
 
     #[test]

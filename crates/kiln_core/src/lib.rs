@@ -96,10 +96,13 @@ impl Workspace {
         };
         let removed = ws.objects.collect_garbage(
             &ws.store.referenced_objects()?,
-            std::time::Duration::from_secs(600),
+            std::time::Duration::from_mins(10),
         );
         if !removed.is_empty() {
-            tracing::info!(count = removed.len(), "removed leftovers of interrupted imports");
+            tracing::info!(
+                count = removed.len(),
+                "removed leftovers of interrupted imports"
+            );
         }
         Ok(ws)
     }
@@ -118,9 +121,10 @@ impl Workspace {
 
     /// The folder's name, shown as the workspace's name.
     pub fn name(&self) -> String {
-        self.root
-            .file_name()
-            .map_or_else(|| self.root.display().to_string(), |n| n.to_string_lossy().into_owned())
+        self.root.file_name().map_or_else(
+            || self.root.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 
     pub fn store(&self) -> &Store {

@@ -17,7 +17,13 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn import(ws: &mut Workspace, path: &Path, name: &str) -> Result<ImportOutcome> {
-    ws.import(path, name, &ImportOptions::default(), &Cancel::new(), &Progress::new())
+    ws.import(
+        path,
+        name,
+        &ImportOptions::default(),
+        &Cancel::new(),
+        &Progress::new(),
+    )
 }
 
 #[test]
@@ -44,7 +50,10 @@ fn identical_content_creates_no_new_version() {
     assert_eq!(df.height(), 2);
     // The object is where the row says, named by its blake3 hash.
     let obj = ws.objects().absolute(&first.version.object_path);
-    assert_eq!(ObjectStore::hash_file(&obj).unwrap(), first.version.content_hash);
+    assert_eq!(
+        ObjectStore::hash_file(&obj).unwrap(),
+        first.version.content_hash
+    );
 }
 
 #[test]
@@ -87,7 +96,10 @@ fn leftovers_of_a_dead_process_are_removed_on_open() {
     // A temp file of a process id that cannot exist, as after kill -9 mid-write.
     let stale = root.join("objects/tmp/4294967-0-0.parquet.partial");
     std::fs::write(&stale, b"half").unwrap();
-    let ours = root.join(format!("objects/tmp/{}-9-9.parquet.partial", std::process::id()));
+    let ours = root.join(format!(
+        "objects/tmp/{}-9-9.parquet.partial",
+        std::process::id()
+    ));
     std::fs::write(&ours, b"in progress").unwrap();
     drop(Workspace::open(&root).unwrap());
     assert!(!stale.exists());
@@ -111,5 +123,8 @@ fn demo_seed_imports_digits_and_penguins_once() {
     let names: Vec<_> = ws.datasets().unwrap().into_iter().map(|d| d.name).collect();
     assert_eq!(names, ["digits", "penguins"]);
     let digits = ws.resolve("digits").unwrap();
-    assert_eq!((digits.row_count, digits.schema.as_array().unwrap().len()), (1797, 65));
+    assert_eq!(
+        (digits.row_count, digits.schema.as_array().unwrap().len()),
+        (1797, 65)
+    );
 }

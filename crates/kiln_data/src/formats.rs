@@ -134,10 +134,9 @@ impl ImportOptions {
     fn quote(&self) -> Result<Option<u8>, String> {
         self.quote_char
             .map(|c| {
-                u8::try_from(c)
-                    .ok()
-                    .filter(u8::is_ascii)
-                    .ok_or_else(|| format!("quote character {c:?} must be a single ASCII character"))
+                u8::try_from(c).ok().filter(u8::is_ascii).ok_or_else(|| {
+                    format!("quote character {c:?} must be a single ASCII character")
+                })
             })
             .transpose()
     }
@@ -180,6 +179,11 @@ fn read_head(path: &Path, n: usize) -> Result<Vec<u8>, DataError> {
 
 /// Check that `path` is an existing, non-empty regular file and, for text formats, not binary.
 pub fn validate_source(path: &Path, format: Format) -> Result<(), DataError> {
+    check_path(path)?;
+    check_text(path, format)
+}
+
+fn check_path(path: &Path) -> Result<(), DataError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => DataError::NotFound {
             path: path.to_path_buf(),
@@ -196,6 +200,10 @@ pub fn validate_source(path: &Path, format: Format) -> Result<(), DataError> {
             path: path.to_path_buf(),
         });
     }
+    Ok(())
+}
+
+fn check_text(path: &Path, format: Format) -> Result<(), DataError> {
     if format.is_text() {
         let head = read_head(path, 8192)?;
         if head.contains(&0) {
@@ -217,8 +225,9 @@ pub fn read_file(
     cancel: &Cancel,
     progress: &Progress,
 ) -> Result<DataFrame, DataError> {
+    check_path(path)?;
     let format = opts.resolve_format(path)?;
-    validate_source(path, format)?;
+    check_text(path, format)?;
     cancel.check()?;
     progress.set(0.0, "reading");
     let df = read_impl(path, opts, format, None)?;
@@ -230,8 +239,9 @@ pub fn read_file(
 /// Read at most `n` rows, as fast as the format allows: CSV, Parquet, IPC and NDJSON stop after `n` rows,
 /// so a preview of a huge file costs about the same as one of a small file.
 pub fn preview_file(path: &Path, opts: &ImportOptions, n: usize) -> Result<DataFrame, DataError> {
+    check_path(path)?;
     let format = opts.resolve_format(path)?;
-    validate_source(path, format)?;
+    check_text(path, format)?;
     read_impl(path, opts, format, Some(n))
 }
 
@@ -336,10 +346,12 @@ fn read_csv(
             Err(_) => return Err(DataError::malformed(path, "record check panicked")),
         }
     }
-    result.map_err(|e| match check_csv_records(path, sep, quote, opts.skip_rows) {
-        Err(located) => located,
-        Ok(()) => DataError::malformed(path, e.to_string()),
-    })
+    result.map_err(
+        |e| match check_csv_records(path, sep, quote, opts.skip_rows) {
+            Err(located) => located,
+            Ok(()) => DataError::malformed(path, e.to_string()),
+        },
+    )
 }
 
 /// Walk the CSV records (quotes may span lines) and fail at the first one that is not valid UTF-8 or whose
@@ -527,6 +539,8 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame, DataError> {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
@@ -622,7 +636,11 @@ mod tests {
             let e = read(&p, &ImportOptions::default()).unwrap_err().to_string();
             assert!(e.contains(want), "{e}");
         }
-        let p = write(d.path(), "ok.json", b"[{\"a\":1,\"b\":\"x\"},{\"a\":2,\"b\":null}]");
+        let p = write(
+            d.path(),
+            "ok.json",
+            b"[{\"a\":1,\"b\":\"x\"},{\"a\":2,\"b\":null}]",
+        );
         assert_eq!(read(&p, &ImportOptions::default()).unwrap().shape(), (2, 2));
     }
 
@@ -640,7 +658,9 @@ mod tests {
     fn binary_empty_missing_and_directory_are_rejected() {
         let d = tempfile::tempdir().unwrap();
         let bin = write(d.path(), "b.csv", &[0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 1, 2]);
-        let e = read(&bin, &ImportOptions::default()).unwrap_err().to_string();
+        let e = read(&bin, &ImportOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("binary data"), "{e}");
         let empty = write(d.path(), "e.csv", b"");
         let e = read(&empty, &ImportOptions::default())
@@ -686,7 +706,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut body = String::from("a,b\n");
         for i in 0..5000 {
-            body.push_str(&format!("{i},{}\n", i * 2));
+            writeln!(body, "{i},{}", i * 2).unwrap();
         }
         let p = write(d.path(), "big.csv", body.as_bytes());
         let df = preview_file(&p, &ImportOptions::default(), 10).unwrap();

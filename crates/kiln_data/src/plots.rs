@@ -31,7 +31,7 @@ pub fn histogram(df: &DataFrame, column: &str, bins: usize) -> Result<Histogram,
             counts: vec![],
         });
     }
-    if lo == hi {
+    if hi - lo <= 0.0 {
         lo -= 0.5;
         hi += 0.5;
     }
@@ -64,7 +64,11 @@ pub struct ValueCount {
 
 /// The `top` most frequent values (nulls shown as `null`), most frequent first, ties by value; the rest
 /// summed into one `(N others)` entry.
-pub fn value_counts(df: &DataFrame, column: &str, top: usize) -> Result<Vec<ValueCount>, DataError> {
+pub fn value_counts(
+    df: &DataFrame,
+    column: &str,
+    top: usize,
+) -> Result<Vec<ValueCount>, DataError> {
     let s = df
         .column(column)
         .map_err(|_| DataError::UnknownColumn(column.to_owned()))?
@@ -103,9 +107,10 @@ pub struct ScatterSeries {
     pub total: usize,
 }
 
-/// Points of two numeric columns, grouped by an optional colour column, decimated to at most one point per
-/// cell of a `grid`×`grid` raster per group: the picture (extent, clusters, outliers) is kept while the plot
-/// gets at most `grid²` points per group however many rows there are.
+/// Points of two numeric columns, grouped by an optional colour column. Frames of more than `grid²/8`
+/// rows are decimated to at most one point per cell of a `grid`×`grid` raster per group: the picture
+/// (extent, clusters, outliers) is kept while the plot gets at most `grid²` points per group however many
+/// rows there are. Smaller frames keep every point.
 pub fn scatter(
     df: &DataFrame,
     x: &str,
@@ -134,6 +139,7 @@ pub fn scatter(
     };
     let ((x0, xw), (y0, yw)) = (bounds(xs), bounds(ys));
     let grid = grid.max(1);
+    let decimate = xs.len() > grid * grid / 8;
     let mut groups: BTreeMap<String, (ScatterSeries, HashSet<(usize, usize)>)> = BTreeMap::new();
     for (i, (xv, yv)) in xs.iter().zip(ys.iter()).enumerate() {
         if i % 1_000_000 == 0 {
@@ -147,7 +153,7 @@ pub fn scatter(
         }
         let label = label_ca
             .and_then(|l| l.get(i))
-            .map_or_else(|| if color.is_some() { "null" } else { "" }, |s| s)
+            .unwrap_or(if color.is_some() { "null" } else { "" })
             .to_owned();
         let (series, seen) = groups.entry(label.clone()).or_insert_with(|| {
             (
@@ -164,7 +170,7 @@ pub fn scatter(
             (((xv - x0) / xw) * (grid - 1) as f64) as usize,
             (((yv - y0) / yw) * (grid - 1) as f64) as usize,
         );
-        if seen.insert(cell) {
+        if !decimate || seen.insert(cell) {
             series.points.push([xv, yv]);
         }
     }
@@ -190,10 +196,12 @@ mod tests {
 
     #[test]
     fn histogram_counts_every_finite_value_once() {
-        let df = df!("x" => [Some(0.0), Some(1.0), Some(2.0), None, Some(f64::NAN), Some(10.0)]).unwrap();
+        let df = df!("x" => [Some(0.0), Some(1.0), Some(2.0), None, Some(f64::NAN), Some(10.0)])
+            .unwrap();
         let h = histogram(&df, "x", 5).unwrap();
         assert_eq!(h.counts.iter().sum::<u64>(), 4);
-        assert_eq!(h.counts, vec![3, 0, 0, 0, 1]);
+        // Bins of width 2: [0, 2) holds 0 and 1; [2, 4) holds 2; the last bin is closed and holds 10.
+        assert_eq!(h.counts, vec![2, 1, 0, 0, 1]);
         assert_eq!(h.edges.len(), 6);
         assert!((h.edges[5] - 10.0).abs() < 1e-12);
     }
@@ -202,9 +210,27 @@ mod tests {
     fn value_counts_sorted_with_others() {
         let df = df!("s" => [Some("a"), Some("b"), Some("b"), None, Some("c"), Some("b")]).unwrap();
         let v = value_counts(&df, "s", 2).unwrap();
-        assert_eq!(v[0], ValueCount { value: "b".into(), count: 3 });
-        assert_eq!(v[1], ValueCount { value: "a".into(), count: 1 });
-        assert_eq!(v[2], ValueCount { value: "(2 others)".into(), count: 2 });
+        assert_eq!(
+            v[0],
+            ValueCount {
+                value: "b".into(),
+                count: 3
+            }
+        );
+        assert_eq!(
+            v[1],
+            ValueCount {
+                value: "a".into(),
+                count: 1
+            }
+        );
+        assert_eq!(
+            v[2],
+            ValueCount {
+                value: "(2 others)".into(),
+                count: 2
+            }
+        );
     }
 
     #[test]
@@ -212,9 +238,17 @@ mod tests {
         let n = 100_000;
         let x: Vec<f64> = (0..n).map(|i| f64::from(i % 1000)).collect();
         let y: Vec<f64> = (0..n).map(|i| f64::from(i / 1000)).collect();
-        let g: Vec<&str> = (0..n).map(|i| if i % 2 == 0 { "even" } else { "odd" }).collect();
+        let g: Vec<&str> = (0..n)
+            .map(|i| if i % 2 == 0 { "even" } else { "odd" })
+            .collect();
         let df = df!("x" => x, "y" => y, "g" => g).unwrap();
         let s = scatter(&df, "x", "y", Some("g"), 50, &Cancel::new()).unwrap();
+        let all = scatter(&df.head(Some(300)), "x", "y", Some("g"), 50, &Cancel::new()).unwrap();
+        assert_eq!(
+            all.iter().map(|s| s.points.len()).sum::<usize>(),
+            300,
+            "small frames keep every point"
+        );
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].total + s[1].total, n as usize);
         for series in &s {

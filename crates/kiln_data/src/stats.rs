@@ -51,7 +51,8 @@ fn one_column(df: &DataFrame, column: &Column) -> Result<ColumnStats, DataError>
         c().null_count().alias("nulls"),
         c().drop_nulls().n_unique().alias("unique"),
     ];
-    let orderable = numeric || matches!(dtype, DataType::String | DataType::Boolean) || dtype.is_temporal();
+    let orderable =
+        numeric || matches!(dtype, DataType::String | DataType::Boolean) || dtype.is_temporal();
     if orderable {
         exprs.push(c().min().alias("min"));
         exprs.push(c().max().alias("max"));
@@ -62,39 +63,33 @@ fn one_column(df: &DataFrame, column: &Column) -> Result<ColumnStats, DataError>
             f().mean().alias("mean"),
             f().std(1).alias("std"),
             f().median().alias("median"),
-            f().quantile(lit(0.25), QuantileMethod::Linear)
-                .alias("q25"),
-            f().quantile(lit(0.75), QuantileMethod::Linear)
-                .alias("q75"),
+            f().quantile(lit(0.25), QuantileMethod::Linear).alias("q25"),
+            f().quantile(lit(0.75), QuantileMethod::Linear).alias("q75"),
         ]);
     }
     let row = df.clone().lazy().select(exprs).collect()?;
     let get = |k: &str| row.column(k).ok().and_then(|s| s.get(0).ok());
-    let as_u64 = |k: &str| {
-        get(k)
-            .and_then(|v| v.extract::<u64>())
-            .unwrap_or_default()
-    };
-    let as_f64 = |k: &str| {
+    let count_of = |k: &str| get(k).and_then(|v| v.extract::<u64>()).unwrap_or_default();
+    let float_of = |k: &str| {
         get(k)
             .and_then(|v| v.extract::<f64>())
             .filter(|x| x.is_finite())
     };
     let json = |k: &str| get(k).map_or(serde_json::Value::Null, |v| any_to_json(&v));
-    let nulls = as_u64("nulls");
+    let nulls = count_of("nulls");
     Ok(ColumnStats {
         name: name.to_owned(),
         dtype: dtype.to_string(),
         count: df.height() as u64 - nulls,
         nulls,
-        unique: as_u64("unique"),
+        unique: count_of("unique"),
         min: json("min"),
         max: json("max"),
-        mean: as_f64("mean"),
-        std: as_f64("std"),
-        median: as_f64("median"),
-        q25: as_f64("q25"),
-        q75: as_f64("q75"),
+        mean: float_of("mean"),
+        std: float_of("std"),
+        median: float_of("median"),
+        q25: float_of("q25"),
+        q75: float_of("q75"),
     })
 }
 

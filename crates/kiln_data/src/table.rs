@@ -119,7 +119,10 @@ mod tests {
         let e = apply_filter(&df, "bill >> ").unwrap_err();
         assert!(matches!(e, DataError::Filter(_)), "{e}");
         let e = apply_filter(&df, "nope > 1").unwrap_err().to_string();
-        assert!(e.starts_with("invalid filter:") && e.contains("nope"), "{e}");
+        assert!(
+            e.starts_with("invalid filter:") && e.contains("nope"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -18,13 +18,17 @@ pub use migrations::{LATEST_VERSION, MIGRATIONS};
 pub enum StoreError {
     #[error("workspace database: {0}")]
     Sql(#[from] rusqlite::Error),
-    #[error("workspace database was written by a newer Kiln (schema version {found}, this Kiln knows up to {known})")]
+    #[error(
+        "workspace database was written by a newer Kiln (schema version {found}, this Kiln knows up to {known})"
+    )]
     TooNew { found: i64, known: i64 },
     #[error("no dataset named `{0}`")]
     NoDataset(String),
     #[error("dataset `{name}` has no version {version}")]
     NoVersion { name: String, version: i64 },
-    #[error("invalid dataset name `{0}`: use letters, digits, `_`, `-` and `.`, starting with a letter or digit")]
+    #[error(
+        "invalid dataset name `{0}`: use letters, digits, `_`, `-` and `.`, starting with a letter or digit"
+    )]
     BadName(String),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
@@ -257,20 +261,35 @@ impl Store {
         before_commit: impl FnOnce() -> std::io::Result<()>,
     ) -> Result<std::result::Result<DatasetVersion, std::io::Error>> {
         validate_name(new.dataset)?;
+        // Version rows get full durability (fsync at commit); metrics and the rest stay at NORMAL.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = self.insert_version_tx(new, before_commit);
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let next = match result? {
+            Ok(next) => next,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.get_version(new.dataset, Some(next)).map(Ok)
+    }
+
+    fn insert_version_tx(
+        &mut self,
+        new: &NewVersion<'_>,
+        before_commit: impl FnOnce() -> std::io::Result<()>,
+    ) -> Result<std::result::Result<i64, std::io::Error>> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        // Release-grade durability for version rows.
-        tx.pragma_update(None, "synchronous", "FULL")?;
         tx.execute(
             "INSERT INTO datasets (name, created_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
              ON CONFLICT(name) DO NOTHING",
             [new.dataset],
         )?;
-        let dataset_id: i64 =
-            tx.query_row("SELECT id FROM datasets WHERE name = ?1", [new.dataset], |r| {
-                r.get(0)
-            })?;
+        let dataset_id: i64 = tx.query_row(
+            "SELECT id FROM datasets WHERE name = ?1",
+            [new.dataset],
+            |r| r.get(0),
+        )?;
         let next: i64 = tx.query_row(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE dataset_id = ?1",
             [dataset_id],
@@ -303,15 +322,15 @@ impl Store {
              VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'dataset_version.created', ?1, ?2)",
             params![
                 format!("{}@{next}", new.dataset),
-                serde_json::json!({"operation": new.operation, "hash": new.content_hash}).to_string()
+                serde_json::json!({"operation": new.operation, "hash": new.content_hash})
+                    .to_string()
             ],
         )?;
         if let Err(e) = before_commit() {
             return Ok(Err(e)); // dropping the transaction rolls it back
         }
         tx.commit()?;
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        self.get_version(new.dataset, Some(next)).map(Ok)
+        Ok(Ok(next))
     }
 
     fn dataset_id(&self, name: &str) -> Result<i64> {

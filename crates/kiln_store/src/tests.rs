@@ -56,7 +56,10 @@ fn migrates_from_every_earlier_version_keeping_data() {
         let mut s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), LATEST_VERSION);
         let v = s.get_version("old", None).unwrap();
-        assert_eq!((v.version, v.row_count, v.operation.as_str()), (1, 5, "import"));
+        assert_eq!(
+            (v.version, v.row_count, v.operation.as_str()),
+            (1, 5, "import")
+        );
         assert_eq!(s.recent_events(10).unwrap()[0].2, "old@1");
         let v2 = s
             .insert_version(&new_version("old", "h2"), || Ok(()))
@@ -73,7 +76,8 @@ fn refuses_a_database_from_a_newer_kiln() {
     let path = d.path().join("kiln.db");
     drop(Store::open(&path).unwrap());
     let c = rusqlite::Connection::open(&path).unwrap();
-    c.pragma_update(None, "user_version", LATEST_VERSION + 1).unwrap();
+    c.pragma_update(None, "user_version", LATEST_VERSION + 1)
+        .unwrap();
     drop(c);
     let e = Store::open(&path).unwrap_err();
     assert!(matches!(e, StoreError::TooNew { .. }), "{e}");
@@ -83,20 +87,41 @@ fn refuses_a_database_from_a_newer_kiln() {
 fn versions_are_numbered_per_dataset_and_found_by_hash() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::open(&d.path().join("kiln.db")).unwrap();
-    let a1 = s.insert_version(&new_version("a", "h1"), || Ok(())).unwrap().unwrap();
-    let a2 = s.insert_version(&new_version("a", "h2"), || Ok(())).unwrap().unwrap();
-    let b1 = s.insert_version(&new_version("b", "h1"), || Ok(())).unwrap().unwrap();
+    let a1 = s
+        .insert_version(&new_version("a", "h1"), || Ok(()))
+        .unwrap()
+        .unwrap();
+    let a2 = s
+        .insert_version(&new_version("a", "h2"), || Ok(()))
+        .unwrap()
+        .unwrap();
+    let b1 = s
+        .insert_version(&new_version("b", "h1"), || Ok(()))
+        .unwrap()
+        .unwrap();
     assert_eq!((a1.version, a2.version, b1.version), (1, 2, 1));
     assert_eq!(s.get_version("a", None).unwrap().content_hash, "h2");
     assert_eq!(s.get_version("a", Some(1)).unwrap().content_hash, "h1");
-    assert_eq!(s.find_version_by_hash("a", "h1").unwrap().unwrap().version, 1);
+    assert_eq!(
+        s.find_version_by_hash("a", "h1").unwrap().unwrap().version,
+        1
+    );
     assert!(s.find_version_by_hash("b", "h2").unwrap().is_none());
     let list = s.list_datasets().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!((list[0].name.as_str(), list[0].versions), ("a", 2));
-    assert!(matches!(s.get_version("a", Some(9)), Err(StoreError::NoVersion { .. })));
-    assert!(matches!(s.get_version("zzz", None), Err(StoreError::NoDataset(_))));
-    assert_eq!(a1.schema, serde_json::json!([{"name": "a", "dtype": "i64"}]));
+    assert!(matches!(
+        s.get_version("a", Some(9)),
+        Err(StoreError::NoVersion { .. })
+    ));
+    assert!(matches!(
+        s.get_version("zzz", None),
+        Err(StoreError::NoDataset(_))
+    ));
+    assert_eq!(
+        a1.schema,
+        serde_json::json!([{"name": "a", "dtype": "i64"}])
+    );
 }
 
 #[test]
@@ -104,7 +129,9 @@ fn failure_before_commit_leaves_no_row() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::open(&d.path().join("kiln.db")).unwrap();
     let r = s
-        .insert_version(&new_version("a", "h1"), || Err(std::io::Error::other("disk full")))
+        .insert_version(&new_version("a", "h1"), || {
+            Err(std::io::Error::other("disk full"))
+        })
         .unwrap();
     assert!(r.is_err());
     assert!(s.list_datasets().unwrap().is_empty());

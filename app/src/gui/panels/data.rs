@@ -46,9 +46,12 @@ impl Panel for DataPanel {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
-        egui::Panel::left("datasets").resizable(true).default_size(230.0).show(ui, |ui| {
-            Self::dataset_list(ui, state, cmds);
-        });
+        egui::Panel::left("datasets")
+            .resizable(true)
+            .default_size(230.0)
+            .show(ui, |ui| {
+                Self::dataset_list(ui, state, cmds);
+            });
         egui::CentralPanel::default().show(ui, |ui| {
             if let Some(importing) = &state.importing {
                 Self::importing(ui, state, importing);
@@ -68,31 +71,49 @@ impl DataPanel {
         ui.horizontal(|ui| {
             ui.heading("Datasets");
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui.button("Import…").on_hover_text("Import a file (Ctrl+O), or drop one on the window").clicked() {
+                if ui
+                    .button("Import…")
+                    .on_hover_text("Import a file (Ctrl+O), or drop one on the window")
+                    .clicked()
+                {
                     cmds.push(Command::PickImportFile);
                 }
             });
         });
         ui.separator();
         let current = state.current.version.as_ref().map(|v| v.id);
-        egui::ScrollArea::vertical().id_salt("dataset-list").show(ui, |ui| {
-            for d in &state.datasets {
-                let versions = state.versions.get(&d.name).map_or(&[][..], Vec::as_slice);
-                let open_here = versions.iter().any(|v| Some(v.id) == current);
-                egui::CollapsingHeader::new(format!("{}  ({} version{})", d.name, d.versions, if d.versions == 1 { "" } else { "s" }))
+        egui::ScrollArea::vertical()
+            .id_salt("dataset-list")
+            .show(ui, |ui| {
+                for d in &state.datasets {
+                    let versions = state.versions.get(&d.name).map_or(&[][..], Vec::as_slice);
+                    let open_here = versions.iter().any(|v| Some(v.id) == current);
+                    egui::CollapsingHeader::new(format!(
+                        "{}  ({} version{})",
+                        d.name,
+                        d.versions,
+                        if d.versions == 1 { "" } else { "s" }
+                    ))
                     .id_salt(("ds", &d.name))
                     .default_open(open_here)
                     .show(ui, |ui| {
                         for v in versions.iter().rev() {
-                            let text = format!("v{} · {} rows · {}", v.version, v.row_count, v.created_at.get(..10).unwrap_or(""));
-                            let r = ui.selectable_label(Some(v.id) == current, text).on_hover_text(format!(
-                                "{}@{}\n{} bytes · blake3 {}\nsource: {}",
-                                v.dataset,
+                            let text = format!(
+                                "v{} · {} rows · {}",
                                 v.version,
-                                v.byte_size,
-                                &v.content_hash[..16],
-                                v.source_path.as_deref().unwrap_or("-")
-                            ));
+                                v.row_count,
+                                v.created_at.get(..10).unwrap_or("")
+                            );
+                            let r = ui
+                                .selectable_label(Some(v.id) == current, text)
+                                .on_hover_text(format!(
+                                    "{}@{}\n{} bytes · blake3 {}\nsource: {}",
+                                    v.dataset,
+                                    v.version,
+                                    v.byte_size,
+                                    &v.content_hash[..16],
+                                    v.source_path.as_deref().unwrap_or("-")
+                                ));
                             if r.clicked() {
                                 cmds.push(Command::OpenVersion {
                                     dataset: v.dataset.clone(),
@@ -101,8 +122,8 @@ impl DataPanel {
                             }
                         }
                     });
-            }
-        });
+                }
+            });
     }
 
     fn empty_state(ui: &mut egui::Ui, cmds: &mut Vec<Command>) {
@@ -111,7 +132,10 @@ impl DataPanel {
             ui.heading("No datasets yet");
             ui.add_space(8.0);
             ui.label("Import a dataset — Ctrl+O or drop a file here.");
-            ui.label(egui::RichText::new("CSV, TSV, Parquet, Arrow IPC / Feather, JSON and NDJSON").weak());
+            ui.label(
+                egui::RichText::new("CSV, TSV, Parquet, Arrow IPC / Feather, JSON and NDJSON")
+                    .weak(),
+            );
             ui.add_space(12.0);
             if ui.button("Import a file…").clicked() {
                 cmds.push(Command::PickImportFile);
@@ -122,7 +146,11 @@ impl DataPanel {
     fn importing(ui: &mut egui::Ui, state: &AppState, importing: &crate::gui::state::Importing) {
         ui.horizontal(|ui| {
             ui.spinner();
-            ui.heading(format!("Importing {} as {}", importing.path.display(), importing.name));
+            ui.heading(format!(
+                "Importing {} as {}",
+                importing.path.display(),
+                importing.name
+            ));
         });
         if let Some(job) = state.is_running(|k| matches!(k, JobKind::Import { .. })) {
             let (fraction, step) = job.kind.progress();
@@ -131,7 +159,10 @@ impl DataPanel {
         ui.separator();
         match &importing.preview {
             Some(df) => {
-                ui.label(format!("First {} rows, shown while the full file is imported:", df.height()));
+                ui.label(format!(
+                    "First {} rows, shown while the full file is imported:",
+                    df.height()
+                ));
                 data_table::show(ui, "importing", df, None, None);
             }
             None => {
@@ -141,7 +172,9 @@ impl DataPanel {
     }
 
     fn version_view(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
-        let Some(v) = &state.current.version else { return };
+        let Some(v) = &state.current.version else {
+            return;
+        };
         if self.filter_for != Some(v.id) {
             self.filter_for = Some(v.id);
             self.filter.clone_from(&state.current.filter);
@@ -155,10 +188,19 @@ impl DataPanel {
             } else {
                 format!("{shown} of {} rows", v.row_count)
             };
-            ui.label(format!("{rows} × {cols} columns · {} · blake3 {}", human_bytes(v.byte_size), &v.content_hash[..12]));
+            ui.label(format!(
+                "{rows} × {cols} columns · {} · blake3 {}",
+                human_bytes(v.byte_size),
+                &v.content_hash[..12]
+            ));
         });
         ui.horizontal(|ui| {
-            for (tab, name) in [(Tab::Table, "Table"), (Tab::Stats, "Stats"), (Tab::Histogram, "Histogram"), (Tab::Scatter, "Scatter")] {
+            for (tab, name) in [
+                (Tab::Table, "Table"),
+                (Tab::Stats, "Stats"),
+                (Tab::Histogram, "Histogram"),
+                (Tab::Scatter, "Scatter"),
+            ] {
                 if ui.selectable_label(self.tab == tab, name).clicked() {
                     self.tab = tab;
                 }
@@ -166,7 +208,11 @@ impl DataPanel {
             ui.separator();
             let l = ui.label("Filter");
             let edit = ui
-                .add(egui::TextEdit::singleline(&mut self.filter).hint_text("e.g. species = 'Adelie' AND bill_length_mm > 40").desired_width(340.0))
+                .add(
+                    egui::TextEdit::singleline(&mut self.filter)
+                        .hint_text("e.g. species = 'Adelie' AND bill_length_mm > 40")
+                        .desired_width(340.0),
+                )
                 .labelled_by(l.id);
             let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             if ui.button("Apply").clicked() || enter {
@@ -176,7 +222,10 @@ impl DataPanel {
                 self.filter.clear();
                 cmds.push(Command::SetFilter(String::new()));
             }
-            if state.is_running(|k| matches!(k, JobKind::View(_))).is_some() {
+            if state
+                .is_running(|k| matches!(k, JobKind::View(_)))
+                .is_some()
+            {
                 ui.spinner();
             }
         });
@@ -206,9 +255,18 @@ impl DataPanel {
         }
     }
 
-    fn stats_tab(&mut self, ui: &mut egui::Ui, state: &AppState, df: &Arc<DataFrame>, cmds: &mut Vec<Command>) {
+    fn stats_tab(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &AppState,
+        df: &Arc<DataFrame>,
+        cmds: &mut Vec<Command>,
+    ) {
         let running = state.is_running(|k| matches!(k, JobKind::Stats(_)));
-        if state.current.stats.is_none() && running.is_none() && self.stats_requested != identity(df) {
+        if state.current.stats.is_none()
+            && running.is_none()
+            && self.stats_requested != identity(df)
+        {
             self.stats_requested = identity(df);
             cmds.push(Command::ComputeStats);
         }
@@ -216,13 +274,17 @@ impl DataPanel {
             ui.horizontal(|ui| {
                 let (fraction, step) = job.kind.progress();
                 ui.label("Computing statistics…");
-                ui.add(egui::ProgressBar::new(fraction).desired_width(240.0).text(step));
+                ui.add(
+                    egui::ProgressBar::new(fraction)
+                        .desired_width(240.0)
+                        .text(step),
+                );
                 if ui.button("Cancel").clicked() {
                     cmds.push(Command::CancelJob(job.id));
                 }
             });
         }
-        let Some(stats) = &state.current.stats else {
+        let Some(columns) = &state.current.stats else {
             if running.is_none() && ui.button("Compute statistics").clicked() {
                 cmds.push(Command::ComputeStats);
             }
@@ -234,49 +296,61 @@ impl DataPanel {
             serde_json::Value::Null => String::new(),
             v => v.to_string(),
         };
-        let headers = ["column", "dtype", "count", "nulls", "unique", "min", "max", "mean", "std", "median", "25%", "75%"];
-        egui::ScrollArea::horizontal().id_salt("stats-h").show(ui, |ui| {
-            TableBuilder::new(ui)
-                .id_salt("stats")
-                .striped(true)
-                .resizable(true)
-                .column(Column::initial(150.0).clip(true))
-                .columns(Column::initial(88.0).clip(true), headers.len() - 1)
-                .header(22.0, |mut h| {
-                    for name in headers {
-                        h.col(|ui| {
-                            ui.strong(name);
-                        });
-                    }
-                })
-                .body(|body| {
-                    body.rows(20.0, stats.len(), |mut row| {
-                        let s = &stats[row.index()];
-                        let cells = [
-                            s.name.clone(),
-                            s.dtype.clone(),
-                            s.count.to_string(),
-                            s.nulls.to_string(),
-                            s.unique.to_string(),
-                            val(&s.min),
-                            val(&s.max),
-                            num(s.mean),
-                            num(s.std),
-                            num(s.median),
-                            num(s.q25),
-                            num(s.q75),
-                        ];
-                        for c in cells {
-                            row.col(|ui| {
-                                ui.label(c);
+        let headers = [
+            "column", "dtype", "count", "nulls", "unique", "min", "max", "mean", "std", "median",
+            "25%", "75%",
+        ];
+        egui::ScrollArea::horizontal()
+            .id_salt("stats-h")
+            .show(ui, |ui| {
+                TableBuilder::new(ui)
+                    .id_salt("stats")
+                    .striped(true)
+                    .resizable(true)
+                    .column(Column::initial(150.0).clip(true))
+                    .columns(Column::initial(88.0).clip(true), headers.len() - 1)
+                    .header(22.0, |mut h| {
+                        for name in headers {
+                            h.col(|ui| {
+                                ui.strong(name);
                             });
                         }
+                    })
+                    .body(|body| {
+                        body.rows(20.0, columns.len(), |mut row| {
+                            let s = &columns[row.index()];
+                            let cells = [
+                                s.name.clone(),
+                                s.dtype.clone(),
+                                s.count.to_string(),
+                                s.nulls.to_string(),
+                                s.unique.to_string(),
+                                val(&s.min),
+                                val(&s.max),
+                                num(s.mean),
+                                num(s.std),
+                                num(s.median),
+                                num(s.q25),
+                                num(s.q75),
+                            ];
+                            for c in cells {
+                                row.col(|ui| {
+                                    ui.label(c);
+                                });
+                            }
+                        });
                     });
-                });
-        });
+            });
     }
 
-    fn column_picker(ui: &mut egui::Ui, label: &str, id: &str, columns: &[String], slot: &mut Option<String>, allow_none: bool) {
+    fn column_picker(
+        ui: &mut egui::Ui,
+        label: &str,
+        id: &str,
+        columns: &[String],
+        slot: &mut Option<String>,
+        allow_none: bool,
+    ) {
         let l = ui.label(label);
         egui::ComboBox::from_id_salt(id)
             .selected_text(slot.as_deref().unwrap_or("(none)"))
@@ -293,18 +367,40 @@ impl DataPanel {
             .labelled_by(l.id);
     }
 
-    fn histogram_tab(&mut self, ui: &mut egui::Ui, state: &AppState, df: &Arc<DataFrame>, cmds: &mut Vec<Command>) {
-        let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    fn histogram_tab(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &AppState,
+        df: &Arc<DataFrame>,
+        cmds: &mut Vec<Command>,
+    ) {
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         if self.hist_column.as_ref().is_none_or(|c| !names.contains(c)) {
             self.hist_column = names.first().cloned();
         }
         ui.horizontal(|ui| {
-            Self::column_picker(ui, "Column", "hist-col", &names, &mut self.hist_column, false);
-            if state.is_running(|k| matches!(k, JobKind::Plot { .. })).is_some() {
+            Self::column_picker(
+                ui,
+                "Column",
+                "hist-col",
+                &names,
+                &mut self.hist_column,
+                false,
+            );
+            if state
+                .is_running(|k| matches!(k, JobKind::Plot { .. }))
+                .is_some()
+            {
                 ui.spinner();
             }
         });
-        let Some(col) = self.hist_column.clone() else { return };
+        let Some(col) = self.hist_column.clone() else {
+            return;
+        };
         let have = state.current.plot.as_ref().is_some_and(|(c, _)| *c == col);
         let want = (identity(df), col.clone());
         if !have && self.plot_requested.as_ref() != Some(&want) {
@@ -318,14 +414,24 @@ impl DataPanel {
         }
     }
 
-    fn scatter_tab(&mut self, ui: &mut egui::Ui, state: &AppState, df: &Arc<DataFrame>, cmds: &mut Vec<Command>) {
+    fn scatter_tab(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &AppState,
+        df: &Arc<DataFrame>,
+        cmds: &mut Vec<Command>,
+    ) {
         let numeric: Vec<String> = df
             .columns()
             .iter()
             .filter(|c| c.dtype().is_primitive_numeric())
             .map(|c| c.name().to_string())
             .collect();
-        let all: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+        let all: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         if numeric.len() < 2 {
             ui.label("A scatter plot needs two numeric columns; this dataset has fewer.");
             return;
@@ -336,22 +442,40 @@ impl DataPanel {
         if self.scatter_y.as_ref().is_none_or(|c| !numeric.contains(c)) {
             self.scatter_y = numeric.get(1).cloned();
         }
-        if self.scatter_color.as_ref().is_some_and(|c| !all.contains(c)) {
+        if self
+            .scatter_color
+            .as_ref()
+            .is_some_and(|c| !all.contains(c))
+        {
             self.scatter_color = None;
         }
         ui.horizontal(|ui| {
             Self::column_picker(ui, "X", "sx", &numeric, &mut self.scatter_x, false);
             Self::column_picker(ui, "Y", "sy", &numeric, &mut self.scatter_y, false);
             Self::column_picker(ui, "Color by", "sc", &all, &mut self.scatter_color, true);
-            if state.is_running(|k| matches!(k, JobKind::Scatter(_))).is_some() {
+            if state
+                .is_running(|k| matches!(k, JobKind::Scatter(_)))
+                .is_some()
+            {
                 ui.spinner();
             }
         });
-        let (Some(x), Some(y)) = (self.scatter_x.clone(), self.scatter_y.clone()) else { return };
-        let want = (identity(df), x.clone(), y.clone(), self.scatter_color.clone());
+        let (Some(x), Some(y)) = (self.scatter_x.clone(), self.scatter_y.clone()) else {
+            return;
+        };
+        let want = (
+            identity(df),
+            x.clone(),
+            y.clone(),
+            self.scatter_color.clone(),
+        );
         if self.scatter_requested.as_ref() != Some(&want) {
             self.scatter_requested = Some(want);
-            cmds.push(Command::Scatter { x: x.clone(), y: y.clone(), color: self.scatter_color.clone() });
+            cmds.push(Command::Scatter {
+                x: x.clone(),
+                y: y.clone(),
+                color: self.scatter_color.clone(),
+            });
         }
         if let Some(series) = &state.current.scatter {
             plots::scatter(ui, &x, &y, series);

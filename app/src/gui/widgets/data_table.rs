@@ -25,7 +25,10 @@ pub fn show(
             .resizable(true)
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
             .column(Column::exact(index_width.max(28.0)))
-            .columns(Column::initial(110.0).at_least(36.0).clip(true), columns.len())
+            .columns(
+                Column::initial(110.0).at_least(36.0).clip(true),
+                columns.len(),
+            )
             .min_scrolled_height(0.0)
             .header(ROW_HEIGHT + 4.0, |mut header| {
                 header.col(|ui| {
@@ -68,9 +71,12 @@ pub fn show(
                             let numeric = c.dtype().is_primitive_numeric();
                             let text = cell_text(c, i);
                             if numeric {
-                                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                                    ui.label(text);
-                                });
+                                ui.with_layout(
+                                    egui::Layout::right_to_left(egui::Align::Center),
+                                    |ui| {
+                                        ui.label(text);
+                                    },
+                                );
                             } else {
                                 ui.label(text);
                             }

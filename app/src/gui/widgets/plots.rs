@@ -1,4 +1,4 @@
-//! Plots of the Data panel. The data handed to egui_plot is already reduced on a worker thread (bins,
+//! Plots of the Data panel. The data handed to `egui_plot` is already reduced on a worker thread (bins,
 //! top values, grid-decimated points), so a frame never touches more than a few thousand points.
 
 use egui_plot::{Bar, BarChart, Legend, Plot, Points};
@@ -12,13 +12,16 @@ pub fn histogram(ui: &mut egui::Ui, column: &str, h: &Histogram) {
         .enumerate()
         .map(|(i, &c)| {
             let (lo, hi) = (h.edges[i], h.edges[i + 1]);
-            Bar::new((lo + hi) / 2.0, c as f64)
+            Bar::new(f64::midpoint(lo, hi), c as f64)
                 .width(hi - lo)
                 .name(format!("{lo:.4} – {hi:.4}"))
         })
         .collect();
     let total: u64 = h.counts.iter().sum();
-    ui.label(format!("{column}: {total} values in {} bins", h.counts.len()));
+    ui.label(format!(
+        "{column}: {total} values in {} bins",
+        h.counts.len()
+    ));
     Plot::new(("hist", column))
         .x_axis_label(column)
         .y_axis_label("count")
@@ -33,7 +36,11 @@ pub fn counts(ui: &mut egui::Ui, column: &str, v: &[ValueCount]) {
     let bars: Vec<Bar> = v
         .iter()
         .enumerate()
-        .map(|(i, vc)| Bar::new((n - i) as f64, vc.count as f64).width(0.7).name(&vc.value))
+        .map(|(i, vc)| {
+            Bar::new((n - i) as f64, vc.count as f64)
+                .width(0.7)
+                .name(&vc.value)
+        })
         .collect();
     let labels: Vec<String> = v.iter().map(|vc| vc.value.clone()).collect();
     Plot::new(("counts", column))
@@ -47,7 +54,9 @@ pub fn counts(ui: &mut egui::Ui, column: &str, v: &[ValueCount]) {
         })
         .x_axis_label("count")
         .allow_scroll(false)
-        .show(ui, |p| p.bar_chart(BarChart::new(column, bars).horizontal()));
+        .show(ui, |p| {
+            p.bar_chart(BarChart::new(column, bars).horizontal());
+        });
 }
 
 /// A scatter plot, one colour per group, with a legend.
@@ -55,7 +64,9 @@ pub fn scatter(ui: &mut egui::Ui, x: &str, y: &str, series: &[ScatterSeries]) {
     let shown: usize = series.iter().map(|s| s.points.len()).sum();
     let total: usize = series.iter().map(|s| s.total).sum();
     if shown < total {
-        ui.label(format!("{x} vs {y}: {shown} of {total} points drawn (decimated per screen cell)"));
+        ui.label(format!(
+            "{x} vs {y}: {shown} of {total} points drawn (decimated per screen cell)"
+        ));
     } else {
         ui.label(format!("{x} vs {y}: {total} points"));
     }
@@ -65,7 +76,11 @@ pub fn scatter(ui: &mut egui::Ui, x: &str, y: &str, series: &[ScatterSeries]) {
         .y_axis_label(y)
         .show(ui, |p| {
             for s in series {
-                let name = if s.label.is_empty() { "points" } else { s.label.as_str() };
+                let name = if s.label.is_empty() {
+                    "points"
+                } else {
+                    s.label.as_str()
+                };
                 p.points(Points::new(name, s.points.clone()).radius(2.0).filled(true));
             }
         });
