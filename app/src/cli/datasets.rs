@@ -3,7 +3,10 @@ use std::io::Write;
 use anyhow::Result;
 use clap::Subcommand;
 use kiln_core::data::polars::prelude::DataFrame;
-use kiln_core::{Cancel, ColumnStats, Progress, Workspace};
+use std::path::PathBuf;
+
+use kiln_core::versions::SplitSpec;
+use kiln_core::{Cancel, ColumnStats, Format, ImportOutcome, Progress, Workspace};
 use serde_json::{Value, json};
 
 #[derive(Debug, Subcommand)]
@@ -21,12 +24,123 @@ pub enum DatasetsCommand {
         #[arg(long, value_name = "N")]
         head: Option<usize>,
     },
-    /// The versions of one dataset, oldest first.
+    /// The versions of one dataset (lineage), oldest first.
     Versions { name: String },
+    /// What changed between two versions: rows added, removed, changed; label changes by class.
+    Diff { a: String, b: String },
+    /// Read the dataset's source file again; a new version only if its content changed.
+    Pull { name: String },
+    /// Write a version to a file: .csv .tsv .parquet .arrow/.ipc/.feather .json .ndjson.
+    Export {
+        reference: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Format (default: from the extension).
+        #[arg(long, default_value = "auto", value_parser = super::import::parse_format)]
+        format: Format,
+    },
+    /// A new version with the rows matching a polars SQL condition.
+    Filter {
+        reference: String,
+        #[arg(long = "where", value_name = "CONDITION")]
+        condition: String,
+        #[arg(long, short)]
+        message: Option<String>,
+    },
+    /// A new version with a reproducible (stratified) train/validation/test `split` column.
+    Split {
+        reference: String,
+        /// Train, validation and test shares.
+        #[arg(long, default_value = "0.8,0.1,0.1", value_parser = parse_ratios)]
+        ratios: Ratios,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Keep this column's class proportions in each part.
+        #[arg(long)]
+        stratify: Option<String>,
+        #[arg(long, short)]
+        message: Option<String>,
+    },
 }
 
-pub fn run(ws: &Workspace, cmd: &DatasetsCommand, json: bool, out: &mut dyn Write) -> Result<()> {
+/// Three split shares.
+#[derive(Clone, Copy, Debug)]
+pub struct Ratios(pub [f64; 3]);
+
+fn parse_ratios(s: &str) -> Result<Ratios, String> {
+    let parts: Vec<f64> = s
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("`{p}` is not a number"))
+        })
+        .collect::<Result<_, _>>()?;
+    match parts.as_slice() {
+        [a, b] => Ok(Ratios([*a, 0.0, *b])),
+        [a, b, c] => Ok(Ratios([*a, *b, *c])),
+        _ => Err("give TRAIN,TEST or TRAIN,VALIDATION,TEST shares".into()),
+    }
+}
+
+pub fn run(
+    ws: &mut Workspace,
+    cmd: &DatasetsCommand,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     match cmd {
+        DatasetsCommand::Diff { a, b } => diff(ws, a, b, json, out),
+        DatasetsCommand::Pull { name } => {
+            let outcome = ws.pull(name, &Cancel::new(), &Progress::new())?;
+            report_outcome(&outcome, json, out, "pull")
+        }
+        DatasetsCommand::Export {
+            reference,
+            out: path,
+            format,
+        } => {
+            let v = ws.export(reference, path, *format)?;
+            if json {
+                super::print_json(
+                    out,
+                    &json!({ "dataset": v.dataset, "version": v.version, "rows": v.row_count, "out": path.display().to_string() }),
+                )
+            } else {
+                writeln!(
+                    out,
+                    "wrote {}@{} ({} rows) to {}",
+                    v.dataset,
+                    v.version,
+                    v.row_count,
+                    path.display()
+                )?;
+                Ok(())
+            }
+        }
+        DatasetsCommand::Filter {
+            reference,
+            condition,
+            message,
+        } => {
+            let outcome = ws.derive_filter(reference, condition, message.as_deref())?;
+            report_outcome(&outcome, json, out, &format!("filter {condition}"))
+        }
+        DatasetsCommand::Split {
+            reference,
+            ratios,
+            seed,
+            stratify,
+            message,
+        } => {
+            let spec = SplitSpec {
+                ratios: ratios.0,
+                seed: *seed,
+                stratify: stratify.clone(),
+            };
+            let outcome = ws.derive_split(reference, &spec, message.as_deref())?;
+            report_outcome(&outcome, json, out, "split")
+        }
         DatasetsCommand::List => list(ws, json, out),
         DatasetsCommand::Show {
             reference,
@@ -224,4 +338,75 @@ fn records(df: &DataFrame) -> Value {
         return Value::Null;
     }
     serde_json::from_slice(&buf).unwrap_or(Value::Null)
+}
+
+/// Print what a version-creating command did.
+pub fn report_outcome(
+    outcome: &ImportOutcome,
+    json: bool,
+    out: &mut dyn Write,
+    what: &str,
+) -> Result<()> {
+    let v = &outcome.version;
+    if json {
+        return super::print_json(
+            out,
+            &json!({
+                "created": outcome.created,
+                "dataset": v.dataset,
+                "version": v.version,
+                "rows": v.row_count,
+                "columns": v.schema,
+                "content_hash": v.content_hash,
+                "operation": v.operation,
+                "parent_id": v.parent_id,
+            }),
+        );
+    }
+    if outcome.created {
+        writeln!(
+            out,
+            "{what}: created {}@{} ({} rows, blake3 {})",
+            v.dataset,
+            v.version,
+            v.row_count,
+            &v.content_hash[..12]
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{what}: unchanged, identical to {}@{}; no new version created",
+            v.dataset, v.version
+        )?;
+    }
+    Ok(())
+}
+
+fn diff(ws: &Workspace, a: &str, b: &str, json: bool, out: &mut dyn Write) -> Result<()> {
+    let d = ws.diff(a, b)?;
+    if json {
+        let mut doc = serde_json::to_value(&d)?;
+        doc["a"] = json!(a);
+        doc["b"] = json!(b);
+        return super::print_json(out, &doc);
+    }
+    writeln!(out, "{a} → {b}: {} → {} rows", d.rows_a, d.rows_b)?;
+    writeln!(
+        out,
+        "  rows added {}, removed {}, changed {} ({} cells)",
+        d.added, d.removed, d.changed_rows, d.changed_cells
+    )?;
+    if !d.columns_added.is_empty() {
+        writeln!(out, "  columns added: {}", d.columns_added.join(", "))?;
+    }
+    if !d.columns_removed.is_empty() {
+        writeln!(out, "  columns removed: {}", d.columns_removed.join(", "))?;
+    }
+    for (c, n) in &d.changed_by_column {
+        writeln!(out, "  {c}: {n} cell(s) changed")?;
+    }
+    for l in &d.label_changes {
+        writeln!(out, "  {}: {} → {}  ×{}", l.column, l.from, l.to, l.count)?;
+    }
+    Ok(())
 }

@@ -33,9 +33,12 @@ pub struct ImportArgs {
     /// A value read as null; repeat for several. Replaces the default set (NA, empty, null, NaN).
     #[arg(long = "null", value_name = "TOKEN")]
     pub nulls: Vec<String>,
+    /// PATH is a folder of PNG/JPEG images; sub-folder names become labels (like `ImageFolder`).
+    #[arg(long)]
+    pub images: bool,
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
+pub(super) fn parse_format(s: &str) -> Result<Format, String> {
     Format::parse(s)
         .ok_or_else(|| format!("unknown format `{s}` (auto, csv, tsv, parquet, ipc, json, ndjson)"))
 }
@@ -90,13 +93,17 @@ impl ImportArgs {
 
 pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Write) -> Result<()> {
     let name = args.dataset_name()?;
-    let outcome = ws.import(
-        &args.path,
-        &name,
-        &args.options(),
-        &Cancel::new(),
-        &Progress::new(),
-    )?;
+    let outcome = if args.images {
+        ws.import_images(&args.path, &name, &Cancel::new(), &Progress::new())?
+    } else {
+        ws.import(
+            &args.path,
+            &name,
+            &args.options(),
+            &Cancel::new(),
+            &Progress::new(),
+        )?
+    };
     let v = &outcome.version;
     if json {
         super::print_json(

@@ -4,6 +4,7 @@
 mod bench;
 mod datasets;
 mod import;
+mod labels;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,9 +37,14 @@ pub struct Cli {
 pub enum Command {
     /// Import a CSV, TSV, Parquet, Arrow IPC/Feather, JSON or NDJSON file as a new dataset version.
     Import(import::ImportArgs),
-    /// List, inspect and summarise datasets.
+    /// List, inspect, diff, export and derive dataset versions.
     #[command(subcommand)]
     Datasets(datasets::DatasetsCommand),
+    /// Set labels of rows directly and create the new version (scripted labeling).
+    Label(labels::LabelArgs),
+    /// Label schemas, and labels to and from Label Studio JSON or CSV.
+    #[command(subcommand)]
+    Labels(labels::LabelsCommand),
     /// Measure Kiln's performance figures (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -54,7 +60,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             import::run(&mut open(cli.workspace.as_ref())?, &args, cli.json, out)
         }
         Some(Command::Datasets(cmd)) => {
-            datasets::run(&open(cli.workspace.as_ref())?, &cmd, cli.json, out)
+            datasets::run(&mut open(cli.workspace.as_ref())?, &cmd, cli.json, out)
+        }
+        Some(Command::Label(args)) => {
+            labels::run_label(&mut open(cli.workspace.as_ref())?, &args, cli.json, out)
+        }
+        Some(Command::Labels(cmd)) => {
+            labels::run(&mut open(cli.workspace.as_ref())?, &cmd, cli.json, out)
         }
         Some(Command::Bench(cmd)) => bench::run(&cmd, cli.json, out),
     }

@@ -20,6 +20,8 @@ pub struct KilnApp {
     panels: Vec<Box<dyn Panel>>,
     import_dialog: Option<ImportDialog>,
     jobs_open: bool,
+    /// The references of the diff being computed.
+    pending_diff: Option<(String, String)>,
     cmds: Vec<Command>,
     notify: Arc<dyn Fn() + Send + Sync>,
 }
@@ -42,6 +44,7 @@ impl KilnApp {
             panels: panels::all(),
             import_dialog: None,
             jobs_open: false,
+            pending_diff: None,
             cmds: Vec::new(),
             notify: Arc::new(move || ctx.request_repaint()),
         };
@@ -187,6 +190,105 @@ impl KilnApp {
             Command::ComputeStats => self.compute_stats(),
             Command::Histogram(column) => self.compute_plot(column),
             Command::Scatter { x, y, color } => self.compute_scatter(x, y, color),
+            Command::StartLabeling { column } => self.start_labeling(column),
+            Command::SetLabel {
+                rows,
+                value,
+                advance,
+            } => self.set_label(&rows, value, advance),
+            Command::UndoLabel => self.undo_label(),
+            Command::MoveCursor(pos) => {
+                if let Some(s) = &mut self.state.labeling {
+                    s.cursor = pos.min(s.ids.len().saturating_sub(1));
+                }
+            }
+            Command::SetOnlyUnlabeled(on) => {
+                if let Some(s) = &mut self.state.labeling {
+                    s.only_unlabeled = on;
+                }
+            }
+            Command::SaveLabelSchema(classes) => {
+                if let Some(s) = &mut self.state.labeling {
+                    match self
+                        .state
+                        .ws
+                        .set_label_schema(&s.base.dataset, &s.column, &classes)
+                    {
+                        Ok(()) => s.schema = classes,
+                        Err(e) => {
+                            let e = e.to_string();
+                            self.state.error("Could not save the label classes", &e);
+                        }
+                    }
+                }
+            }
+            Command::CommitLabels { message } => {
+                if let Some(s) = &self.state.labeling {
+                    let (base, column) = (s.base.clone(), s.column.clone());
+                    let message = Some(message).filter(|m| !m.trim().is_empty());
+                    self.derive("Commit labels", move |ws| {
+                        ws.commit_labels(&base, &column, message.as_deref())
+                    });
+                }
+            }
+            Command::Diff { a, b } => {
+                self.pending_diff = Some((a.clone(), b.clone()));
+                let root = self.state.ws.root().to_path_buf();
+                self.replace_jobs(|k| matches!(k, JobKind::Diff(_)));
+                self.spawn(|n| {
+                    Ok(JobKind::Diff(Job::spawn("diff", n, move |_, p| {
+                        p.set(0.2, "comparing");
+                        let ws = Workspace::open(&root).map_err(|e| e.to_string())?;
+                        ws.diff(&a, &b).map_err(|e| e.to_string())
+                    })?))
+                });
+            }
+            Command::Pull(name) => {
+                self.derive("Pull from source", move |ws| {
+                    ws.pull(&name, &Cancel::new(), &Progress::new())
+                });
+            }
+            Command::SaveFilterVersion => {
+                if let Some(v) = &self.state.current.version {
+                    let reference = format!("{}@{}", v.dataset, v.version);
+                    let filter = self.state.current.filter.clone();
+                    self.derive("Save filter as version", move |ws| {
+                        ws.derive_filter(&reference, &filter, None)
+                    });
+                }
+            }
+            Command::Split {
+                ratios,
+                seed,
+                stratify,
+            } => {
+                if let Some(v) = &self.state.current.version {
+                    let reference = format!("{}@{}", v.dataset, v.version);
+                    let spec = kiln_core::versions::SplitSpec {
+                        ratios,
+                        seed,
+                        stratify,
+                    };
+                    self.derive("Split", move |ws| ws.derive_split(&reference, &spec, None));
+                }
+            }
+            Command::PickExport => self.spawn(|n| {
+                Ok(JobKind::PickExport(Job::spawn(
+                    "export-dialog",
+                    n,
+                    |_, _| {
+                        rfd::FileDialog::new()
+                            .set_title("Export dataset version")
+                            .add_filter(
+                                "Data files",
+                                &[
+                                    "csv", "tsv", "parquet", "arrow", "feather", "json", "ndjson",
+                                ],
+                            )
+                            .save_file()
+                    },
+                )?))
+            }),
             Command::CancelJob(id) => {
                 if let Some(j) = self.state.jobs.iter().find(|j| j.id == id) {
                     j.kind.cancel();
@@ -194,6 +296,106 @@ impl KilnApp {
             }
             Command::DismissToast(id) => self.state.toasts.retain(|t| t.id != id),
             Command::ToggleTheme => self.state.light_theme = !self.state.light_theme,
+        }
+    }
+
+    /// Run a version-creating operation on a worker with its own workspace connection.
+    fn derive(
+        &mut self,
+        what: &str,
+        op: impl FnOnce(&mut Workspace) -> kiln_core::Result<kiln_core::ImportOutcome> + Send + 'static,
+    ) {
+        let root = self.state.ws.root().to_path_buf();
+        let what = what.to_owned();
+        let title = what.clone();
+        self.spawn(|n| {
+            Ok(JobKind::Derive {
+                job: Job::spawn("derive", n, move |_, p| {
+                    p.set(0.1, "working");
+                    let mut ws = Workspace::open(&root).map_err(|e| e.to_string())?;
+                    op(&mut ws).map_err(|e| e.to_string())
+                })?,
+                what: title,
+            })
+        });
+    }
+
+    fn start_labeling(&mut self, column: String) {
+        let Some(v) = self.state.current.version.clone() else {
+            self.state.error("Open a dataset version first", "");
+            return;
+        };
+        if column.trim().is_empty() || column == kiln_core::data::ROW_ID {
+            self.state.error("Choose a label column", "");
+            return;
+        }
+        let root = self.state.ws.root().to_path_buf();
+        self.replace_jobs(|k| matches!(k, JobKind::LabelLoad(_)));
+        self.spawn(|n| {
+            Ok(JobKind::LabelLoad(Job::spawn(
+                "label-load",
+                n,
+                move |_, p| {
+                    p.set(0.1, "loading");
+                    let ws = Workspace::open(&root).map_err(|e| e.to_string())?;
+                    super::panels::label::load_session(&ws, v, column).map_err(|e| e.to_string())
+                },
+            )?))
+        });
+    }
+
+    fn set_label(&mut self, rows: &[u64], value: Option<String>, advance: bool) {
+        let Some(s) = &mut self.state.labeling else {
+            return;
+        };
+        let mut group = Vec::with_capacity(rows.len());
+        for &row in rows {
+            let previous = s.drafts.get(&row).cloned();
+            if let Err(e) = self
+                .state
+                .ws
+                .save_draft(&s.base, &s.column, row, value.as_deref())
+            {
+                let e = e.to_string();
+                self.state.error("Label not saved", &e);
+                return;
+            }
+            s.drafts.insert(row, value.clone());
+            group.push((row, previous));
+        }
+        s.undo.push(group);
+        if advance {
+            s.cursor = s.step(s.cursor, true);
+        }
+    }
+
+    fn undo_label(&mut self) {
+        let Some(s) = &mut self.state.labeling else {
+            return;
+        };
+        let Some(group) = s.undo.pop() else { return };
+        let mut first = None;
+        for (row, previous) in group.into_iter().rev() {
+            let r = match &previous {
+                None => self.state.ws.remove_draft(&s.base, &s.column, row),
+                Some(v) => self
+                    .state
+                    .ws
+                    .save_draft(&s.base, &s.column, row, v.as_deref()),
+            };
+            if let Err(e) = r {
+                let e = e.to_string();
+                self.state.error("Undo not saved", &e);
+                return;
+            }
+            match previous {
+                None => s.drafts.remove(&row),
+                Some(v) => s.drafts.insert(row, v),
+            };
+            first = Some(row);
+        }
+        if let Some(pos) = first.and_then(|r| s.position_of(r)) {
+            s.cursor = pos;
         }
     }
 
@@ -235,7 +437,9 @@ impl KilnApp {
             Ok(JobKind::Load {
                 job: Job::spawn("load", n, move |_, p| {
                     p.set(0.1, "reading parquet");
-                    data::read_parquet(&path).map_err(|e| e.to_string())
+                    data::read_parquet(&path)
+                        .map(|df| data::without_row_ids(&df))
+                        .map_err(|e| e.to_string())
                 })?,
                 version_id,
             })
@@ -248,14 +452,19 @@ impl KilnApp {
             return;
         }
         self.import_dialog = None;
-        // First rows at once (a bounded read), the full import in the background.
-        let preview = data::preview_file(&path, &options, PREVIEW_ROWS)
-            .ok()
-            .map(Arc::new);
+        // The first rows (a bounded read) and the full import, both in the background.
         self.state.importing = Some(Importing {
             path: path.clone(),
             name: name.clone(),
-            preview,
+            preview: None,
+        });
+        let (p1, o1) = (path.clone(), options.clone());
+        self.spawn(|n| {
+            Ok(JobKind::FirstRows(Job::spawn(
+                "first-rows",
+                n,
+                move |_, _| data::preview_file(&p1, &o1, PREVIEW_ROWS).map_err(|e| e.to_string()),
+            )?))
         });
         self.state.active = PanelId::Data;
         let root = self.state.ws.root().to_path_buf();
@@ -464,10 +673,65 @@ impl KilnApp {
                     None => lost(&mut self.state),
                 }
             }
+            JobKind::FirstRows(job) => {
+                let r = take!(job);
+                if let (Some(importing), Some(Ok(df))) = (&mut self.state.importing, r) {
+                    importing.preview = Some(Arc::new(df));
+                }
+            }
             JobKind::Preview(job) => {
                 let r = take!(job);
                 if let Some(d) = &mut self.import_dialog {
                     d.set_preview(r.unwrap_or_else(|| Err("preview failed".into())));
+                }
+            }
+            JobKind::PickExport(job) => {
+                let r = take!(job);
+                if let (Some(Some(path)), Some(v)) = (r, &self.state.current.version) {
+                    let reference = format!("{}@{}", v.dataset, v.version);
+                    self.derive("Export", move |ws| {
+                        let v = ws.export(&reference, &path, kiln_core::Format::Auto)?;
+                        Ok(kiln_core::ImportOutcome {
+                            created: false,
+                            version: v,
+                        })
+                    });
+                }
+            }
+            JobKind::LabelLoad(job) => {
+                let r = take!(job);
+                match r {
+                    Some(Ok(session)) => {
+                        self.state.labeling = Some(session);
+                        self.state.active = PanelId::Label;
+                    }
+                    Some(Err(e)) => self
+                        .state
+                        .error("Could not open the version for labeling", &e),
+                    None => lost(&mut self.state),
+                }
+            }
+            JobKind::Derive { job, what } => {
+                let what = what.clone();
+                let r = take!(job);
+                match r {
+                    Some(Ok(out)) => self.finish_derive(&what, &out),
+                    Some(Err(e)) => self
+                        .state
+                        .error(format!("{what} failed; nothing was changed"), &e),
+                    None => lost(&mut self.state),
+                }
+            }
+            JobKind::Diff(job) => {
+                let r = take!(job);
+                match r {
+                    Some(Ok(d)) => {
+                        if let Some((a, b)) = self.pending_diff.take() {
+                            self.state.diff = Some((a, b, d));
+                        }
+                    }
+                    Some(Err(e)) => self.state.error("Diff failed", &e),
+                    None => lost(&mut self.state),
                 }
             }
             JobKind::PickFile(job) => {
@@ -484,6 +748,38 @@ impl KilnApp {
             }
         }
         true
+    }
+
+    fn finish_derive(&mut self, what: &str, out: &kiln_core::ImportOutcome) {
+        let v = &out.version;
+        self.state.refresh();
+        if what == "Export" {
+            self.state
+                .info(format!("Exported {}@{}", v.dataset, v.version));
+            return;
+        }
+        if out.created {
+            self.state.info(format!(
+                "{what}: created {}@{} ({} rows)",
+                v.dataset, v.version, v.row_count
+            ));
+        } else {
+            self.state.info(format!(
+                "{what}: no change, identical to {}@{}",
+                v.dataset, v.version
+            ));
+        }
+        let relabel = self
+            .state
+            .labeling
+            .as_ref()
+            .filter(|s| what == "Commit labels" && Some(s.base.id) == v.parent_id)
+            .map(|s| s.column.clone());
+        self.state.current.version = None;
+        self.open_version(&v.dataset.clone(), Some(v.version));
+        if let Some(column) = relabel {
+            self.start_labeling(column);
+        }
     }
 
     fn handle_input(&mut self, ctx: &egui::Context) {

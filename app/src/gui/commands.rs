@@ -41,6 +41,38 @@ pub enum Command {
         y: String,
         color: Option<String>,
     },
+    /// Open the current version in the Label panel with this label column.
+    StartLabeling {
+        column: String,
+    },
+    /// Save (or clear, with `None`) the label of rows as a draft, then move to the next item.
+    SetLabel {
+        rows: Vec<u64>,
+        value: Option<String>,
+        advance: bool,
+    },
+    UndoLabel,
+    MoveCursor(usize),
+    SetOnlyUnlabeled(bool),
+    SaveLabelSchema(Vec<kiln_core::store::LabelClass>),
+    CommitLabels {
+        message: String,
+    },
+    /// Versions view: diff two references (`NAME@V`).
+    Diff {
+        a: String,
+        b: String,
+    },
+    Pull(String),
+    /// Save the open version's current filter as a new version.
+    SaveFilterVersion,
+    Split {
+        ratios: [f64; 3],
+        seed: u64,
+        stratify: Option<String>,
+    },
+    /// Choose a file and export the open version to it.
+    PickExport,
     CancelJob(u64),
     DismissToast(u64),
     ToggleTheme,

@@ -91,8 +91,20 @@ pub enum JobKind {
     },
     Scatter(Job<Result<Vec<ScatterSeries>, String>>),
     Preview(Job<Result<DataFrame, String>>),
+    /// The first rows of a file being imported.
+    FirstRows(Job<Result<DataFrame, String>>),
     PickFile(Job<Option<PathBuf>>),
     PickFolder(Job<Option<PathBuf>>),
+    /// A file chosen to export the open version to.
+    PickExport(Job<Option<PathBuf>>),
+    /// Loading a version for labeling.
+    LabelLoad(Job<Result<LabelSession, String>>),
+    /// A version-creating operation (commit labels, pull, filter, split, export).
+    Derive {
+        job: Job<Result<ImportOutcome, String>>,
+        what: String,
+    },
+    Diff(Job<Result<kiln_core::data::DiffSummary, String>>),
 }
 
 impl JobKind {
@@ -107,8 +119,13 @@ impl JobKind {
             JobKind::Stats(_) => "Column statistics".into(),
             JobKind::Plot { column, .. } => format!("Histogram of {column}"),
             JobKind::Scatter(_) => "Scatter plot".into(),
-            JobKind::Preview(_) => "Import preview".into(),
-            JobKind::PickFile(_) | JobKind::PickFolder(_) => "File dialog".into(),
+            JobKind::Preview(_) | JobKind::FirstRows(_) => "Import preview".into(),
+            JobKind::PickFile(_) | JobKind::PickFolder(_) | JobKind::PickExport(_) => {
+                "File dialog".into()
+            }
+            JobKind::LabelLoad(_) => "Load for labeling".into(),
+            JobKind::Derive { what, .. } => what.clone(),
+            JobKind::Diff(_) => "Diff versions".into(),
         }
     }
 
@@ -118,11 +135,16 @@ impl JobKind {
         let p = match self {
             JobKind::Import { job, .. } => &job.progress,
             JobKind::Load { job, .. } => &job.progress,
-            JobKind::View(job) | JobKind::Preview(job) => &job.progress,
+            JobKind::View(job) | JobKind::Preview(job) | JobKind::FirstRows(job) => &job.progress,
             JobKind::Stats(job) => &job.progress,
             JobKind::Plot { job, .. } => &job.progress,
             JobKind::Scatter(job) => &job.progress,
-            JobKind::PickFile(job) | JobKind::PickFolder(job) => &job.progress,
+            JobKind::PickFile(job) | JobKind::PickFolder(job) | JobKind::PickExport(job) => {
+                &job.progress
+            }
+            JobKind::LabelLoad(job) => &job.progress,
+            JobKind::Derive { job, .. } => &job.progress,
+            JobKind::Diff(job) => &job.progress,
         };
         (p.fraction(), p.step())
     }
@@ -132,11 +154,16 @@ impl JobKind {
         match self {
             JobKind::Import { job, .. } => job.cancel(),
             JobKind::Load { job, .. } => job.cancel(),
-            JobKind::View(job) | JobKind::Preview(job) => job.cancel(),
+            JobKind::View(job) | JobKind::Preview(job) | JobKind::FirstRows(job) => job.cancel(),
             JobKind::Stats(job) => job.cancel(),
             JobKind::Plot { job, .. } => job.cancel(),
             JobKind::Scatter(job) => job.cancel(),
-            JobKind::PickFile(job) | JobKind::PickFolder(job) => job.cancel(),
+            JobKind::PickFile(job) | JobKind::PickFolder(job) | JobKind::PickExport(job) => {
+                job.cancel()
+            }
+            JobKind::LabelLoad(job) => job.cancel(),
+            JobKind::Derive { job, .. } => job.cancel(),
+            JobKind::Diff(job) => job.cancel(),
         }
     }
 
@@ -144,7 +171,11 @@ impl JobKind {
     pub fn is_visible(&self) -> bool {
         !matches!(
             self,
-            JobKind::PickFile(_) | JobKind::PickFolder(_) | JobKind::Preview(_)
+            JobKind::PickFile(_)
+                | JobKind::PickFolder(_)
+                | JobKind::PickExport(_)
+                | JobKind::Preview(_)
+                | JobKind::FirstRows(_)
         )
     }
 }
@@ -170,6 +201,89 @@ pub struct Current {
     pub scatter: Option<Vec<ScatterSeries>>,
 }
 
+/// An open labeling session: one dataset version (with row ids), one label column, its schema, the saved
+/// draft and an undo stack.
+pub struct LabelSession {
+    pub base: DatasetVersion,
+    pub column: String,
+    pub df: Arc<DataFrame>,
+    pub ids: Vec<u64>,
+    /// Labels in `base`, by position.
+    pub committed: Vec<Option<String>>,
+    /// Saved draft labels by row id (`None` = cleared).
+    pub drafts: std::collections::HashMap<u64, Option<String>>,
+    pub schema: Vec<kiln_core::store::LabelClass>,
+    /// For undo: row ids and their previous draft state (`None` = no draft).
+    pub undo: Vec<Vec<(u64, Option<Option<String>>)>>,
+    /// Position of the current item.
+    pub cursor: usize,
+    pub only_unlabeled: bool,
+}
+
+impl LabelSession {
+    /// The label a row has now: its draft if any, else the committed value.
+    pub fn label_at(&self, pos: usize) -> Option<&str> {
+        match self.drafts.get(&self.ids[pos]) {
+            Some(d) => d.as_deref(),
+            None => self.committed[pos].as_deref(),
+        }
+    }
+
+    pub fn labeled(&self) -> usize {
+        (0..self.ids.len())
+            .filter(|&i| self.label_at(i).is_some())
+            .count()
+    }
+
+    /// Rows per class (schema order first, then other values), plus unlabeled.
+    pub fn distribution(&self) -> Vec<(String, usize)> {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for i in 0..self.ids.len() {
+            if let Some(l) = self.label_at(i) {
+                *counts.entry(l.to_owned()).or_default() += 1;
+            }
+        }
+        let mut out: Vec<(String, usize)> = self
+            .schema
+            .iter()
+            .map(|c| (c.name.clone(), counts.remove(&c.name).unwrap_or(0)))
+            .collect();
+        out.extend(counts);
+        out
+    }
+
+    /// Positions shown (all, or only unlabeled ones plus the current item).
+    pub fn visible(&self) -> Vec<usize> {
+        (0..self.ids.len())
+            .filter(|&i| !self.only_unlabeled || self.label_at(i).is_none() || i == self.cursor)
+            .collect()
+    }
+
+    /// The next position after `from` in direction `step` that is shown.
+    pub fn step(&self, from: usize, forward: bool) -> usize {
+        let n = self.ids.len();
+        let mut i = from;
+        loop {
+            let next = if forward { i + 1 } else { i.wrapping_sub(1) };
+            if next >= n {
+                return from;
+            }
+            i = next;
+            if !self.only_unlabeled || self.label_at(i).is_none() {
+                return i;
+            }
+        }
+    }
+
+    pub fn position_of(&self, row_id: u64) -> Option<usize> {
+        self.ids.iter().position(|&id| id == row_id)
+    }
+
+    pub fn draft_count(&self) -> usize {
+        self.drafts.len()
+    }
+}
+
 /// A file being imported: its first rows, shown before the full import finishes.
 pub struct Importing {
     pub path: PathBuf,
@@ -184,6 +298,9 @@ pub struct AppState {
     pub versions: BTreeMap<String, Vec<DatasetVersion>>,
     pub current: Current,
     pub importing: Option<Importing>,
+    pub labeling: Option<LabelSession>,
+    /// The last diff computed in the versions view: `(a, b, summary)`.
+    pub diff: Option<(String, String, kiln_core::data::DiffSummary)>,
     pub jobs: Vec<JobEntry>,
     pub toasts: Vec<Toast>,
     pub device: String,
@@ -200,6 +317,8 @@ impl AppState {
             versions: BTreeMap::new(),
             current: Current::default(),
             importing: None,
+            labeling: None,
+            diff: None,
             jobs: Vec::new(),
             toasts: Vec::new(),
             device: "rendering device unknown".into(),

@@ -9,6 +9,7 @@
 pub mod demo;
 pub mod jobs;
 mod objects;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,12 @@ pub enum CoreError {
         version: i64,
         path: PathBuf,
     },
+}
+
+impl From<kiln_data::polars::error::PolarsError> for CoreError {
+    fn from(e: kiln_data::polars::error::PolarsError) -> Self {
+        CoreError::Data(kiln_data::DataError::Polars(e))
+    }
 }
 
 impl CoreError {
@@ -149,14 +156,21 @@ impl Workspace {
         Ok(self.store.get_version(name, version)?)
     }
 
-    /// Load a version's data.
+    /// Load a version's data as users see it (without the hidden row ids).
     pub fn load(&self, version: &DatasetVersion) -> Result<DataFrame> {
+        Ok(kiln_data::without_row_ids(&self.load_with_ids(version)?))
+    }
+
+    /// Load a version's data with its `__kiln_row` ids (numbered by position for versions stored
+    /// without them).
+    pub fn load_with_ids(&self, version: &DatasetVersion) -> Result<DataFrame> {
         let path = self.objects.absolute(&version.object_path);
-        kiln_data::read_parquet(&path).map_err(|_| CoreError::MissingObject {
+        let df = kiln_data::read_parquet(&path).map_err(|_| CoreError::MissingObject {
             dataset: version.dataset.clone(),
             version: version.version,
             path,
-        })
+        })?;
+        Ok(kiln_data::with_row_ids(&df)?)
     }
 
     /// Import `path` as a new version of dataset `name`. The data is read with `opts`, written once as
@@ -171,27 +185,32 @@ impl Workspace {
         cancel: &Cancel,
         progress: &Progress,
     ) -> Result<ImportOutcome> {
+        self.import_as(path, name, opts, "import", cancel, progress)
+    }
+
+    pub(crate) fn import_as(
+        &mut self,
+        path: &Path,
+        name: &str,
+        opts: &ImportOptions,
+        operation: &str,
+        cancel: &Cancel,
+        progress: &Progress,
+    ) -> Result<ImportOutcome> {
         kiln_store::validate_name(name)?;
-        let stage = |f: f32, s: &str| progress.set(f, s);
-        stage(0.0, "reading");
-        let mut df = kiln_data::read_file(path, opts, cancel, &Progress::new())?;
-        cancel.check()?;
-        df.rechunk_mut();
-        stage(0.6, "writing parquet");
-        let tmp = self.objects.temp("parquet");
-        let size = kiln_data::write_parquet(&mut df, tmp.path())?;
-        cancel.check()?;
-        stage(0.9, "hashing");
-        let hash = ObjectStore::hash_file(tmp.path())?;
-        if let Some(existing) = self.store.find_version_by_hash(name, &hash)? {
-            stage(1.0, "unchanged");
-            return Ok(ImportOutcome {
-                created: false,
-                version: existing,
-            });
+        progress.set(0.0, "reading");
+        let df = kiln_data::read_file(path, opts, cancel, &Progress::new())?;
+        if df.column(kiln_data::ROW_ID).is_ok() {
+            return Err(CoreError::Data(kiln_data::DataError::Malformed {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the column name `{}` is reserved by Kiln",
+                    kiln_data::ROW_ID
+                ),
+            }));
         }
         cancel.check()?;
-        let relative = ObjectStore::relative_path(&hash, "parquet");
+        let mut df = kiln_data::with_row_ids(&df)?;
         let source = path
             .canonicalize()
             .unwrap_or_else(|_| path.to_path_buf())
@@ -199,34 +218,94 @@ impl Workspace {
             .to_string();
         let mut recorded = opts.clone();
         recorded.format = opts.resolve_format(path)?;
-        let new = NewVersion {
+        let parent_id = self.store.get_version(name, None).ok().map(|v| v.id);
+        let meta = VersionMeta {
             dataset: name,
+            source_path: Some(&source),
+            import_options: serde_json::to_value(&recorded).unwrap_or_default(),
+            operation,
+            parent_id,
+            message: None,
+            details: serde_json::json!({}),
+            clear_drafts: None,
+        };
+        self.store_version(&mut df, &meta, cancel, progress)
+            .map_err(|e| match e {
+                CoreError::Io { source, .. } => CoreError::io(path, source),
+                e => e,
+            })
+    }
+
+    /// Write `df` (with row ids) as a new version described by `meta`: Parquet to a temp object, fsync,
+    /// blake3, then the row and the rename in one transaction. Content identical to an existing version
+    /// of the dataset creates nothing and returns that version.
+    pub(crate) fn store_version(
+        &mut self,
+        df: &mut DataFrame,
+        meta: &VersionMeta<'_>,
+        cancel: &Cancel,
+        progress: &Progress,
+    ) -> Result<ImportOutcome> {
+        df.rechunk_mut();
+        progress.set(0.6, "writing parquet");
+        let tmp = self.objects.temp("parquet");
+        let size = kiln_data::write_parquet(df, tmp.path())?;
+        cancel.check()?;
+        progress.set(0.9, "hashing");
+        let hash = ObjectStore::hash_file(tmp.path())?;
+        if let Some(existing) = self.store.find_version_by_hash(meta.dataset, &hash)? {
+            progress.set(1.0, "unchanged");
+            return Ok(ImportOutcome {
+                created: false,
+                version: existing,
+            });
+        }
+        cancel.check()?;
+        let relative = ObjectStore::relative_path(&hash, "parquet");
+        let visible = kiln_data::without_row_ids(df);
+        let author = current_user();
+        let new = NewVersion {
+            dataset: meta.dataset,
             content_hash: &hash,
             object_path: &relative,
-            schema: serde_json::to_value(kiln_data::schema_of(&df))
-                .unwrap_or(serde_json::Value::Null),
+            schema: serde_json::to_value(kiln_data::schema_of(&visible)).unwrap_or_default(),
             row_count: df.height() as i64,
             byte_size: size as i64,
-            source_path: Some(&source),
-            import_options: serde_json::to_value(&recorded).unwrap_or(serde_json::Value::Null),
-            operation: "import",
-            parent_id: self.store.get_version(name, None).ok().map(|v| v.id),
-            message: None,
-            author: Some(&current_user()),
+            source_path: meta.source_path,
+            import_options: meta.import_options.clone(),
+            operation: meta.operation,
+            parent_id: meta.parent_id,
+            message: meta.message,
+            author: Some(&author),
+            details: meta.details.clone(),
+            clear_drafts: meta.clear_drafts,
         };
-        stage(0.95, "recording");
+        progress.set(0.95, "recording");
         let objects = self.objects.clone();
         let target = relative.clone();
         let version = self
             .store
             .insert_version(&new, move || objects.commit(tmp, &target))?
-            .map_err(|e| CoreError::io(path, e))?;
-        stage(1.0, "imported");
+            .map_err(|e| CoreError::io(Path::new(&relative), e))?;
+        progress.set(1.0, "done");
         Ok(ImportOutcome {
             created: true,
             version,
         })
     }
+}
+
+/// How a new version came to be.
+#[derive(Clone, Debug)]
+pub(crate) struct VersionMeta<'a> {
+    pub dataset: &'a str,
+    pub source_path: Option<&'a str>,
+    pub import_options: serde_json::Value,
+    pub operation: &'a str,
+    pub parent_id: Option<i64>,
+    pub message: Option<&'a str>,
+    pub details: serde_json::Value,
+    pub clear_drafts: Option<(i64, &'a str)>,
 }
 
 /// Split `NAME@VERSION` into its parts.

@@ -30,6 +30,10 @@ pub enum DataError {
     Filter(String),
     #[error("unknown column `{0}`")]
     UnknownColumn(String),
+    #[error("no row with id {0}")]
+    UnknownRow(u64),
+    #[error("{0}")]
+    Invalid(String),
     #[error("cancelled")]
     Cancelled,
     #[error(transparent)]

@@ -12,13 +12,19 @@ mod plots;
 mod progress;
 mod stats;
 mod table;
+mod versioning;
 
 pub use error::DataError;
 pub use formats::{
-    Format, ImportOptions, preview_file, read_file, read_parquet, validate_source, write_parquet,
+    Format, ImportOptions, export_file, preview_file, read_file, read_parquet, validate_source,
+    write_parquet,
 };
 pub use plots::{Histogram, ScatterSeries, ValueCount, histogram, scatter, value_counts};
 pub use polars;
 pub use progress::{Cancel, Progress};
 pub use stats::{ColumnStats, column_stats};
-pub use table::{ColumnInfo, apply_filter, cell_text, is_numeric, schema_of, sort_by};
+pub use table::{ColumnInfo, apply_filter, cell, cell_text, is_numeric, schema_of, sort_by};
+pub use versioning::{
+    DiffSummary, LabelChange, ROW_ID, SPLIT_NAMES, diff, row_ids, set_labels, split, with_row_ids,
+    without_row_ids,
+};

@@ -29,13 +29,20 @@ pub fn is_numeric(df: &DataFrame, column: &str) -> bool {
 
 /// Display text of one cell; nulls are empty. Cost is independent of the frame's size once it is rechunked.
 pub fn cell_text(column: &Column, row: usize) -> String {
+    cell(column, row).unwrap_or_default()
+}
+
+/// Display text of one cell, `None` for null (or a row out of range).
+pub fn cell(column: &Column, row: usize) -> Option<String> {
     match column.get(row) {
-        Ok(AnyValue::Null) | Err(_) => String::new(),
-        Ok(AnyValue::String(s)) => s.to_owned(),
-        Ok(AnyValue::StringOwned(s)) => s.to_string(),
-        Ok(AnyValue::Float64(f)) => format_float(f),
-        Ok(AnyValue::Float32(f)) => format_float(f64::from(f)),
-        Ok(v) => v.to_string(),
+        Ok(AnyValue::Null) | Err(_) => None,
+        Ok(AnyValue::String(s)) => Some(s.to_owned()),
+        Ok(AnyValue::StringOwned(s)) => Some(s.to_string()),
+        Ok(AnyValue::Float64(f)) => Some(format_float(f)),
+        Ok(AnyValue::Float32(f)) => Some(format_float(f64::from(f))),
+        Ok(AnyValue::Binary(b)) => Some(format!("[{} bytes]", b.len())),
+        Ok(AnyValue::BinaryOwned(b)) => Some(format!("[{} bytes]", b.len())),
+        Ok(v) => Some(v.to_string()),
     }
 }
 

@@ -68,6 +68,7 @@ pub struct DatasetVersion {
     pub message: Option<String>,
     pub author: Option<String>,
     pub created_at: String,
+    pub details: serde_json::Value,
 }
 
 /// What a new version needs; ids, numbers and times are assigned by the store.
@@ -85,6 +86,20 @@ pub struct NewVersion<'a> {
     pub parent_id: Option<i64>,
     pub message: Option<&'a str>,
     pub author: Option<&'a str>,
+    /// Operation parameters (split spec, filter condition, labelled column…) as JSON.
+    pub details: serde_json::Value,
+    /// Drafts `(base version id, column)` this version commits: deleted in the same transaction.
+    pub clear_drafts: Option<(i64, &'a str)>,
+}
+
+/// One class of a label schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelClass {
+    pub name: String,
+    /// `#rrggbb`.
+    pub color: String,
+    /// A key name such as `1`, `A`.
+    pub hotkey: Option<String>,
 }
 
 /// The workspace database. One `Store` is one connection; open one per thread.
@@ -298,8 +313,8 @@ impl Store {
         tx.execute(
             "INSERT INTO dataset_versions (dataset_id, version, content_hash, object_path, schema_json,
                 row_count, byte_size, source_path, import_options, operation, parent_id, message, author,
-                created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                details, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
                 strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
             params![
                 dataset_id,
@@ -315,8 +330,15 @@ impl Store {
                 new.parent_id,
                 new.message,
                 new.author,
+                new.details.to_string(),
             ],
         )?;
+        if let Some((base, column)) = new.clear_drafts {
+            tx.execute(
+                "DELETE FROM label_drafts WHERE base_version_id = ?1 AND column_name = ?2",
+                params![base, column],
+            )?;
+        }
         tx.execute(
             "INSERT INTO events (at, kind, subject, detail)
              VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'dataset_version.created', ?1, ?2)",
@@ -331,6 +353,103 @@ impl Store {
         }
         tx.commit()?;
         Ok(Ok(next))
+    }
+
+    /// The version with this id.
+    pub fn version_by_id(&self, id: i64) -> Result<DatasetVersion> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("{VERSION_SELECT} WHERE v.id = ?1"))?;
+        st.query_row([id], version_from_row)?.parse()
+    }
+
+    /// Define (or replace) the classes of a label column.
+    pub fn set_label_schema(
+        &self,
+        dataset: &str,
+        column: &str,
+        classes: &[LabelClass],
+    ) -> Result<()> {
+        let id = self.dataset_id(dataset)?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO label_schemas (dataset_id, column_name, classes_json) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(dataset_id, column_name) DO UPDATE SET classes_json = excluded.classes_json",
+            )?
+            .execute(params![id, column, serde_json::to_string(classes)?])?;
+        Ok(())
+    }
+
+    pub fn label_schema(&self, dataset: &str, column: &str) -> Result<Option<Vec<LabelClass>>> {
+        let id = self.dataset_id(dataset)?;
+        let json: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT classes_json FROM label_schemas WHERE dataset_id = ?1 AND column_name = ?2",
+            )?
+            .query_row(params![id, column], |r| r.get(0))
+            .optional()?;
+        json.map(|j| serde_json::from_str(&j).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// Columns of a dataset that hold labels: those with a schema and those committed as labels.
+    pub fn label_columns(&self, dataset: &str) -> Result<Vec<String>> {
+        let id = self.dataset_id(dataset)?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT column_name FROM label_schemas WHERE dataset_id = ?1
+             UNION
+             SELECT json_extract(details, '$.column') FROM dataset_versions
+             WHERE dataset_id = ?1 AND operation = 'labels' AND json_extract(details, '$.column') IS NOT NULL
+             ORDER BY 1",
+        )?;
+        let rows = st.query_map([id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Save one label in the draft of `(base version, column)`; `None` clears the row's label.
+    pub fn put_draft(&self, base: i64, column: &str, row: u64, value: Option<&str>) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO label_drafts (base_version_id, column_name, row_id, value, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+                 ON CONFLICT(base_version_id, column_name, row_id)
+                 DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )?
+            .execute(params![base, column, row as i64, value])?;
+        Ok(())
+    }
+
+    /// Forget the draft of one row (undo back to the committed value).
+    pub fn remove_draft(&self, base: i64, column: &str, row: u64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM label_drafts WHERE base_version_id = ?1 AND column_name = ?2 AND row_id = ?3",
+            )?
+            .execute(params![base, column, row as i64])?;
+        Ok(())
+    }
+
+    /// The draft of `(base version, column)`: `(row id, value)` ordered by row id.
+    pub fn drafts(&self, base: i64, column: &str) -> Result<Vec<(u64, Option<String>)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT row_id, value FROM label_drafts WHERE base_version_id = ?1 AND column_name = ?2
+             ORDER BY row_id",
+        )?;
+        let rows = st.query_map(params![base, column], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Drop the whole draft of `(base version, column)`.
+    pub fn discard_drafts(&self, base: i64, column: &str) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "DELETE FROM label_drafts WHERE base_version_id = ?1 AND column_name = ?2",
+            )?
+            .execute(params![base, column])?)
     }
 
     fn dataset_id(&self, name: &str) -> Result<i64> {
@@ -359,13 +478,14 @@ impl Store {
 
 const VERSION_SELECT: &str = "SELECT v.id, v.dataset_id, d.name, v.version, v.content_hash, v.object_path,
     v.schema_json, v.row_count, v.byte_size, v.source_path, v.import_options, v.operation, v.parent_id,
-    v.message, v.author, v.created_at
+    v.message, v.author, v.created_at, v.details
     FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id";
 
 struct RawVersion {
     v: DatasetVersion,
     schema: String,
     options: String,
+    details: String,
 }
 
 impl RawVersion {
@@ -373,6 +493,7 @@ impl RawVersion {
         let mut v = self.v;
         v.schema = serde_json::from_str(&self.schema)?;
         v.import_options = serde_json::from_str(&self.options)?;
+        v.details = serde_json::from_str(&self.details)?;
         Ok(v)
     }
 }
@@ -396,9 +517,11 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
             message: r.get(13)?,
             author: r.get(14)?,
             created_at: r.get(15)?,
+            details: serde_json::Value::Null,
         },
         schema: r.get(6)?,
         options: r.get(10)?,
+        details: r.get(16)?,
     })
 }
 

@@ -41,4 +41,20 @@ pub const MIGRATIONS: &[&str] = &[
     INSERT INTO events (at, kind, subject, detail)
         SELECT v.created_at, 'dataset_version.created', d.name || '@' || v.version, '{\"operation\":\"import\"}'
         FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id;",
+    // 3: label schemas, label drafts (every keystroke, before a commit), operation details of versions.
+    "CREATE TABLE label_schemas (
+        dataset_id    INTEGER NOT NULL REFERENCES datasets(id),
+        column_name   TEXT NOT NULL,
+        classes_json  TEXT NOT NULL,
+        PRIMARY KEY (dataset_id, column_name)
+    );
+    CREATE TABLE label_drafts (
+        base_version_id  INTEGER NOT NULL REFERENCES dataset_versions(id),
+        column_name      TEXT NOT NULL,
+        row_id           INTEGER NOT NULL,
+        value            TEXT,
+        updated_at       TEXT NOT NULL,
+        PRIMARY KEY (base_version_id, column_name, row_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE dataset_versions ADD COLUMN details TEXT NOT NULL DEFAULT '{}';",
 ];

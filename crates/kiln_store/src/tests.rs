@@ -14,6 +14,8 @@ fn new_version<'a>(name: &'a str, hash: &'a str) -> NewVersion<'a> {
         parent_id: None,
         message: None,
         author: Some("tester"),
+        details: serde_json::json!({}),
+        clear_drafts: None,
     }
 }
 
@@ -146,4 +148,62 @@ fn bad_names_are_rejected() {
     for good in ["digits", "penguins-2024", "a.b_c"] {
         validate_name(good).unwrap();
     }
+}
+
+#[test]
+fn drafts_are_saved_per_keystroke_and_cleared_by_their_commit() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("kiln.db");
+    let mut s = Store::open(&path).unwrap();
+    let base = s
+        .insert_version(&new_version("a", "h1"), || Ok(()))
+        .unwrap()
+        .unwrap();
+    s.put_draft(base.id, "label", 2, Some("cat")).unwrap();
+    s.put_draft(base.id, "label", 1, Some("dog")).unwrap();
+    s.put_draft(base.id, "label", 2, Some("bird")).unwrap();
+    s.put_draft(base.id, "label", 0, None).unwrap();
+    // A second connection (another process) sees every saved keystroke.
+    let other = Store::open(&path).unwrap();
+    assert_eq!(
+        other.drafts(base.id, "label").unwrap(),
+        vec![(0, None), (1, Some("dog".into())), (2, Some("bird".into()))]
+    );
+    s.remove_draft(base.id, "label", 0).unwrap();
+    assert_eq!(s.drafts(base.id, "label").unwrap().len(), 2);
+    let mut commit = new_version("a", "h2");
+    commit.operation = "labels";
+    commit.parent_id = Some(base.id);
+    commit.details = serde_json::json!({"column": "label", "labels": 2});
+    commit.clear_drafts = Some((base.id, "label"));
+    let v2 = s.insert_version(&commit, || Ok(())).unwrap().unwrap();
+    assert!(s.drafts(base.id, "label").unwrap().is_empty());
+    assert_eq!(v2.details["labels"], 2);
+    assert_eq!(s.label_columns("a").unwrap(), vec!["label".to_owned()]);
+    assert_eq!(s.version_by_id(v2.id).unwrap().parent_id, Some(base.id));
+}
+
+#[test]
+fn label_schema_round_trips() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("kiln.db")).unwrap();
+    s.insert_version(&new_version("a", "h1"), || Ok(()))
+        .unwrap()
+        .unwrap();
+    assert!(s.label_schema("a", "label").unwrap().is_none());
+    let classes = vec![
+        LabelClass {
+            name: "cat".into(),
+            color: "#ff0000".into(),
+            hotkey: Some("1".into()),
+        },
+        LabelClass {
+            name: "dog".into(),
+            color: "#00ff00".into(),
+            hotkey: None,
+        },
+    ];
+    s.set_label_schema("a", "label", &classes).unwrap();
+    assert_eq!(s.label_schema("a", "label").unwrap().unwrap(), classes);
+    assert_eq!(s.label_columns("a").unwrap(), vec!["label".to_owned()]);
 }

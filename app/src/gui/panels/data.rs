@@ -18,9 +18,9 @@ enum Tab {
     Stats,
     Histogram,
     Scatter,
+    Versions,
 }
 
-#[derive(Default)]
 pub struct DataPanel {
     tab: Tab,
     filter: String,
@@ -34,6 +34,33 @@ pub struct DataPanel {
     stats_requested: usize,
     plot_requested: Option<(usize, String)>,
     scatter_requested: Option<(usize, String, String, Option<String>)>,
+    diff_a: Option<i64>,
+    diff_b: Option<i64>,
+    split_ratios: [f64; 3],
+    split_seed: u64,
+    split_stratify: Option<String>,
+}
+
+impl Default for DataPanel {
+    fn default() -> Self {
+        Self {
+            tab: Tab::default(),
+            filter: String::new(),
+            filter_for: None,
+            hist_column: None,
+            scatter_x: None,
+            scatter_y: None,
+            scatter_color: None,
+            stats_requested: 0,
+            plot_requested: None,
+            scatter_requested: None,
+            diff_a: None,
+            diff_b: None,
+            split_ratios: [0.8, 0.1, 0.1],
+            split_seed: 0,
+            split_stratify: None,
+        }
+    }
 }
 
 fn identity(df: &Arc<DataFrame>) -> usize {
@@ -166,7 +193,10 @@ impl DataPanel {
                 data_table::show(ui, "importing", df, None, None);
             }
             None => {
-                ui.label("No preview available for this file.");
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Reading the first rows…");
+                });
             }
         }
     }
@@ -200,6 +230,7 @@ impl DataPanel {
                 (Tab::Stats, "Stats"),
                 (Tab::Histogram, "Histogram"),
                 (Tab::Scatter, "Scatter"),
+                (Tab::Versions, "Versions"),
             ] {
                 if ui.selectable_label(self.tab == tab, name).clicked() {
                     self.tab = tab;
@@ -252,6 +283,7 @@ impl DataPanel {
             Tab::Stats => self.stats_tab(ui, state, &df, cmds),
             Tab::Histogram => self.histogram_tab(ui, state, &df, cmds),
             Tab::Scatter => self.scatter_tab(ui, state, &df, cmds),
+            Tab::Versions => self.versions_tab(ui, state, &df, cmds),
         }
     }
 
@@ -307,8 +339,10 @@ impl DataPanel {
                     .id_salt("stats")
                     .striped(true)
                     .resizable(true)
-                    .column(Column::initial(150.0).clip(true))
-                    .columns(Column::initial(88.0).clip(true), headers.len() - 1)
+                    .column(Column::initial(130.0).clip(true))
+                    .column(Column::initial(44.0).clip(true))
+                    .columns(Column::initial(56.0).clip(true), 3)
+                    .columns(Column::initial(74.0).clip(true), headers.len() - 5)
                     .header(22.0, |mut h| {
                         for name in headers {
                             h.col(|ui| {
@@ -481,6 +515,242 @@ impl DataPanel {
             plots::scatter(ui, &x, &y, series);
         }
     }
+}
+
+impl DataPanel {
+    fn versions_tab(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &AppState,
+        df: &Arc<DataFrame>,
+        cmds: &mut Vec<Command>,
+    ) {
+        let Some(current) = &state.current.version else {
+            return;
+        };
+        let dataset = current.dataset.clone();
+        let versions = state.versions.get(&dataset).map_or(&[][..], Vec::as_slice);
+        let number_of = |id: Option<i64>| {
+            id.and_then(|id| versions.iter().find(|v| v.id == id))
+                .map_or_else(|| "—".to_owned(), |v| format!("v{}", v.version))
+        };
+        if self
+            .diff_b
+            .is_none_or(|b| !versions.iter().any(|v| v.version == b))
+        {
+            self.diff_b = versions.last().map(|v| v.version);
+            self.diff_a = current
+                .parent_id
+                .and_then(|p| versions.iter().find(|v| v.id == p))
+                .map(|v| v.version)
+                .or_else(|| versions.first().map(|v| v.version));
+        }
+        ui.horizontal(|ui| {
+            let busy = state
+                .is_running(|k| matches!(k, JobKind::Derive { .. }))
+                .is_some();
+            if ui
+                .add_enabled(
+                    !busy && current.source_path.is_some(),
+                    egui::Button::new("Pull from source"),
+                )
+                .on_hover_text(current.source_path.clone().unwrap_or_default())
+                .clicked()
+            {
+                cmds.push(Command::Pull(dataset.clone()));
+            }
+            if ui
+                .add_enabled(
+                    !busy && !state.current.filter.trim().is_empty(),
+                    egui::Button::new("Save filter as version"),
+                )
+                .on_hover_text("A new version with the rows of the current filter")
+                .clicked()
+            {
+                cmds.push(Command::SaveFilterVersion);
+            }
+            if ui
+                .add_enabled(!busy, egui::Button::new("Export…"))
+                .clicked()
+            {
+                cmds.push(Command::PickExport);
+            }
+            if busy {
+                ui.spinner();
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("Split");
+            for (i, name) in ["train", "validation", "test"].iter().enumerate() {
+                let l = ui.label(*name);
+                ui.add(
+                    egui::DragValue::new(&mut self.split_ratios[i])
+                        .range(0.0..=1.0)
+                        .speed(0.01),
+                )
+                .labelled_by(l.id);
+            }
+            let l = ui.label("seed");
+            ui.add(egui::DragValue::new(&mut self.split_seed))
+                .labelled_by(l.id);
+            let names: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            Self::column_picker(
+                ui,
+                "stratify by",
+                "split-strat",
+                &names,
+                &mut self.split_stratify,
+                true,
+            );
+            if ui.button("Create split version").clicked() {
+                cmds.push(Command::Split {
+                    ratios: self.split_ratios,
+                    seed: self.split_seed,
+                    stratify: self.split_stratify.clone(),
+                });
+            }
+        });
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.strong("History");
+            ui.label(egui::RichText::new("pick A and B to compare").weak());
+        });
+        let headers = [
+            "A",
+            "B",
+            "version",
+            "operation",
+            "parent",
+            "rows",
+            "author",
+            "created",
+            "message",
+        ];
+        TableBuilder::new(ui)
+            .id_salt("versions")
+            .striped(true)
+            .resizable(true)
+            .columns(Column::exact(24.0), 2)
+            .column(Column::initial(60.0))
+            .column(Column::initial(80.0))
+            .column(Column::initial(56.0))
+            .column(Column::initial(70.0))
+            .column(Column::initial(80.0))
+            .column(Column::initial(150.0))
+            .column(Column::remainder().clip(true))
+            .max_scroll_height(220.0)
+            .header(20.0, |mut h| {
+                for name in headers {
+                    h.col(|ui| {
+                        ui.strong(name);
+                    });
+                }
+            })
+            .body(|body| {
+                body.rows(20.0, versions.len(), |mut row| {
+                    let v = &versions[versions.len() - 1 - row.index()];
+                    row.col(|ui| {
+                        ui.radio_value(&mut self.diff_a, Some(v.version), "")
+                            .on_hover_text(format!("A = v{}", v.version));
+                    });
+                    row.col(|ui| {
+                        ui.radio_value(&mut self.diff_b, Some(v.version), "")
+                            .on_hover_text(format!("B = v{}", v.version));
+                    });
+                    let cells = [
+                        format!("v{}", v.version),
+                        v.operation.clone(),
+                        number_of(v.parent_id),
+                        v.row_count.to_string(),
+                        v.author.clone().unwrap_or_default(),
+                        v.created_at.replace('T', " ").chars().take(19).collect(),
+                        v.message
+                            .clone()
+                            .unwrap_or_else(|| details_text(&v.details)),
+                    ];
+                    for c in cells {
+                        row.col(|ui| {
+                            ui.label(c);
+                        });
+                    }
+                });
+            });
+        ui.horizontal(|ui| {
+            if let (Some(a), Some(b)) = (self.diff_a, self.diff_b) {
+                if ui.button(format!("Diff v{a} → v{b}")).clicked() {
+                    cmds.push(Command::Diff {
+                        a: format!("{dataset}@{a}"),
+                        b: format!("{dataset}@{b}"),
+                    });
+                }
+            }
+            if state
+                .is_running(|k| matches!(k, JobKind::Diff(_)))
+                .is_some()
+            {
+                ui.spinner();
+            }
+        });
+        if let Some((a, b, d)) = &state.diff {
+            ui.separator();
+            ui.strong(format!("{a} → {b}"));
+            ui.label(format!(
+                "{} → {} rows · {} added · {} removed · {} changed rows ({} cells)",
+                d.rows_a, d.rows_b, d.added, d.removed, d.changed_rows, d.changed_cells
+            ));
+            if !d.columns_added.is_empty() || !d.columns_removed.is_empty() {
+                ui.label(format!(
+                    "columns added: {} · removed: {}",
+                    join_or_dash(&d.columns_added),
+                    join_or_dash(&d.columns_removed)
+                ));
+            }
+            if !d.label_changes.is_empty() {
+                egui::Grid::new("label-changes")
+                    .striped(true)
+                    .num_columns(4)
+                    .show(ui, |ui| {
+                        for h in ["column", "from", "to", "rows"] {
+                            ui.strong(h);
+                        }
+                        ui.end_row();
+                        for l in &d.label_changes {
+                            ui.label(&l.column);
+                            ui.label(&l.from);
+                            ui.label(&l.to);
+                            ui.label(l.count.to_string());
+                            ui.end_row();
+                        }
+                    });
+            }
+        }
+    }
+}
+
+fn join_or_dash(v: &[String]) -> String {
+    if v.is_empty() {
+        "—".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// A short description of an operation's parameters.
+fn details_text(details: &serde_json::Value) -> String {
+    if let Some(w) = details["where"].as_str() {
+        return format!("where {w}");
+    }
+    if let Some(c) = details["column"].as_str() {
+        return format!("{} label(s) on {c}", details["labels"]);
+    }
+    if details["ratios"].is_array() {
+        return format!("split {} seed {}", details["ratios"], details["seed"]);
+    }
+    String::new()
 }
 
 fn human_bytes(n: i64) -> String {

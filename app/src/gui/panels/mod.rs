@@ -1,9 +1,11 @@
 //! One file per panel; every panel implements [`Panel`] and is registered in [`all`].
 
 mod data;
+pub mod label;
 mod placeholder;
 
 pub use data::DataPanel;
+pub use label::LabelPanel;
 
 use super::commands::Command;
 use super::state::{AppState, PanelId};
@@ -19,11 +21,7 @@ pub trait Panel {
 pub fn all() -> Vec<Box<dyn Panel>> {
     vec![
         Box::new(DataPanel::default()),
-        Box::new(placeholder::Placeholder::new(
-            PanelId::Label,
-            "Label your data",
-            "Keyboard-first labeling of rows and images, with every label saved as you type and committed as a new dataset version with lineage.",
-        )),
+        Box::new(LabelPanel::default()),
         Box::new(placeholder::Placeholder::new(
             PanelId::Train,
             "Train models",

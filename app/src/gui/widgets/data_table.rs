@@ -2,7 +2,7 @@
 //! and each visible cell is read by index, so scrolling costs the same for a thousand rows or ten million.
 
 use egui_extras::{Column, TableBuilder};
-use kiln_core::data::{cell_text, polars::prelude::DataFrame};
+use kiln_core::data::{cell, polars::prelude::DataFrame};
 
 pub const ROW_HEIGHT: f32 = 20.0;
 
@@ -69,7 +69,10 @@ pub fn show(
                     for c in columns {
                         row.col(|ui| {
                             let numeric = c.dtype().is_primitive_numeric();
-                            let text = cell_text(c, i);
+                            let Some(text) = cell(c, i) else {
+                                ui.label(egui::RichText::new("null").weak().italics());
+                                return;
+                            };
                             if numeric {
                                 ui.with_layout(
                                     egui::Layout::right_to_left(egui::Align::Center),

@@ -1,0 +1,209 @@
+//! `kiln label` (scripted labeling) and `kiln labels` (schema, import, export).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use kiln_core::Workspace;
+use kiln_core::store::LabelClass;
+use kiln_core::versions::LabelFormat;
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// NAME (latest version) or NAME@VERSION to label.
+    pub reference: String,
+    /// The label column (created if it does not exist).
+    #[arg(long)]
+    pub column: String,
+    /// `ROW=VALUE`: set the label of the row with that id (an empty VALUE clears it). Repeat.
+    #[arg(long = "set", value_name = "ROW=VALUE", required = true)]
+    pub sets: Vec<String>,
+    /// Message recorded with the new version.
+    #[arg(long, short)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabelsCommand {
+    /// Show or define the classes of a label column.
+    Schema {
+        name: String,
+        #[arg(long)]
+        column: String,
+        /// `NAME[:HOTKEY[:#RRGGBB]]`; repeat for each class. Without any, print the current schema.
+        #[arg(long = "class", value_name = "CLASS")]
+        classes: Vec<String>,
+    },
+    /// Apply labels from Label Studio JSON tasks or a `row_id,label` CSV as a new version.
+    Import {
+        /// NAME or NAME@VERSION the labels belong to.
+        reference: String,
+        #[arg(long)]
+        from: PathBuf,
+        /// Label column (default: the file's `from_name` or CSV header).
+        #[arg(long)]
+        column: Option<String>,
+        #[arg(long, short)]
+        message: Option<String>,
+    },
+    /// Write the labels of a column as Label Studio JSON tasks (.json) or `row_id,label` CSV.
+    Export {
+        reference: String,
+        #[arg(long)]
+        column: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn parse_set(s: &str) -> Result<(u64, Option<String>)> {
+    let (row, value) = s
+        .split_once('=')
+        .with_context(|| format!("`{s}` is not ROW=VALUE"))?;
+    let row = row
+        .trim()
+        .parse::<u64>()
+        .with_context(|| format!("`{row}` in `{s}` is not a row id"))?;
+    Ok((row, (!value.is_empty()).then(|| value.to_owned())))
+}
+
+fn palette(i: usize) -> String {
+    const COLORS: [&str; 10] = [
+        "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+        "#9c755f", "#bab0ac",
+    ];
+    COLORS[i % COLORS.len()].to_owned()
+}
+
+/// Default hotkeys: 1–9 then 0, then letters.
+pub fn default_hotkey(i: usize) -> Option<String> {
+    match i {
+        0..=8 => Some((i + 1).to_string()),
+        9 => Some("0".into()),
+        10..=35 => Some(((b'A' + (i - 10) as u8) as char).to_string()),
+        _ => None,
+    }
+}
+
+fn parse_class(i: usize, s: &str) -> Result<LabelClass> {
+    let mut parts = s.split(':');
+    let name = parts.next().unwrap_or_default().trim().to_owned();
+    if name.is_empty() {
+        bail!("empty class name in `{s}`");
+    }
+    let hotkey = parts
+        .next()
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty())
+        .or_else(|| default_hotkey(i));
+    let color = parts
+        .next()
+        .map_or_else(|| palette(i), |c| c.trim().to_owned());
+    Ok(LabelClass {
+        name,
+        color,
+        hotkey,
+    })
+}
+
+pub fn run_label(
+    ws: &mut Workspace,
+    args: &LabelArgs,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let sets = args
+        .sets
+        .iter()
+        .map(|s| parse_set(s))
+        .collect::<Result<Vec<_>>>()?;
+    let outcome = ws.set_labels(
+        &args.reference,
+        &args.column,
+        &sets,
+        args.message.as_deref(),
+    )?;
+    super::datasets::report_outcome(
+        &outcome,
+        json,
+        out,
+        &format!("{} label(s) on `{}`", sets.len(), args.column),
+    )
+}
+
+pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        LabelsCommand::Schema {
+            name,
+            column,
+            classes,
+        } => {
+            if !classes.is_empty() {
+                let parsed = classes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| parse_class(i, c))
+                    .collect::<Result<Vec<_>>>()?;
+                ws.set_label_schema(name, column, &parsed)?;
+            }
+            let schema = ws.label_schema(name, column)?;
+            if json {
+                return super::print_json(
+                    out,
+                    &serde_json::json!({ "dataset": name, "column": column, "classes": schema }),
+                );
+            }
+            match schema {
+                None => writeln!(out, "{name}: column `{column}` has no label schema")?,
+                Some(classes) => {
+                    for c in classes {
+                        writeln!(
+                            out,
+                            "{:<24} key {:<3} {}",
+                            c.name,
+                            c.hotkey.as_deref().unwrap_or("-"),
+                            c.color
+                        )?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        LabelsCommand::Import {
+            reference,
+            from,
+            column,
+            message,
+        } => {
+            let outcome =
+                ws.import_labels(reference, column.as_deref(), from, message.as_deref())?;
+            super::datasets::report_outcome(
+                &outcome,
+                json,
+                out,
+                &format!("labels from {}", from.display()),
+            )
+        }
+        LabelsCommand::Export {
+            reference,
+            column,
+            out: path,
+        } => {
+            let n = ws.export_labels(reference, column, path, LabelFormat::from_path(path))?;
+            if json {
+                super::print_json(
+                    out,
+                    &serde_json::json!({ "labels": n, "out": path.display().to_string() }),
+                )
+            } else {
+                writeln!(
+                    out,
+                    "wrote {n} label(s) of `{column}` to {}",
+                    path.display()
+                )?;
+                Ok(())
+            }
+        }
+    }
+}
