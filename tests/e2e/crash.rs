@@ -100,3 +100,77 @@ fn kill_during_import_leaves_no_partial_version() {
     let objects: Vec<_> = crate::support::tree(&ws.root().join("objects"));
     assert!(objects.is_empty(), "{objects:?}");
 }
+
+const DRAFT_CHILD_ENV: &str = "KILN_E2E_DRAFT_CHILD";
+
+/// Runs only inside the child process: saves label keystrokes one by one, reporting each on stdout.
+#[test]
+fn crash_child_labeling() {
+    let Ok(ws) = std::env::var(DRAFT_CHILD_ENV) else {
+        return;
+    };
+    let ws = Workspace::open(Path::new(&ws)).unwrap();
+    let base = ws.resolve("t").unwrap();
+    for row in 0..100_000u64 {
+        ws.save_draft(
+            &base,
+            "label",
+            row % 500,
+            Some(if row % 2 == 0 { "a" } else { "b" }),
+        )
+        .unwrap();
+        println!("saved {row}");
+    }
+}
+
+#[test]
+fn kill_while_labeling_keeps_every_saved_label() {
+    use std::io::BufRead;
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = d.path().join("ws");
+    let csv = d.path().join("t.csv");
+    write_csv(&csv, 500);
+    let mut ws = Workspace::open(&ws_dir).unwrap();
+    ws.import(
+        &csv,
+        "t",
+        &ImportOptions::default(),
+        &Cancel::new(),
+        &Progress::new(),
+    )
+    .unwrap();
+    drop(ws);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash::crash_child_labeling", "--nocapture"])
+        .env(DRAFT_CHILD_ENV, &ws_dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut last_saved = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("saved ") {
+            let n: u64 = n.parse().unwrap();
+            last_saved = Some(n);
+            if n >= 300 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let last = last_saved.expect("the child saved nothing");
+    let ws = Workspace::open(&ws_dir).unwrap();
+    let drafts = ws.drafts(&ws.resolve("t").unwrap(), "label").unwrap();
+    // Every keystroke reported as saved (rows 0..=last) is in the draft.
+    assert!(
+        drafts.len() as u64 > last.min(499),
+        "{} drafts after {last} saves",
+        drafts.len()
+    );
+    for (row, value) in drafts.iter().take(last as usize + 1) {
+        assert_eq!(value.as_deref(), Some(if row % 2 == 0 { "a" } else { "b" }));
+    }
+    assert_eq!(ws.store().integrity_check().unwrap(), "ok");
+}

@@ -217,3 +217,117 @@ fn navigation_reaches_every_panel_and_unbuilt_ones_say_so() {
     h.run_steps(2);
     h.get_by_label_contains("Import a dataset");
 }
+
+#[test]
+fn label_twenty_digits_by_hotkeys_undo_one_and_commit() {
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = d.path().join("ws");
+    {
+        let mut ws = Workspace::open(&ws_dir).unwrap();
+        let opts = kiln_core::ImportOptions {
+            has_header: false,
+            ..Default::default()
+        };
+        ws.import(
+            &crate::support::asset("digits.csv"),
+            "digits",
+            &opts,
+            &kiln_core::Cancel::new(),
+            &kiln_core::Progress::new(),
+        )
+        .unwrap();
+    }
+    let original: Vec<i64> = {
+        let ws = Workspace::open(&ws_dir).unwrap();
+        let df = ws.load(&ws.resolve("digits@1").unwrap()).unwrap();
+        let c = df
+            .column("column_65")
+            .unwrap()
+            .as_materialized_series()
+            .clone();
+        c.i64()
+            .unwrap()
+            .iter()
+            .take(20)
+            .map(Option::unwrap)
+            .collect()
+    };
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    h.get_by_label("Label").click();
+    h.run_steps(2);
+    h.get_by_label("Start labeling").click();
+    settle(&mut h);
+    h.get_by_label_contains("1797 / 1797 labeled");
+    h.get_by_label_contains("0 label(s) saved in the draft");
+    // 20 hotkey presses: each labels the current digit (with a class other than its own) and advances.
+    let pressed: Vec<i64> = original.iter().map(|c| (c + 1) % 10).collect();
+    for class in &pressed {
+        let key = egui::Key::from_name(&class.to_string()).unwrap();
+        h.key_press(key);
+        h.step();
+    }
+    h.run_steps(2);
+    h.get_by_label_contains("20 label(s) saved in the draft");
+    screenshot(&mut h, "label-grid");
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.run_steps(2);
+    h.get_by_label_contains("19 label(s) saved in the draft");
+    // Every label shown as saved is in the workspace draft already.
+    {
+        let ws = Workspace::open(&ws_dir).unwrap();
+        let drafts = ws
+            .drafts(&ws.resolve("digits@1").unwrap(), "column_65")
+            .unwrap();
+        assert_eq!(drafts.len(), 19);
+    }
+    h.get_by_label("Message").focus();
+    h.get_by_label("Message").type_text("first 19 relabelled");
+    h.get_by_label("Commit labels").click();
+    settle(&mut h);
+    settle(&mut h);
+
+    let ws = Workspace::open(&ws_dir).unwrap();
+    let v2 = ws.resolve("digits").unwrap();
+    let v1 = ws.resolve("digits@1").unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(v2.parent_id, Some(v1.id));
+    assert_eq!(v2.operation, "labels");
+    assert_eq!(v2.message.as_deref(), Some("first 19 relabelled"));
+    let df = ws.load(&v2).unwrap();
+    let labels: Vec<i64> = df
+        .column("column_65")
+        .unwrap()
+        .as_materialized_series()
+        .i64()
+        .unwrap()
+        .iter()
+        .take(20)
+        .map(Option::unwrap)
+        .collect();
+    assert_eq!(&labels[..19], &pressed[..19]);
+    assert_eq!(
+        labels[19], original[19],
+        "the undone label is not committed"
+    );
+    let diff = ws.diff("digits@1", "digits@2").unwrap();
+    assert_eq!((diff.changed_rows, diff.added, diff.removed), (19, 0, 0));
+    assert_eq!(
+        diff.label_changes.iter().map(|c| c.count).sum::<usize>(),
+        19
+    );
+    assert!(
+        ws.drafts(&v1, "column_65").unwrap().is_empty(),
+        "the commit consumed the draft"
+    );
+
+    // The versions view shows the lineage and the diff.
+    h.get_by_label("Data  (1)").click();
+    h.run_steps(2);
+    h.get_by_label("Versions").click();
+    h.run_steps(2);
+    h.get_by_label("Diff v1 to v2").click();
+    settle(&mut h);
+    h.get_by_label_contains("0 added · 0 removed · 19 changed rows (19 cells)");
+    screenshot(&mut h, "versions");
+}

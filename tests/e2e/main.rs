@@ -9,3 +9,4 @@ mod crash;
 mod gui;
 mod real_data;
 mod support;
+mod versioning;

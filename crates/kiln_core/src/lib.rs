@@ -324,9 +324,20 @@ pub fn parse_reference(reference: &str) -> Result<(&str, Option<i64>)> {
 
 /// The OS user, recorded as the author of versions.
 pub fn current_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .or_else(|| {
+            // The home folder's name is the user name on every desktop OS.
+            std::env::var_os("HOME")
+                .or_else(|| std::env::var_os("USERPROFILE"))
+                .and_then(|h| {
+                    std::path::PathBuf::from(h)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]

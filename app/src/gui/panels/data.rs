@@ -633,7 +633,7 @@ impl DataPanel {
         TableBuilder::new(ui)
             .id_salt("versions")
             .striped(true)
-            .resizable(true)
+            .resizable(false)
             .columns(Column::exact(24.0), 2)
             .column(Column::initial(60.0))
             .column(Column::initial(80.0))
@@ -681,7 +681,7 @@ impl DataPanel {
             });
         ui.horizontal(|ui| {
             if let (Some(a), Some(b)) = (self.diff_a, self.diff_b) {
-                if ui.button(format!("Diff v{a} → v{b}")).clicked() {
+                if ui.button(format!("Diff v{a} to v{b}")).clicked() {
                     cmds.push(Command::Diff {
                         a: format!("{dataset}@{a}"),
                         b: format!("{dataset}@{b}"),
@@ -697,9 +697,9 @@ impl DataPanel {
         });
         if let Some((a, b, d)) = &state.diff {
             ui.separator();
-            ui.strong(format!("{a} → {b}"));
+            ui.strong(format!("{a} to {b}"));
             ui.label(format!(
-                "{} → {} rows · {} added · {} removed · {} changed rows ({} cells)",
+                "{} to {} rows · {} added · {} removed · {} changed rows ({} cells)",
                 d.rows_a, d.rows_b, d.added, d.removed, d.changed_rows, d.changed_cells
             ));
             if !d.columns_added.is_empty() || !d.columns_removed.is_empty() {

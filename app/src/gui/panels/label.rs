@@ -396,12 +396,10 @@ impl LabelPanel {
         let total = session.ids.len();
         let labeled = session.labeled();
         ui.heading("Progress");
-        ui.add(
-            egui::ProgressBar::new(labeled as f32 / total.max(1) as f32)
-                .text(format!("{labeled} / {total} labeled")),
-        );
+        ui.add(egui::ProgressBar::new(labeled as f32 / total.max(1) as f32));
+        ui.label(format!("{labeled} / {total} labeled"));
         ui.label(format!(
-            "{} unsaved-to-version label(s) in the draft (saved)",
+            "{} label(s) saved in the draft, not yet committed",
             session.draft_count()
         ));
         ui.separator();
@@ -462,7 +460,7 @@ impl LabelPanel {
                 self.new_class.clear();
             }
         });
-        ui.label(egui::RichText::new("Keys: class hotkeys label and advance · ←/→ or j/k move · Del clears · Ctrl+Z undoes").weak().small());
+        ui.label(egui::RichText::new("Keys: class hotkeys label and advance · arrow keys or j/k move · Del clears · Ctrl+Z undoes").weak().small());
         ui.separator();
         ui.heading("Commit");
         let l = ui.label("Message");
@@ -501,14 +499,14 @@ impl LabelPanel {
         let pos = session.cursor;
         let id = session.ids[pos];
         ui.horizontal(|ui| {
-            if ui.button("◀ Previous").clicked() {
+            if ui.button("< Previous").clicked() {
                 cmds.push(Command::MoveCursor(session.step(pos, false)));
             }
             ui.label(
                 egui::RichText::new(format!("Row {id}  ({} of {})", pos + 1, session.ids.len()))
                     .heading(),
             );
-            if ui.button("Next ▶").clicked() {
+            if ui.button("Next >").clicked() {
                 cmds.push(Command::MoveCursor(session.step(pos, true)));
             }
         });
@@ -609,7 +607,7 @@ impl LabelPanel {
         }
         ui.horizontal(|ui| {
             if ui
-                .add_enabled(self.page > 0, egui::Button::new("◀ Page"))
+                .add_enabled(self.page > 0, egui::Button::new("< Page"))
                 .clicked()
             {
                 self.page -= 1;
@@ -620,7 +618,7 @@ impl LabelPanel {
                 self.selected.len()
             ));
             if ui
-                .add_enabled(self.page + 1 < pages, egui::Button::new("Page ▶"))
+                .add_enabled(self.page + 1 < pages, egui::Button::new("Page >"))
                 .clicked()
             {
                 self.page += 1;
