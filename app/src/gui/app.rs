@@ -195,7 +195,7 @@ impl KilnApp {
                 rows,
                 value,
                 advance,
-            } => self.set_label(&rows, value, advance),
+            } => self.set_label(&rows, value.as_deref(), advance),
             Command::UndoLabel => self.undo_label(),
             Command::MoveCursor(pos) => {
                 if let Some(s) = &mut self.state.labeling {
@@ -344,23 +344,19 @@ impl KilnApp {
         });
     }
 
-    fn set_label(&mut self, rows: &[u64], value: Option<String>, advance: bool) {
+    fn set_label(&mut self, rows: &[u64], value: Option<&str>, advance: bool) {
         let Some(s) = &mut self.state.labeling else {
             return;
         };
         let mut group = Vec::with_capacity(rows.len());
         for &row in rows {
             let previous = s.drafts.get(&row).cloned();
-            if let Err(e) = self
-                .state
-                .ws
-                .save_draft(&s.base, &s.column, row, value.as_deref())
-            {
+            if let Err(e) = self.state.ws.save_draft(&s.base, &s.column, row, value) {
                 let e = e.to_string();
                 self.state.error("Label not saved", &e);
                 return;
             }
-            s.drafts.insert(row, value.clone());
+            s.drafts.insert(row, value.map(str::to_owned));
             group.push((row, previous));
         }
         s.undo.push(group);

@@ -159,7 +159,7 @@ impl JobKind {
             JobKind::Plot { job, .. } => job.cancel(),
             JobKind::Scatter(job) => job.cancel(),
             JobKind::PickFile(job) | JobKind::PickFolder(job) | JobKind::PickExport(job) => {
-                job.cancel()
+                job.cancel();
             }
             JobKind::LabelLoad(job) => job.cancel(),
             JobKind::Derive { job, .. } => job.cancel(),
@@ -213,7 +213,9 @@ pub struct LabelSession {
     /// Saved draft labels by row id (`None` = cleared).
     pub drafts: std::collections::HashMap<u64, Option<String>>,
     pub schema: Vec<kiln_core::store::LabelClass>,
-    /// For undo: row ids and their previous draft state (`None` = no draft).
+    /// For undo: row ids and their previous draft state (`None` = no draft, `Some(None)` = a draft
+    /// that cleared the label).
+    #[allow(clippy::option_option)]
     pub undo: Vec<Vec<(u64, Option<Option<String>>)>>,
     /// Position of the current item.
     pub cursor: usize,

@@ -2,6 +2,7 @@
 //! the remembered source, saved filters, stratified splits; plus diff, export, and label interchange with
 //! Label Studio's JSON task format and plain `row_id,label` CSV.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use kiln_data::polars::prelude::*;
@@ -70,10 +71,10 @@ impl Workspace {
                     c.name
                 )));
             }
-            if let Some(k) = &c.hotkey {
-                if !keys.insert(k.to_ascii_uppercase()) {
-                    return Err(invalid(format!("hotkey `{k}` is used by two classes")));
-                }
+            if let Some(k) = &c.hotkey
+                && !keys.insert(k.to_ascii_uppercase())
+            {
+                return Err(invalid(format!("hotkey `{k}` is used by two classes")));
             }
         }
         Ok(self.store.set_label_schema(dataset, column, classes)?)
@@ -90,14 +91,14 @@ impl Workspace {
             return Ok(());
         };
         for (row, value) in labels {
-            if let Some(v) = value {
-                if !schema.iter().any(|c| c.name == *v) {
-                    let names: Vec<_> = schema.iter().map(|c| c.name.as_str()).collect();
-                    return Err(invalid(format!(
-                        "row {row}: unknown class `{v}` for column `{column}` (classes: {})",
-                        names.join(", ")
-                    )));
-                }
+            if let Some(v) = value
+                && !schema.iter().any(|c| c.name == *v)
+            {
+                let names: Vec<_> = schema.iter().map(|c| c.name.as_str()).collect();
+                return Err(invalid(format!(
+                    "row {row}: unknown class `{v}` for column `{column}` (classes: {})",
+                    names.join(", ")
+                )));
             }
         }
         Ok(())
@@ -311,7 +312,7 @@ impl Workspace {
                 let mut csv = format!("row_id,{}\n", csv_field(column));
                 for (id, label) in ids.iter().zip(&labels) {
                     if let Some(l) = label {
-                        csv.push_str(&format!("{id},{}\n", csv_field(l)));
+                        let _ = writeln!(csv, "{id},{}", csv_field(l));
                     }
                 }
                 csv

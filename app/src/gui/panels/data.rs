@@ -680,13 +680,13 @@ impl DataPanel {
                 });
             });
         ui.horizontal(|ui| {
-            if let (Some(a), Some(b)) = (self.diff_a, self.diff_b) {
-                if ui.button(format!("Diff v{a} to v{b}")).clicked() {
-                    cmds.push(Command::Diff {
-                        a: format!("{dataset}@{a}"),
-                        b: format!("{dataset}@{b}"),
-                    });
-                }
+            if let (Some(a), Some(b)) = (self.diff_a, self.diff_b)
+                && ui.button(format!("Diff v{a} to v{b}")).clicked()
+            {
+                cmds.push(Command::Diff {
+                    a: format!("{dataset}@{a}"),
+                    b: format!("{dataset}@{b}"),
+                });
             }
             if state
                 .is_running(|k| matches!(k, JobKind::Diff(_)))

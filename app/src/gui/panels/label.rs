@@ -346,14 +346,14 @@ impl LabelPanel {
                 cmds.push(Command::UndoLabel);
             }
             for class in &session.schema {
-                if let Some(key) = class.hotkey.as_deref().and_then(key_of) {
-                    if i.consume_key(egui::Modifiers::NONE, key) {
-                        cmds.push(Command::SetLabel {
-                            rows: targets.clone(),
-                            value: Some(class.name.clone()),
-                            advance: true,
-                        });
-                    }
+                if let Some(key) = class.hotkey.as_deref().and_then(key_of)
+                    && i.consume_key(egui::Modifiers::NONE, key)
+                {
+                    cmds.push(Command::SetLabel {
+                        rows: targets.clone(),
+                        value: Some(class.name.clone()),
+                        advance: true,
+                    });
                 }
             }
             if i.consume_key(egui::Modifiers::NONE, egui::Key::Delete)
@@ -778,8 +778,8 @@ impl LabelPanel {
         {
             return;
         }
-        match image_col {
-            Some(col) => {
+        if let Some(col) = image_col {
+            {
                 let Ok(AnyValue::Binary(bytes)) = session.df.column(col).and_then(|c| c.get(pos))
                 else {
                     self.broken.insert(id, "no image data".into());
@@ -812,7 +812,8 @@ impl LabelPanel {
                     self.pending.insert(id);
                 }
             }
-            None => {
+        } else {
+            {
                 let (w, h) = (self.pixels.width, self.pixels.height);
                 let mut px = Vec::with_capacity(w * h);
                 for c in data_cols.iter().skip(self.pixels.first).take(w * h) {
