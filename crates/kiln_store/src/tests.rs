@@ -62,7 +62,10 @@ fn migrates_from_every_earlier_version_keeping_data() {
             (v.version, v.row_count, v.operation.as_str()),
             (1, 5, "import")
         );
-        assert_eq!(s.recent_events(10).unwrap()[0].2, "old@1");
+        if start < 2 {
+            // Migration 2 backfills the audit log from the versions that existed before it.
+            assert_eq!(s.recent_events(10).unwrap()[0].2, "old@1");
+        }
         let v2 = s
             .insert_version(&new_version("old", "h2"), || Ok(()))
             .unwrap()
