@@ -41,6 +41,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         cols: usize,
     },
+    /// Keystroke-to-next-item CPU time in the Label panel (digits, and a synthetic table of `rows`).
+    Label {
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 300)]
+        keys: usize,
+    },
+    /// Commit of `labels` drafted labels, and diff of two versions of `diff_rows` rows.
+    Versions {
+        #[arg(long, default_value_t = 100_000)]
+        labels: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        diff_rows: usize,
+    },
 }
 
 pub fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
@@ -52,6 +66,8 @@ pub fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()
         } => bench_import(*size_mb, dir.clone(), (*repeat).max(1))?,
         BenchCommand::Table { rows, cols, frames } => bench_table(*rows, *cols, *frames)?,
         BenchCommand::Stats { rows, cols } => bench_stats(*rows, *cols)?,
+        BenchCommand::Label { rows, keys } => bench_label(*rows, *keys)?,
+        BenchCommand::Versions { labels, diff_rows } => bench_versions(*labels, *diff_rows)?,
     };
     if json_out {
         super::print_json(out, &report)
@@ -294,5 +310,201 @@ fn bench_stats(rows: usize, cols: usize) -> Result<serde_json::Value> {
         "rss_before_bytes": before,
         "peak_rss_bytes": peak,
         "peak_over_frame_bytes": peak.zip(before).map(|(p, b)| p.saturating_sub(b)),
+    }))
+}
+
+fn percentile_ms(times: &mut [Duration], q: f64) -> f64 {
+    times.sort();
+    times[((times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0
+}
+
+/// Drive the real app headless: press class hotkeys in the Label panel and time each frame.
+fn label_latency(
+    ws_dir: &Path,
+    dataset: &str,
+    column: &str,
+    keys: usize,
+) -> Result<serde_json::Value> {
+    use crate::gui::{Command, KilnApp};
+    use eframe::App as _;
+    let ctx = egui::Context::default();
+    let cc = eframe::CreationContext::_new_kittest(ctx.clone());
+    let mut app = KilnApp::new(&cc, Workspace::open(ws_dir)?);
+    let mut frame = eframe::Frame::_new_kittest();
+    let size = egui::vec2(1400.0, 900.0);
+    let mut run = |app: &mut KilnApp, events: Vec<egui::Event>| -> Duration {
+        let input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, size)),
+            events,
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let out = ctx.run_ui(input, |ui| {
+            app.logic(ui.ctx(), &mut frame);
+            app.ui(ui, &mut frame);
+        });
+        std::hint::black_box(ctx.tessellate(out.shapes, out.pixels_per_point));
+        t.elapsed()
+    };
+    app.push(Command::OpenVersion {
+        dataset: dataset.to_owned(),
+        version: None,
+    });
+    let wait = |app: &mut KilnApp,
+                run: &mut dyn FnMut(&mut KilnApp, Vec<egui::Event>) -> Duration| {
+        let start = Instant::now();
+        run(app, vec![]);
+        while app.state.busy() && start.elapsed() < Duration::from_mins(5) {
+            std::thread::sleep(Duration::from_millis(2));
+            run(app, vec![]);
+        }
+        run(app, vec![]);
+    };
+    wait(&mut app, &mut run);
+    app.push(Command::StartLabeling {
+        column: column.to_owned(),
+    });
+    wait(&mut app, &mut run);
+    anyhow::ensure!(app.state.labeling.is_some(), "labeling did not start");
+    let key = |k: egui::Key, pressed: bool| egui::Event::Key {
+        key: k,
+        physical_key: None,
+        pressed,
+        repeat: false,
+        modifiers: egui::Modifiers::NONE,
+    };
+    let mut frames = Vec::with_capacity(keys * 2);
+    let mut latency = Vec::with_capacity(keys);
+    for i in 0..keys {
+        let k = [egui::Key::Num1, egui::Key::Num2, egui::Key::Num3][i % 3];
+        // The frame that sees the key emits the command; the next applies it (saves the draft, moves to
+        // the next item) and draws that item.
+        let a = run(&mut app, vec![key(k, true), key(k, false)]);
+        let b = run(&mut app, vec![]);
+        frames.extend([a, b]);
+        latency.push(a + b);
+    }
+    let saved = app.state.labeling.as_ref().map_or(0, crate::gui::LabelSession::draft_count);
+    anyhow::ensure!(saved >= keys.min(3), "keystrokes were not saved ({saved})");
+    Ok(json!({
+        "keys": keys,
+        "drafts_saved": saved,
+        "frame_ms_p50": percentile_ms(&mut frames, 0.5),
+        "frame_ms_p99": percentile_ms(&mut frames, 0.99),
+        "key_to_next_item_ms_p50": percentile_ms(&mut latency, 0.5),
+        "key_to_next_item_ms_p99": percentile_ms(&mut latency, 0.99),
+    }))
+}
+
+fn bench_label(rows: usize, keys: usize) -> Result<serde_json::Value> {
+    let dir = tempfile_dir("label")?;
+    let mut ws = Workspace::open(&dir.join("ws"))?;
+    kiln_core::demo::seed(&mut ws)?;
+    // A wide synthetic table with a text label column the hotkeys map to (classes 1, 2, 3).
+    let mut df = synthetic_frame(rows, 12)?;
+    let labels: Vec<Option<&str>> = (0..rows)
+        .map(|i| {
+            if i % 97 == 0 {
+                Some(["1", "2", "3"][i % 3])
+            } else {
+                None
+            }
+        })
+        .collect();
+    df.with_column(Column::new("label".into(), labels))?;
+    let csv = dir.join("table.parquet");
+    ParquetWriter::new(std::fs::File::create(&csv)?).finish(&mut df)?;
+    ws.import(
+        &csv,
+        "table",
+        &ImportOptions::default(),
+        &Cancel::new(),
+        &Progress::new(),
+    )?;
+    ws.set_label_schema(
+        "table",
+        "label",
+        &crate::gui::panels::label::classes_with_hotkeys(vec!["1".into(), "2".into(), "3".into()]),
+    )?;
+    drop(ws);
+    let digits = label_latency(&dir.join("ws"), "digits", "column_65", keys)?;
+    let table = label_latency(&dir.join("ws"), "table", "label", keys)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(json!({ "digits": digits, format!("table_{rows}_rows"): table }))
+}
+
+fn tempfile_dir(what: &str) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("kiln-bench-{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn bench_versions(labels: usize, diff_rows: usize) -> Result<serde_json::Value> {
+    let dir = tempfile_dir("versions")?;
+    let mut ws = Workspace::open(&dir.join("ws"))?;
+    // Commit: a table of `labels` rows, every row labelled in the draft.
+    let mut df = synthetic_frame(labels, 10)?;
+    let src = dir.join("commit.parquet");
+    ParquetWriter::new(std::fs::File::create(&src)?).finish(&mut df)?;
+    let base = ws
+        .import(
+            &src,
+            "commit",
+            &ImportOptions::default(),
+            &Cancel::new(),
+            &Progress::new(),
+        )?
+        .version;
+    for row in 0..labels as u64 {
+        ws.store().put_draft(
+            base.id,
+            "label",
+            row,
+            Some(["cat", "dog", "bird"][(row % 3) as usize]),
+        )?;
+    }
+    let t = Instant::now();
+    let committed = ws.commit_labels(&base, "label", Some("bench"), None)?;
+    let commit_s = t.elapsed().as_secs_f64();
+    anyhow::ensure!(committed.created, "commit created no version");
+
+    // Diff: two versions of `diff_rows` rows, 10% relabelled.
+    let mut big = synthetic_frame(diff_rows, 10)?;
+    big.with_column(Column::new(
+        "label".into(),
+        (0..diff_rows)
+            .map(|i| ["a", "b", "c"][i % 3])
+            .collect::<Vec<_>>(),
+    ))?;
+    let src = dir.join("diff.parquet");
+    ParquetWriter::new(std::fs::File::create(&src)?).finish(&mut big)?;
+    ws.import(
+        &src,
+        "diff",
+        &ImportOptions::default(),
+        &Cancel::new(),
+        &Progress::new(),
+    )?;
+    let sets: Vec<(u64, Option<String>)> = (0..diff_rows as u64)
+        .step_by(10)
+        .map(|r| (r, Some("z".to_owned())))
+        .collect();
+    ws.set_labels("diff@1", "label", &sets, None, None)?;
+    let t = Instant::now();
+    let d = ws.diff("diff@1", "diff@2")?;
+    let diff_s = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        d.changed_rows == sets.len(),
+        "diff found {} changed rows",
+        d.changed_rows
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(json!({
+        "commit_labels": labels,
+        "commit_s": commit_s,
+        "diff_rows": diff_rows,
+        "diff_changed_rows": d.changed_rows,
+        "diff_s": diff_s,
     }))
 }

@@ -22,6 +22,9 @@ pub struct LabelArgs {
     /// Message recorded with the new version.
     #[arg(long, short)]
     pub message: Option<String>,
+    /// Author recorded with the new version (default: the OS user).
+    #[arg(long)]
+    pub author: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +49,9 @@ pub enum LabelsCommand {
         column: Option<String>,
         #[arg(long, short)]
         message: Option<String>,
+        /// Author recorded with the new version (default: the OS user).
+        #[arg(long)]
+        author: Option<String>,
     },
     /// Write the labels of a column as Label Studio JSON tasks (.json) or `row_id,label` CSV.
     Export {
@@ -123,6 +129,7 @@ pub fn run_label(
         &args.column,
         &sets,
         args.message.as_deref(),
+        args.author.as_deref(),
     )?;
     super::datasets::report_outcome(
         &outcome,
@@ -175,9 +182,15 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
             from,
             column,
             message,
+            author,
         } => {
-            let outcome =
-                ws.import_labels(reference, column.as_deref(), from, message.as_deref())?;
+            let outcome = ws.import_labels(
+                reference,
+                column.as_deref(),
+                from,
+                message.as_deref(),
+                author.as_deref(),
+            )?;
             super::datasets::report_outcome(
                 &outcome,
                 json,

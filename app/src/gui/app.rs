@@ -222,12 +222,13 @@ impl KilnApp {
                     }
                 }
             }
-            Command::CommitLabels { message } => {
+            Command::CommitLabels { message, author } => {
                 if let Some(s) = &self.state.labeling {
                     let (base, column) = (s.base.clone(), s.column.clone());
                     let message = Some(message).filter(|m| !m.trim().is_empty());
+                    let author = Some(author).filter(|a| !a.trim().is_empty());
                     self.derive("Commit labels", move |ws| {
-                        ws.commit_labels(&base, &column, message.as_deref())
+                        ws.commit_labels(&base, &column, message.as_deref(), author.as_deref())
                     });
                 }
             }

@@ -57,6 +57,7 @@ pub enum Command {
     SaveLabelSchema(Vec<kiln_core::store::LabelClass>),
     CommitLabels {
         message: String,
+        author: String,
     },
     /// Versions view: diff two references (`NAME@V`).
     Diff {

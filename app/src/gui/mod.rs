@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 pub use app::KilnApp;
 pub use commands::Command;
-pub use state::{AppState, PanelId};
+pub use state::{AppState, LabelSession, PanelId};
 
 /// Open the Kiln window on `workspace` (or the last one used, or the default demo workspace).
 pub fn run(workspace: Option<PathBuf>) -> anyhow::Result<()> {

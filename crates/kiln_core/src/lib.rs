@@ -228,6 +228,7 @@ impl Workspace {
             message: None,
             details: serde_json::json!({}),
             clear_drafts: None,
+            author: None,
         };
         self.store_version(&mut df, &meta, cancel, progress)
             .map_err(|e| match e {
@@ -263,7 +264,7 @@ impl Workspace {
         cancel.check()?;
         let relative = ObjectStore::relative_path(&hash, "parquet");
         let visible = kiln_data::without_row_ids(df);
-        let author = current_user();
+        let author = meta.author.map_or_else(current_user, str::to_owned);
         let new = NewVersion {
             dataset: meta.dataset,
             content_hash: &hash,
@@ -306,6 +307,8 @@ pub(crate) struct VersionMeta<'a> {
     pub message: Option<&'a str>,
     pub details: serde_json::Value,
     pub clear_drafts: Option<(i64, &'a str)>,
+    /// Who made it; the OS user when `None`.
+    pub author: Option<&'a str>,
 }
 
 /// Split `NAME@VERSION` into its parts.
@@ -324,6 +327,7 @@ pub fn parse_reference(reference: &str) -> Result<(&str, Option<i64>)> {
 
 /// The OS user, recorded as the author of versions.
 pub fn current_user() -> String {
+    // (Kiln records this as the author of new versions unless one is given.)
     ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))

@@ -136,6 +136,7 @@ impl Workspace {
         base: &DatasetVersion,
         column: &str,
         message: Option<&str>,
+        author: Option<&str>,
     ) -> Result<ImportOutcome> {
         let drafts = self.store.drafts(base.id, column)?;
         if drafts.is_empty() {
@@ -143,7 +144,13 @@ impl Workspace {
                 "no labels to commit for column `{column}`"
             )));
         }
-        self.write_labels(base, column, &drafts, message, Some((base.id, column)))
+        self.write_labels(
+            base,
+            column,
+            &drafts,
+            (message, author),
+            Some((base.id, column)),
+        )
     }
 
     /// Set labels of `reference` directly (no draft) and create the new version.
@@ -153,12 +160,13 @@ impl Workspace {
         column: &str,
         labels: &[(u64, Option<String>)],
         message: Option<&str>,
+        author: Option<&str>,
     ) -> Result<ImportOutcome> {
         if labels.is_empty() {
             return Err(invalid("no labels given"));
         }
         let base = self.resolve(reference)?;
-        self.write_labels(&base, column, labels, message, None)
+        self.write_labels(&base, column, labels, (message, author), None)
     }
 
     fn write_labels(
@@ -166,7 +174,7 @@ impl Workspace {
         base: &DatasetVersion,
         column: &str,
         labels: &[(u64, Option<String>)],
-        message: Option<&str>,
+        (message, author): (Option<&str>, Option<&str>),
         clear_drafts: Option<(i64, &str)>,
     ) -> Result<ImportOutcome> {
         if column == kiln_data::ROW_ID || column.is_empty() {
@@ -184,6 +192,7 @@ impl Workspace {
             message,
             details: serde_json::json!({ "column": column, "labels": labels.len() }),
             clear_drafts,
+            author,
         };
         self.store_version(&mut out, &meta, &Cancel::new(), &Progress::new())
     }
@@ -236,6 +245,7 @@ impl Workspace {
             message,
             details: serde_json::json!({ "where": condition }),
             clear_drafts: None,
+            author: None,
         };
         self.store_version(&mut out, &meta, &Cancel::new(), &Progress::new())
     }
@@ -259,6 +269,7 @@ impl Workspace {
             message,
             details: serde_json::to_value(spec).unwrap_or_default(),
             clear_drafts: None,
+            author: None,
         };
         self.store_version(&mut out, &meta, &Cancel::new(), &Progress::new())
     }
@@ -355,6 +366,7 @@ impl Workspace {
         column: Option<&str>,
         from: &Path,
         message: Option<&str>,
+        author: Option<&str>,
     ) -> Result<ImportOutcome> {
         let text = std::fs::read_to_string(from).map_err(|e| CoreError::io(from, e))?;
         let (file_column, labels) = match LabelFormat::from_path(from) {
@@ -387,7 +399,7 @@ impl Workspace {
                 if unknown.len() > 5 { ", …" } else { "" }
             )));
         }
-        self.write_labels(&base, &column, &labels, message, None)
+        self.write_labels(&base, &column, &labels, (message, author), None)
     }
 }
 
@@ -608,6 +620,7 @@ impl Workspace {
             message: None,
             details: serde_json::json!({ "images": height }),
             clear_drafts: None,
+            author: None,
         };
         self.store_version(&mut df, &meta, cancel, progress)
     }

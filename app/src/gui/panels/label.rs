@@ -164,6 +164,9 @@ pub struct LabelPanel {
     broken: HashMap<u64, String>,
     drag_start: Option<egui::Pos2>,
     page: usize,
+    author: String,
+    /// Classes being edited (hotkeys and colours), until saved.
+    schema_edit: Option<Vec<LabelClass>>,
 }
 
 impl Default for LabelPanel {
@@ -190,6 +193,8 @@ impl Default for LabelPanel {
             broken: HashMap::new(),
             drag_start: None,
             page: 0,
+            author: kiln_core::current_user(),
+            schema_edit: None,
         }
     }
 }
@@ -213,6 +218,7 @@ impl Panel for LabelPanel {
             self.pending.clear();
             self.selected.clear();
             self.textures_for = Some(session.base.id);
+            self.schema_edit = None;
             self.view = if image_column(session).is_some() || session.df.width() > 32 {
                 View::Grid
             } else {
@@ -460,11 +466,15 @@ impl LabelPanel {
                 self.new_class.clear();
             }
         });
+        self.schema_editor(ui, session, cmds);
         ui.label(egui::RichText::new("Keys: class hotkeys label and advance · arrow keys or j/k move · Del clears · Ctrl+Z undoes").weak().small());
         ui.separator();
         ui.heading("Commit");
         let l = ui.label("Message");
         ui.add(egui::TextEdit::singleline(&mut self.message).hint_text("what was labelled"))
+            .labelled_by(l.id);
+        let l = ui.label("Author");
+        ui.add(egui::TextEdit::singleline(&mut self.author))
             .labelled_by(l.id);
         let committing = state
             .is_running(|k| matches!(k, JobKind::Derive { what, .. } if what == "Commit labels"))
@@ -479,6 +489,7 @@ impl LabelPanel {
             {
                 cmds.push(Command::CommitLabels {
                     message: std::mem::take(&mut self.message),
+                    author: self.author.clone(),
                 });
             }
             if committing {
@@ -493,6 +504,66 @@ impl LabelPanel {
             .weak()
             .small(),
         );
+    }
+
+    /// Remap hotkeys and colours of the classes.
+    fn schema_editor(
+        &mut self,
+        ui: &mut egui::Ui,
+        session: &LabelSession,
+        cmds: &mut Vec<Command>,
+    ) {
+        egui::CollapsingHeader::new("Edit classes")
+            .id_salt("edit-classes")
+            .show(ui, |ui| {
+                let edit = self
+                    .schema_edit
+                    .get_or_insert_with(|| session.schema.clone());
+                if edit.len() != session.schema.len() {
+                    edit.clone_from(&session.schema);
+                }
+                let mut remove = None;
+                egui::Grid::new("class-editor")
+                    .num_columns(4)
+                    .spacing([6.0, 4.0])
+                    .show(ui, |ui| {
+                        for (i, class) in edit.iter_mut().enumerate() {
+                            ui.label(&class.name);
+                            let mut key = class.hotkey.clone().unwrap_or_default();
+                            let l = format!("Hotkey of {}", class.name);
+                            if ui
+                                .add(
+                                    egui::TextEdit::singleline(&mut key)
+                                        .desired_width(24.0)
+                                        .char_limit(1),
+                                )
+                                .on_hover_text(&l)
+                                .changed()
+                            {
+                                class.hotkey =
+                                    Some(key.to_ascii_uppercase()).filter(|k| !k.is_empty());
+                            }
+                            let mut color = color_of(&class.color);
+                            if ui.color_edit_button_srgba(&mut color).changed() {
+                                color.to_hex()[..7].clone_into(&mut class.color);
+                            }
+                            if ui.small_button("Remove").clicked() {
+                                remove = Some(i);
+                            }
+                            ui.end_row();
+                        }
+                    });
+                if let Some(i) = remove {
+                    edit.remove(i);
+                }
+                let changed = *edit != session.schema;
+                if ui
+                    .add_enabled(changed, egui::Button::new("Save classes"))
+                    .clicked()
+                {
+                    cmds.push(Command::SaveLabelSchema(edit.clone()));
+                }
+            });
     }
 
     fn form_ui(ui: &mut egui::Ui, session: &LabelSession, cmds: &mut Vec<Command>) {
