@@ -384,7 +384,11 @@ fn label_latency(
         frames.extend([a, b]);
         latency.push(a + b);
     }
-    let saved = app.state.labeling.as_ref().map_or(0, crate::gui::LabelSession::draft_count);
+    let saved = app
+        .state
+        .labeling
+        .as_ref()
+        .map_or(0, crate::gui::LabelSession::draft_count);
     anyhow::ensure!(saved >= keys.min(3), "keystrokes were not saved ({saved})");
     Ok(json!({
         "keys": keys,
