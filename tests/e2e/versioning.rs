@@ -209,40 +209,22 @@ fn split_is_reproducible_stratified_and_filter_keeps_lineage() {
     let d = tempfile::tempdir().unwrap();
     let ws = d.path().join("ws");
     import_penguins(&ws);
-    let s1 = kiln(
-        &ws,
-        &[
-            "datasets",
-            "split",
-            "penguins@1",
-            "--ratios",
-            "0.7,0.15,0.15",
-            "--seed",
-            "7",
-            "--stratify",
-            "species",
-            "--json",
-        ],
-    )
-    .json();
+    let split = [
+        "datasets",
+        "split",
+        "penguins@1",
+        "--ratios",
+        "0.7,0.15,0.15",
+        "--seed",
+        "7",
+        "--stratify",
+        "species",
+        "--json",
+    ];
+    let s1 = kiln(&ws, &split).json();
     assert_eq!(s1["operation"], "split");
     // The same seed gives the same content: no new version.
-    let again = kiln(
-        &ws,
-        &[
-            "datasets",
-            "split",
-            "penguins@1",
-            "--ratios",
-            "0.7,0.15,0.15",
-            "--seed",
-            "7",
-            "--stratify",
-            "species",
-            "--json",
-        ],
-    )
-    .json();
+    let again = kiln(&ws, &split).json();
     assert_eq!(again["created"], false);
     assert_eq!(again["version"], s1["version"]);
     let other = kiln(

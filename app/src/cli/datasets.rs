@@ -340,6 +340,23 @@ fn records(df: &DataFrame) -> Value {
     serde_json::from_slice(&buf).unwrap_or(Value::Null)
 }
 
+/// The JSON every version-creating command prints.
+pub fn outcome_json(outcome: &ImportOutcome) -> serde_json::Value {
+    let v = &outcome.version;
+    json!({
+        "created": outcome.created,
+        "dataset": v.dataset,
+        "version": v.version,
+        "rows": v.row_count,
+        "columns": v.schema,
+        "content_hash": v.content_hash,
+        "byte_size": v.byte_size,
+        "source_path": v.source_path,
+        "operation": v.operation,
+        "parent_id": v.parent_id,
+    })
+}
+
 /// Print what a version-creating command did.
 pub fn report_outcome(
     outcome: &ImportOutcome,
@@ -349,19 +366,7 @@ pub fn report_outcome(
 ) -> Result<()> {
     let v = &outcome.version;
     if json {
-        return super::print_json(
-            out,
-            &json!({
-                "created": outcome.created,
-                "dataset": v.dataset,
-                "version": v.version,
-                "rows": v.row_count,
-                "columns": v.schema,
-                "content_hash": v.content_hash,
-                "operation": v.operation,
-                "parent_id": v.parent_id,
-            }),
-        );
+        return super::print_json(out, &outcome_json(outcome));
     }
     if outcome.created {
         writeln!(

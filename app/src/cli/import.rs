@@ -106,19 +106,7 @@ pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Writ
     };
     let v = &outcome.version;
     if json {
-        super::print_json(
-            out,
-            &serde_json::json!({
-                "created": outcome.created,
-                "dataset": v.dataset,
-                "version": v.version,
-                "rows": v.row_count,
-                "columns": v.schema,
-                "content_hash": v.content_hash,
-                "byte_size": v.byte_size,
-                "source_path": v.source_path,
-            }),
-        )
+        super::print_json(out, &super::datasets::outcome_json(&outcome))
     } else {
         if outcome.created {
             writeln!(
