@@ -186,6 +186,23 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
         first_rows.push(t.elapsed());
         anyhow::ensure!(df.height() == 1000, "preview returned {} rows", df.height());
     }
+    // Where the time goes: Kiln's checked read, Parquet write, blake3.
+    let t = Instant::now();
+    let mut df = kiln_core::data::read_file(
+        &csv,
+        &ImportOptions::default(),
+        &Cancel::new(),
+        &Progress::new(),
+    )?;
+    let read_s = t.elapsed().as_secs_f64();
+    let tmp = dir.join("stage.parquet");
+    let t = Instant::now();
+    kiln_core::data::write_parquet(&mut df, &tmp)?;
+    let write_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    kiln_core::ObjectStore::hash_file(&tmp)?;
+    let hash_s = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&tmp);
     let (p, k) = (best(&polars_times), best(&kiln_times));
     Ok(json!({
         "file": csv.display().to_string(),
@@ -195,6 +212,9 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
         "kiln_import_s": k,
         "ratio_kiln_over_polars": k / p,
         "first_rows_s": best(&first_rows),
+        "stage_read_s": read_s,
+        "stage_write_parquet_s": write_s,
+        "stage_hash_s": hash_s,
         "repeat": repeat,
     }))
 }

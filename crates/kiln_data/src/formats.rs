@@ -354,64 +354,58 @@ fn read_csv(
     )
 }
 
-/// Walk the CSV records (quotes may span lines) and fail at the first one that is not valid UTF-8 or whose
-/// field count differs from the first record's.
-fn check_csv_records(
-    path: &Path,
+/// Where the record walk is between blocks of the file.
+struct RecordWalk {
     sep: u8,
     quote: Option<u8>,
     skip: usize,
-) -> Result<(), DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut line_no = 0usize;
-    let mut record = 0usize;
-    let mut expected: Option<(usize, usize)> = None; // (fields, line)
-    let mut fields = 1usize;
-    let mut in_quotes = false;
-    let mut record_start = 1usize;
-    let mut line = Vec::with_capacity(1024);
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| DataError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if std::str::from_utf8(&line).is_err() {
-            return Err(DataError::AtLine {
-                path: path.to_path_buf(),
-                line: line_no,
-                message: "invalid UTF-8 (is the file in another encoding?)".into(),
-            });
-        }
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+    line_no: usize,
+    record: usize,
+    /// Field count of the first record and its line.
+    expected: Option<(usize, usize)>,
+    fields: usize,
+    in_quotes: bool,
+    record_start: usize,
+}
+
+impl RecordWalk {
+    fn line(&mut self, path: &Path, raw: &[u8]) -> Result<(), DataError> {
+        self.line_no += 1;
+        let body = raw.strip_suffix(b"\n").unwrap_or(raw);
         let body = body.strip_suffix(b"\r").unwrap_or(body);
-        if !in_quotes {
-            record_start = line_no;
+        if !self.in_quotes {
+            self.record_start = self.line_no;
         }
-        for &b in body {
-            if Some(b) == quote {
-                in_quotes = !in_quotes;
-            } else if b == sep && !in_quotes {
-                fields += 1;
+        match self.quote {
+            // Fast path: no quote on this line and none open — count separators (vectorised).
+            Some(q) if !self.in_quotes && memchr::memchr(q, body).is_none() => {
+                self.fields += body.iter().filter(|&&b| b == self.sep).count();
+            }
+            None => self.fields += body.iter().filter(|&&b| b == self.sep).count(),
+            Some(q) => {
+                for &b in body {
+                    if b == q {
+                        self.in_quotes = !self.in_quotes;
+                    } else if b == self.sep && !self.in_quotes {
+                        self.fields += 1;
+                    }
+                }
             }
         }
-        if in_quotes {
-            continue; // the quoted field goes on in the next line
+        if self.in_quotes {
+            return Ok(()); // the quoted field goes on in the next line
         }
-        let blank = body.is_empty() && fields == 1;
-        if record >= skip && !blank {
-            match expected {
-                None => expected = Some((fields, record_start)),
-                Some((want, first)) if want != fields => {
+        let blank = body.is_empty() && self.fields == 1;
+        if self.record >= self.skip && !blank {
+            match self.expected {
+                None => self.expected = Some((self.fields, self.record_start)),
+                Some((want, first)) if want != self.fields => {
                     return Err(DataError::AtLine {
                         path: path.to_path_buf(),
-                        line: record_start,
+                        line: self.record_start,
                         message: format!(
-                            "expected {want} fields (as on line {first}), found {fields}"
+                            "expected {want} fields (as on line {first}), found {}",
+                            self.fields
                         ),
                     });
                 }
@@ -419,14 +413,75 @@ fn check_csv_records(
             }
         }
         if !blank {
-            record += 1;
+            self.record += 1;
         }
-        fields = 1;
+        self.fields = 1;
+        Ok(())
     }
-    if in_quotes {
+}
+
+/// Walk the CSV records (quotes may span lines) and fail at the first one that is not valid UTF-8 or whose
+/// field count differs from the first record's. Reads the file in large blocks cut at line ends.
+fn check_csv_records(
+    path: &Path,
+    sep: u8,
+    quote: Option<u8>,
+    skip: usize,
+) -> Result<(), DataError> {
+    let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut walk = RecordWalk {
+        sep,
+        quote,
+        skip,
+        line_no: 0,
+        record: 0,
+        expected: None,
+        fields: 1,
+        in_quotes: false,
+        record_start: 1,
+    };
+    let mut buf = vec![0u8; 8 << 20];
+    let mut filled = 0usize;
+    loop {
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0); // a line longer than the buffer
+        }
+        let n = file
+            .read(&mut buf[filled..])
+            .map_err(|e| DataError::io(path, e))?;
+        let eof = n == 0;
+        filled += n;
+        let end = if eof {
+            filled
+        } else {
+            match memchr::memrchr(b'\n', &buf[..filled]) {
+                Some(i) => i + 1,
+                None => continue,
+            }
+        };
+        let block = &buf[..end];
+        // Blocks end at a newline, which never splits a UTF-8 sequence.
+        if let Err(e) = std::str::from_utf8(block) {
+            let before = memchr::memchr_iter(b'\n', &block[..e.valid_up_to()]).count();
+            return Err(DataError::AtLine {
+                path: path.to_path_buf(),
+                line: walk.line_no + before + 1,
+                message: "invalid UTF-8 (is the file in another encoding?)".into(),
+            });
+        }
+        for line in block.split_inclusive(|&b| b == b'\n') {
+            walk.line(path, line)?;
+        }
+        buf.copy_within(end..filled, 0);
+        filled -= end;
+        if eof {
+            break;
+        }
+    }
+    if walk.in_quotes {
         return Err(DataError::AtLine {
             path: path.to_path_buf(),
-            line: record_start,
+            line: walk.record_start,
             message: "a quoted field is never closed".into(),
         });
     }
