@@ -379,9 +379,9 @@ impl RecordWalk {
         match self.quote {
             // Fast path: no quote on this line and none open — count separators (vectorised).
             Some(q) if !self.in_quotes && memchr::memchr(q, body).is_none() => {
-                self.fields += body.iter().filter(|&&b| b == self.sep).count();
+                self.fields += bytecount::count(body, self.sep);
             }
-            None => self.fields += body.iter().filter(|&&b| b == self.sep).count(),
+            None => self.fields += bytecount::count(body, self.sep),
             Some(q) => {
                 for &b in body {
                     if b == q {
