@@ -331,3 +331,42 @@ fn label_twenty_digits_by_hotkeys_undo_one_and_commit() {
     h.get_by_label_contains("0 added · 0 removed · 19 changed rows (19 cells)");
     screenshot(&mut h, "versions");
 }
+
+#[test]
+fn image_folder_grid_shows_broken_images_without_panicking() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("pets");
+    for class in ["cat", "dog"] {
+        std::fs::create_dir_all(src.join(class)).unwrap();
+        for i in 0..4u8 {
+            let img = image::RgbImage::from_pixel(16, 16, image::Rgb([i * 60, 80, 200 - i * 40]));
+            img.save(src.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    std::fs::write(
+        src.join("cat").join("truncated.png"),
+        b"\x89PNG\r\n\x1a\n broken",
+    )
+    .unwrap();
+    let ws_dir = d.path().join("ws");
+    {
+        let mut ws = Workspace::open(&ws_dir).unwrap();
+        ws.import_images(
+            &src,
+            "pets",
+            &kiln_core::Cancel::new(),
+            &kiln_core::Progress::new(),
+        )
+        .unwrap();
+    }
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    h.get_by_label("Label").click();
+    h.run_steps(2);
+    h.get_by_label("Start labeling").click();
+    settle(&mut h);
+    // Thumbnails decode on worker threads; the broken one is reported, not a panic.
+    wait_for(&mut h, "1 image(s) could not be decoded");
+    h.get_by_label_contains("9 / 9 labeled");
+    screenshot(&mut h, "label-images");
+}

@@ -695,6 +695,15 @@ impl LabelPanel {
                 self.page += 1;
             }
         });
+        if !self.broken.is_empty() {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "{} image(s) could not be decoded: hover a tile marked \"broken\" for the reason",
+                    self.broken.len()
+                ),
+            );
+        }
         let start = self.page * PAGE;
         let shown: Vec<usize> = visible.iter().copied().skip(start).take(PAGE).collect();
         // Preload this page and the next.
@@ -850,55 +859,51 @@ impl LabelPanel {
             return;
         }
         if let Some(col) = image_col {
-            {
-                let Ok(AnyValue::Binary(bytes)) = session.df.column(col).and_then(|c| c.get(pos))
-                else {
-                    self.broken.insert(id, "no image data".into());
-                    return;
-                };
-                let tx = self.decode_tx.get_or_insert_with(|| {
-                    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(1024);
-                    let (dtx, drx) = std::sync::mpsc::sync_channel(1024);
-                    let rx = Arc::new(std::sync::Mutex::new(rx));
-                    let workers = std::thread::available_parallelism()
-                        .map_or(2, usize::from)
-                        .clamp(1, 4);
-                    for w in 0..workers {
-                        let (rx, dtx, ctx) = (rx.clone(), dtx.clone(), ctx.clone());
-                        let _ = std::thread::Builder::new()
-                            .name(format!("kiln-thumbs-{w}"))
-                            .spawn(move || {
-                                loop {
-                                    let job = rx.lock().ok().and_then(|r| r.recv().ok());
-                                    let Some((id, bytes)) = job else { break };
-                                    let _ = dtx.send((id, decode_thumbnail(&bytes)));
-                                    ctx.request_repaint();
-                                }
-                            });
-                    }
-                    self.decoded_rx = Some(drx);
-                    tx
-                });
-                if tx.try_send((id, bytes.to_vec())).is_ok() {
-                    self.pending.insert(id);
+            let Ok(AnyValue::Binary(bytes)) = session.df.column(col).and_then(|c| c.get(pos))
+            else {
+                self.broken.insert(id, "no image data".into());
+                return;
+            };
+            let tx = self.decode_tx.get_or_insert_with(|| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(1024);
+                let (dtx, drx) = std::sync::mpsc::sync_channel(1024);
+                let rx = Arc::new(std::sync::Mutex::new(rx));
+                let workers = std::thread::available_parallelism()
+                    .map_or(2, usize::from)
+                    .clamp(1, 4);
+                for w in 0..workers {
+                    let (rx, dtx, ctx) = (rx.clone(), dtx.clone(), ctx.clone());
+                    let _ = std::thread::Builder::new()
+                        .name(format!("kiln-thumbs-{w}"))
+                        .spawn(move || {
+                            loop {
+                                let job = rx.lock().ok().and_then(|r| r.recv().ok());
+                                let Some((id, bytes)) = job else { break };
+                                let _ = dtx.send((id, decode_thumbnail(&bytes)));
+                                ctx.request_repaint();
+                            }
+                        });
                 }
+                self.decoded_rx = Some(drx);
+                tx
+            });
+            if tx.try_send((id, bytes.to_vec())).is_ok() {
+                self.pending.insert(id);
             }
         } else {
-            {
-                let (w, h) = (self.pixels.width, self.pixels.height);
-                let mut px = Vec::with_capacity(w * h);
-                for c in data_cols.iter().skip(self.pixels.first).take(w * h) {
-                    let v = c
-                        .get(pos)
-                        .ok()
-                        .and_then(|v| v.extract::<f64>())
-                        .unwrap_or(0.0);
-                    px.push((255.0 * (v / self.pixels.max_value).clamp(0.0, 1.0)) as u8);
-                }
-                let img = egui::ColorImage::from_gray([w, h], &px);
-                let t = ctx.load_texture(format!("px-{id}"), img, egui::TextureOptions::NEAREST);
-                self.textures.insert(id, t);
+            let (w, h) = (self.pixels.width, self.pixels.height);
+            let mut px = Vec::with_capacity(w * h);
+            for c in data_cols.iter().skip(self.pixels.first).take(w * h) {
+                let v = c
+                    .get(pos)
+                    .ok()
+                    .and_then(|v| v.extract::<f64>())
+                    .unwrap_or(0.0);
+                px.push((255.0 * (v / self.pixels.max_value).clamp(0.0, 1.0)) as u8);
             }
+            let img = egui::ColorImage::from_gray([w, h], &px);
+            let t = ctx.load_texture(format!("px-{id}"), img, egui::TextureOptions::NEAREST);
+            self.textures.insert(id, t);
         }
     }
 }
