@@ -9,4 +9,5 @@ mod crash;
 mod gui;
 mod real_data;
 mod support;
+mod training;
 mod versioning;

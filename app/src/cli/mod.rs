@@ -5,6 +5,7 @@ mod bench;
 mod datasets;
 mod import;
 mod labels;
+mod train;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,6 +46,13 @@ pub enum Command {
     /// Label schemas, and labels to and from Label Studio JSON or CSV.
     #[command(subcommand)]
     Labels(labels::LabelsCommand),
+    /// Train a model on a dataset version and record the run.
+    Train(train::TrainArgs),
+    /// List and inspect training runs.
+    #[command(subcommand)]
+    Runs(train::RunsCommand),
+    /// Batch predictions of a run's model for a file.
+    Predict(train::PredictArgs),
     /// Measure Kiln's performance figures (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -67,6 +75,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         }
         Some(Command::Labels(cmd)) => {
             labels::run(&mut open(cli.workspace.as_ref())?, &cmd, cli.json, out)
+        }
+        Some(Command::Train(args)) => {
+            train::run_train(&mut open(cli.workspace.as_ref())?, &args, cli.json, out)
+        }
+        Some(Command::Runs(cmd)) => {
+            train::run_runs(&open(cli.workspace.as_ref())?, &cmd, cli.json, out)
+        }
+        Some(Command::Predict(args)) => {
+            train::run_predict(&open(cli.workspace.as_ref())?, &args, cli.json, out)
         }
         Some(Command::Bench(cmd)) => bench::run(&cmd, cli.json, out),
     }

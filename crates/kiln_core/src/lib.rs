@@ -9,6 +9,7 @@
 pub mod demo;
 pub mod jobs;
 mod objects;
+pub mod training;
 pub mod versions;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ pub enum CoreError {
     Data(#[from] kiln_data::DataError),
     #[error(transparent)]
     Store(#[from] kiln_store::StoreError),
+    #[error(transparent)]
+    Train(#[from] kiln_train::TrainError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -109,6 +112,13 @@ impl Workspace {
             tracing::info!(
                 count = removed.len(),
                 "removed leftovers of interrupted imports"
+            );
+        }
+        let interrupted = ws.store.mark_interrupted(objects::process_alive)?;
+        if interrupted > 0 {
+            tracing::info!(
+                count = interrupted,
+                "marked runs of ended processes as interrupted"
             );
         }
         Ok(ws)

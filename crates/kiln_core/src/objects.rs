@@ -151,7 +151,8 @@ impl ObjectStore {
     }
 }
 
-fn process_alive(pid: u32) -> bool {
+/// Whether a process with this id is running (always true where that cannot be checked cheaply).
+pub(crate) fn process_alive(pid: u32) -> bool {
     if pid == std::process::id() {
         return true;
     }

@@ -6,6 +6,7 @@
 //! workspace at the same time. Migrations are numbered by `PRAGMA user_version`.
 
 mod migrations;
+mod runs;
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub use migrations::{LATEST_VERSION, MIGRATIONS};
+pub use runs::{MetricPoint, NewRun, Run};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,6 +32,8 @@ pub enum StoreError {
         "invalid dataset name `{0}`: use letters, digits, `_`, `-` and `.`, starting with a letter or digit"
     )]
     BadName(String),
+    #[error("no run {0}")]
+    NoRun(i64),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -105,7 +109,7 @@ pub struct LabelClass {
 /// The workspace database. One `Store` is one connection; open one per thread.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 /// Dataset names are used on the command line as `NAME@VERSION` and in file names.
@@ -260,9 +264,11 @@ impl Store {
 
     /// Every object path referenced by a row (for garbage collection of orphans).
     pub fn referenced_objects(&self) -> Result<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT DISTINCT object_path FROM dataset_versions")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT object_path FROM dataset_versions
+                 UNION SELECT json_extract(artifacts_json, '$.weights') FROM runs
+                 WHERE json_extract(artifacts_json, '$.weights') IS NOT NULL",
+        )?;
         let rows = st.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

@@ -57,4 +57,36 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (base_version_id, column_name, row_id)
     ) WITHOUT ROWID;
     ALTER TABLE dataset_versions ADD COLUMN details TEXT NOT NULL DEFAULT '{}';",
+    // 4: training runs and their metric history.
+    "CREATE TABLE runs (
+        id                  INTEGER PRIMARY KEY,
+        dataset_version_id  INTEGER NOT NULL REFERENCES dataset_versions(id),
+        status              TEXT NOT NULL,
+        error               TEXT,
+        model               TEXT NOT NULL,
+        target              TEXT NOT NULL,
+        features_json       TEXT NOT NULL,
+        params_json         TEXT NOT NULL,
+        split_json          TEXT NOT NULL,
+        device              TEXT NOT NULL,
+        seed                INTEGER NOT NULL,
+        kiln_version        TEXT NOT NULL,
+        git_commit          TEXT,
+        sweep_id            TEXT,
+        pid                 INTEGER,
+        started_at          TEXT NOT NULL,
+        ended_at            TEXT,
+        duration_s          REAL,
+        metrics_json        TEXT NOT NULL DEFAULT '{}',
+        evaluation_json     TEXT NOT NULL DEFAULT '{}',
+        artifacts_json      TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE run_metrics (
+        run_id  INTEGER NOT NULL REFERENCES runs(id),
+        name    TEXT NOT NULL,
+        step    INTEGER NOT NULL,
+        epoch   INTEGER,
+        value   REAL NOT NULL,
+        PRIMARY KEY (run_id, name, step)
+    ) WITHOUT ROWID;",
 ];

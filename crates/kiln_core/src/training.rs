@@ -1,0 +1,278 @@
+//! Training runs: split the version, encode features, train on the chosen device, and record everything
+//! — parameters, device, split, metric history (through a writer thread that batches points into
+//! transactions, so the training loop never waits on disk), test evaluation and the weights as an object.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use kiln_data::polars::prelude::*;
+use kiln_store::{MetricPoint, NewRun, Store};
+use kiln_train::{DeviceChoice, Event, FeatureSpec, TrainParams};
+use serde::{Deserialize, Serialize};
+
+use crate::{CoreError, ObjectStore, Result, Workspace};
+
+/// What to train.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainRequest {
+    /// `NAME` or `NAME@VERSION`.
+    pub dataset: String,
+    pub target: String,
+    /// Feature columns; all but the target, row ids and `split` when `None`.
+    pub features: Option<Vec<String>>,
+    pub params: TrainParams,
+    pub device: DeviceChoice,
+    pub sweep_id: Option<String>,
+}
+
+/// The outcome of a run, as the CLI reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub status: String,
+    pub device: String,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+fn train_error(e: kiln_train::TrainError) -> CoreError {
+    CoreError::Train(e)
+}
+
+/// The commit of the repository the user works in, if the current folder is one.
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// Rows of `df` whose `split` column equals `part`.
+fn part(df: &DataFrame, part: &str) -> Result<DataFrame> {
+    Ok(df
+        .clone()
+        .lazy()
+        .filter(col("split").eq(lit(part)))
+        .collect()?)
+}
+
+/// A writer thread that appends metric points in batched transactions.
+struct MetricWriter {
+    tx: Option<SyncSender<Vec<MetricPoint>>>,
+    handle: Option<std::thread::JoinHandle<Result<usize>>>,
+}
+
+impl MetricWriter {
+    fn spawn(db: std::path::PathBuf, run: i64) -> Result<Self> {
+        let (tx, rx): (SyncSender<Vec<MetricPoint>>, Receiver<Vec<MetricPoint>>) =
+            sync_channel(1024);
+        let handle = std::thread::Builder::new()
+            .name("kiln-metrics".into())
+            .spawn(move || -> Result<usize> {
+                let mut store = Store::open(&db)?;
+                let mut n = 0;
+                while let Ok(mut batch) = rx.recv() {
+                    // Drain what else is queued into the same transaction.
+                    while let Ok(more) = rx.try_recv() {
+                        batch.extend(more);
+                    }
+                    store.log_metrics(run, &batch)?;
+                    n += batch.len();
+                }
+                Ok(n)
+            })
+            .map_err(|e| CoreError::io(std::path::Path::new("kiln-metrics"), e))?;
+        Ok(Self {
+            tx: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    fn send(&self, batch: Vec<MetricPoint>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(batch);
+        }
+    }
+
+    /// Flush and wait for the writer; returns how many points it wrote.
+    fn finish(mut self) -> Result<usize> {
+        drop(self.tx.take());
+        match self.handle.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Ok(0),
+        }
+    }
+}
+
+impl Workspace {
+    /// Train a model on a dataset version and record the run. Cancelling (setting `cancel`) stops at the
+    /// next batch and records the run as `stopped` with its best checkpoint.
+    pub fn train(
+        &mut self,
+        req: &TrainRequest,
+        cancel: &AtomicBool,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<RunSummary> {
+        let version = self.resolve(&req.dataset)?;
+        let df = self.load(&version)?;
+        if df.column(&req.target).is_err() {
+            return Err(train_error(kiln_train::TrainError::NoTarget(
+                req.target.clone(),
+            )));
+        }
+        // The version's own split when it has one; otherwise a stratified 72/8/20 split by the run's seed.
+        let (df, split_info) = if df.column("split").is_ok() {
+            (df, serde_json::json!({ "source": "version" }))
+        } else {
+            let ratios = [0.72, 0.08, 0.2];
+            let split = kiln_data::split(&df, ratios, req.params.seed, Some(&req.target))?;
+            let info = serde_json::json!({
+                "source": "generated", "ratios": ratios, "seed": req.params.seed, "stratify": req.target
+            });
+            (kiln_data::without_row_ids(&split), info)
+        };
+        let (train_df, val_df, test_df) = (
+            part(&df, "train")?,
+            part(&df, "validation")?,
+            part(&df, "test")?,
+        );
+        let spec = FeatureSpec::fit(&train_df, &req.target, req.features.as_deref())
+            .map_err(train_error)?;
+        let prep = |d: &DataFrame| spec.transform(d, true).map_err(train_error);
+        let (train, val, test) = (prep(&train_df)?, prep(&val_df)?, prep(&test_df)?);
+        let device = kiln_train::pick_device(req.device).map_err(train_error)?;
+        let commit = git_commit();
+        let run_id = self.store.start_run(&NewRun {
+            dataset_version_id: version.id,
+            model: "mlp",
+            target: &req.target,
+            features: serde_json::to_value(&spec.columns).unwrap_or_default(),
+            params: serde_json::to_value(&req.params).unwrap_or_default(),
+            split: split_info,
+            device: &device.name,
+            seed: req.params.seed as i64,
+            kiln_version: crate::VERSION,
+            git_commit: commit.as_deref(),
+            sweep_id: req.sweep_id.as_deref(),
+        })?;
+        let writer = MetricWriter::spawn(self.root.join("kiln.db"), run_id)?;
+        let mut buffer: Vec<MetricPoint> = Vec::with_capacity(512);
+        let mut last_epoch = BTreeMap::new();
+        let result = kiln_train::train(
+            &spec,
+            &kiln_train::Splits {
+                train: &train,
+                val: &val,
+                test: &test,
+            },
+            &req.params,
+            &device,
+            cancel,
+            &mut |e| {
+                match &e {
+                    Event::Step { epoch, step, loss } => buffer.push(MetricPoint {
+                        name: "train_step_loss".into(),
+                        step: *step as i64,
+                        epoch: Some(*epoch as i64),
+                        value: *loss,
+                    }),
+                    Event::Epoch {
+                        epoch,
+                        train_loss,
+                        train_accuracy,
+                        val_loss,
+                        val_accuracy,
+                    } => {
+                        for (name, value) in [
+                            ("train_loss", *train_loss),
+                            ("train_accuracy", *train_accuracy),
+                            ("val_loss", *val_loss),
+                            ("val_accuracy", *val_accuracy),
+                        ] {
+                            buffer.push(MetricPoint {
+                                name: name.into(),
+                                step: *epoch as i64,
+                                epoch: Some(*epoch as i64),
+                                value,
+                            });
+                            last_epoch.insert(name.to_owned(), value);
+                        }
+                        writer.send(std::mem::take(&mut buffer));
+                    }
+                }
+                if buffer.len() >= 512 {
+                    writer.send(std::mem::take(&mut buffer));
+                }
+                on_event(&e);
+            },
+        );
+        writer.send(buffer);
+        writer.finish()?;
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                let status = if matches!(e, kiln_train::TrainError::Cancelled) {
+                    "stopped"
+                } else {
+                    "failed"
+                };
+                let msg = e.to_string();
+                self.store.finish_run(
+                    run_id,
+                    status,
+                    Some(&msg),
+                    &serde_json::json!({}),
+                    &serde_json::json!({}),
+                    &serde_json::json!({}),
+                )?;
+                return Err(train_error(e));
+            }
+        };
+        // Weights by content hash under objects/.
+        let tmp = self.objects.temp("bpk");
+        kiln_train::training::save(outcome.model, tmp.path()).map_err(train_error)?;
+        let hash = ObjectStore::hash_file(tmp.path())?;
+        let weights = ObjectStore::relative_path(&hash, "bpk");
+        self.objects
+            .commit(tmp, &weights)
+            .map_err(|e| CoreError::io(std::path::Path::new(&weights), e))?;
+        let mut metrics: BTreeMap<String, f64> = last_epoch
+            .into_iter()
+            .map(|(k, v)| (format!("final_{k}"), v))
+            .collect();
+        metrics.insert("test_accuracy".into(), outcome.test.accuracy);
+        metrics.insert("test_loss".into(), outcome.test.loss);
+        metrics.insert("best_epoch".into(), outcome.best_epoch as f64);
+        metrics.insert("epochs".into(), outcome.epochs_run as f64);
+        let status = if outcome.stopped {
+            "stopped"
+        } else {
+            "finished"
+        };
+        let artifacts = serde_json::json!({
+            "weights": weights,
+            "weights_hash": hash,
+            "model_config": { "input": outcome.config.input, "hidden": outcome.config.hidden, "output": outcome.config.output, "dropout": outcome.config.dropout },
+            "feature_spec": spec,
+        });
+        self.store.finish_run(
+            run_id,
+            status,
+            None,
+            &serde_json::to_value(&metrics).unwrap_or_default(),
+            &serde_json::to_value(&outcome.test).unwrap_or_default(),
+            &artifacts,
+        )?;
+        Ok(RunSummary {
+            run_id,
+            status: status.into(),
+            device: device.name,
+            metrics,
+        })
+    }
+}

@@ -1,0 +1,237 @@
+//! Training runs and their metric history.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, Store, StoreError};
+
+/// A training run as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: i64,
+    pub dataset_version_id: i64,
+    pub status: String,
+    pub error: Option<String>,
+    pub model: String,
+    pub target: String,
+    pub features: serde_json::Value,
+    pub params: serde_json::Value,
+    pub split: serde_json::Value,
+    pub device: String,
+    pub seed: i64,
+    pub kiln_version: String,
+    pub git_commit: Option<String>,
+    pub sweep_id: Option<String>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub duration_s: Option<f64>,
+    pub metrics: serde_json::Value,
+    pub evaluation: serde_json::Value,
+    pub artifacts: serde_json::Value,
+}
+
+/// What starting a run records.
+#[derive(Clone, Debug)]
+pub struct NewRun<'a> {
+    pub dataset_version_id: i64,
+    pub model: &'a str,
+    pub target: &'a str,
+    pub features: serde_json::Value,
+    pub params: serde_json::Value,
+    pub split: serde_json::Value,
+    pub device: &'a str,
+    pub seed: i64,
+    pub kiln_version: &'a str,
+    pub git_commit: Option<&'a str>,
+    pub sweep_id: Option<&'a str>,
+}
+
+/// One point of a metric series.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    pub name: String,
+    pub step: i64,
+    pub epoch: Option<i64>,
+    pub value: f64,
+}
+
+const RUN_SELECT: &str =
+    "SELECT id, dataset_version_id, status, error, model, target, features_json,
+    params_json, split_json, device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at,
+    duration_s, metrics_json, evaluation_json, artifacts_json FROM runs";
+
+fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Run, [String; 6])> {
+    Ok((
+        Run {
+            id: r.get(0)?,
+            dataset_version_id: r.get(1)?,
+            status: r.get(2)?,
+            error: r.get(3)?,
+            model: r.get(4)?,
+            target: r.get(5)?,
+            features: serde_json::Value::Null,
+            params: serde_json::Value::Null,
+            split: serde_json::Value::Null,
+            device: r.get(9)?,
+            seed: r.get(10)?,
+            kiln_version: r.get(11)?,
+            git_commit: r.get(12)?,
+            sweep_id: r.get(13)?,
+            started_at: r.get(14)?,
+            ended_at: r.get(15)?,
+            duration_s: r.get(16)?,
+            metrics: serde_json::Value::Null,
+            evaluation: serde_json::Value::Null,
+            artifacts: serde_json::Value::Null,
+        },
+        [
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(17)?,
+            r.get(18)?,
+            r.get(19)?,
+        ],
+    ))
+}
+
+fn parse((mut run, json): (Run, [String; 6])) -> Result<Run> {
+    let [f, p, s, m, e, a] = json;
+    run.features = serde_json::from_str(&f)?;
+    run.params = serde_json::from_str(&p)?;
+    run.split = serde_json::from_str(&s)?;
+    run.metrics = serde_json::from_str(&m)?;
+    run.evaluation = serde_json::from_str(&e)?;
+    run.artifacts = serde_json::from_str(&a)?;
+    Ok(run)
+}
+
+impl Store {
+    /// Record a run as `running` by this process.
+    pub fn start_run(&self, new: &NewRun<'_>) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO runs (dataset_version_id, status, model, target, features_json, params_json,
+                split_json, device, seed, kiln_version, git_commit, sweep_id, pid, started_at)
+             VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+                strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+            params![
+                new.dataset_version_id,
+                new.model,
+                new.target,
+                new.features.to_string(),
+                new.params.to_string(),
+                new.split.to_string(),
+                new.device,
+                new.seed,
+                new.kiln_version,
+                new.git_commit,
+                new.sweep_id,
+                i64::from(std::process::id()),
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Close a run: its status (`finished`, `stopped`, `failed`), error, metrics, evaluation and artifacts.
+    pub fn finish_run(
+        &self,
+        id: i64,
+        status: &str,
+        error: Option<&str>,
+        metrics: &serde_json::Value,
+        evaluation: &serde_json::Value,
+        artifacts: &serde_json::Value,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET status = ?2, error = ?3, metrics_json = ?4, evaluation_json = ?5,
+                artifacts_json = ?6, ended_at = strftime('%Y-%m-%dT%H:%M:%fZ','now'),
+                duration_s = (julianday('now') - julianday(started_at)) * 86400.0
+             WHERE id = ?1",
+            params![
+                id,
+                status,
+                error,
+                metrics.to_string(),
+                evaluation.to_string(),
+                artifacts.to_string()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Append metric points in one transaction.
+    pub fn log_metrics(&mut self, run: i64, points: &[MetricPoint]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO run_metrics (run_id, name, step, epoch, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for p in points {
+                st.execute(params![run, p.name, p.step, p.epoch, p.value])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A run's metric history, by name then step.
+    pub fn metric_history(&self, run: i64) -> Result<Vec<MetricPoint>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT name, step, epoch, value FROM run_metrics WHERE run_id = ?1 ORDER BY name, step",
+        )?;
+        let rows = st.query_map([run], |r| {
+            Ok(MetricPoint {
+                name: r.get(0)?,
+                step: r.get(1)?,
+                epoch: r.get(2)?,
+                value: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn run(&self, id: i64) -> Result<Run> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("{RUN_SELECT} WHERE id = ?1"))?;
+        let raw = st.query_row([id], run_from_row).optional()?;
+        raw.map(parse).transpose()?.ok_or(StoreError::NoRun(id))
+    }
+
+    /// Runs, newest first.
+    pub fn list_runs(&self) -> Result<Vec<Run>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("{RUN_SELECT} ORDER BY id DESC"))?;
+        let rows = st.query_map([], run_from_row)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .map(parse)
+            .collect()
+    }
+
+    /// Mark runs left `running` by processes that are gone as `interrupted`. Returns how many.
+    pub fn mark_interrupted(&self, alive: impl Fn(u32) -> bool) -> Result<usize> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, pid FROM runs WHERE status = 'running'")?;
+        let rows: Vec<(i64, Option<i64>)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut n = 0;
+        for (id, pid) in rows {
+            let gone = pid
+                .and_then(|p| u32::try_from(p).ok())
+                .is_none_or(|p| !alive(p));
+            if gone {
+                self.conn.execute(
+                    "UPDATE runs SET status = 'interrupted', error = 'the process ended before the run finished',
+                        ended_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
+                    [id],
+                )?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,49 @@
+//! Batch predictions with a trained model.
+
+use burn::module::Module;
+use burn::tensor::Device;
+use polars::prelude::*;
+
+use crate::TrainError;
+use crate::data::FeatureSpec;
+use crate::model::{Mlp, MlpConfig};
+
+/// Load weights saved by [`crate::training::save`] into a model of `config`.
+pub fn load(
+    config: &MlpConfig,
+    path: &std::path::Path,
+    device: &Device,
+) -> Result<Mlp, TrainError> {
+    config
+        .init(device)
+        .try_load_file(path)
+        .map_err(|e| TrainError::Record(e.to_string()))
+}
+
+/// The predicted class of every row of `df` (features encoded with `spec`).
+pub fn predict(
+    model: &Mlp,
+    spec: &FeatureSpec,
+    df: &DataFrame,
+    device: &Device,
+) -> Result<Vec<String>, TrainError> {
+    let data = spec.transform(df, false)?;
+    let mut out = Vec::with_capacity(data.rows);
+    let idx: Vec<usize> = (0..data.rows).collect();
+    for chunk in idx.chunks(1024) {
+        let (x, _) = data.gather(chunk);
+        let xs = burn::tensor::Tensor::<2>::from_data(
+            burn::tensor::TensorData::new(x, [chunk.len(), data.width]),
+            device,
+        );
+        for p in model.forward(xs).argmax(1).into_data().iter::<i64>() {
+            out.push(
+                spec.classes
+                    .get(usize::try_from(p).unwrap_or(0))
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    Ok(out)
+}
