@@ -48,6 +48,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 300)]
         keys: usize,
     },
+    /// Metric logging throughput into the workspace database, and reading a run's history back.
+    Metrics {
+        #[arg(long, default_value_t = 2_000_000)]
+        points: usize,
+        #[arg(long, default_value_t = 20_000)]
+        history: usize,
+    },
+    /// Training time of the default MLP on digits on the CPU, with its test accuracy.
+    Train {
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Commit of `labels` drafted labels, and diff of two versions of `diff_rows` rows.
     Versions {
         #[arg(long, default_value_t = 100_000)]
@@ -67,6 +79,8 @@ pub fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()
         BenchCommand::Table { rows, cols, frames } => bench_table(*rows, *cols, *frames)?,
         BenchCommand::Stats { rows, cols } => bench_stats(*rows, *cols)?,
         BenchCommand::Label { rows, keys } => bench_label(*rows, *keys)?,
+        BenchCommand::Metrics { points, history } => bench_metrics(*points, *history)?,
+        BenchCommand::Train { seed } => bench_train(*seed)?,
         BenchCommand::Versions { labels, diff_rows } => bench_versions(*labels, *diff_rows)?,
     };
     if json_out {
@@ -530,5 +544,97 @@ fn bench_versions(labels: usize, diff_rows: usize) -> Result<serde_json::Value> 
         "diff_rows": diff_rows,
         "diff_changed_rows": d.changed_rows,
         "diff_s": diff_s,
+    }))
+}
+
+fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
+    use kiln_core::store::{MetricPoint, NewRun};
+    let dir = tempfile_dir("metrics")?;
+    let mut ws = Workspace::open(&dir.join("ws"))?;
+    let src = dir.join("t.csv");
+    std::fs::write(&src, "a,b\n1,x\n2,y\n")?;
+    let version = ws.import(&src, "t", &ImportOptions::default(), &Cancel::new(), &Progress::new())?.version;
+    let new_run = |ws: &Workspace| {
+        ws.store().start_run(&NewRun {
+            dataset_version_id: version.id,
+            model: "bench",
+            target: "b",
+            features: json!([]),
+            params: json!({}),
+            split: json!({}),
+            device: "cpu",
+            seed: 0,
+            kiln_version: kiln_core::VERSION,
+            git_commit: None,
+            sweep_id: None,
+        })
+    };
+    let run = new_run(&ws)?;
+    drop(ws);
+    // The writer thread's path: its own connection, batches of points per transaction.
+    let mut store = kiln_core::store::Store::open(&dir.join("ws").join("kiln.db"))?;
+    let names = ["train_step_loss", "train_accuracy", "val_loss", "val_accuracy"];
+    let batch = 10_000;
+    let t = Instant::now();
+    let mut written = 0;
+    while written < points {
+        let chunk: Vec<MetricPoint> = (written..(written + batch).min(points))
+            .map(|i| MetricPoint {
+                name: names[i % names.len()].to_owned(),
+                step: (i / names.len()) as i64,
+                epoch: Some((i / 1000) as i64),
+                value: i as f64 * 1e-6,
+            })
+            .collect();
+        written += chunk.len();
+        store.log_metrics(run, &chunk)?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    // Read back a run with a `history`-point series.
+    let ws = Workspace::open(&dir.join("ws"))?;
+    let small = new_run(&ws)?;
+    let pts: Vec<MetricPoint> = (0..history)
+        .map(|i| MetricPoint { name: "loss".into(), step: i as i64, epoch: None, value: 1.0 / (i + 1) as f64 })
+        .collect();
+    store.log_metrics(small, &pts)?;
+    let mut reads = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let h = ws.store().metric_history(small)?;
+        reads.push(t.elapsed());
+        anyhow::ensure!(h.len() == history, "read {} points", h.len());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(json!({
+        "points": points,
+        "log_s": secs,
+        "points_per_s": points as f64 / secs,
+        "history_points": history,
+        "history_read_ms_best": best(&reads) * 1000.0,
+        "history_read_ms_p50": percentile_ms(&mut reads, 0.5),
+    }))
+}
+
+fn bench_train(seed: u64) -> Result<serde_json::Value> {
+    let dir = tempfile_dir("train")?;
+    let mut ws = Workspace::open(&dir.join("ws"))?;
+    kiln_core::demo::seed(&mut ws)?;
+    let req = kiln_core::training::TrainRequest {
+        dataset: "digits".into(),
+        target: "column_65".into(),
+        features: None,
+        params: kiln_train::TrainParams { seed, ..kiln_train::TrainParams::default() },
+        device: kiln_train::DeviceChoice::Cpu,
+        sweep_id: None,
+    };
+    let t = Instant::now();
+    let summary = ws.train(&req, &std::sync::atomic::AtomicBool::new(false), &mut |_| {})?;
+    let secs = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(json!({
+        "train_s": secs,
+        "test_accuracy": summary.metrics.get("test_accuracy"),
+        "epochs": summary.metrics.get("epochs"),
+        "device": summary.device,
     }))
 }
