@@ -553,7 +553,15 @@ fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
     let mut ws = Workspace::open(&dir.join("ws"))?;
     let src = dir.join("t.csv");
     std::fs::write(&src, "a,b\n1,x\n2,y\n")?;
-    let version = ws.import(&src, "t", &ImportOptions::default(), &Cancel::new(), &Progress::new())?.version;
+    let version = ws
+        .import(
+            &src,
+            "t",
+            &ImportOptions::default(),
+            &Cancel::new(),
+            &Progress::new(),
+        )?
+        .version;
     let new_run = |ws: &Workspace| {
         ws.store().start_run(&NewRun {
             dataset_version_id: version.id,
@@ -573,7 +581,12 @@ fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
     drop(ws);
     // The writer thread's path: its own connection, batches of points per transaction.
     let mut store = kiln_core::store::Store::open(&dir.join("ws").join("kiln.db"))?;
-    let names = ["train_step_loss", "train_accuracy", "val_loss", "val_accuracy"];
+    let names = [
+        "train_step_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+    ];
     let batch = 10_000;
     let t = Instant::now();
     let mut written = 0;
@@ -594,7 +607,12 @@ fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
     let ws = Workspace::open(&dir.join("ws"))?;
     let small = new_run(&ws)?;
     let pts: Vec<MetricPoint> = (0..history)
-        .map(|i| MetricPoint { name: "loss".into(), step: i as i64, epoch: None, value: 1.0 / (i + 1) as f64 })
+        .map(|i| MetricPoint {
+            name: "loss".into(),
+            step: i as i64,
+            epoch: None,
+            value: 1.0 / (i + 1) as f64,
+        })
         .collect();
     store.log_metrics(small, &pts)?;
     let mut reads = Vec::new();
@@ -623,12 +641,19 @@ fn bench_train(seed: u64) -> Result<serde_json::Value> {
         dataset: "digits".into(),
         target: "column_65".into(),
         features: None,
-        params: kiln_train::TrainParams { seed, ..kiln_train::TrainParams::default() },
+        params: kiln_train::TrainParams {
+            seed,
+            ..kiln_train::TrainParams::default()
+        },
         device: kiln_train::DeviceChoice::Cpu,
         sweep_id: None,
     };
     let t = Instant::now();
-    let summary = ws.train(&req, &std::sync::atomic::AtomicBool::new(false), &mut |_| {})?;
+    let summary = ws.train(
+        &req,
+        &std::sync::atomic::AtomicBool::new(false),
+        &mut |_| {},
+    )?;
     let secs = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
     Ok(json!({
