@@ -161,68 +161,35 @@ fn bad_training_requests_fail_clearly() {
         kiln(&ws, &["import", p.to_str().unwrap(), "--name", "penguins"]).code,
         0
     );
-    let r = kiln(
-        &ws,
-        &[
-            "train",
-            "--dataset",
-            "penguins",
-            "--target",
-            "nope",
-            "--device",
-            "cpu",
-        ],
-    );
+    for (extra, want) in [
+        (
+            ["--target", "nope", "--device", "cpu"],
+            "target column `nope` not found",
+        ),
+        (
+            ["--target", "species", "--param", "lr=-1"],
+            "invalid value `-1` for `lr`",
+        ),
+        (
+            ["--target", "species", "--param", "colour=red"],
+            "unknown parameter `colour`",
+        ),
+        (
+            ["--target", "species", "--device", "tpu"],
+            "unknown device `tpu`",
+        ),
+    ] {
+        let mut args = vec!["train", "--dataset", "penguins"];
+        args.extend(extra);
+        let r = kiln(&ws, &args);
+        assert_ne!(r.code, 0, "{extra:?} was accepted");
+        assert!(r.stderr.contains(want), "{extra:?}: {}", r.stderr);
+    }
     assert!(
-        r.stderr.contains("target column `nope` not found"),
-        "{}",
-        r.stderr
+        kiln(&ws, &["runs", "list", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty()
     );
-    let r = kiln(
-        &ws,
-        &[
-            "train",
-            "--dataset",
-            "penguins",
-            "--target",
-            "species",
-            "--param",
-            "lr=-1",
-        ],
-    );
-    assert!(
-        r.stderr.contains("invalid value `-1` for `lr`"),
-        "{}",
-        r.stderr
-    );
-    let r = kiln(
-        &ws,
-        &[
-            "train",
-            "--dataset",
-            "penguins",
-            "--target",
-            "species",
-            "--param",
-            "colour=red",
-        ],
-    );
-    assert!(
-        r.stderr.contains("unknown parameter `colour`"),
-        "{}",
-        r.stderr
-    );
-    let r = kiln(
-        &ws,
-        &[
-            "train",
-            "--dataset",
-            "penguins",
-            "--target",
-            "species",
-            "--device",
-            "tpu",
-        ],
-    );
-    assert!(r.stderr.contains("unknown device `tpu`"), "{}", r.stderr);
 }
