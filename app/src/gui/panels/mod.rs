@@ -25,12 +25,12 @@ pub fn all() -> Vec<Box<dyn Panel>> {
         Box::new(placeholder::Placeholder::new(
             PanelId::Train,
             "Train models",
-            "Train MLPs and small CNNs with burn on your GPU (wgpu) or CPU, with live curves and every run recorded.",
+            "Train MLPs and small CNNs with burn on your GPU (wgpu) or CPU, with live curves and every run recorded. Training already works from the command line: kiln train --dataset NAME --target COLUMN.",
         )),
         Box::new(placeholder::Placeholder::new(
             PanelId::Runs,
             "Compare runs",
-            "Compare experiments side by side: parameters, curves, confusion matrices.",
+            "Compare experiments side by side: parameters, curves, confusion matrices. Recorded runs are listed today by kiln runs list and kiln runs show RUN.",
         )),
         Box::new(placeholder::Placeholder::new(
             PanelId::Models,
