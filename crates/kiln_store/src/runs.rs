@@ -164,7 +164,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut st = tx.prepare_cached(
-                "INSERT OR REPLACE INTO run_metrics (run_id, name, step, epoch, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO run_metrics (run_id, name, step, epoch, value) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for p in points {
                 st.execute(params![run, p.name, p.step, p.epoch, p.value])?;
