@@ -210,3 +210,56 @@ fn label_schema_round_trips() {
     assert_eq!(s.label_schema("a", "label").unwrap().unwrap(), classes);
     assert_eq!(s.label_columns("a").unwrap(), vec!["label".to_owned()]);
 }
+
+#[test]
+fn runs_record_metrics_and_dead_runs_become_interrupted() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&d.path().join("kiln.db")).unwrap();
+    let v = s
+        .insert_version(&new_version("a", "h1"), || Ok(()))
+        .unwrap()
+        .unwrap();
+    let new_run = NewRun {
+        dataset_version_id: v.id,
+        model: "mlp",
+        target: "y",
+        features: serde_json::json!([]),
+        params: serde_json::json!({"lr": 0.001}),
+        split: serde_json::json!({}),
+        device: "cpu",
+        seed: 1,
+        kiln_version: "0.1.0",
+        git_commit: None,
+        sweep_id: None,
+    };
+    let done = s.start_run(&new_run).unwrap();
+    let points: Vec<MetricPoint> = (0..3)
+        .map(|i| MetricPoint {
+            name: "loss".into(),
+            step: i,
+            epoch: Some(i),
+            value: 1.0 / (i + 1) as f64,
+        })
+        .collect();
+    s.log_metrics(done, &points).unwrap();
+    s.finish_run(
+        done,
+        "finished",
+        None,
+        &serde_json::json!({"test_accuracy": 0.9}),
+        &serde_json::json!({}),
+        &serde_json::json!({}),
+    )
+    .unwrap();
+    let crashed = s.start_run(&new_run).unwrap();
+    assert_eq!(s.mark_interrupted(|_| false).unwrap(), 1);
+    assert_eq!(s.run(crashed).unwrap().status, "interrupted");
+    let r = s.run(done).unwrap();
+    assert_eq!(
+        (r.status.as_str(), r.metrics["test_accuracy"].as_f64()),
+        ("finished", Some(0.9))
+    );
+    assert_eq!(s.metric_history(done).unwrap(), points);
+    assert_eq!(s.list_runs().unwrap().len(), 2);
+    assert!(matches!(s.run(99), Err(StoreError::NoRun(99))));
+}
