@@ -270,6 +270,14 @@ fn label_twenty_digits_by_hotkeys_undo_one_and_commit() {
     h.run_steps(2);
     h.get_by_label_contains("20 label(s) saved in the draft");
     screenshot(&mut h, "label-grid");
+    // Paging moves the current item along; the keys then label on the new page.
+    h.get_by_label_contains("Page 1 of 5");
+    h.get_by_label("Page >").click();
+    h.run_steps(3);
+    h.get_by_label_contains("Page 2 of 5");
+    h.get_by_label("< Page").click();
+    h.run_steps(3);
+    h.get_by_label_contains("Page 1 of 5");
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
     h.run_steps(2);
     h.get_by_label_contains("19 label(s) saved in the draft");

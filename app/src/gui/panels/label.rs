@@ -669,19 +669,20 @@ impl LabelPanel {
         let visible = session.visible();
         let pages = visible.len().div_ceil(PAGE).max(1);
         self.page = self.page.min(pages - 1);
-        if let Some(i) = visible.iter().position(|&p| p == session.cursor) {
-            if i / PAGE != self.page && !self.selected.is_empty() {
-                // keep the page while a selection is being built
-            } else {
-                self.page = i / PAGE;
-            }
+        // Show the current item's page, unless a selection is being built on another page.
+        if let Some(i) = visible.iter().position(|&p| p == session.cursor)
+            && self.selected.is_empty()
+        {
+            self.page = i / PAGE;
         }
         ui.horizontal(|ui| {
             if ui
                 .add_enabled(self.page > 0, egui::Button::new("< Page"))
                 .clicked()
             {
+                // The current item follows the page, so the grid stays on it.
                 self.page -= 1;
+                cmds.push(Command::MoveCursor(visible[self.page * PAGE]));
             }
             ui.label(format!(
                 "Page {} of {pages} · {} selected (click, Shift+click, Ctrl+click, drag a box)",
@@ -693,6 +694,7 @@ impl LabelPanel {
                 .clicked()
             {
                 self.page += 1;
+                cmds.push(Command::MoveCursor(visible[self.page * PAGE]));
             }
         });
         if !self.broken.is_empty() {
