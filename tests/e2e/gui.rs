@@ -204,7 +204,6 @@ fn navigation_reaches_every_panel_and_unbuilt_ones_say_so() {
     h.get_by_label_contains("Open a dataset version in the Data panel first");
     for (nav, heading) in [
         ("Train", "Train models"),
-        ("Runs", "Compare runs"),
         ("Models & Releases", "Models & Releases"),
         ("Monitor", "Monitor"),
     ] {
@@ -213,6 +212,11 @@ fn navigation_reaches_every_panel_and_unbuilt_ones_say_so() {
         assert!(h.query_all_by_label(heading).count() >= 1, "{nav}");
         h.get_by_label_contains("Not available yet");
     }
+    h.get_by_label("Runs").click();
+    h.run_steps(2);
+    h.get_by_label_contains("No training runs yet");
+    h.get_by_label("Models & Releases").click();
+    h.run_steps(2);
     h.get_by_label("Go to Data").click();
     h.run_steps(2);
     h.get_by_label_contains("Import a dataset");
@@ -377,4 +381,45 @@ fn image_folder_grid_shows_broken_images_without_panicking() {
     wait_for(&mut h, "1 image(s) could not be decoded");
     h.get_by_label_contains("9 / 9 labeled");
     screenshot(&mut h, "label-images");
+}
+
+#[test]
+fn runs_panel_shows_a_recorded_run_with_its_curves_and_evaluation() {
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = d.path().join("ws");
+    let p = crate::support::fixture("penguins.csv");
+    let r = crate::support::kiln(
+        &ws_dir,
+        &["import", p.to_str().unwrap(), "--name", "penguins"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let run = crate::support::kiln(
+        &ws_dir,
+        &[
+            "train",
+            "--dataset",
+            "penguins",
+            "--target",
+            "species",
+            "--device",
+            "cpu",
+            "--param",
+            "epochs=15",
+            "--json",
+        ],
+    )
+    .json();
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    h.get_by_label("Runs").click();
+    h.run_steps(2);
+    h.get_by_label("Runs (1)");
+    h.get_by_label("finished");
+    h.get_by_label(&format!("{:.4}", run["test_accuracy"].as_f64().unwrap()));
+    h.get_by_label(&format!("#{}", run["run_id"])).click();
+    h.run_steps(3);
+    h.get_by_label("Test split, per class");
+    h.get_by_label("Loss per epoch");
+    h.get_by_label("Chinstrap");
+    screenshot(&mut h, "runs");
 }

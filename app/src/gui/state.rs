@@ -301,6 +301,8 @@ pub struct AppState {
     pub current: Current,
     pub importing: Option<Importing>,
     pub labeling: Option<LabelSession>,
+    /// Training runs, newest first.
+    pub runs: Vec<kiln_core::store::Run>,
     /// The last diff computed in the versions view: `(a, b, summary)`.
     pub diff: Option<(String, String, kiln_core::data::DiffSummary)>,
     pub jobs: Vec<JobEntry>,
@@ -320,6 +322,7 @@ impl AppState {
             current: Current::default(),
             importing: None,
             labeling: None,
+            runs: Vec::new(),
             diff: None,
             jobs: Vec::new(),
             toasts: Vec::new(),
@@ -343,6 +346,7 @@ impl AppState {
             Ok(d) => self.datasets = d,
             Err(e) => self.error("Could not read the dataset list", &e.to_string()),
         }
+        self.runs = self.ws.store().list_runs().unwrap_or_default();
         self.versions.clear();
         for d in &self.datasets {
             if let Ok(v) = self.ws.versions(&d.name) {

@@ -3,6 +3,7 @@
 mod data;
 pub mod label;
 mod placeholder;
+mod runs;
 
 pub use data::DataPanel;
 pub use label::LabelPanel;
@@ -27,11 +28,7 @@ pub fn all() -> Vec<Box<dyn Panel>> {
             "Train models",
             "Train MLPs and small CNNs with burn on your GPU (wgpu) or CPU, with live curves and every run recorded. Training already works from the command line: kiln train --dataset NAME --target COLUMN.",
         )),
-        Box::new(placeholder::Placeholder::new(
-            PanelId::Runs,
-            "Compare runs",
-            "Compare experiments side by side: parameters, curves, confusion matrices. Recorded runs are listed today by kiln runs list and kiln runs show RUN.",
-        )),
+        Box::new(runs::RunsPanel::default()),
         Box::new(placeholder::Placeholder::new(
             PanelId::Models,
             "Models & Releases",
