@@ -423,3 +423,30 @@ fn runs_panel_shows_a_recorded_run_with_its_curves_and_evaluation() {
     h.get_by_label("Chinstrap");
     screenshot(&mut h, "runs");
 }
+
+#[test]
+fn command_palette_reaches_actions_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let mut h = harness(d.path());
+    h.run_steps(2);
+    assert!(!h.state().state.light_theme);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::K);
+    h.run_steps(2);
+    h.get_by_label("Action").type_text("light theme");
+    h.run_steps(2);
+    h.get_by_label("Switch to the light theme");
+    h.key_press(egui::Key::Enter);
+    h.run_steps(3);
+    assert!(h.state().state.light_theme);
+    assert!(
+        h.query_by_label("Action").is_none(),
+        "the palette closes after running an action"
+    );
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::K);
+    h.run_steps(2);
+    h.get_by_label("Action").type_text("go to label");
+    h.run_steps(2);
+    h.get_by_label("Go to Label").click();
+    h.run_steps(3);
+    assert_eq!(h.state().state.active, kiln_app::gui::PanelId::Label);
+}

@@ -22,6 +22,8 @@ pub struct KilnApp {
     jobs_open: bool,
     /// The references of the diff being computed.
     pending_diff: Option<(String, String)>,
+    /// The command palette's query while it is open (Ctrl+K).
+    palette: Option<String>,
     cmds: Vec<Command>,
     notify: Arc<dyn Fn() + Send + Sync>,
 }
@@ -45,6 +47,7 @@ impl KilnApp {
             import_dialog: None,
             jobs_open: false,
             pending_diff: None,
+            palette: None,
             cmds: Vec::new(),
             notify: Arc::new(move || ctx.request_repaint()),
         };
@@ -793,6 +796,13 @@ impl KilnApp {
         if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::O)) {
             self.cmds.push(Command::PickImportFile);
         }
+        if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::K)) {
+            self.palette = if self.palette.is_some() {
+                None
+            } else {
+                Some(String::new())
+            };
+        }
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
@@ -959,6 +969,107 @@ impl KilnApp {
             });
     }
 
+    /// Every action the palette offers, by name.
+    fn palette_actions(&self) -> Vec<(String, Command)> {
+        let mut actions: Vec<(String, Command)> = vec![
+            ("Import a file…".into(), Command::PickImportFile),
+            ("Open or create a workspace…".into(), Command::PickWorkspace),
+            (
+                if self.state.light_theme {
+                    "Switch to the dark theme"
+                } else {
+                    "Switch to the light theme"
+                }
+                .into(),
+                Command::ToggleTheme,
+            ),
+        ];
+        for p in PanelId::ALL {
+            actions.push((format!("Go to {}", p.title()), Command::ShowPanel(p)));
+        }
+        if let Some(v) = &self.state.current.version {
+            actions.push((
+                format!("Compute statistics of {}@{}", v.dataset, v.version),
+                Command::ComputeStats,
+            ));
+            actions.push((
+                format!("Export {}@{}…", v.dataset, v.version),
+                Command::PickExport,
+            ));
+            actions.push((
+                format!("Pull {} from its source", v.dataset),
+                Command::Pull(v.dataset.clone()),
+            ));
+            if !self.state.current.filter.trim().is_empty() {
+                actions.push((
+                    "Save the filter as a new version".into(),
+                    Command::SaveFilterVersion,
+                ));
+            }
+        }
+        for d in &self.state.datasets {
+            actions.push((
+                format!("Open dataset {}", d.name),
+                Command::OpenVersion {
+                    dataset: d.name.clone(),
+                    version: None,
+                },
+            ));
+        }
+        actions
+    }
+
+    fn palette_window(&mut self, ctx: &egui::Context) {
+        let Some(mut query) = self.palette.take() else {
+            return;
+        };
+        let needle = query.to_lowercase();
+        let matches: Vec<(String, Command)> = self
+            .palette_actions()
+            .into_iter()
+            .filter(|(name, _)| {
+                needle
+                    .split_whitespace()
+                    .all(|w| name.to_lowercase().contains(w))
+            })
+            .collect();
+        let mut chosen = None;
+        let mut open = true;
+        egui::Window::new("Command palette")
+            .anchor(egui::Align2::CENTER_TOP, [0.0, 60.0])
+            .collapsible(false)
+            .resizable(false)
+            .open(&mut open)
+            .show(ctx, |ui| {
+                let l = ui.label("Action");
+                let edit = ui
+                    .add(
+                        egui::TextEdit::singleline(&mut query)
+                            .hint_text("type to search, Enter runs the first")
+                            .desired_width(380.0),
+                    )
+                    .labelled_by(l.id);
+                edit.request_focus();
+                if ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                    chosen = matches.first().map(|(_, c)| c.clone());
+                }
+                for (name, cmd) in matches.iter().take(12) {
+                    if ui.selectable_label(false, name).clicked() {
+                        chosen = Some(cmd.clone());
+                    }
+                }
+                if matches.is_empty() {
+                    ui.label(egui::RichText::new("No action matches.").weak());
+                }
+            });
+        let escape = ctx.input(|i| i.key_pressed(egui::Key::Escape));
+        match chosen {
+            Some(cmd) => self.cmds.push(cmd),
+            None if open && !escape => self.palette = Some(query),
+            None => {}
+        }
+    }
+
     fn drop_overlay(ctx: &egui::Context) {
         if ctx.input(|i| i.raw.hovered_files.is_empty()) {
             return;
@@ -1057,6 +1168,7 @@ impl eframe::App for KilnApp {
             }
         }
         self.jobs_window(&ctx);
+        self.palette_window(&ctx);
         self.toasts(&ctx);
         Self::drop_overlay(&ctx);
     }
