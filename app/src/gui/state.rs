@@ -5,7 +5,7 @@ use std::sync::Arc;
 use kiln_core::data::polars::prelude::DataFrame;
 use kiln_core::data::{Histogram, ScatterSeries, ValueCount};
 use kiln_core::jobs::Job;
-use kiln_core::{ColumnStats, Dataset, DatasetVersion, ImportOutcome, Workspace};
+use kiln_core::{Cancel, ColumnStats, Dataset, DatasetVersion, ImportOutcome, Progress, Workspace};
 use serde::{Deserialize, Serialize};
 
 /// The phases of the product cycle, one panel each.
@@ -129,42 +129,34 @@ impl JobKind {
         }
     }
 
+    /// The job's progress and cancel flag, whatever its result type.
     // The arms bind different job types, so they cannot be merged.
     #[allow(clippy::match_same_arms)]
+    fn handles(&self) -> (&Progress, &Cancel) {
+        fn h<T: Send + 'static>(job: &Job<T>) -> (&Progress, &Cancel) {
+            (&job.progress, job.cancel_token())
+        }
+        match self {
+            JobKind::Import { job, .. } => h(job),
+            JobKind::Load { job, .. } => h(job),
+            JobKind::View(job) | JobKind::Preview(job) | JobKind::FirstRows(job) => h(job),
+            JobKind::Stats(job) => h(job),
+            JobKind::Plot { job, .. } => h(job),
+            JobKind::Scatter(job) => h(job),
+            JobKind::PickFile(job) | JobKind::PickFolder(job) | JobKind::PickExport(job) => h(job),
+            JobKind::LabelLoad(job) => h(job),
+            JobKind::Derive { job, .. } => h(job),
+            JobKind::Diff(job) => h(job),
+        }
+    }
+
     pub fn progress(&self) -> (f32, String) {
-        let p = match self {
-            JobKind::Import { job, .. } => &job.progress,
-            JobKind::Load { job, .. } => &job.progress,
-            JobKind::View(job) | JobKind::Preview(job) | JobKind::FirstRows(job) => &job.progress,
-            JobKind::Stats(job) => &job.progress,
-            JobKind::Plot { job, .. } => &job.progress,
-            JobKind::Scatter(job) => &job.progress,
-            JobKind::PickFile(job) | JobKind::PickFolder(job) | JobKind::PickExport(job) => {
-                &job.progress
-            }
-            JobKind::LabelLoad(job) => &job.progress,
-            JobKind::Derive { job, .. } => &job.progress,
-            JobKind::Diff(job) => &job.progress,
-        };
+        let p = self.handles().0;
         (p.fraction(), p.step())
     }
 
-    #[allow(clippy::match_same_arms)]
     pub fn cancel(&self) {
-        match self {
-            JobKind::Import { job, .. } => job.cancel(),
-            JobKind::Load { job, .. } => job.cancel(),
-            JobKind::View(job) | JobKind::Preview(job) | JobKind::FirstRows(job) => job.cancel(),
-            JobKind::Stats(job) => job.cancel(),
-            JobKind::Plot { job, .. } => job.cancel(),
-            JobKind::Scatter(job) => job.cancel(),
-            JobKind::PickFile(job) | JobKind::PickFolder(job) | JobKind::PickExport(job) => {
-                job.cancel();
-            }
-            JobKind::LabelLoad(job) => job.cancel(),
-            JobKind::Derive { job, .. } => job.cancel(),
-            JobKind::Diff(job) => job.cancel(),
-        }
+        self.handles().1.cancel();
     }
 
     /// Jobs the user sees in the jobs list (file dialogs and previews are not "work").

@@ -80,6 +80,11 @@ impl<T: Send + 'static> Job<T> {
         self.cancel.cancel();
     }
 
+    /// The job's cancel flag (to cancel it without knowing its result type).
+    pub fn cancel_token(&self) -> &Cancel {
+        &self.cancel
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
