@@ -431,13 +431,14 @@ impl KilnApp {
             version: Some(v.clone()),
             ..Default::default()
         };
-        let path = self.state.ws.objects().absolute(&v.object_path);
+        let objects = self.state.ws.objects().clone();
         let version_id = v.id;
         self.spawn(|n| {
             Ok(JobKind::Load {
                 job: Job::spawn("load", n, move |_, p| {
                     p.set(0.1, "reading parquet");
-                    data::read_parquet(&path)
+                    objects
+                        .read_version(&v)
                         .map(|df| data::without_row_ids(&df))
                         .map_err(|e| e.to_string())
                 })?,

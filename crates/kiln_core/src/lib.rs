@@ -174,12 +174,7 @@ impl Workspace {
     /// Load a version's data with its `__kiln_row` ids (numbered by position for versions stored
     /// without them).
     pub fn load_with_ids(&self, version: &DatasetVersion) -> Result<DataFrame> {
-        let path = self.objects.absolute(&version.object_path);
-        let df = kiln_data::read_parquet(&path).map_err(|_| CoreError::MissingObject {
-            dataset: version.dataset.clone(),
-            version: version.version,
-            path,
-        })?;
+        let df = self.objects.read_version(version)?;
         Ok(kiln_data::with_row_ids(&df)?)
     }
 

@@ -60,6 +60,19 @@ impl ObjectStore {
         }
     }
 
+    /// The data of a dataset version as stored (with its row ids when it has them).
+    pub fn read_version(
+        &self,
+        version: &crate::DatasetVersion,
+    ) -> Result<kiln_data::polars::prelude::DataFrame, CoreError> {
+        let path = self.absolute(&version.object_path);
+        kiln_data::read_parquet(&path).map_err(|_| CoreError::MissingObject {
+            dataset: version.dataset.clone(),
+            version: version.version,
+            path,
+        })
+    }
+
     /// blake3 of a file's bytes, as hex.
     pub fn hash_file(path: &Path) -> Result<String, CoreError> {
         let mut hasher = blake3::Hasher::new();
