@@ -221,8 +221,7 @@ impl Store {
             "{VERSION_SELECT} WHERE v.dataset_id = ?1 ORDER BY v.version"
         ))?;
         let rows = st.query_map([id], version_from_row)?;
-        let raw = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-        raw.into_iter().map(RawVersion::parse).collect()
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// A version by number, or the latest when `version` is `None`.
@@ -232,11 +231,11 @@ impl Store {
             "{VERSION_SELECT} WHERE v.dataset_id = ?1 AND (?2 IS NULL OR v.version = ?2)
              ORDER BY v.version DESC LIMIT 1"
         ))?;
-        let raw = st
+        let found = st
             .query_row(params![id, version], version_from_row)
             .optional()?;
-        match raw {
-            Some(raw) => raw.parse(),
+        match found {
+            Some(v) => Ok(v),
             None => Err(match version {
                 Some(v) => StoreError::NoVersion {
                     name: dataset.to_owned(),
@@ -256,10 +255,9 @@ impl Store {
         let mut st = self.conn.prepare_cached(&format!(
             "{VERSION_SELECT} WHERE d.name = ?1 AND v.content_hash = ?2 ORDER BY v.version DESC LIMIT 1"
         ))?;
-        st.query_row(params![dataset, hash], version_from_row)
-            .optional()?
-            .map(RawVersion::parse)
-            .transpose()
+        Ok(st
+            .query_row(params![dataset, hash], version_from_row)
+            .optional()?)
     }
 
     /// Every object path referenced by a row (for garbage collection of orphans).
@@ -366,7 +364,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached(&format!("{VERSION_SELECT} WHERE v.id = ?1"))?;
-        st.query_row([id], version_from_row)?.parse()
+        Ok(st.query_row([id], version_from_row)?)
     }
 
     /// Define (or replace) the classes of a label column.
@@ -487,46 +485,24 @@ const VERSION_SELECT: &str = "SELECT v.id, v.dataset_id, d.name, v.version, v.co
     v.message, v.author, v.created_at, v.details
     FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id";
 
-struct RawVersion {
-    v: DatasetVersion,
-    schema: String,
-    options: String,
-    details: String,
-}
-
-impl RawVersion {
-    fn parse(self) -> Result<DatasetVersion> {
-        let mut v = self.v;
-        v.schema = serde_json::from_str(&self.schema)?;
-        v.import_options = serde_json::from_str(&self.options)?;
-        v.details = serde_json::from_str(&self.details)?;
-        Ok(v)
-    }
-}
-
-fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
-    Ok(RawVersion {
-        v: DatasetVersion {
-            id: r.get(0)?,
-            dataset_id: r.get(1)?,
-            dataset: r.get(2)?,
-            version: r.get(3)?,
-            content_hash: r.get(4)?,
-            object_path: r.get(5)?,
-            schema: serde_json::Value::Null,
-            row_count: r.get(7)?,
-            byte_size: r.get(8)?,
-            source_path: r.get(9)?,
-            import_options: serde_json::Value::Null,
-            operation: r.get(11)?,
-            parent_id: r.get(12)?,
-            message: r.get(13)?,
-            author: r.get(14)?,
-            created_at: r.get(15)?,
-            details: serde_json::Value::Null,
-        },
+fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DatasetVersion> {
+    Ok(DatasetVersion {
+        id: r.get(0)?,
+        dataset_id: r.get(1)?,
+        dataset: r.get(2)?,
+        version: r.get(3)?,
+        content_hash: r.get(4)?,
+        object_path: r.get(5)?,
         schema: r.get(6)?,
-        options: r.get(10)?,
+        row_count: r.get(7)?,
+        byte_size: r.get(8)?,
+        source_path: r.get(9)?,
+        import_options: r.get(10)?,
+        operation: r.get(11)?,
+        parent_id: r.get(12)?,
+        message: r.get(13)?,
+        author: r.get(14)?,
+        created_at: r.get(15)?,
         details: r.get(16)?,
     })
 }

@@ -60,50 +60,29 @@ const RUN_SELECT: &str =
     params_json, split_json, device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at,
     duration_s, metrics_json, evaluation_json, artifacts_json FROM runs";
 
-fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Run, [String; 6])> {
-    Ok((
-        Run {
-            id: r.get(0)?,
-            dataset_version_id: r.get(1)?,
-            status: r.get(2)?,
-            error: r.get(3)?,
-            model: r.get(4)?,
-            target: r.get(5)?,
-            features: serde_json::Value::Null,
-            params: serde_json::Value::Null,
-            split: serde_json::Value::Null,
-            device: r.get(9)?,
-            seed: r.get(10)?,
-            kiln_version: r.get(11)?,
-            git_commit: r.get(12)?,
-            sweep_id: r.get(13)?,
-            started_at: r.get(14)?,
-            ended_at: r.get(15)?,
-            duration_s: r.get(16)?,
-            metrics: serde_json::Value::Null,
-            evaluation: serde_json::Value::Null,
-            artifacts: serde_json::Value::Null,
-        },
-        [
-            r.get(6)?,
-            r.get(7)?,
-            r.get(8)?,
-            r.get(17)?,
-            r.get(18)?,
-            r.get(19)?,
-        ],
-    ))
-}
-
-fn parse((mut run, json): (Run, [String; 6])) -> Result<Run> {
-    let [f, p, s, m, e, a] = json;
-    run.features = serde_json::from_str(&f)?;
-    run.params = serde_json::from_str(&p)?;
-    run.split = serde_json::from_str(&s)?;
-    run.metrics = serde_json::from_str(&m)?;
-    run.evaluation = serde_json::from_str(&e)?;
-    run.artifacts = serde_json::from_str(&a)?;
-    Ok(run)
+fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
+        id: r.get(0)?,
+        dataset_version_id: r.get(1)?,
+        status: r.get(2)?,
+        error: r.get(3)?,
+        model: r.get(4)?,
+        target: r.get(5)?,
+        features: r.get(6)?,
+        params: r.get(7)?,
+        split: r.get(8)?,
+        device: r.get(9)?,
+        seed: r.get(10)?,
+        kiln_version: r.get(11)?,
+        git_commit: r.get(12)?,
+        sweep_id: r.get(13)?,
+        started_at: r.get(14)?,
+        ended_at: r.get(15)?,
+        duration_s: r.get(16)?,
+        metrics: r.get(17)?,
+        evaluation: r.get(18)?,
+        artifacts: r.get(19)?,
+    })
 }
 
 impl Store {
@@ -194,8 +173,9 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached(&format!("{RUN_SELECT} WHERE id = ?1"))?;
-        let raw = st.query_row([id], run_from_row).optional()?;
-        raw.map(parse).transpose()?.ok_or(StoreError::NoRun(id))
+        st.query_row([id], run_from_row)
+            .optional()?
+            .ok_or(StoreError::NoRun(id))
     }
 
     /// Runs, newest first.
@@ -204,10 +184,7 @@ impl Store {
             .conn
             .prepare_cached(&format!("{RUN_SELECT} ORDER BY id DESC"))?;
         let rows = st.query_map([], run_from_row)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
-            .into_iter()
-            .map(parse)
-            .collect()
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Mark runs left `running` by processes that are gone as `interrupted`. Returns how many.
