@@ -174,3 +174,106 @@ fn kill_while_labeling_keeps_every_saved_label() {
     }
     assert_eq!(ws.store().integrity_check().unwrap(), "ok");
 }
+
+const TRAIN_CHILD_ENV: &str = "KILN_E2E_TRAIN_CHILD";
+
+/// Runs only inside the child process: a long training run on penguins.
+#[test]
+fn crash_child_training() {
+    let Ok(ws) = std::env::var(TRAIN_CHILD_ENV) else {
+        return;
+    };
+    let mut ws = Workspace::open(Path::new(&ws)).unwrap();
+    let mut params = kiln_train::TrainParams::default();
+    for (k, v) in [("epochs", "100000"), ("patience", "0"), ("hidden", "16")] {
+        params.set(k, v).unwrap();
+    }
+    let req = kiln_core::training::TrainRequest {
+        dataset: "penguins".into(),
+        target: "species".into(),
+        features: None,
+        params,
+        device: kiln_train::DeviceChoice::Cpu,
+        sweep_id: None,
+    };
+    let _ = ws.train(
+        &req,
+        &std::sync::atomic::AtomicBool::new(false),
+        &mut |_| {},
+    );
+}
+
+#[test]
+fn kill_during_training_leaves_an_interrupted_run_that_resumes() {
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = d.path().join("ws");
+    let csv = crate::support::fixture("penguins.csv");
+    let mut ws = Workspace::open(&ws_dir).unwrap();
+    ws.import(
+        &csv,
+        "penguins",
+        &ImportOptions::default(),
+        &Cancel::new(),
+        &Progress::new(),
+    )
+    .unwrap();
+    drop(ws);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash::crash_child_training", "--nocapture"])
+        .env(TRAIN_CHILD_ENV, &ws_dir)
+        .spawn()
+        .unwrap();
+    // Kill once the run has written a checkpoint (every 2 s) and a little more history after it.
+    let state = ws_dir.join("checkpoints/run-1/state.json");
+    let start = Instant::now();
+    while !state.exists() && start.elapsed() < Duration::from_mins(2) {
+        assert!(child.try_wait().unwrap().is_none(), "the child ended early");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+
+    let mut ws = Workspace::open(&ws_dir).unwrap();
+    assert_eq!(ws.store().integrity_check().unwrap(), "ok");
+    let run = ws.store().run(1).unwrap();
+    assert_eq!(run.status, "interrupted");
+    let history = ws.store().metric_history(1).unwrap();
+    let epochs = history.iter().filter(|p| p.name == "train_loss").count();
+    let checkpoint = ws.resumable_epoch(1).unwrap();
+    assert!(
+        checkpoint >= 1 && epochs >= checkpoint,
+        "{epochs} epochs logged, checkpoint {checkpoint}"
+    );
+
+    // Resume for a few more epochs is not possible (the run's parameters are fixed), so stop it
+    // right after it picks up: it must start at the epoch after the checkpoint, with the history
+    // after the checkpoint dropped and recorded again.
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let mut first = None;
+    let r = ws
+        .resume(
+            1,
+            kiln_train::DeviceChoice::Cpu,
+            &cancel,
+            &mut |e| match e {
+                kiln_train::Event::Start { first_epoch, .. } => first = Some(*first_epoch),
+                kiln_train::Event::Epoch { .. } => {
+                    cancel.store(true, std::sync::atomic::Ordering::Relaxed)
+                }
+                kiln_train::Event::Step { .. } => {}
+            },
+        )
+        .unwrap();
+    assert_eq!(first, Some(checkpoint + 1));
+    assert_eq!(r.status, "stopped");
+    let history = ws.store().metric_history(1).unwrap();
+    let epochs: Vec<i64> = history
+        .iter()
+        .filter(|p| p.name == "train_loss")
+        .map(|p| p.step)
+        .collect();
+    let want: Vec<i64> = (1..=checkpoint as i64 + 1).collect();
+    assert_eq!(epochs, want);
+    assert_eq!(ws.store().integrity_check().unwrap(), "ok");
+}

@@ -53,6 +53,8 @@ pub enum Command {
     Runs(train::RunsCommand),
     /// Batch predictions of a run's model for a file.
     Predict(train::PredictArgs),
+    /// Grid or random search over training parameters; each trial is a run tagged with the sweep.
+    Sweep(train::SweepArgs),
     /// Measure Kiln's performance figures (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -79,8 +81,18 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Some(Command::Train(args)) => {
             train::run_train(&mut open(cli.workspace.as_ref())?, &args, cli.json, out)
         }
+        Some(Command::Runs(train::RunsCommand::Resume { run, device })) => train::run_resume(
+            &mut open(cli.workspace.as_ref())?,
+            run,
+            device,
+            cli.json,
+            out,
+        ),
         Some(Command::Runs(cmd)) => {
             train::run_runs(&open(cli.workspace.as_ref())?, &cmd, cli.json, out)
+        }
+        Some(Command::Sweep(args)) => {
+            train::run_sweep(&mut open(cli.workspace.as_ref())?, &args, cli.json, out)
         }
         Some(Command::Predict(args)) => {
             train::run_predict(&open(cli.workspace.as_ref())?, &args, cli.json, out)

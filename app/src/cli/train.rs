@@ -19,14 +19,15 @@ pub struct TrainArgs {
     /// The column to predict.
     #[arg(long)]
     pub target: String,
-    /// Model template.
-    #[arg(long, default_value = "mlp", value_parser = ["mlp"])]
+    /// Model template: an MLP for tabular data, a small CNN for images (pixel columns or an image column).
+    #[arg(long, default_value = "mlp", value_parser = ["mlp", "cnn"])]
     pub model: String,
     /// Feature columns, comma-separated (default: all but the target and `split`).
     #[arg(long, value_delimiter = ',')]
     pub features: Vec<String>,
-    /// `KEY=VALUE` hyperparameter: `hidden=128,64`, `dropout`, `lr`, `optimizer=adam|sgd`,
-    /// `weight_decay`, `batch_size`, `epochs`, `patience`. Repeat.
+    /// `KEY=VALUE` hyperparameter: `hidden=128,64`, `filters=32,64` (CNN), `dropout`, `lr`,
+    /// `schedule=constant|cosine|step` (`step_size`, `gamma`), `optimizer=adam|sgd`, `weight_decay`,
+    /// `batch_size`, `epochs`, `patience`. Repeat.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
     /// auto (a real GPU through wgpu if there is one, else the CPU), cpu or wgpu.
@@ -43,9 +44,41 @@ fn parse_device(s: &str) -> Result<DeviceChoice, String> {
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
     /// Every run, newest first.
-    List,
+    List {
+        /// Only the runs of this sweep.
+        #[arg(long)]
+        sweep: Option<String>,
+    },
     /// One run with its parameters, metrics, evaluation and metric history.
     Show { run: i64 },
+    /// Continue a stopped, failed or interrupted run from its last checkpoint.
+    Resume {
+        run: i64,
+        /// auto, cpu or wgpu.
+        #[arg(long, default_value = "auto", value_parser = parse_device)]
+        device: DeviceChoice,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// `KEY=V1,V2,...`: values to try (several widths per layer: `hidden=64,128x64`). Repeat per key.
+    #[arg(long = "grid", value_name = "KEY=VALUES")]
+    pub grid: Vec<String>,
+    /// `KEY=LOW:HIGH[:log][:int]`: a range for random search. Repeat per key.
+    #[arg(long = "range", value_name = "KEY=RANGE")]
+    pub ranges: Vec<String>,
+    /// Random search with this many trials (default: a grid over every combination).
+    #[arg(long)]
+    pub random: Option<usize>,
+    /// Seed of the random search.
+    #[arg(long, default_value_t = 0)]
+    pub search_seed: u64,
+    /// Runs at a time (on CPU cores).
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
 }
 
 #[derive(Debug, Args)]
@@ -58,11 +91,15 @@ pub struct PredictArgs {
     /// Output file (.csv, .parquet, ...): the input with a `prediction` column.
     #[arg(long)]
     pub out: PathBuf,
+    /// The input CSV has no header row (columns are named `column_1`, ... as on import).
+    #[arg(long)]
+    pub no_header: bool,
 }
 
 pub fn request(args: &TrainArgs) -> Result<TrainRequest> {
     let mut params = TrainParams {
         seed: args.seed,
+        model: kiln_train::ModelKind::parse(&args.model).unwrap_or_default(),
         ..TrainParams::default()
     };
     for p in &args.params {
@@ -81,6 +118,25 @@ pub fn request(args: &TrainArgs) -> Result<TrainRequest> {
     })
 }
 
+/// Epoch lines on stderr (text mode).
+fn epoch_printer(json_out: bool) -> impl FnMut(&kiln_train::Event) {
+    move |e| {
+        if let kiln_train::Event::Epoch {
+            epoch,
+            train_loss,
+            val_loss,
+            val_accuracy,
+            ..
+        } = e
+            && !json_out
+        {
+            eprintln!(
+                "epoch {epoch:>3}  train loss {train_loss:.4}  val loss {val_loss:.4}  val acc {val_accuracy:.4}"
+            );
+        }
+    }
+}
+
 pub fn run_train(
     ws: &mut Workspace,
     args: &TrainArgs,
@@ -89,16 +145,15 @@ pub fn run_train(
 ) -> Result<()> {
     let req = request(args)?;
     let cancel = AtomicBool::new(false);
-    let mut last = 0usize;
-    let summary = ws.train(&req, &cancel, &mut |e| {
-        if let kiln_train::Event::Epoch { epoch, train_loss, val_loss, val_accuracy, .. } = e
-            && !json_out
-            && *epoch > last
-        {
-            last = *epoch;
-            eprintln!("epoch {epoch:>3}  train loss {train_loss:.4}  val loss {val_loss:.4}  val acc {val_accuracy:.4}");
-        }
-    })?;
+    let summary = ws.train(&req, &cancel, &mut epoch_printer(json_out))?;
+    print_summary(&summary, json_out, out)
+}
+
+fn print_summary(
+    summary: &kiln_core::training::RunSummary,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     if json_out {
         let mut doc =
             json!({ "run_id": summary.run_id, "status": summary.status, "device": summary.device });
@@ -125,8 +180,19 @@ pub fn run_runs(
     out: &mut dyn Write,
 ) -> Result<()> {
     match cmd {
-        RunsCommand::List => {
-            let runs = ws.store().list_runs()?;
+        RunsCommand::Resume { .. } => bail!("internal: resume needs a writable workspace"),
+        RunsCommand::List { sweep } => {
+            let runs = match sweep {
+                Some(id) => {
+                    let mut r = ws.store().sweep_runs(id)?;
+                    if r.is_empty() && !ws.store().list_sweeps()?.iter().any(|s| &s.id == id) {
+                        bail!("no sweep `{id}`");
+                    }
+                    r.reverse();
+                    r
+                }
+                None => ws.store().list_runs()?,
+            };
             if json_out {
                 return super::print_json(out, &serde_json::to_value(&runs)?);
             }
@@ -182,12 +248,13 @@ pub fn run_predict(
     }
     let spec: kiln_train::FeatureSpec =
         serde_json::from_value(r.artifacts["feature_spec"].clone())?;
-    let c = &r.artifacts["model_config"];
-    let config = kiln_train::MlpConfig::new(
-        c["input"].as_u64().unwrap_or_default() as usize,
-        serde_json::from_value(c["hidden"].clone())?,
-        c["output"].as_u64().unwrap_or_default() as usize,
-    );
+    let mut c = r.artifacts["model_config"].clone();
+    if c.get("kind").is_none() {
+        // Runs recorded before the CNN template existed were all MLPs.
+        c["kind"] = json!("mlp");
+    }
+    let config: kiln_train::NetConfig =
+        serde_json::from_value(c).context("the run's model configuration is unreadable")?;
     let device = kiln_train::pick_device(DeviceChoice::Cpu)?;
     let weights = ws
         .objects()
@@ -195,7 +262,10 @@ pub fn run_predict(
     let model = kiln_train::inference::load(&config, &weights, &device.device)?;
     let mut df = kiln_core::data::read_file(
         &args.input,
-        &kiln_core::ImportOptions::default(),
+        &kiln_core::ImportOptions {
+            has_header: !args.no_header,
+            ..kiln_core::ImportOptions::default()
+        },
         &kiln_core::Cancel::new(),
         &kiln_core::Progress::new(),
     )?;
@@ -219,4 +289,105 @@ pub fn run_predict(
         )?;
         Ok(())
     }
+}
+
+/// `kiln runs resume RUN`.
+pub fn run_resume(
+    ws: &mut Workspace,
+    run: i64,
+    device: DeviceChoice,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let cancel = AtomicBool::new(false);
+    let summary = ws.resume(run, device, &cancel, &mut epoch_printer(json_out))?;
+    print_summary(&summary, json_out, out)
+}
+
+fn key_value(text: &str) -> Result<(&str, &str)> {
+    let (k, v) = text
+        .split_once('=')
+        .with_context(|| format!("`{text}` is not KEY=VALUE"))?;
+    Ok((k.trim(), v.trim()))
+}
+
+/// `kiln sweep`.
+pub fn run_sweep(
+    ws: &mut Workspace,
+    args: &SweepArgs,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    use kiln_core::sweeps::{ParamRange, Search, SweepSpec};
+    let mut values = std::collections::BTreeMap::new();
+    for g in &args.grid {
+        let (k, v) = key_value(g)?;
+        let list: Vec<String> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        values.insert(k.to_owned(), list);
+    }
+    let mut ranges = std::collections::BTreeMap::new();
+    for r in &args.ranges {
+        let (k, v) = key_value(r)?;
+        let range = ParamRange::parse(v)
+            .with_context(|| format!("`{v}` is not LOW:HIGH[:log][:int] (for `{k}`)"))?;
+        ranges.insert(k.to_owned(), range);
+    }
+    if values.is_empty() && ranges.is_empty() {
+        bail!(
+            "nothing to sweep: give --grid KEY=V1,V2 and/or --range KEY=LOW:HIGH with --random N"
+        );
+    }
+    let spec = SweepSpec {
+        base: request(&args.train)?,
+        values,
+        ranges,
+        search: match args.random {
+            Some(trials) => Search::Random {
+                trials,
+                seed: args.search_seed,
+            },
+            None => Search::Grid,
+        },
+        parallel: args.parallel,
+    };
+    let cancel = AtomicBool::new(false);
+    let quiet = json_out;
+    let outcome = ws.sweep(&spec, &cancel, &|t, total| {
+        if !quiet {
+            let assignment: Vec<String> = t
+                .assignment
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            eprintln!(
+                "trial {}/{total}  {}  {}  {}",
+                t.trial + 1,
+                assignment.join(" "),
+                t.status,
+                t.test_accuracy.map_or_else(
+                    || t.error.clone().unwrap_or_default(),
+                    |a| format!("test acc {a:.4}")
+                )
+            );
+        }
+    })?;
+    if json_out {
+        return super::print_json(out, &serde_json::to_value(&outcome)?);
+    }
+    writeln!(
+        out,
+        "{} {}: {} trials, best run {}",
+        outcome.sweep_id,
+        outcome.status,
+        outcome.trials.len(),
+        outcome
+            .best_run
+            .map_or_else(|| "-".into(), |r| r.to_string())
+    )?;
+    Ok(())
 }

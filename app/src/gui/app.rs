@@ -115,6 +115,19 @@ impl KilnApp {
     fn apply(&mut self, cmd: Command) {
         match cmd {
             Command::ShowPanel(p) => self.state.active = p,
+            Command::StartTraining(req) => self.start_training(Some(req), None),
+            Command::ResumeRun(id) => self.start_training(None, Some(id)),
+            Command::StopTraining => {
+                if let Some(j) = self.state.is_running(|k| matches!(k, JobKind::Train(_))) {
+                    j.kind.cancel();
+                }
+            }
+            Command::StartSweep(spec) => self.start_sweep(spec),
+            Command::StopSweep => {
+                if let Some(j) = self.state.is_running(|k| matches!(k, JobKind::Sweep(_))) {
+                    j.kind.cancel();
+                }
+            }
             Command::OpenVersion { dataset, version } => self.open_version(&dataset, version),
             Command::PickImportFile => self.spawn(|n| {
                 Ok(JobKind::PickFile(Job::spawn("file-dialog", n, |_, _| {
@@ -735,6 +748,48 @@ impl KilnApp {
                     None => lost(&mut self.state),
                 }
             }
+            JobKind::Train(job) => {
+                let r = take!(job);
+                self.state.refresh();
+                let r = r.unwrap_or_else(|| Err("the training thread stopped unexpectedly".into()));
+                match &r {
+                    Ok(s) if s.status == "stopped" => self.state.info(format!(
+                        "Run {} stopped; its best model is kept and it can be resumed",
+                        s.run_id
+                    )),
+                    Ok(s) => self.state.info(format!(
+                        "Run {} finished: test accuracy {:.4}",
+                        s.run_id,
+                        s.metrics.get("test_accuracy").copied().unwrap_or_default()
+                    )),
+                    Err(e) => self.state.error("Training failed", e),
+                }
+                if let Some(t) = &mut self.state.training {
+                    t.drain();
+                    t.result = Some(r);
+                }
+            }
+            JobKind::Sweep(job) => {
+                let r = take!(job);
+                self.state.refresh();
+                let r = r.unwrap_or_else(|| Err("the sweep thread stopped unexpectedly".into()));
+                match &r {
+                    Ok(o) => self.state.info(format!(
+                        "{} {}: {} runs{}",
+                        o.sweep_id,
+                        o.status,
+                        o.trials.len(),
+                        o.best_run
+                            .map(|b| format!(", best run {b}"))
+                            .unwrap_or_default()
+                    )),
+                    Err(e) => self.state.error("Sweep failed", e),
+                }
+                if let Some(sw) = &mut self.state.sweep {
+                    sw.drain();
+                    sw.result = Some(r);
+                }
+            }
             JobKind::PickFile(job) => {
                 let r = take!(job);
                 if let Some(Some(path)) = r {
@@ -749,6 +804,124 @@ impl KilnApp {
             }
         }
         true
+    }
+
+    /// Start a training job (new when `resume` is `None`) whose events stream to the Train panel.
+    fn start_training(
+        &mut self,
+        req: Option<kiln_core::training::TrainRequest>,
+        resume: Option<i64>,
+    ) {
+        if self
+            .state
+            .is_running(|k| matches!(k, JobKind::Train(_)))
+            .is_some()
+        {
+            self.state.info("A run is already training; stop it first");
+            return;
+        }
+        let title = match (&req, resume) {
+            (Some(r), _) => format!(
+                "{} · {} · target {}",
+                r.dataset,
+                r.params.model.name(),
+                r.target
+            ),
+            (None, Some(id)) => format!("Run {id} (resumed)"),
+            (None, None) => return,
+        };
+        // Bounded: a UI that falls behind drops step points rather than stalling training.
+        let (tx, rx) = std::sync::mpsc::sync_channel(8192);
+        self.state.training = Some(super::state::LiveTraining::new(title, resume, rx));
+        let root = self.state.ws.root().to_path_buf();
+        self.spawn(|n| {
+            let notify = n.clone();
+            Ok(JobKind::Train(Job::spawn(
+                "train",
+                n,
+                move |cancel, progress| {
+                    let mut ws = Workspace::open(&root).map_err(|e| e.to_string())?;
+                    let mut last = std::time::Instant::now();
+                    let (mut total_steps, mut epochs) = (0usize, 0usize);
+                    let mut on_event = |e: &kiln_train::Event| {
+                        let epoch_end = matches!(e, kiln_train::Event::Epoch { .. });
+                        match e {
+                            kiln_train::Event::Start {
+                                epochs: n,
+                                steps_per_epoch,
+                                ..
+                            } => {
+                                epochs = *n;
+                                total_steps = n * steps_per_epoch;
+                            }
+                            kiln_train::Event::Step { epoch, step, .. }
+                                if last.elapsed() >= std::time::Duration::from_millis(50) =>
+                            {
+                                last = std::time::Instant::now();
+                                progress.set(
+                                    *step as f32 / total_steps.max(1) as f32,
+                                    &format!("epoch {epoch} of {epochs}"),
+                                );
+                            }
+                            _ => {}
+                        }
+                        let _ = tx.try_send(e.clone());
+                        if epoch_end {
+                            notify();
+                        }
+                    };
+                    let r = match (req, resume) {
+                        (Some(req), _) => ws.train(&req, cancel.flag(), &mut on_event),
+                        (None, Some(id)) => ws.resume(
+                            id,
+                            kiln_train::DeviceChoice::Auto,
+                            cancel.flag(),
+                            &mut on_event,
+                        ),
+                        (None, None) => unreachable!("checked above"),
+                    };
+                    r.map_err(|e| e.to_string())
+                },
+            )?))
+        });
+        self.state.active = PanelId::Train;
+    }
+
+    fn start_sweep(&mut self, spec: kiln_core::sweeps::SweepSpec) {
+        let total = match spec.trials() {
+            Ok(t) => t.len(),
+            Err(e) => {
+                self.state.error("The sweep is not valid", &e.to_string());
+                return;
+            }
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(total.max(1));
+        self.state.sweep = Some(super::state::LiveSweep {
+            total,
+            rx,
+            trials: Vec::new(),
+            result: None,
+        });
+        let root = self.state.ws.root().to_path_buf();
+        self.spawn(|n| {
+            Ok(JobKind::Sweep(Job::spawn(
+                "sweep",
+                n,
+                move |cancel, progress| {
+                    let mut ws = Workspace::open(&root).map_err(|e| e.to_string())?;
+                    let done = std::sync::atomic::AtomicUsize::new(0);
+                    let tx = std::sync::Mutex::new(tx);
+                    ws.sweep(&spec, cancel.flag(), &|t, total| {
+                        let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        progress.set(k as f32 / total as f32, &format!("{k} of {total} runs"));
+                        if let Ok(tx) = tx.lock() {
+                            let _ = tx.try_send(t.clone());
+                        }
+                    })
+                    .map_err(|e| e.to_string())
+                },
+            )?))
+        });
     }
 
     fn finish_derive(&mut self, what: &str, out: &kiln_core::ImportOutcome) {
@@ -1129,6 +1302,12 @@ fn apply_theme(ctx: &egui::Context, light: bool) {
 
 impl eframe::App for KilnApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        if let Some(t) = &mut self.state.training {
+            t.drain();
+        }
+        if let Some(s) = &mut self.state.sweep {
+            s.drain();
+        }
         self.poll_jobs();
         self.handle_input(ctx);
         let mut guard = 0;

@@ -74,6 +74,14 @@ pub enum Command {
     },
     /// Choose a file and export the open version to it.
     PickExport,
+    /// Train a model in the background, followed live in the Train panel.
+    StartTraining(kiln_core::training::TrainRequest),
+    /// Stop the running training (the run keeps its best model and can be resumed).
+    StopTraining,
+    /// Continue a stopped, failed or interrupted run from its last checkpoint.
+    ResumeRun(i64),
+    StartSweep(kiln_core::sweeps::SweepSpec),
+    StopSweep,
     CancelJob(u64),
     DismissToast(u64),
     ToggleTheme,

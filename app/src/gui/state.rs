@@ -5,7 +5,10 @@ use std::sync::Arc;
 use kiln_core::data::polars::prelude::DataFrame;
 use kiln_core::data::{Histogram, ScatterSeries, ValueCount};
 use kiln_core::jobs::Job;
+use kiln_core::sweeps::{SweepOutcome, TrialOutcome};
+use kiln_core::training::RunSummary;
 use kiln_core::{Cancel, ColumnStats, Dataset, DatasetVersion, ImportOutcome, Progress, Workspace};
+use kiln_train::Event;
 use serde::{Deserialize, Serialize};
 
 /// The phases of the product cycle, one panel each.
@@ -105,6 +108,9 @@ pub enum JobKind {
         what: String,
     },
     Diff(Job<Result<kiln_core::data::DiffSummary, String>>),
+    /// A training run (new or resumed); its live events go to [`AppState::training`].
+    Train(Job<Result<RunSummary, String>>),
+    Sweep(Job<Result<SweepOutcome, String>>),
 }
 
 impl JobKind {
@@ -126,6 +132,8 @@ impl JobKind {
             JobKind::LabelLoad(_) => "Load for labeling".into(),
             JobKind::Derive { what, .. } => what.clone(),
             JobKind::Diff(_) => "Diff versions".into(),
+            JobKind::Train(_) => "Training".into(),
+            JobKind::Sweep(_) => "Sweep".into(),
         }
     }
 
@@ -147,6 +155,8 @@ impl JobKind {
             JobKind::LabelLoad(job) => h(job),
             JobKind::Derive { job, .. } => h(job),
             JobKind::Diff(job) => h(job),
+            JobKind::Train(job) => h(job),
+            JobKind::Sweep(job) => h(job),
         }
     }
 
@@ -278,6 +288,140 @@ impl LabelSession {
     }
 }
 
+/// One epoch of a live run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EpochPoint {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub train_accuracy: f64,
+    pub val_accuracy: f64,
+}
+
+/// A training run followed live: what the worker reports over a bounded channel, gathered for the plots.
+pub struct LiveTraining {
+    pub title: String,
+    /// The run being resumed, if any (a new run's id comes with its result).
+    pub resumed: Option<i64>,
+    pub rx: std::sync::mpsc::Receiver<Event>,
+    pub device: Option<String>,
+    /// `(step, loss)` of every batch.
+    pub steps: Vec<[f64; 2]>,
+    pub epochs: Vec<EpochPoint>,
+    pub total_epochs: usize,
+    pub steps_per_epoch: usize,
+    pub first_epoch: usize,
+    pub started: std::time::Instant,
+    /// The step the (resumed) loop started from, for the rate behind the ETA.
+    pub first_step: usize,
+    pub last_step: usize,
+    /// Set when the job ends.
+    pub result: Option<Result<RunSummary, String>>,
+}
+
+impl LiveTraining {
+    pub fn new(title: String, resumed: Option<i64>, rx: std::sync::mpsc::Receiver<Event>) -> Self {
+        Self {
+            title,
+            resumed,
+            rx,
+            device: None,
+            steps: Vec::new(),
+            epochs: Vec::new(),
+            total_epochs: 0,
+            steps_per_epoch: 0,
+            first_epoch: 1,
+            started: std::time::Instant::now(),
+            first_step: 0,
+            last_step: 0,
+            result: None,
+        }
+    }
+
+    /// Take what the worker sent; never blocks.
+    pub fn drain(&mut self) {
+        while let Ok(e) = self.rx.try_recv() {
+            match e {
+                Event::Start {
+                    device,
+                    epochs,
+                    steps_per_epoch,
+                    first_epoch,
+                } => {
+                    self.device = Some(device);
+                    self.total_epochs = epochs;
+                    self.steps_per_epoch = steps_per_epoch;
+                    self.first_epoch = first_epoch;
+                    self.first_step = (first_epoch - 1) * steps_per_epoch;
+                    self.last_step = self.first_step;
+                    self.started = std::time::Instant::now();
+                }
+                Event::Step { step, loss, .. } => {
+                    self.steps.push([step as f64, loss]);
+                    self.last_step = step;
+                }
+                Event::Epoch {
+                    epoch,
+                    train_loss,
+                    train_accuracy,
+                    val_loss,
+                    val_accuracy,
+                    ..
+                } => self.epochs.push(EpochPoint {
+                    epoch,
+                    train_loss,
+                    val_loss,
+                    train_accuracy,
+                    val_accuracy,
+                }),
+            }
+        }
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.total_epochs * self.steps_per_epoch
+    }
+
+    pub fn fraction(&self) -> f32 {
+        let total = self.total_steps();
+        if total == 0 {
+            0.0
+        } else {
+            (self.last_step as f32 / total as f32).min(1.0)
+        }
+    }
+
+    /// Seconds left at the rate so far (early stopping may end the run sooner).
+    pub fn eta_s(&self) -> Option<f64> {
+        let done = self.last_step.saturating_sub(self.first_step);
+        if done == 0 {
+            return None;
+        }
+        let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        Some(self.total_steps().saturating_sub(self.last_step) as f64 / rate)
+    }
+
+    pub fn running(&self) -> bool {
+        self.result.is_none()
+    }
+}
+
+/// A sweep followed live.
+pub struct LiveSweep {
+    pub total: usize,
+    pub rx: std::sync::mpsc::Receiver<TrialOutcome>,
+    pub trials: Vec<TrialOutcome>,
+    pub result: Option<Result<SweepOutcome, String>>,
+}
+
+impl LiveSweep {
+    pub fn drain(&mut self) {
+        while let Ok(t) = self.rx.try_recv() {
+            self.trials.push(t);
+        }
+    }
+}
+
 /// A file being imported: its first rows, shown before the full import finishes.
 pub struct Importing {
     pub path: PathBuf,
@@ -295,6 +439,11 @@ pub struct AppState {
     pub labeling: Option<LabelSession>,
     /// Training runs, newest first.
     pub runs: Vec<kiln_core::store::Run>,
+    /// Stopped, failed or interrupted runs with a checkpoint: `(run id, epoch it resumes after)`.
+    pub resumable: Vec<(i64, usize)>,
+    /// The training run followed in the Train panel (running, or the last one).
+    pub training: Option<LiveTraining>,
+    pub sweep: Option<LiveSweep>,
     /// The last diff computed in the versions view: `(a, b, summary)`.
     pub diff: Option<(String, String, kiln_core::data::DiffSummary)>,
     pub jobs: Vec<JobEntry>,
@@ -315,6 +464,9 @@ impl AppState {
             importing: None,
             labeling: None,
             runs: Vec::new(),
+            resumable: Vec::new(),
+            training: None,
+            sweep: None,
             diff: None,
             jobs: Vec::new(),
             toasts: Vec::new(),
@@ -339,6 +491,12 @@ impl AppState {
             Err(e) => self.error("Could not read the dataset list", &e.to_string()),
         }
         self.runs = self.ws.store().list_runs().unwrap_or_default();
+        self.resumable = self
+            .runs
+            .iter()
+            .filter(|r| matches!(r.status.as_str(), "stopped" | "failed" | "interrupted"))
+            .filter_map(|r| Some((r.id, self.ws.resumable_epoch(r.id)?)))
+            .collect();
         self.versions.clear();
         for d in &self.datasets {
             if let Ok(v) = self.ws.versions(&d.name) {

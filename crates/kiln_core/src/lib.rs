@@ -9,6 +9,7 @@
 pub mod demo;
 pub mod jobs;
 mod objects;
+pub mod sweeps;
 pub mod training;
 pub mod versions;
 

@@ -8,10 +8,20 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use kiln_data::polars::prelude::*;
 use kiln_store::{MetricPoint, NewRun, Store};
-use kiln_train::{DeviceChoice, Event, FeatureSpec, TrainParams};
+use kiln_train::{Checkpoints, DeviceChoice, Event, FeatureSpec, Prepared, TrainParams};
 use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, ObjectStore, Result, Workspace};
+
+/// A version split and encoded for training.
+struct TrainingData {
+    version: kiln_store::DatasetVersion,
+    spec: FeatureSpec,
+    split: serde_json::Value,
+    train: Prepared,
+    val: Prepared,
+    test: Prepared,
+}
 
 /// What to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -110,29 +120,38 @@ impl MetricWriter {
 }
 
 impl Workspace {
-    /// Train a model on a dataset version and record the run. Cancelling (setting `cancel`) stops at the
-    /// next batch and records the run as `stopped` with its best checkpoint.
-    pub fn train(
-        &mut self,
-        req: &TrainRequest,
-        cancel: &AtomicBool,
-        on_event: &mut dyn FnMut(&Event),
-    ) -> Result<RunSummary> {
-        let version = self.resolve(&req.dataset)?;
+    /// Where a run keeps its last checkpoint (while it can still be resumed).
+    pub fn checkpoint_dir(&self, run_id: i64) -> std::path::PathBuf {
+        self.root.join("checkpoints").join(format!("run-{run_id}"))
+    }
+
+    /// The epoch a run can resume after, if it left a checkpoint.
+    pub fn resumable_epoch(&self, run_id: i64) -> Option<usize> {
+        kiln_train::training::checkpoint_state(&self.checkpoint_dir(run_id)).map(|s| s.epoch)
+    }
+
+    /// Split and encode a version: its own `split` column when it has one, otherwise a stratified
+    /// 72/8/20 split drawn with `seed`.
+    fn training_data(
+        &self,
+        version: kiln_store::DatasetVersion,
+        target: &str,
+        features: Option<&[String]>,
+        seed: u64,
+    ) -> Result<TrainingData> {
         let df = self.load(&version)?;
-        if df.column(&req.target).is_err() {
+        if df.column(target).is_err() {
             return Err(train_error(kiln_train::TrainError::NoTarget(
-                req.target.clone(),
+                target.to_owned(),
             )));
         }
-        // The version's own split when it has one; otherwise a stratified 72/8/20 split by the run's seed.
-        let (df, split_info) = if df.column("split").is_ok() {
+        let (df, split) = if df.column("split").is_ok() {
             (df, serde_json::json!({ "source": "version" }))
         } else {
             let ratios = [0.72, 0.08, 0.2];
-            let split = kiln_data::split(&df, ratios, req.params.seed, Some(&req.target))?;
+            let split = kiln_data::split(&df, ratios, seed, Some(target))?;
             let info = serde_json::json!({
-                "source": "generated", "ratios": ratios, "seed": req.params.seed, "stratify": req.target
+                "source": "generated", "ratios": ratios, "seed": seed, "stratify": target
             });
             (kiln_data::without_row_ids(&split), info)
         };
@@ -141,40 +160,131 @@ impl Workspace {
             part(&df, "validation")?,
             part(&df, "test")?,
         );
-        let spec = FeatureSpec::fit(&train_df, &req.target, req.features.as_deref())
-            .map_err(train_error)?;
+        let spec = FeatureSpec::fit(&train_df, target, features).map_err(train_error)?;
         let prep = |d: &DataFrame| spec.transform(d, true).map_err(train_error);
         let (train, val, test) = (prep(&train_df)?, prep(&val_df)?, prep(&test_df)?);
+        Ok(TrainingData {
+            version,
+            spec,
+            split,
+            train,
+            val,
+            test,
+        })
+    }
+
+    /// Train a model on a dataset version and record the run. Cancelling (setting `cancel`) stops at the
+    /// next batch and records the run as `stopped` with its best checkpoint; it can be resumed.
+    pub fn train(
+        &mut self,
+        req: &TrainRequest,
+        cancel: &AtomicBool,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<RunSummary> {
+        let version = self.resolve(&req.dataset)?;
+        let data = self.training_data(
+            version,
+            &req.target,
+            req.features.as_deref(),
+            req.params.seed,
+        )?;
+        // A CNN on inputs that are not an image fails here, before a run is recorded.
+        req.params.net_config(&data.spec).map_err(train_error)?;
         let device = kiln_train::pick_device(req.device).map_err(train_error)?;
         let commit = git_commit();
         let run_id = self.store.start_run(&NewRun {
-            dataset_version_id: version.id,
-            model: "mlp",
+            dataset_version_id: data.version.id,
+            model: req.params.model.name(),
             target: &req.target,
-            features: serde_json::to_value(&spec.columns).unwrap_or_default(),
+            features: serde_json::to_value(&data.spec.columns).unwrap_or_default(),
             params: serde_json::to_value(&req.params).unwrap_or_default(),
-            split: split_info,
+            split: data.split.clone(),
             device: &device.name,
             seed: req.params.seed as i64,
             kiln_version: crate::VERSION,
             git_commit: commit.as_deref(),
             sweep_id: req.sweep_id.as_deref(),
         })?;
+        self.run_training(run_id, &data, &req.params, &device, false, cancel, on_event)
+    }
+
+    /// Continue a stopped, failed or interrupted run from its last checkpoint (the epoch after it), on
+    /// `device`. The metric history goes on from the checkpoint; the run keeps its id.
+    pub fn resume(
+        &mut self,
+        run_id: i64,
+        device: DeviceChoice,
+        cancel: &AtomicBool,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<RunSummary> {
+        let run = self.store.run(run_id)?;
+        if !matches!(run.status.as_str(), "stopped" | "failed" | "interrupted") {
+            return Err(kiln_store::StoreError::NotResumable {
+                id: run_id,
+                status: run.status,
+            }
+            .into());
+        }
+        let Some(epoch) = self.resumable_epoch(run_id) else {
+            return Err(train_error(kiln_train::TrainError::Invalid(format!(
+                "run {run_id} has no checkpoint to resume from (it stopped before its first epoch ended)"
+            ))));
+        };
+        let params: TrainParams = serde_json::from_value(run.params.clone()).map_err(|e| {
+            train_error(kiln_train::TrainError::Invalid(format!(
+                "run {run_id} has unreadable parameters: {e}"
+            )))
+        })?;
+        let features: Vec<String> = run
+            .features
+            .as_array()
+            .map(|cols| {
+                cols.iter()
+                    .filter_map(|c| c.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let version = self.store.version_by_id(run.dataset_version_id)?;
+        let data = self.training_data(version, &run.target, Some(&features), params.seed)?;
+        let device = kiln_train::pick_device(device).map_err(train_error)?;
+        self.store.resume_run(run_id, &device.name, epoch as i64)?;
+        self.run_training(run_id, &data, &params, &device, true, cancel, on_event)
+    }
+
+    /// Run the loop for a recorded run and close it with its outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn run_training(
+        &mut self,
+        run_id: i64,
+        data: &TrainingData,
+        params: &TrainParams,
+        device: &kiln_train::TrainDevice,
+        resume: bool,
+        cancel: &AtomicBool,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<RunSummary> {
+        let spec = &data.spec;
+        let checkpoint_dir = self.checkpoint_dir(run_id);
         let writer = MetricWriter::spawn(self.root.join("kiln.db"), run_id)?;
         let mut buffer: Vec<MetricPoint> = Vec::with_capacity(512);
         let mut last_epoch = BTreeMap::new();
         let result = kiln_train::train(
-            &spec,
+            spec,
             &kiln_train::Splits {
-                train: &train,
-                val: &val,
-                test: &test,
+                train: &data.train,
+                val: &data.val,
+                test: &data.test,
             },
-            &req.params,
-            &device,
+            params,
+            device,
             cancel,
+            Some(Checkpoints {
+                dir: &checkpoint_dir,
+                resume,
+            }),
             &mut |e| {
                 match &e {
+                    Event::Start { .. } => {}
                     Event::Step { epoch, step, loss } => buffer.push(MetricPoint {
                         name: "train_step_loss".into(),
                         step: *step as i64,
@@ -187,12 +297,14 @@ impl Workspace {
                         train_accuracy,
                         val_loss,
                         val_accuracy,
+                        learning_rate,
                     } => {
                         for (name, value) in [
                             ("train_loss", *train_loss),
                             ("train_accuracy", *train_accuracy),
                             ("val_loss", *val_loss),
                             ("val_accuracy", *val_accuracy),
+                            ("learning_rate", *learning_rate),
                         ] {
                             buffer.push(MetricPoint {
                                 name: name.into(),
@@ -257,7 +369,7 @@ impl Workspace {
         let artifacts = serde_json::json!({
             "weights": weights,
             "weights_hash": hash,
-            "model_config": { "input": outcome.config.input, "hidden": outcome.config.hidden, "output": outcome.config.output, "dropout": outcome.config.dropout },
+            "model_config": outcome.config,
             "feature_spec": spec,
         });
         self.store.finish_run(
@@ -268,10 +380,14 @@ impl Workspace {
             &serde_json::to_value(&outcome.test).unwrap_or_default(),
             &artifacts,
         )?;
+        if status == "finished" {
+            // Nothing left to resume: the checkpoint folder goes (the weights are in objects/).
+            let _ = std::fs::remove_dir_all(&checkpoint_dir);
+        }
         Ok(RunSummary {
             run_id,
             status: status.into(),
-            device: device.name,
+            device: device.name.clone(),
             metrics,
         })
     }

@@ -20,6 +20,11 @@ impl Cancel {
         self.0.load(Ordering::Relaxed)
     }
 
+    /// The flag itself, for loops that take an `AtomicBool` (training).
+    pub fn flag(&self) -> &AtomicBool {
+        &self.0
+    }
+
     /// `Err(Cancelled)` once cancelled: call between the steps of long work.
     pub fn check(&self) -> Result<(), DataError> {
         if self.is_cancelled() {

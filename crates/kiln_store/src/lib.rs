@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub use migrations::{LATEST_VERSION, MIGRATIONS};
-pub use runs::{MetricPoint, NewRun, Run};
+pub use runs::{MetricPoint, NewRun, Run, Sweep};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -34,6 +34,10 @@ pub enum StoreError {
     BadName(String),
     #[error("no run {0}")]
     NoRun(i64),
+    #[error("run {id} is {status}; only a stopped, failed or interrupted run can be resumed")]
+    NotResumable { id: i64, status: String },
+    #[error("no sweep `{0}`")]
+    NoSweep(String),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
 }

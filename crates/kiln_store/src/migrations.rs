@@ -89,4 +89,12 @@ pub const MIGRATIONS: &[&str] = &[
         value   REAL NOT NULL,
         PRIMARY KEY (run_id, name, step)
     ) WITHOUT ROWID;",
+    // 5: sweeps (a search over parameters whose runs carry the sweep's id).
+    "CREATE TABLE sweeps (
+        id          TEXT PRIMARY KEY,
+        spec_json   TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_sweep ON runs(sweep_id);",
 ];

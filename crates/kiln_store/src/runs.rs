@@ -30,6 +30,17 @@ pub struct Run {
     pub artifacts: serde_json::Value,
 }
 
+/// A parameter search whose runs carry its id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub id: String,
+    pub spec: serde_json::Value,
+    pub status: String,
+    pub created_at: String,
+    /// Runs recorded so far.
+    pub runs: i64,
+}
+
 /// What starting a run records.
 #[derive(Clone, Debug)]
 pub struct NewRun<'a> {
@@ -136,6 +147,83 @@ impl Store {
             ],
         )?;
         Ok(())
+    }
+
+    /// Reopen a stopped, failed or interrupted run for this process, on `device`, dropping the metric
+    /// points recorded after `checkpoint_epoch` (the resumed loop records them again).
+    pub fn resume_run(&mut self, id: i64, device: &str, checkpoint_epoch: i64) -> Result<()> {
+        let run = self.run(id)?;
+        if !matches!(run.status.as_str(), "stopped" | "failed" | "interrupted") {
+            return Err(StoreError::NotResumable {
+                id,
+                status: run.status,
+            });
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM run_metrics WHERE run_id = ?1 AND epoch > ?2",
+            params![id, checkpoint_epoch],
+        )?;
+        tx.execute(
+            "UPDATE runs SET status = 'running', error = NULL, ended_at = NULL, duration_s = NULL,
+                device = ?2, pid = ?3 WHERE id = ?1",
+            params![id, device, i64::from(std::process::id())],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Record a new sweep; returns its id (`sweep-N`).
+    pub fn create_sweep(&mut self, spec: &serde_json::Value) -> Result<String> {
+        let tx = self.conn.transaction()?;
+        let n: i64 = tx.query_row("SELECT COUNT(*) FROM sweeps", [], |r| r.get(0))?;
+        let id = format!("sweep-{}", n + 1);
+        tx.execute(
+            "INSERT INTO sweeps (id, spec_json, status, created_at)
+             VALUES (?1, ?2, 'running', strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+            params![id, spec.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    pub fn set_sweep_status(&self, id: &str, status: &str) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE sweeps SET status = ?2 WHERE id = ?1",
+            params![id, status],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSweep(id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Sweeps, newest first.
+    pub fn list_sweeps(&self) -> Result<Vec<Sweep>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT s.id, s.spec_json, s.status, s.created_at, COUNT(r.id)
+             FROM sweeps s LEFT JOIN runs r ON r.sweep_id = s.id
+             GROUP BY s.id ORDER BY s.created_at DESC, s.rowid DESC",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(Sweep {
+                id: r.get(0)?,
+                spec: r.get(1)?,
+                status: r.get(2)?,
+                created_at: r.get(3)?,
+                runs: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The runs of a sweep, oldest first.
+    pub fn sweep_runs(&self, sweep: &str) -> Result<Vec<Run>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("{RUN_SELECT} WHERE sweep_id = ?1 ORDER BY id"))?;
+        let rows = st.query_map([sweep], run_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Append metric points in one transaction.

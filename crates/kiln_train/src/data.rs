@@ -1,7 +1,8 @@
 //! From polars columns to model inputs: numeric features standardised with the training split's mean and
 //! standard deviation (nulls become the mean), image pixels (16 or more non-negative integer columns)
 //! divided by their common maximum so every pixel keeps the same scale, categorical features one-hot
-//! encoded (nulls and unseen values are all-zero), and the target mapped to class indices.
+//! encoded (nulls and unseen values are all-zero), images in a binary column (PNG/JPEG bytes) decoded,
+//! resized and scaled to 0–1, and the target mapped to class indices.
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -26,7 +27,18 @@ pub enum FeatureColumn {
         name: String,
         categories: Vec<String>,
     },
+    /// Encoded image bytes, decoded to `channels` (1 grey, 3 RGB) and resized to `height`×`width`;
+    /// a null is a black image.
+    Image {
+        name: String,
+        channels: usize,
+        height: usize,
+        width: usize,
+    },
 }
+
+/// The largest side an image column is trained at by default (larger images are scaled down).
+pub const MAX_IMAGE_SIDE: usize = 64;
 
 /// Everything needed to turn a frame into inputs again (stored with the model).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,6 +47,10 @@ pub struct FeatureSpec {
     /// Class names; index = model output.
     pub classes: Vec<String>,
     pub columns: Vec<FeatureColumn>,
+    /// `[channels, height, width]` when the inputs form one image (a single image column, or pixel
+    /// columns whose count is a square), which the CNN needs.
+    #[serde(default)]
+    pub image: Option<[usize; 3]>,
 }
 
 /// Row-major inputs and, when the target is present, class indices.
@@ -71,18 +87,21 @@ fn sorted_unique(values: impl Iterator<Item = String>) -> Vec<String> {
 /// Image pixels: 16 or more numeric features, all non-negative whole numbers. They are divided by their
 /// common maximum instead of being standardised one by one, which would give a pixel that is almost
 /// always dark a huge weight whenever it is lit.
-fn pixels_share_one_scale(df: &DataFrame, columns: &mut [FeatureColumn]) -> Result<(), TrainError> {
+fn pixels_share_one_scale(
+    df: &DataFrame,
+    columns: &mut [FeatureColumn],
+) -> Result<bool, TrainError> {
     if columns.len() < 16
         || !columns
             .iter()
             .all(|c| matches!(c, FeatureColumn::Numeric { .. }))
     {
-        return Ok(());
+        return Ok(false);
     }
     let mut max = 0f64;
     for c in columns.iter() {
         let FeatureColumn::Numeric { name, .. } = c else {
-            return Ok(());
+            return Ok(false);
         };
         let s = df
             .column(name)?
@@ -90,7 +109,7 @@ fn pixels_share_one_scale(df: &DataFrame, columns: &mut [FeatureColumn]) -> Resu
             .cast(&DataType::Float64)?;
         for v in s.f64()?.iter().flatten() {
             if v < 0.0 || v.fract() != 0.0 {
-                return Ok(());
+                return Ok(false);
             }
             max = max.max(v);
         }
@@ -109,6 +128,61 @@ fn pixels_share_one_scale(df: &DataFrame, columns: &mut [FeatureColumn]) -> Resu
             *s = scale;
         }
     }
+    Ok(true)
+}
+
+/// The shape an image column is trained at: its first decodable image's, scaled down to at most
+/// [`MAX_IMAGE_SIDE`]; grey unless that image has colour.
+fn image_shape(df: &DataFrame, name: &str) -> Result<[usize; 3], TrainError> {
+    let s = df.column(name)?.as_materialized_series().clone();
+    for bytes in s.binary()?.iter().flatten() {
+        if let Ok(img) = image::load_from_memory(bytes) {
+            let (w, h) = (img.width() as usize, img.height() as usize);
+            let side = w.max(h).max(1);
+            let scale = (MAX_IMAGE_SIDE as f64 / side as f64).min(1.0);
+            let (w, h) = (
+                ((w as f64 * scale).round() as usize).max(1),
+                ((h as f64 * scale).round() as usize).max(1),
+            );
+            let channels = if img.color().has_color() { 3 } else { 1 };
+            return Ok([channels, h, w]);
+        }
+    }
+    Err(TrainError::Invalid(format!(
+        "column `{name}` has no decodable image"
+    )))
+}
+
+/// Decode one image into `out` (`channels × height × width`, 0–1).
+fn decode_into(
+    bytes: &[u8],
+    channels: usize,
+    height: usize,
+    width: usize,
+    out: &mut [f32],
+) -> Result<(), String> {
+    let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;
+    let img = if img.width() as usize == width && img.height() as usize == height {
+        img
+    } else {
+        img.resize_exact(
+            width as u32,
+            height as u32,
+            image::imageops::FilterType::Triangle,
+        )
+    };
+    let plane = height * width;
+    if channels == 1 {
+        for (o, p) in out.iter_mut().zip(img.to_luma8().pixels()) {
+            *o = f32::from(p.0[0]) / 255.0;
+        }
+    } else {
+        for (i, p) in img.to_rgb8().pixels().enumerate() {
+            for c in 0..3 {
+                out[c * plane + i] = f32::from(p.0[c]) / 255.0;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -125,12 +199,21 @@ impl FeatureSpec {
         }
         let names: Vec<String> = match features {
             Some(f) => f.to_vec(),
-            None => df
-                .get_column_names()
-                .iter()
-                .map(ToString::to_string)
-                .filter(|n| n != target && !RESERVED.contains(&n.as_str()))
-                .collect(),
+            None => {
+                let all: Vec<String> = df
+                    .get_column_names()
+                    .iter()
+                    .map(ToString::to_string)
+                    .filter(|n| n != target && !RESERVED.contains(&n.as_str()))
+                    .collect();
+                // A dataset of images trains on its images alone (not their file names).
+                let images: Vec<String> = all
+                    .iter()
+                    .filter(|n| df.column(n).is_ok_and(|c| c.dtype() == &DataType::Binary))
+                    .cloned()
+                    .collect();
+                if images.is_empty() { all } else { images }
+            }
         };
         if names.is_empty() {
             return Err(TrainError::Invalid("no feature columns".into()));
@@ -165,6 +248,14 @@ impl FeatureSpec {
                     });
                 }
                 columns.push(FeatureColumn::Categorical { name, categories });
+            } else if dtype == DataType::Binary {
+                let [channels, height, width] = image_shape(df, &name)?;
+                columns.push(FeatureColumn::Image {
+                    name,
+                    channels,
+                    height,
+                    width,
+                });
             } else {
                 return Err(TrainError::BadFeature {
                     column: name,
@@ -172,7 +263,20 @@ impl FeatureSpec {
                 });
             }
         }
-        pixels_share_one_scale(df, &mut columns)?;
+        let pixels = pixels_share_one_scale(df, &mut columns)?;
+        let side = (columns.len() as f64).sqrt().round() as usize;
+        let image = match columns.as_slice() {
+            [
+                FeatureColumn::Image {
+                    channels,
+                    height,
+                    width,
+                    ..
+                },
+            ] => Some([*channels, *height, *width]),
+            _ if pixels && side * side == columns.len() => Some([1, side, side]),
+            _ => None,
+        };
         let classes = sorted_unique(text(df, target)?.into_iter().flatten());
         if classes.len() < 2 {
             return Err(TrainError::Invalid(format!(
@@ -184,6 +288,7 @@ impl FeatureSpec {
             target: target.to_owned(),
             classes,
             columns,
+            image,
         })
     }
 
@@ -194,6 +299,12 @@ impl FeatureSpec {
             .map(|c| match c {
                 FeatureColumn::Numeric { .. } => 1,
                 FeatureColumn::Categorical { categories, .. } => categories.len(),
+                FeatureColumn::Image {
+                    channels,
+                    height,
+                    width,
+                    ..
+                } => channels * height * width,
             })
             .sum()
     }
@@ -258,6 +369,39 @@ impl FeatureSpec {
                         }
                     }
                     col += categories.len();
+                }
+                FeatureColumn::Image {
+                    name,
+                    channels,
+                    height: h,
+                    width: w,
+                } => {
+                    let size = channels * h * w;
+                    let s = df
+                        .column(name)
+                        .map_err(|_| TrainError::NoFeature(name.clone()))?
+                        .as_materialized_series()
+                        .clone();
+                    let values = s.binary().map_err(|_| TrainError::BadFeature {
+                        column: name.clone(),
+                        dtype: s.dtype().to_string(),
+                    })?;
+                    let mut r = 0;
+                    for (i, (v, k)) in values.iter().zip(&keep).enumerate() {
+                        if k.is_some() {
+                            if let Some(bytes) = v {
+                                let out = &mut x[r * width + col..][..size];
+                                decode_into(bytes, *channels, *h, *w, out).map_err(|e| {
+                                    TrainError::Invalid(format!(
+                                        "row {} of `{name}` is not a decodable image: {e}",
+                                        i + 1
+                                    ))
+                                })?;
+                            }
+                            r += 1;
+                        }
+                    }
+                    col += size;
                 }
             }
         }

@@ -37,14 +37,16 @@ pub struct TrainDevice {
     pub name: String,
 }
 
-/// Real (hardware) adapters wgpu can see, by name and kind.
-fn hardware_adapters() -> Vec<(String, DeviceKind)> {
+/// Adapters wgpu can see, by name and kind: the hardware ones first, then software ones (a CPU
+/// rasteriser such as lavapipe), which only a forced `wgpu` choice uses.
+fn adapters() -> (Vec<(String, DeviceKind)>, Vec<(String, DeviceKind)>) {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     let mut discrete = 0;
     let mut integrated = 0;
     let mut out = Vec::new();
+    let mut software = Vec::new();
     for a in adapters {
         let info = a.get_info();
         let kind = match info.device_type {
@@ -56,15 +58,23 @@ fn hardware_adapters() -> Vec<(String, DeviceKind)> {
                 integrated += 1;
                 DeviceKind::IntegratedGpu(integrated - 1)
             }
-            _ => continue, // CPU/software and virtual adapters are not a GPU
+            wgpu::DeviceType::Cpu => {
+                software.push((
+                    format!("{} ({:?}, software)", info.name, info.backend),
+                    DeviceKind::Cpu,
+                ));
+                continue;
+            }
+            _ => continue, // virtual adapters are not a GPU either
         };
         out.push((format!("{} ({:?})", info.name, info.backend), kind));
     }
-    out
+    (out, software)
 }
 
 /// Pick the device for `choice`. `Auto` never fails: without a hardware adapter it trains on the CPU
-/// and says so. `Wgpu` fails clearly when there is no hardware adapter.
+/// and says so. `Wgpu` takes a hardware adapter, else a software one (the user asked for wgpu), and fails
+/// clearly when there is no adapter at all.
 pub fn pick_device(choice: DeviceChoice) -> Result<TrainDevice, TrainError> {
     let cpu = |why: &str| TrainDevice {
         device: Device::flex(),
@@ -74,17 +84,22 @@ pub fn pick_device(choice: DeviceChoice) -> Result<TrainDevice, TrainError> {
     match choice {
         DeviceChoice::Cpu => Ok(cpu("")),
         DeviceChoice::Auto | DeviceChoice::Wgpu => {
-            let gpus = hardware_adapters();
-            match gpus.into_iter().next() {
+            let (gpus, software) = adapters();
+            let first = gpus.into_iter().next().or_else(|| {
+                if choice == DeviceChoice::Wgpu {
+                    software.into_iter().next()
+                } else {
+                    None
+                }
+            });
+            match first {
                 Some((name, kind)) => Ok(TrainDevice {
                     device: Device::wgpu(kind),
                     backend: "wgpu",
                     name,
                 }),
                 None if choice == DeviceChoice::Auto => Ok(cpu(" — no GPU adapter found")),
-                None => Err(TrainError::NoGpu(
-                    "no hardware GPU adapter found (software adapters are not used)".into(),
-                )),
+                None => Err(TrainError::NoGpu("no wgpu adapter found".into())),
             }
         }
     }

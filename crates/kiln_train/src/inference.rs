@@ -6,14 +6,14 @@ use polars::prelude::*;
 
 use crate::TrainError;
 use crate::data::FeatureSpec;
-use crate::model::{Mlp, MlpConfig};
+use crate::model::{Net, NetConfig};
 
 /// Load weights saved by [`crate::training::save`] into a model of `config`.
 pub fn load(
-    config: &MlpConfig,
+    config: &NetConfig,
     path: &std::path::Path,
     device: &Device,
-) -> Result<Mlp, TrainError> {
+) -> Result<Net, TrainError> {
     config
         .init(device)
         .try_load_file(path)
@@ -22,7 +22,7 @@ pub fn load(
 
 /// The predicted class of every row of `df` (features encoded with `spec`).
 pub fn predict(
-    model: &Mlp,
+    model: &Net,
     spec: &FeatureSpec,
     df: &DataFrame,
     device: &Device,

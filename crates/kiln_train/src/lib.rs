@@ -15,8 +15,10 @@ pub mod training;
 pub use data::{FeatureSpec, Prepared};
 pub use device::{DeviceChoice, TrainDevice, pick_device};
 pub use metrics::{ClassMetrics, Evaluation};
-pub use model::{Mlp, MlpConfig};
-pub use training::{Event, Optimizer, Splits, TrainOutcome, TrainParams, train};
+pub use model::{Cnn, CnnConfig, Mlp, MlpConfig, ModelKind, Net, NetConfig};
+pub use training::{
+    Checkpoints, Event, LoopState, Optimizer, Schedule, Splits, TrainOutcome, TrainParams, train,
+};
 
 /// Errors of training and inference.
 #[derive(Debug, thiserror::Error)]

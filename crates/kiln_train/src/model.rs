@@ -1,9 +1,41 @@
-//! Model templates as burn modules.
+//! Model templates as burn modules: an MLP for tabular data (and flattened pixels) and a small CNN for
+//! images. [`Net`] is the one type the training loop, checkpoints and inference work with.
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, Relu};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Which template a run trains.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Fully connected layers: tabular features, or pixels flattened.
+    #[default]
+    Mlp,
+    /// Convolutions over an image (pixel columns or an image column).
+    Cnn,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mlp => "mlp",
+            Self::Cnn => "cnn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mlp" => Some(Self::Mlp),
+            "cnn" => Some(Self::Cnn),
+            _ => None,
+        }
+    }
+}
 
 /// A multi-layer perceptron for tabular data (and flattened pixels).
 #[derive(Config, Debug)]
@@ -50,5 +82,171 @@ impl Mlp {
                 .forward(self.activation.forward(layer.forward(x)));
         }
         self.output.forward(x)
+    }
+}
+
+/// A small convolutional network: per entry of `filters` a 3×3 convolution (same padding), ReLU and a
+/// 2×2 max-pool (while the image is at least 2 pixels on each side), then one hidden fully connected
+/// layer with dropout and the output layer.
+#[derive(Config, Debug)]
+pub struct CnnConfig {
+    /// Image channels, height and width; inputs are row-major `[channels, height, width]` per row.
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub filters: Vec<usize>,
+    pub hidden: usize,
+    pub output: usize,
+    #[config(default = 0.0)]
+    pub dropout: f64,
+}
+
+#[derive(Module, Debug)]
+pub struct Cnn {
+    convs: Vec<Conv2d>,
+    /// Whether the block of the same index pools.
+    pools: Vec<bool>,
+    pool: MaxPool2d,
+    fc: Linear,
+    output: Linear,
+    dropout: Dropout,
+    activation: Relu,
+    channels: usize,
+    height: usize,
+    width: usize,
+}
+
+impl CnnConfig {
+    pub fn init(&self, device: &Device) -> Cnn {
+        let (mut c, mut h, mut w) = (self.channels, self.height, self.width);
+        let mut convs = Vec::with_capacity(self.filters.len());
+        let mut pools = Vec::with_capacity(self.filters.len());
+        for &f in &self.filters {
+            convs.push(
+                Conv2dConfig::new([c, f], [3, 3])
+                    .with_padding(PaddingConfig2d::Same)
+                    .init(device),
+            );
+            c = f;
+            let pool = h >= 2 && w >= 2;
+            if pool {
+                h /= 2;
+                w /= 2;
+            }
+            pools.push(pool);
+        }
+        Cnn {
+            convs,
+            pools,
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            fc: LinearConfig::new(c * h * w, self.hidden).init(device),
+            output: LinearConfig::new(self.hidden, self.output).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            activation: Relu::new(),
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+        }
+    }
+}
+
+impl Cnn {
+    /// Logits `[batch, classes]` for flattened images `[batch, channels * height * width]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let batch = x.dims()[0];
+        let mut x: Tensor<4> = x.reshape([batch, self.channels, self.height, self.width]);
+        for (conv, &pool) in self.convs.iter().zip(&self.pools) {
+            x = self.activation.forward(conv.forward(x));
+            if pool {
+                x = self.pool.forward(x);
+            }
+        }
+        let x: Tensor<2> = x.flatten(1, 3);
+        let x = self
+            .dropout
+            .forward(self.activation.forward(self.fc.forward(x)));
+        self.output.forward(x)
+    }
+}
+
+/// The configuration of either template (stored with the run's weights).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum NetConfig {
+    Mlp {
+        input: usize,
+        hidden: Vec<usize>,
+        output: usize,
+        dropout: f64,
+    },
+    Cnn {
+        channels: usize,
+        height: usize,
+        width: usize,
+        filters: Vec<usize>,
+        hidden: usize,
+        output: usize,
+        dropout: f64,
+    },
+}
+
+/// A model of either template.
+#[derive(Module, Debug)]
+pub enum Net {
+    Mlp(Mlp),
+    Cnn(Cnn),
+}
+
+impl NetConfig {
+    pub fn init(&self, device: &Device) -> Net {
+        match self {
+            Self::Mlp {
+                input,
+                hidden,
+                output,
+                dropout,
+            } => Net::Mlp(
+                MlpConfig::new(*input, hidden.clone(), *output)
+                    .with_dropout(*dropout)
+                    .init(device),
+            ),
+            Self::Cnn {
+                channels,
+                height,
+                width,
+                filters,
+                hidden,
+                output,
+                dropout,
+            } => Net::Cnn(
+                CnnConfig::new(
+                    *channels,
+                    *height,
+                    *width,
+                    filters.clone(),
+                    *hidden,
+                    *output,
+                )
+                .with_dropout(*dropout)
+                .init(device),
+            ),
+        }
+    }
+
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Self::Mlp { .. } => ModelKind::Mlp,
+            Self::Cnn { .. } => ModelKind::Cnn,
+        }
+    }
+}
+
+impl Net {
+    /// Logits `[batch, classes]` for inputs `[batch, features]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Mlp(m) => m.forward(x),
+            Self::Cnn(m) => m.forward(x),
+        }
     }
 }

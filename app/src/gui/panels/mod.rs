@@ -4,6 +4,7 @@ mod data;
 pub mod label;
 mod placeholder;
 mod runs;
+mod train;
 
 pub use data::DataPanel;
 pub use label::LabelPanel;
@@ -23,11 +24,7 @@ pub fn all() -> Vec<Box<dyn Panel>> {
     vec![
         Box::new(DataPanel::default()),
         Box::new(LabelPanel::default()),
-        Box::new(placeholder::Placeholder::new(
-            PanelId::Train,
-            "Train models",
-            "Train MLPs and small CNNs with burn on your GPU (wgpu) or CPU, with live curves and every run recorded. Training already works from the command line: kiln train --dataset NAME --target COLUMN.",
-        )),
+        Box::new(train::TrainPanel::default()),
         Box::new(runs::RunsPanel::default()),
         Box::new(placeholder::Placeholder::new(
             PanelId::Models,
