@@ -259,7 +259,7 @@ fn kill_during_training_leaves_an_interrupted_run_that_resumes() {
             &mut |e| match e {
                 kiln_train::Event::Start { first_epoch, .. } => first = Some(*first_epoch),
                 kiln_train::Event::Epoch { .. } => {
-                    cancel.store(true, std::sync::atomic::Ordering::Relaxed)
+                    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 kiln_train::Event::Step { .. } => {}
             },

@@ -202,8 +202,10 @@ fn navigation_reaches_every_panel_and_unbuilt_ones_say_so() {
     h.get_by_label("Label").click();
     h.run_steps(2);
     h.get_by_label_contains("Open a dataset version in the Data panel first");
+    h.get_by_label("Train").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Nothing to train on yet");
     for (nav, heading) in [
-        ("Train", "Train models"),
         ("Models & Releases", "Models & Releases"),
         ("Monitor", "Monitor"),
     ] {
@@ -449,4 +451,57 @@ fn command_palette_reaches_actions_by_name() {
     h.get_by_label("Go to Label").click();
     h.run_steps(3);
     assert_eq!(h.state().state.active, kiln_app::gui::PanelId::Label);
+}
+
+#[test]
+fn train_panel_trains_with_live_curves_and_records_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = d.path().join("ws");
+    let p = crate::support::fixture("penguins.csv");
+    let r = crate::support::kiln(
+        &ws_dir,
+        &["import", p.to_str().unwrap(), "--name", "penguins"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    h.get_by_label("Train").click();
+    h.run_steps(2);
+    // The form picks the dataset and a likely target (checked on the recorded run below); CPU keeps
+    // the test independent of the machine.
+    h.get_by_label("CPU").click();
+    h.get_by_label("Start training").click();
+    // Live: the progress bar with its ETA, and points arriving while the run goes on.
+    wait_for(&mut h, "epoch ");
+    let start = Instant::now();
+    while h.state().state.training.as_ref().unwrap().epochs.len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_mins(1),
+            "no epochs arrived"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.get_by_label("Stop");
+    settle(&mut h);
+    wait_for(&mut h, "Open in Runs");
+    h.get_by_label("Run 1 finished");
+    let t = h.state().state.training.as_ref().unwrap();
+    assert!(t.steps.len() > 20, "{} batch points", t.steps.len());
+    assert!(t.epochs.len() >= 2);
+    assert!(t.device.as_deref().unwrap().starts_with("CPU"));
+    let first = t.epochs.first().unwrap().train_loss;
+    let last = t.epochs.last().unwrap().train_loss;
+    assert!(last < first, "the loss went from {first} to {last}");
+    assert!(h.query_all_by_label_contains("test accuracy").count() >= 1);
+    h.get_by_label("Loss");
+    h.get_by_label("Accuracy");
+    let runs = h.state().state.ws.store().list_runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "finished");
+    assert_eq!(runs[0].target, "species");
+    screenshot(&mut h, "train");
+    h.get_by_label("Open in Runs").click();
+    h.run_steps(2);
+    h.get_by_label("Runs (1)");
 }

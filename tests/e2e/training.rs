@@ -1,6 +1,8 @@
 //! Training from the command line on the CPU backend: accuracy on the real datasets, reproducibility, the
 //! recorded run, batch predictions.
 
+use polars::prelude::SerReader;
+
 use crate::support::{asset, fixture, kiln};
 
 fn import_digits(ws: &std::path::Path) {
@@ -193,7 +195,6 @@ fn digits_cnn_on_pixel_columns_is_accurate_and_predicts() {
     )
     .json();
     assert_eq!(r["rows"], 1797);
-    use polars::prelude::SerReader;
     let pred = polars::prelude::ParquetReader::new(std::fs::File::open(&out).unwrap())
         .finish()
         .unwrap();
@@ -394,7 +395,7 @@ fn a_stopped_run_resumes_from_its_checkpoint_as_if_never_stopped() {
         })
         .unwrap();
     assert_eq!(stopped.status, "stopped");
-    assert_eq!(stopped.metrics["epochs"], 3.0);
+    assert!((stopped.metrics["epochs"] - 3.0).abs() < f64::EPSILON);
     let id = stopped.run_id;
     assert_eq!(ws.resumable_epoch(id), Some(3));
     let run = ws.store().run(id).unwrap();
@@ -423,7 +424,12 @@ fn a_stopped_run_resumes_from_its_checkpoint_as_if_never_stopped() {
         "final_val_loss",
         "epochs",
     ] {
-        assert_eq!(resumed.metrics[k], straight.metrics[k], "{k}");
+        // Bit for bit: compare the representations.
+        assert_eq!(
+            resumed.metrics[k].to_bits(),
+            straight.metrics[k].to_bits(),
+            "{k}"
+        );
     }
     let history = ws.store().metric_history(id).unwrap();
     assert_eq!(history.iter().filter(|p| p.name == "train_loss").count(), 8);
@@ -546,4 +552,46 @@ fn sweeps_run_every_trial_as_a_tagged_run() {
         r.stderr
     );
     assert_eq!(kiln(&ws, &["runs", "list", "--json"]).json(), before);
+}
+
+#[test]
+fn one_epoch_on_wgpu_matches_the_cpu() {
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = d.path().join("ws");
+    let p = fixture("penguins.csv");
+    kiln(
+        &ws_dir,
+        &[
+            "import",
+            p.to_str().unwrap(),
+            "--name",
+            "penguins",
+            "--json",
+        ],
+    )
+    .json();
+    let mut ws = kiln_core::Workspace::open(&ws_dir).unwrap();
+    let mut req = penguins_request(1);
+    req.params.set("batch_size", "64").unwrap();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let cpu = ws.train(&req, &never, &mut |_| {}).unwrap();
+    req.device = kiln_train::DeviceChoice::Wgpu;
+    let gpu = match ws.train(&req, &never, &mut |_| {}) {
+        Ok(s) => s,
+        Err(kiln_core::CoreError::Train(kiln_train::TrainError::NoGpu(why))) => {
+            // Only a machine without any Vulkan/Metal/DX12 adapter (not even lavapipe) gets here.
+            eprintln!("no wgpu adapter on this machine ({why}); the CPU half ran");
+            return;
+        }
+        Err(e) => panic!("wgpu training failed: {e}"),
+    };
+    assert!(!gpu.device.starts_with("CPU (flex)"), "{}", gpu.device);
+    for k in ["final_train_loss", "final_val_loss", "test_loss"] {
+        let (a, b) = (cpu.metrics[k], gpu.metrics[k]);
+        assert!(
+            (a - b).abs() <= 1e-3 * a.abs().max(1.0),
+            "{k}: cpu {a}, wgpu {b} on {}",
+            gpu.device
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! Sweeps: a grid or random search over training parameters. Every trial is a normal run tagged with the
 //! sweep's id; trials run one after another, or `parallel` at a time on worker threads that each open the
-//! workspace (SQLite in WAL mode takes their writes in turn).
+//! workspace (`SQLite` in WAL mode takes their writes in turn).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::training::{RunSummary, TrainRequest};
 use crate::{CoreError, Result, Workspace};
+
+/// One trial's parameter values, as `(name, text)`.
+pub type Assignment = Vec<(String, String)>;
 
 /// A numeric range searched at random.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -247,7 +250,7 @@ impl Workspace {
         let sweep_id = self
             .store
             .create_sweep(&serde_json::to_value(spec).unwrap_or_default())?;
-        let queue: Mutex<VecDeque<(usize, Vec<(String, String)>)>> =
+        let queue: Mutex<VecDeque<(usize, Assignment)>> =
             Mutex::new(trials.into_iter().enumerate().collect());
         let results: Mutex<Vec<TrialOutcome>> = Mutex::new(Vec::new());
         let run_trial = |ws: &mut Workspace, i: usize, assignment: Vec<(String, String)>| {

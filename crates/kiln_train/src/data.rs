@@ -197,23 +197,22 @@ impl FeatureSpec {
         if df.column(target).is_err() {
             return Err(TrainError::NoTarget(target.to_owned()));
         }
-        let names: Vec<String> = match features {
-            Some(f) => f.to_vec(),
-            None => {
-                let all: Vec<String> = df
-                    .get_column_names()
-                    .iter()
-                    .map(ToString::to_string)
-                    .filter(|n| n != target && !RESERVED.contains(&n.as_str()))
-                    .collect();
-                // A dataset of images trains on its images alone (not their file names).
-                let images: Vec<String> = all
-                    .iter()
-                    .filter(|n| df.column(n).is_ok_and(|c| c.dtype() == &DataType::Binary))
-                    .cloned()
-                    .collect();
-                if images.is_empty() { all } else { images }
-            }
+        let names: Vec<String> = if let Some(f) = features {
+            f.to_vec()
+        } else {
+            let all: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(ToString::to_string)
+                .filter(|n| n != target && !RESERVED.contains(&n.as_str()))
+                .collect();
+            // A dataset of images trains on its images alone (not their file names).
+            let images: Vec<String> = all
+                .iter()
+                .filter(|n| df.column(n).is_ok_and(|c| c.dtype() == &DataType::Binary))
+                .cloned()
+                .collect();
+            if images.is_empty() { all } else { images }
         };
         if names.is_empty() {
             return Err(TrainError::Invalid("no feature columns".into()));

@@ -37,9 +37,12 @@ pub struct TrainDevice {
     pub name: String,
 }
 
+/// An adapter's name and the device kind that selects it.
+type Adapter = (String, DeviceKind);
+
 /// Adapters wgpu can see, by name and kind: the hardware ones first, then software ones (a CPU
 /// rasteriser such as lavapipe), which only a forced `wgpu` choice uses.
-fn adapters() -> (Vec<(String, DeviceKind)>, Vec<(String, DeviceKind)>) {
+fn adapters() -> (Vec<Adapter>, Vec<Adapter>) {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));

@@ -85,7 +85,7 @@ impl Mlp {
     }
 }
 
-/// A small convolutional network: per entry of `filters` a 3×3 convolution (same padding), ReLU and a
+/// A small convolutional network: per entry of `filters` a 3×3 convolution (same padding), `ReLU` and a
 /// 2×2 max-pool (while the image is at least 2 pixels on each side), then one hidden fully connected
 /// layer with dropout and the output layer.
 #[derive(Config, Debug)]
@@ -191,6 +191,7 @@ pub enum NetConfig {
 }
 
 /// A model of either template.
+#[allow(clippy::large_enum_variant)] // one per run, moved rarely; boxing would fight the derive
 #[derive(Module, Debug)]
 pub enum Net {
     Mlp(Mlp),

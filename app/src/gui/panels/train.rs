@@ -688,7 +688,7 @@ impl Panel for TrainPanel {
                     ui.horizontal(|ui| {
                         let train = ui.add_enabled(
                             !training,
-                            egui::Button::new(egui::RichText::new("Train").strong())
+                            egui::Button::new(egui::RichText::new("Start training").strong())
                                 .min_size(egui::vec2(90.0, 28.0)),
                         );
                         if train.clicked() {
