@@ -505,3 +505,43 @@ fn train_panel_trains_with_live_curves_and_records_the_run() {
     h.run_steps(2);
     h.get_by_label("Runs (1)");
 }
+
+#[test]
+fn sweep_dialog_runs_a_grid_as_tagged_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = d.path().join("ws");
+    let p = crate::support::fixture("penguins.csv");
+    let r = crate::support::kiln(
+        &ws_dir,
+        &["import", p.to_str().unwrap(), "--name", "penguins"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    h.get_by_label("Train").click();
+    h.run_steps(2);
+    h.get_by_label("CPU").click();
+    h.get_by_label("Sweep…").click();
+    h.run_steps(2);
+    // The dialog starts with two learning rates: a grid of two runs.
+    h.get_by_label("2 runs");
+    h.get_by_label("Random").click();
+    h.run_steps(2);
+    h.get_by_label_contains("range LOW:HIGH");
+    h.get_by_label("Grid").click();
+    h.run_steps(2);
+    h.get_by_label("Start sweep").click();
+    settle(&mut h);
+    wait_for(&mut h, "2 of 2 runs done");
+    h.get_by_label("sweep-1 finished");
+    h.get_by_label_contains("(best)");
+    let runs = h.state().state.ws.store().sweep_runs("sweep-1").unwrap();
+    assert_eq!(runs.len(), 2);
+    let mut lrs: Vec<f64> = runs
+        .iter()
+        .map(|r| r.params["learning_rate"].as_f64().unwrap())
+        .collect();
+    lrs.sort_by(f64::total_cmp);
+    assert_eq!(lrs, [0.001, 0.01]);
+    screenshot(&mut h, "sweep");
+}

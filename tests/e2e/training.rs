@@ -595,3 +595,63 @@ fn one_epoch_on_wgpu_matches_the_cpu() {
         );
     }
 }
+
+#[test]
+fn cnn_trains_on_an_image_folder() {
+    // An ImageFolder-style tree of grey 8×8 PNGs drawn from digits 0, 1 and 2.
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("images");
+    let text = std::fs::read_to_string(asset("digits.csv")).unwrap();
+    let mut n = 0;
+    for (i, line) in text.lines().enumerate() {
+        let v: Vec<u8> = line.split(',').map(|x| x.trim().parse().unwrap()).collect();
+        let class = v[64];
+        if class > 2 {
+            continue;
+        }
+        let pixels: Vec<u8> = v[..64].iter().map(|p| p * 15).collect();
+        let img = image::GrayImage::from_raw(8, 8, pixels).unwrap();
+        let dir = root.join(format!("digit_{class}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        img.save(dir.join(format!("{i:04}.png"))).unwrap();
+        n += 1;
+    }
+    let ws = d.path().join("ws");
+    let r = kiln(
+        &ws,
+        &[
+            "import",
+            root.to_str().unwrap(),
+            "--images",
+            "--name",
+            "threes",
+            "--json",
+        ],
+    )
+    .json();
+    assert_eq!(r["rows"], n);
+    let run = train_json(
+        &ws,
+        &[
+            "--dataset",
+            "threes",
+            "--target",
+            "label",
+            "--model",
+            "cnn",
+            "--param",
+            "epochs=10",
+            "--param",
+            "lr=0.003",
+        ],
+    );
+    let acc = run["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.95, "test accuracy {acc}");
+    let show = kiln(&ws, &["runs", "show", &run["run_id"].to_string(), "--json"]).json();
+    // The images alone are the features (not their file names), decoded as one grey channel.
+    let features = show["features"].as_array().unwrap();
+    assert_eq!(features.len(), 1);
+    assert_eq!(features[0]["kind"], "image");
+    assert_eq!(features[0]["channels"], 1);
+    assert_eq!(show["artifacts"]["model_config"]["height"], 8);
+}
