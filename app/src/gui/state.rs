@@ -311,6 +311,8 @@ pub struct LiveTraining {
     pub total_epochs: usize,
     pub steps_per_epoch: usize,
     pub first_epoch: usize,
+    /// The split has validation rows (otherwise "validation" figures come from the training rows).
+    pub validation: bool,
     pub started: std::time::Instant,
     /// The step the (resumed) loop started from, for the rate behind the ETA.
     pub first_step: usize,
@@ -331,6 +333,7 @@ impl LiveTraining {
             total_epochs: 0,
             steps_per_epoch: 0,
             first_epoch: 1,
+            validation: true,
             started: std::time::Instant::now(),
             first_step: 0,
             last_step: 0,
@@ -347,7 +350,9 @@ impl LiveTraining {
                     epochs,
                     steps_per_epoch,
                     first_epoch,
+                    validation,
                 } => {
+                    self.validation = validation;
                     self.device = Some(device);
                     self.total_epochs = epochs;
                     self.steps_per_epoch = steps_per_epoch;

@@ -236,6 +236,9 @@ pub enum Event {
         epochs: usize,
         steps_per_epoch: usize,
         first_epoch: usize,
+        /// False when the split has no validation rows: the "validation" figures are then measured on
+        /// the training rows.
+        validation: bool,
     },
     Step {
         epoch: usize,
@@ -441,6 +444,7 @@ pub fn train(
         epochs: params.epochs,
         steps_per_epoch: train.rows.div_ceil(params.batch_size),
         first_epoch,
+        validation: val.rows > 0,
     });
     'epochs: for epoch in first_epoch..=params.epochs {
         if done {

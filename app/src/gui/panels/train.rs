@@ -446,6 +446,15 @@ impl TrainPanel {
             }
         }
         let per_epoch = t.steps_per_epoch.max(1) as f64;
+        let (val_loss, val_acc) = if t.validation {
+            ("validation loss", "validation accuracy")
+        } else {
+            // No validation rows in the split: the loop evaluates (and early-stops) on the train rows.
+            (
+                "train-set loss (no validation rows)",
+                "train-set accuracy (no validation rows)",
+            )
+        };
         let h = ((ui.available_height() - 40.0) / 2.0).clamp(120.0, 320.0);
         ui.label("Loss");
         Plot::new("train-loss")
@@ -466,8 +475,8 @@ impl TrainPanel {
                     t.epochs.iter().map(|e| [e.epoch as f64, f(e)]).collect()
                 };
                 p.line(Line::new("train loss", epochs(|e| e.train_loss)).width(2.0));
-                p.line(Line::new("validation loss", epochs(|e| e.val_loss)).width(2.0));
-                p.points(Points::new("validation loss", epochs(|e| e.val_loss)).radius(2.0));
+                p.line(Line::new(val_loss, epochs(|e| e.val_loss)).width(2.0));
+                p.points(Points::new(val_loss, epochs(|e| e.val_loss)).radius(2.0));
             });
         ui.label("Accuracy");
         Plot::new("train-accuracy")
@@ -480,7 +489,7 @@ impl TrainPanel {
                     t.epochs.iter().map(|e| [e.epoch as f64, f(e)]).collect()
                 };
                 p.line(Line::new("train accuracy", epochs(|e| e.train_accuracy)).width(2.0));
-                p.line(Line::new("validation accuracy", epochs(|e| e.val_accuracy)).width(2.0));
+                p.line(Line::new(val_acc, epochs(|e| e.val_accuracy)).width(2.0));
             });
     }
 
