@@ -70,6 +70,10 @@ fn digits_mlp_is_accurate_and_the_run_is_recorded() {
     assert_eq!(show["target"], "column_65");
     assert_eq!(show["params"]["hidden"], serde_json::json!([128]));
     assert_eq!(show["split"]["source"], "version");
+    assert_eq!(show["dataset"]["name"], "digits");
+    assert_eq!(show["dataset"]["content_hash"].as_str().unwrap().len(), 64);
+    assert!(show["metrics"]["best_val_loss"].as_f64().unwrap() >= 0.0);
+    assert!(show["metrics"]["best_val_accuracy"].as_f64().unwrap() > 0.9);
     assert_eq!(show["kiln_version"], env!("CARGO_PKG_VERSION"));
     assert!(show["duration_s"].as_f64().unwrap() > 0.0);
     let confusion = show["evaluation"]["confusion"].as_array().unwrap();

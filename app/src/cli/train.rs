@@ -215,8 +215,14 @@ pub fn run_runs(
         RunsCommand::Show { run } => {
             let r = ws.store().run(*run)?;
             let history = ws.store().metric_history(*run)?;
+            let version = ws.store().version_by_id(r.dataset_version_id)?;
             if json_out {
                 let mut doc = serde_json::to_value(&r)?;
+                doc["dataset"] = json!({
+                    "name": version.dataset,
+                    "version": version.version,
+                    "content_hash": version.content_hash,
+                });
                 doc["history"] = serde_json::to_value(&history)?;
                 return super::print_json(out, &doc);
             }
@@ -224,6 +230,11 @@ pub fn run_runs(
                 out,
                 "run {} · {} · {} · device {}",
                 r.id, r.status, r.model, r.device
+            )?;
+            writeln!(
+                out,
+                "data {}@{} (blake3 {})",
+                version.dataset, version.version, version.content_hash
             )?;
             writeln!(out, "params {}", r.params)?;
             writeln!(out, "metrics {}", r.metrics)?;

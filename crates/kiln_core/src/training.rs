@@ -268,6 +268,18 @@ impl Workspace {
         let writer = MetricWriter::spawn(self.root.join("kiln.db"), run_id)?;
         let mut buffer: Vec<MetricPoint> = Vec::with_capacity(512);
         let mut last_epoch = BTreeMap::new();
+        // Validation figures by epoch, to report those of the best epoch.
+        let mut by_epoch: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
+        if resume {
+            for p in self.store.metric_history(run_id)? {
+                let e = p.step as usize;
+                match p.name.as_str() {
+                    "val_loss" => by_epoch.entry(e).or_default().0 = p.value,
+                    "val_accuracy" => by_epoch.entry(e).or_default().1 = p.value,
+                    _ => {}
+                }
+            }
+        }
         let result = kiln_train::train(
             spec,
             &kiln_train::Splits {
@@ -314,6 +326,7 @@ impl Workspace {
                             });
                             last_epoch.insert(name.to_owned(), value);
                         }
+                        by_epoch.insert(*epoch, (*val_loss, *val_accuracy));
                         writer.send(std::mem::take(&mut buffer));
                     }
                 }
@@ -360,6 +373,10 @@ impl Workspace {
         metrics.insert("test_accuracy".into(), outcome.test.accuracy);
         metrics.insert("test_loss".into(), outcome.test.loss);
         metrics.insert("best_epoch".into(), outcome.best_epoch as f64);
+        if let Some((loss, accuracy)) = by_epoch.get(&outcome.best_epoch) {
+            metrics.insert("best_val_loss".into(), *loss);
+            metrics.insert("best_val_accuracy".into(), *accuracy);
+        }
         metrics.insert("epochs".into(), outcome.epochs_run as f64);
         let status = if outcome.stopped {
             "stopped"
