@@ -545,3 +545,81 @@ fn sweep_dialog_runs_a_grid_as_tagged_runs() {
     assert_eq!(lrs, [0.001, 0.01]);
     screenshot(&mut h, "sweep");
 }
+
+#[test]
+fn train_panel_stops_a_run_and_resumes_it() {
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = d.path().join("ws");
+    let p = crate::support::fixture("penguins.csv");
+    let r = crate::support::kiln(
+        &ws_dir,
+        &["import", p.to_str().unwrap(), "--name", "penguins"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    // A run that would go on for a long time.
+    let mut params = kiln_train::TrainParams::default();
+    for (k, v) in [("epochs", "100000"), ("patience", "0"), ("hidden", "16")] {
+        params.set(k, v).unwrap();
+    }
+    h.state_mut().push(kiln_app::gui::Command::StartTraining(
+        kiln_core::training::TrainRequest {
+            dataset: "penguins".into(),
+            target: "species".into(),
+            features: None,
+            params,
+            device: kiln_train::DeviceChoice::Cpu,
+            sweep_id: None,
+        },
+    ));
+    let epochs_seen = |h: &Harness<'_, KilnApp>| {
+        h.state()
+            .state
+            .training
+            .as_ref()
+            .map_or(0, |t| t.epochs.len())
+    };
+    let start = Instant::now();
+    while epochs_seen(&h) < 3 {
+        assert!(
+            start.elapsed() < Duration::from_mins(1),
+            "no epochs arrived"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.get_by_label("Stop").click();
+    settle(&mut h);
+    wait_for(&mut h, "Resume this run");
+    h.get_by_label("Run 1 stopped");
+    let run = h.state().state.ws.store().run(1).unwrap();
+    assert_eq!(run.status, "stopped");
+    assert!(
+        run.artifacts["weights"].is_string(),
+        "the best model is kept"
+    );
+    let checkpoint = h.state().state.ws.resumable_epoch(1).unwrap();
+    assert!(checkpoint >= 3);
+    // Resume from the panel: the run goes on after its checkpoint.
+    h.get_by_label("Resume this run").click();
+    h.run_steps(2);
+    wait_for(&mut h, "Run 1 (resumed)");
+    let start = Instant::now();
+    while epochs_seen(&h) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_mins(1),
+            "the resumed run did not go on"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let t = h.state().state.training.as_ref().unwrap();
+    assert_eq!(t.first_epoch, checkpoint + 1);
+    assert_eq!(t.epochs[0].epoch, checkpoint + 1);
+    assert_eq!(h.state().state.ws.store().run(1).unwrap().status, "running");
+    h.state_mut().push(kiln_app::gui::Command::StopTraining);
+    settle(&mut h);
+    assert_eq!(h.state().state.ws.store().run(1).unwrap().status, "stopped");
+    assert_eq!(h.state().state.ws.store().list_runs().unwrap().len(), 1);
+}

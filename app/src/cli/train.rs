@@ -118,6 +118,25 @@ pub fn request(args: &TrainArgs) -> Result<TrainRequest> {
     })
 }
 
+/// The cancel flag of a command-line run: the first Ctrl+C stops the run at the next batch (it is
+/// recorded as `stopped`, keeps its best model and can be resumed); a second one quits at once.
+fn interrupt_flag() -> &'static AtomicBool {
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            if FLAG.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("stopping after this batch (Ctrl+C again to quit now)");
+        });
+        if let Err(e) = installed {
+            tracing::debug!("no Ctrl+C handler: {e}");
+        }
+    });
+    &FLAG
+}
+
 /// Epoch lines on stderr (text mode).
 fn epoch_printer(json_out: bool) -> impl FnMut(&kiln_train::Event) {
     move |e| {
@@ -144,8 +163,7 @@ pub fn run_train(
     out: &mut dyn Write,
 ) -> Result<()> {
     let req = request(args)?;
-    let cancel = AtomicBool::new(false);
-    let summary = ws.train(&req, &cancel, &mut epoch_printer(json_out))?;
+    let summary = ws.train(&req, interrupt_flag(), &mut epoch_printer(json_out))?;
     print_summary(&summary, json_out, out)
 }
 
@@ -310,8 +328,7 @@ pub fn run_resume(
     json_out: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let cancel = AtomicBool::new(false);
-    let summary = ws.resume(run, device, &cancel, &mut epoch_printer(json_out))?;
+    let summary = ws.resume(run, device, interrupt_flag(), &mut epoch_printer(json_out))?;
     print_summary(&summary, json_out, out)
 }
 
@@ -366,9 +383,8 @@ pub fn run_sweep(
         },
         parallel: args.parallel,
     };
-    let cancel = AtomicBool::new(false);
     let quiet = json_out;
-    let outcome = ws.sweep(&spec, &cancel, &|t, total| {
+    let outcome = ws.sweep(&spec, interrupt_flag(), &|t, total| {
         if !quiet {
             let assignment: Vec<String> = t
                 .assignment

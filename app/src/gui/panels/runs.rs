@@ -26,14 +26,16 @@ impl Panel for RunsPanel {
         PanelId::Runs
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, _cmds: &mut Vec<Command>) {
+    fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
         if state.runs.is_empty() {
             ui.vertical_centered(|ui| {
                 ui.add_space(ui.available_height() * 0.3);
                 ui.heading("No training runs yet");
                 ui.add_space(8.0);
-                ui.label("Train a model from the command line: kiln train --dataset NAME --target COLUMN");
-                ui.label(egui::RichText::new("The Train panel and run comparison are coming next.").weak());
+                ui.label("Train a model in the Train panel, or: kiln train --dataset NAME --target COLUMN");
+                if ui.button("Go to Train").clicked() {
+                    cmds.push(Command::ShowPanel(PanelId::Train));
+                }
             });
             return;
         }
@@ -47,6 +49,7 @@ impl Panel for RunsPanel {
             "test accuracy",
             "test loss",
             "epochs",
+            "sweep",
             "started",
         ];
         TableBuilder::new(ui)
@@ -59,6 +62,7 @@ impl Panel for RunsPanel {
             .column(Column::initial(100.0))
             .column(Column::initial(160.0).clip(true))
             .columns(Column::initial(90.0), 3)
+            .column(Column::initial(70.0))
             .column(Column::remainder())
             .max_scroll_height(200.0)
             .header(20.0, |mut h| {
@@ -88,6 +92,7 @@ impl Panel for RunsPanel {
                         metric(r, "test_accuracy"),
                         metric(r, "test_loss"),
                         metric(r, "epochs"),
+                        r.sweep_id.clone().unwrap_or_default(),
                         r.started_at.replace('T', " ").chars().take(19).collect(),
                     ];
                     for c in cells {
@@ -123,6 +128,21 @@ impl Panel for RunsPanel {
         );
         if let Some(e) = &run.error {
             ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        if let Some((_, epoch)) = state.resumable.iter().find(|(id, _)| *id == run.id) {
+            let training = state
+                .training
+                .as_ref()
+                .is_some_and(crate::gui::state::LiveTraining::running);
+            if ui
+                .add_enabled(
+                    !training,
+                    egui::Button::new(format!("Resume from epoch {}", epoch + 1)),
+                )
+                .clicked()
+            {
+                cmds.push(Command::ResumeRun(run.id));
+            }
         }
         ui.columns(2, |cols| {
             if let Some((_, points)) = &self.history {

@@ -431,7 +431,7 @@ impl TrainPanel {
                         if let Some(l) = s.metrics.get("test_loss") {
                             ui.label(format!("· test loss {l:.4}"));
                         }
-                        if s.status == "stopped" && ui.button("Resume").clicked() {
+                        if s.status == "stopped" && ui.button("Resume this run").clicked() {
                             cmds.push(Command::ResumeRun(s.run_id));
                         }
                         if ui.button("Open in Runs").clicked() {
