@@ -140,12 +140,6 @@ fn digits_cnn_on_pixel_columns_is_accurate_and_predicts() {
             "column_65",
             "--model",
             "cnn",
-            "--param",
-            "epochs=20",
-            "--param",
-            "lr=0.003",
-            "--param",
-            "dropout=0.3",
         ],
     );
     let acc = run["test_accuracy"].as_f64().unwrap();
@@ -156,6 +150,9 @@ fn digits_cnn_on_pixel_columns_is_accurate_and_predicts() {
     assert_eq!(show["artifacts"]["model_config"]["kind"], "cnn");
     assert_eq!(show["artifacts"]["model_config"]["height"], 8);
     assert_eq!(show["artifacts"]["model_config"]["width"], 8);
+    // The CNN's own defaults.
+    assert_eq!(show["params"]["epochs"], 20);
+    assert_eq!(show["params"]["dropout"], 0.3);
     // The learning rate of every epoch is recorded.
     let lr: Vec<f64> = show["history"]
         .as_array()

@@ -56,7 +56,7 @@ pub enum BenchCommand {
         history: usize,
     },
     /// Training time and samples/s on digits (stratified 80/20 split drawn with `seed`), with the test
-    /// accuracy: the default MLP, or the CNN (20 epochs, lr 0.003, dropout 0.3).
+    /// accuracy: the default MLP, or the CNN with its defaults (20 epochs, lr 0.003, dropout 0.3).
     Train {
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -656,17 +656,8 @@ fn bench_train(seed: u64, model: &str, device: &str) -> Result<serde_json::Value
         },
         None,
     )?;
-    let mut params = kiln_train::TrainParams::default();
-    if model == "cnn" {
-        for (k, v) in [
-            ("model", "cnn"),
-            ("epochs", "20"),
-            ("lr", "0.003"),
-            ("dropout", "0.3"),
-        ] {
-            params.set(k, v)?;
-        }
-    }
+    let params =
+        kiln_train::TrainParams::for_model(kiln_train::ModelKind::parse(model).unwrap_or_default());
     let req = kiln_core::training::TrainRequest {
         dataset: format!("digits@{}", split.version.version),
         target: "column_65".into(),

@@ -292,10 +292,27 @@ impl TrainPanel {
 
     fn model_section(&mut self, ui: &mut egui::Ui) {
         ui.strong("Model");
+        let before = self.params.model;
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.params.model, ModelKind::Mlp, "MLP (tabular)");
             ui.selectable_value(&mut self.params.model, ModelKind::Cnn, "CNN (images)");
         });
+        if before != self.params.model {
+            // The other template's defaults, keeping the seed; values the user changed from the
+            // previous template's defaults are kept too.
+            let old = TrainParams::for_model(before);
+            let new = TrainParams::for_model(self.params.model);
+            let p = &mut self.params;
+            if (p.learning_rate - old.learning_rate).abs() < 1e-12 {
+                p.learning_rate = new.learning_rate;
+            }
+            if (p.dropout - old.dropout).abs() < 1e-12 {
+                p.dropout = new.dropout;
+            }
+            if p.epochs == old.epochs {
+                p.epochs = new.epochs;
+            }
+        }
         let p = &mut self.params;
         egui::Grid::new("train-params")
             .num_columns(2)
