@@ -16,9 +16,16 @@ pub struct RunsPanel {
 }
 
 fn metric(run: &Run, name: &str) -> String {
-    run.metrics[name]
-        .as_f64()
-        .map_or_else(|| "—".into(), |v| format!("{v:.4}"))
+    run.metrics[name].as_f64().map_or_else(
+        || "—".into(),
+        |v| {
+            if v.fract().abs() < f64::EPSILON && v.abs() < 1e9 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.4}")
+            }
+        },
+    )
 }
 
 impl Panel for RunsPanel {
