@@ -623,3 +623,50 @@ fn train_panel_stops_a_run_and_resumes_it() {
     assert_eq!(h.state().state.ws.store().run(1).unwrap().status, "stopped");
     assert_eq!(h.state().state.ws.store().list_runs().unwrap().len(), 1);
 }
+
+#[test]
+fn train_panel_trains_a_cnn_on_an_image_folder_by_its_images() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("shapes");
+    for (class, lit) in [("dark", 20u8), ("light", 230u8)] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..8u8 {
+            let img = image::GrayImage::from_fn(8, 8, |x, y| {
+                image::Luma([lit.saturating_add(((x + y) as u8 + i) % 16)])
+            });
+            img.save(root.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let ws_dir = d.path().join("ws");
+    let r = crate::support::kiln(
+        &ws_dir,
+        &[
+            "import",
+            root.to_str().unwrap(),
+            "--images",
+            "--name",
+            "shapes",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    h.get_by_label("Train").click();
+    h.run_steps(2);
+    // Only the image column is ticked by default (not the file names).
+    h.get_by_label("1 of 2 columns");
+    h.get_by_label("CNN (images)").click();
+    h.get_by_label("CPU").click();
+    h.run_steps(2);
+    h.get_by_label("Start training").click();
+    settle(&mut h);
+    wait_for(&mut h, "Open in Runs");
+    let run = h.state().state.ws.store().run(1).unwrap();
+    assert_eq!(run.status, "finished", "{:?}", run.error);
+    assert_eq!(run.model, "cnn");
+    assert_eq!(run.target, "label");
+    let features = run.features.as_array().unwrap();
+    assert_eq!(features.len(), 1);
+    assert_eq!(features[0]["name"], "image");
+    assert_eq!(run.params["epochs"], 20);
+}

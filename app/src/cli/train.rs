@@ -217,7 +217,7 @@ pub fn run_runs(
             for r in runs {
                 writeln!(
                     out,
-                    "run {:<5} {:<11} {:<6} target {:<16} test acc {:<8} {}",
+                    "run {:<5} {:<11} {:<6} target {:<16} test acc {:<8} {}{}",
                     r.id,
                     r.status,
                     r.model,
@@ -225,7 +225,11 @@ pub fn run_runs(
                     r.metrics["test_accuracy"]
                         .as_f64()
                         .map_or_else(|| "-".into(), |v| format!("{v:.4}")),
-                    r.started_at
+                    r.started_at,
+                    r.sweep_id
+                        .as_ref()
+                        .map(|s| format!("  {s}"))
+                        .unwrap_or_default()
                 )?;
             }
             Ok(())

@@ -62,6 +62,8 @@ pub struct TrainPanel {
     target: Option<String>,
     /// Feature columns the user unticked.
     excluded: BTreeSet<String>,
+    /// The `(dataset, version)` the target and exclusions were defaulted for.
+    defaults_for: Option<(String, Option<i64>)>,
     params: TrainParams,
     hidden_text: String,
     filters_text: String,
@@ -78,6 +80,7 @@ impl Default for TrainPanel {
             version: None,
             target: None,
             excluded: BTreeSet::new(),
+            defaults_for: None,
             hidden_text: join(&params.hidden),
             filters_text: join(&params.filters),
             params,
@@ -227,8 +230,20 @@ impl TrainPanel {
                 None => versions.last(),
             };
             let cols = version.map(columns).unwrap_or_default();
-            if self.target.is_none() {
+            let key = self.dataset.clone().map(|d| (d, self.version));
+            if self.target.is_none() || key != self.defaults_for {
+                self.defaults_for = key;
                 self.target = guess_target(&cols);
+                // A dataset of images trains on its images, not on their file names.
+                let is_image = |d: &str| d.to_ascii_lowercase().contains("binary");
+                self.excluded = if cols.iter().any(|(_, d)| is_image(d)) {
+                    cols.iter()
+                        .filter(|(_, d)| !is_image(d))
+                        .map(|(c, _)| c.clone())
+                        .collect()
+                } else {
+                    BTreeSet::new()
+                };
             }
             ui.label("Target");
             egui::ComboBox::from_id_salt("train-target")
