@@ -184,18 +184,7 @@ fn crash_child_training() {
         return;
     };
     let mut ws = Workspace::open(Path::new(&ws)).unwrap();
-    let mut params = kiln_train::TrainParams::default();
-    for (k, v) in [("epochs", "100000"), ("patience", "0"), ("hidden", "16")] {
-        params.set(k, v).unwrap();
-    }
-    let req = kiln_core::training::TrainRequest {
-        dataset: "penguins".into(),
-        target: "species".into(),
-        features: None,
-        params,
-        device: kiln_train::DeviceChoice::Cpu,
-        sweep_id: None,
-    };
+    let req = crate::support::penguins_request(&crate::support::ENDLESS);
     let _ = ws.train(
         &req,
         &std::sync::atomic::AtomicBool::new(false),
@@ -206,18 +195,7 @@ fn crash_child_training() {
 #[test]
 fn kill_during_training_leaves_an_interrupted_run_that_resumes() {
     let d = tempfile::tempdir().unwrap();
-    let ws_dir = d.path().join("ws");
-    let csv = crate::support::fixture("penguins.csv");
-    let mut ws = Workspace::open(&ws_dir).unwrap();
-    ws.import(
-        &csv,
-        "penguins",
-        &ImportOptions::default(),
-        &Cancel::new(),
-        &Progress::new(),
-    )
-    .unwrap();
-    drop(ws);
+    let ws_dir = crate::support::penguins_workspace(d.path());
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash::crash_child_training", "--nocapture"])
         .env(TRAIN_CHILD_ENV, &ws_dir)

@@ -456,13 +456,7 @@ fn command_palette_reaches_actions_by_name() {
 #[test]
 fn train_panel_trains_with_live_curves_and_records_the_run() {
     let d = tempfile::tempdir().unwrap();
-    let ws_dir = d.path().join("ws");
-    let p = crate::support::fixture("penguins.csv");
-    let r = crate::support::kiln(
-        &ws_dir,
-        &["import", p.to_str().unwrap(), "--name", "penguins"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ws_dir = crate::support::penguins_workspace(d.path());
     let mut h = harness(&ws_dir);
     settle(&mut h);
     h.get_by_label("Train").click();
@@ -509,13 +503,7 @@ fn train_panel_trains_with_live_curves_and_records_the_run() {
 #[test]
 fn sweep_dialog_runs_a_grid_as_tagged_runs() {
     let d = tempfile::tempdir().unwrap();
-    let ws_dir = d.path().join("ws");
-    let p = crate::support::fixture("penguins.csv");
-    let r = crate::support::kiln(
-        &ws_dir,
-        &["import", p.to_str().unwrap(), "--name", "penguins"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ws_dir = crate::support::penguins_workspace(d.path());
     let mut h = harness(&ws_dir);
     settle(&mut h);
     h.get_by_label("Train").click();
@@ -549,13 +537,7 @@ fn sweep_dialog_runs_a_grid_as_tagged_runs() {
 #[test]
 fn train_panel_stops_a_run_and_resumes_it() {
     let d = tempfile::tempdir().unwrap();
-    let ws_dir = d.path().join("ws");
-    let p = crate::support::fixture("penguins.csv");
-    let r = crate::support::kiln(
-        &ws_dir,
-        &["import", p.to_str().unwrap(), "--name", "penguins"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ws_dir = crate::support::penguins_workspace(d.path());
     let mut h = harness(&ws_dir);
     settle(&mut h);
     // A run that would go on for a long time.

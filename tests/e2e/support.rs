@@ -71,3 +71,31 @@ pub fn version_rows(ws: &Path) -> i64 {
     c.query_row("SELECT COUNT(*) FROM dataset_versions", [], |r| r.get(0))
         .unwrap()
 }
+
+/// A new workspace `DIR/ws` holding the penguins fixture as dataset `penguins`.
+pub fn penguins_workspace(dir: &Path) -> PathBuf {
+    let ws = dir.join("ws");
+    let p = fixture("penguins.csv");
+    let r = kiln(&ws, &["import", p.to_str().unwrap(), "--name", "penguins"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    ws
+}
+
+/// A CPU training request for penguins' species with these `--param` values.
+pub fn penguins_request(params: &[(&str, &str)]) -> kiln_core::training::TrainRequest {
+    let mut p = kiln_train::TrainParams::default();
+    for (k, v) in params {
+        p.set(k, v).unwrap();
+    }
+    kiln_core::training::TrainRequest {
+        dataset: "penguins".into(),
+        target: "species".into(),
+        features: None,
+        params: p,
+        device: kiln_train::DeviceChoice::Cpu,
+        sweep_id: None,
+    }
+}
+
+/// Parameters of a run that would go on for a very long time (tests stop or kill it).
+pub const ENDLESS: [(&str, &str); 3] = [("epochs", "100000"), ("patience", "0"), ("hidden", "16")];

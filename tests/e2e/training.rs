@@ -349,40 +349,14 @@ fn bad_training_requests_fail_clearly() {
     );
 }
 
-fn penguins_request(epochs: usize) -> kiln_core::training::TrainRequest {
-    let mut params = kiln_train::TrainParams::default();
-    params.set("epochs", &epochs.to_string()).unwrap();
-    params.set("patience", "0").unwrap();
-    params.set("hidden", "16").unwrap();
-    kiln_core::training::TrainRequest {
-        dataset: "penguins".into(),
-        target: "species".into(),
-        features: None,
-        params,
-        device: kiln_train::DeviceChoice::Cpu,
-        sweep_id: None,
-    }
-}
-
 #[test]
 fn a_stopped_run_resumes_from_its_checkpoint_as_if_never_stopped() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let d = tempfile::tempdir().unwrap();
-    let ws_dir = d.path().join("ws");
-    let p = fixture("penguins.csv");
-    kiln(
-        &ws_dir,
-        &[
-            "import",
-            p.to_str().unwrap(),
-            "--name",
-            "penguins",
-            "--json",
-        ],
-    )
-    .json();
+    let ws_dir = crate::support::penguins_workspace(d.path());
     let mut ws = kiln_core::Workspace::open(&ws_dir).unwrap();
-    let req = penguins_request(8);
+    let req =
+        crate::support::penguins_request(&[("epochs", "8"), ("patience", "0"), ("hidden", "16")]);
     let never = AtomicBool::new(false);
     let straight = ws.train(&req, &never, &mut |_| {}).unwrap();
 
@@ -457,19 +431,7 @@ fn a_stopped_run_resumes_from_its_checkpoint_as_if_never_stopped() {
 #[test]
 fn sweeps_run_every_trial_as_a_tagged_run() {
     let d = tempfile::tempdir().unwrap();
-    let ws = d.path().join("ws");
-    let p = fixture("penguins.csv");
-    kiln(
-        &ws,
-        &[
-            "import",
-            p.to_str().unwrap(),
-            "--name",
-            "penguins",
-            "--json",
-        ],
-    )
-    .json();
+    let ws = crate::support::penguins_workspace(d.path());
     let base = [
         "sweep",
         "--dataset",
@@ -558,21 +520,10 @@ fn sweeps_run_every_trial_as_a_tagged_run() {
 #[test]
 fn one_epoch_on_wgpu_matches_the_cpu() {
     let d = tempfile::tempdir().unwrap();
-    let ws_dir = d.path().join("ws");
-    let p = fixture("penguins.csv");
-    kiln(
-        &ws_dir,
-        &[
-            "import",
-            p.to_str().unwrap(),
-            "--name",
-            "penguins",
-            "--json",
-        ],
-    )
-    .json();
+    let ws_dir = crate::support::penguins_workspace(d.path());
     let mut ws = kiln_core::Workspace::open(&ws_dir).unwrap();
-    let mut req = penguins_request(1);
+    let mut req =
+        crate::support::penguins_request(&[("epochs", "1"), ("patience", "0"), ("hidden", "16")]);
     req.params.set("batch_size", "64").unwrap();
     let never = std::sync::atomic::AtomicBool::new(false);
     let cpu = ws.train(&req, &never, &mut |_| {}).unwrap();

@@ -354,13 +354,7 @@ pub fn run_sweep(
     let mut values = std::collections::BTreeMap::new();
     for g in &args.grid {
         let (k, v) = key_value(g)?;
-        let list: Vec<String> = v
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        values.insert(k.to_owned(), list);
+        values.insert(k.to_owned(), kiln_core::sweeps::split_values(v));
     }
     let mut ranges = std::collections::BTreeMap::new();
     for r in &args.ranges {

@@ -16,6 +16,16 @@ use crate::{CoreError, Result, Workspace};
 /// One trial's parameter values, as `(name, text)`.
 pub type Assignment = Vec<(String, String)>;
 
+/// The values of one parameter as typed: comma-separated, blanks ignored (several widths per layer are
+/// written `128x64`, so a comma always separates values).
+pub fn split_values(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A numeric range searched at random.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParamRange {

@@ -596,12 +596,7 @@ impl TrainPanel {
     fn sweep_spec(&self, base: TrainRequest) -> Result<SweepSpec, String> {
         let mut values = BTreeMap::new();
         for (k, v) in &self.sweep.values {
-            let list: Vec<String> = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let list = kiln_core::sweeps::split_values(v);
             if !list.is_empty() {
                 values.insert((*k).to_owned(), list);
             }
