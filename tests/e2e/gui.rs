@@ -453,17 +453,24 @@ fn command_palette_reaches_actions_by_name() {
     assert_eq!(h.state().state.active, kiln_app::gui::PanelId::Label);
 }
 
+/// The app on `ws_dir`, showing the Train panel with the CPU chosen (tests do not depend on the machine's
+/// GPU).
+fn train_panel(ws_dir: &Path) -> Harness<'static, KilnApp> {
+    let mut h = harness(ws_dir);
+    settle(&mut h);
+    h.get_by_label("Train").click();
+    h.run_steps(2);
+    h.get_by_label("CPU").click();
+    h.run_steps(1);
+    h
+}
+
 #[test]
 fn train_panel_trains_with_live_curves_and_records_the_run() {
     let d = tempfile::tempdir().unwrap();
     let ws_dir = crate::support::penguins_workspace(d.path());
-    let mut h = harness(&ws_dir);
-    settle(&mut h);
-    h.get_by_label("Train").click();
-    h.run_steps(2);
-    // The form picks the dataset and a likely target (checked on the recorded run below); CPU keeps
-    // the test independent of the machine.
-    h.get_by_label("CPU").click();
+    // The form picks the dataset and a likely target (checked on the recorded run below).
+    let mut h = train_panel(&ws_dir);
     h.get_by_label("Start training").click();
     // Live: the progress bar with its ETA, and points arriving while the run goes on.
     wait_for(&mut h, "epoch ");
@@ -504,11 +511,7 @@ fn train_panel_trains_with_live_curves_and_records_the_run() {
 fn sweep_dialog_runs_a_grid_as_tagged_runs() {
     let d = tempfile::tempdir().unwrap();
     let ws_dir = crate::support::penguins_workspace(d.path());
-    let mut h = harness(&ws_dir);
-    settle(&mut h);
-    h.get_by_label("Train").click();
-    h.run_steps(2);
-    h.get_by_label("CPU").click();
+    let mut h = train_panel(&ws_dir);
     h.get_by_label("Sweep…").click();
     h.run_steps(2);
     // The dialog starts with two learning rates: a grid of two runs.
@@ -631,14 +634,10 @@ fn train_panel_trains_a_cnn_on_an_image_folder_by_its_images() {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let mut h = harness(&ws_dir);
-    settle(&mut h);
-    h.get_by_label("Train").click();
-    h.run_steps(2);
+    let mut h = train_panel(&ws_dir);
     // Only the image column is ticked by default (not the file names).
     h.get_by_label("1 of 2 columns");
     h.get_by_label("CNN (images)").click();
-    h.get_by_label("CPU").click();
     h.run_steps(2);
     h.get_by_label("Start training").click();
     settle(&mut h);
