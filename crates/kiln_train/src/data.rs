@@ -451,6 +451,37 @@ mod tests {
     }
 
     #[test]
+    fn image_columns_decode_and_a_broken_image_names_its_row() {
+        let mut png = Vec::new();
+        image::GrayImage::from_fn(4, 2, |x, _| image::Luma([if x < 2 { 0 } else { 255 }]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let good = df!(
+            "image" => [png.as_slice(), png.as_slice()],
+            "file" => ["a.png", "b.png"],
+            "t" => ["x", "y"],
+        )
+        .unwrap();
+        let spec = FeatureSpec::fit(&good, "t", None).unwrap();
+        // Only the image is a feature by default; one grey channel, 2×4.
+        assert_eq!(spec.columns.len(), 1);
+        assert_eq!(spec.image, Some([1, 2, 4]));
+        let p = spec.transform(&good, true).unwrap();
+        assert_eq!(&p.x[..4], &[0.0, 0.0, 1.0, 1.0]);
+        let bad = df!(
+            "image" => [png.as_slice(), b"not an image".as_slice()],
+            "file" => ["a.png", "b.png"],
+            "t" => ["x", "y"],
+        )
+        .unwrap();
+        let e = spec.transform(&bad, true).unwrap_err().to_string();
+        assert!(
+            e.contains("row 2 of `image` is not a decodable image"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn rows_without_a_known_target_are_dropped() {
         let df = df!("a" => [1.0, 2.0, 3.0], "t" => [Some("p"), None, Some("q")]).unwrap();
         let spec = FeatureSpec::fit(&df, "t", None).unwrap();
