@@ -830,9 +830,19 @@ impl KilnApp {
             (None, Some(id)) => format!("Run {id} (resumed)"),
             (None, None) => return,
         };
-        // Bounded: a UI that falls behind drops step points rather than stalling training.
+        // Two bounded channels: batch points (a UI that falls behind — or is minimised — loses some
+        // rather than stalling training), and the start and epoch events, sized for every epoch of the
+        // run so none is ever dropped and the worker never waits.
+        let epochs = match (&req, resume) {
+            (Some(r), _) => r.params.epochs,
+            (None, Some(id)) => self.state.ws.store().run(id).map_or(0, |r| {
+                r.params["epochs"].as_u64().unwrap_or_default() as usize
+            }),
+            (None, None) => 0,
+        };
         let (tx, rx) = std::sync::mpsc::sync_channel(8192);
-        self.state.training = Some(super::state::LiveTraining::new(title, resume, rx));
+        let (etx, erx) = std::sync::mpsc::sync_channel(epochs.clamp(1, 1_000_000) + 1);
+        self.state.training = Some(super::state::LiveTraining::new(title, resume, rx, erx));
         let root = self.state.ws.root().to_path_buf();
         self.spawn(|n| {
             let notify = n.clone();
@@ -865,7 +875,11 @@ impl KilnApp {
                             }
                             _ => {}
                         }
-                        let _ = tx.try_send(e.clone());
+                        let _ = if matches!(e, kiln_train::Event::Step { .. }) {
+                            tx.try_send(e.clone())
+                        } else {
+                            etx.try_send(e.clone())
+                        };
                         if epoch_end {
                             notify();
                         }

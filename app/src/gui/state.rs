@@ -303,7 +303,10 @@ pub struct LiveTraining {
     pub title: String,
     /// The run being resumed, if any (a new run's id comes with its result).
     pub resumed: Option<i64>,
+    /// Batch points (lossy when the UI falls behind).
     pub rx: std::sync::mpsc::Receiver<Event>,
+    /// Start and epoch events (never dropped).
+    pub epoch_rx: std::sync::mpsc::Receiver<Event>,
     pub device: Option<String>,
     /// `(step, loss)` of every batch.
     pub steps: Vec<[f64; 2]>,
@@ -322,11 +325,17 @@ pub struct LiveTraining {
 }
 
 impl LiveTraining {
-    pub fn new(title: String, resumed: Option<i64>, rx: std::sync::mpsc::Receiver<Event>) -> Self {
+    pub fn new(
+        title: String,
+        resumed: Option<i64>,
+        rx: std::sync::mpsc::Receiver<Event>,
+        epoch_rx: std::sync::mpsc::Receiver<Event>,
+    ) -> Self {
         Self {
             title,
             resumed,
             rx,
+            epoch_rx,
             device: None,
             steps: Vec::new(),
             epochs: Vec::new(),
@@ -341,9 +350,11 @@ impl LiveTraining {
         }
     }
 
-    /// Take what the worker sent; never blocks.
+    /// Take what the worker sent; never blocks. Epoch events first: a batch point is never drawn
+    /// before the start of its run.
     pub fn drain(&mut self) {
-        while let Ok(e) = self.rx.try_recv() {
+        let events: Vec<Event> = self.epoch_rx.try_iter().chain(self.rx.try_iter()).collect();
+        for e in events {
             match e {
                 Event::Start {
                     device,
