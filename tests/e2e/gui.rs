@@ -649,5 +649,5 @@ fn train_panel_trains_a_cnn_on_an_image_folder_by_its_images() {
     let features = run.features.as_array().unwrap();
     assert_eq!(features.len(), 1);
     assert_eq!(features[0]["name"], "image");
-    assert_eq!(run.params["epochs"], 20);
+    assert_eq!(run.params["epochs"], 30);
 }

@@ -151,7 +151,7 @@ fn digits_cnn_on_pixel_columns_is_accurate_and_predicts() {
     assert_eq!(show["artifacts"]["model_config"]["height"], 8);
     assert_eq!(show["artifacts"]["model_config"]["width"], 8);
     // The CNN's own defaults.
-    assert_eq!(show["params"]["epochs"], 20);
+    assert_eq!(show["params"]["epochs"], 30);
     assert_eq!(show["params"]["dropout"], 0.3);
     // The learning rate of every epoch is recorded.
     let lr: Vec<f64> = show["history"]
@@ -161,7 +161,7 @@ fn digits_cnn_on_pixel_columns_is_accurate_and_predicts() {
         .filter(|p| p["name"] == "learning_rate")
         .map(|p| p["value"].as_f64().unwrap())
         .collect();
-    assert_eq!(lr.len(), 20);
+    assert_eq!(lr.len(), 30);
     assert!(lr.iter().all(|v| (v - 0.003).abs() < 1e-12), "{lr:?}");
     // Batch predictions with the CNN.
     let out = d.path().join("pred.parquet");
@@ -606,4 +606,47 @@ fn cnn_trains_on_an_image_folder() {
     assert_eq!(features[0]["kind"], "image");
     assert_eq!(features[0]["channels"], 1);
     assert_eq!(show["artifacts"]["model_config"]["height"], 8);
+}
+
+#[test]
+fn concurrent_runs_with_dropout_are_reproducible() {
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = crate::support::penguins_workspace(d.path());
+    let req = crate::support::penguins_request(&[
+        ("epochs", "6"),
+        ("patience", "0"),
+        ("dropout", "0.3"),
+        ("seed", "5"),
+    ]);
+    let never = std::sync::atomic::AtomicBool::new(false);
+    // Three runs of one request at the same time, each on its own thread and connection.
+    let results: Vec<kiln_core::training::RunSummary> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut ws = kiln_core::Workspace::open(&ws_dir).unwrap();
+                    ws.train(&req, &never, &mut |_| {}).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &results[1..] {
+        for k in ["test_loss", "final_train_loss", "final_val_loss"] {
+            assert_eq!(
+                r.metrics[k].to_bits(),
+                results[0].metrics[k].to_bits(),
+                "{k}"
+            );
+        }
+    }
+    // Dropout changes the run (the masks are really applied).
+    let mut plain = req.clone();
+    plain.params.set("dropout", "0").unwrap();
+    let mut ws = kiln_core::Workspace::open(&ws_dir).unwrap();
+    let p = ws.train(&plain, &never, &mut |_| {}).unwrap();
+    assert_ne!(
+        p.metrics["final_train_loss"].to_bits(),
+        results[0].metrics["final_train_loss"].to_bits()
+    );
 }

@@ -56,7 +56,7 @@ pub enum BenchCommand {
         history: usize,
     },
     /// Training time and samples/s on digits (stratified 80/20 split drawn with `seed`), with the test
-    /// accuracy: the default MLP, or the CNN with its defaults (20 epochs, lr 0.003, dropout 0.3).
+    /// accuracy: the default MLP, or the CNN with its defaults (30 epochs, lr 0.003, dropout 0.3).
     Train {
         #[arg(long, default_value_t = 0)]
         seed: u64,

@@ -20,7 +20,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub target: String,
     /// Model template: an MLP for tabular data, a small CNN for images (pixel columns or an image column).
-    /// Each has its own defaults (the CNN: lr 0.003, dropout 0.3, 20 epochs); `--param` overrides them.
+    /// Each has its own defaults (the CNN: lr 0.003, dropout 0.3, 30 epochs); `--param` overrides them.
     #[arg(long, default_value = "mlp", value_parser = ["mlp", "cnn"])]
     pub model: String,
     /// Feature columns, comma-separated (default: all but the target and `split`).

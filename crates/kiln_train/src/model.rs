@@ -5,8 +5,9 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
-use burn::tensor::{Device, Tensor};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// Which template a run trains.
@@ -51,8 +52,46 @@ pub struct MlpConfig {
 pub struct Mlp {
     hidden: Vec<Linear>,
     output: Linear,
-    dropout: Dropout,
+    /// Dropout probability after each hidden layer (training only).
+    dropout: f64,
     activation: Relu,
+}
+
+/// Inverted dropout with masks drawn from the run's own generator on the host, so a run's randomness
+/// does not depend on the backend's process-wide generator (runs can train concurrently and still be
+/// reproducible, and a CPU and a wgpu run of one seed drop the same units).
+pub struct DropoutRng<'a> {
+    pub rng: &'a mut rand_chacha::ChaCha8Rng,
+}
+
+impl DropoutRng<'_> {
+    fn apply(&mut self, x: Tensor<2>, p: f64) -> Tensor<2> {
+        if p <= 0.0 {
+            return x;
+        }
+        let [rows, cols] = x.dims();
+        let keep = 1.0 - p;
+        let scale = (1.0 / keep) as f32;
+        let mask: Vec<f32> = (0..rows * cols)
+            .map(|_| {
+                if self.rng.random::<f64>() < keep {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = Tensor::<2>::from_data(TensorData::new(mask, [rows, cols]), &x.device());
+        x * mask
+    }
+}
+
+/// Applies dropout during training (`Some`), nothing in evaluation (`None`).
+fn drop(rng: &mut Option<DropoutRng<'_>>, x: Tensor<2>, p: f64) -> Tensor<2> {
+    match rng {
+        Some(r) => r.apply(x, p),
+        None => x,
+    }
 }
 
 impl MlpConfig {
@@ -66,20 +105,18 @@ impl MlpConfig {
         Mlp {
             hidden,
             output: LinearConfig::new(width, self.output).init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: self.dropout,
             activation: Relu::new(),
         }
     }
 }
 
 impl Mlp {
-    /// Logits `[batch, classes]` for inputs `[batch, features]`.
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    /// Logits `[batch, classes]` for inputs `[batch, features]`; dropout only with `rng`.
+    pub fn forward(&self, x: Tensor<2>, rng: &mut Option<DropoutRng<'_>>) -> Tensor<2> {
         let mut x = x;
         for layer in &self.hidden {
-            x = self
-                .dropout
-                .forward(self.activation.forward(layer.forward(x)));
+            x = drop(rng, self.activation.forward(layer.forward(x)), self.dropout);
         }
         self.output.forward(x)
     }
@@ -109,7 +146,8 @@ pub struct Cnn {
     pool: MaxPool2d,
     fc: Linear,
     output: Linear,
-    dropout: Dropout,
+    /// Dropout probability after the dense layer (training only).
+    dropout: f64,
     activation: Relu,
     channels: usize,
     height: usize,
@@ -141,7 +179,7 @@ impl CnnConfig {
             pool: MaxPool2dConfig::new([2, 2]).init(),
             fc: LinearConfig::new(c * h * w, self.hidden).init(device),
             output: LinearConfig::new(self.hidden, self.output).init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: self.dropout,
             activation: Relu::new(),
             channels: self.channels,
             height: self.height,
@@ -151,8 +189,9 @@ impl CnnConfig {
 }
 
 impl Cnn {
-    /// Logits `[batch, classes]` for flattened images `[batch, channels * height * width]`.
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    /// Logits `[batch, classes]` for flattened images `[batch, channels * height * width]`; dropout
+    /// only with `rng`.
+    pub fn forward(&self, x: Tensor<2>, rng: &mut Option<DropoutRng<'_>>) -> Tensor<2> {
         let batch = x.dims()[0];
         let mut x: Tensor<4> = x.reshape([batch, self.channels, self.height, self.width]);
         for (conv, &pool) in self.convs.iter().zip(&self.pools) {
@@ -162,9 +201,11 @@ impl Cnn {
             }
         }
         let x: Tensor<2> = x.flatten(1, 3);
-        let x = self
-            .dropout
-            .forward(self.activation.forward(self.fc.forward(x)));
+        let x = drop(
+            rng,
+            self.activation.forward(self.fc.forward(x)),
+            self.dropout,
+        );
         self.output.forward(x)
     }
 }
@@ -243,11 +284,16 @@ impl NetConfig {
 }
 
 impl Net {
-    /// Logits `[batch, classes]` for inputs `[batch, features]`.
+    /// Logits `[batch, classes]` for inputs `[batch, features]` (evaluation: no dropout).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward_train(x, &mut None)
+    }
+
+    /// Logits with dropout drawn from `rng` when it is `Some` (training).
+    pub fn forward_train(&self, x: Tensor<2>, rng: &mut Option<DropoutRng<'_>>) -> Tensor<2> {
         match self {
-            Self::Mlp(m) => m.forward(x),
-            Self::Cnn(m) => m.forward(x),
+            Self::Mlp(m) => m.forward(x, rng),
+            Self::Cnn(m) => m.forward(x, rng),
         }
     }
 }
