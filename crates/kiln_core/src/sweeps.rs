@@ -206,10 +206,8 @@ pub struct SweepOutcome {
 fn outcome_of(
     trial: usize,
     assignment: Vec<(String, String)>,
+    run_id: Option<i64>,
     r: Result<RunSummary>,
-    runs_before: i64,
-    ws: &Workspace,
-    sweep: &str,
 ) -> TrialOutcome {
     match r {
         Ok(s) => TrialOutcome {
@@ -220,27 +218,19 @@ fn outcome_of(
             error: None,
             test_accuracy: s.metrics.get("test_accuracy").copied(),
         },
-        Err(e) => {
-            // A failed run is recorded too; find it by the sweep tag.
-            let run_id = ws
-                .store()
-                .sweep_runs(sweep)
-                .ok()
-                .and_then(|runs| runs.into_iter().rev().find(|r| r.id > runs_before))
-                .map(|r| r.id);
-            TrialOutcome {
-                trial,
-                assignment,
-                run_id,
-                status: if matches!(e, CoreError::Train(kiln_train::TrainError::Cancelled)) {
-                    "stopped".into()
-                } else {
-                    "failed".into()
-                },
-                error: Some(e.to_string()),
-                test_accuracy: None,
-            }
-        }
+        // A run that failed after it started is recorded too, under `run_id`.
+        Err(e) => TrialOutcome {
+            trial,
+            assignment,
+            run_id,
+            status: if matches!(e, CoreError::Train(kiln_train::TrainError::Cancelled)) {
+                "stopped".into()
+            } else {
+                "failed".into()
+            },
+            error: Some(e.to_string()),
+            test_accuracy: None,
+        },
     }
 }
 
@@ -266,17 +256,14 @@ impl Workspace {
         let run_trial = |ws: &mut Workspace, i: usize, assignment: Vec<(String, String)>| {
             let mut req = spec.base.clone();
             req.sweep_id = Some(sweep_id.clone());
-            let before = ws
-                .store()
-                .list_runs()
-                .ok()
-                .and_then(|r| r.first().map(|r| r.id))
-                .unwrap_or(0);
-            let r = spec.params_of(&assignment).and_then(|p| {
-                req.params = p;
-                ws.train(&req, cancel, &mut |_| {})
-            });
-            let out = outcome_of(i, assignment, r, before, ws, &sweep_id);
+            let (run_id, r) = match spec.params_of(&assignment) {
+                Ok(p) => {
+                    req.params = p;
+                    ws.train_recorded(&req, cancel, &mut |_| {})
+                }
+                Err(e) => (None, Err(e)),
+            };
+            let out = outcome_of(i, assignment, run_id, r);
             on_trial(&out, total);
             results
                 .lock()

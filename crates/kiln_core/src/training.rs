@@ -181,6 +181,30 @@ impl Workspace {
         cancel: &AtomicBool,
         on_event: &mut dyn FnMut(&Event),
     ) -> Result<RunSummary> {
+        self.train_recorded(req, cancel, on_event).1
+    }
+
+    /// [`Workspace::train`], also saying which run was recorded: `None` when the request failed before
+    /// a run was started (bad dataset, target, features or device).
+    pub(crate) fn train_recorded(
+        &mut self,
+        req: &TrainRequest,
+        cancel: &AtomicBool,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> (Option<i64>, Result<RunSummary>) {
+        let (run_id, data, device) = match self.record_new_run(req) {
+            Ok(started) => started,
+            Err(e) => return (None, Err(e)),
+        };
+        let r = self.run_training(run_id, &data, &req.params, &device, false, cancel, on_event);
+        (Some(run_id), r)
+    }
+
+    /// Split and encode the data, pick the device and record the run as `running`.
+    fn record_new_run(
+        &mut self,
+        req: &TrainRequest,
+    ) -> Result<(i64, TrainingData, kiln_train::TrainDevice)> {
         let version = self.resolve(&req.dataset)?;
         let data = self.training_data(
             version,
@@ -205,7 +229,7 @@ impl Workspace {
             git_commit: commit.as_deref(),
             sweep_id: req.sweep_id.as_deref(),
         })?;
-        self.run_training(run_id, &data, &req.params, &device, false, cancel, on_event)
+        Ok((run_id, data, device))
     }
 
     /// Continue a stopped, failed or interrupted run from its last checkpoint (the epoch after it), on
