@@ -510,7 +510,7 @@ impl AppState {
         self.resumable = self
             .runs
             .iter()
-            .filter(|r| matches!(r.status.as_str(), "stopped" | "failed" | "interrupted"))
+            .filter(|r| r.can_resume())
             .filter_map(|r| Some((r.id, self.ws.resumable_epoch(r.id)?)))
             .collect();
         self.versions.clear();

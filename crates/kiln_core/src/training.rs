@@ -242,7 +242,7 @@ impl Workspace {
         on_event: &mut dyn FnMut(&Event),
     ) -> Result<RunSummary> {
         let run = self.store.run(run_id)?;
-        if !matches!(run.status.as_str(), "stopped" | "failed" | "interrupted") {
+        if !run.can_resume() {
             return Err(kiln_store::StoreError::NotResumable {
                 id: run_id,
                 status: run.status,

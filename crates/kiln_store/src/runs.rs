@@ -30,6 +30,13 @@ pub struct Run {
     pub artifacts: serde_json::Value,
 }
 
+impl Run {
+    /// Whether the run ended without finishing (stopped, failed or interrupted), so it may resume.
+    pub fn can_resume(&self) -> bool {
+        matches!(self.status.as_str(), "stopped" | "failed" | "interrupted")
+    }
+}
+
 /// A parameter search whose runs carry its id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sweep {
@@ -153,7 +160,7 @@ impl Store {
     /// points recorded after `checkpoint_epoch` (the resumed loop records them again).
     pub fn resume_run(&mut self, id: i64, device: &str, checkpoint_epoch: i64) -> Result<()> {
         let run = self.run(id)?;
-        if !matches!(run.status.as_str(), "stopped" | "failed" | "interrupted") {
+        if !run.can_resume() {
             return Err(StoreError::NotResumable {
                 id,
                 status: run.status,
