@@ -171,18 +171,31 @@ impl TrainParams {
                 )));
             }
         }
-        if !(0.0..1.0).contains(&self.dropout)
-            || self.batch_size == 0
-            || self.epochs == 0
-            || self.learning_rate <= 0.0
-            || !self.learning_rate.is_finite()
-            || self.step_size == 0
-            || !(self.gamma > 0.0 && self.gamma <= 1.0)
-            || self.filters.is_empty()
-        {
-            return Err(bad());
-        }
-        Ok(())
+        self.check().map_err(|_| bad())
+    }
+
+    /// Check that every parameter is in range; the error names the first one that is not.
+    pub fn check(&self) -> Result<(), TrainError> {
+        let wrong = if !(0.0..1.0).contains(&self.dropout) {
+            "dropout (0 to below 1)"
+        } else if self.batch_size == 0 {
+            "batch_size (at least 1)"
+        } else if self.epochs == 0 {
+            "epochs (at least 1)"
+        } else if self.learning_rate <= 0.0 || !self.learning_rate.is_finite() {
+            "lr (above 0)"
+        } else if self.step_size == 0 {
+            "step_size (at least 1)"
+        } else if !(self.gamma > 0.0 && self.gamma <= 1.0) {
+            "gamma (above 0, at most 1)"
+        } else if self.filters.is_empty() || self.filters.contains(&0) {
+            "filters (widths of at least 1)"
+        } else if self.hidden.contains(&0) {
+            "hidden (widths of at least 1)"
+        } else {
+            return Ok(());
+        };
+        Err(TrainError::Invalid(format!("invalid parameter {wrong}")))
     }
 
     /// The learning rate of `epoch` (1-based).

@@ -152,9 +152,7 @@ impl TrainPanel {
         params
             .set("filters", &self.filters_text)
             .map_err(|e| e.to_string())?;
-        params
-            .set("epochs", &params.epochs.to_string())
-            .map_err(|e| e.to_string())?;
+        params.check().map_err(|e| e.to_string())?;
         let version = state
             .versions
             .get(&dataset)
