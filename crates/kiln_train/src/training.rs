@@ -390,11 +390,15 @@ pub fn evaluate(model: &Net, data: &Prepared, classes: &[String], device: &Devic
 
 /// A freshly initialised model on the run's device. The weights are drawn on the CPU backend from the
 /// seed — so the same seed starts from the same weights on every device — and materialised here (burn
-/// initialises parameters lazily), so no draw from the backend's shared generator happens later, outside
-/// the lock the caller holds.
+/// initialises parameters lazily). The backend's generator is shared by the process, so seeding and
+/// drawing hold a lock: concurrent runs cannot interleave draws. Nothing else in a run draws from it
+/// (batch order and dropout masks come from the run's own generators), so it trains without the lock.
 fn init_model(config: &NetConfig, params: &TrainParams, device: &TrainDevice) -> Net {
     let ad = device.device.clone().autodiff();
     let cpu = Device::flex();
+    let _rng_lock = RNG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     cpu.seed(params.seed);
     let record = config.init(&cpu).into_record();
     config.init(&ad).load_record(record)
@@ -402,7 +406,8 @@ fn init_model(config: &NetConfig, params: &TrainParams, device: &TrainDevice) ->
 
 /// Train a model. `on_event` gets the start, every step and every epoch; `cancel` stops at the next
 /// batch, keeping the best model so far. With `checkpoints`, the model, the optimizer state and the
-/// loop's position are saved after every epoch, and `resume` continues from them.
+/// loop's position are saved at epoch ends (at most every [`CHECKPOINT_EVERY`], and when stopped), and
+/// `resume` continues from them.
 pub fn train(
     spec: &FeatureSpec,
     data: &Splits<'_>,
@@ -419,18 +424,7 @@ pub fn train(
     let config = params.net_config(spec)?;
     let plain = device.device.clone();
     let ad = plain.clone().autodiff();
-    let mut model;
-    // The backend's random generator is shared by the process: hold it while seeding and drawing the
-    // initial weights, so concurrent runs cannot interleave draws. After that a run draws only from its
-    // own generators (batch order, dropout masks), so it trains without the lock.
-    {
-        let _rng_lock = RNG
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        plain.seed(params.seed);
-        ad.seed(params.seed);
-        model = init_model(&config, params, device);
-    }
+    let mut model = init_model(&config, params, device);
     let decay =
         (params.weight_decay > 0.0).then(|| WeightDecayConfig::new(params.weight_decay as f32));
     let mut optim = match params.optimizer {
