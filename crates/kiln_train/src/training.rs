@@ -456,7 +456,12 @@ pub fn train(
     let mut order: Vec<usize> = (0..train.rows).collect();
     let mut epochs_run = first_epoch - 1;
     let mut stopped = false;
-    let done = params.patience > 0 && since_best >= params.patience;
+    // A run resumed after its early stop has no epochs left.
+    let last_epoch = if params.patience > 0 && since_best >= params.patience {
+        first_epoch - 1
+    } else {
+        params.epochs
+    };
     let mut pending: Option<(Net, ModuleOptimizer, LoopState)> = None;
     // The best model changed since the last write.
     let mut best_dirty = false;
@@ -468,10 +473,7 @@ pub fn train(
         first_epoch,
         validation: val.rows > 0,
     });
-    'epochs: for epoch in first_epoch..=params.epochs {
-        if done {
-            break;
-        }
+    'epochs: for epoch in first_epoch..=last_epoch {
         // One stream per epoch: a resumed run shuffles exactly as an uninterrupted one.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(params.seed);
         rng.set_stream(epoch as u64);
