@@ -667,14 +667,14 @@ fn bench_train(seed: u64, model: &str, device: &str) -> Result<serde_json::Value
             .ok_or_else(|| anyhow::anyhow!("unknown device `{device}`"))?,
         sweep_id: None,
     };
-    let mut train_rows = 0;
+    let mut batches_per_epoch = 0;
     let t = Instant::now();
     let summary = ws.train(&req, &std::sync::atomic::AtomicBool::new(false), &mut |e| {
         if let kiln_train::Event::Start {
             steps_per_epoch, ..
         } = e
         {
-            train_rows = *steps_per_epoch;
+            batches_per_epoch = *steps_per_epoch;
         }
     })?;
     let secs = t.elapsed().as_secs_f64();
@@ -686,7 +686,7 @@ fn bench_train(seed: u64, model: &str, device: &str) -> Result<serde_json::Value
         "model": model,
         "train_s": secs,
         "samples_per_s": samples / secs,
-        "batches_per_epoch": train_rows,
+        "batches_per_epoch": batches_per_epoch,
         "test_accuracy": summary.metrics.get("test_accuracy"),
         "epochs": epochs,
         "device": summary.device,

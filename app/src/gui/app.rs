@@ -924,13 +924,11 @@ impl KilnApp {
                 move |cancel, progress| {
                     let mut ws = Workspace::open(&root).map_err(|e| e.to_string())?;
                     let done = std::sync::atomic::AtomicUsize::new(0);
-                    let tx = std::sync::Mutex::new(tx);
                     ws.sweep(&spec, cancel.flag(), &|t, total| {
                         let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                         progress.set(k as f32 / total as f32, &format!("{k} of {total} runs"));
-                        if let Ok(tx) = tx.lock() {
-                            let _ = tx.try_send(t.clone());
-                        }
+                        // Sized for every trial: never full.
+                        let _ = tx.try_send(t.clone());
                     })
                     .map_err(|e| e.to_string())
                 },

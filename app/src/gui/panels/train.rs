@@ -195,9 +195,8 @@ impl TrainPanel {
                     }
                 });
             if before != self.dataset {
+                // The target and features are defaulted again below for the new version.
                 self.version = None;
-                self.target = None;
-                self.excluded.clear();
             }
             ui.end_row();
             let versions = self
@@ -229,7 +228,7 @@ impl TrainPanel {
             };
             let cols = version.map(columns).unwrap_or_default();
             let key = self.dataset.clone().map(|d| (d, self.version));
-            if self.target.is_none() || key != self.defaults_for {
+            if key != self.defaults_for {
                 self.defaults_for = key;
                 self.target = guess_target(&cols);
                 // A dataset of images trains on its images, not on their file names.
