@@ -820,26 +820,28 @@ impl KilnApp {
             self.state.info("A run is already training; stop it first");
             return;
         }
-        let title = match (&req, resume) {
-            (Some(r), _) => format!(
-                "{} · {} · target {}",
-                r.dataset,
-                r.params.model.name(),
-                r.target
+        // The title, and the epochs of the run (a resumed run's from its record).
+        let (title, epochs) = match (&req, resume) {
+            (Some(r), _) => (
+                format!(
+                    "{} · {} · target {}",
+                    r.dataset,
+                    r.params.model.name(),
+                    r.target
+                ),
+                r.params.epochs,
             ),
-            (None, Some(id)) => format!("Run {id} (resumed)"),
+            (None, Some(id)) => (
+                format!("Run {id} (resumed)"),
+                self.state.ws.store().run(id).map_or(0, |r| {
+                    r.params["epochs"].as_u64().unwrap_or_default() as usize
+                }),
+            ),
             (None, None) => return,
         };
         // Two bounded channels: batch points (a UI that falls behind — or is minimised — loses some
         // rather than stalling training), and the start and epoch events, sized for every epoch of the
         // run so none is ever dropped and the worker never waits.
-        let epochs = match (&req, resume) {
-            (Some(r), _) => r.params.epochs,
-            (None, Some(id)) => self.state.ws.store().run(id).map_or(0, |r| {
-                r.params["epochs"].as_u64().unwrap_or_default() as usize
-            }),
-            (None, None) => 0,
-        };
         let (tx, rx) = std::sync::mpsc::sync_channel(8192);
         let (etx, erx) = std::sync::mpsc::sync_channel(epochs.clamp(1, 1_000_000) + 1);
         self.state.training = Some(super::state::LiveTraining::new(title, resume, rx, erx));
