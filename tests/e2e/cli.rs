@@ -2,7 +2,7 @@
 
 use polars::prelude::*;
 
-use crate::support::{fixture, kiln, tree, version_rows};
+use crate::support::{child_arg, db_rows, fixture, kiln, spawn_self, tree, version_rows};
 
 #[test]
 fn import_then_reimport_identical_content_creates_no_new_version() {
@@ -302,6 +302,7 @@ fn malformed_input_fails_clearly_and_changes_nothing() {
         ),
     ];
     let before = tree(&ws);
+    let rows_before = db_rows(&ws);
     for (name, body, want) in cases {
         let path = d.path().join(name);
         std::fs::write(&path, body).unwrap();
@@ -319,7 +320,7 @@ fn malformed_input_fails_clearly_and_changes_nothing() {
             .cloned()
             .collect();
         assert_eq!(after, expect, "{name} left files behind");
-        assert_eq!(version_rows(&ws), 1, "{name} added a version");
+        assert_eq!(db_rows(&ws), rows_before, "{name} wrote to the database");
     }
     for (path, want) in [
         (d.path().join("missing.csv"), "missing.csv: file not found"),
@@ -340,10 +341,39 @@ fn malformed_input_fails_clearly_and_changes_nothing() {
     assert_eq!(version_rows(&ws), 1);
 }
 
+const ENV_CHILD: &str = "KILN_E2E_ENV_CHILD";
+
 #[test]
 fn workspace_comes_from_the_environment_too() {
-    // `--workspace` is global and also read from KILN_WORKSPACE; both reach the same folder.
+    // The child's part: run `kiln import` with no `--workspace`, in a process whose environment names
+    // the workspace (KILN_WORKSPACE), and fail unless it reports success.
+    if let Some(file) = child_arg(ENV_CHILD) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = kiln_app::cli::run_args(
+            ["import", file.as_str(), "--name", "from_env", "--json"],
+            &mut out,
+            &mut err,
+        );
+        assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+        return;
+    }
     let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("from-env");
+    let penguins = fixture("penguins.csv");
+    let status = spawn_self(
+        "cli::workspace_comes_from_the_environment_too",
+        ENV_CHILD,
+        penguins.to_str().unwrap(),
+    )
+    .env("KILN_WORKSPACE", &ws)
+    .status()
+    .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    // The import landed in the folder the environment named.
+    let list = kiln(&ws, &["datasets", "list", "--json"]).json();
+    assert_eq!(list[0]["name"], "from_env");
+    assert_eq!(version_rows(&ws), 1);
+    // `--workspace` is global (after the subcommand too) and the help names the variable.
     let cli = <kiln_app::cli::Cli as clap::Parser>::try_parse_from([
         "kiln",
         "datasets",
@@ -359,4 +389,19 @@ fn workspace_comes_from_the_environment_too() {
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("--skip-rows"));
     assert!(help.stdout.contains("KILN_WORKSPACE"));
+}
+
+#[test]
+fn help_lists_the_user_commands_and_no_benchmarks() {
+    let d = tempfile::tempdir().unwrap();
+    let help = kiln(d.path(), &["--help"]);
+    assert_eq!(help.code, 0);
+    for command in [
+        "import", "datasets", "label", "train", "runs", "predict", "sweep",
+    ] {
+        assert!(help.stdout.contains(command), "{command}: {}", help.stdout);
+    }
+    assert!(!help.stdout.contains("bench"), "{}", help.stdout);
+    let r = kiln(d.path(), &["bench", "import"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
 }

@@ -1,19 +1,19 @@
 //! kill -9 in the middle of an import: the next start shows no partial version and no half file.
 
+//! Each test plays two parts: started normally it is the test, and it starts this same binary again
+//! running only itself with an environment variable set; that child does the work that gets killed.
+
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kiln_core::{Cancel, ImportOptions, Progress, Workspace};
 
+use crate::support::{child_arg, spawn_self};
+
 const CHILD_ENV: &str = "KILN_E2E_CRASH_CHILD";
 
-/// Runs only inside the child process the crash test starts (this same test binary, re-executed).
-#[test]
-fn crash_child_import() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return; // in a normal run this is the parent's helper, not a test of its own
-    };
+/// The child's part of the import test: import until killed.
+fn import_until_killed(spec: &str) {
     let (ws, csv) = spec.split_once('|').unwrap();
     let mut ws = Workspace::open(Path::new(ws)).unwrap();
     ws.import(
@@ -51,17 +51,22 @@ fn partial_files(ws: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn kill_during_import_leaves_no_partial_version() {
+    if let Some(spec) = child_arg(CHILD_ENV) {
+        return import_until_killed(&spec);
+    }
     let d = tempfile::tempdir().unwrap();
     let ws = d.path().join("ws");
     let csv = d.path().join("big.csv");
     write_csv(&csv, 1_500_000);
     drop(Workspace::open(&ws).unwrap());
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash::crash_child_import", "--nocapture"])
-        .env(CHILD_ENV, format!("{}|{}", ws.display(), csv.display()))
-        .spawn()
-        .unwrap();
+    let mut child = spawn_self(
+        "crash::kill_during_import_leaves_no_partial_version",
+        CHILD_ENV,
+        &format!("{}|{}", ws.display(), csv.display()),
+    )
+    .spawn()
+    .unwrap();
     // Wait until the child is writing its object file, then kill it (SIGKILL on Unix).
     let start = Instant::now();
     let mut saw_partial = false;
@@ -96,20 +101,16 @@ fn kill_during_import_leaves_no_partial_version() {
         partial_files(ws.root()).is_empty(),
         "the half-written file was not removed"
     );
-    assert_eq!(ws.store().integrity_check().unwrap(), "ok");
+    assert_eq!(ws.integrity_check().unwrap(), "ok");
     let objects: Vec<_> = crate::support::tree(&ws.root().join("objects"));
     assert!(objects.is_empty(), "{objects:?}");
 }
 
 const DRAFT_CHILD_ENV: &str = "KILN_E2E_DRAFT_CHILD";
 
-/// Runs only inside the child process: saves label keystrokes one by one, reporting each on stdout.
-#[test]
-fn crash_child_labeling() {
-    let Ok(ws) = std::env::var(DRAFT_CHILD_ENV) else {
-        return;
-    };
-    let ws = Workspace::open(Path::new(&ws)).unwrap();
+/// The child's part of the labeling test: save label keystrokes one by one, reporting each on stdout.
+fn label_until_killed(ws: &str) {
+    let ws = Workspace::open(Path::new(ws)).unwrap();
     let base = ws.resolve("t").unwrap();
     for row in 0..100_000u64 {
         ws.save_draft(
@@ -126,6 +127,9 @@ fn crash_child_labeling() {
 #[test]
 fn kill_while_labeling_keeps_every_saved_label() {
     use std::io::BufRead;
+    if let Some(ws) = child_arg(DRAFT_CHILD_ENV) {
+        return label_until_killed(&ws);
+    }
     let d = tempfile::tempdir().unwrap();
     let ws_dir = d.path().join("ws");
     let csv = d.path().join("t.csv");
@@ -140,12 +144,14 @@ fn kill_while_labeling_keeps_every_saved_label() {
     )
     .unwrap();
     drop(ws);
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash::crash_child_labeling", "--nocapture"])
-        .env(DRAFT_CHILD_ENV, &ws_dir)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_self(
+        "crash::kill_while_labeling_keeps_every_saved_label",
+        DRAFT_CHILD_ENV,
+        ws_dir.to_str().unwrap(),
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut last_saved = None;
     for line in std::io::BufReader::new(stdout).lines() {
@@ -172,18 +178,14 @@ fn kill_while_labeling_keeps_every_saved_label() {
     for (row, value) in drafts.iter().take(last as usize + 1) {
         assert_eq!(value.as_deref(), Some(if row % 2 == 0 { "a" } else { "b" }));
     }
-    assert_eq!(ws.store().integrity_check().unwrap(), "ok");
+    assert_eq!(ws.integrity_check().unwrap(), "ok");
 }
 
 const TRAIN_CHILD_ENV: &str = "KILN_E2E_TRAIN_CHILD";
 
-/// Runs only inside the child process: a long training run on penguins.
-#[test]
-fn crash_child_training() {
-    let Ok(ws) = std::env::var(TRAIN_CHILD_ENV) else {
-        return;
-    };
-    let mut ws = Workspace::open(Path::new(&ws)).unwrap();
+/// The child's part of the training test: a long training run on penguins.
+fn train_until_killed(ws: &str) {
+    let mut ws = Workspace::open(Path::new(ws)).unwrap();
     let req = crate::support::penguins_request(&crate::support::ENDLESS);
     let _ = ws.train(
         &req,
@@ -194,13 +196,18 @@ fn crash_child_training() {
 
 #[test]
 fn kill_during_training_leaves_an_interrupted_run_that_resumes() {
+    if let Some(ws) = child_arg(TRAIN_CHILD_ENV) {
+        return train_until_killed(&ws);
+    }
     let d = tempfile::tempdir().unwrap();
     let ws_dir = crate::support::penguins_workspace(d.path());
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash::crash_child_training", "--nocapture"])
-        .env(TRAIN_CHILD_ENV, &ws_dir)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_self(
+        "crash::kill_during_training_leaves_an_interrupted_run_that_resumes",
+        TRAIN_CHILD_ENV,
+        ws_dir.to_str().unwrap(),
+    )
+    .spawn()
+    .unwrap();
     // Kill once the run has written a checkpoint (every 2 s) and a little more history after it.
     let state = ws_dir.join("checkpoints/run-1/state.json");
     let start = Instant::now();
@@ -213,10 +220,10 @@ fn kill_during_training_leaves_an_interrupted_run_that_resumes() {
     assert!(!child.wait().unwrap().success());
 
     let mut ws = Workspace::open(&ws_dir).unwrap();
-    assert_eq!(ws.store().integrity_check().unwrap(), "ok");
-    let run = ws.store().run(1).unwrap();
-    assert_eq!(run.status, "interrupted");
-    let history = ws.store().metric_history(1).unwrap();
+    assert_eq!(ws.integrity_check().unwrap(), "ok");
+    let run = ws.run(1).unwrap();
+    assert_eq!(run.status, kiln_core::RunStatus::Interrupted);
+    let history = ws.metric_history(1).unwrap();
     let epochs = history.iter().filter(|p| p.name == "train_loss").count();
     let checkpoint = ws.resumable_epoch(1).unwrap();
     assert!(
@@ -244,8 +251,8 @@ fn kill_during_training_leaves_an_interrupted_run_that_resumes() {
         )
         .unwrap();
     assert_eq!(first, Some(checkpoint + 1));
-    assert_eq!(r.status, "stopped");
-    let history = ws.store().metric_history(1).unwrap();
+    assert_eq!(r.status, kiln_core::RunStatus::Stopped);
+    let history = ws.metric_history(1).unwrap();
     let epochs: Vec<i64> = history
         .iter()
         .filter(|p| p.name == "train_loss")
@@ -253,5 +260,5 @@ fn kill_during_training_leaves_an_interrupted_run_that_resumes() {
         .collect();
     let want: Vec<i64> = (1..=checkpoint as i64 + 1).collect();
     assert_eq!(epochs, want);
-    assert_eq!(ws.store().integrity_check().unwrap(), "ok");
+    assert_eq!(ws.integrity_check().unwrap(), "ok");
 }

@@ -1,14 +1,19 @@
 //! The real app driven through `egui_kittest`: import by drag-and-drop, see rows, sort, filter, stats,
-//! histogram and scatter. PNG screenshots of the Data panel are written to `screenshots/`.
+//! histogram and scatter; labeling, training, sweeps, runs. Every test renders PNG screenshots: into the
+//! build folder by default (a plain `cargo test` changes no tracked file), into the folder named by
+//! `KILN_SCREENSHOTS` when set — `KILN_SCREENSHOTS=$PWD/screenshots cargo test -p kiln_e2e gui::`
+//! refreshes the README's pictures.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{By, Queryable};
 use kiln_app::gui::KilnApp;
-use kiln_core::Workspace;
+use kiln_app::gui::data::DataRoom;
+use kiln_app::gui::train::{LiveTraining, TrainCommand, TrainRoom};
+use kiln_core::{RunStatus, Workspace};
 
 fn harness(ws: &Path) -> Harness<'static, KilnApp> {
     let ws = Workspace::open(ws).unwrap();
@@ -25,7 +30,7 @@ fn settle(h: &mut Harness<'_, KilnApp>) {
     let start = Instant::now();
     loop {
         h.step();
-        if !h.state().state.busy() {
+        if !h.state().busy() {
             break;
         }
         assert!(
@@ -50,8 +55,23 @@ fn wait_for(h: &mut Harness<'_, KilnApp>, label: &str) {
     }
 }
 
+/// The Data room's open version as the table shows it.
+fn table_frame(h: &Harness<'_, KilnApp>) -> std::sync::Arc<polars::prelude::DataFrame> {
+    let data = h.state().room::<DataRoom>().unwrap();
+    data.controller().current.view.clone().unwrap()
+}
+
+/// The run followed in the Train room.
+fn live<'a>(h: &'a Harness<'_, KilnApp>) -> Option<&'a LiveTraining> {
+    let train = h.state().room::<TrainRoom>().unwrap();
+    train.controller().training.as_ref()
+}
+
 fn screenshot(h: &mut Harness<'_, KilnApp>, name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../screenshots");
+    let dir = std::env::var_os("KILN_SCREENSHOTS").map_or_else(
+        || Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+        PathBuf::from,
+    );
     std::fs::create_dir_all(&dir).unwrap();
     let image = h
         .render()
@@ -90,7 +110,13 @@ fn import_by_drop_then_browse_sort_filter_stats_histogram_and_scatter() {
     screenshot(&mut h, "data-empty");
 
     drop_file(&mut h, crate::support::fixture("penguins.csv"));
-    assert!(h.state().import_dialog_open());
+    assert!(
+        h.state()
+            .room::<DataRoom>()
+            .unwrap()
+            .controller()
+            .import_dialog_open()
+    );
     wait_for(&mut h, "Preview: first 50 rows · 8 columns");
     h.get_by_label_contains("bill_length_mm: f64");
     screenshot(&mut h, "import-dialog");
@@ -101,13 +127,13 @@ fn import_by_drop_then_browse_sort_filter_stats_histogram_and_scatter() {
     h.get_by_label_contains("344 rows × 8 columns");
     assert!(!h.get_all_by_label("Adelie").collect::<Vec<_>>().is_empty());
     h.get_by_label("bill_length_mm");
-    assert_eq!(h.state().table_frame().unwrap().height(), 344);
+    assert_eq!(table_frame(&h).height(), 344);
     screenshot(&mut h, "data-table");
 
     // Sorting by a header click: smallest bill first, nulls last.
     h.get_by_label("bill_length_mm").click();
     settle(&mut h);
-    let df = h.state().table_frame().unwrap();
+    let df = table_frame(&h);
     assert_eq!(
         kiln_core::data::cell_text(df.column("bill_length_mm").unwrap(), 0),
         "32.1"
@@ -180,6 +206,7 @@ fn failed_import_shows_an_error_toast_and_keeps_the_workspace() {
     let ws = d.path().join("ws");
     let mut h = harness(&ws);
     h.step();
+    let before = crate::support::db_rows(&ws);
     drop_file(&mut h, bad);
     settle(&mut h);
     // The preview (first 50 rows) is fine; the full import reads every row and fails on line 102.
@@ -192,6 +219,7 @@ fn failed_import_shows_an_error_toast_and_keeps_the_workspace() {
     h.get_by_label_contains("ragged.csv: line 102: expected 2 fields");
     assert!(h.state().state.datasets.is_empty());
     assert_eq!(crate::support::version_rows(&ws), 0);
+    assert_eq!(crate::support::db_rows(&ws), before);
 }
 
 #[test]
@@ -450,32 +478,44 @@ fn command_palette_reaches_actions_by_name() {
     h.run_steps(2);
     h.get_by_label("Go to Label").click();
     h.run_steps(3);
-    assert_eq!(h.state().state.active, kiln_app::gui::PanelId::Label);
+    assert_eq!(h.state().state.active, kiln_app::gui::label::ID);
 }
 
 /// The app on `ws_dir`, showing the Train panel with the CPU chosen (tests do not depend on the machine's
-/// GPU).
+/// GPU) once the form has its defaults.
 fn train_panel(ws_dir: &Path) -> Harness<'static, KilnApp> {
     let mut h = harness(ws_dir);
     settle(&mut h);
     h.get_by_label("Train").click();
-    h.run_steps(2);
+    settle(&mut h);
     h.get_by_label("CPU").click();
     h.run_steps(1);
     h
+}
+
+/// Choose the target column in the Train form.
+fn choose_target(h: &mut Harness<'_, KilnApp>, column: &str) {
+    h.get_by_label("Target").click();
+    h.run_steps(2);
+    h.get_by_label(column).click();
+    h.run_steps(2);
 }
 
 #[test]
 fn train_panel_trains_with_live_curves_and_records_the_run() {
     let d = tempfile::tempdir().unwrap();
     let ws_dir = crate::support::penguins_workspace(d.path());
-    // The form picks the dataset and a likely target (checked on the recorded run below).
+    // The form picks the dataset and guesses a target by its rule (here the last column with few
+    // distinct values, `year`); the user picks `species` (checked on the recorded run below).
     let mut h = train_panel(&ws_dir);
+    h.get(By::new().label("Target").value("year"));
+    choose_target(&mut h, "species");
+    h.get(By::new().label("Target").value("species"));
     h.get_by_label("Start training").click();
     // Live: the progress bar with its ETA, and points arriving while the run goes on.
     wait_for(&mut h, "epoch ");
     let start = Instant::now();
-    while h.state().state.training.as_ref().unwrap().epochs.len() < 2 {
+    while live(&h).unwrap().epochs.len() < 2 {
         assert!(
             start.elapsed() < Duration::from_mins(1),
             "no epochs arrived"
@@ -487,7 +527,7 @@ fn train_panel_trains_with_live_curves_and_records_the_run() {
     settle(&mut h);
     wait_for(&mut h, "Open in Runs");
     h.get_by_label("Run 1 finished");
-    let t = h.state().state.training.as_ref().unwrap();
+    let t = live(&h).unwrap();
     assert!(t.steps.len() > 20, "{} batch points", t.steps.len());
     assert!(t.epochs.len() >= 2);
     assert!(t.device.as_deref().unwrap().starts_with("CPU"));
@@ -497,9 +537,9 @@ fn train_panel_trains_with_live_curves_and_records_the_run() {
     assert!(h.query_all_by_label_contains("test accuracy").count() >= 1);
     h.get_by_label("Loss");
     h.get_by_label("Accuracy");
-    let runs = h.state().state.ws.store().list_runs().unwrap();
+    let runs = h.state().state.ws.runs().unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].status, "finished");
+    assert_eq!(runs[0].status, RunStatus::Finished);
     assert_eq!(runs[0].target, "species");
     screenshot(&mut h, "train");
     h.get_by_label("Open in Runs").click();
@@ -512,6 +552,7 @@ fn sweep_dialog_runs_a_grid_as_tagged_runs() {
     let d = tempfile::tempdir().unwrap();
     let ws_dir = crate::support::penguins_workspace(d.path());
     let mut h = train_panel(&ws_dir);
+    choose_target(&mut h, "species");
     h.get_by_label("Sweep…").click();
     h.run_steps(2);
     // The dialog starts with two learning rates: a grid of two runs.
@@ -526,7 +567,7 @@ fn sweep_dialog_runs_a_grid_as_tagged_runs() {
     wait_for(&mut h, "2 of 2 runs done");
     h.get_by_label("sweep-1 finished");
     h.get_by_label_contains("(best)");
-    let runs = h.state().state.ws.store().sweep_runs("sweep-1").unwrap();
+    let runs = h.state().state.ws.sweep_runs("sweep-1").unwrap();
     assert_eq!(runs.len(), 2);
     let mut lrs: Vec<f64> = runs
         .iter()
@@ -548,23 +589,16 @@ fn train_panel_stops_a_run_and_resumes_it() {
     for (k, v) in [("epochs", "100000"), ("patience", "0"), ("hidden", "16")] {
         params.set(k, v).unwrap();
     }
-    h.state_mut().push(kiln_app::gui::Command::StartTraining(
-        kiln_core::training::TrainRequest {
+    h.state_mut()
+        .push(TrainCommand::Start(kiln_core::training::TrainRequest {
             dataset: "penguins".into(),
             target: "species".into(),
             features: None,
             params,
             device: kiln_train::DeviceChoice::Cpu,
             sweep_id: None,
-        },
-    ));
-    let epochs_seen = |h: &Harness<'_, KilnApp>| {
-        h.state()
-            .state
-            .training
-            .as_ref()
-            .map_or(0, |t| t.epochs.len())
-    };
+        }));
+    let epochs_seen = |h: &Harness<'_, KilnApp>| live(h).map_or(0, |t| t.epochs.len());
     let start = Instant::now();
     while epochs_seen(&h) < 3 {
         assert!(
@@ -578,8 +612,8 @@ fn train_panel_stops_a_run_and_resumes_it() {
     settle(&mut h);
     wait_for(&mut h, "Resume this run");
     h.get_by_label("Run 1 stopped");
-    let run = h.state().state.ws.store().run(1).unwrap();
-    assert_eq!(run.status, "stopped");
+    let run = h.state().state.ws.run(1).unwrap();
+    assert_eq!(run.status, RunStatus::Stopped);
     assert!(
         run.artifacts["weights"].is_string(),
         "the best model is kept"
@@ -599,14 +633,20 @@ fn train_panel_stops_a_run_and_resumes_it() {
         h.step();
         std::thread::sleep(Duration::from_millis(5));
     }
-    let t = h.state().state.training.as_ref().unwrap();
+    let t = live(&h).unwrap();
     assert_eq!(t.first_epoch, checkpoint + 1);
     assert_eq!(t.epochs[0].epoch, checkpoint + 1);
-    assert_eq!(h.state().state.ws.store().run(1).unwrap().status, "running");
-    h.state_mut().push(kiln_app::gui::Command::StopTraining);
+    assert_eq!(
+        h.state().state.ws.run(1).unwrap().status,
+        RunStatus::Running
+    );
+    h.state_mut().push(TrainCommand::Stop);
     settle(&mut h);
-    assert_eq!(h.state().state.ws.store().run(1).unwrap().status, "stopped");
-    assert_eq!(h.state().state.ws.store().list_runs().unwrap().len(), 1);
+    assert_eq!(
+        h.state().state.ws.run(1).unwrap().status,
+        RunStatus::Stopped
+    );
+    assert_eq!(h.state().state.ws.runs().unwrap().len(), 1);
 }
 
 #[test]
@@ -642,8 +682,8 @@ fn train_panel_trains_a_cnn_on_an_image_folder_by_its_images() {
     h.get_by_label("Start training").click();
     settle(&mut h);
     wait_for(&mut h, "Open in Runs");
-    let run = h.state().state.ws.store().run(1).unwrap();
-    assert_eq!(run.status, "finished", "{:?}", run.error);
+    let run = h.state().state.ws.run(1).unwrap();
+    assert_eq!(run.status, RunStatus::Finished, "{:?}", run.error);
     assert_eq!(run.model, "cnn");
     assert_eq!(run.target, "label");
     let features = run.features.as_array().unwrap();

@@ -65,6 +65,50 @@ pub fn tree(dir: &Path) -> Vec<(PathBuf, u64)> {
     out
 }
 
+/// Every row of every table of the workspace database, as text, table by table: two snapshots are
+/// equal when nothing a user could see was written (the file itself may still change: WAL, checkpoints).
+pub fn db_rows(ws: &Path) -> Vec<String> {
+    let c = rusqlite::Connection::open(ws.join("kiln.db")).unwrap();
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut out = Vec::new();
+    for t in tables {
+        let mut st = c.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+        let n = st.column_count();
+        let rows = st
+            .query_map([], |r| {
+                let cells: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i)))
+                    .collect();
+                Ok(format!("{t}: {}", cells.join(" | ")))
+            })
+            .unwrap();
+        out.extend(rows.map(Result::unwrap));
+    }
+    out
+}
+
+/// When this test binary was started as the child of a test (`spawn_self`), the value its parent passed.
+pub fn child_arg(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}
+
+/// Start this test binary again running only `test` (which sees `var` set to `value` and plays the
+/// child's part); its output is not mixed into the parent's.
+pub fn spawn_self(test: &str, var: &str, value: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(var, value)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    c
+}
+
 /// Rows of the workspace database that describe versions: what a user can see.
 pub fn version_rows(ws: &Path) -> i64 {
     let c = rusqlite::Connection::open(ws.join("kiln.db")).unwrap();

@@ -41,6 +41,82 @@ fn split_80_20(ws: &std::path::Path, seed: &str) -> String {
     format!("digits@{}", v["version"])
 }
 
+/// The test rows of a split version (`NAME@V` with a `split` column) exported as CSV with a header:
+/// rows its runs never trained on, to check predictions with.
+fn held_out(ws: &std::path::Path, version: &str, out: &std::path::Path) -> usize {
+    let filtered = kiln(
+        ws,
+        &[
+            "datasets",
+            "filter",
+            version,
+            "--where",
+            "split = 'test'",
+            "--json",
+        ],
+    )
+    .json();
+    let reference = format!(
+        "{}@{}",
+        filtered["dataset"].as_str().unwrap(),
+        filtered["version"]
+    );
+    let r = kiln(
+        ws,
+        &[
+            "datasets",
+            "export",
+            &reference,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    filtered["rows"].as_u64().unwrap() as usize
+}
+
+/// Run `kiln predict` with run `id` on a CSV with a header; returns (right, rows) against `target`.
+fn predict_held_out(
+    ws: &std::path::Path,
+    id: &str,
+    input: &std::path::Path,
+    target: &str,
+) -> (usize, usize) {
+    let out = input.with_extension("pred.parquet");
+    let r = kiln(
+        ws,
+        &[
+            "predict",
+            "--run",
+            id,
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .json();
+    let pred = polars::prelude::ParquetReader::new(std::fs::File::open(&out).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(r["rows"].as_u64().unwrap() as usize, pred.height());
+    let truth = pred
+        .column(target)
+        .unwrap()
+        .cast(&polars::prelude::DataType::String)
+        .unwrap();
+    let guess = pred.column("prediction").unwrap();
+    let right = truth
+        .str()
+        .unwrap()
+        .iter()
+        .zip(guess.str().unwrap().iter())
+        .filter(|(a, b)| a == b)
+        .count();
+    (right, pred.height())
+}
+
 fn train_json(ws: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["train", "--device", "cpu", "--json"];
     all.extend(args);
@@ -53,13 +129,18 @@ fn digits_mlp_is_accurate_and_the_run_is_recorded() {
     let ws = d.path().join("ws");
     import_digits(&ws);
     // Three stratified 80/20 splits, the default MLP (128 hidden, as scikit-learn's MLPClassifier(128)).
-    // scikit-learn on these same splits: see BENCHMARKS.md.
+    // scikit-learn on these same splits: see BENCHMARKS.md. Measured here: 0.9749 / 0.9749 / 0.9721;
+    // the bounds leave room for another CPU's float rounding.
+    let mut accs = Vec::new();
     for seed in ["0", "1", "2"] {
         let version = split_80_20(&ws, seed);
         let run = train_json(&ws, &["--dataset", &version, "--target", "column_65"]);
         let acc = run["test_accuracy"].as_f64().unwrap();
-        assert!(acc >= 0.97, "split seed {seed}: test accuracy {acc}");
+        assert!(acc >= 0.965, "split seed {seed}: test accuracy {acc}");
+        accs.push(acc);
     }
+    let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+    assert!(mean >= 0.97, "mean test accuracy {mean} ({accs:?})");
     let run = kiln(&ws, &["runs", "list", "--json"]).json()[0].clone();
     assert_eq!(run["status"], "finished");
     assert!(run["device"].as_str().unwrap().starts_with("CPU"));
@@ -163,7 +244,8 @@ fn digits_cnn_on_pixel_columns_is_accurate_and_predicts() {
         .collect();
     assert_eq!(lr.len(), 30);
     assert!(lr.iter().all(|v| (v - 0.003).abs() < 1e-12), "{lr:?}");
-    // Batch predictions with the CNN.
+    // Batch predictions with the CNN. A headerless file read as if it had a header is refused (its
+    // first row of pixels would be column names that match no feature).
     let out = d.path().join("pred.parquet");
     let input = asset("digits.csv");
     let r = kiln(
@@ -180,39 +262,15 @@ fn digits_cnn_on_pixel_columns_is_accurate_and_predicts() {
         ],
     );
     assert_ne!(r.code, 0, "a first row of pixels was taken as a header");
-    let r = kiln(
-        &ws,
-        &[
-            "predict",
-            "--run",
-            &id,
-            "--input",
-            input.to_str().unwrap(),
-            "--no-header",
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ],
-    )
-    .json();
-    assert_eq!(r["rows"], 1797);
-    let pred = polars::prelude::ParquetReader::new(std::fs::File::open(&out).unwrap())
-        .finish()
-        .unwrap();
-    let truth = pred
-        .column("column_65")
-        .unwrap()
-        .cast(&polars::prelude::DataType::String)
-        .unwrap();
-    let guess = pred.column("prediction").unwrap();
-    let right = truth
-        .str()
-        .unwrap()
-        .iter()
-        .zip(guess.str().unwrap().iter())
-        .filter(|(a, b)| a == b)
-        .count();
-    assert!(right as f64 / 1797.0 > 0.97, "{right} of 1797 right");
+    // On the held-out rows the predictions score exactly the run's test accuracy.
+    let test_csv = d.path().join("test.csv");
+    let rows = held_out(&ws, &version, &test_csv);
+    let (right, n) = predict_held_out(&ws, &id, &test_csv, "column_65");
+    assert_eq!(n, rows);
+    assert!(
+        (right as f64 / n as f64 - acc).abs() < 1e-9,
+        "{right} of {n} right; the run's test accuracy is {acc}"
+    );
     // A CNN on features that are not an image is refused before a run is recorded.
     let p = fixture("penguins.csv");
     kiln(
@@ -257,10 +315,28 @@ fn same_seed_gives_identical_metrics_on_the_cpu_and_penguins_reach_095() {
         kiln(&ws, &["import", p.to_str().unwrap(), "--name", "penguins"]).code,
         0
     );
+    // A stratified 80/20 split, so the predictions can be checked on rows the model never saw.
+    let split = kiln(
+        &ws,
+        &[
+            "datasets",
+            "split",
+            "penguins",
+            "--ratios",
+            "0.8,0,0.2",
+            "--stratify",
+            "species",
+            "--seed",
+            "3",
+            "--json",
+        ],
+    )
+    .json();
+    let version = format!("penguins@{}", split["version"]);
     let args = [
         "train",
         "--dataset",
-        "penguins",
+        &version,
         "--target",
         "species",
         "--device",
@@ -274,10 +350,20 @@ fn same_seed_gives_identical_metrics_on_the_cpu_and_penguins_reach_095() {
     assert_eq!(a["test_loss"], b["test_loss"]);
     assert_eq!(a["test_accuracy"], b["test_accuracy"]);
     assert_eq!(a["final_val_loss"], b["final_val_loss"]);
-    assert!(a["test_accuracy"].as_f64().unwrap() >= 0.95, "{a}");
-    // Batch predictions with the run's model.
-    let out = d.path().join("pred.csv");
+    let acc = a["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.95, "{a}");
+    // Batch predictions with the run's model on the held-out rows (NA values included).
+    let test_csv = d.path().join("test.csv");
+    let rows = held_out(&ws, &version, &test_csv);
     let id = a["run_id"].as_i64().unwrap().to_string();
+    let (right, n) = predict_held_out(&ws, &id, &test_csv, "species");
+    assert_eq!(n, rows);
+    assert!(
+        (right as f64 / n as f64 - acc).abs() < 1e-9,
+        "{right} of {n} right; the run's test accuracy is {acc}"
+    );
+    // CSV output keeps the input's columns and adds the prediction.
+    let out = d.path().join("pred.csv");
     let r = kiln(
         &ws,
         &[
@@ -285,26 +371,40 @@ fn same_seed_gives_identical_metrics_on_the_cpu_and_penguins_reach_095() {
             "--run",
             &id,
             "--input",
-            p.to_str().unwrap(),
+            test_csv.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
-            "--json",
         ],
-    )
-    .json();
-    assert_eq!(r["rows"], 344);
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
     let text = std::fs::read_to_string(&out).unwrap();
-    let header = text.lines().next().unwrap();
-    assert!(header.ends_with(",prediction"), "{header}");
-    let correct = text
-        .lines()
-        .skip(1)
-        .filter(|l| {
-            let species = l.split(',').next().unwrap();
-            l.ends_with(&format!(",{species}"))
-        })
-        .count();
-    assert!(correct as f64 / 344.0 > 0.95, "{correct} of 344");
+    assert!(text.lines().next().unwrap().ends_with(",prediction"));
+    // Weights that no longer match the blake3 recorded with the run are refused, not loaded.
+    let show = kiln(&ws, &["runs", "show", &id, "--json"]).json();
+    let weights = ws.join(show["artifacts"]["weights"].as_str().unwrap());
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&weights, bytes).unwrap();
+    let r = kiln(
+        &ws,
+        &[
+            "predict",
+            "--run",
+            &id,
+            "--input",
+            test_csv.to_str().unwrap(),
+            "--out",
+            d.path().join("never.csv").to_str().unwrap(),
+        ],
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("does not match the run's record"),
+        "{}",
+        r.stderr
+    );
+    assert!(!d.path().join("never.csv").exists());
 }
 
 #[test]
@@ -369,12 +469,12 @@ fn a_stopped_run_resumes_from_its_checkpoint_as_if_never_stopped() {
             }
         })
         .unwrap();
-    assert_eq!(stopped.status, "stopped");
+    assert_eq!(stopped.status, kiln_core::RunStatus::Stopped);
     assert!((stopped.metrics["epochs"] - 3.0).abs() < f64::EPSILON);
     let id = stopped.run_id;
     assert_eq!(ws.resumable_epoch(id), Some(3));
-    let run = ws.store().run(id).unwrap();
-    assert_eq!(run.status, "stopped");
+    let run = ws.run(id).unwrap();
+    assert_eq!(run.status, kiln_core::RunStatus::Stopped);
     assert!(
         run.artifacts["weights"].is_string(),
         "the best model so far is kept"
@@ -390,7 +490,7 @@ fn a_stopped_run_resumes_from_its_checkpoint_as_if_never_stopped() {
         .unwrap();
     assert_eq!(first, Some(4));
     assert_eq!(resumed.run_id, id);
-    assert_eq!(resumed.status, "finished");
+    assert_eq!(resumed.status, kiln_core::RunStatus::Finished);
     // Same weights, optimizer state and shuffling: the same numbers as the run never stopped.
     for k in [
         "test_loss",
@@ -406,7 +506,7 @@ fn a_stopped_run_resumes_from_its_checkpoint_as_if_never_stopped() {
             "{k}"
         );
     }
-    let history = ws.store().metric_history(id).unwrap();
+    let history = ws.metric_history(id).unwrap();
     assert_eq!(history.iter().filter(|p| p.name == "train_loss").count(), 8);
     assert!(
         ws.resumable_epoch(id).is_none(),
@@ -531,8 +631,13 @@ fn one_epoch_on_wgpu_matches_the_cpu() {
     let gpu = match ws.train(&req, &never, &mut |_| {}) {
         Ok(s) => s,
         Err(kiln_core::CoreError::Train(kiln_train::TrainError::NoGpu(why))) => {
-            // Only a machine without any Vulkan/Metal/DX12 adapter (not even lavapipe) gets here.
-            eprintln!("no wgpu adapter on this machine ({why}); the CPU half ran");
+            // Only a machine without any Vulkan/Metal/DX12 adapter (not even lavapipe) gets here. CI
+            // installs lavapipe, so there this is a failure, never a silent pass.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "no wgpu adapter under CI ({why}): install mesa-vulkan-drivers"
+            );
+            eprintln!("no wgpu adapter on this machine ({why}); only the CPU half ran");
             return;
         }
         Err(e) => panic!("wgpu training failed: {e}"),

@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use crate::support::{fixture, kiln, version_rows};
+use crate::support::{db_rows, fixture, kiln, tree, version_rows};
 
 fn import_penguins(ws: &std::path::Path) {
     let p = fixture("penguins.csv");
@@ -123,6 +123,7 @@ fn label_errors_apply_nothing() {
     .json();
     assert_eq!(schema["classes"][0]["hotkey"], "1");
     assert_eq!(schema["classes"][1]["hotkey"], "B");
+    let before = (db_rows(&ws), tree(&ws.join("objects")));
     let r = kiln(
         &ws,
         &[
@@ -151,6 +152,11 @@ fn label_errors_apply_nothing() {
     );
     assert!(r.stderr.contains("is not a row id"), "{}", r.stderr);
     assert_eq!(version_rows(&ws), 1);
+    assert_eq!(
+        (db_rows(&ws), tree(&ws.join("objects"))),
+        before,
+        "a refused label changed the workspace"
+    );
     let ok = kiln(
         &ws,
         &[
@@ -443,6 +449,7 @@ fn labels_round_trip_through_label_studio_and_csv() {
     // A file naming rows that do not exist applies nothing.
     let bad = d.path().join("bad.csv");
     std::fs::write(&bad, "row_id,quality\n1,good\n999,bad\n").unwrap();
+    let before = (db_rows(&ws), tree(&ws.join("objects")));
     let r = kiln(
         &ws,
         &[
@@ -460,6 +467,7 @@ fn labels_round_trip_through_label_studio_and_csv() {
         r.stderr
     );
     assert_eq!(version_rows(&ws), 2);
+    assert_eq!((db_rows(&ws), tree(&ws.join("objects"))), before);
 }
 
 #[test]

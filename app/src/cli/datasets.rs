@@ -6,7 +6,9 @@ use kiln_core::data::polars::prelude::DataFrame;
 use std::path::PathBuf;
 
 use kiln_core::versions::SplitSpec;
-use kiln_core::{Cancel, ColumnStats, Format, ImportOutcome, Progress, Workspace};
+use kiln_core::{Cancel, ColumnStats, Format, Progress, Workspace};
+
+use super::report::report_outcome;
 use serde_json::{Value, json};
 
 #[derive(Debug, Subcommand)]
@@ -36,7 +38,7 @@ pub enum DatasetsCommand {
         #[arg(long)]
         out: PathBuf,
         /// Format (default: from the extension).
-        #[arg(long, default_value = "auto", value_parser = super::import::parse_format)]
+        #[arg(long, default_value = "auto", value_parser = super::args::parse_format)]
         format: Format,
     },
     /// A new version with the rows matching a polars SQL condition.
@@ -102,7 +104,7 @@ pub fn run(
         } => {
             let v = ws.export(reference, path, *format)?;
             if json {
-                super::print_json(
+                super::report::print_json(
                     out,
                     &json!({ "dataset": v.dataset, "version": v.version, "rows": v.row_count, "out": path.display().to_string() }),
                 )
@@ -154,7 +156,7 @@ pub fn run(
 fn list(ws: &Workspace, json: bool, out: &mut dyn Write) -> Result<()> {
     let datasets = ws.datasets()?;
     if json {
-        return super::print_json(out, &serde_json::to_value(&datasets)?);
+        return super::report::print_json(out, &serde_json::to_value(&datasets)?);
     }
     if datasets.is_empty() {
         writeln!(
@@ -185,7 +187,7 @@ fn list(ws: &Workspace, json: bool, out: &mut dyn Write) -> Result<()> {
 fn versions(ws: &Workspace, name: &str, json: bool, out: &mut dyn Write) -> Result<()> {
     let versions = ws.versions(name)?;
     if json {
-        return super::print_json(out, &serde_json::to_value(&versions)?);
+        return super::report::print_json(out, &serde_json::to_value(&versions)?);
     }
     for v in versions {
         writeln!(
@@ -249,7 +251,7 @@ fn show(
         if let (Some(n), Some(df)) = (head, &df) {
             doc["head"] = records(&df.head(Some(n)));
         }
-        return super::print_json(out, &doc);
+        return super::report::print_json(out, &doc);
     }
     writeln!(
         out,
@@ -340,60 +342,13 @@ fn records(df: &DataFrame) -> Value {
     serde_json::from_slice(&buf).unwrap_or(Value::Null)
 }
 
-/// The JSON every version-creating command prints.
-pub fn outcome_json(outcome: &ImportOutcome) -> serde_json::Value {
-    let v = &outcome.version;
-    json!({
-        "created": outcome.created,
-        "dataset": v.dataset,
-        "version": v.version,
-        "rows": v.row_count,
-        "columns": v.schema,
-        "content_hash": v.content_hash,
-        "byte_size": v.byte_size,
-        "source_path": v.source_path,
-        "operation": v.operation,
-        "parent_id": v.parent_id,
-    })
-}
-
-/// Print what a version-creating command did.
-pub fn report_outcome(
-    outcome: &ImportOutcome,
-    json: bool,
-    out: &mut dyn Write,
-    what: &str,
-) -> Result<()> {
-    let v = &outcome.version;
-    if json {
-        return super::print_json(out, &outcome_json(outcome));
-    }
-    if outcome.created {
-        writeln!(
-            out,
-            "{what}: created {}@{} ({} rows, blake3 {})",
-            v.dataset,
-            v.version,
-            v.row_count,
-            &v.content_hash[..12]
-        )?;
-    } else {
-        writeln!(
-            out,
-            "{what}: unchanged, identical to {}@{}; no new version created",
-            v.dataset, v.version
-        )?;
-    }
-    Ok(())
-}
-
 fn diff(ws: &Workspace, a: &str, b: &str, json: bool, out: &mut dyn Write) -> Result<()> {
     let d = ws.diff(a, b)?;
     if json {
         let mut doc = serde_json::to_value(&d)?;
         doc["a"] = json!(a);
         doc["b"] = json!(b);
-        return super::print_json(out, &doc);
+        return super::report::print_json(out, &doc);
     }
     writeln!(out, "{a} → {b}: {} → {} rows", d.rows_a, d.rows_b)?;
     writeln!(

@@ -5,6 +5,8 @@ use anyhow::{Result, bail};
 use clap::Args;
 use kiln_core::{Cancel, Format, ImportOptions, Progress, Workspace};
 
+use super::args::{parse_char, parse_format};
+
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// File to import.
@@ -36,24 +38,6 @@ pub struct ImportArgs {
     /// PATH is a folder of PNG/JPEG images; sub-folder names become labels (like `ImageFolder`).
     #[arg(long)]
     pub images: bool,
-}
-
-pub(super) fn parse_format(s: &str) -> Result<Format, String> {
-    Format::parse(s)
-        .ok_or_else(|| format!("unknown format `{s}` (auto, csv, tsv, parquet, ipc, json, ndjson)"))
-}
-
-fn parse_char(s: &str) -> Result<char, String> {
-    match s {
-        "\\t" | "tab" => Ok('\t'),
-        _ => {
-            let mut it = s.chars();
-            match (it.next(), it.next()) {
-                (Some(c), None) => Ok(c),
-                _ => Err(format!("`{s}` is not a single character")),
-            }
-        }
-    }
 }
 
 impl ImportArgs {
@@ -106,7 +90,7 @@ pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Writ
     };
     let v = &outcome.version;
     if json {
-        super::print_json(out, &super::datasets::outcome_json(&outcome))
+        super::report::print_json(out, &super::report::outcome_json(&outcome))
     } else {
         if outcome.created {
             writeln!(

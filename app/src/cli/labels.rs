@@ -3,10 +3,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use kiln_core::Workspace;
-use kiln_core::store::LabelClass;
 use kiln_core::versions::LabelFormat;
 
 #[derive(Debug, Args)]
@@ -74,45 +73,6 @@ fn parse_set(s: &str) -> Result<(u64, Option<String>)> {
     Ok((row, (!value.is_empty()).then(|| value.to_owned())))
 }
 
-fn palette(i: usize) -> String {
-    const COLORS: [&str; 10] = [
-        "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-        "#9c755f", "#bab0ac",
-    ];
-    COLORS[i % COLORS.len()].to_owned()
-}
-
-/// Default hotkeys: 1–9 then 0, then letters.
-pub fn default_hotkey(i: usize) -> Option<String> {
-    match i {
-        0..=8 => Some((i + 1).to_string()),
-        9 => Some("0".into()),
-        10..=35 => Some(((b'A' + (i - 10) as u8) as char).to_string()),
-        _ => None,
-    }
-}
-
-fn parse_class(i: usize, s: &str) -> Result<LabelClass> {
-    let mut parts = s.split(':');
-    let name = parts.next().unwrap_or_default().trim().to_owned();
-    if name.is_empty() {
-        bail!("empty class name in `{s}`");
-    }
-    let hotkey = parts
-        .next()
-        .map(|k| k.trim().to_owned())
-        .filter(|k| !k.is_empty())
-        .or_else(|| default_hotkey(i));
-    let color = parts
-        .next()
-        .map_or_else(|| palette(i), |c| c.trim().to_owned());
-    Ok(LabelClass {
-        name,
-        color,
-        hotkey,
-    })
-}
-
 pub fn run_label(
     ws: &mut Workspace,
     args: &LabelArgs,
@@ -131,7 +91,7 @@ pub fn run_label(
         args.message.as_deref(),
         args.author.as_deref(),
     )?;
-    super::datasets::report_outcome(
+    super::report::report_outcome(
         &outcome,
         json,
         out,
@@ -147,16 +107,12 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
             classes,
         } => {
             if !classes.is_empty() {
-                let parsed = classes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| parse_class(i, c))
-                    .collect::<Result<Vec<_>>>()?;
+                let parsed = kiln_core::labels::parse_classes(classes)?;
                 ws.set_label_schema(name, column, &parsed)?;
             }
             let schema = ws.label_schema(name, column)?;
             if json {
-                return super::print_json(
+                return super::report::print_json(
                     out,
                     &serde_json::json!({ "dataset": name, "column": column, "classes": schema }),
                 );
@@ -191,7 +147,7 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
                 message.as_deref(),
                 author.as_deref(),
             )?;
-            super::datasets::report_outcome(
+            super::report::report_outcome(
                 &outcome,
                 json,
                 out,
@@ -205,7 +161,7 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
         } => {
             let n = ws.export_labels(reference, column, path, LabelFormat::from_path(path))?;
             if json {
-                super::print_json(
+                super::report::print_json(
                     out,
                     &serde_json::json!({ "labels": n, "out": path.display().to_string() }),
                 )

@@ -1,10 +1,12 @@
 //! Command-line interface. Every command takes the global `--workspace DIR` (or `KILN_WORKSPACE`) and
-//! `--json`; with `--json` it prints exactly one JSON document on stdout.
+//! `--json`; with `--json` it prints exactly one JSON document on stdout. Commands call `kiln_core` and
+//! only format; this module never imports the GUI (with no command, `main` opens the window instead).
 
-mod bench;
+mod args;
 mod datasets;
 mod import;
 mod labels;
+mod report;
 mod train;
 
 use std::io::Write;
@@ -31,11 +33,18 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub verbose: bool,
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<CliCommand>,
+}
+
+impl Cli {
+    /// True when this command line asks for the window (no command, or `kiln gui`).
+    pub fn opens_gui(&self) -> bool {
+        matches!(self.command, None | Some(CliCommand::Gui))
+    }
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Import a CSV, TSV, Parquet, Arrow IPC/Feather, JSON or NDJSON file as a new dataset version.
     Import(import::ImportArgs),
     /// List, inspect, diff, export and derive dataset versions.
@@ -55,74 +64,54 @@ pub enum Command {
     Predict(train::PredictArgs),
     /// Grid or random search over training parameters; each trial is a run tagged with the sweep.
     Sweep(train::SweepArgs),
-    /// Measure Kiln's performance figures (see BENCHMARKS.md).
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
     /// Open the GUI (the same as running `kiln` with no command).
     Gui,
 }
 
-/// Run a parsed command line.
+/// Run a parsed command line that names a command (see [`Cli::opens_gui`]).
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    let ws = cli.workspace.as_ref();
     match cli.command {
-        None | Some(Command::Gui) => crate::gui::run(cli.workspace),
-        Some(Command::Import(args)) => {
-            import::run(&mut open(cli.workspace.as_ref())?, &args, cli.json, out)
+        None | Some(CliCommand::Gui) => {
+            anyhow::bail!("no command given (run `kiln` without a command to open the window)")
         }
-        Some(Command::Datasets(cmd)) => {
-            datasets::run(&mut open(cli.workspace.as_ref())?, &cmd, cli.json, out)
+        Some(CliCommand::Import(args)) => import::run(&mut open(ws)?, &args, cli.json, out),
+        Some(CliCommand::Datasets(cmd)) => datasets::run(&mut open(ws)?, &cmd, cli.json, out),
+        Some(CliCommand::Label(args)) => labels::run_label(&mut open(ws)?, &args, cli.json, out),
+        Some(CliCommand::Labels(cmd)) => labels::run(&mut open(ws)?, &cmd, cli.json, out),
+        Some(CliCommand::Train(args)) => train::run_train(&mut open(ws)?, &args, cli.json, out),
+        Some(CliCommand::Runs(train::RunsCommand::Resume { run, device })) => {
+            train::run_resume(&mut open(ws)?, run, device, cli.json, out)
         }
-        Some(Command::Label(args)) => {
-            labels::run_label(&mut open(cli.workspace.as_ref())?, &args, cli.json, out)
-        }
-        Some(Command::Labels(cmd)) => {
-            labels::run(&mut open(cli.workspace.as_ref())?, &cmd, cli.json, out)
-        }
-        Some(Command::Train(args)) => {
-            train::run_train(&mut open(cli.workspace.as_ref())?, &args, cli.json, out)
-        }
-        Some(Command::Runs(train::RunsCommand::Resume { run, device })) => train::run_resume(
-            &mut open(cli.workspace.as_ref())?,
-            run,
-            device,
-            cli.json,
-            out,
-        ),
-        Some(Command::Runs(cmd)) => {
-            train::run_runs(&open(cli.workspace.as_ref())?, &cmd, cli.json, out)
-        }
-        Some(Command::Sweep(args)) => {
-            train::run_sweep(&mut open(cli.workspace.as_ref())?, &args, cli.json, out)
-        }
-        Some(Command::Predict(args)) => {
-            train::run_predict(&open(cli.workspace.as_ref())?, &args, cli.json, out)
-        }
-        Some(Command::Bench(cmd)) => bench::run(&cmd, cli.json, out),
+        Some(CliCommand::Runs(cmd)) => train::run_runs(&open(ws)?, &cmd, cli.json, out),
+        Some(CliCommand::Sweep(args)) => train::run_sweep(&mut open(ws)?, &args, cli.json, out),
+        Some(CliCommand::Predict(args)) => train::run_predict(&open(ws)?, &args, cli.json, out),
     }
 }
 
-/// Run `kiln` with `args` (without the program name), writing what it prints to `out` and `err`;
-/// returns the process exit code. `main` and the end-to-end tests both go through here.
-pub fn run_args<I, S>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+/// Parse a command line (without the program name). Help, version and usage errors are printed here;
+/// their exit code comes back as `Err`.
+pub fn parse<I, S>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> Result<Cli, i32>
 where
     I: IntoIterator<Item = S>,
     S: Into<std::ffi::OsString> + Clone,
 {
     let words =
         std::iter::once(std::ffi::OsString::from("kiln")).chain(args.into_iter().map(Into::into));
-    let cli = match Cli::try_parse_from(words) {
-        Ok(c) => c,
-        Err(e) => {
-            let code = e.exit_code();
-            let text = e.render().to_string();
-            if code == 0 {
-                let _ = write!(out, "{text}");
-            } else {
-                let _ = write!(err, "{text}");
-            }
-            return code;
+    Cli::try_parse_from(words).map_err(|e| {
+        let code = e.exit_code();
+        let text = e.render().to_string();
+        if code == 0 {
+            let _ = write!(out, "{text}");
+        } else {
+            let _ = write!(err, "{text}");
         }
-    };
+        code
+    })
+}
+
+/// Run a parsed command line, writing what it prints to `out` and `err`; returns the exit code.
+pub fn execute(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     crate::init_tracing(cli.verbose);
     match run(cli, out) {
         Ok(()) => 0,
@@ -133,28 +122,23 @@ where
     }
 }
 
+/// Run `kiln` with `args` (without the program name) headless; returns the process exit code. The tests
+/// go through here; a command line without a command is an error here (only `main` opens the window).
+pub fn run_args<I, S>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    match parse(args, out, err) {
+        Ok(cli) => execute(cli, out, err),
+        Err(code) => code,
+    }
+}
+
 /// Open the given workspace, or the default one (seeded with the demo datasets when new).
 pub fn open(dir: Option<&PathBuf>) -> Result<Workspace> {
     match dir {
         Some(d) => Workspace::open(d).with_context(|| format!("opening workspace {}", d.display())),
-        None => open_default(),
+        None => kiln_core::open_default().context("opening the default workspace"),
     }
-}
-
-/// The default workspace in the user's data directory; the demo datasets are imported on its first use.
-pub fn open_default() -> Result<Workspace> {
-    let dir = Workspace::default_dir();
-    let fresh = !dir.join("kiln.db").exists();
-    let mut ws =
-        Workspace::open(&dir).with_context(|| format!("opening workspace {}", dir.display()))?;
-    if fresh {
-        kiln_core::demo::seed(&mut ws).context("importing the demo datasets")?;
-    }
-    Ok(ws)
-}
-
-/// Print `value` as pretty JSON on stdout.
-pub(crate) fn print_json(out: &mut dyn Write, value: &serde_json::Value) -> Result<()> {
-    writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
-    Ok(())
 }

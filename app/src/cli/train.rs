@@ -178,7 +178,7 @@ fn print_summary(
         for (k, v) in &summary.metrics {
             doc[k] = json!(v);
         }
-        return super::print_json(out, &doc);
+        return super::report::print_json(out, &doc);
     }
     writeln!(
         out,
@@ -202,17 +202,17 @@ pub fn run_runs(
         RunsCommand::List { sweep } => {
             let runs = match sweep {
                 Some(id) => {
-                    let mut r = ws.store().sweep_runs(id)?;
-                    if r.is_empty() && !ws.store().list_sweeps()?.iter().any(|s| &s.id == id) {
+                    let mut r = ws.sweep_runs(id)?;
+                    if r.is_empty() && !ws.sweeps()?.iter().any(|s| &s.id == id) {
                         bail!("no sweep `{id}`");
                     }
                     r.reverse();
                     r
                 }
-                None => ws.store().list_runs()?,
+                None => ws.runs()?,
             };
             if json_out {
-                return super::print_json(out, &serde_json::to_value(&runs)?);
+                return super::report::print_json(out, &serde_json::to_value(&runs)?);
             }
             for r in runs {
                 writeln!(
@@ -235,9 +235,9 @@ pub fn run_runs(
             Ok(())
         }
         RunsCommand::Show { run } => {
-            let r = ws.store().run(*run)?;
-            let history = ws.store().metric_history(*run)?;
-            let version = ws.store().version_by_id(r.dataset_version_id)?;
+            let r = ws.run(*run)?;
+            let history = ws.metric_history(*run)?;
+            let version = ws.run_version(&r)?;
             if json_out {
                 let mut doc = serde_json::to_value(&r)?;
                 doc["dataset"] = json!({
@@ -246,7 +246,7 @@ pub fn run_runs(
                     "content_hash": version.content_hash,
                 });
                 doc["history"] = serde_json::to_value(&history)?;
-                return super::print_json(out, &doc);
+                return super::report::print_json(out, &doc);
             }
             writeln!(
                 out,
@@ -275,24 +275,7 @@ pub fn run_predict(
     json_out: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let r = ws.store().run(args.run)?;
-    if r.artifacts["weights"].is_null() {
-        bail!("run {} has no trained model (status {})", r.id, r.status);
-    }
-    let spec: kiln_train::FeatureSpec =
-        serde_json::from_value(r.artifacts["feature_spec"].clone())?;
-    let mut c = r.artifacts["model_config"].clone();
-    if c.get("kind").is_none() {
-        // Runs recorded before the CNN template existed were all MLPs.
-        c["kind"] = json!("mlp");
-    }
-    let config: kiln_train::NetConfig =
-        serde_json::from_value(c).context("the run's model configuration is unreadable")?;
-    let device = kiln_train::pick_device(DeviceChoice::Cpu)?;
-    let weights = ws
-        .objects()
-        .absolute(r.artifacts["weights"].as_str().unwrap_or_default());
-    let model = kiln_train::inference::load(&config, &weights, &device.device)?;
+    let model = ws.load_model(args.run)?;
     let mut df = kiln_core::data::read_file(
         &args.input,
         &kiln_core::ImportOptions {
@@ -302,16 +285,16 @@ pub fn run_predict(
         &kiln_core::Cancel::new(),
         &kiln_core::Progress::new(),
     )?;
-    let predictions = kiln_train::inference::predict(&model, &spec, &df, &device.device)?;
+    let predictions = model.predict(&df)?;
     df.with_column(kiln_core::data::polars::prelude::Column::new(
         "prediction".into(),
         predictions,
     ))?;
     kiln_core::data::export_file(&df, &args.out, kiln_core::Format::Auto)?;
     if json_out {
-        super::print_json(
+        super::report::print_json(
             out,
-            &json!({ "run_id": r.id, "rows": df.height(), "out": args.out.display().to_string() }),
+            &json!({ "run_id": model.run_id, "rows": df.height(), "out": args.out.display().to_string() }),
         )
     } else {
         writeln!(
@@ -402,7 +385,7 @@ pub fn run_sweep(
         }
     })?;
     if json_out {
-        return super::print_json(out, &serde_json::to_value(&outcome)?);
+        return super::report::print_json(out, &serde_json::to_value(&outcome)?);
     }
     writeln!(
         out,

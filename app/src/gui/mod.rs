@@ -1,18 +1,27 @@
-//! The desktop GUI. `app.rs` owns the state, polls background jobs in `logic` and applies the
-//! [`Command`]s that panels emit; panels (one file each) draw state and never mutate it directly.
+//! The desktop GUI: one room per domain (`data/`, `label/`, `train/`, `runs/`, `release/`, `monitor/`),
+//! each a panel that draws and a controller that applies the room's commands and owns its background
+//! jobs; `app.rs` is the window shell that routes commands and lists jobs. Domain logic lives in
+//! `kiln_core`; nothing here imports the command line.
 
 mod app;
-mod commands;
-mod import_dialog;
-pub mod panels;
-mod state;
+pub mod command;
+pub mod data;
+pub mod jobs;
+pub mod label;
+pub mod monitor;
+mod registry;
+pub mod release;
+pub mod room;
+pub mod runs;
+pub mod state;
+pub mod train;
 pub mod widgets;
 
 use std::path::PathBuf;
 
 pub use app::KilnApp;
-pub use commands::Command;
-pub use state::{AppState, LabelSession, PanelId};
+pub use command::{Command, ShellCommand};
+pub use state::{AppState, PanelId};
 
 /// Open the Kiln window on `workspace` (or the last one used, or the default demo workspace).
 pub fn run(workspace: Option<PathBuf>) -> anyhow::Result<()> {

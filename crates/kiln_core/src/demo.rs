@@ -3,6 +3,18 @@
 
 use crate::{Cancel, ImportOptions, Progress, Result, Workspace};
 
+/// The default workspace (`Workspace::default_dir`), seeded with the demo datasets when it is new. The
+/// GUI opens it when no workspace is given and none was used before; the CLI when no `--workspace` is.
+pub fn open_default() -> Result<Workspace> {
+    let dir = Workspace::default_dir();
+    let fresh = !dir.join("kiln.db").exists();
+    let mut ws = Workspace::open(&dir)?;
+    if fresh {
+        seed(&mut ws)?;
+    }
+    Ok(ws)
+}
+
 /// `(dataset name, file name, file bytes, has header)`.
 pub const DEMO_DATASETS: &[(&str, &str, &[u8], bool)] = &[
     (

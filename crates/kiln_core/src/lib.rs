@@ -8,16 +8,24 @@
 
 pub mod demo;
 pub mod jobs;
+pub mod labels;
 mod objects;
+mod predict;
+pub mod runs;
 pub mod sweeps;
 pub mod training;
 pub mod versions;
 
 use std::path::{Path, PathBuf};
 
+pub use demo::open_default;
 pub use kiln_data::{self as data, Cancel, ColumnStats, Format, ImportOptions, Progress};
-pub use kiln_store::{self as store, Dataset, DatasetVersion};
+pub use kiln_store::validate_name;
+pub use kiln_store::{
+    Dataset, DatasetVersion, LabelClass, MetricPoint, Run, RunStatus, Sweep, SweepStatus,
+};
 pub use objects::ObjectStore;
+pub use predict::LoadedModel;
 
 use kiln_data::polars::prelude::DataFrame;
 use kiln_store::{NewVersion, Store};
@@ -25,14 +33,17 @@ use kiln_store::{NewVersion, Store};
 /// Kiln's version, recorded with what it writes.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Every error of a Kiln action. Cancellation is its own variant, whichever layer noticed it.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
+    #[error("cancelled")]
+    Cancelled,
     #[error(transparent)]
-    Data(#[from] kiln_data::DataError),
+    Data(kiln_data::DataError),
     #[error(transparent)]
     Store(#[from] kiln_store::StoreError),
     #[error(transparent)]
-    Train(#[from] kiln_train::TrainError),
+    Train(kiln_train::TrainError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -43,12 +54,46 @@ pub enum CoreError {
     NotAFolder(PathBuf),
     #[error("invalid dataset reference `{0}`: use NAME or NAME@VERSION")]
     BadReference(String),
+    #[error("run {run} has no trained model (status {status})")]
+    NoModel {
+        run: i64,
+        status: kiln_store::RunStatus,
+    },
+    #[error("run {run}: its record is unreadable ({message})")]
+    BadRecord { run: i64, message: String },
+    #[error(
+        "run {run}: the weights file {path} does not match the run's record (blake3 {found}, recorded {expected}); it was changed or damaged"
+    )]
+    WeightsMismatch {
+        run: i64,
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
     #[error("dataset version {dataset}@{version}: its data file {path} is missing or unreadable")]
     MissingObject {
         dataset: String,
         version: i64,
         path: PathBuf,
     },
+}
+
+impl From<kiln_data::DataError> for CoreError {
+    fn from(e: kiln_data::DataError) -> Self {
+        match e {
+            kiln_data::DataError::Cancelled => CoreError::Cancelled,
+            e => CoreError::Data(e),
+        }
+    }
+}
+
+impl From<kiln_train::TrainError> for CoreError {
+    fn from(e: kiln_train::TrainError) -> Self {
+        match e {
+            kiln_train::TrainError::Cancelled => CoreError::Cancelled,
+            e => CoreError::Train(e),
+        }
+    }
 }
 
 impl From<kiln_data::polars::error::PolarsError> for CoreError {
@@ -67,11 +112,16 @@ impl CoreError {
 
     /// True when the work was stopped by its Cancel token.
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, CoreError::Data(kiln_data::DataError::Cancelled))
+        matches!(self, CoreError::Cancelled)
     }
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// A request that cannot be carried out as asked (the message says why).
+pub(crate) fn invalid(message: impl Into<String>) -> CoreError {
+    CoreError::Data(kiln_data::DataError::Invalid(message.into()))
+}
 
 /// What an import did.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -145,10 +195,6 @@ impl Workspace {
         )
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     pub fn objects(&self) -> &ObjectStore {
         &self.objects
     }
@@ -167,16 +213,30 @@ impl Workspace {
         Ok(self.store.get_version(name, version)?)
     }
 
+    /// A version by dataset name and number (`None` = the latest).
+    pub fn version(&self, dataset: &str, version: Option<i64>) -> Result<DatasetVersion> {
+        Ok(self.store.get_version(dataset, version)?)
+    }
+
     /// Load a version's data as users see it (without the hidden row ids).
     pub fn load(&self, version: &DatasetVersion) -> Result<DataFrame> {
-        Ok(kiln_data::without_row_ids(&self.load_with_ids(version)?))
+        self.objects.load(version)
     }
 
     /// Load a version's data with its `__kiln_row` ids (numbered by position for versions stored
     /// without them).
     pub fn load_with_ids(&self, version: &DatasetVersion) -> Result<DataFrame> {
-        let df = self.objects.read_version(version)?;
-        Ok(kiln_data::with_row_ids(&df)?)
+        self.objects.load_with_ids(version)
+    }
+
+    /// The schema version of the workspace database.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.store.schema_version()?)
+    }
+
+    /// `PRAGMA integrity_check` of the workspace database (`ok` when sound).
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self.store.integrity_check()?)
     }
 
     /// Import `path` as a new version of dataset `name`. The data is read with `opts`, written once as

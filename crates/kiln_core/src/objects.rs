@@ -73,6 +73,23 @@ impl ObjectStore {
         })
     }
 
+    /// A version's data as users see it (without the hidden row ids). It needs no database connection,
+    /// so a worker thread can load with a clone of the object store.
+    pub fn load(
+        &self,
+        version: &crate::DatasetVersion,
+    ) -> Result<kiln_data::polars::prelude::DataFrame, CoreError> {
+        Ok(kiln_data::without_row_ids(&self.read_version(version)?))
+    }
+
+    /// A version's data with its `__kiln_row` ids (numbered by position for versions stored without).
+    pub fn load_with_ids(
+        &self,
+        version: &crate::DatasetVersion,
+    ) -> Result<kiln_data::polars::prelude::DataFrame, CoreError> {
+        Ok(kiln_data::with_row_ids(&self.read_version(version)?)?)
+    }
+
     /// blake3 of a file's bytes, as hex.
     pub fn hash_file(path: &Path) -> Result<String, CoreError> {
         let mut hasher = blake3::Hasher::new();

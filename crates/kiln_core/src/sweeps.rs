@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::training::{RunSummary, TrainRequest};
 use crate::{CoreError, Result, Workspace};
+use kiln_store::{RunStatus, SweepStatus};
 
 /// One trial's parameter values, as `(name, text)`.
 pub type Assignment = Vec<(String, String)>;
@@ -188,7 +189,7 @@ pub struct TrialOutcome {
     pub trial: usize,
     pub assignment: Vec<(String, String)>,
     pub run_id: Option<i64>,
-    pub status: String,
+    pub status: RunStatus,
     pub error: Option<String>,
     pub test_accuracy: Option<f64>,
 }
@@ -197,7 +198,7 @@ pub struct TrialOutcome {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepOutcome {
     pub sweep_id: String,
-    pub status: String,
+    pub status: SweepStatus,
     pub trials: Vec<TrialOutcome>,
     /// The run with the best test accuracy.
     pub best_run: Option<i64>,
@@ -223,10 +224,10 @@ fn outcome_of(
             trial,
             assignment,
             run_id,
-            status: if matches!(e, CoreError::Train(kiln_train::TrainError::Cancelled)) {
-                "stopped".into()
+            status: if matches!(e, CoreError::Cancelled) {
+                RunStatus::Stopped
             } else {
-                "failed".into()
+                RunStatus::Failed
             },
             error: Some(e.to_string()),
             test_accuracy: None,
@@ -317,7 +318,7 @@ impl Workspace {
                 .into_iter()
                 .next()
             {
-                let _ = self.store.set_sweep_status(&sweep_id, "failed");
+                let _ = self.store.set_sweep_status(&sweep_id, SweepStatus::Failed);
                 return Err(e);
             }
         }
@@ -326,9 +327,9 @@ impl Workspace {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         trials.sort_by_key(|t| t.trial);
         let status = if cancel.load(Ordering::Relaxed) || trials.len() < total {
-            "stopped"
+            SweepStatus::Stopped
         } else {
-            "finished"
+            SweepStatus::Finished
         };
         self.store.set_sweep_status(&sweep_id, status)?;
         let best_run = trials
@@ -338,7 +339,7 @@ impl Workspace {
             .map(|(id, _)| id);
         Ok(SweepOutcome {
             sweep_id,
-            status: status.into(),
+            status,
             trials,
             best_run,
         })

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use kiln_data::polars::prelude::*;
-use kiln_store::{MetricPoint, NewRun, Store};
+use kiln_store::{MetricPoint, NewRun, RunStatus, Store};
 use kiln_train::{Checkpoints, DeviceChoice, Event, FeatureSpec, Prepared, TrainParams};
 use serde::{Deserialize, Serialize};
 
@@ -40,13 +40,82 @@ pub struct TrainRequest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     pub run_id: i64,
-    pub status: String,
+    pub status: RunStatus,
     pub device: String,
     pub metrics: BTreeMap<String, f64>,
 }
 
 fn train_error(e: kiln_train::TrainError) -> CoreError {
-    CoreError::Train(e)
+    CoreError::from(e)
+}
+
+/// Column names taken as the target when a version has one (compared without regard to case), in this
+/// order of preference.
+pub const TARGET_NAMES: [&str; 7] = [
+    "label", "labels", "target", "class", "y", "category", "outcome",
+];
+
+/// A column with at most this many distinct values (and at most half as many as it has rows) counts as
+/// one that could be a target.
+pub const FEW_DISTINCT: usize = 20;
+
+/// What the Train form starts from for a version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrainDefaults {
+    /// See [`guess_target`].
+    pub target: Option<String>,
+    /// Columns left out of the features: when the version has an image column, every other column (a
+    /// dataset of images trains on its images, not on their file names); otherwise none.
+    pub excluded: Vec<String>,
+}
+
+/// The target a user would most likely pick: a column named like one of [`TARGET_NAMES`], else the last
+/// column with few distinct values ([`FEW_DISTINCT`]), else none. Kiln's reserved columns never count.
+pub fn guess_target(df: &DataFrame) -> Option<String> {
+    let columns: Vec<&Column> = df
+        .columns()
+        .iter()
+        .filter(|c| !kiln_train::RESERVED_COLUMNS.contains(&c.name().as_str()))
+        .collect();
+    let named = TARGET_NAMES.iter().find_map(|t| {
+        columns
+            .iter()
+            .find(|c| c.name().as_str().eq_ignore_ascii_case(t))
+    });
+    if let Some(c) = named {
+        return Some(c.name().to_string());
+    }
+    let rows = df.height();
+    columns
+        .iter()
+        .rev()
+        .find(|c| {
+            let distinct = c
+                .as_materialized_series()
+                .drop_nulls()
+                .n_unique()
+                .unwrap_or(usize::MAX);
+            (2..=FEW_DISTINCT).contains(&distinct) && distinct * 2 <= rows
+        })
+        .map(|c| c.name().to_string())
+}
+
+/// The Train form's defaults for a version's data.
+pub fn train_defaults(df: &DataFrame) -> TrainDefaults {
+    let is_image = |c: &Column| matches!(c.dtype(), DataType::Binary | DataType::BinaryOffset);
+    let excluded = if df.columns().iter().any(is_image) {
+        df.columns()
+            .iter()
+            .filter(|c| !is_image(c) && !kiln_train::RESERVED_COLUMNS.contains(&c.name().as_str()))
+            .map(|c| c.name().to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    TrainDefaults {
+        target: guess_target(df),
+        excluded,
+    }
 }
 
 /// The commit of the repository the user works in, if the current folder is one.
@@ -366,9 +435,9 @@ impl Workspace {
             Ok(o) => o,
             Err(e) => {
                 let status = if matches!(e, kiln_train::TrainError::Cancelled) {
-                    "stopped"
+                    RunStatus::Stopped
                 } else {
-                    "failed"
+                    RunStatus::Failed
                 };
                 let msg = e.to_string();
                 self.store.finish_run(
@@ -403,9 +472,9 @@ impl Workspace {
         }
         metrics.insert("epochs".into(), outcome.epochs_run as f64);
         let status = if outcome.stopped {
-            "stopped"
+            RunStatus::Stopped
         } else {
-            "finished"
+            RunStatus::Finished
         };
         let artifacts = serde_json::json!({
             "weights": weights,
@@ -421,15 +490,66 @@ impl Workspace {
             &serde_json::to_value(&outcome.test).unwrap_or_default(),
             &artifacts,
         )?;
-        if status == "finished" {
+        if status == RunStatus::Finished {
             // Nothing left to resume: the checkpoint folder goes (the weights are in objects/).
             let _ = std::fs::remove_dir_all(&checkpoint_dir);
         }
         Ok(RunSummary {
             run_id,
-            status: status.into(),
+            status,
             device: device.name.clone(),
             metrics,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_data::polars::df;
+
+    #[test]
+    fn target_guess_takes_a_target_name_first_in_any_case() {
+        let df = df!(
+            "a" => [1, 2, 3, 4, 5, 6],
+            "Label" => ["x", "y", "x", "y", "x", "y"],
+            "z" => [0, 1, 0, 1, 0, 1],
+        )
+        .unwrap();
+        assert_eq!(guess_target(&df).as_deref(), Some("Label"));
+    }
+
+    #[test]
+    fn target_guess_else_takes_the_last_column_with_few_distinct_values() {
+        let df = df!(
+            "kind" => ["a", "b", "a", "b", "a", "b"],
+            "group" => [1, 1, 2, 2, 3, 3],
+            "value" => [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        )
+        .unwrap();
+        assert_eq!(guess_target(&df).as_deref(), Some("group"));
+        // Every value distinct, or a constant: nothing is guessed; reserved columns never count.
+        let df = df!(
+            "id" => [1, 2, 3, 4],
+            "one" => [7, 7, 7, 7],
+            "split" => ["train", "train", "test", "test"],
+        )
+        .unwrap();
+        assert_eq!(guess_target(&df), None);
+    }
+
+    #[test]
+    fn image_versions_default_to_their_image_column() {
+        let df = df!(
+            "file" => ["a.png", "b.png"],
+            "label" => ["cat", "dog"],
+            "image" => [&b"\x89PNG"[..], &b"\x89PNG"[..]],
+        )
+        .unwrap();
+        let d = train_defaults(&df);
+        assert_eq!(d.target.as_deref(), Some("label"));
+        assert_eq!(d.excluded, ["file", "label"]);
+        let df = df!("x" => [1.0, 2.0], "label" => ["a", "b"]).unwrap();
+        assert!(train_defaults(&df).excluded.is_empty());
     }
 }

@@ -46,9 +46,7 @@ impl LabelFormat {
     }
 }
 
-fn invalid(message: impl Into<String>) -> CoreError {
-    CoreError::Data(kiln_data::DataError::Invalid(message.into()))
-}
+use crate::invalid;
 
 impl Workspace {
     pub fn label_schema(&self, dataset: &str, column: &str) -> Result<Option<Vec<LabelClass>>> {

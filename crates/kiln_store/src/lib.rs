@@ -14,12 +14,35 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub use migrations::{LATEST_VERSION, MIGRATIONS};
-pub use runs::{MetricPoint, NewRun, Run, Sweep};
+pub use runs::{MetricPoint, NewRun, Run, RunStatus, Sweep, SweepStatus};
+
+/// An error of the database engine itself. Opaque on purpose: callers see its message, never the engine's
+/// types, so another backend can replace `SQLite` without changing them.
+#[derive(Debug)]
+pub struct DbError(rusqlite::Error);
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(DbError(e))
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("workspace database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Db(DbError),
     #[error(
         "workspace database was written by a newer Kiln (schema version {found}, this Kiln knows up to {known})"
     )]
@@ -35,7 +58,7 @@ pub enum StoreError {
     #[error("no run {0}")]
     NoRun(i64),
     #[error("run {id} is {status}; only a stopped, failed or interrupted run can be resumed")]
-    NotResumable { id: i64, status: String },
+    NotResumable { id: i64, status: RunStatus },
     #[error("no sweep `{0}`")]
     NoSweep(String),
     #[error("stored JSON is invalid: {0}")]
@@ -477,9 +500,9 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Direct access for tests of this crate's migrations.
-    #[doc(hidden)]
-    pub fn connection(&self) -> &Connection {
+    /// Direct access for this crate's tests of its migrations.
+    #[cfg(test)]
+    pub(crate) fn connection(&self) -> &Connection {
         &self.conn
     }
 }

@@ -1,16 +1,98 @@
 //! Training runs and their metric history.
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::{Result, Store, StoreError};
+
+/// Defines a closed set of statuses stored as lower-case words: `as_str`, `Display`, `FromStr` and the
+/// database conversions all come from the one list.
+macro_rules! status_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $word:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &[$name] = &[$($name::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                match s {
+                    $($word => Ok($name::$variant),)*
+                    _ => Err(format!("unknown {} `{s}`", stringify!($name))),
+                }
+            }
+        }
+
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                value
+                    .as_str()?
+                    .parse()
+                    .map_err(|e: String| FromSqlError::Other(e.into()))
+            }
+        }
+    };
+}
+
+status_enum! {
+    /// Where a training run stands.
+    RunStatus {
+        /// Training in a live process.
+        Running = "running",
+        /// Trained to its last epoch (or its early stop), evaluated and saved.
+        Finished = "finished",
+        /// Stopped by the user; its best model is kept and it can resume.
+        Stopped = "stopped",
+        /// Ended by an error; it can resume from its last checkpoint.
+        Failed = "failed",
+        /// Its process ended while it was running (killed, crashed); it can resume.
+        Interrupted = "interrupted",
+    }
+}
+
+status_enum! {
+    /// Where a sweep stands.
+    SweepStatus {
+        Running = "running",
+        Finished = "finished",
+        Stopped = "stopped",
+        Failed = "failed",
+    }
+}
 
 /// A training run as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub id: i64,
     pub dataset_version_id: i64,
-    pub status: String,
+    pub status: RunStatus,
     pub error: Option<String>,
     pub model: String,
     pub target: String,
@@ -33,7 +115,10 @@ pub struct Run {
 impl Run {
     /// Whether the run ended without finishing (stopped, failed or interrupted), so it may resume.
     pub fn can_resume(&self) -> bool {
-        matches!(self.status.as_str(), "stopped" | "failed" | "interrupted")
+        matches!(
+            self.status,
+            RunStatus::Stopped | RunStatus::Failed | RunStatus::Interrupted
+        )
     }
 }
 
@@ -42,7 +127,7 @@ impl Run {
 pub struct Sweep {
     pub id: String,
     pub spec: serde_json::Value,
-    pub status: String,
+    pub status: SweepStatus,
     pub created_at: String,
     /// Runs recorded so far.
     pub runs: i64,
@@ -133,7 +218,7 @@ impl Store {
     pub fn finish_run(
         &self,
         id: i64,
-        status: &str,
+        status: RunStatus,
         error: Option<&str>,
         metrics: &serde_json::Value,
         evaluation: &serde_json::Value,
@@ -194,7 +279,7 @@ impl Store {
         Ok(id)
     }
 
-    pub fn set_sweep_status(&self, id: &str, status: &str) -> Result<()> {
+    pub fn set_sweep_status(&self, id: &str, status: SweepStatus) -> Result<()> {
         let n = self.conn.execute(
             "UPDATE sweeps SET status = ?2 WHERE id = ?1",
             params![id, status],

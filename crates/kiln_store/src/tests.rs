@@ -244,7 +244,7 @@ fn runs_record_metrics_and_dead_runs_become_interrupted() {
     s.log_metrics(done, &points).unwrap();
     s.finish_run(
         done,
-        "finished",
+        RunStatus::Finished,
         None,
         &serde_json::json!({"test_accuracy": 0.9}),
         &serde_json::json!({}),
@@ -253,11 +253,11 @@ fn runs_record_metrics_and_dead_runs_become_interrupted() {
     .unwrap();
     let crashed = s.start_run(&new_run).unwrap();
     assert_eq!(s.mark_interrupted(|_| false).unwrap(), 1);
-    assert_eq!(s.run(crashed).unwrap().status, "interrupted");
+    assert_eq!(s.run(crashed).unwrap().status, RunStatus::Interrupted);
     let r = s.run(done).unwrap();
     assert_eq!(
-        (r.status.as_str(), r.metrics["test_accuracy"].as_f64()),
-        ("finished", Some(0.9))
+        (r.status, r.metrics["test_accuracy"].as_f64()),
+        (RunStatus::Finished, Some(0.9))
     );
     assert_eq!(s.metric_history(done).unwrap(), points);
     assert_eq!(s.list_runs().unwrap().len(), 2);

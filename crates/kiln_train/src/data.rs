@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 
 /// Columns never used as features.
-const RESERVED: [&str; 2] = ["__kiln_row", "split"];
+/// Columns that are never features: Kiln's hidden row ids and a version's own `split` column.
+pub const RESERVED_COLUMNS: [&str; 2] = ["__kiln_row", "split"];
 
 /// How one feature column becomes model inputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -204,7 +205,7 @@ impl FeatureSpec {
                 .get_column_names()
                 .iter()
                 .map(ToString::to_string)
-                .filter(|n| n != target && !RESERVED.contains(&n.as_str()))
+                .filter(|n| n != target && !RESERVED_COLUMNS.contains(&n.as_str()))
                 .collect();
             // A dataset of images trains on its images alone (not their file names).
             let images: Vec<String> = all

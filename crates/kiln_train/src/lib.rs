@@ -12,7 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod training;
 
-pub use data::{FeatureSpec, Prepared};
+pub use data::{FeatureSpec, Prepared, RESERVED_COLUMNS};
 pub use device::{DeviceChoice, TrainDevice, pick_device};
 pub use metrics::{ClassMetrics, Evaluation};
 pub use model::{Cnn, CnnConfig, Mlp, MlpConfig, ModelKind, Net, NetConfig};

@@ -8,11 +8,9 @@ use kiln_core::sweeps::{ParamRange, Search, SweepSpec};
 use kiln_core::training::TrainRequest;
 use kiln_train::{DeviceChoice, ModelKind, Optimizer, Schedule, TrainParams};
 
-use super::{Command, Panel};
-use crate::gui::state::{AppState, LiveTraining, PanelId};
-
-/// Columns that are never offered as features.
-const RESERVED: [&str; 2] = ["__kiln_row", "split"];
+use super::{LiveSweep, LiveTraining, TrainCommand, TrainController};
+use crate::gui::command::Command;
+use crate::gui::state::AppState;
 
 /// The sweep dialog's inputs.
 struct SweepForm {
@@ -62,8 +60,8 @@ pub struct TrainPanel {
     target: Option<String>,
     /// Feature columns the user unticked.
     excluded: BTreeSet<String>,
-    /// The `(dataset, version)` the target and exclusions were defaulted for.
-    defaults_for: Option<(String, Option<i64>)>,
+    /// The version (id) the target and exclusions were defaulted for.
+    defaults_for: Option<i64>,
     params: TrainParams,
     hidden_text: String,
     filters_text: String,
@@ -110,21 +108,16 @@ fn columns(v: &kiln_core::DatasetVersion) -> Vec<(String, String)> {
                         c["dtype"].as_str().unwrap_or_default().to_owned(),
                     )
                 })
-                .filter(|(n, _)| !RESERVED.contains(&n.as_str()))
+                .filter(|(n, _)| !kiln_train::RESERVED_COLUMNS.contains(&n.as_str()))
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// A likely target: a column named like one, else the last column.
-fn guess_target(cols: &[(String, String)]) -> Option<String> {
-    const NAMES: [&str; 6] = ["label", "target", "class", "species", "y", "column_65"];
-    NAMES
-        .iter()
-        .find_map(|n| cols.iter().find(|(c, _)| c == n))
-        .or_else(|| cols.last())
-        .map(|(c, _)| c.clone())
-}
+/// How the Target box is filled in, in the words of its tooltip.
+const TARGET_RULE: &str = "Kiln picks a column named label, labels, target, class, y, category or \
+     outcome (in that order, any case); else the last column with 2 to 20 distinct values (and at \
+     most half as many as rows); else none. Choose another here.";
 
 fn fmt_secs(s: f64) -> String {
     if s >= 3600.0 {
@@ -179,7 +172,13 @@ impl TrainPanel {
         })
     }
 
-    fn data_section(&mut self, ui: &mut egui::Ui, state: &AppState) {
+    fn data_section(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &AppState,
+        ctl: &TrainController,
+        cmds: &mut Vec<Command>,
+    ) {
         ui.strong("Data");
         if self.dataset.is_none() {
             self.dataset = state.datasets.first().map(|d| d.name.clone());
@@ -227,29 +226,34 @@ impl TrainPanel {
                 None => versions.last(),
             };
             let cols = version.map(columns).unwrap_or_default();
-            let key = self.dataset.clone().map(|d| (d, self.version));
-            if key != self.defaults_for {
-                self.defaults_for = key;
-                self.target = guess_target(&cols);
-                // A dataset of images trains on its images, not on their file names.
-                let is_image = |d: &str| d.to_ascii_lowercase().contains("binary");
-                self.excluded = if cols.iter().any(|(_, d)| is_image(d)) {
-                    cols.iter()
-                        .filter(|(_, d)| !is_image(d))
-                        .map(|(c, _)| c.clone())
-                        .collect()
-                } else {
-                    BTreeSet::new()
-                };
+            let key = version.map(|v| v.id);
+            if key != self.defaults_for
+                && let Some(v) = version
+            {
+                // The target guess and the image rule come from the core, worked out on a worker.
+                match ctl.defaults(v.id) {
+                    Some(d) => {
+                        self.defaults_for = key;
+                        self.target.clone_from(&d.target);
+                        self.excluded = d.excluded.iter().cloned().collect();
+                    }
+                    None if !ctl.defaults_pending() => {
+                        cmds.push(TrainCommand::Defaults(v.clone()).into());
+                    }
+                    None => {}
+                }
             }
-            ui.label("Target");
+            let l = ui.label("Target").on_hover_text(TARGET_RULE);
             egui::ComboBox::from_id_salt("train-target")
                 .selected_text(self.target.clone().unwrap_or_else(|| "—".into()))
                 .show_ui(ui, |ui| {
                     for (c, _) in &cols {
                         ui.selectable_value(&mut self.target, Some(c.clone()), c);
                     }
-                });
+                })
+                .response
+                .on_hover_text(TARGET_RULE)
+                .labelled_by(l.id);
             ui.end_row();
             let features: Vec<&(String, String)> = cols
                 .iter()
@@ -446,7 +450,7 @@ impl TrainPanel {
                     )
                     .clicked()
                 {
-                    cmds.push(Command::StopTraining);
+                    cmds.push(TrainCommand::Stop.into());
                 }
             });
         } else {
@@ -460,11 +464,13 @@ impl TrainPanel {
                         if let Some(l) = s.metrics.get("test_loss") {
                             ui.label(format!("· test loss {l:.4}"));
                         }
-                        if s.status == "stopped" && ui.button("Resume this run").clicked() {
-                            cmds.push(Command::ResumeRun(s.run_id));
+                        if s.status == kiln_core::RunStatus::Stopped
+                            && ui.button("Resume this run").clicked()
+                        {
+                            cmds.push(TrainCommand::Resume(s.run_id).into());
                         }
                         if ui.button("Open in Runs").clicked() {
-                            cmds.push(Command::ShowPanel(PanelId::Runs));
+                            cmds.push(Command::show(crate::gui::runs::ID));
                         }
                     });
                 }
@@ -500,7 +506,7 @@ impl TrainPanel {
                     .map(|[s, l]| [s / per_epoch, *l])
                     .collect();
                 p.line(Line::new("batch loss", steps).width(1.0));
-                let epochs = |f: fn(&crate::gui::state::EpochPoint) -> f64| -> Vec<[f64; 2]> {
+                let epochs = |f: fn(&super::EpochPoint) -> f64| -> Vec<[f64; 2]> {
                     t.epochs.iter().map(|e| [e.epoch as f64, f(e)]).collect()
                 };
                 p.line(Line::new("train loss", epochs(|e| e.train_loss)).width(2.0));
@@ -514,7 +520,7 @@ impl TrainPanel {
             .x_axis_label("epoch")
             .include_y(1.0)
             .show(ui, |p| {
-                let epochs = |f: fn(&crate::gui::state::EpochPoint) -> f64| -> Vec<[f64; 2]> {
+                let epochs = |f: fn(&super::EpochPoint) -> f64| -> Vec<[f64; 2]> {
                     t.epochs.iter().map(|e| [e.epoch as f64, f(e)]).collect()
                 };
                 p.line(Line::new("train accuracy", epochs(|e| e.train_accuracy)).width(2.0));
@@ -522,7 +528,13 @@ impl TrainPanel {
             });
     }
 
-    fn sweep_window(&mut self, ctx: &egui::Context, state: &AppState, cmds: &mut Vec<Command>) {
+    fn sweep_window(
+        &mut self,
+        ctx: &egui::Context,
+        state: &AppState,
+        ctl: &TrainController,
+        cmds: &mut Vec<Command>,
+    ) {
         if !self.sweep.open {
             return;
         }
@@ -573,17 +585,17 @@ impl TrainPanel {
                     Ok(n) => ui.label(format!("{n} runs")),
                     Err(e) => ui.colored_label(ui.visuals().error_fg_color, e),
                 };
-                let running = state.sweep.as_ref().is_some_and(|s| s.result.is_none());
+                let running = ctl.sweep.as_ref().is_some_and(|s| s.result.is_none());
                 ui.horizontal(|ui| {
                     if ui
                         .add_enabled(trials.is_ok() && !running, egui::Button::new("Start sweep"))
                         .clicked()
                         && let Ok(spec) = spec
                     {
-                        cmds.push(Command::StartSweep(spec));
+                        cmds.push(TrainCommand::StartSweep(spec).into());
                     }
                     if running && ui.button("Stop sweep").clicked() {
-                        cmds.push(Command::StopSweep);
+                        cmds.push(TrainCommand::StopSweep.into());
                     }
                 });
             });
@@ -629,8 +641,8 @@ impl TrainPanel {
         })
     }
 
-    fn sweep_progress(ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
-        let Some(sw) = &state.sweep else {
+    fn sweep_progress(ui: &mut egui::Ui, sweep: Option<&LiveSweep>, cmds: &mut Vec<Command>) {
+        let Some(sw) = sweep else {
             return;
         };
         ui.separator();
@@ -643,7 +655,7 @@ impl TrainPanel {
             });
             ui.label(format!("{} of {} runs done", sw.trials.len(), sw.total));
             if running && ui.button("Stop sweep").clicked() {
-                cmds.push(Command::StopSweep);
+                cmds.push(TrainCommand::StopSweep.into());
             }
         });
         if let Some(Err(e)) = &sw.result {
@@ -674,7 +686,7 @@ impl TrainPanel {
                                 .collect();
                             ui.label(a.join("  "));
                             ui.label(t.run_id.map_or_else(|| "—".into(), |r| format!("#{r}")));
-                            ui.label(&t.status);
+                            ui.label(t.status.as_str());
                             let acc = t.test_accuracy.map_or_else(
                                 || t.error.clone().unwrap_or_default(),
                                 |a| format!("{a:.4}"),
@@ -691,30 +703,32 @@ impl TrainPanel {
     }
 }
 
-impl Panel for TrainPanel {
-    fn id(&self) -> PanelId {
-        PanelId::Train
-    }
-
-    fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
+impl TrainPanel {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &AppState,
+        ctl: &TrainController,
+        cmds: &mut Vec<Command>,
+    ) {
         if state.datasets.is_empty() {
             ui.vertical_centered(|ui| {
                 ui.add_space(ui.available_height() * 0.3);
                 ui.heading("Nothing to train on yet");
                 ui.label("Import a dataset in the Data panel first.");
                 if ui.button("Go to Data").clicked() {
-                    cmds.push(Command::ShowPanel(PanelId::Data));
+                    cmds.push(Command::show(crate::gui::data::ID));
                 }
             });
             return;
         }
-        let training = state.training.as_ref().is_some_and(LiveTraining::running);
+        let training = ctl.training.as_ref().is_some_and(LiveTraining::running);
         egui::Panel::left("train-form")
             .resizable(true)
             .default_size(340.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    self.data_section(ui, state);
+                    self.data_section(ui, state, ctl, cmds);
                     ui.separator();
                     self.model_section(ui);
                     ui.separator();
@@ -728,7 +742,7 @@ impl Panel for TrainPanel {
                             match self.request(state) {
                                 Ok(req) => {
                                     self.form_error = None;
-                                    cmds.push(Command::StartTraining(req));
+                                    cmds.push(TrainCommand::Start(req).into());
                                 }
                                 Err(e) => self.form_error = Some(e),
                             }
@@ -743,19 +757,20 @@ impl Panel for TrainPanel {
                     if !state.resumable.is_empty() {
                         ui.separator();
                         ui.strong("Resume a run");
-                        for (id, epoch) in state.resumable.iter().take(5) {
+                        for r in state.resumable.iter().take(5) {
+                            let (id, epoch) = (r.run_id, r.epoch);
                             ui.horizontal(|ui| {
                                 let status = state
                                     .runs
                                     .iter()
-                                    .find(|r| r.id == *id)
+                                    .find(|r| r.id == id)
                                     .map_or("", |r| r.status.as_str());
                                 ui.label(format!("Run {id} ({status}, after epoch {epoch})"));
                                 if ui
                                     .add_enabled(!training, egui::Button::new("Resume"))
                                     .clicked()
                                 {
-                                    cmds.push(Command::ResumeRun(*id));
+                                    cmds.push(TrainCommand::Resume(id).into());
                                 }
                             });
                         }
@@ -763,9 +778,9 @@ impl Panel for TrainPanel {
                 });
             });
         let ctx = ui.ctx().clone();
-        self.sweep_window(&ctx, state, cmds);
+        self.sweep_window(&ctx, state, ctl, cmds);
         egui::CentralPanel::default().show(ui, |ui| {
-            match &state.training {
+            match &ctl.training {
                 Some(t) => Self::live_view(ui, t, cmds),
                 None => {
                     ui.vertical_centered(|ui| {
@@ -775,7 +790,7 @@ impl Panel for TrainPanel {
                     });
                 }
             }
-            Self::sweep_progress(ui, state, cmds);
+            Self::sweep_progress(ui, ctl.sweep.as_ref(), cmds);
         });
     }
 }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use egui_extras::{Column, TableBuilder};
 use kiln_core::data::polars::prelude::DataFrame;
 
-use super::{Command, Panel};
-use crate::gui::state::{AppState, ColumnPlot, JobKind, PanelId};
+use super::{ColumnPlot, DataCommand, DataController, Importing};
+use crate::gui::command::{Command, ShellCommand};
+use crate::gui::state::AppState;
 use crate::gui::widgets::{data_table, plots};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,25 +68,27 @@ fn identity(df: &Arc<DataFrame>) -> usize {
     Arc::as_ptr(df) as usize
 }
 
-impl Panel for DataPanel {
-    fn id(&self) -> PanelId {
-        PanelId::Data
-    }
-
-    fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
+impl DataPanel {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &AppState,
+        ctl: &DataController,
+        cmds: &mut Vec<Command>,
+    ) {
         egui::Panel::left("datasets")
             .resizable(true)
             .default_size(230.0)
             .show(ui, |ui| {
-                Self::dataset_list(ui, state, cmds);
+                Self::dataset_list(ui, state, ctl, cmds);
             });
         egui::CentralPanel::default().show(ui, |ui| {
-            if let Some(importing) = &state.importing {
-                Self::importing(ui, state, importing);
+            if let Some(importing) = &ctl.importing {
+                Self::importing(ui, ctl, importing);
             } else if state.datasets.is_empty() {
                 Self::empty_state(ui, cmds);
-            } else if state.current.version.is_some() {
-                self.version_view(ui, state, cmds);
+            } else if ctl.current.version.is_some() {
+                self.version_view(ui, state, ctl, cmds);
             } else {
                 ui.label("Select a dataset on the left.");
             }
@@ -94,7 +97,12 @@ impl Panel for DataPanel {
 }
 
 impl DataPanel {
-    fn dataset_list(ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
+    fn dataset_list(
+        ui: &mut egui::Ui,
+        state: &AppState,
+        ctl: &DataController,
+        cmds: &mut Vec<Command>,
+    ) {
         ui.horizontal(|ui| {
             ui.heading("Datasets");
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -103,12 +111,12 @@ impl DataPanel {
                     .on_hover_text("Import a file (Ctrl+O), or drop one on the window")
                     .clicked()
                 {
-                    cmds.push(Command::PickImportFile);
+                    cmds.push(DataCommand::PickImportFile.into());
                 }
             });
         });
         ui.separator();
-        let current = state.current.version.as_ref().map(|v| v.id);
+        let current = ctl.current.version.as_ref().map(|v| v.id);
         egui::ScrollArea::vertical()
             .id_salt("dataset-list")
             .show(ui, |ui| {
@@ -142,10 +150,13 @@ impl DataPanel {
                                     v.source_path.as_deref().unwrap_or("-")
                                 ));
                             if r.clicked() {
-                                cmds.push(Command::OpenVersion {
-                                    dataset: v.dataset.clone(),
-                                    version: Some(v.version),
-                                });
+                                cmds.push(
+                                    DataCommand::OpenVersion {
+                                        dataset: v.dataset.clone(),
+                                        version: Some(v.version),
+                                    }
+                                    .into(),
+                                );
                             }
                         }
                     });
@@ -165,12 +176,12 @@ impl DataPanel {
             );
             ui.add_space(12.0);
             if ui.button("Import a file…").clicked() {
-                cmds.push(Command::PickImportFile);
+                cmds.push(DataCommand::PickImportFile.into());
             }
         });
     }
 
-    fn importing(ui: &mut egui::Ui, state: &AppState, importing: &crate::gui::state::Importing) {
+    fn importing(ui: &mut egui::Ui, ctl: &DataController, importing: &Importing) {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.heading(format!(
@@ -179,8 +190,8 @@ impl DataPanel {
                 importing.name
             ));
         });
-        if let Some(job) = state.is_running(|k| matches!(k, JobKind::Import { .. })) {
-            let (fraction, step) = job.kind.progress();
+        if let Some(p) = ctl.import_progress() {
+            let (fraction, step) = (p.fraction(), p.step());
             ui.add(egui::ProgressBar::new(fraction).text(step).animate(true));
         }
         ui.separator();
@@ -201,19 +212,25 @@ impl DataPanel {
         }
     }
 
-    fn version_view(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
-        let Some(v) = &state.current.version else {
+    fn version_view(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &AppState,
+        ctl: &DataController,
+        cmds: &mut Vec<Command>,
+    ) {
+        let Some(v) = &ctl.current.version else {
             return;
         };
         if self.filter_for != Some(v.id) {
             self.filter_for = Some(v.id);
-            self.filter.clone_from(&state.current.filter);
+            self.filter.clone_from(&ctl.current.filter);
         }
         ui.horizontal(|ui| {
             ui.heading(format!("{}@{}", v.dataset, v.version));
-            let shown = state.current.view.as_ref().map_or(0, |d| d.height());
+            let shown = ctl.current.view.as_ref().map_or(0, |d| d.height());
             let cols = v.schema.as_array().map_or(0, Vec::len);
-            let rows = if state.current.filter.trim().is_empty() {
+            let rows = if ctl.current.filter.trim().is_empty() {
                 format!("{} rows", v.row_count)
             } else {
                 format!("{shown} of {} rows", v.row_count)
@@ -247,24 +264,21 @@ impl DataPanel {
                 .labelled_by(l.id);
             let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             if ui.button("Apply").clicked() || enter {
-                cmds.push(Command::SetFilter(self.filter.clone()));
+                cmds.push(DataCommand::SetFilter(self.filter.clone()).into());
             }
-            if !state.current.filter.is_empty() && ui.button("Clear").clicked() {
+            if !ctl.current.filter.is_empty() && ui.button("Clear").clicked() {
                 self.filter.clear();
-                cmds.push(Command::SetFilter(String::new()));
+                cmds.push(DataCommand::SetFilter(String::new()).into());
             }
-            if state
-                .is_running(|k| matches!(k, JobKind::View(_)))
-                .is_some()
-            {
+            if ctl.filtering() {
                 ui.spinner();
             }
         });
-        if let Some(e) = &state.current.filter_error {
+        if let Some(e) = &ctl.current.filter_error {
             ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
         }
         ui.separator();
-        let Some(df) = state.current.view.clone() else {
+        let Some(df) = ctl.current.view.clone() else {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label("Loading…");
@@ -273,38 +287,36 @@ impl DataPanel {
         };
         match self.tab {
             Tab::Table => {
-                let sorted = state.current.sort.as_ref().map(|(c, d)| (c.as_str(), *d));
+                let sorted = ctl.current.sort.as_ref().map(|(c, d)| (c.as_str(), *d));
                 let mut clicked = None;
                 data_table::show(ui, "data-table", &df, sorted, Some(&mut clicked));
                 if let Some(c) = clicked {
-                    cmds.push(Command::SortBy(c));
+                    cmds.push(DataCommand::SortBy(c).into());
                 }
             }
-            Tab::Stats => self.stats_tab(ui, state, &df, cmds),
-            Tab::Histogram => self.histogram_tab(ui, state, &df, cmds),
-            Tab::Scatter => self.scatter_tab(ui, state, &df, cmds),
-            Tab::Versions => self.versions_tab(ui, state, &df, cmds),
+            Tab::Stats => self.stats_tab(ui, ctl, &df, cmds),
+            Tab::Histogram => self.histogram_tab(ui, ctl, &df, cmds),
+            Tab::Scatter => self.scatter_tab(ui, ctl, &df, cmds),
+            Tab::Versions => self.versions_tab(ui, state, ctl, &df, cmds),
         }
     }
 
     fn stats_tab(
         &mut self,
         ui: &mut egui::Ui,
-        state: &AppState,
+        ctl: &DataController,
         df: &Arc<DataFrame>,
         cmds: &mut Vec<Command>,
     ) {
-        let running = state.is_running(|k| matches!(k, JobKind::Stats(_)));
-        if state.current.stats.is_none()
-            && running.is_none()
-            && self.stats_requested != identity(df)
+        let running = ctl.stats_job();
+        if ctl.current.stats.is_none() && running.is_none() && self.stats_requested != identity(df)
         {
             self.stats_requested = identity(df);
-            cmds.push(Command::ComputeStats);
+            cmds.push(DataCommand::ComputeStats.into());
         }
-        if let Some(job) = running {
+        if let Some((job, progress)) = running {
             ui.horizontal(|ui| {
-                let (fraction, step) = job.kind.progress();
+                let (fraction, step) = (progress.fraction(), progress.step());
                 ui.label("Computing statistics…");
                 ui.add(
                     egui::ProgressBar::new(fraction)
@@ -312,13 +324,13 @@ impl DataPanel {
                         .text(step),
                 );
                 if ui.button("Cancel").clicked() {
-                    cmds.push(Command::CancelJob(job.id));
+                    cmds.push(ShellCommand::CancelJob(job).into());
                 }
             });
         }
-        let Some(columns) = &state.current.stats else {
+        let Some(columns) = &ctl.current.stats else {
             if running.is_none() && ui.button("Compute statistics").clicked() {
-                cmds.push(Command::ComputeStats);
+                cmds.push(DataCommand::ComputeStats.into());
             }
             return;
         };
@@ -404,7 +416,7 @@ impl DataPanel {
     fn histogram_tab(
         &mut self,
         ui: &mut egui::Ui,
-        state: &AppState,
+        ctl: &DataController,
         df: &Arc<DataFrame>,
         cmds: &mut Vec<Command>,
     ) {
@@ -425,23 +437,20 @@ impl DataPanel {
                 &mut self.hist_column,
                 false,
             );
-            if state
-                .is_running(|k| matches!(k, JobKind::Plot { .. }))
-                .is_some()
-            {
+            if ctl.plotting() {
                 ui.spinner();
             }
         });
         let Some(col) = self.hist_column.clone() else {
             return;
         };
-        let have = state.current.plot.as_ref().is_some_and(|(c, _)| *c == col);
+        let have = ctl.current.plot.as_ref().is_some_and(|(c, _)| *c == col);
         let want = (identity(df), col.clone());
         if !have && self.plot_requested.as_ref() != Some(&want) {
             self.plot_requested = Some(want);
-            cmds.push(Command::Histogram(col.clone()));
+            cmds.push(DataCommand::Histogram(col.clone()).into());
         }
-        match &state.current.plot {
+        match &ctl.current.plot {
             Some((c, ColumnPlot::Histogram(h))) if *c == col => plots::histogram(ui, c, h),
             Some((c, ColumnPlot::Counts(v))) if *c == col => plots::counts(ui, c, v),
             _ => {}
@@ -451,7 +460,7 @@ impl DataPanel {
     fn scatter_tab(
         &mut self,
         ui: &mut egui::Ui,
-        state: &AppState,
+        ctl: &DataController,
         df: &Arc<DataFrame>,
         cmds: &mut Vec<Command>,
     ) {
@@ -487,10 +496,7 @@ impl DataPanel {
             Self::column_picker(ui, "X", "sx", &numeric, &mut self.scatter_x, false);
             Self::column_picker(ui, "Y", "sy", &numeric, &mut self.scatter_y, false);
             Self::column_picker(ui, "Color by", "sc", &all, &mut self.scatter_color, true);
-            if state
-                .is_running(|k| matches!(k, JobKind::Scatter(_)))
-                .is_some()
-            {
+            if ctl.scattering() {
                 ui.spinner();
             }
         });
@@ -505,13 +511,16 @@ impl DataPanel {
         );
         if self.scatter_requested.as_ref() != Some(&want) {
             self.scatter_requested = Some(want);
-            cmds.push(Command::Scatter {
-                x: x.clone(),
-                y: y.clone(),
-                color: self.scatter_color.clone(),
-            });
+            cmds.push(
+                DataCommand::Scatter {
+                    x: x.clone(),
+                    y: y.clone(),
+                    color: self.scatter_color.clone(),
+                }
+                .into(),
+            );
         }
-        if let Some(series) = &state.current.scatter {
+        if let Some(series) = &ctl.current.scatter {
             plots::scatter(ui, &x, &y, series);
         }
     }
@@ -522,10 +531,11 @@ impl DataPanel {
         &mut self,
         ui: &mut egui::Ui,
         state: &AppState,
+        ctl: &DataController,
         df: &Arc<DataFrame>,
         cmds: &mut Vec<Command>,
     ) {
-        let Some(current) = &state.current.version else {
+        let Some(current) = &ctl.current.version else {
             return;
         };
         let dataset = current.dataset.clone();
@@ -546,9 +556,7 @@ impl DataPanel {
                 .or_else(|| versions.first().map(|v| v.version));
         }
         ui.horizontal(|ui| {
-            let busy = state
-                .is_running(|k| matches!(k, JobKind::Derive { .. }))
-                .is_some();
+            let busy = ctl.deriving();
             if ui
                 .add_enabled(
                     !busy && current.source_path.is_some(),
@@ -557,23 +565,23 @@ impl DataPanel {
                 .on_hover_text(current.source_path.clone().unwrap_or_default())
                 .clicked()
             {
-                cmds.push(Command::Pull(dataset.clone()));
+                cmds.push(DataCommand::Pull(dataset.clone()).into());
             }
             if ui
                 .add_enabled(
-                    !busy && !state.current.filter.trim().is_empty(),
+                    !busy && !ctl.current.filter.trim().is_empty(),
                     egui::Button::new("Save filter as version"),
                 )
                 .on_hover_text("A new version with the rows of the current filter")
                 .clicked()
             {
-                cmds.push(Command::SaveFilterVersion);
+                cmds.push(DataCommand::SaveFilterVersion.into());
             }
             if ui
                 .add_enabled(!busy, egui::Button::new("Export…"))
                 .clicked()
             {
-                cmds.push(Command::PickExport);
+                cmds.push(DataCommand::PickExport.into());
             }
             if busy {
                 ui.spinner();
@@ -607,11 +615,14 @@ impl DataPanel {
                 true,
             );
             if ui.button("Create split version").clicked() {
-                cmds.push(Command::Split {
-                    ratios: self.split_ratios,
-                    seed: self.split_seed,
-                    stratify: self.split_stratify.clone(),
-                });
+                cmds.push(
+                    DataCommand::Split {
+                        ratios: self.split_ratios,
+                        seed: self.split_seed,
+                        stratify: self.split_stratify.clone(),
+                    }
+                    .into(),
+                );
             }
         });
         ui.separator();
@@ -683,19 +694,19 @@ impl DataPanel {
             if let (Some(a), Some(b)) = (self.diff_a, self.diff_b)
                 && ui.button(format!("Diff v{a} to v{b}")).clicked()
             {
-                cmds.push(Command::Diff {
-                    a: format!("{dataset}@{a}"),
-                    b: format!("{dataset}@{b}"),
-                });
+                cmds.push(
+                    DataCommand::Diff {
+                        a: format!("{dataset}@{a}"),
+                        b: format!("{dataset}@{b}"),
+                    }
+                    .into(),
+                );
             }
-            if state
-                .is_running(|k| matches!(k, JobKind::Diff(_)))
-                .is_some()
-            {
+            if ctl.diffing() {
                 ui.spinner();
             }
         });
-        if let Some((a, b, d)) = &state.diff {
+        if let Some((a, b, d)) = &ctl.diff {
             ui.separator();
             ui.strong(format!("{a} to {b}"));
             ui.label(format!(

@@ -6,117 +6,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use kiln_core::LabelClass;
 use kiln_core::data::polars::prelude::*;
-use kiln_core::store::LabelClass;
-use kiln_core::{DatasetVersion, Workspace};
+use kiln_core::labels::{LabelSession, classes_with_hotkeys};
 
-use super::{Command, Panel};
-use crate::gui::state::{AppState, JobKind, LabelSession, PanelId};
-
-/// Build a labeling session on a worker: data with row ids, committed labels, saved draft, schema (a
-/// default one from the column's values when none is defined).
-pub fn load_session(
-    ws: &Workspace,
-    base: DatasetVersion,
-    column: String,
-) -> kiln_core::Result<LabelSession> {
-    let df = ws.load_with_ids(&base)?;
-    let ids = kiln_core::data::row_ids(&df)?;
-    let committed: Vec<Option<String>> = match df.column(&column) {
-        Ok(c) => {
-            let s = c
-                .as_materialized_series()
-                .cast(&DataType::String)
-                .map_err(kiln_core::data::DataError::from)?;
-            s.str()
-                .map_err(kiln_core::data::DataError::from)?
-                .iter()
-                .map(|v| v.map(str::to_owned))
-                .collect()
-        }
-        Err(_) => vec![None; df.height()],
-    };
-    let drafts: HashMap<u64, Option<String>> = ws.drafts(&base, &column)?.into_iter().collect();
-    let schema = match ws.label_schema(&base.dataset, &column)? {
-        Some(s) => s,
-        None => default_schema(&committed),
-    };
-    Ok(LabelSession {
-        base,
-        column,
-        df: Arc::new(df),
-        ids,
-        committed,
-        drafts,
-        schema,
-        undo: Vec::new(),
-        cursor: 0,
-        only_unlabeled: false,
-    })
-}
-
-/// Classes from the values already in the column (at most 36), sorted; single-character names get
-/// themselves as hotkey, the rest 1–9, 0, then letters.
-pub fn default_schema(values: &[Option<String>]) -> Vec<LabelClass> {
-    let mut names: Vec<&str> = values
-        .iter()
-        .flatten()
-        .map(String::as_str)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if names.len() > 36 {
-        names.clear();
-    }
-    // Numeric class names sort numerically (0, 1, …, 10).
-    names.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => x.total_cmp(&y),
-        _ => a.cmp(b),
-    });
-    classes_with_hotkeys(names.iter().map(|n| (*n).to_owned()).collect())
-}
-
-const PALETTE: [&str; 10] = [
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac",
-];
-
-/// Give classes colours and hotkeys (their own single character when it is free, else the next free
-/// key of 1–9, 0, A–Z).
-pub fn classes_with_hotkeys(names: Vec<String>) -> Vec<LabelClass> {
-    let keys: Vec<String> = "1234567890ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        .chars()
-        .map(|c| c.to_string())
-        .collect();
-    let mut used: BTreeSet<String> = BTreeSet::new();
-    let own: Vec<Option<String>> = names
-        .iter()
-        .map(|n| {
-            let up = n.to_ascii_uppercase();
-            (up.chars().count() == 1 && keys.contains(&up) && used.insert(up.clone())).then_some(up)
-        })
-        .collect();
-    names
-        .into_iter()
-        .zip(own)
-        .enumerate()
-        .map(|(i, (name, own))| {
-            let hotkey = own.or_else(|| {
-                keys.iter()
-                    .find(|k| !used.contains(*k))
-                    .cloned()
-                    .inspect(|k| {
-                        used.insert(k.clone());
-                    })
-            });
-            LabelClass {
-                name,
-                color: PALETTE[i % PALETTE.len()].to_owned(),
-                hotkey,
-            }
-        })
-        .collect()
-}
+use super::{LabelCommand, LabelController};
+use crate::gui::command::Command;
+use crate::gui::state::AppState;
 
 fn color_of(hex: &str) -> egui::Color32 {
     egui::Color32::from_hex(hex).unwrap_or(egui::Color32::GRAY)
@@ -202,14 +98,16 @@ impl Default for LabelPanel {
 const THUMB: f32 = 56.0;
 const PAGE: usize = 400;
 
-impl Panel for LabelPanel {
-    fn id(&self) -> PanelId {
-        PanelId::Label
-    }
-
-    fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
-        let Some(session) = &state.labeling else {
-            self.start_ui(ui, state, cmds);
+impl LabelPanel {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &AppState,
+        ctl: &LabelController,
+        cmds: &mut Vec<Command>,
+    ) {
+        let Some(session) = ctl.session() else {
+            self.start_ui(ui, state, ctl, cmds);
             return;
         };
         if self.textures_for != Some(session.base.id) {
@@ -231,7 +129,7 @@ impl Panel for LabelPanel {
             .resizable(true)
             .default_size(260.0)
             .show(ui, |ui| {
-                self.side_ui(ui, state, session, cmds);
+                self.side_ui(ui, ctl, session, cmds);
             });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
@@ -245,7 +143,7 @@ impl Panel for LabelPanel {
                 ui.separator();
                 let mut only = session.only_unlabeled;
                 if ui.checkbox(&mut only, "Only unlabeled").changed() {
-                    cmds.push(Command::SetOnlyUnlabeled(only));
+                    cmds.push(LabelCommand::SetOnlyUnlabeled(only).into());
                 }
                 let l = ui.label("Go to row");
                 let r = ui
@@ -260,7 +158,7 @@ impl Panel for LabelPanel {
                         .and_then(|id| session.position_of(id))
                     {
                         Some(pos) => {
-                            cmds.push(Command::MoveCursor(pos));
+                            cmds.push(LabelCommand::MoveCursor(pos).into());
                             self.page = pos / PAGE;
                         }
                         None => self.search = format!("{} ?", self.search.trim()),
@@ -286,15 +184,21 @@ fn image_column(session: &LabelSession) -> Option<String> {
 }
 
 impl LabelPanel {
-    fn start_ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
+    fn start_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &AppState,
+        ctl: &LabelController,
+        cmds: &mut Vec<Command>,
+    ) {
         ui.vertical_centered(|ui| {
             ui.add_space(ui.available_height() * 0.25);
             ui.heading("Label your data");
             ui.add_space(8.0);
-            let Some(v) = &state.current.version else {
+            let Some(v) = &state.open_version else {
                 ui.label("Open a dataset version in the Data panel first; then choose the column to label here.");
                 if ui.button("Go to Data").clicked() {
-                    cmds.push(Command::ShowPanel(PanelId::Data));
+                    cmds.push(Command::show(crate::gui::data::ID));
                 }
                 return;
             };
@@ -327,9 +231,9 @@ impl LabelPanel {
                     .labelled_by(l.id);
                 let l = ui.label("or new");
                 ui.add(egui::TextEdit::singleline(&mut self.column_input).desired_width(120.0)).labelled_by(l.id);
-                let loading = state.is_running(|k| matches!(k, JobKind::LabelLoad(_))).is_some();
+                let loading = ctl.loading();
                 if ui.add_enabled(!loading, egui::Button::new("Start labeling")).clicked() {
-                    cmds.push(Command::StartLabeling { column: self.column_input.trim().to_owned() });
+                    cmds.push(LabelCommand::Start { column: self.column_input.trim().to_owned() }.into());
                 }
                 if loading {
                     ui.spinner();
@@ -349,27 +253,33 @@ impl LabelPanel {
         };
         ui.input_mut(|i| {
             if i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z) {
-                cmds.push(Command::UndoLabel);
+                cmds.push(LabelCommand::Undo.into());
             }
             for class in &session.schema {
                 if let Some(key) = class.hotkey.as_deref().and_then(key_of)
                     && i.consume_key(egui::Modifiers::NONE, key)
                 {
-                    cmds.push(Command::SetLabel {
-                        rows: targets.clone(),
-                        value: Some(class.name.clone()),
-                        advance: true,
-                    });
+                    cmds.push(
+                        LabelCommand::Set {
+                            rows: targets.clone(),
+                            value: Some(class.name.clone()),
+                            advance: true,
+                        }
+                        .into(),
+                    );
                 }
             }
             if i.consume_key(egui::Modifiers::NONE, egui::Key::Delete)
                 || i.consume_key(egui::Modifiers::NONE, egui::Key::Backspace)
             {
-                cmds.push(Command::SetLabel {
-                    rows: targets.clone(),
-                    value: None,
-                    advance: false,
-                });
+                cmds.push(
+                    LabelCommand::Set {
+                        rows: targets.clone(),
+                        value: None,
+                        advance: false,
+                    }
+                    .into(),
+                );
             }
             let next = i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowRight)
                 || i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowDown)
@@ -378,16 +288,20 @@ impl LabelPanel {
                 || i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowUp)
                 || i.consume_key(egui::Modifiers::NONE, egui::Key::K);
             if next {
-                cmds.push(Command::MoveCursor(session.step(session.cursor, true)));
+                cmds.push(LabelCommand::MoveCursor(session.step(session.cursor, true)).into());
             }
             if prev {
-                cmds.push(Command::MoveCursor(session.step(session.cursor, false)));
+                cmds.push(LabelCommand::MoveCursor(session.step(session.cursor, false)).into());
             }
             if i.consume_key(egui::Modifiers::NONE, egui::Key::Escape) {
                 self.selected.clear();
             }
         });
-        if targets.len() > 1 && cmds.iter().any(|c| matches!(c, Command::SetLabel { .. })) {
+        if targets.len() > 1
+            && cmds
+                .iter()
+                .any(|c| matches!(c, Command::Label(LabelCommand::Set { .. })))
+        {
             self.selected.clear();
         }
     }
@@ -395,7 +309,7 @@ impl LabelPanel {
     fn side_ui(
         &mut self,
         ui: &mut egui::Ui,
-        state: &AppState,
+        ctl: &LabelController,
         session: &LabelSession,
         cmds: &mut Vec<Command>,
     ) {
@@ -428,11 +342,14 @@ impl LabelPanel {
                     } else {
                         vec![session.ids[session.cursor]]
                     };
-                    cmds.push(Command::SetLabel {
-                        rows,
-                        value: Some(name.clone()),
-                        advance: true,
-                    });
+                    cmds.push(
+                        LabelCommand::Set {
+                            rows,
+                            value: Some(name.clone()),
+                            advance: true,
+                        }
+                        .into(),
+                    );
                 }
                 let (rect, _) =
                     ui.allocate_exact_size(egui::vec2(80.0, 12.0), egui::Sense::hover());
@@ -457,12 +374,12 @@ impl LabelPanel {
                 if !names.contains(&self.new_class.trim().to_owned()) {
                     names.push(self.new_class.trim().to_owned());
                 }
-                let mut classes = classes_with_hotkeys(names);
+                let mut classes = classes_with_hotkeys(names, &[]);
                 // Keep the existing classes exactly as they were.
                 for (c, old) in classes.iter_mut().zip(&session.schema) {
                     c.clone_from(old);
                 }
-                cmds.push(Command::SaveLabelSchema(classes));
+                cmds.push(LabelCommand::SaveSchema(classes).into());
                 self.new_class.clear();
             }
         });
@@ -476,9 +393,7 @@ impl LabelPanel {
         let l = ui.label("Author");
         ui.add(egui::TextEdit::singleline(&mut self.author))
             .labelled_by(l.id);
-        let committing = state
-            .is_running(|k| matches!(k, JobKind::Derive { what, .. } if what == "Commit labels"))
-            .is_some();
+        let committing = ctl.committing();
         ui.horizontal(|ui| {
             if ui
                 .add_enabled(
@@ -487,10 +402,13 @@ impl LabelPanel {
                 )
                 .clicked()
             {
-                cmds.push(Command::CommitLabels {
-                    message: std::mem::take(&mut self.message),
-                    author: self.author.clone(),
-                });
+                cmds.push(
+                    LabelCommand::Commit {
+                        message: std::mem::take(&mut self.message),
+                        author: self.author.clone(),
+                    }
+                    .into(),
+                );
             }
             if committing {
                 ui.spinner();
@@ -561,7 +479,7 @@ impl LabelPanel {
                     .add_enabled(changed, egui::Button::new("Save classes"))
                     .clicked()
                 {
-                    cmds.push(Command::SaveLabelSchema(edit.clone()));
+                    cmds.push(LabelCommand::SaveSchema(edit.clone()).into());
                 }
             });
     }
@@ -571,14 +489,14 @@ impl LabelPanel {
         let id = session.ids[pos];
         ui.horizontal(|ui| {
             if ui.button("< Previous").clicked() {
-                cmds.push(Command::MoveCursor(session.step(pos, false)));
+                cmds.push(LabelCommand::MoveCursor(session.step(pos, false)).into());
             }
             ui.label(
                 egui::RichText::new(format!("Row {id}  ({} of {})", pos + 1, session.ids.len()))
                     .heading(),
             );
             if ui.button("Next >").clicked() {
-                cmds.push(Command::MoveCursor(session.step(pos, true)));
+                cmds.push(LabelCommand::MoveCursor(session.step(pos, true)).into());
             }
         });
         let label = session.label_at(pos);
@@ -682,7 +600,7 @@ impl LabelPanel {
             {
                 // The current item follows the page, so the grid stays on it.
                 self.page -= 1;
-                cmds.push(Command::MoveCursor(visible[self.page * PAGE]));
+                cmds.push(LabelCommand::MoveCursor(visible[self.page * PAGE]).into());
             }
             ui.label(format!(
                 "Page {} of {pages} · {} selected (click, Shift+click, Ctrl+click, drag a box)",
@@ -694,7 +612,7 @@ impl LabelPanel {
                 .clicked()
             {
                 self.page += 1;
-                cmds.push(Command::MoveCursor(visible[self.page * PAGE]));
+                cmds.push(LabelCommand::MoveCursor(visible[self.page * PAGE]).into());
             }
         });
         if !self.broken.is_empty() {
@@ -791,7 +709,7 @@ impl LabelPanel {
                             self.selected.clear();
                             self.anchor = Some(pos);
                         }
-                        cmds.push(Command::MoveCursor(pos));
+                        cmds.push(LabelCommand::MoveCursor(pos).into());
                     }
                 }
             });

@@ -1,4 +1,6 @@
-//! `kiln bench`: the performance figures in BENCHMARKS.md, measured by the release binary.
+//! `kiln_bench`: the performance figures in BENCHMARKS.md, measured in a release build
+//! (`cargo run --release -p kiln_bench -- COMMAND`). It drives Kiln's own code — the workspace, the data
+//! table widget, the real `KilnApp` headless — and is kept out of the shipped `kiln` command line.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -6,13 +8,26 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clap::Subcommand;
+use clap::{Parser, Subcommand};
 use kiln_core::data::polars::prelude::*;
 use kiln_core::{Cancel, ImportOptions, Progress, Workspace};
 use serde_json::json;
 
+#[derive(Debug, Parser)]
+#[command(
+    name = "kiln_bench",
+    about = "Measure Kiln's performance figures (see BENCHMARKS.md)"
+)]
+struct Args {
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
 #[derive(Debug, Subcommand)]
-pub enum BenchCommand {
+enum BenchCommand {
     /// Import a generated CSV (default 1 GB) and compare with polars' own `CsvReader`; time to first rows.
     Import {
         /// Size of the generated CSV in MiB.
@@ -55,11 +70,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20_000)]
         history: usize,
     },
-    /// Training time and samples/s on digits (stratified 80/20 split drawn with `seed`), with the test
+    /// Training time and samples/s on digits (stratified 80/20 split drawn with `--seed`), with the test
     /// accuracy: the default MLP, or the CNN with its defaults (30 epochs, lr 0.003, dropout 0.3).
     Train {
+        /// Seed of the stratified 80/20 split.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Seed of the training run (initial weights, batch order, dropout); the template's default
+        /// when not given.
+        #[arg(long)]
+        train_seed: Option<u64>,
         #[arg(long, default_value = "mlp", value_parser = ["mlp", "cnn"])]
         model: String,
         /// cpu, wgpu or auto.
@@ -75,7 +95,19 @@ pub enum BenchCommand {
     },
 }
 
-pub fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let mut out = std::io::stdout();
+    match run(&args.command, args.json, &mut out) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
     let report = match cmd {
         BenchCommand::Import {
             size_mb,
@@ -88,13 +120,15 @@ pub fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()
         BenchCommand::Metrics { points, history } => bench_metrics(*points, *history)?,
         BenchCommand::Train {
             seed,
+            train_seed,
             model,
             device,
-        } => bench_train(*seed, model, device)?,
+        } => bench_train(*seed, *train_seed, model, device)?,
         BenchCommand::Versions { labels, diff_rows } => bench_versions(*labels, *diff_rows)?,
     };
     if json_out {
-        super::print_json(out, &report)
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        Ok(())
     } else {
         if let Some(obj) = report.as_object() {
             for (k, v) in obj {
@@ -298,7 +332,7 @@ fn bench_table(rows: usize, cols: usize, frames: usize) -> Result<serde_json::Va
         let t = Instant::now();
         let out = ctx.run_ui(input, |ui| {
             egui::CentralPanel::default().show(ui, |ui| {
-                crate::gui::widgets::data_table::show(ui, "bench", &df, None, None);
+                kiln_app::gui::widgets::data_table::show(ui, "bench", &df, None, None);
             });
         });
         let prims = ctx.tessellate(out.shapes, out.pixels_per_point);
@@ -369,8 +403,10 @@ fn label_latency(
     column: &str,
     keys: usize,
 ) -> Result<serde_json::Value> {
-    use crate::gui::{Command, KilnApp};
     use eframe::App as _;
+    use kiln_app::gui::KilnApp;
+    use kiln_app::gui::data::DataCommand;
+    use kiln_app::gui::label::{LabelCommand, LabelRoom};
     let ctx = egui::Context::default();
     let cc = eframe::CreationContext::_new_kittest(ctx.clone());
     let mut app = KilnApp::new(&cc, Workspace::open(ws_dir)?);
@@ -390,7 +426,7 @@ fn label_latency(
         std::hint::black_box(ctx.tessellate(out.shapes, out.pixels_per_point));
         t.elapsed()
     };
-    app.push(Command::OpenVersion {
+    app.push(DataCommand::OpenVersion {
         dataset: dataset.to_owned(),
         version: None,
     });
@@ -398,18 +434,23 @@ fn label_latency(
                 run: &mut dyn FnMut(&mut KilnApp, Vec<egui::Event>) -> Duration| {
         let start = Instant::now();
         run(app, vec![]);
-        while app.state.busy() && start.elapsed() < Duration::from_mins(5) {
+        while app.busy() && start.elapsed() < Duration::from_mins(5) {
             std::thread::sleep(Duration::from_millis(2));
             run(app, vec![]);
         }
         run(app, vec![]);
     };
     wait(&mut app, &mut run);
-    app.push(Command::StartLabeling {
+    app.push(LabelCommand::Start {
         column: column.to_owned(),
     });
     wait(&mut app, &mut run);
-    anyhow::ensure!(app.state.labeling.is_some(), "labeling did not start");
+    let session = |app: &KilnApp| {
+        app.room::<LabelRoom>()
+            .and_then(|r| r.controller().session())
+            .map(kiln_core::labels::LabelSession::draft_count)
+    };
+    anyhow::ensure!(session(&app).is_some(), "labeling did not start");
     let key = |k: egui::Key, pressed: bool| egui::Event::Key {
         key: k,
         physical_key: None,
@@ -428,11 +469,7 @@ fn label_latency(
         frames.extend([a, b]);
         latency.push(a + b);
     }
-    let saved = app
-        .state
-        .labeling
-        .as_ref()
-        .map_or(0, crate::gui::LabelSession::draft_count);
+    let saved = session(&app).unwrap_or(0);
     anyhow::ensure!(saved >= keys.min(3), "keystrokes were not saved ({saved})");
     Ok(json!({
         "keys": keys,
@@ -472,7 +509,7 @@ fn bench_label(rows: usize, keys: usize) -> Result<serde_json::Value> {
     ws.set_label_schema(
         "table",
         "label",
-        &crate::gui::panels::label::classes_with_hotkeys(vec!["1".into(), "2".into(), "3".into()]),
+        &kiln_core::labels::classes_with_hotkeys(vec!["1".into(), "2".into(), "3".into()], &[]),
     )?;
     drop(ws);
     let digits = label_latency(&dir.join("ws"), "digits", "column_65", keys)?;
@@ -505,8 +542,8 @@ fn bench_versions(labels: usize, diff_rows: usize) -> Result<serde_json::Value> 
         )?
         .version;
     for row in 0..labels as u64 {
-        ws.store().put_draft(
-            base.id,
+        ws.save_draft(
+            &base,
             "label",
             row,
             Some(["cat", "dog", "bird"][(row % 3) as usize]),
@@ -558,7 +595,7 @@ fn bench_versions(labels: usize, diff_rows: usize) -> Result<serde_json::Value> 
 }
 
 fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
-    use kiln_core::store::{MetricPoint, NewRun};
+    use kiln_store::{MetricPoint, NewRun, Store};
     let dir = tempfile_dir("metrics")?;
     let mut ws = Workspace::open(&dir.join("ws"))?;
     let src = dir.join("t.csv");
@@ -572,8 +609,9 @@ fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
             &Progress::new(),
         )?
         .version;
-    let new_run = |ws: &Workspace| {
-        ws.store().start_run(&NewRun {
+    let db = dir.join("ws").join("kiln.db");
+    let new_run = |store: &Store| {
+        store.start_run(&NewRun {
             dataset_version_id: version.id,
             model: "bench",
             target: "b",
@@ -587,10 +625,10 @@ fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
             sweep_id: None,
         })
     };
-    let run = new_run(&ws)?;
     drop(ws);
     // The writer thread's path: its own connection, batches of points per transaction.
-    let mut store = kiln_core::store::Store::open(&dir.join("ws").join("kiln.db"))?;
+    let mut store = Store::open(&db)?;
+    let run = new_run(&store)?;
     let names = [
         "train_step_loss",
         "train_accuracy",
@@ -615,7 +653,7 @@ fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
     let secs = t.elapsed().as_secs_f64();
     // Read back a run with a `history`-point series.
     let ws = Workspace::open(&dir.join("ws"))?;
-    let small = new_run(&ws)?;
+    let small = new_run(&store)?;
     let pts: Vec<MetricPoint> = (0..history)
         .map(|i| MetricPoint {
             name: "loss".into(),
@@ -628,7 +666,7 @@ fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
     let mut reads = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
-        let h = ws.store().metric_history(small)?;
+        let h = ws.metric_history(small)?;
         reads.push(t.elapsed());
         anyhow::ensure!(h.len() == history, "read {} points", h.len());
     }
@@ -643,7 +681,12 @@ fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
     }))
 }
 
-fn bench_train(seed: u64, model: &str, device: &str) -> Result<serde_json::Value> {
+fn bench_train(
+    seed: u64,
+    train_seed: Option<u64>,
+    model: &str,
+    device: &str,
+) -> Result<serde_json::Value> {
     let dir = tempfile_dir("train")?;
     let mut ws = Workspace::open(&dir.join("ws"))?;
     kiln_core::demo::seed(&mut ws)?;
@@ -656,8 +699,11 @@ fn bench_train(seed: u64, model: &str, device: &str) -> Result<serde_json::Value
         },
         None,
     )?;
-    let params =
+    let mut params =
         kiln_train::TrainParams::for_model(kiln_train::ModelKind::parse(model).unwrap_or_default());
+    if let Some(s) = train_seed {
+        params.seed = s;
+    }
     let req = kiln_core::training::TrainRequest {
         dataset: format!("digits@{}", split.version.version),
         target: "column_65".into(),
@@ -684,6 +730,8 @@ fn bench_train(seed: u64, model: &str, device: &str) -> Result<serde_json::Value
     let samples = (split.version.row_count as f64 * 0.8).round() * epochs;
     Ok(json!({
         "model": model,
+        "split_seed": seed,
+        "train_seed": req.params.seed,
         "train_s": secs,
         "samples_per_s": samples / secs,
         "batches_per_epoch": batches_per_epoch,

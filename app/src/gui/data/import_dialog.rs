@@ -7,8 +7,9 @@ use std::sync::Arc;
 use kiln_core::data::polars::prelude::DataFrame;
 use kiln_core::{Format, ImportOptions};
 
-use super::commands::Command;
-use super::widgets::data_table;
+use super::DataCommand;
+use crate::gui::command::Command;
+use crate::gui::widgets::data_table;
 
 pub struct ImportDialog {
     path: PathBuf,
@@ -64,10 +65,11 @@ impl ImportDialog {
     }
 
     pub fn preview_command(&self) -> Command {
-        Command::PreviewImport {
+        DataCommand::PreviewImport {
             path: self.path.clone(),
             options: self.options.clone(),
         }
+        .into()
     }
 
     pub fn set_preview(&mut self, r: Result<DataFrame, String>) {
@@ -173,7 +175,7 @@ impl ImportDialog {
                 ui.end_row();
             });
         ui.add_space(12.0);
-        let valid = kiln_core::store::validate_name(&self.name).is_ok();
+        let valid = kiln_core::validate_name(&self.name).is_ok();
         if !valid {
             ui.colored_label(
                 ui.visuals().error_fg_color,
@@ -186,11 +188,14 @@ impl ImportDialog {
                 .add_enabled(valid && ok_preview, egui::Button::new("Import"))
                 .clicked()
             {
-                cmds.push(Command::StartImport {
-                    path: self.path.clone(),
-                    name: self.name.clone(),
-                    options: self.options.clone(),
-                });
+                cmds.push(
+                    DataCommand::StartImport {
+                        path: self.path.clone(),
+                        name: self.name.clone(),
+                        options: self.options.clone(),
+                    }
+                    .into(),
+                );
                 *keep = false;
             }
             if ui.button("Cancel").clicked() {

@@ -1,0 +1,534 @@
+//! The Data room's controller: applies [`DataCommand`]s, owns the open version and everything computed
+//! from it, and the jobs that compute them; each job's result is taken here, where it was started.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kiln_core::data::polars::prelude::DataFrame;
+use kiln_core::data::{self, DiffSummary, Histogram, ScatterSeries, ValueCount};
+use kiln_core::{Cancel, ColumnStats, DatasetVersion, ImportOptions, ImportOutcome, Progress};
+use kiln_core::{Workspace, validate_name};
+
+use super::DataCommand;
+use super::import_dialog::ImportDialog;
+use crate::gui::command::Command;
+use crate::gui::jobs::{Finished, Shown, Task};
+use crate::gui::room::Cx;
+use crate::gui::state::AppState;
+
+/// Rows shown from a file while its full import runs.
+pub const PREVIEW_ROWS: usize = 1000;
+
+/// The plot data of the histogram tab.
+#[derive(Clone, Debug)]
+pub enum ColumnPlot {
+    Histogram(Histogram),
+    Counts(Vec<ValueCount>),
+}
+
+/// The open dataset version, its data and everything derived from it.
+#[derive(Default)]
+pub struct Current {
+    pub version: Option<DatasetVersion>,
+    /// The version's full data, once loaded.
+    pub base: Option<Arc<DataFrame>>,
+    /// `base` after the filter and sort (what the table shows).
+    pub view: Option<Arc<DataFrame>>,
+    pub filter: String,
+    pub filter_error: Option<String>,
+    pub sort: Option<(String, bool)>,
+    pub stats: Option<Vec<ColumnStats>>,
+    pub plot: Option<(String, ColumnPlot)>,
+    pub scatter: Option<Vec<ScatterSeries>>,
+}
+
+/// A file being imported: its first rows, shown before the full import finishes.
+pub struct Importing {
+    pub path: PathBuf,
+    pub name: String,
+    pub preview: Option<Arc<DataFrame>>,
+}
+
+/// What a version-creating operation was, for its message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Derived {
+    Pull,
+    Filter,
+    Split,
+    Export,
+}
+
+impl Derived {
+    fn title(self) -> &'static str {
+        match self {
+            Derived::Pull => "Pull from source",
+            Derived::Filter => "Save filter as version",
+            Derived::Split => "Split",
+            Derived::Export => "Export",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct DataController {
+    pub current: Current,
+    pub importing: Option<Importing>,
+    /// The last diff computed in the versions view: `(a, b, summary)`.
+    pub diff: Option<(String, String, DiffSummary)>,
+    dialog: Option<ImportDialog>,
+    load: Option<Task<(i64, DataFrame)>>,
+    view: Option<Task<DataFrame>>,
+    stats: Option<Task<Vec<ColumnStats>>>,
+    plot: Option<Task<(String, ColumnPlot)>>,
+    scatter: Option<Task<Vec<ScatterSeries>>>,
+    preview: Option<Task<DataFrame>>,
+    first_rows: Option<Task<DataFrame>>,
+    import: Option<Task<(PathBuf, ImportOutcome)>>,
+    pick_file: Option<Task<Option<PathBuf>>>,
+    pick_export: Option<Task<Option<PathBuf>>>,
+    diff_job: Option<Task<(String, String, DiffSummary)>>,
+    derive: Vec<Task<(Derived, ImportOutcome)>>,
+}
+
+impl DataController {
+    pub fn import_dialog_open(&self) -> bool {
+        self.dialog.is_some()
+    }
+
+    /// The running import's progress.
+    pub fn import_progress(&self) -> Option<&Progress> {
+        self.import.as_ref().map(Task::progress)
+    }
+
+    /// The running statistics job: its id (to cancel it) and progress.
+    pub fn stats_job(&self) -> Option<(u64, &Progress)> {
+        self.stats.as_ref().map(|t| (t.id(), t.progress()))
+    }
+
+    /// True while the filter or sort is being applied.
+    pub fn filtering(&self) -> bool {
+        self.view.is_some()
+    }
+
+    /// True while a histogram is being computed.
+    pub fn plotting(&self) -> bool {
+        self.plot.is_some()
+    }
+
+    /// True while a diff is being computed.
+    pub fn diffing(&self) -> bool {
+        self.diff_job.is_some()
+    }
+
+    /// True while the scatter plot is being computed.
+    pub fn scattering(&self) -> bool {
+        self.scatter.is_some()
+    }
+
+    /// True while a version-creating operation runs.
+    pub fn deriving(&self) -> bool {
+        !self.derive.is_empty()
+    }
+
+    pub fn dialog_ui(&mut self, ctx: &egui::Context, cmds: &mut Vec<Command>) {
+        if let Some(d) = &mut self.dialog {
+            let mut keep = true;
+            d.ui(ctx, cmds, &mut keep);
+            if !keep {
+                cmds.push(DataCommand::CloseImportDialog.into());
+            }
+        }
+    }
+
+    pub fn apply(&mut self, cmd: DataCommand, cx: &mut Cx<'_>) {
+        let state = &mut *cx.state;
+        match cmd {
+            DataCommand::OpenVersion { dataset, version } => {
+                self.open_version(state, &dataset, version);
+            }
+            DataCommand::PickImportFile => {
+                self.pick_file =
+                    state.spawn_shown("File dialog", "file-dialog", Shown::Hidden, |_, _| {
+                        Ok(rfd::FileDialog::new()
+                            .set_title("Import a dataset")
+                            .add_filter(
+                                "Data files",
+                                &[
+                                    "csv", "tsv", "txt", "parquet", "arrow", "ipc", "feather",
+                                    "json", "ndjson", "jsonl",
+                                ],
+                            )
+                            .pick_file())
+                    });
+            }
+            DataCommand::OpenImportDialog(path) => {
+                let dialog = ImportDialog::new(path);
+                cx.cmds.push(dialog.preview_command());
+                self.dialog = Some(dialog);
+            }
+            DataCommand::CloseImportDialog => {
+                self.dialog = None;
+                state.jobs.replace(&mut self.preview);
+            }
+            DataCommand::PreviewImport { path, options } => {
+                state.jobs.replace(&mut self.preview);
+                self.preview =
+                    state.spawn_shown("Import preview", "preview", Shown::Hidden, move |_, _| {
+                        Ok(data::preview_file(&path, &options, 50)?)
+                    });
+            }
+            DataCommand::StartImport {
+                path,
+                name,
+                options,
+            } => self.start_import(state, path, name, options),
+            DataCommand::SetFilter(f) => {
+                self.current.filter = f;
+                self.recompute_view(state);
+            }
+            DataCommand::SortBy(column) => {
+                let desc = matches!(&self.current.sort, Some((c, false)) if *c == column);
+                self.current.sort = Some((column, desc));
+                self.recompute_view(state);
+            }
+            DataCommand::ComputeStats => {
+                let Some(df) = self.current.view.clone() else {
+                    return;
+                };
+                state.jobs.replace(&mut self.stats);
+                self.stats = state.spawn("Column statistics", "stats", move |c, p| {
+                    Ok(data::column_stats(&df, c, p)?)
+                });
+            }
+            DataCommand::Histogram(column) => {
+                let Some(df) = self.current.view.clone() else {
+                    return;
+                };
+                state.jobs.replace(&mut self.plot);
+                self.plot = state.spawn(
+                    format!("Histogram of {column}"),
+                    "histogram",
+                    move |_, _| {
+                        let plot = if data::is_numeric(&df, &column) {
+                            data::histogram(&df, &column, 40).map(ColumnPlot::Histogram)
+                        } else {
+                            data::value_counts(&df, &column, 30).map(ColumnPlot::Counts)
+                        }?;
+                        Ok((column, plot))
+                    },
+                );
+            }
+            DataCommand::Scatter { x, y, color } => {
+                let Some(df) = self.current.view.clone() else {
+                    return;
+                };
+                state.jobs.replace(&mut self.scatter);
+                self.scatter = state.spawn("Scatter plot", "scatter", move |c, _| {
+                    Ok(data::scatter(&df, &x, &y, color.as_deref(), 400, c)?)
+                });
+            }
+            DataCommand::Diff { a, b } => {
+                let root = state.ws.root().to_path_buf();
+                state.jobs.replace(&mut self.diff_job);
+                self.diff_job = state.spawn("Diff versions", "diff", move |_, p| {
+                    p.set(0.2, "comparing");
+                    let d = Workspace::open(&root)?.diff(&a, &b)?;
+                    Ok((a, b, d))
+                });
+            }
+            DataCommand::Pull(name) => self.derive(state, Derived::Pull, move |ws| {
+                ws.pull(&name, &Cancel::new(), &Progress::new())
+            }),
+            DataCommand::SaveFilterVersion => {
+                if let Some(v) = &self.current.version {
+                    let reference = format!("{}@{}", v.dataset, v.version);
+                    let filter = self.current.filter.clone();
+                    self.derive(state, Derived::Filter, move |ws| {
+                        ws.derive_filter(&reference, &filter, None)
+                    });
+                }
+            }
+            DataCommand::Split {
+                ratios,
+                seed,
+                stratify,
+            } => {
+                if let Some(v) = &self.current.version {
+                    let reference = format!("{}@{}", v.dataset, v.version);
+                    let spec = kiln_core::versions::SplitSpec {
+                        ratios,
+                        seed,
+                        stratify,
+                    };
+                    self.derive(state, Derived::Split, move |ws| {
+                        ws.derive_split(&reference, &spec, None)
+                    });
+                }
+            }
+            DataCommand::PickExport => {
+                self.pick_export =
+                    state.spawn_shown("File dialog", "export-dialog", Shown::Hidden, |_, _| {
+                        Ok(rfd::FileDialog::new()
+                            .set_title("Export dataset version")
+                            .add_filter(
+                                "Data files",
+                                &[
+                                    "csv", "tsv", "parquet", "arrow", "feather", "json", "ndjson",
+                                ],
+                            )
+                            .save_file())
+                    });
+            }
+        }
+    }
+
+    /// Run a version-creating operation on a worker with its own workspace connection.
+    fn derive(
+        &mut self,
+        state: &mut AppState,
+        what: Derived,
+        op: impl FnOnce(&mut Workspace) -> kiln_core::Result<ImportOutcome> + Send + 'static,
+    ) {
+        let root = state.ws.root().to_path_buf();
+        let task = state.spawn(what.title(), "derive", move |_, p| {
+            p.set(0.1, "working");
+            let mut ws = Workspace::open(&root)?;
+            Ok((what, op(&mut ws)?))
+        });
+        self.derive.extend(task);
+    }
+
+    fn open_version(&mut self, state: &mut AppState, dataset: &str, version: Option<i64>) {
+        let v = match state.ws.version(dataset, version) {
+            Ok(v) => v,
+            Err(e) => {
+                state.error("Could not open the dataset", &e.to_string());
+                return;
+            }
+        };
+        if self.current.version.as_ref().is_some_and(|c| c.id == v.id) {
+            return;
+        }
+        state.jobs.replace(&mut self.view);
+        state.jobs.replace(&mut self.load);
+        state.jobs.replace(&mut self.stats);
+        state.jobs.replace(&mut self.plot);
+        state.jobs.replace(&mut self.scatter);
+        self.current = Current {
+            version: Some(v.clone()),
+            ..Default::default()
+        };
+        state.open_version = Some(v.clone());
+        let objects = state.ws.objects().clone();
+        self.load = state.spawn("Load dataset", "load", move |_, p| {
+            p.set(0.1, "reading parquet");
+            Ok((v.id, objects.load(&v)?))
+        });
+    }
+
+    fn start_import(
+        &mut self,
+        state: &mut AppState,
+        path: PathBuf,
+        name: String,
+        options: ImportOptions,
+    ) {
+        if let Err(e) = validate_name(&name) {
+            state.error("Cannot import", &e.to_string());
+            return;
+        }
+        self.dialog = None;
+        state.jobs.replace(&mut self.preview);
+        // The first rows (a bounded read) and the full import, both in the background.
+        self.importing = Some(Importing {
+            path: path.clone(),
+            name: name.clone(),
+            preview: None,
+        });
+        let (p1, o1) = (path.clone(), options.clone());
+        self.first_rows = state.spawn_shown(
+            "Import preview",
+            "first-rows",
+            Shown::Hidden,
+            move |_, _| Ok(data::preview_file(&p1, &o1, PREVIEW_ROWS)?),
+        );
+        state.active = super::ID;
+        let root = state.ws.root().to_path_buf();
+        let title = format!(
+            "Import {}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        self.import = state.spawn(title, "import", move |cancel, progress| {
+            let mut ws = Workspace::open(&root)?;
+            let out = ws.import(&path, &name, &options, cancel, progress)?;
+            Ok((path, out))
+        });
+    }
+
+    fn recompute_view(&mut self, state: &mut AppState) {
+        let Some(base) = self.current.base.clone() else {
+            return;
+        };
+        let filter = self.current.filter.clone();
+        let sort = self.current.sort.clone();
+        state.jobs.replace(&mut self.view);
+        self.view = state.spawn("Filter / sort", "filter", move |cancel, p| {
+            p.set(0.1, "filtering");
+            let mut df = data::apply_filter(&base, &filter)?;
+            cancel.check()?;
+            if let Some((col, desc)) = sort {
+                p.set(0.5, "sorting");
+                df = data::sort_by(&df, &col, desc)?;
+            }
+            Ok(df)
+        });
+    }
+
+    /// Take the results of finished jobs. Never blocks.
+    pub fn poll(&mut self, cx: &mut Cx<'_>) {
+        let state = &mut *cx.state;
+        if let Some(r) = state.poll(&mut self.import) {
+            let importing = self.importing.take();
+            match r {
+                Finished::Done((path, out)) => {
+                    state.refresh();
+                    let v = &out.version;
+                    if out.created {
+                        state.info(format!(
+                            "Imported {} as {}@{} ({} rows)",
+                            path.file_name().unwrap_or_default().to_string_lossy(),
+                            v.dataset,
+                            v.version,
+                            v.row_count
+                        ));
+                    } else {
+                        state.info(format!(
+                            "No new version: the content is identical to {}@{}",
+                            v.dataset, v.version
+                        ));
+                    }
+                    self.current.version = None;
+                    self.open_version(state, &v.dataset.clone(), Some(v.version));
+                }
+                Finished::Cancelled => state.info("Import cancelled; nothing was written"),
+                Finished::Failed(e) => {
+                    let path = importing.map_or_else(String::new, |i| i.path.display().to_string());
+                    state.error(
+                        format!("Import of {path} failed; the workspace is unchanged"),
+                        &e.to_string(),
+                    );
+                }
+            }
+        }
+        if let Some(r) = state.poll(&mut self.load) {
+            match r {
+                Finished::Done((id, df))
+                    if self.current.version.as_ref().map(|v| v.id) == Some(id) =>
+                {
+                    let df = Arc::new(df);
+                    self.current.base = Some(df.clone());
+                    self.current.view = Some(df);
+                }
+                Finished::Done(_) | Finished::Cancelled => {}
+                Finished::Failed(e) => state.error("Could not load the dataset", &e.to_string()),
+            }
+        }
+        if let Some(r) = state.poll(&mut self.view) {
+            match r {
+                Finished::Done(df) => {
+                    self.current.view = Some(Arc::new(df));
+                    self.current.filter_error = None;
+                    self.current.stats = None;
+                    self.current.plot = None;
+                    self.current.scatter = None;
+                }
+                Finished::Cancelled => {}
+                Finished::Failed(e) => self.current.filter_error = Some(e.to_string()),
+            }
+        }
+        match state.poll(&mut self.stats) {
+            Some(Finished::Done(s)) => self.current.stats = Some(s),
+            Some(Finished::Failed(e)) => state.error("Statistics failed", &e.to_string()),
+            _ => {}
+        }
+        match state.poll(&mut self.plot) {
+            Some(Finished::Done(p)) => self.current.plot = Some(p),
+            Some(Finished::Failed(e)) => state.error("Histogram failed", &e.to_string()),
+            _ => {}
+        }
+        match state.poll(&mut self.scatter) {
+            Some(Finished::Done(s)) => self.current.scatter = Some(s),
+            Some(Finished::Failed(e)) => state.error("Scatter plot failed", &e.to_string()),
+            _ => {}
+        }
+        if let (Some(Finished::Done(df)), Some(importing)) =
+            (state.poll(&mut self.first_rows), &mut self.importing)
+        {
+            importing.preview = Some(Arc::new(df));
+        }
+        if let Some(r) = state.poll(&mut self.preview)
+            && let Some(d) = &mut self.dialog
+        {
+            match r {
+                Finished::Done(df) => d.set_preview(Ok(df)),
+                Finished::Failed(e) => d.set_preview(Err(e.to_string())),
+                Finished::Cancelled => {}
+            }
+        }
+        if let Some(Finished::Done(Some(path))) = state.poll(&mut self.pick_file) {
+            cx.cmds.push(DataCommand::OpenImportDialog(path).into());
+        }
+        if let (Some(Finished::Done(Some(path))), Some(v)) =
+            (state.poll(&mut self.pick_export), &self.current.version)
+        {
+            let reference = format!("{}@{}", v.dataset, v.version);
+            self.derive(state, Derived::Export, move |ws| {
+                let v = ws.export(&reference, &path, kiln_core::Format::Auto)?;
+                Ok(ImportOutcome {
+                    created: false,
+                    version: v,
+                })
+            });
+        }
+        match state.poll(&mut self.diff_job) {
+            Some(Finished::Done(d)) => self.diff = Some(d),
+            Some(Finished::Failed(e)) => state.error("Diff failed", &e.to_string()),
+            _ => {}
+        }
+        for (title, r) in state.poll_each(&mut self.derive) {
+            match r {
+                Finished::Done((what, out)) => self.finish_derive(state, what, &out),
+                Finished::Cancelled => {}
+                Finished::Failed(e) => {
+                    state.error(
+                        format!("{title} failed; nothing was changed"),
+                        &e.to_string(),
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish_derive(&mut self, state: &mut AppState, what: Derived, out: &ImportOutcome) {
+        let v = &out.version;
+        state.refresh();
+        if what == Derived::Export {
+            state.info(format!("Exported {}@{}", v.dataset, v.version));
+            return;
+        }
+        let title = what.title();
+        if out.created {
+            state.info(format!(
+                "{title}: created {}@{} ({} rows)",
+                v.dataset, v.version, v.row_count
+            ));
+        } else {
+            state.info(format!(
+                "{title}: no change, identical to {}@{}",
+                v.dataset, v.version
+            ));
+        }
+        self.current.version = None;
+        self.open_version(state, &v.dataset.clone(), Some(v.version));
+    }
+}

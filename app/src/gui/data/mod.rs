@@ -1,0 +1,162 @@
+//! The Data room: import, datasets and versions, the table with sort and filter, statistics, plots, and
+//! the versions view (lineage, diff, pull, saved filters, splits, export).
+
+mod controller;
+mod import_dialog;
+mod panel;
+
+use std::path::PathBuf;
+
+use kiln_core::ImportOptions;
+
+pub use controller::{ColumnPlot, Current, DataController, Importing};
+use panel::DataPanel;
+
+use super::command::Command;
+use super::room::{Cx, Room};
+use super::state::{AppState, PanelId};
+
+pub const ID: PanelId = PanelId("data");
+
+/// What the Data room does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataCommand {
+    /// Open a dataset version (`None` = latest).
+    OpenVersion {
+        dataset: String,
+        version: Option<i64>,
+    },
+    /// Show the native file dialog and then the import dialog.
+    PickImportFile,
+    /// Open the import dialog on a file.
+    OpenImportDialog(PathBuf),
+    CloseImportDialog,
+    /// Re-read the preview in the import dialog.
+    PreviewImport {
+        path: PathBuf,
+        options: ImportOptions,
+    },
+    StartImport {
+        path: PathBuf,
+        name: String,
+        options: ImportOptions,
+    },
+    /// Apply a polars SQL condition to the open version (empty = no filter).
+    SetFilter(String),
+    /// Sort by a column; sorting by the sorted column again flips the direction.
+    SortBy(String),
+    ComputeStats,
+    Histogram(String),
+    Scatter {
+        x: String,
+        y: String,
+        color: Option<String>,
+    },
+    /// Diff two references (`NAME@V`).
+    Diff {
+        a: String,
+        b: String,
+    },
+    Pull(String),
+    /// Save the open version's current filter as a new version.
+    SaveFilterVersion,
+    Split {
+        ratios: [f64; 3],
+        seed: u64,
+        stratify: Option<String>,
+    },
+    /// Choose a file and export the open version to it.
+    PickExport,
+}
+
+impl From<DataCommand> for Command {
+    fn from(c: DataCommand) -> Self {
+        Command::Data(c)
+    }
+}
+
+#[derive(Default)]
+pub struct DataRoom {
+    ctl: DataController,
+    panel: DataPanel,
+}
+
+impl DataRoom {
+    pub fn controller(&self) -> &DataController {
+        &self.ctl
+    }
+}
+
+impl Room for DataRoom {
+    fn id(&self) -> PanelId {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "Data"
+    }
+
+    fn badge(&self, state: &AppState) -> Option<usize> {
+        Some(state.datasets.len()).filter(|n| *n > 0)
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
+        self.panel.ui(ui, state, &self.ctl, cmds);
+    }
+
+    fn windows(&mut self, ctx: &egui::Context, _state: &AppState, cmds: &mut Vec<Command>) {
+        self.ctl.dialog_ui(ctx, cmds);
+    }
+
+    fn apply(&mut self, cmd: Command, cx: &mut Cx<'_>) -> Option<Command> {
+        match cmd {
+            Command::Data(c) => {
+                self.ctl.apply(c, cx);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Cx<'_>) {
+        self.ctl.poll(cx);
+    }
+
+    fn palette(&self, state: &AppState, out: &mut Vec<(String, Command)>) {
+        out.push(("Import a file…".into(), DataCommand::PickImportFile.into()));
+        if let Some(v) = &self.ctl.current.version {
+            out.push((
+                format!("Compute statistics of {}@{}", v.dataset, v.version),
+                DataCommand::ComputeStats.into(),
+            ));
+            out.push((
+                format!("Export {}@{}…", v.dataset, v.version),
+                DataCommand::PickExport.into(),
+            ));
+            out.push((
+                format!("Pull {} from its source", v.dataset),
+                DataCommand::Pull(v.dataset.clone()).into(),
+            ));
+            if !self.ctl.current.filter.trim().is_empty() {
+                out.push((
+                    "Save the filter as a new version".into(),
+                    DataCommand::SaveFilterVersion.into(),
+                ));
+            }
+        }
+        for d in &state.datasets {
+            out.push((
+                format!("Open dataset {}", d.name),
+                DataCommand::OpenVersion {
+                    dataset: d.name.clone(),
+                    version: None,
+                }
+                .into(),
+            ));
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
