@@ -93,7 +93,7 @@ impl KilnApp {
     pub fn room<R: Room>(&self) -> Option<&R> {
         self.rooms
             .iter()
-            .find_map(|r| r.as_any().downcast_ref::<R>())
+            .find_map(|r| (r.as_ref() as &dyn std::any::Any).downcast_ref::<R>())
     }
 
     fn apply_shell(&mut self, ctx: &egui::Context, cmd: ShellCommand) {

@@ -19,7 +19,8 @@ impl Cx<'_> {
     }
 }
 
-/// One domain of the product: its navigation entry, its panel, its commands and jobs.
+/// One domain of the product: its navigation entry, its panel, its commands and jobs. (`Any` lets tests
+/// and benchmarks reach a room's state by its type: `KilnApp::room::<DataRoom>()`.)
 pub trait Room: Any {
     fn id(&self) -> PanelId;
     fn title(&self) -> &'static str;
@@ -39,5 +40,4 @@ pub trait Room: Any {
     fn poll(&mut self, _cx: &mut Cx<'_>) {}
     /// The actions this room offers in the command palette, by name.
     fn palette(&self, _state: &AppState, _out: &mut Vec<(String, Command)>) {}
-    fn as_any(&self) -> &dyn Any;
 }

@@ -99,6 +99,23 @@ impl AppState {
         }
     }
 
+    /// After a version-creating operation: re-read the lists and say what `what` made.
+    pub fn report_version(&mut self, what: &str, out: &kiln_core::ImportOutcome) {
+        self.refresh();
+        let v = &out.version;
+        if out.created {
+            self.info(format!(
+                "{what}: created {}@{} ({} rows)",
+                v.dataset, v.version, v.row_count
+            ));
+        } else {
+            self.info(format!(
+                "{what}: no change, identical to {}@{}",
+                v.dataset, v.version
+            ));
+        }
+    }
+
     pub fn info(&mut self, text: impl Into<String>) {
         self.toast(ToastKind::Info, text.into(), None);
     }

@@ -511,23 +511,12 @@ impl DataController {
 
     fn finish_derive(&mut self, state: &mut AppState, what: Derived, out: &ImportOutcome) {
         let v = &out.version;
-        state.refresh();
         if what == Derived::Export {
+            state.refresh();
             state.info(format!("Exported {}@{}", v.dataset, v.version));
             return;
         }
-        let title = what.title();
-        if out.created {
-            state.info(format!(
-                "{title}: created {}@{} ({} rows)",
-                v.dataset, v.version, v.row_count
-            ));
-        } else {
-            state.info(format!(
-                "{title}: no change, identical to {}@{}",
-                v.dataset, v.version
-            ));
-        }
+        state.report_version(what.title(), out);
         self.current.version = None;
         self.open_version(state, &v.dataset.clone(), Some(v.version));
     }

@@ -155,8 +155,4 @@ impl Room for DataRoom {
             ));
         }
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }

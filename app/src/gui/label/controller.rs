@@ -111,19 +111,8 @@ impl LabelController {
         }
         match state.poll(&mut self.commit) {
             Some(Finished::Done(out)) => {
-                state.refresh();
+                state.report_version("Commit labels", &out);
                 let v = &out.version;
-                if out.created {
-                    state.info(format!(
-                        "Commit labels: created {}@{} ({} rows)",
-                        v.dataset, v.version, v.row_count
-                    ));
-                } else {
-                    state.info(format!(
-                        "Commit labels: no change, identical to {}@{}",
-                        v.dataset, v.version
-                    ));
-                }
                 cx.cmds.push(
                     crate::gui::data::DataCommand::OpenVersion {
                         dataset: v.dataset.clone(),

@@ -82,8 +82,4 @@ impl Room for LabelRoom {
     fn poll(&mut self, cx: &mut Cx<'_>) {
         self.ctl.poll(cx);
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }

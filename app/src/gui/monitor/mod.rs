@@ -25,8 +25,4 @@ impl Room for MonitorRoom {
             cmds,
         );
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }

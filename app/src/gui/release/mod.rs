@@ -26,8 +26,4 @@ impl Room for ReleaseRoom {
             cmds,
         );
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }

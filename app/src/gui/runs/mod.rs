@@ -59,8 +59,4 @@ impl Room for RunsRoom {
     fn poll(&mut self, cx: &mut Cx<'_>) {
         self.ctl.poll(cx);
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }

@@ -76,8 +76,4 @@ impl Room for TrainRoom {
     fn poll(&mut self, cx: &mut Cx<'_>) {
         self.ctl.poll(cx);
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
