@@ -18,8 +18,6 @@ macro_rules! status_enum {
         }
 
         impl $name {
-            pub const ALL: &[$name] = &[$($name::$variant,)*];
-
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $word,)*
@@ -194,7 +192,7 @@ impl Store {
         self.conn.execute(
             "INSERT INTO runs (dataset_version_id, status, model, target, features_json, params_json,
                 split_json, device, seed, kiln_version, git_commit, sweep_id, pid, started_at)
-             VALUES (?1, 'running', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+             VALUES (?1, ?13, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
                 strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
             params![
                 new.dataset_version_id,
@@ -209,6 +207,7 @@ impl Store {
                 new.git_commit,
                 new.sweep_id,
                 i64::from(std::process::id()),
+                RunStatus::Running,
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -257,9 +256,14 @@ impl Store {
             params![id, checkpoint_epoch],
         )?;
         tx.execute(
-            "UPDATE runs SET status = 'running', error = NULL, ended_at = NULL, duration_s = NULL,
+            "UPDATE runs SET status = ?4, error = NULL, ended_at = NULL, duration_s = NULL,
                 device = ?2, pid = ?3 WHERE id = ?1",
-            params![id, device, i64::from(std::process::id())],
+            params![
+                id,
+                device,
+                i64::from(std::process::id()),
+                RunStatus::Running
+            ],
         )?;
         tx.commit()?;
         Ok(())
@@ -272,8 +276,8 @@ impl Store {
         let id = format!("sweep-{}", n + 1);
         tx.execute(
             "INSERT INTO sweeps (id, spec_json, status, created_at)
-             VALUES (?1, ?2, 'running', strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-            params![id, spec.to_string()],
+             VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+            params![id, spec.to_string(), SweepStatus::Running],
         )?;
         tx.commit()?;
         Ok(id)
@@ -371,9 +375,9 @@ impl Store {
     pub fn mark_interrupted(&self, alive: impl Fn(u32) -> bool) -> Result<usize> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT id, pid FROM runs WHERE status = 'running'")?;
+            .prepare_cached("SELECT id, pid FROM runs WHERE status = ?1")?;
         let rows: Vec<(i64, Option<i64>)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map([RunStatus::Running], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let mut n = 0;
         for (id, pid) in rows {
@@ -382,9 +386,9 @@ impl Store {
                 .is_none_or(|p| !alive(p));
             if gone {
                 self.conn.execute(
-                    "UPDATE runs SET status = 'interrupted', error = 'the process ended before the run finished',
+                    "UPDATE runs SET status = ?2, error = 'the process ended before the run finished',
                         ended_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
-                    [id],
+                    params![id, RunStatus::Interrupted],
                 )?;
                 n += 1;
             }
