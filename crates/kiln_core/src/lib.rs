@@ -229,11 +229,6 @@ impl Workspace {
         self.objects.load_with_ids(version)
     }
 
-    /// The schema version of the workspace database.
-    pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.store.schema_version()?)
-    }
-
     /// `PRAGMA integrity_check` of the workspace database (`ok` when sound).
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self.store.integrity_check()?)

@@ -33,11 +33,6 @@ impl LoadedModel {
             &self.device.device,
         )?)
     }
-
-    /// The classes the model predicts, in output order.
-    pub fn classes(&self) -> &[String] {
-        &self.spec.classes
-    }
 }
 
 impl Workspace {

@@ -45,10 +45,6 @@ pub struct RunSummary {
     pub metrics: BTreeMap<String, f64>,
 }
 
-fn train_error(e: kiln_train::TrainError) -> CoreError {
-    CoreError::from(e)
-}
-
 /// Column names taken as the target when a version has one (compared without regard to case), in this
 /// order of preference.
 pub const TARGET_NAMES: [&str; 7] = [
@@ -210,7 +206,7 @@ impl Workspace {
     ) -> Result<TrainingData> {
         let df = self.load(&version)?;
         if df.column(target).is_err() {
-            return Err(train_error(kiln_train::TrainError::NoTarget(
+            return Err(CoreError::from(kiln_train::TrainError::NoTarget(
                 target.to_owned(),
             )));
         }
@@ -229,8 +225,8 @@ impl Workspace {
             part(&df, "validation")?,
             part(&df, "test")?,
         );
-        let spec = FeatureSpec::fit(&train_df, target, features).map_err(train_error)?;
-        let prep = |d: &DataFrame| spec.transform(d, true).map_err(train_error);
+        let spec = FeatureSpec::fit(&train_df, target, features)?;
+        let prep = |d: &DataFrame| spec.transform(d, true).map_err(CoreError::from);
         let (train, val, test) = (prep(&train_df)?, prep(&val_df)?, prep(&test_df)?);
         Ok(TrainingData {
             version,
@@ -282,8 +278,8 @@ impl Workspace {
             req.params.seed,
         )?;
         // A CNN on inputs that are not an image fails here, before a run is recorded.
-        req.params.net_config(&data.spec).map_err(train_error)?;
-        let device = kiln_train::pick_device(req.device).map_err(train_error)?;
+        req.params.net_config(&data.spec)?;
+        let device = kiln_train::pick_device(req.device)?;
         let commit = git_commit();
         let run_id = self.store.start_run(&NewRun {
             dataset_version_id: data.version.id,
@@ -319,12 +315,12 @@ impl Workspace {
             .into());
         }
         let Some(epoch) = self.resumable_epoch(run_id) else {
-            return Err(train_error(kiln_train::TrainError::Invalid(format!(
+            return Err(CoreError::from(kiln_train::TrainError::Invalid(format!(
                 "run {run_id} has no checkpoint to resume from (it stopped before its first epoch ended)"
             ))));
         };
         let params: TrainParams = serde_json::from_value(run.params.clone()).map_err(|e| {
-            train_error(kiln_train::TrainError::Invalid(format!(
+            CoreError::from(kiln_train::TrainError::Invalid(format!(
                 "run {run_id} has unreadable parameters: {e}"
             )))
         })?;
@@ -339,7 +335,7 @@ impl Workspace {
             .unwrap_or_default();
         let version = self.store.version_by_id(run.dataset_version_id)?;
         let data = self.training_data(version, &run.target, Some(&features), params.seed)?;
-        let device = kiln_train::pick_device(device).map_err(train_error)?;
+        let device = kiln_train::pick_device(device)?;
         self.store.resume_run(run_id, &device.name, epoch as i64)?;
         self.run_training(run_id, &data, &params, &device, true, cancel, on_event)
     }
@@ -448,12 +444,12 @@ impl Workspace {
                     &serde_json::json!({}),
                     &serde_json::json!({}),
                 )?;
-                return Err(train_error(e));
+                return Err(CoreError::from(e));
             }
         };
         // Weights by content hash under objects/.
         let tmp = self.objects.temp("bpk");
-        kiln_train::training::save(outcome.model, tmp.path()).map_err(train_error)?;
+        kiln_train::training::save(outcome.model, tmp.path())?;
         let hash = ObjectStore::hash_file(tmp.path())?;
         let weights = ObjectStore::relative_path(&hash, "bpk");
         self.objects
