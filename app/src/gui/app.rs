@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kiln_core::Workspace;
-use kiln_core::jobs::Poll;
 
 use super::command::{Command, ShellCommand};
+use super::jobs::{Finished, Shown, Task};
 use super::room::{Cx, Room};
 use super::state::{AppState, PersistedState, ToastKind};
 
@@ -20,7 +20,7 @@ pub struct KilnApp {
     /// The command palette's query while it is open (Ctrl+K).
     palette: Option<String>,
     /// The folder chosen in the workspace dialog, when it comes back.
-    pick_workspace: Option<kiln_core::jobs::Job<Option<PathBuf>>>,
+    pick_workspace: Option<Task<Option<PathBuf>>>,
     cmds: Vec<Command>,
 }
 
@@ -86,7 +86,7 @@ impl KilnApp {
 
     /// True while any background work is in flight.
     pub fn busy(&self) -> bool {
-        self.state.busy() || self.pick_workspace.is_some()
+        self.state.busy()
     }
 
     /// The room of type `R` (tests and benchmarks read a room's state through this).
@@ -100,17 +100,16 @@ impl KilnApp {
         match cmd {
             ShellCommand::ShowPanel(p) => self.state.active = p,
             ShellCommand::PickWorkspace => {
-                let notify = self.state.jobs.notifier();
-                match kiln_core::jobs::Job::spawn("folder-dialog", notify, |_, _| {
-                    rfd::FileDialog::new()
-                        .set_title("Open or create a workspace folder")
-                        .pick_folder()
-                }) {
-                    Ok(j) => self.pick_workspace = Some(j),
-                    Err(e) => self
-                        .state
-                        .error("Could not start a worker thread", &e.to_string()),
-                }
+                self.pick_workspace = self.state.spawn_shown(
+                    "File dialog",
+                    "folder-dialog",
+                    Shown::Hidden,
+                    |_, _| {
+                        Ok(rfd::FileDialog::new()
+                            .set_title("Open or create a workspace folder")
+                            .pick_folder())
+                    },
+                );
             }
             ShellCommand::OpenWorkspace(dir) => match Workspace::open(&dir) {
                 Ok(ws) => {
@@ -166,17 +165,8 @@ impl KilnApp {
         for room in &mut self.rooms {
             room.poll(&mut cx);
         }
-        if let Some(job) = &self.pick_workspace {
-            match job.poll() {
-                Poll::Running => {}
-                Poll::Done(path) => {
-                    self.pick_workspace = None;
-                    if let Some(path) = path {
-                        self.cmds.push(ShellCommand::OpenWorkspace(path).into());
-                    }
-                }
-                Poll::Lost => self.pick_workspace = None,
-            }
+        if let Some(Finished::Done(Some(path))) = self.state.poll(&mut self.pick_workspace) {
+            self.cmds.push(ShellCommand::OpenWorkspace(path).into());
         }
     }
 
