@@ -75,15 +75,14 @@ fn held_out(ws: &std::path::Path, version: &str, out: &std::path::Path) -> usize
     filtered["rows"].as_u64().unwrap() as usize
 }
 
-/// Run `kiln predict` with run `id` on a CSV with a header; returns (right, rows) against `target`.
-fn predict_held_out(
+/// `kiln predict --run ID --input INPUT --out OUT --json`.
+fn predict(
     ws: &std::path::Path,
     id: &str,
     input: &std::path::Path,
-    target: &str,
-) -> (usize, usize) {
-    let out = input.with_extension("pred.parquet");
-    let r = kiln(
+    out: &std::path::Path,
+) -> crate::support::Run {
+    kiln(
         ws,
         &[
             "predict",
@@ -96,7 +95,17 @@ fn predict_held_out(
             "--json",
         ],
     )
-    .json();
+}
+
+/// Run `kiln predict` with run `id` on a CSV with a header; returns (right, rows) against `target`.
+fn predict_held_out(
+    ws: &std::path::Path,
+    id: &str,
+    input: &std::path::Path,
+    target: &str,
+) -> (usize, usize) {
+    let out = input.with_extension("pred.parquet");
+    let r = predict(ws, id, input, &out).json();
     let pred = polars::prelude::ParquetReader::new(std::fs::File::open(&out).unwrap())
         .finish()
         .unwrap();
@@ -248,19 +257,7 @@ fn digits_cnn_on_pixel_columns_is_accurate_and_predicts() {
     // first row of pixels would be column names that match no feature).
     let out = d.path().join("pred.parquet");
     let input = asset("digits.csv");
-    let r = kiln(
-        &ws,
-        &[
-            "predict",
-            "--run",
-            &id,
-            "--input",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ],
-    );
+    let r = predict(&ws, &id, &input, &out);
     assert_ne!(r.code, 0, "a first row of pixels was taken as a header");
     // On the held-out rows the predictions score exactly the run's test accuracy.
     let test_csv = d.path().join("test.csv");
@@ -364,18 +361,7 @@ fn same_seed_gives_identical_metrics_on_the_cpu_and_penguins_reach_095() {
     );
     // CSV output keeps the input's columns and adds the prediction.
     let out = d.path().join("pred.csv");
-    let r = kiln(
-        &ws,
-        &[
-            "predict",
-            "--run",
-            &id,
-            "--input",
-            test_csv.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let r = predict(&ws, &id, &test_csv, &out);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.lines().next().unwrap().ends_with(",prediction"));
@@ -386,18 +372,7 @@ fn same_seed_gives_identical_metrics_on_the_cpu_and_penguins_reach_095() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&weights, bytes).unwrap();
-    let r = kiln(
-        &ws,
-        &[
-            "predict",
-            "--run",
-            &id,
-            "--input",
-            test_csv.to_str().unwrap(),
-            "--out",
-            d.path().join("never.csv").to_str().unwrap(),
-        ],
-    );
+    let r = predict(&ws, &id, &test_csv, &d.path().join("never.csv"));
     assert_ne!(r.code, 0);
     assert!(
         r.stderr.contains("does not match the run's record"),
