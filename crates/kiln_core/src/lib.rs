@@ -6,6 +6,7 @@
 //! It must not depend on egui/eframe or print to the terminal. SQL stays in `kiln_store`, data work in
 //! `kiln_data`.
 
+pub mod compare;
 pub mod demo;
 pub mod jobs;
 pub mod labels;
@@ -22,7 +23,8 @@ pub use demo::open_default;
 pub use kiln_data::{self as data, Cancel, ColumnStats, Format, ImportOptions, Progress};
 pub use kiln_store::validate_name;
 pub use kiln_store::{
-    Dataset, DatasetVersion, LabelClass, MetricPoint, Run, RunStatus, Sweep, SweepStatus,
+    Dataset, DatasetVersion, LabelClass, MetricPoint, MetricSeries, Run, RunStatus, Sweep,
+    SweepStatus,
 };
 pub use objects::ObjectStore;
 pub use predict::LoadedModel;
@@ -38,6 +40,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub enum CoreError {
     #[error("cancelled")]
     Cancelled,
+    /// A request that cannot be carried out as given (the message names what is wrong).
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Data(kiln_data::DataError),
     #[error(transparent)]

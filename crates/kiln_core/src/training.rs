@@ -203,6 +203,7 @@ impl Workspace {
         target: &str,
         features: Option<&[String]>,
         seed: u64,
+        fraction: f64,
     ) -> Result<TrainingData> {
         let df = self.load(&version)?;
         if df.column(target).is_err() {
@@ -225,6 +226,8 @@ impl Workspace {
             part(&df, "validation")?,
             part(&df, "test")?,
         );
+        // A learning curve's smaller runs: a nested stratified share of the training rows only.
+        let train_df = kiln_data::nested_subset(&train_df, fraction, seed, Some(target))?;
         let spec = FeatureSpec::fit(&train_df, target, features)?;
         let prep = |d: &DataFrame| spec.transform(d, true).map_err(CoreError::from);
         let (train, val, test) = (prep(&train_df)?, prep(&val_df)?, prep(&test_df)?);
@@ -276,6 +279,7 @@ impl Workspace {
             &req.target,
             req.features.as_deref(),
             req.params.seed,
+            req.params.fraction,
         )?;
         // A CNN on inputs that are not an image fails here, before a run is recorded.
         req.params.net_config(&data.spec)?;
@@ -334,7 +338,13 @@ impl Workspace {
             })
             .unwrap_or_default();
         let version = self.store.version_by_id(run.dataset_version_id)?;
-        let data = self.training_data(version, &run.target, Some(&features), params.seed)?;
+        let data = self.training_data(
+            version,
+            &run.target,
+            Some(&features),
+            params.seed,
+            params.fraction,
+        )?;
         let device = kiln_train::pick_device(device)?;
         self.store.resume_run(run_id, &device.name, epoch as i64)?;
         self.run_training(run_id, &data, &params, &device, true, cancel, on_event)
@@ -356,11 +366,15 @@ impl Workspace {
         let checkpoint_dir = self.checkpoint_dir(run_id);
         let writer = MetricWriter::spawn(self.root.join("kiln.db"), run_id)?;
         let mut buffer: Vec<MetricPoint> = Vec::with_capacity(512);
+        // Seconds since the run started: a resumed run goes on from its last recorded time.
+        let mut time_offset = 0.0;
+        let clock = std::time::Instant::now();
         let mut last_epoch = BTreeMap::new();
         // Validation figures by epoch, to report those of the best epoch.
         let mut by_epoch: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
         if resume {
             for p in self.store.metric_history(run_id)? {
+                time_offset = p.wall_s.map_or(time_offset, |t: f64| t.max(time_offset));
                 let e = p.step as usize;
                 match p.name.as_str() {
                     "val_loss" => by_epoch.entry(e).or_default().0 = p.value,
@@ -384,6 +398,7 @@ impl Workspace {
                 resume,
             }),
             &mut |e| {
+                let wall_s = Some(time_offset + clock.elapsed().as_secs_f64());
                 match &e {
                     Event::Start { .. } => {}
                     Event::Step { epoch, step, loss } => buffer.push(MetricPoint {
@@ -391,6 +406,7 @@ impl Workspace {
                         step: *step as i64,
                         epoch: Some(*epoch as i64),
                         value: *loss,
+                        wall_s,
                     }),
                     Event::Epoch {
                         epoch,
@@ -412,6 +428,7 @@ impl Workspace {
                                 step: *epoch as i64,
                                 epoch: Some(*epoch as i64),
                                 value,
+                                wall_s,
                             });
                             last_epoch.insert(name.to_owned(), value);
                         }
@@ -467,6 +484,24 @@ impl Workspace {
             metrics.insert("best_val_accuracy".into(), *accuracy);
         }
         metrics.insert("epochs".into(), outcome.epochs_run as f64);
+        let cost = &outcome.cost;
+        metrics.insert("train_rows".into(), data.train.rows as f64);
+        metrics.insert("param_count".into(), cost.parameters as f64);
+        if cost.train_seconds > 0.0 {
+            metrics.insert(
+                "samples_per_s".into(),
+                cost.samples as f64 / cost.train_seconds,
+            );
+        }
+        if cost.test_rows > 0 {
+            metrics.insert(
+                "latency_ms_per_row".into(),
+                cost.test_seconds * 1000.0 / cost.test_rows as f64,
+            );
+        }
+        if let Ok(meta) = std::fs::metadata(self.objects.absolute(&weights)) {
+            metrics.insert("weights_bytes".into(), meta.len() as f64);
+        }
         let status = if outcome.stopped {
             RunStatus::Stopped
         } else {

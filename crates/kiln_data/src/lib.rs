@@ -25,6 +25,6 @@ pub use progress::{Cancel, Progress};
 pub use stats::{ColumnStats, column_stats};
 pub use table::{ColumnInfo, apply_filter, cell, cell_text, is_numeric, schema_of, sort_by};
 pub use versioning::{
-    DiffSummary, LabelChange, ROW_ID, SPLIT_NAMES, diff, row_ids, set_labels, split, with_row_ids,
-    without_row_ids,
+    DiffSummary, LabelChange, ROW_ID, SPLIT_NAMES, diff, nested_subset, row_ids, set_labels, split,
+    with_row_ids, without_row_ids,
 };

@@ -148,9 +148,31 @@ pub fn split(
         ));
     }
     let df = with_row_ids(df)?;
-    let ids = row_ids(&df)?;
-    // Group positions by class (or one group), ordered by row id so the result does not depend on
-    // the row order of the frame.
+    let mut groups = class_groups(&df, stratify)?;
+    let mut assigned = vec![""; df.height()];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for positions in groups.values_mut() {
+        positions.shuffle(&mut rng);
+        let counts = apportion(positions.len(), ratios);
+        let mut it = positions.iter();
+        for (part, count) in SPLIT_NAMES.iter().zip(counts) {
+            for &p in it.by_ref().take(count) {
+                assigned[p] = part;
+            }
+        }
+    }
+    let mut out = df.clone();
+    out.with_column(Column::new("split".into(), assigned))?;
+    Ok(out)
+}
+
+/// Positions of the rows of each class of `stratify` (or all rows as one group), each group ordered by
+/// row id so that what is drawn from it does not depend on the row order of the frame. `df` has row ids.
+fn class_groups(
+    df: &DataFrame,
+    stratify: Option<&str>,
+) -> Result<BTreeMap<String, Vec<usize>>, DataError> {
+    let ids = row_ids(df)?;
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     match stratify {
         Some(c) => {
@@ -170,22 +192,43 @@ pub fn split(
             groups.insert(String::new(), (0..df.height()).collect());
         }
     }
-    let mut assigned = vec![""; df.height()];
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     for positions in groups.values_mut() {
         positions.sort_by_key(|&p| ids[p]);
-        positions.shuffle(&mut rng);
-        let counts = apportion(positions.len(), ratios);
-        let mut it = positions.iter();
-        for (part, count) in SPLIT_NAMES.iter().zip(counts) {
-            for &p in it.by_ref().take(count) {
-                assigned[p] = part;
-            }
-        }
     }
-    let mut out = df.clone();
-    out.with_column(Column::new("split".into(), assigned))?;
-    Ok(out)
+    Ok(groups)
+}
+
+/// A stratified share of the rows: of each class of `stratify`, the first `ceil(fraction × n)` rows of
+/// an order drawn with `seed`. For one seed the subsets are nested (the rows of a smaller fraction are
+/// among those of a larger one), which is what a learning curve needs; every class keeps at least one
+/// row. The rows keep their order in `df`.
+pub fn nested_subset(
+    df: &DataFrame,
+    fraction: f64,
+    seed: u64,
+    stratify: Option<&str>,
+) -> Result<DataFrame, DataError> {
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        return Err(DataError::Invalid(format!(
+            "a subset fraction must be in (0, 1], not {fraction}"
+        )));
+    }
+    if fraction >= 1.0 {
+        return Ok(df.clone());
+    }
+    let had_ids = df.column(ROW_ID).is_ok();
+    let with_ids = with_row_ids(df)?;
+    let mut groups = class_groups(&with_ids, stratify)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut keep: Vec<IdxSize> = Vec::new();
+    for positions in groups.values_mut() {
+        positions.shuffle(&mut rng);
+        let n = ((positions.len() as f64 * fraction).ceil() as usize).clamp(1, positions.len());
+        keep.extend(positions[..n].iter().map(|&p| p as IdxSize));
+    }
+    keep.sort_unstable();
+    let out = with_ids.take(&IdxCa::from_vec("idx".into(), keep))?;
+    Ok(if had_ids { out } else { without_row_ids(&out) })
 }
 
 /// What changed from version A to version B, rows matched by their row id.
@@ -346,6 +389,35 @@ mod tests {
             set_labels(&df, "target", &[(9, Some("1".into()))]),
             Err(DataError::UnknownRow(9))
         ));
+    }
+
+    #[test]
+    fn nested_subsets_are_stratified_nested_and_seeded() {
+        let class: Vec<&str> = (0..100)
+            .map(|i| if i % 4 == 0 { "a" } else { "b" })
+            .collect();
+        let df = df!("x" => (0..100).collect::<Vec<i32>>(), "y" => class).unwrap();
+        let xs = |f: f64, seed: u64| -> Vec<i32> {
+            let s = nested_subset(&df, f, seed, Some("y")).unwrap();
+            assert!(s.column(ROW_ID).is_err());
+            s.column("x")
+                .unwrap()
+                .i32()
+                .unwrap()
+                .into_no_null_iter()
+                .collect()
+        };
+        let (tenth, half, all) = (xs(0.1, 7), xs(0.5, 7), xs(1.0, 7));
+        // 25 of class a and 75 of b: ceil(2.5) + ceil(7.5) rows, then 13 + 38.
+        assert_eq!((tenth.len(), half.len(), all.len()), (3 + 8, 13 + 38, 100));
+        assert_eq!(tenth.iter().filter(|x| *x % 4 == 0).count(), 3);
+        assert!(tenth.iter().all(|x| half.contains(x)), "not nested");
+        assert!(half.is_sorted(), "rows keep their order");
+        assert_eq!(xs(0.1, 7), tenth);
+        assert_ne!(xs(0.1, 8), tenth);
+        for bad in [0.0, -0.5, 1.5, f64::NAN] {
+            assert!(nested_subset(&df, bad, 0, None).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -97,4 +97,13 @@ pub const MIGRATIONS: &[&str] = &[
         created_at  TEXT NOT NULL
     );
     CREATE INDEX runs_by_sweep ON runs(sweep_id);",
+    // 6: tags and a note per run (comparison), seconds since the run started per metric point (curves by
+    // wall time).
+    "ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';
+    CREATE TABLE run_tags (
+        run_id  INTEGER NOT NULL REFERENCES runs(id),
+        tag     TEXT NOT NULL,
+        PRIMARY KEY (run_id, tag)
+    ) WITHOUT ROWID;
+    ALTER TABLE run_metrics ADD COLUMN wall_s REAL;",
 ];

@@ -108,6 +108,12 @@ pub struct Run {
     pub metrics: serde_json::Value,
     pub evaluation: serde_json::Value,
     pub artifacts: serde_json::Value,
+    /// Free text about the run (`kiln runs note`).
+    #[serde(default)]
+    pub note: String,
+    /// Labels for filtering and grouping (`kiln runs tag`), sorted.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 impl Run {
@@ -131,6 +137,15 @@ pub struct Sweep {
     pub runs: i64,
 }
 
+/// One metric of a run, column by column (NaN where a point has no epoch or time).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricSeries {
+    pub step: Vec<f64>,
+    pub epoch: Vec<f64>,
+    pub wall_s: Vec<f64>,
+    pub value: Vec<f64>,
+}
+
 /// What starting a run records.
 #[derive(Clone, Debug)]
 pub struct NewRun<'a> {
@@ -147,6 +162,17 @@ pub struct NewRun<'a> {
     pub sweep_id: Option<&'a str>,
 }
 
+/// How a run that is recorded after the fact ended.
+#[derive(Clone, Debug)]
+pub struct EndedRun<'a> {
+    pub status: RunStatus,
+    pub started_at: &'a str,
+    pub duration_s: f64,
+    pub metrics: &'a serde_json::Value,
+    pub evaluation: &'a serde_json::Value,
+    pub artifacts: &'a serde_json::Value,
+}
+
 /// One point of a metric series.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricPoint {
@@ -154,12 +180,17 @@ pub struct MetricPoint {
     pub step: i64,
     pub epoch: Option<i64>,
     pub value: f64,
+    /// Seconds since the run (or its resumed session's first point) started, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_s: Option<f64>,
 }
 
 const RUN_SELECT: &str =
     "SELECT id, dataset_version_id, status, error, model, target, features_json,
     params_json, split_json, device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at,
-    duration_s, metrics_json, evaluation_json, artifacts_json FROM runs";
+    duration_s, metrics_json, evaluation_json, artifacts_json, note,
+    (SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM run_tags t WHERE t.run_id = runs.id ORDER BY tag))
+    FROM runs";
 
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
     Ok(Run {
@@ -183,6 +214,11 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
         metrics: r.get(17)?,
         evaluation: r.get(18)?,
         artifacts: r.get(19)?,
+        note: r.get(20)?,
+        tags: r
+            .get::<_, Option<String>>(21)?
+            .map(|t| t.split('\u{1f}').map(str::to_owned).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -208,6 +244,38 @@ impl Store {
                 new.sweep_id,
                 i64::from(std::process::id()),
                 RunStatus::Running,
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Record a run that already ended, in one statement: a run brought in from elsewhere, or a generated
+    /// history for tests and benchmarks. `started_at` is an ISO-8601 UTC time.
+    pub fn insert_ended_run(&self, new: &NewRun<'_>, ended: &EndedRun<'_>) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO runs (dataset_version_id, status, model, target, features_json, params_json,
+                split_json, device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at,
+                duration_s, metrics_json, evaluation_json, artifacts_json)
+             VALUES (?1, ?12, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13,
+                strftime('%Y-%m-%dT%H:%M:%fZ', julianday(?13) + ?14 / 86400.0), ?14, ?15, ?16, ?17)",
+            params![
+                new.dataset_version_id,
+                new.model,
+                new.target,
+                new.features.to_string(),
+                new.params.to_string(),
+                new.split.to_string(),
+                new.device,
+                new.seed,
+                new.kiln_version,
+                new.git_commit,
+                new.sweep_id,
+                ended.status,
+                ended.started_at,
+                ended.duration_s,
+                ended.metrics.to_string(),
+                ended.evaluation.to_string(),
+                ended.artifacts.to_string(),
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
@@ -327,10 +395,11 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut st = tx.prepare_cached(
-                "INSERT INTO run_metrics (run_id, name, step, epoch, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO run_metrics (run_id, name, step, epoch, value, wall_s)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for p in points {
-                st.execute(params![run, p.name, p.step, p.epoch, p.value])?;
+                st.execute(params![run, p.name, p.step, p.epoch, p.value, p.wall_s])?;
             }
         }
         tx.commit()?;
@@ -340,7 +409,8 @@ impl Store {
     /// A run's metric history, by name then step.
     pub fn metric_history(&self, run: i64) -> Result<Vec<MetricPoint>> {
         let mut st = self.conn.prepare_cached(
-            "SELECT name, step, epoch, value FROM run_metrics WHERE run_id = ?1 ORDER BY name, step",
+            "SELECT name, step, epoch, value, wall_s FROM run_metrics WHERE run_id = ?1
+             ORDER BY name, step",
         )?;
         let rows = st.query_map([run], |r| {
             Ok(MetricPoint {
@@ -348,9 +418,84 @@ impl Store {
                 step: r.get(1)?,
                 epoch: r.get(2)?,
                 value: r.get(3)?,
+                wall_s: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One metric of a run as columns (step, epoch, seconds, value), by step: what a curve needs, read
+    /// without a row struct per point.
+    pub fn metric_series(&self, run: i64, name: &str) -> Result<MetricSeries> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT step, epoch, wall_s, value FROM run_metrics WHERE run_id = ?1 AND name = ?2
+             ORDER BY step",
+        )?;
+        let mut out = MetricSeries::default();
+        let mut rows = st.query(params![run, name])?;
+        while let Some(r) = rows.next()? {
+            out.step.push(r.get::<_, i64>(0)? as f64);
+            out.epoch
+                .push(r.get::<_, Option<i64>>(1)?.map_or(f64::NAN, |e| e as f64));
+            out.wall_s
+                .push(r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN));
+            out.value.push(r.get(3)?);
+        }
+        Ok(out)
+    }
+
+    /// The metric names a run recorded, with their point counts.
+    pub fn metric_names(&self, run: i64) -> Result<Vec<(String, i64)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT name, COUNT(*) FROM run_metrics WHERE run_id = ?1 GROUP BY name ORDER BY name",
+        )?;
+        let rows = st.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Add tags to a run (those it has already are kept once) and record it in the audit log.
+    pub fn tag_run(&mut self, id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>> {
+        self.run(id)?;
+        let tx = self.conn.transaction()?;
+        for t in add {
+            tx.execute(
+                "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?1, ?2)",
+                params![id, t],
+            )?;
+        }
+        for t in remove {
+            tx.execute(
+                "DELETE FROM run_tags WHERE run_id = ?1 AND tag = ?2",
+                params![id, t],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO events (at, kind, subject, detail)
+             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'run.tagged', ?1, ?2)",
+            params![
+                format!("run {id}"),
+                serde_json::json!({ "added": add, "removed": remove }).to_string()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(self.run(id)?.tags)
+    }
+
+    /// Replace a run's note and record it in the audit log.
+    pub fn set_run_note(&mut self, id: i64, note: &str) -> Result<()> {
+        self.run(id)?;
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE runs SET note = ?2 WHERE id = ?1", params![id, note])?;
+        tx.execute(
+            "INSERT INTO events (at, kind, subject, detail)
+             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'run.noted', ?1, ?2)",
+            params![
+                format!("run {id}"),
+                serde_json::json!({ "note": note }).to_string()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn run(&self, id: i64) -> Result<Run> {

@@ -239,6 +239,7 @@ fn runs_record_metrics_and_dead_runs_become_interrupted() {
             step: i,
             epoch: Some(i),
             value: 1.0 / (i + 1) as f64,
+            wall_s: Some(0.5 * i as f64),
         })
         .collect();
     s.log_metrics(done, &points).unwrap();
@@ -262,4 +263,44 @@ fn runs_record_metrics_and_dead_runs_become_interrupted() {
     assert_eq!(s.metric_history(done).unwrap(), points);
     assert_eq!(s.list_runs().unwrap().len(), 2);
     assert!(matches!(s.run(99), Err(StoreError::NoRun(99))));
+    let series = s.metric_series(done, "loss").unwrap();
+    assert_eq!(series.step, [0.0, 1.0, 2.0]);
+    assert_eq!(series.wall_s, [0.0, 0.5, 1.0]);
+    assert_eq!(s.metric_names(done).unwrap(), [("loss".to_owned(), 3)]);
+
+    // Tags are a set, kept sorted; notes replace; both land in the audit log.
+    let tags = s
+        .tag_run(
+            done,
+            &["zeta".into(), "baseline".into(), "zeta".into()],
+            &[],
+        )
+        .unwrap();
+    assert_eq!(tags, ["baseline", "zeta"]);
+    assert_eq!(
+        s.tag_run(done, &[], &["zeta".into()]).unwrap(),
+        ["baseline"]
+    );
+    s.set_run_note(done, "first try").unwrap();
+    let r = s.run(done).unwrap();
+    assert_eq!((r.note.as_str(), r.tags.len()), ("first try", 1));
+    assert!(
+        s.list_runs()
+            .unwrap()
+            .iter()
+            .any(|r| r.tags == ["baseline"])
+    );
+    assert!(matches!(
+        s.tag_run(99, &["x".into()], &[]),
+        Err(StoreError::NoRun(99))
+    ));
+    let events: i64 = s
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE kind IN ('run.tagged', 'run.noted')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(events, 3);
 }

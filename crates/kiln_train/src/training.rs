@@ -63,6 +63,9 @@ pub struct TrainParams {
     /// Stop after this many epochs without a better validation loss (0 = never).
     pub patience: usize,
     pub seed: u64,
+    /// Share of the training rows used, in (0, 1]: a nested stratified subset drawn with `seed`, for
+    /// learning curves (validation and test rows are never reduced).
+    pub fraction: f64,
 }
 
 impl Default for TrainParams {
@@ -82,12 +85,13 @@ impl Default for TrainParams {
             epochs: 100,
             patience: 20,
             seed: 0,
+            fraction: 1.0,
         }
     }
 }
 
 /// The names [`TrainParams::set`] accepts.
-pub const PARAM_NAMES: [&str; 15] = [
+pub const PARAM_NAMES: [&str; 16] = [
     "model",
     "hidden",
     "filters",
@@ -103,6 +107,7 @@ pub const PARAM_NAMES: [&str; 15] = [
     "patience",
     "seed",
     "layers",
+    "fraction",
 ];
 
 impl TrainParams {
@@ -164,6 +169,13 @@ impl TrainParams {
             "epochs" => self.epochs = value.parse().map_err(|_| bad())?,
             "patience" => self.patience = value.parse().map_err(|_| bad())?,
             "seed" => self.seed = value.parse().map_err(|_| bad())?,
+            "fraction" => {
+                let f: f64 = value.parse().map_err(|_| bad())?;
+                if !(f > 0.0 && f <= 1.0) {
+                    return Err(bad());
+                }
+                self.fraction = f;
+            }
             _ => {
                 return Err(TrainError::Invalid(format!(
                     "unknown parameter `{key}` (one of {})",
@@ -296,6 +308,22 @@ pub struct TrainOutcome {
     /// True when stopped by the cancel flag (the best model so far is kept).
     pub stopped: bool,
     pub test: Evaluation,
+    /// What the run cost (this session of it, for a resumed run).
+    pub cost: TrainCost,
+}
+
+/// What training cost: time, throughput, model size and inference speed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainCost {
+    /// Seconds in the epoch loop (batches and validation).
+    pub train_seconds: f64,
+    /// Training samples passed forward and backward.
+    pub samples: usize,
+    /// Trainable parameters of the model.
+    pub parameters: usize,
+    /// Seconds to evaluate the test split (forward passes and metrics).
+    pub test_seconds: f64,
+    pub test_rows: usize,
 }
 
 /// Where the loop keeps its checkpoint, and whether to start from it.
@@ -466,6 +494,8 @@ pub fn train(
     // The best model changed since the last write.
     let mut best_dirty = false;
     let mut last_write = std::time::Instant::now();
+    let started = std::time::Instant::now();
+    let mut samples = 0usize;
     on_event(Event::Start {
         device: device.name.clone(),
         epochs: params.epochs,
@@ -501,6 +531,7 @@ pub fn train(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
             step += 1;
+            samples += batch.len();
             on_event(Event::Step {
                 epoch,
                 step,
@@ -562,8 +593,19 @@ pub fn train(
         None if stopped => return Err(TrainError::Cancelled),
         None => return Err(TrainError::Invalid("no epoch completed".into())),
     };
-    let test = evaluate(&best_model, test, &spec.classes, &plain);
+    let train_seconds = started.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let test_eval = evaluate(&best_model, test, &spec.classes, &plain);
+    let cost = TrainCost {
+        train_seconds,
+        samples,
+        parameters: best_model.num_params(),
+        test_seconds: t.elapsed().as_secs_f64(),
+        test_rows: test.rows,
+    };
+    let test = test_eval;
     Ok(TrainOutcome {
+        cost,
         model: best_model,
         config,
         best_epoch,
