@@ -7,6 +7,7 @@ mod datasets;
 mod import;
 mod labels;
 mod report;
+mod runs;
 mod train;
 
 use std::io::Write;
@@ -57,9 +58,9 @@ pub enum CliCommand {
     Labels(labels::LabelsCommand),
     /// Train a model on a dataset version and record the run.
     Train(train::TrainArgs),
-    /// List and inspect training runs.
+    /// The runs table (filter, sort, group, export), one run, comparisons, tags and notes.
     #[command(subcommand)]
-    Runs(train::RunsCommand),
+    Runs(runs::RunsCommand),
     /// Batch predictions of a run's model for a file.
     Predict(train::PredictArgs),
     /// Grid or random search over training parameters; each trial is a run tagged with the sweep.
@@ -80,10 +81,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Some(CliCommand::Label(args)) => labels::run_label(&mut open(ws)?, &args, cli.json, out),
         Some(CliCommand::Labels(cmd)) => labels::run(&mut open(ws)?, &cmd, cli.json, out),
         Some(CliCommand::Train(args)) => train::run_train(&mut open(ws)?, &args, cli.json, out),
-        Some(CliCommand::Runs(train::RunsCommand::Resume { run, device })) => {
+        Some(CliCommand::Runs(runs::RunsCommand::Resume { run, device })) => {
             train::run_resume(&mut open(ws)?, run, device, cli.json, out)
         }
-        Some(CliCommand::Runs(cmd)) => train::run_runs(&open(ws)?, &cmd, cli.json, out),
+        Some(CliCommand::Runs(cmd)) => runs::run_runs(&mut open(ws)?, &cmd, cli.json, out),
         Some(CliCommand::Sweep(args)) => train::run_sweep(&mut open(ws)?, &args, cli.json, out),
         Some(CliCommand::Predict(args)) => train::run_predict(&open(ws)?, &args, cli.json, out),
     }

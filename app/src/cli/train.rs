@@ -1,11 +1,11 @@
-//! `kiln train`, `kiln runs` and `kiln predict`.
+//! `kiln train`, `kiln sweep`, `kiln runs resume` and `kiln predict`.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand};
+use clap::Args;
 use kiln_core::Workspace;
 use kiln_core::training::TrainRequest;
 use kiln_train::{DeviceChoice, TrainParams};
@@ -36,29 +36,17 @@ pub struct TrainArgs {
     pub device: DeviceChoice,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Learning curve: train the same configuration on these shares of the training rows (nested
+    /// stratified subsets, e.g. `0.1,0.25,0.5,1`) and print test accuracy against training rows.
+    #[arg(long, value_delimiter = ',')]
+    pub fractions: Vec<f64>,
+    /// Seeds per fraction of a learning curve (its spread), counted up from `--seed`.
+    #[arg(long, default_value_t = 3, requires = "fractions")]
+    pub repeats: usize,
 }
 
-fn parse_device(s: &str) -> Result<DeviceChoice, String> {
+pub(super) fn parse_device(s: &str) -> Result<DeviceChoice, String> {
     DeviceChoice::parse(s).ok_or_else(|| format!("unknown device `{s}` (auto, cpu, wgpu)"))
-}
-
-#[derive(Debug, Subcommand)]
-pub enum RunsCommand {
-    /// Every run, newest first.
-    List {
-        /// Only the runs of this sweep.
-        #[arg(long)]
-        sweep: Option<String>,
-    },
-    /// One run with its parameters, metrics, evaluation and metric history.
-    Show { run: i64 },
-    /// Continue a stopped, failed or interrupted run from its last checkpoint.
-    Resume {
-        run: i64,
-        /// auto, cpu or wgpu.
-        #[arg(long, default_value = "auto", value_parser = parse_device)]
-        device: DeviceChoice,
-    },
 }
 
 #[derive(Debug, Args)]
@@ -163,8 +151,72 @@ pub fn run_train(
     out: &mut dyn Write,
 ) -> Result<()> {
     let req = request(args)?;
+    if !args.fractions.is_empty() {
+        return run_learning_curve(ws, req, args, json_out, out);
+    }
     let summary = ws.train(&req, interrupt_flag(), &mut epoch_printer(json_out))?;
     print_summary(&summary, json_out, out)
+}
+
+/// `kiln train … --fractions`: a sweep over the fractions and seeds, then its curve.
+fn run_learning_curve(
+    ws: &mut Workspace,
+    req: TrainRequest,
+    args: &TrainArgs,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let spec = kiln_core::sweeps::SweepSpec::learning_curve(req, &args.fractions, args.repeats)?;
+    let quiet = json_out;
+    let outcome = ws.sweep(&spec, interrupt_flag(), &|t, total| {
+        if !quiet {
+            eprintln!(
+                "run {}/{total}  {}  {}",
+                t.trial + 1,
+                t.assignment
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                t.test_accuracy
+                    .map_or_else(|| t.status.to_string(), |a| format!("test acc {a:.4}"))
+            );
+        }
+    })?;
+    let curve = ws.learning_curve(&outcome.sweep_id, "test_accuracy")?;
+    if json_out {
+        return super::report::print_json(
+            out,
+            &json!({ "sweep_id": outcome.sweep_id, "status": outcome.status, "curve": curve }),
+        );
+    }
+    writeln!(
+        out,
+        "learning curve {} ({}): test accuracy by training rows",
+        outcome.sweep_id, outcome.status
+    )?;
+    writeln!(out, "fraction  rows     runs  mean     min      max")?;
+    for p in &curve {
+        writeln!(
+            out,
+            "{:<8}  {:<7.0}  {:<4}  {:.4}   {:.4}   {:.4}",
+            p.fraction,
+            p.train_rows,
+            p.runs.len(),
+            p.mean,
+            p.min,
+            p.max
+        )?;
+    }
+    if let [.., a, b] = curve.as_slice() {
+        let gain = (b.mean - a.mean) * 100.0;
+        writeln!(
+            out,
+            "the last step ({:.0} → {:.0} rows) changed mean test accuracy by {gain:+.2} points",
+            a.train_rows, b.train_rows
+        )?;
+    }
+    Ok(())
 }
 
 fn print_summary(
@@ -189,84 +241,6 @@ fn print_summary(
         writeln!(out, "  {k:<24} {v:.5}")?;
     }
     Ok(())
-}
-
-pub fn run_runs(
-    ws: &Workspace,
-    cmd: &RunsCommand,
-    json_out: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
-    match cmd {
-        RunsCommand::Resume { .. } => bail!("internal: resume needs a writable workspace"),
-        RunsCommand::List { sweep } => {
-            let runs = match sweep {
-                Some(id) => {
-                    let mut r = ws.sweep_runs(id)?;
-                    if r.is_empty() && !ws.sweeps()?.iter().any(|s| &s.id == id) {
-                        bail!("no sweep `{id}`");
-                    }
-                    r.reverse();
-                    r
-                }
-                None => ws.runs()?,
-            };
-            if json_out {
-                return super::report::print_json(out, &serde_json::to_value(&runs)?);
-            }
-            for r in runs {
-                writeln!(
-                    out,
-                    "run {:<5} {:<11} {:<6} target {:<16} test acc {:<8} {}{}",
-                    r.id,
-                    r.status,
-                    r.model,
-                    r.target,
-                    r.metrics["test_accuracy"]
-                        .as_f64()
-                        .map_or_else(|| "-".into(), |v| format!("{v:.4}")),
-                    r.started_at,
-                    r.sweep_id
-                        .as_ref()
-                        .map(|s| format!("  {s}"))
-                        .unwrap_or_default()
-                )?;
-            }
-            Ok(())
-        }
-        RunsCommand::Show { run } => {
-            let r = ws.run(*run)?;
-            let history = ws.metric_history(*run)?;
-            let version = ws.run_version(&r)?;
-            if json_out {
-                let mut doc = serde_json::to_value(&r)?;
-                doc["dataset"] = json!({
-                    "name": version.dataset,
-                    "version": version.version,
-                    "content_hash": version.content_hash,
-                });
-                doc["history"] = serde_json::to_value(&history)?;
-                return super::report::print_json(out, &doc);
-            }
-            writeln!(
-                out,
-                "run {} · {} · {} · device {}",
-                r.id, r.status, r.model, r.device
-            )?;
-            writeln!(
-                out,
-                "data {}@{} (blake3 {})",
-                version.dataset, version.version, version.content_hash
-            )?;
-            writeln!(out, "params {}", r.params)?;
-            writeln!(out, "metrics {}", r.metrics)?;
-            if let Some(e) = &r.error {
-                writeln!(out, "error: {e}")?;
-            }
-            writeln!(out, "{} metric points", history.len())?;
-            Ok(())
-        }
-    }
 }
 
 pub fn run_predict(
@@ -334,6 +308,9 @@ pub fn run_sweep(
     out: &mut dyn Write,
 ) -> Result<()> {
     use kiln_core::sweeps::{ParamRange, Search, SweepSpec};
+    if !args.train.fractions.is_empty() {
+        bail!("--fractions makes a learning curve with `kiln train`; in a sweep use --grid fraction=0.1,0.5,1");
+    }
     let mut values = std::collections::BTreeMap::new();
     for g in &args.grid {
         let (k, v) = key_value(g)?;

@@ -645,6 +645,7 @@ fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
                 step: (i / names.len()) as i64,
                 epoch: Some((i / 1000) as i64),
                 value: i as f64 * 1e-6,
+                wall_s: Some(i as f64 * 1e-4),
             })
             .collect();
         written += chunk.len();
@@ -660,6 +661,7 @@ fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
             step: i as i64,
             epoch: None,
             value: 1.0 / (i + 1) as f64,
+            wall_s: Some(i as f64 * 1e-3),
         })
         .collect();
     store.log_metrics(small, &pts)?;

@@ -106,6 +106,38 @@ fn invalid(message: String) -> CoreError {
 }
 
 impl SweepSpec {
+    /// A learning curve: the base configuration trained on each share of the training rows in
+    /// `fractions` (nested stratified subsets), each with `repeats` seeds counted up from the base seed,
+    /// so the curve shows the spread over seeds.
+    pub fn learning_curve(base: TrainRequest, fractions: &[f64], repeats: usize) -> Result<Self> {
+        if fractions.is_empty() {
+            return Err(invalid("a learning curve needs at least one fraction".into()));
+        }
+        if repeats == 0 {
+            return Err(invalid("a learning curve needs at least one seed per fraction".into()));
+        }
+        let seeds = (0..repeats as u64)
+            .map(|i| (base.params.seed + i).to_string())
+            .collect();
+        let mut values = BTreeMap::new();
+        values.insert(
+            "fraction".to_owned(),
+            fractions.iter().map(ToString::to_string).collect(),
+        );
+        values.insert("seed".to_owned(), seeds);
+        Ok(Self {
+            base,
+            values,
+            ranges: BTreeMap::new(),
+            search: Search::Grid,
+            parallel: 1,
+        })
+    }
+
+    /// Whether this sweep varies the share of training rows (its runs make a learning curve).
+    pub fn is_learning_curve(&self) -> bool {
+        self.values.get("fraction").is_some_and(|v| v.len() > 1)
+    }
     /// The parameter assignments of every trial, in order. Every value is checked before anything runs.
     pub fn trials(&self) -> Result<Vec<Vec<(String, String)>>> {
         for (k, vs) in &self.values {
@@ -238,6 +270,15 @@ fn outcome_of(
 impl Workspace {
     /// Run a sweep. `on_trial` hears of each trial as it ends (with the number of trials). A failed
     /// trial is recorded and the sweep goes on; `cancel` stops the running trials and starts no more.
+    /// The learning curve of a sweep's finished runs: `metric` by training fraction.
+    pub fn learning_curve(
+        &self,
+        sweep: &str,
+        metric: &str,
+    ) -> Result<Vec<crate::compare::CurvePoint>> {
+        Ok(crate::compare::learning_curve(&self.sweep_runs(sweep)?, metric))
+    }
+
     pub fn sweep(
         &mut self,
         spec: &SweepSpec,
