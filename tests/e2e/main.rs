@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod compare;
 mod crash;
 mod gui;
 mod real_data;

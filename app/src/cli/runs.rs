@@ -93,16 +93,31 @@ pub enum RunsCommand {
 
 /// Aligned text columns.
 fn text_table(df: &kiln_core::data::polars::prelude::DataFrame, out: &mut dyn Write) -> Result<()> {
-    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     let cells: Vec<Vec<String>> = df
         .columns()
         .iter()
-        .map(|c| (0..df.height()).map(|r| kiln_core::data::cell_text(c, r)).collect())
+        .map(|c| {
+            (0..df.height())
+                .map(|r| kiln_core::data::cell_text(c, r))
+                .collect()
+        })
         .collect();
     let widths: Vec<usize> = names
         .iter()
         .zip(&cells)
-        .map(|(n, c)| c.iter().map(|s| s.chars().count()).chain([n.len()]).max().unwrap_or(0).min(40))
+        .map(|(n, c)| {
+            c.iter()
+                .map(|s| s.chars().count())
+                .chain([n.len()])
+                .max()
+                .unwrap_or(0)
+                .min(40)
+        })
         .collect();
     let line = |items: Vec<&str>| -> String {
         items
@@ -116,7 +131,11 @@ fn text_table(df: &kiln_core::data::polars::prelude::DataFrame, out: &mut dyn Wr
     };
     writeln!(out, "{}", line(names.iter().map(String::as_str).collect()))?;
     for r in 0..df.height() {
-        writeln!(out, "{}", line(cells.iter().map(|c| c[r].as_str()).collect()))?;
+        writeln!(
+            out,
+            "{}",
+            line(cells.iter().map(|c| c[r].as_str()).collect())
+        )?;
     }
     Ok(())
 }
@@ -155,7 +174,11 @@ pub fn run_runs(
                 ranges: Vec::new(),
                 sort: sort.clone().map(|c| (c, *desc)),
             })?;
-            let format = if json_out { Some(ExportFormat::Json) } else { *format };
+            let format = if json_out {
+                Some(ExportFormat::Json)
+            } else {
+                *format
+            };
             let (frame, cols) = match group_by {
                 Some(by) => {
                     let m = metric.as_deref().context("--group-by needs --metric")?;
@@ -200,12 +223,22 @@ pub fn run_runs(
             format,
         } => {
             let c = ws.compare(runs)?;
-            let format = if json_out { Some(ExportFormat::Json) } else { *format };
+            let format = if json_out {
+                Some(ExportFormat::Json)
+            } else {
+                *format
+            };
             if let Some(f) = format {
                 writeln!(out, "{}", c.export(*only_diff, f)?.trim_end())?;
                 return Ok(());
             }
-            let name_w = c.rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+            let name_w = c
+                .rows
+                .iter()
+                .map(|r| r.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
             write!(out, "{:<name_w$}", "")?;
             for r in &c.runs {
                 write!(out, "  {:<14}", format!("run {r}"))?;

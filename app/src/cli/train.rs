@@ -309,7 +309,9 @@ pub fn run_sweep(
 ) -> Result<()> {
     use kiln_core::sweeps::{ParamRange, Search, SweepSpec};
     if !args.train.fractions.is_empty() {
-        bail!("--fractions makes a learning curve with `kiln train`; in a sweep use --grid fraction=0.1,0.5,1");
+        bail!(
+            "--fractions makes a learning curve with `kiln train`; in a sweep use --grid fraction=0.1,0.5,1"
+        );
     }
     let mut values = std::collections::BTreeMap::new();
     for g in &args.grid {

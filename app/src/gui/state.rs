@@ -50,6 +50,8 @@ pub struct AppState {
     pub runs: Vec<Run>,
     /// Runs that can resume from a checkpoint.
     pub resumable: Vec<Resumable>,
+    /// Counts the re-reads of the lists, so views built from them know when to rebuild.
+    pub generation: u64,
     /// The version open in the Data room (what labeling and "save filter" act on).
     pub open_version: Option<DatasetVersion>,
     pub jobs: Board,
@@ -68,6 +70,7 @@ impl AppState {
             versions: BTreeMap::new(),
             runs: Vec::new(),
             resumable: Vec::new(),
+            generation: 0,
             open_version: None,
             jobs: Board::new(notify),
             toasts: Vec::new(),
@@ -82,6 +85,7 @@ impl AppState {
 
     /// Re-read the dataset, version and run lists from the workspace (after anything that changes them).
     pub fn refresh(&mut self) {
+        self.generation += 1;
         match self.ws.datasets() {
             Ok(d) => self.datasets = d,
             Err(e) => self.error("Could not read the dataset list", &e.to_string()),

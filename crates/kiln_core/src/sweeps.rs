@@ -111,10 +111,14 @@ impl SweepSpec {
     /// so the curve shows the spread over seeds.
     pub fn learning_curve(base: TrainRequest, fractions: &[f64], repeats: usize) -> Result<Self> {
         if fractions.is_empty() {
-            return Err(invalid("a learning curve needs at least one fraction".into()));
+            return Err(invalid(
+                "a learning curve needs at least one fraction".into(),
+            ));
         }
         if repeats == 0 {
-            return Err(invalid("a learning curve needs at least one seed per fraction".into()));
+            return Err(invalid(
+                "a learning curve needs at least one seed per fraction".into(),
+            ));
         }
         let seeds = (0..repeats as u64)
             .map(|i| (base.params.seed + i).to_string())
@@ -276,7 +280,10 @@ impl Workspace {
         sweep: &str,
         metric: &str,
     ) -> Result<Vec<crate::compare::CurvePoint>> {
-        Ok(crate::compare::learning_curve(&self.sweep_runs(sweep)?, metric))
+        Ok(crate::compare::learning_curve(
+            &self.sweep_runs(sweep)?,
+            metric,
+        ))
     }
 
     pub fn sweep(

@@ -1,9 +1,15 @@
-//! The Runs room: every recorded run, and the selected run's curves and evaluation.
+//! The Runs room: the runs table (filter, sort, group, choose columns, export) with selection, and views
+//! over it: one run's report, the selected runs compared (overlaid curves, side-by-side diff, confusion
+//! matrices), parallel coordinates and scatter, cost against quality, and learning curves.
 
+mod charts;
+mod compare;
 mod controller;
 mod panel;
+mod report;
 
-pub use controller::RunsController;
+pub use controller::{CurveRequest, Curves, RunsController, XAxis};
+pub use panel::{RunsView, Tab};
 
 use super::command::Command;
 use super::room::{Cx, Room};
@@ -12,10 +18,16 @@ use super::state::{AppState, PanelId};
 pub const ID: PanelId = PanelId("runs");
 
 /// What the Runs room does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum RunsCommand {
-    /// Show a run's details (its metric history is read on a worker).
+    /// Show a run's report (its metric history is read on a worker).
     Select(i64),
+    /// Read and prepare the curves of runs for the overlay (on a worker).
+    Curves(CurveRequest),
+    /// Add (or remove) a tag of a run.
+    Tag { run: i64, tag: String, remove: bool },
+    /// Replace a run's note.
+    Note { run: i64, text: String },
 }
 
 impl From<RunsCommand> for Command {
@@ -27,6 +39,21 @@ impl From<RunsCommand> for Command {
 #[derive(Default)]
 pub struct RunsRoom {
     ctl: RunsController,
+    view: RunsView,
+}
+
+impl RunsRoom {
+    pub fn controller(&self) -> &RunsController {
+        &self.ctl
+    }
+
+    pub fn view(&self) -> &RunsView {
+        &self.view
+    }
+
+    pub fn view_mut(&mut self) -> &mut RunsView {
+        &mut self.view
+    }
 }
 
 impl Room for RunsRoom {
@@ -43,7 +70,7 @@ impl Room for RunsRoom {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
-        panel::ui(ui, state, &self.ctl, cmds);
+        panel::ui(ui, state, &mut self.view, &self.ctl, cmds);
     }
 
     fn apply(&mut self, cmd: Command, cx: &mut Cx<'_>) -> Option<Command> {

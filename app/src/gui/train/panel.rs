@@ -750,6 +750,27 @@ impl TrainPanel {
                         if ui.button("Sweep…").clicked() {
                             self.sweep.open = true;
                         }
+                        let curve = ui
+                            .add_enabled(!training, egui::Button::new("Learning curve"))
+                            .on_hover_text(
+                                "Would more data help? Trains these settings on 10%, 25%, 50% and 100% of the training rows (nested, stratified), three seeds each; see Runs → More data?",
+                            );
+                        if curve.clicked() {
+                            match self.request(state).and_then(|req| {
+                                kiln_core::sweeps::SweepSpec::learning_curve(
+                                    req,
+                                    &[0.1, 0.25, 0.5, 1.0],
+                                    3,
+                                )
+                                .map_err(|e| e.to_string())
+                            }) {
+                                Ok(spec) => {
+                                    self.form_error = None;
+                                    cmds.push(TrainCommand::StartSweep(spec).into());
+                                }
+                                Err(e) => self.form_error = Some(e),
+                            }
+                        }
                     });
                     if let Some(e) = &self.form_error {
                         ui.colored_label(ui.visuals().error_fg_color, e);

@@ -1,5 +1,7 @@
 //! Reusable widgets.
 
 pub mod data_table;
+pub mod heatmap;
+pub mod parallel;
 pub mod placeholder;
 pub mod plots;
