@@ -662,7 +662,7 @@ fn train_panel_trains_with_live_curves_and_records_the_run() {
     screenshot(&mut h, "train");
     h.get_by_label("Open in Runs").click();
     h.run_steps(2);
-    h.get_by_label("Runs (1)");
+    h.get_by_label("Runs (1 of 1)");
 }
 
 #[test]

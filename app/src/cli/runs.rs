@@ -37,7 +37,7 @@ pub enum RunsCommand {
         /// Only the runs of this sweep.
         #[arg(long)]
         sweep: Option<String>,
-        /// A condition, e.g. "test_accuracy > 0.95 and model = 'cnn'" or "tags LIKE '%baseline%'".
+        /// A condition, e.g. `test_accuracy > 0.95 and model = 'cnn'` or `tags LIKE '%baseline%'`.
         #[arg(long)]
         filter: Option<String>,
         /// Sort by this column (ascending; `--desc` for descending). Runs without a value come last.
@@ -54,7 +54,7 @@ pub enum RunsCommand {
         /// The metric `--group-by` summarises.
         #[arg(long)]
         metric: Option<String>,
-        /// csv, md (Markdown) or json (the same as `--json`). Default: aligned text.
+        /// csv, md (Markdown) or json (the table's rows; `--json` alone prints whole run records). Default: aligned text.
         #[arg(long, value_parser = parse_format)]
         format: Option<ExportFormat>,
     },
@@ -96,7 +96,7 @@ fn text_table(df: &kiln_core::data::polars::prelude::DataFrame, out: &mut dyn Wr
     let names: Vec<String> = df
         .get_column_names()
         .iter()
-        .map(|n| n.to_string())
+        .map(ToString::to_string)
         .collect();
     let cells: Vec<Vec<String>> = df
         .columns()
@@ -174,46 +174,56 @@ pub fn run_runs(
                 ranges: Vec::new(),
                 sort: sort.clone().map(|c| (c, *desc)),
             })?;
+            if json_out && group_by.is_none() && format.is_none() {
+                // `--json` keeps printing whole run records (as `runs show`), in the view's order.
+                let ids = kiln_core::compare::RunTable::ids(&view);
+                let by_id: std::collections::HashMap<i64, kiln_core::Run> = match sweep {
+                    Some(id) => ws.sweep_runs(id)?,
+                    None => ws.runs()?,
+                }
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect();
+                let records: Vec<&kiln_core::Run> =
+                    ids.iter().filter_map(|i| by_id.get(i)).collect();
+                return super::report::print_json(out, &serde_json::to_value(records)?);
+            }
             let format = if json_out {
                 Some(ExportFormat::Json)
             } else {
                 *format
             };
-            let (frame, cols) = match group_by {
-                Some(by) => {
-                    let m = metric.as_deref().context("--group-by needs --metric")?;
-                    (table.group(&view, by, m)?, Vec::new())
-                }
-                None => {
-                    let cols: Vec<String> = if columns.iter().any(|c| c == "all") {
-                        Vec::new()
-                    } else if columns.is_empty() {
-                        DEFAULT_COLUMNS
-                            .iter()
-                            .filter(|c| table.column(c).is_some())
-                            .map(|c| (*c).to_owned())
-                            .collect()
-                    } else {
-                        for c in columns {
-                            if table.column(c).is_none() {
-                                bail!("no column `{c}` in the runs table");
-                            }
+            let (frame, cols) = if let Some(by) = group_by {
+                let m = metric.as_deref().context("--group-by needs --metric")?;
+                (table.group(&view, by, m)?, Vec::new())
+            } else {
+                let cols: Vec<String> = if columns.iter().any(|c| c == "all") {
+                    Vec::new()
+                } else if columns.is_empty() {
+                    DEFAULT_COLUMNS
+                        .iter()
+                        .filter(|c| table.column(c).is_some())
+                        .map(|c| (*c).to_owned())
+                        .collect()
+                } else {
+                    for c in columns {
+                        if table.column(c).is_none() {
+                            bail!("no column `{c}` in the runs table");
                         }
-                        columns.clone()
-                    };
-                    (view, cols)
-                }
+                    }
+                    columns.clone()
+                };
+                (view, cols)
             };
-            match format {
-                Some(f) => write!(out, "{}", export_frame(&frame, &cols, f)?)?,
-                None => {
-                    let frame = if cols.is_empty() {
-                        frame
-                    } else {
-                        frame.select(cols.iter().map(String::as_str))?
-                    };
-                    text_table(&frame, out)?;
-                }
+            if let Some(f) = format {
+                write!(out, "{}", export_frame(&frame, &cols, f)?)?;
+            } else {
+                let frame = if cols.is_empty() {
+                    frame
+                } else {
+                    frame.select(cols.iter().map(String::as_str))?
+                };
+                text_table(&frame, out)?;
             }
             Ok(())
         }

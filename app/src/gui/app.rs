@@ -96,6 +96,13 @@ impl KilnApp {
             .find_map(|r| (r.as_ref() as &dyn std::any::Any).downcast_ref::<R>())
     }
 
+    /// The room of type `R`, to change (benchmarks set up a view through this).
+    pub fn room_mut<R: Room>(&mut self) -> Option<&mut R> {
+        self.rooms
+            .iter_mut()
+            .find_map(|r| (r.as_mut() as &mut dyn std::any::Any).downcast_mut::<R>())
+    }
+
     fn apply_shell(&mut self, ctx: &egui::Context, cmd: ShellCommand) {
         match cmd {
             ShellCommand::ShowPanel(p) => self.state.active = p,

@@ -86,6 +86,24 @@ enum BenchCommand {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// The Runs room at scale: a table of `runs` generated runs (first paint, sort by a metric), the
+    /// overlay of `overlay_runs` curves of `overlay_points` points (first paint, frame CPU while panning)
+    /// and one curve of `curve_points` points (frame CPU while panning).
+    Compare {
+        #[arg(long, default_value_t = 10_000)]
+        runs: usize,
+        #[arg(long, default_value_t = 100)]
+        overlay_runs: usize,
+        #[arg(long, default_value_t = 100_000)]
+        overlay_points: usize,
+        #[arg(long, default_value_t = 10_000_000)]
+        curve_points: usize,
+        #[arg(long, default_value_t = 300)]
+        frames: usize,
+        /// Folder for the scratch workspaces (default: the system temp folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Commit of `labels` drafted labels, and diff of two versions of `diff_rows` rows.
     Versions {
         #[arg(long, default_value_t = 100_000)]
@@ -125,6 +143,20 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             device,
         } => bench_train(*seed, *train_seed, model, device)?,
         BenchCommand::Versions { labels, diff_rows } => bench_versions(*labels, *diff_rows)?,
+        BenchCommand::Compare {
+            runs,
+            overlay_runs,
+            overlay_points,
+            curve_points,
+            frames,
+            dir,
+        } => bench_compare(
+            *runs,
+            (*overlay_runs, *overlay_points),
+            *curve_points,
+            *frames,
+            dir.clone(),
+        )?,
     };
     if json_out {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -740,5 +772,213 @@ fn bench_train(
         "test_accuracy": summary.metrics.get("test_accuracy"),
         "epochs": epochs,
         "device": summary.device,
+    }))
+}
+
+/// A headless `KilnApp` on a workspace, stepped frame by frame with CPU time per frame (tessellation
+/// included, as for the other GUI figures).
+struct Headless {
+    ctx: egui::Context,
+    app: kiln_app::gui::KilnApp,
+    frame: eframe::Frame,
+}
+
+impl Headless {
+    fn new(ws_dir: &Path) -> Result<Self> {
+        let ctx = egui::Context::default();
+        let cc = eframe::CreationContext::_new_kittest(ctx.clone());
+        let app = kiln_app::gui::KilnApp::new(&cc, Workspace::open(ws_dir)?);
+        Ok(Self {
+            ctx,
+            app,
+            frame: eframe::Frame::_new_kittest(),
+        })
+    }
+
+    fn step(&mut self, events: Vec<egui::Event>) -> Duration {
+        use eframe::App as _;
+        let input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(
+                egui::Pos2::ZERO,
+                egui::vec2(1600.0, 1000.0),
+            )),
+            events,
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let (app, frame) = (&mut self.app, &mut self.frame);
+        let out = self.ctx.run_ui(input, |ui| {
+            app.logic(ui.ctx(), frame);
+            app.ui(ui, frame);
+        });
+        std::hint::black_box(self.ctx.tessellate(out.shapes, out.pixels_per_point));
+        t.elapsed()
+    }
+
+    /// Step until `done` holds (background jobs finish between frames); the time it took.
+    fn until(&mut self, done: impl Fn(&kiln_app::gui::KilnApp) -> bool) -> Duration {
+        let t = Instant::now();
+        self.step(vec![]);
+        while !done(&self.app) && t.elapsed() < Duration::from_mins(10) {
+            std::thread::sleep(Duration::from_micros(200));
+            self.step(vec![]);
+        }
+        self.step(vec![]);
+        t.elapsed()
+    }
+
+    /// Frame CPU while dragging the plot under `at` left and right.
+    fn pan(&mut self, at: egui::Pos2, frames: usize) -> Vec<Duration> {
+        let mut times = Vec::with_capacity(frames);
+        let press = |pressed| egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        };
+        self.step(vec![egui::Event::PointerMoved(at), press(true)]);
+        let mut x = at.x;
+        for f in 0..frames {
+            x += if (f / 50) % 2 == 0 { 4.0 } else { -4.0 };
+            times.push(self.step(vec![egui::Event::PointerMoved(egui::pos2(x, at.y))]));
+        }
+        self.step(vec![press(false)]);
+        times
+    }
+}
+
+fn bench_compare(
+    runs: usize,
+    (overlay_runs, overlay_points): (usize, usize),
+    curve_points: usize,
+    frames: usize,
+    dir: Option<PathBuf>,
+) -> Result<serde_json::Value> {
+    use kiln_app::gui::runs::{RunsRoom, Tab};
+    use kiln_core::compare::synthetic::{SyntheticRuns, generate};
+    use kiln_core::compare::{RunTable, ViewQuery};
+    let base = match dir {
+        Some(d) => d,
+        None => tempfile_dir("kiln-bench-compare")?,
+    };
+    let scratch = |name: &str| -> Result<PathBuf> {
+        let p = base.join(name);
+        if p.exists() {
+            std::fs::remove_dir_all(&p)?;
+        }
+        Ok(p)
+    };
+    let show_runs = |h: &mut Headless| {
+        h.app.push(kiln_app::gui::command::Command::show(
+            kiln_app::gui::runs::ID,
+        ));
+    };
+
+    // 1. The runs table.
+    let table_ws = scratch("table")?;
+    let t = Instant::now();
+    generate(
+        &mut Workspace::open(&table_ws)?,
+        &SyntheticRuns {
+            runs,
+            points_per_run: 0,
+            seed: 1,
+        },
+    )?;
+    let generate_s = t.elapsed().as_secs_f64();
+    // First paint: open the workspace (reads every run), build the table, draw the Runs room.
+    let t = Instant::now();
+    let mut h = Headless::new(&table_ws)?;
+    show_runs(&mut h);
+    h.step(vec![]);
+    h.step(vec![]);
+    let first_paint = t.elapsed();
+    let shown = h.app.room::<RunsRoom>().map_or(0, |r| r.view().ids.len());
+    anyhow::ensure!(shown == runs, "the table shows {shown} of {runs} runs");
+    let mut table_frames: Vec<Duration> = (0..50).map(|_| h.step(vec![])).collect();
+    let ws = Workspace::open(&table_ws)?;
+    let table = ws.run_table()?;
+    let mut sorts = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        let v = table.view(&ViewQuery {
+            sort: Some(("test_accuracy".into(), true)),
+            ..ViewQuery::default()
+        })?;
+        sorts.push(t.elapsed());
+        std::hint::black_box(RunTable::ids(&v));
+    }
+    // The same through the panel: a header click re-sorts and the next frame draws it.
+    let mut sort_frames = Vec::new();
+    for i in 0..10 {
+        if let Some(r) = h.app.room_mut::<RunsRoom>() {
+            r.view_mut().sort = Some(("test_accuracy".into(), i % 2 == 0));
+            r.view_mut().invalidate();
+        }
+        sort_frames.push(h.step(vec![]));
+    }
+    drop(h);
+
+    // 2. Overlay of many long curves, and 3. one very long curve.
+    let mut curve_report =
+        |name: &str, n_runs: usize, points: usize| -> Result<serde_json::Value> {
+            let ws_dir = scratch(name)?;
+            let t = Instant::now();
+            let ids = generate(
+                &mut Workspace::open(&ws_dir)?,
+                &SyntheticRuns {
+                    runs: n_runs,
+                    points_per_run: points,
+                    seed: 2,
+                },
+            )?;
+            let generate_s = t.elapsed().as_secs_f64();
+            let mut h = Headless::new(&ws_dir)?;
+            show_runs(&mut h);
+            h.step(vec![]);
+            h.step(vec![]);
+            if let Some(r) = h.app.room_mut::<RunsRoom>() {
+                let v = r.view_mut();
+                v.checked = ids.iter().copied().collect();
+                v.tab = Tab::Compare;
+                v.curve_metric = Some("train_step_loss".into());
+            }
+            let first_paint = h.until(|app| {
+                app.room::<RunsRoom>()
+                    .and_then(|r| r.controller().curves.as_ref())
+                    .is_some_and(|c| c.metric == "train_step_loss" && c.series.len() == ids.len())
+            });
+            let drawn: usize = h
+                .app
+                .room::<RunsRoom>()
+                .and_then(|r| r.controller().curves.as_ref())
+                .map_or(0, |c| c.series.iter().map(|(_, _, n)| n).sum());
+            anyhow::ensure!(drawn == n_runs * points, "{drawn} points prepared");
+            // The overlay plot sits under the table and the tab strip.
+            let mut pan = h.pan(egui::pos2(900.0, 560.0), frames);
+            Ok(json!({
+                "runs": n_runs,
+                "points_per_run": points,
+                "generate_s": generate_s,
+                "first_paint_ms": first_paint.as_secs_f64() * 1000.0,
+                "pan_frame_ms_p50": percentile_ms(&mut pan, 0.5),
+                "pan_frame_ms_p99": percentile_ms(&mut pan, 0.99),
+            }))
+        };
+    let overlay = curve_report("overlay", overlay_runs, overlay_points)?;
+    let long = curve_report("long", 1, curve_points)?;
+    let _ = std::fs::remove_dir_all(&base);
+    Ok(json!({
+        "table": {
+            "runs": runs,
+            "generate_s": generate_s,
+            "first_paint_ms": first_paint.as_secs_f64() * 1000.0,
+            "frame_ms_p99": percentile_ms(&mut table_frames, 0.99),
+            "sort_by_metric_ms_p50": percentile_ms(&mut sorts, 0.5),
+            "sort_by_metric_ms_max": percentile_ms(&mut sorts, 1.0),
+            "sort_frame_ms_max": percentile_ms(&mut sort_frames, 1.0),
+        },
+        "overlay": overlay,
+        "long_curve": long,
     }))
 }

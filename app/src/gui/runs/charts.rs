@@ -64,7 +64,7 @@ pub fn parallel(ui: &mut egui::Ui, v: &mut RunsView, _cmds: &mut [Command]) {
             let mut finite = vals.iter().filter(|x| x.is_finite());
             finite
                 .next()
-                .is_some_and(|first| finite.any(|x| x != first))
+                .is_some_and(|first| finite.any(|x| x.to_bits() != first.to_bits()))
         })
         .collect();
     ui.horizontal(|ui| {
@@ -118,12 +118,8 @@ pub fn parallel(ui: &mut egui::Ui, v: &mut RunsView, _cmds: &mut [Command]) {
             v.brushes.insert(names[i].clone(), (lo, hi));
             v.invalidate();
         }
-        Some(Brush::Clear(i)) => {
-            if v.brushes.remove(&names[i]).is_some() {
-                v.invalidate();
-            }
-        }
-        None => {}
+        Some(Brush::Clear(i)) if v.brushes.remove(&names[i]).is_some() => v.invalidate(),
+        _ => {}
     }
     ui.separator();
     let xs: Vec<String> = table

@@ -133,13 +133,12 @@ fn build_curves(
     let mut untimed = Vec::new();
     for &r in &req.runs {
         let key = (r, metric.clone());
-        let raw = match cache.get(&key) {
-            Some(s) => s.clone(),
-            None => {
-                let s = Arc::new(ws.metric_series(r, &metric)?);
-                cache.insert(key, s.clone());
-                s
-            }
+        let raw = if let Some(s) = cache.get(&key) {
+            s.clone()
+        } else {
+            let s = Arc::new(ws.metric_series(r, &metric)?);
+            cache.insert(key, s.clone());
+            s
         };
         let x = x_values(&raw, req.x);
         if req.x == XAxis::WallTime && !raw.value.is_empty() && x.iter().all(|v| v.is_nan()) {

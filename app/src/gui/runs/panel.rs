@@ -395,7 +395,7 @@ fn frame_table(ui: &mut egui::Ui, df: &DataFrame, height: f32) {
     let names: Vec<String> = df
         .get_column_names()
         .iter()
-        .map(|n| n.to_string())
+        .map(ToString::to_string)
         .collect();
     TableBuilder::new(ui)
         .id_salt("runs-grouped")

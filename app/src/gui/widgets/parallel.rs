@@ -187,8 +187,7 @@ pub fn show(
         && let (Some(start), Some(now)) = (
             response
                 .interact_pointer_pos()
-                .map(|_| ui.input(|i| i.pointer.press_origin()))
-                .flatten(),
+                .and_then(|_| ui.input(|i| i.pointer.press_origin())),
             response.interact_pointer_pos(),
         )
         && let Some(i) = axis_at(start)

@@ -1,6 +1,8 @@
 //! Chosen runs side by side: what they were (data, model, device), their parameters and their metrics,
 //! which rows differ, and the best value of each metric that has a better direction.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use super::{Better, ColumnGroup, ExportFormat, RunTable, better, md_cell};
@@ -151,12 +153,13 @@ impl Comparison {
                         .iter()
                         .map(|v| quote(v.as_deref().unwrap_or_default()))
                         .collect();
-                    out.push_str(&format!(
-                        "{},{},{}\n",
+                    let _ = writeln!(
+                        out,
+                        "{},{},{}",
                         section(r.section),
                         quote(&r.name),
                         cells.join(",")
-                    ));
+                    );
                 }
                 out
             }
@@ -180,11 +183,7 @@ impl Comparison {
                             }
                         })
                         .collect();
-                    out.push_str(&format!(
-                        "| {} | {} |\n",
-                        md_cell(&r.name),
-                        cells.join(" | ")
-                    ));
+                    let _ = writeln!(out, "| {} | {} |", md_cell(&r.name), cells.join(" | "));
                 }
                 out
             }

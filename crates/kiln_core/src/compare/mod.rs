@@ -9,6 +9,7 @@ pub mod series;
 pub mod synthetic;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use kiln_data::polars::prelude::*;
 use kiln_store::Run;
@@ -361,14 +362,14 @@ pub fn export_frame(df: &DataFrame, columns: &[String], format: ExportFormat) ->
         ExportFormat::Markdown => {
             let names: Vec<String> = df.get_column_names().iter().map(|n| md_cell(n)).collect();
             let mut out = format!("| {} |\n", names.join(" | "));
-            out.push_str(&format!("|{}\n", " --- |".repeat(names.len())));
+            let _ = writeln!(out, "|{}", " --- |".repeat(names.len()));
             for row in 0..df.height() {
                 let cells: Vec<String> = df
                     .columns()
                     .iter()
                     .map(|c| md_cell(&kiln_data::cell_text(c, row)))
                     .collect();
-                out.push_str(&format!("| {} |\n", cells.join(" | ")));
+                let _ = writeln!(out, "| {} |", cells.join(" | "));
             }
             Ok(out)
         }
@@ -397,9 +398,9 @@ impl Workspace {
     pub fn table_of(&self, runs: &[Run]) -> Result<RunTable> {
         let mut labels: BTreeMap<i64, String> = BTreeMap::new();
         for id in runs.iter().map(|r| r.dataset_version_id) {
-            if !labels.contains_key(&id) {
+            if let std::collections::btree_map::Entry::Vacant(e) = labels.entry(id) {
                 let v = self.store.version_by_id(id)?;
-                labels.insert(id, format!("{}@{}", v.dataset, v.version));
+                e.insert(format!("{}@{}", v.dataset, v.version));
             }
         }
         RunTable::from_runs(runs, |id| labels.get(&id).cloned().unwrap_or_default())

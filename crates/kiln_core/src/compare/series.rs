@@ -155,14 +155,14 @@ mod tests {
 
     #[test]
     fn decimation_keeps_spikes_and_bounds_the_point_count() {
-        let n = 1_000_000;
-        let x: Vec<f64> = (0..n).map(|i| i as f64).collect();
-        let mut y: Vec<f64> = (0..n).map(|i| (i as f64 * 0.001).sin()).collect();
+        let n: u32 = 1_000_000;
+        let x: Vec<f64> = (0..n).map(f64::from).collect();
+        let mut y: Vec<f64> = (0..n).map(|i| (f64::from(i) * 0.001).sin()).collect();
         y[123_457] = 50.0;
         y[765_431] = -50.0;
         let lod = Lod::new(&x, &y);
         for buckets in [100, 800, 1920] {
-            let d = lod.decimate(0.0, n as f64, buckets);
+            let d = lod.decimate(0.0, f64::from(n), buckets);
             assert!(
                 d.len() <= 4 * buckets + 4,
                 "{} points for {buckets}",
@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(d.len(), 103);
         assert!(d.contains(&[123_457.0, 50.0]));
         assert_eq!(lod.y_range(), Some((-50.0, 50.0)));
-        assert_eq!(lod.x_range(), Some((0.0, (n - 1) as f64)));
+        assert_eq!(lod.x_range(), Some((0.0, f64::from(n - 1))));
         // Short series come back whole; NaN points are dropped.
         let short = Lod::new(&[0.0, 1.0, 2.0], &[1.0, f64::NAN, 3.0]);
         assert_eq!(short.decimate(0.0, 2.0, 100), [[0.0, 1.0], [2.0, 3.0]]);

@@ -52,7 +52,7 @@ pub fn generate(ws: &mut Workspace, spec: &SyntheticRuns) -> Result<Vec<i64>> {
         let batch = [16, 32, 64, 128][rng.random_range(0..4)];
         let epochs = rng.random_range(10..60);
         // Accuracy peaks near lr 1e-3, grows with width, and the CNN does a little better.
-        let quality = 0.97 - 0.02 * (lr.log10() + 3.0).powi(2) + 0.004 * (width as f64).log2()
+        let quality = 0.97 - 0.02 * (lr.log10() + 3.0).powi(2) + 0.004 * f64::from(width).log2()
             - 0.03
             + if cnn { 0.01 } else { 0.0 };
         let acc = (quality + rng.random_range(-0.01..0.01)).clamp(0.3, 0.999);
@@ -68,7 +68,7 @@ pub fn generate(ws: &mut Workspace, spec: &SyntheticRuns) -> Result<Vec<i64>> {
         };
         let duration = f64::from(epochs)
             * (if cnn { 0.4 } else { 0.05 })
-            * (width as f64 / 64.0).sqrt()
+            * (f64::from(width) / 64.0).sqrt()
             * rng.random_range(0.8..1.2);
         let train_rows = 1293.0;
         let metrics = serde_json::json!({
