@@ -920,51 +920,50 @@ fn bench_compare(
     drop(h);
 
     // 2. Overlay of many long curves, and 3. one very long curve.
-    let mut curve_report =
-        |name: &str, n_runs: usize, points: usize| -> Result<serde_json::Value> {
-            let ws_dir = scratch(name)?;
-            let t = Instant::now();
-            let ids = generate(
-                &mut Workspace::open(&ws_dir)?,
-                &SyntheticRuns {
-                    runs: n_runs,
-                    points_per_run: points,
-                    seed: 2,
-                },
-            )?;
-            let generate_s = t.elapsed().as_secs_f64();
-            let mut h = Headless::new(&ws_dir)?;
-            show_runs(&mut h);
-            h.step(vec![]);
-            h.step(vec![]);
-            if let Some(r) = h.app.room_mut::<RunsRoom>() {
-                let v = r.view_mut();
-                v.checked = ids.iter().copied().collect();
-                v.tab = Tab::Compare;
-                v.curve_metric = Some("train_step_loss".into());
-            }
-            let first_paint = h.until(|app| {
-                app.room::<RunsRoom>()
-                    .and_then(|r| r.controller().curves.as_ref())
-                    .is_some_and(|c| c.metric == "train_step_loss" && c.series.len() == ids.len())
-            });
-            let drawn: usize = h
-                .app
-                .room::<RunsRoom>()
+    let curve_report = |name: &str, n_runs: usize, points: usize| -> Result<serde_json::Value> {
+        let ws_dir = scratch(name)?;
+        let t = Instant::now();
+        let ids = generate(
+            &mut Workspace::open(&ws_dir)?,
+            &SyntheticRuns {
+                runs: n_runs,
+                points_per_run: points,
+                seed: 2,
+            },
+        )?;
+        let generate_s = t.elapsed().as_secs_f64();
+        let mut h = Headless::new(&ws_dir)?;
+        show_runs(&mut h);
+        h.step(vec![]);
+        h.step(vec![]);
+        if let Some(r) = h.app.room_mut::<RunsRoom>() {
+            let v = r.view_mut();
+            v.checked = ids.iter().copied().collect();
+            v.tab = Tab::Compare;
+            v.curve_metric = Some("train_step_loss".into());
+        }
+        let first_paint = h.until(|app| {
+            app.room::<RunsRoom>()
                 .and_then(|r| r.controller().curves.as_ref())
-                .map_or(0, |c| c.series.iter().map(|(_, _, n)| n).sum());
-            anyhow::ensure!(drawn == n_runs * points, "{drawn} points prepared");
-            // The overlay plot sits under the table and the tab strip.
-            let mut pan = h.pan(egui::pos2(900.0, 560.0), frames);
-            Ok(json!({
-                "runs": n_runs,
-                "points_per_run": points,
-                "generate_s": generate_s,
-                "first_paint_ms": first_paint.as_secs_f64() * 1000.0,
-                "pan_frame_ms_p50": percentile_ms(&mut pan, 0.5),
-                "pan_frame_ms_p99": percentile_ms(&mut pan, 0.99),
-            }))
-        };
+                .is_some_and(|c| c.metric == "train_step_loss" && c.series.len() == ids.len())
+        });
+        let drawn: usize = h
+            .app
+            .room::<RunsRoom>()
+            .and_then(|r| r.controller().curves.as_ref())
+            .map_or(0, |c| c.series.iter().map(|(_, _, n)| n).sum());
+        anyhow::ensure!(drawn == n_runs * points, "{drawn} points prepared");
+        // The overlay plot sits under the table and the tab strip.
+        let mut pan = h.pan(egui::pos2(900.0, 560.0), frames);
+        Ok(json!({
+            "runs": n_runs,
+            "points_per_run": points,
+            "generate_s": generate_s,
+            "first_paint_ms": first_paint.as_secs_f64() * 1000.0,
+            "pan_frame_ms_p50": percentile_ms(&mut pan, 0.5),
+            "pan_frame_ms_p99": percentile_ms(&mut pan, 0.99),
+        }))
+    };
     let overlay = curve_report("overlay", overlay_runs, overlay_points)?;
     let long = curve_report("long", 1, curve_points)?;
     let _ = std::fs::remove_dir_all(&base);

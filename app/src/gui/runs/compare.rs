@@ -12,6 +12,9 @@ use crate::gui::command::Command;
 use crate::gui::state::AppState;
 use crate::gui::widgets::heatmap;
 
+/// Side by side reads for a handful of runs; more go to the charts.
+const SIDE_BY_SIDE: usize = 12;
+
 pub fn ui(
     ui: &mut egui::Ui,
     state: &AppState,
@@ -35,6 +38,13 @@ pub fn ui(
     if ids.len() < 2 {
         return;
     }
+    if ids.len() > SIDE_BY_SIDE {
+        ui.weak(format!(
+            "The table below shows the first {SIDE_BY_SIDE} of the {} selected runs; the curves show all.",
+            ids.len()
+        ));
+    }
+    let ids: Vec<i64> = ids.iter().copied().take(SIDE_BY_SIDE).collect();
     let comparison = match Comparison::of(table, &ids) {
         Ok(c) => c,
         Err(e) => {
@@ -184,7 +194,10 @@ fn curves(
     }
     let log = c.request.log_y;
     let metric = c.metric.clone();
+    // Buckets per curve: the plot's width for a few curves; with many, a shared budget of points per
+    // frame (min/max buckets keep every spike either way).
     let width = ui.available_width().max(200.0) as usize;
+    let width = (20_000 / (4 * c.series.len().max(1))).clamp(32, width);
     Plot::new("overlay")
         .legend(Legend::default())
         .height(260.0)

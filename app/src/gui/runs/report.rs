@@ -114,7 +114,7 @@ pub fn ui(
         .flatten()
         .find(|ver| ver.id == run.dataset_version_id);
     ui.horizontal(|ui| {
-        ui.label(format!("A {} model predicting", run.model.to_uppercase()));
+        ui.label(format!("{} model predicting", run.model.to_uppercase()));
         ui.strong(&run.target);
         ui.label("from");
         if let Some(ver) = version {
