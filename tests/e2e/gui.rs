@@ -809,3 +809,54 @@ fn train_panel_trains_a_cnn_on_an_image_folder_by_its_images() {
     assert_eq!(features[0]["name"], "image");
     assert_eq!(run.params["epochs"], 30);
 }
+
+#[test]
+fn long_curves_draw_from_summaries_first_then_every_point() {
+    use kiln_core::compare::synthetic::{SyntheticRuns, generate};
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = d.path().join("ws");
+    let mut ws = Workspace::open(&ws_dir).unwrap();
+    let ids = generate(
+        &mut ws,
+        &SyntheticRuns {
+            runs: 2,
+            points_per_run: 20_000,
+            seed: 5,
+        },
+    )
+    .unwrap();
+    // The stored summary keeps the series' extremes in a few thousand points.
+    let full = ws.metric_series(ids[0], "train_step_loss").unwrap();
+    let preview = ws.series_preview(ids[0], "train_step_loss").unwrap();
+    assert!(preview.summary && preview.points == 20_000);
+    assert!(preview.series.value.len() <= 2 * kiln_store::SUMMARY_BUCKETS);
+    let max = full.value.iter().copied().fold(f64::MIN, f64::max);
+    assert!(
+        preview
+            .series
+            .value
+            .iter()
+            .any(|v| v.to_bits() == max.to_bits())
+    );
+    drop(ws);
+
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    h.get_by_label("Runs").click();
+    h.run_steps(2);
+    h.get_by_label("#1").click();
+    h.get_by_label("#2").click();
+    h.run_steps(2);
+    h.get_by_label("Compare selected (2)").click();
+    settle(&mut h);
+    let runs = h.state().room::<RunsRoom>().unwrap();
+    let curves = runs.controller().curves.as_ref().unwrap();
+    assert_eq!(curves.metric, "train_step_loss");
+    assert!(!curves.coarse, "every point replaced the summaries");
+    assert!(
+        curves
+            .series
+            .iter()
+            .all(|(_, lod, n)| *n == 20_000 && lod.len() == 20_000)
+    );
+}

@@ -444,6 +444,8 @@ impl Workspace {
         );
         writer.send(buffer);
         writer.finish()?;
+        // Long series get a stored summary, so plots of them draw at once.
+        self.store.summarize_run(run_id)?;
         let outcome = match result {
             Ok(o) => o,
             Err(e) => {

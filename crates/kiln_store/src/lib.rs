@@ -14,7 +14,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub use migrations::{LATEST_VERSION, MIGRATIONS};
-pub use runs::{EndedRun, MetricPoint, MetricSeries, NewRun, Run, RunStatus, Sweep, SweepStatus};
+pub use runs::{
+    EndedRun, MetricPoint, MetricSeries, NewRun, Run, RunStatus, SUMMARY_BUCKETS, SeriesPreview,
+    Sweep, SweepStatus,
+};
 
 /// An error of the database engine itself. Opaque on purpose: callers see its message, never the engine's
 /// types, so another backend can replace `SQLite` without changing them.

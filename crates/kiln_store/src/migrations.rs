@@ -106,4 +106,13 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, tag)
     ) WITHOUT ROWID;
     ALTER TABLE run_metrics ADD COLUMN wall_s REAL;",
+    // 7: a stored min/max summary of each long metric series, read first so a plot of many long curves
+    // draws at once (the full series follows).
+    "CREATE TABLE run_series_summaries (
+        run_id   INTEGER NOT NULL REFERENCES runs(id),
+        name     TEXT NOT NULL,
+        points   INTEGER NOT NULL,
+        summary  BLOB NOT NULL,
+        PRIMARY KEY (run_id, name)
+    ) WITHOUT ROWID;",
 ];

@@ -146,6 +146,77 @@ pub struct MetricSeries {
     pub value: Vec<f64>,
 }
 
+/// Buckets of a stored series summary: each keeps the points with the smallest and the largest value
+/// of its share of the series, so a summary has at most twice as many points and every spike.
+pub const SUMMARY_BUCKETS: usize = 4096;
+
+/// A metric series as first shown: its stored summary (when it is long) or the whole series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeriesPreview {
+    pub series: MetricSeries,
+    /// Points of the whole series.
+    pub points: usize,
+    /// True when `series` is the summary, not every point.
+    pub summary: bool,
+}
+
+const SUMMARY_FIELDS: usize = 4;
+
+fn encode_summary(s: &MetricSeries, keep: &[usize]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(keep.len() * SUMMARY_FIELDS * 8);
+    for &i in keep {
+        for v in [s.step[i], s.epoch[i], s.wall_s[i], s.value[i]] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+fn decode_summary(blob: &[u8]) -> MetricSeries {
+    let mut s = MetricSeries::default();
+    for rec in blob.chunks_exact(SUMMARY_FIELDS * 8) {
+        let f = |k: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&rec[k * 8..k * 8 + 8]);
+            f64::from_le_bytes(b)
+        };
+        s.step.push(f(0));
+        s.epoch.push(f(1));
+        s.wall_s.push(f(2));
+        s.value.push(f(3));
+    }
+    s
+}
+
+/// Positions kept by a summary: per bucket of consecutive points, its minimum and maximum, in order.
+fn summary_positions(values: &[f64], buckets: usize) -> Vec<usize> {
+    let n = values.len();
+    let mut keep = Vec::with_capacity(2 * buckets);
+    for b in 0..buckets {
+        let (lo, hi) = (b * n / buckets, (b + 1) * n / buckets);
+        let mut min: Option<usize> = None;
+        let mut max: Option<usize> = None;
+        for i in lo..hi {
+            let v = values[i];
+            if !v.is_finite() {
+                continue;
+            }
+            if min.is_none_or(|m| v < values[m]) {
+                min = Some(i);
+            }
+            if max.is_none_or(|m| v > values[m]) {
+                max = Some(i);
+            }
+        }
+        match (min, max) {
+            (Some(a), Some(b)) if a == b => keep.push(a),
+            (Some(a), Some(b)) => keep.extend([a.min(b), a.max(b)]),
+            _ => {}
+        }
+    }
+    keep
+}
+
 /// What starting a run records.
 #[derive(Clone, Debug)]
 pub struct NewRun<'a> {
@@ -323,6 +394,7 @@ impl Store {
             "DELETE FROM run_metrics WHERE run_id = ?1 AND epoch > ?2",
             params![id, checkpoint_epoch],
         )?;
+        tx.execute("DELETE FROM run_series_summaries WHERE run_id = ?1", [id])?;
         tx.execute(
             "UPDATE runs SET status = ?4, error = NULL, ended_at = NULL, duration_s = NULL,
                 device = ?2, pid = ?3 WHERE id = ?1",
@@ -442,6 +514,86 @@ impl Store {
             out.value.push(r.get(3)?);
         }
         Ok(out)
+    }
+
+    /// Store (or refresh) the summaries of a run's long series (more than two points per bucket); short
+    /// ones need none. Returns how many were written.
+    pub fn summarize_run(&mut self, run: i64) -> Result<usize> {
+        let names = self.metric_names(run)?;
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM run_series_summaries WHERE run_id = ?1", [run])?;
+        let mut written = 0;
+        for (name, count) in names {
+            if count as usize <= 2 * SUMMARY_BUCKETS {
+                continue;
+            }
+            let s = {
+                let mut st = tx.prepare_cached(
+                    "SELECT step, epoch, wall_s, value FROM run_metrics WHERE run_id = ?1 AND name = ?2
+                     ORDER BY step",
+                )?;
+                let mut out = MetricSeries::default();
+                let mut rows = st.query(params![run, name])?;
+                while let Some(r) = rows.next()? {
+                    out.step.push(r.get::<_, i64>(0)? as f64);
+                    out.epoch
+                        .push(r.get::<_, Option<i64>>(1)?.map_or(f64::NAN, |e| e as f64));
+                    out.wall_s
+                        .push(r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN));
+                    out.value.push(r.get(3)?);
+                }
+                out
+            };
+            let keep = summary_positions(&s.value, SUMMARY_BUCKETS);
+            tx.execute(
+                "INSERT INTO run_series_summaries (run_id, name, points, summary) VALUES (?1, ?2, ?3, ?4)",
+                params![run, name, s.value.len() as i64, encode_summary(&s, &keep)],
+            )?;
+            written += 1;
+        }
+        tx.commit()?;
+        Ok(written)
+    }
+
+    /// A series as first shown: its summary when one is stored, else every point.
+    pub fn series_preview(&self, run: i64, name: &str) -> Result<SeriesPreview> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT points, summary FROM run_series_summaries WHERE run_id = ?1 AND name = ?2",
+        )?;
+        let stored: Option<(i64, Vec<u8>)> = st
+            .query_row(params![run, name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((points, blob)) = stored {
+            return Ok(SeriesPreview {
+                series: decode_summary(&blob),
+                points: points as usize,
+                summary: true,
+            });
+        }
+        let series = self.metric_series(run, name)?;
+        Ok(SeriesPreview {
+            points: series.value.len(),
+            series,
+            summary: false,
+        })
+    }
+
+    /// The metric names a run recorded, found by one index seek per name (no scan of the points, however
+    /// many there are).
+    pub fn metric_name_list(&self, run: i64) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT name FROM run_metrics WHERE run_id = ?1 AND name > ?2 ORDER BY name LIMIT 1",
+        )?;
+        let mut names: Vec<String> = Vec::new();
+        loop {
+            let after = names.last().map_or("", String::as_str);
+            let next: Option<String> =
+                st.query_row(params![run, after], |r| r.get(0)).optional()?;
+            match next {
+                Some(n) => names.push(n),
+                None => return Ok(names),
+            }
+        }
     }
 
     /// The metric names a run recorded, with their point counts.

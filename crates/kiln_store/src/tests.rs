@@ -268,6 +268,36 @@ fn runs_record_metrics_and_dead_runs_become_interrupted() {
     assert_eq!(series.wall_s, [0.0, 0.5, 1.0]);
     assert_eq!(s.metric_names(done).unwrap(), [("loss".to_owned(), 3)]);
 
+    // A long series gets a stored summary with its spike; a short one is read whole.
+    let long: Vec<MetricPoint> = (0..10_000)
+        .map(|i| MetricPoint {
+            name: "step_loss".into(),
+            step: i,
+            epoch: Some(i / 100),
+            value: if i == 4321 { 99.0 } else { (i % 7) as f64 },
+            wall_s: Some(i as f64 * 0.01),
+        })
+        .collect();
+    s.log_metrics(done, &long).unwrap();
+    assert_eq!(s.summarize_run(done).unwrap(), 1);
+    assert_eq!(s.metric_name_list(done).unwrap(), ["loss", "step_loss"]);
+    let p = s.series_preview(done, "step_loss").unwrap();
+    assert!(p.summary && p.points == 10_000);
+    assert!(p.series.value.len() <= 2 * SUMMARY_BUCKETS && p.series.value.len() > 4000);
+    let spike = p
+        .series
+        .value
+        .iter()
+        .position(|v| v.to_bits() == 99f64.to_bits())
+        .unwrap();
+    assert_eq!(
+        (p.series.step[spike], p.series.wall_s[spike]),
+        (4321.0, 43.21)
+    );
+    assert!(p.series.step.is_sorted());
+    let short = s.series_preview(done, "loss").unwrap();
+    assert!(!short.summary && short.points == 3 && short.series == series);
+
     // Tags are a set, kept sorted; notes replace; both land in the audit log.
     let tags = s
         .tag_run(

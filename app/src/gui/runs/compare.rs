@@ -240,6 +240,9 @@ fn curves(
                 p.line(Line::new(format!("run {run}"), lod.decimate(lo, hi, width)));
             }
         });
+    if c.coarse {
+        ui.weak("Drawn from stored summaries (every spike kept); reading every point for zooming…");
+    }
     let total: usize = c.series.iter().map(|(_, _, n)| n).sum();
     ui.weak(format!("{total} points in {} curves; each drawn with at most a few points per pixel column, spikes kept", c.series.len()));
 }

@@ -55,6 +55,8 @@ pub struct Curves {
     pub series: Vec<(i64, Lod, usize)>,
     /// Runs with points but no time recorded (when x is wall time).
     pub untimed: Vec<i64>,
+    /// Some curves are drawn from their stored summaries; the full series are being read.
+    pub coarse: bool,
 }
 
 type RawCache = HashMap<(i64, String), Arc<MetricSeries>>;
@@ -69,6 +71,8 @@ pub struct RunsController {
     /// The request being worked on (so it is not asked for twice).
     pub pending: Option<CurveRequest>,
     curves_job: Option<Task<(Curves, RawCache)>>,
+    /// The full-resolution read that follows a first paint from summaries.
+    refine_job: Option<Task<(Curves, RawCache)>>,
     raw: RawCache,
 }
 
@@ -102,15 +106,18 @@ fn x_values(s: &MetricSeries, axis: XAxis) -> Vec<f64> {
     }
 }
 
+/// Read and prepare curves. With `full` false, long series not read yet come from their stored summaries
+/// (a few thousand points each, spikes kept), so the first paint does not wait for millions of rows.
 fn build_curves(
     root: &std::path::Path,
     req: CurveRequest,
     mut cache: RawCache,
+    full: bool,
 ) -> kiln_core::Result<(Curves, RawCache)> {
     let ws = Workspace::open(root)?;
     let mut names: Vec<String> = Vec::new();
     for &r in &req.runs {
-        for (n, _) in ws.metric_names(r)? {
+        for n in ws.metric_names(r)? {
             if !names.contains(&n) {
                 names.push(n);
             }
@@ -131,14 +138,24 @@ fn build_curves(
         .unwrap_or_default();
     let mut series = Vec::new();
     let mut untimed = Vec::new();
+    let mut coarse = false;
     for &r in &req.runs {
         let key = (r, metric.clone());
-        let raw = if let Some(s) = cache.get(&key) {
-            s.clone()
-        } else {
+        let (raw, points) = if let Some(s) = cache.get(&key) {
+            (s.clone(), s.value.len())
+        } else if full {
             let s = Arc::new(ws.metric_series(r, &metric)?);
             cache.insert(key, s.clone());
-            s
+            (s.clone(), s.value.len())
+        } else {
+            let p = ws.series_preview(r, &metric)?;
+            let s = Arc::new(p.series);
+            if p.summary {
+                coarse = true;
+            } else {
+                cache.insert(key, s.clone());
+            }
+            (s, p.points)
         };
         let x = x_values(&raw, req.x);
         if req.x == XAxis::WallTime && !raw.value.is_empty() && x.iter().all(|v| v.is_nan()) {
@@ -151,7 +168,7 @@ fn build_curves(
             }
         }
         let lod = Lod::new(&x, &y);
-        series.push((r, lod, raw.value.len()));
+        series.push((r, lod, points));
     }
     Ok((
         Curves {
@@ -160,6 +177,7 @@ fn build_curves(
             names,
             series,
             untimed,
+            coarse,
         },
         cache,
     ))
@@ -189,8 +207,9 @@ impl RunsController {
                 // Series already read are reused; only missing ones touch the database.
                 let cache = self.raw.clone();
                 state.jobs.replace(&mut self.curves_job);
+                state.jobs.replace(&mut self.refine_job);
                 self.curves_job = state.spawn("Prepare curves", "run-curves", move |_, _| {
-                    build_curves(&root, req, cache)
+                    build_curves(&root, req, cache, false)
                 });
             }
             RunsCommand::Tag { run, tag, remove } => {
@@ -222,18 +241,35 @@ impl RunsController {
                 .error("Could not read the run's history", &e.to_string()),
             _ => {}
         }
-        match cx.state.poll(&mut self.curves_job) {
-            Some(Finished::Done((curves, cache))) => {
-                self.raw = cache;
-                // Keep the cache to the series of the runs shown.
-                let keep = curves.request.runs.clone();
-                self.raw.retain(|(r, _), _| keep.contains(r));
-                self.curves = Some(curves);
+        for refine in [false, true] {
+            let slot = if refine {
+                &mut self.refine_job
+            } else {
+                &mut self.curves_job
+            };
+            match cx.state.poll(slot) {
+                Some(Finished::Done((curves, cache))) => {
+                    self.raw = cache;
+                    // Keep the cache to the series of the runs shown.
+                    let keep = curves.request.runs.clone();
+                    self.raw.retain(|(r, _), _| keep.contains(r));
+                    if curves.coarse && !refine {
+                        // Drawn from summaries: read every point next, on another worker.
+                        let root = cx.state.ws.root().to_path_buf();
+                        let (req, cache) = (curves.request.clone(), self.raw.clone());
+                        self.refine_job =
+                            cx.state
+                                .spawn("Read full curves", "run-curves-full", move |_, _| {
+                                    build_curves(&root, req, cache, true)
+                                });
+                    }
+                    self.curves = Some(curves);
+                }
+                Some(Finished::Failed(e)) => {
+                    cx.state.error("Could not read the curves", &e.to_string());
+                }
+                _ => {}
             }
-            Some(Finished::Failed(e)) => {
-                cx.state.error("Could not read the curves", &e.to_string());
-            }
-            _ => {}
         }
     }
 }

@@ -426,9 +426,14 @@ impl Workspace {
         Ok(self.store.metric_series(run, name)?)
     }
 
-    /// The metrics a run recorded, with their point counts.
-    pub fn metric_names(&self, run: i64) -> Result<Vec<(String, i64)>> {
-        Ok(self.store.metric_names(run)?)
+    /// A series as first shown: its stored min/max summary when it is long, else every point.
+    pub fn series_preview(&self, run: i64, name: &str) -> Result<kiln_store::SeriesPreview> {
+        Ok(self.store.series_preview(run, name)?)
+    }
+
+    /// The metrics a run recorded, by name.
+    pub fn metric_names(&self, run: i64) -> Result<Vec<String>> {
+        Ok(self.store.metric_name_list(run)?)
     }
 
     /// The side-by-side comparison of runs, in the order given.

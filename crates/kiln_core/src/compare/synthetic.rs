@@ -141,6 +141,7 @@ pub fn generate(ws: &mut Workspace, spec: &SyntheticRuns) -> Result<Vec<i64>> {
                 }
             }
             ws.store.log_metrics(id, &batch)?;
+            ws.store.summarize_run(id)?;
         }
         ids.push(id);
     }
