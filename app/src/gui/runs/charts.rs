@@ -53,14 +53,22 @@ pub fn parallel(ui: &mut egui::Ui, v: &mut RunsView, _cmds: &mut [Command]) {
         return;
     };
     let metrics = metric_names(&table);
-    // Axes: the numeric parameters that vary over the filtered runs, then the metric.
+    // All runs of the filter (before brushing) draw; those outside a brush are dimmed.
+    let base = table
+        .view(&kiln_core::compare::ViewQuery {
+            filter: v.filter.clone(),
+            ..Default::default()
+        })
+        .unwrap_or(view.clone());
+    // Axes: the numeric parameters that vary over the filtered runs (before brushing, so a brush never
+    // takes its own axis away), then the metric.
     let candidates: Vec<String> = table
         .columns
         .iter()
         .filter(|c| c.numeric && c.group == ColumnGroup::Param && c.name != "seed")
         .map(|c| c.name.clone())
         .filter(|n| {
-            let vals = numbers(&view, n);
+            let vals = numbers(&base, n);
             let mut finite = vals.iter().filter(|x| x.is_finite());
             finite
                 .next()
@@ -89,13 +97,6 @@ pub fn parallel(ui: &mut egui::Ui, v: &mut RunsView, _cmds: &mut [Command]) {
         .collect();
     names.truncate(8);
     names.push(v.metric.clone());
-    // All runs of the filter (before brushing) draw; those outside a brush are dimmed.
-    let base = table
-        .view(&kiln_core::compare::ViewQuery {
-            filter: v.filter.clone(),
-            ..Default::default()
-        })
-        .unwrap_or(view.clone());
     let cols: Vec<Vec<f64>> = names.iter().map(|n| numbers(&base, n)).collect();
     let axes: Vec<Axis<'_>> = names
         .iter()

@@ -260,6 +260,7 @@ pub fn ui(
         ui.colored_label(ui.visuals().error_fg_color, e);
     }
     let table_h = (ui.available_height() * 0.36).clamp(120.0, 360.0);
+    let top = ui.cursor().top();
     match v.grouped.as_ref() {
         Some(Ok(g)) => {
             let g = g.clone();
@@ -269,6 +270,14 @@ pub fn ui(
             ui.colored_label(ui.visuals().error_fg_color, e);
         }
         None => runs_table(ui, v, ctl, cmds, table_h),
+    }
+    // The table keeps its height whatever the rows, so nothing below moves while a filter or a brush
+    // changes them (a drag on the parallel coordinates stays on its axis).
+    let all_rows = v.table.as_ref().map_or(0, RunTable::len) as f32;
+    let reserve = (table_h + 20.0).min(26.0 + 22.5 * all_rows);
+    let used = ui.cursor().top() - top;
+    if used < reserve {
+        ui.add_space(reserve - used);
     }
     ui.separator();
     ui.horizontal(|ui| {
