@@ -262,3 +262,84 @@ fn kill_during_training_leaves_an_interrupted_run_that_resumes() {
     assert_eq!(epochs, want);
     assert_eq!(ws.integrity_check().unwrap(), "ok");
 }
+
+const RELEASE_CHILD_ENV: &str = "KILN_E2E_RELEASE_CHILD";
+
+/// The child's part of the release test: request and approve releases, alternating versions, until
+/// killed.
+fn release_until_killed(ws: &str) {
+    let mut ws = Workspace::open(Path::new(ws)).unwrap();
+    for i in 0.. {
+        let version = 1 + (i % 2);
+        let (id, _) = ws
+            .request_release("penguin-id", version, "sam", "again")
+            .unwrap();
+        ws.approve(id, "pat", "ok", None).unwrap();
+    }
+}
+
+#[test]
+fn kill_between_request_and_approval_leaves_a_consistent_release_state() {
+    if let Some(ws) = child_arg(RELEASE_CHILD_ENV) {
+        return release_until_killed(&ws);
+    }
+    let (_d, ws) = crate::release::release_workspace();
+    let mut child = spawn_self(
+        "crash::kill_between_request_and_approval_leaves_a_consistent_release_state",
+        RELEASE_CHILD_ENV,
+        &ws.display().to_string(),
+    )
+    .spawn()
+    .unwrap();
+    let count = |sql: &str| -> i64 {
+        let c = rusqlite::Connection::open(ws.join("kiln.db")).unwrap();
+        c.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+    };
+    let start = Instant::now();
+    while count("SELECT COUNT(*) FROM release_requests WHERE status = 'approved'") < 3 {
+        assert!(
+            start.elapsed() < Duration::from_mins(2),
+            "the child made no approvals"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child ended on its own"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Somewhere in the next request/approval cycle.
+    std::thread::sleep(Duration::from_millis(u64::from(
+        start.elapsed().subsec_nanos() % 97,
+    )));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let ws_ = Workspace::open(&ws).unwrap();
+    assert_eq!(ws_.integrity_check().unwrap(), "ok");
+    let verify = ws_.audit_verify().unwrap();
+    assert!(verify.ok, "{verify:?}");
+    let approved = count("SELECT COUNT(*) FROM release_requests WHERE status = 'approved'");
+    let requested = count("SELECT COUNT(*) FROM release_requests");
+    assert!(
+        requested - approved <= 1,
+        "at most the request in flight is pending"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM alias_history WHERE alias = 'champion'"),
+        approved,
+        "every approval moved the champion, and nothing else did"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM audit_log WHERE action = 'release.approved'"),
+        approved
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM audit_log WHERE action = 'release.requested'"),
+        requested
+    );
+    let last: i64 = count(
+        "SELECT version FROM release_requests WHERE status = 'approved' ORDER BY id DESC LIMIT 1",
+    );
+    let overview = ws_.overview("penguin-id").unwrap();
+    assert_eq!(overview.champion, Some(last));
+}

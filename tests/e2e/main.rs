@@ -9,6 +9,7 @@ mod compare;
 mod crash;
 mod gui;
 mod real_data;
+mod release;
 mod support;
 mod training;
 mod versioning;

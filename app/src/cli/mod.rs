@@ -6,6 +6,7 @@ mod args;
 mod datasets;
 mod import;
 mod labels;
+mod release;
 mod report;
 mod runs;
 mod train;
@@ -65,6 +66,22 @@ pub enum CliCommand {
     Predict(train::PredictArgs),
     /// Grid or random search over training parameters; each trial is a run tagged with the sweep.
     Sweep(train::SweepArgs),
+    /// Workspace users and their roles (data-scientist, approver, admin).
+    #[command(subcommand)]
+    Users(release::UsersCommand),
+    /// The model registry: register, brief and gates, comments, stages, aliases, model cards.
+    #[command(subcommand)]
+    Models(release::ModelsCommand),
+    /// Release requests, approval, rejection, rollback, and paired comparisons.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
+    /// The hash-chained audit log: verify it, or read it as of a time.
+    #[command(subcommand)]
+    Audit(release::AuditCommand),
+    /// Check a model version against its quality gates (exit 0 pass, 1 fail).
+    Gate(release::GateArgs),
+    /// Retrain the champion's configuration on the newest data; file a release request when it passes.
+    Retrain(release::RetrainArgs),
     /// Open the GUI (the same as running `kiln` with no command).
     Gui,
 }
@@ -87,6 +104,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Some(CliCommand::Runs(cmd)) => runs::run_runs(&mut open(ws)?, &cmd, cli.json, out),
         Some(CliCommand::Sweep(args)) => train::run_sweep(&mut open(ws)?, &args, cli.json, out),
         Some(CliCommand::Predict(args)) => train::run_predict(&open(ws)?, &args, cli.json, out),
+        Some(CliCommand::Users(cmd)) => release::run_users(&mut open(ws)?, &cmd, cli.json, out),
+        Some(CliCommand::Models(cmd)) => release::run_models(&mut open(ws)?, &cmd, cli.json, out),
+        Some(CliCommand::Release(cmd)) => release::run_release(&mut open(ws)?, &cmd, cli.json, out),
+        Some(CliCommand::Audit(cmd)) => release::run_audit(&open(ws)?, &cmd, cli.json, out),
+        Some(CliCommand::Gate(args)) => release::run_gate(&open(ws)?, &args, cli.json, out),
+        Some(CliCommand::Retrain(args)) => {
+            release::run_retrain(&mut open(ws)?, &args, cli.json, out)
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod labels;
 mod objects;
 mod predict;
+pub mod release;
 pub mod runs;
 pub mod sweeps;
 pub mod training;

@@ -24,6 +24,26 @@ impl std::fmt::Debug for LoadedModel {
 }
 
 impl LoadedModel {
+    /// The classes the model predicts, in the order of its probabilities.
+    pub fn classes(&self) -> &[String] {
+        &self.spec.classes
+    }
+
+    /// The column the model predicts.
+    pub fn target(&self) -> &str {
+        &self.spec.target
+    }
+
+    /// Class probabilities of every row of `df`, in the order of [`LoadedModel::classes`].
+    pub fn predict_proba(&self, df: &DataFrame) -> Result<Vec<Vec<f64>>> {
+        Ok(kiln_train::inference::predict_proba(
+            &self.net,
+            &self.spec,
+            df,
+            &self.device.device,
+        )?)
+    }
+
     /// The predicted class of every row of `df` (which must hold the run's feature columns).
     pub fn predict(&self, df: &DataFrame) -> Result<Vec<String>> {
         Ok(kiln_train::inference::predict(

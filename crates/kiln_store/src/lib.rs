@@ -6,6 +6,7 @@
 //! workspace at the same time. Migrations are numbered by `PRAGMA user_version`.
 
 mod migrations;
+mod registry;
 mod runs;
 
 use std::path::Path;
@@ -14,6 +15,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub use migrations::{LATEST_VERSION, MIGRATIONS};
+pub use registry::{
+    AliasMove, AuditRow, CHAMPION, Comment, ModelRecord, ModelVersion, ReleaseRequest, User,
+};
 pub use runs::{
     EndedRun, MetricPoint, MetricSeries, NewRun, Run, RunStatus, SUMMARY_BUCKETS, SeriesPreview,
     Sweep, SweepStatus,
@@ -64,6 +68,20 @@ pub enum StoreError {
     NotResumable { id: i64, status: RunStatus },
     #[error("no sweep `{0}`")]
     NoSweep(String),
+    #[error("no model named `{0}` (register one: kiln models register --run RUN --name NAME)")]
+    NoModel(String),
+    #[error("model `{model}` has no version {version}")]
+    NoModelVersion { model: String, version: i64 },
+    #[error("no release request {0}")]
+    NoRequest(i64),
+    #[error("release request {id} is already {status}")]
+    RequestDecided { id: i64, status: String },
+    #[error("`{0}`'s champion has no earlier version to roll back to")]
+    NoPreviousChampion(String),
+    #[error(
+        "the champion alias of `{0}` moves only through an approved release request or a rollback"
+    )]
+    ProtectedAlias(String),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
 }

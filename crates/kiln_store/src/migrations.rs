@@ -115,4 +115,68 @@ pub const MIGRATIONS: &[&str] = &[
         summary  BLOB NOT NULL,
         PRIMARY KEY (run_id, name)
     ) WITHOUT ROWID;",
+    // 8: the model registry and release approval: users and roles, models with their product brief and
+    // gates, registered versions, comments, aliases and their history, release requests, and a
+    // hash-chained audit log.
+    "CREATE TABLE users (
+        name        TEXT PRIMARY KEY,
+        role        TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE TABLE models (
+        name             TEXT PRIMARY KEY,
+        brief_json       TEXT NOT NULL DEFAULT '{}',
+        created_at       TEXT NOT NULL
+    );
+    CREATE TABLE model_versions (
+        model       TEXT NOT NULL REFERENCES models(name),
+        version     INTEGER NOT NULL,
+        run_id      INTEGER NOT NULL REFERENCES runs(id),
+        stage       TEXT NOT NULL,
+        accepted    INTEGER,
+        created_by  TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (model, version)
+    );
+    CREATE TABLE model_comments (
+        id       INTEGER PRIMARY KEY,
+        model    TEXT NOT NULL REFERENCES models(name),
+        version  INTEGER,
+        author   TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        text     TEXT NOT NULL
+    );
+    CREATE TABLE alias_history (
+        id       INTEGER PRIMARY KEY,
+        model    TEXT NOT NULL REFERENCES models(name),
+        alias    TEXT NOT NULL,
+        version  INTEGER NOT NULL,
+        at       TEXT NOT NULL,
+        actor    TEXT NOT NULL
+    );
+    CREATE INDEX alias_history_by_model ON alias_history (model, alias, id);
+    CREATE TABLE release_requests (
+        id                 INTEGER PRIMARY KEY,
+        model              TEXT NOT NULL REFERENCES models(name),
+        version            INTEGER NOT NULL,
+        requested_by       TEXT NOT NULL,
+        requested_at       TEXT NOT NULL,
+        notes              TEXT NOT NULL,
+        status             TEXT NOT NULL,
+        report_json        TEXT NOT NULL,
+        decided_by         TEXT,
+        decided_at         TEXT,
+        comment            TEXT,
+        override_reason    TEXT
+    );
+    CREATE TABLE audit_log (
+        id         INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        subject    TEXT NOT NULL,
+        detail     TEXT NOT NULL,
+        prev_hash  TEXT NOT NULL,
+        hash       TEXT NOT NULL
+    );",
 ];

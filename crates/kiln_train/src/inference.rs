@@ -47,3 +47,32 @@ pub fn predict(
     }
     Ok(out)
 }
+
+/// Class probabilities (softmax of the outputs) for every row of `df`: one vector per row, in the order
+/// of `spec.classes`.
+pub fn predict_proba(
+    model: &Net,
+    spec: &FeatureSpec,
+    df: &DataFrame,
+    device: &Device,
+) -> Result<Vec<Vec<f64>>, TrainError> {
+    let data = spec.transform(df, false)?;
+    let mut out = Vec::with_capacity(data.rows);
+    let idx: Vec<usize> = (0..data.rows).collect();
+    let k = spec.classes.len();
+    for chunk in idx.chunks(1024) {
+        let (x, _) = data.gather(chunk);
+        let xs = burn::tensor::Tensor::<2>::from_data(
+            burn::tensor::TensorData::new(x, [chunk.len(), data.width]),
+            device,
+        );
+        let p: Vec<f32> = burn::tensor::activation::softmax(model.forward(xs), 1)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        for row in p.chunks(k.max(1)) {
+            out.push(row.iter().map(|v| f64::from(*v)).collect());
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,622 @@
+//! `kiln users`, `kiln models`, `kiln release`, `kiln audit`, `kiln gate` and `kiln retrain`: the model
+//! registry and release approval from scripts and CI. `--by` defaults to the OS user.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use kiln_core::Workspace;
+use kiln_core::release::{Brief, ReleaseReport, Role, Target};
+use serde_json::json;
+
+use super::report::print_json;
+
+fn by_default() -> String {
+    kiln_core::current_user()
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user or change a role (the first user by anyone; then only by an admin).
+    Add {
+        name: String,
+        /// data-scientist, approver or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value_t = by_default())]
+        by: String,
+    },
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Register a run's model as the next version of a named model.
+    Register {
+        #[arg(long)]
+        run: i64,
+        #[arg(long)]
+        name: String,
+        /// poc (a prototype for early vetting) or candidate.
+        #[arg(long, default_value = "candidate")]
+        stage: String,
+        #[arg(long, default_value_t = by_default())]
+        by: String,
+    },
+    /// Every model with its champion and versions.
+    List,
+    /// A model: brief, versions, aliases, requests, comments; with `--version`, that version's card.
+    Show {
+        name: String,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Set the product brief: problem, owner, product metric, success targets (the default gates), the
+    /// evaluation data, and gains over the champion. Fields not given keep their value.
+    Brief(BriefArgs),
+    /// Comment on a model or a version; `--accept` / `--not-accepted` records the verdict on a POC.
+    Comment {
+        name: String,
+        #[arg(long)]
+        version: Option<i64>,
+        #[arg(long)]
+        text: String,
+        #[arg(long, conflicts_with = "not_accepted")]
+        accept: bool,
+        #[arg(long)]
+        not_accepted: bool,
+        #[arg(long, default_value_t = by_default())]
+        by: String,
+    },
+    /// Change a version's stage (poc, candidate, archived).
+    Stage {
+        name: String,
+        #[arg(long)]
+        version: i64,
+        stage: String,
+        #[arg(long, default_value_t = by_default())]
+        by: String,
+    },
+    /// Point an alias (e.g. `staging`) at a version; `champion` moves only through `kiln release`.
+    Alias {
+        name: String,
+        alias: String,
+        #[arg(long)]
+        version: i64,
+        #[arg(long, default_value_t = by_default())]
+        by: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BriefArgs {
+    pub name: String,
+    #[arg(long)]
+    pub problem: Option<String>,
+    #[arg(long)]
+    pub owner: Option<String>,
+    #[arg(long)]
+    pub product_metric: Option<String>,
+    /// `accuracy>=0.95`, `recall:CLASS>=0.9`, `latency_p99_ms<=20`; repeat. Replaces the targets.
+    #[arg(long = "target")]
+    pub targets: Vec<String>,
+    /// NAME@VERSION of the evaluation data (its `test` rows when it has a `split` column).
+    #[arg(long)]
+    pub eval: Option<String>,
+    /// Least accuracy gain over the champion (0.01 = one point).
+    #[arg(long)]
+    pub min_gain: Option<f64>,
+    /// Least relative accuracy gain over the champion (0.02 = 2 %).
+    #[arg(long)]
+    pub min_rel_gain: Option<f64>,
+    #[arg(long, default_value_t = by_default())]
+    pub by: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Ask for a version to become champion: gates, statistics and the change record are attached.
+    Request {
+        name: String,
+        #[arg(long)]
+        version: i64,
+        #[arg(long, default_value = "")]
+        notes: String,
+        #[arg(long, default_value_t = by_default())]
+        by: String,
+    },
+    /// Approve a pending request (an approver or admin other than its requester).
+    Approve {
+        request: i64,
+        #[arg(long)]
+        comment: String,
+        /// An admin's written reason to release despite a failed gate.
+        #[arg(long = "override")]
+        override_reason: Option<String>,
+        #[arg(long, default_value_t = by_default())]
+        by: String,
+    },
+    Reject {
+        request: i64,
+        #[arg(long)]
+        comment: String,
+        #[arg(long, default_value_t = by_default())]
+        by: String,
+    },
+    /// Move `champion` back to the version before it.
+    Rollback {
+        name: String,
+        #[arg(long)]
+        comment: String,
+        #[arg(long, default_value_t = by_default())]
+        by: String,
+    },
+    List {
+        #[arg(long)]
+        pending: bool,
+        #[arg(long)]
+        model: Option<String>,
+    },
+    /// Two versions on the model's evaluation rows: the exact `McNemar` test and a paired bootstrap interval.
+    Compare { name: String, a: i64, b: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; names the first edited, deleted or reordered row (exit 1).
+    Verify,
+    /// The audit log (up to `--at TIME`), and which version of each model was champion then.
+    Log {
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    pub name: String,
+    #[arg(long)]
+    pub version: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct RetrainArgs {
+    pub name: String,
+    /// NAME or NAME@latest (default: the champion's dataset, newest version).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long, default_value_t = by_default())]
+    pub by: String,
+}
+
+pub fn run_users(
+    ws: &mut Workspace,
+    cmd: &UsersCommand,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match cmd {
+        UsersCommand::Add { name, role, by } => {
+            let Some(r) = Role::parse(role) else {
+                bail!("unknown role `{role}` (data-scientist, approver, admin)");
+            };
+            ws.set_user(name, r, by)?;
+            if json_out {
+                return print_json(out, &json!({ "name": name, "role": role }));
+            }
+            writeln!(out, "{name} is a {role}")?;
+        }
+        UsersCommand::List => {
+            let users = ws.users()?;
+            if json_out {
+                return print_json(out, &serde_json::to_value(users)?);
+            }
+            for u in users {
+                writeln!(out, "{:<20} {}", u.name, u.role)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_report(r: &ReleaseReport, out: &mut dyn Write) -> Result<()> {
+    writeln!(
+        out,
+        "{} v{} on {} ({} rows): accuracy {:.4}, latency p99 {:.3} ms",
+        r.model,
+        r.version,
+        r.eval_dataset,
+        r.candidate.rows,
+        r.candidate.accuracy,
+        r.candidate.latency_p99_ms
+    )?;
+    if let (Some(v), Some(c)) = (r.champion_version, &r.champion) {
+        writeln!(out, "champion v{v}: accuracy {:.4}", c.accuracy)?;
+    }
+    if let Some(v) = &r.verdict {
+        writeln!(out, "{v}")?;
+    }
+    if r.gates.is_empty() {
+        writeln!(
+            out,
+            "no gates set (kiln models brief {} --target ...)",
+            r.model
+        )?;
+    }
+    for g in &r.gates {
+        writeln!(
+            out,
+            "  [{}] {}  (value {})",
+            if g.passed { "pass" } else { "FAIL" },
+            g.gate,
+            g.value
+                .map_or_else(|| "missing".into(), |v| format!("{v:.4}"))
+        )?;
+    }
+    Ok(())
+}
+
+pub fn run_models(
+    ws: &mut Workspace,
+    cmd: &ModelsCommand,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match cmd {
+        ModelsCommand::Register {
+            run,
+            name,
+            stage,
+            by,
+        } => {
+            let version = ws.register_model(*run, name, stage, by)?;
+            if json_out {
+                return print_json(
+                    out,
+                    &json!({ "model": name, "version": version, "run": run, "stage": stage }),
+                );
+            }
+            writeln!(out, "registered run {run} as {name} v{version} ({stage})")?;
+        }
+        ModelsCommand::List => {
+            let mut list = Vec::new();
+            for m in ws.models()? {
+                let o = ws.overview(&m.name)?;
+                list.push(json!({ "name": o.name, "versions": o.versions.len(), "champion": o.champion, "staging": o.staging }));
+            }
+            if json_out {
+                return print_json(out, &json!(list));
+            }
+            for m in list {
+                writeln!(
+                    out,
+                    "{:<20} versions {:<3} champion {}",
+                    m["name"].as_str().unwrap_or_default(),
+                    m["versions"],
+                    m["champion"]
+                )?;
+            }
+        }
+        ModelsCommand::Show { name, version } => {
+            if let Some(v) = version {
+                let card = ws.model_card(name, *v)?;
+                if json_out {
+                    return print_json(out, &serde_json::to_value(card)?);
+                }
+                writeln!(
+                    out,
+                    "{name} v{v} ({}) from run {}",
+                    card.version.stage, card.run.id
+                )?;
+                writeln!(
+                    out,
+                    "trained on {}@{} (blake3 {})",
+                    card.training_data.dataset,
+                    card.training_data.version,
+                    card.training_data.content_hash
+                )?;
+                for l in &card.lineage {
+                    writeln!(out, "  from {}@{} ({})", l.dataset, l.version, l.operation)?;
+                }
+                writeln!(out, "params {}", card.run.params)?;
+                writeln!(out, "metrics {}", card.run.metrics)?;
+                return Ok(());
+            }
+            let o = ws.overview(name)?;
+            if json_out {
+                return print_json(out, &serde_json::to_value(o)?);
+            }
+            writeln!(out, "{name}: {}", o.brief.problem)?;
+            writeln!(out, "champion {:?}, staging {:?}", o.champion, o.staging)?;
+            for v in &o.versions {
+                writeln!(
+                    out,
+                    "  v{} run {} {} by {}",
+                    v.version, v.run_id, v.stage, v.created_by
+                )?;
+            }
+        }
+        ModelsCommand::Brief(a) => {
+            let mut brief = if ws.models()?.iter().any(|m| m.name == a.name) {
+                ws.brief(&a.name)?
+            } else {
+                Brief::default()
+            };
+            if let Some(p) = &a.problem {
+                brief.problem.clone_from(p);
+            }
+            if let Some(o) = &a.owner {
+                brief.owner.clone_from(o);
+            }
+            if let Some(m) = &a.product_metric {
+                brief.product_metric.clone_from(m);
+            }
+            if !a.targets.is_empty() {
+                brief.targets = a
+                    .targets
+                    .iter()
+                    .map(|t| Target::parse(t))
+                    .collect::<Result<_, _>>()?;
+            }
+            if let Some(e) = &a.eval {
+                brief.eval_dataset = Some(e.clone());
+            }
+            if a.min_gain.is_some() {
+                brief.min_gain = a.min_gain;
+            }
+            if a.min_rel_gain.is_some() {
+                brief.min_rel_gain = a.min_rel_gain;
+            }
+            ws.set_brief(&a.name, &brief, &a.by)?;
+            if json_out {
+                return print_json(out, &serde_json::to_value(&brief)?);
+            }
+            writeln!(
+                out,
+                "brief of {} saved ({} targets)",
+                a.name,
+                brief.targets.len()
+            )?;
+        }
+        ModelsCommand::Comment {
+            name,
+            version,
+            text,
+            accept,
+            not_accepted,
+            by,
+        } => {
+            let verdict = if *accept {
+                Some(true)
+            } else if *not_accepted {
+                Some(false)
+            } else {
+                None
+            };
+            ws.comment(name, *version, by, text, verdict)?;
+            if json_out {
+                return print_json(
+                    out,
+                    &json!({ "model": name, "version": version, "accepted": verdict }),
+                );
+            }
+            writeln!(out, "comment saved")?;
+        }
+        ModelsCommand::Stage {
+            name,
+            version,
+            stage,
+            by,
+        } => {
+            ws.set_stage(name, *version, stage, by)?;
+            if json_out {
+                return print_json(
+                    out,
+                    &json!({ "model": name, "version": version, "stage": stage }),
+                );
+            }
+            writeln!(out, "{name} v{version} is now {stage}")?;
+        }
+        ModelsCommand::Alias {
+            name,
+            alias,
+            version,
+            by,
+        } => {
+            ws.set_alias(name, alias, *version, by)?;
+            if json_out {
+                return print_json(
+                    out,
+                    &json!({ "model": name, "alias": alias, "version": version }),
+                );
+            }
+            writeln!(out, "{name}@{alias} → v{version}")?;
+        }
+    }
+    Ok(())
+}
+
+pub fn run_release(
+    ws: &mut Workspace,
+    cmd: &ReleaseCommand,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match cmd {
+        ReleaseCommand::Request {
+            name,
+            version,
+            notes,
+            by,
+        } => {
+            let (id, report) = ws.request_release(name, *version, by, notes)?;
+            if json_out {
+                let mut doc = serde_json::to_value(&report)?;
+                doc["request_id"] = json!(id);
+                return print_json(out, &doc);
+            }
+            writeln!(out, "request {id} filed")?;
+            print_report(&report, out)?;
+        }
+        ReleaseCommand::Approve {
+            request,
+            comment,
+            override_reason,
+            by,
+        } => {
+            ws.approve(*request, by, comment, override_reason.as_deref())?;
+            let r = ws.request(*request)?;
+            if json_out {
+                return print_json(out, &serde_json::to_value(r)?);
+            }
+            writeln!(
+                out,
+                "request {request} approved: {} v{} is champion",
+                r.model, r.version
+            )?;
+        }
+        ReleaseCommand::Reject {
+            request,
+            comment,
+            by,
+        } => {
+            ws.reject(*request, by, comment)?;
+            if json_out {
+                return print_json(out, &serde_json::to_value(ws.request(*request)?)?);
+            }
+            writeln!(out, "request {request} rejected")?;
+        }
+        ReleaseCommand::Rollback { name, comment, by } => {
+            let (from, to) = ws.rollback(name, by, comment)?;
+            if json_out {
+                return print_json(out, &json!({ "model": name, "from": from, "to": to }));
+            }
+            writeln!(out, "{name}@champion: v{from} → v{to}")?;
+        }
+        ReleaseCommand::List { pending, model } => {
+            let list = ws.requests(model.as_deref(), *pending)?;
+            if json_out {
+                return print_json(out, &serde_json::to_value(list)?);
+            }
+            for r in list {
+                writeln!(
+                    out,
+                    "request {:<4} {:<10} {} v{}  by {}  gates {}",
+                    r.id,
+                    r.status,
+                    r.model,
+                    r.version,
+                    r.requested_by,
+                    if r.report["gates_passed"].as_bool().unwrap_or(false) {
+                        "pass"
+                    } else {
+                        "FAIL"
+                    }
+                )?;
+            }
+        }
+        ReleaseCommand::Compare { name, a, b } => {
+            let (c, verdict) = ws.compare_versions(name, *a, *b)?;
+            if json_out {
+                let mut doc = serde_json::to_value(&c)?;
+                doc["verdict"] = json!(verdict);
+                return print_json(out, &doc);
+            }
+            writeln!(out, "{verdict}")?;
+        }
+    }
+    Ok(())
+}
+
+pub fn run_audit(
+    ws: &Workspace,
+    cmd: &AuditCommand,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match cmd {
+        AuditCommand::Verify => {
+            let check = ws.audit_verify()?;
+            if json_out {
+                print_json(out, &serde_json::to_value(&check)?)?;
+            } else if check.ok {
+                writeln!(out, "audit log intact ({} rows)", check.rows)?;
+            }
+            if !check.ok {
+                bail!(
+                    "audit log broken at row {}: {}",
+                    check.first_bad_row.unwrap_or_default(),
+                    check.problem.unwrap_or_default()
+                );
+            }
+        }
+        AuditCommand::Log { at } => {
+            let rows = ws.audit_log(at.as_deref())?;
+            let champions = match at {
+                Some(t) => Some(ws.champions_at(t)?),
+                None => None,
+            };
+            if json_out {
+                return print_json(out, &json!({ "rows": rows, "champions": champions }));
+            }
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{:<4} {}  {:<10} {:<18} {}  {}",
+                    r.id, r.at, r.actor, r.action, r.subject, r.detail
+                )?;
+            }
+            if let Some(c) = champions {
+                for (m, v) in c {
+                    writeln!(out, "champion of {m} then: v{v}")?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `kiln gate`: exit 0 when every gate passes, 1 when one fails.
+pub fn run_gate(
+    ws: &Workspace,
+    args: &GateArgs,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let report = ws.release_report(&args.name, args.version)?;
+    if json_out {
+        print_json(out, &serde_json::to_value(&report)?)?;
+    } else {
+        print_report(&report, out)?;
+    }
+    if !report.gates_passed {
+        bail!("{} v{} fails its quality gates", args.name, args.version);
+    }
+    Ok(())
+}
+
+pub fn run_retrain(
+    ws: &mut Workspace,
+    args: &RetrainArgs,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let o = ws.retrain(&args.name, args.dataset.as_deref(), &args.by, &cancel)?;
+    if json_out {
+        return print_json(out, &serde_json::to_value(&o)?);
+    }
+    writeln!(
+        out,
+        "retrained {} on {}: run {}, v{}; gates {}{}",
+        args.name,
+        o.dataset,
+        o.run_id,
+        o.version,
+        if o.gates_passed { "pass" } else { "FAIL" },
+        o.request_id
+            .map(|r| format!(", release request {r} filed"))
+            .unwrap_or_default()
+    )?;
+    Ok(())
+}

@@ -1,0 +1,587 @@
+//! The model registry and releases: users and roles, models (product brief and gates), registered
+//! versions with stages, comments, aliases with their history, release requests, and the append-only
+//! audit log whose every row's hash covers the previous row's. Every write here is one transaction with
+//! `synchronous=FULL` that also appends its audit row, so a crash leaves either both or neither.
+//! The rules (who may approve what) are the core's; this module keeps the records consistent.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, Store, StoreError};
+
+/// The alias that production serves; it moves only through an approved request or a rollback.
+pub const CHAMPION: &str = "champion";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub name: String,
+    pub brief: serde_json::Value,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    pub model: String,
+    pub version: i64,
+    pub run_id: i64,
+    pub stage: String,
+    /// A POC's verdict: accepted (true), not accepted (false), or not yet judged.
+    pub accepted: Option<bool>,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: i64,
+    pub model: String,
+    pub version: Option<i64>,
+    pub author: String,
+    pub at: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasMove {
+    pub id: i64,
+    pub model: String,
+    pub alias: String,
+    pub version: i64,
+    pub at: String,
+    pub actor: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    pub id: i64,
+    pub model: String,
+    pub version: i64,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub notes: String,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    /// Gates, statistics and the change record, as evaluated when it was filed.
+    pub report: serde_json::Value,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub comment: Option<String>,
+    pub override_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditRow {
+    /// The hash this row should carry given the previous row's hash.
+    pub fn expected_hash(&self, prev_hash: &str) -> String {
+        chain_hash(
+            prev_hash,
+            &self.at,
+            &self.actor,
+            &self.action,
+            &self.subject,
+            &self.detail,
+        )
+    }
+}
+
+fn chain_hash(
+    prev: &str,
+    at: &str,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> String {
+    let mut h = blake3::Hasher::new();
+    for part in [prev, at, actor, action, subject, detail] {
+        // Length-prefixed, so no two different rows hash the same text.
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().to_hex().to_string()
+}
+
+fn now(tx: &Transaction<'_>) -> Result<String> {
+    Ok(
+        tx.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now')", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// Append one audit row chained to the last.
+fn audit(
+    tx: &Transaction<'_>,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    let prev: String = tx
+        .query_row(
+            "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or_default();
+    let at = now(tx)?;
+    let detail = detail.to_string();
+    let hash = chain_hash(&prev, &at, actor, action, subject, &detail);
+    tx.execute(
+        "INSERT INTO audit_log (at, actor, action, subject, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![at, actor, action, subject, detail, prev, hash],
+    )?;
+    Ok(())
+}
+
+const REQUEST_SELECT: &str = "SELECT id, model, version, requested_by, requested_at, notes, status,
+    report_json, decided_by, decided_at, comment, override_reason FROM release_requests";
+
+fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReleaseRequest> {
+    Ok(ReleaseRequest {
+        id: r.get(0)?,
+        model: r.get(1)?,
+        version: r.get(2)?,
+        requested_by: r.get(3)?,
+        requested_at: r.get(4)?,
+        notes: r.get(5)?,
+        status: r.get(6)?,
+        report: r.get(7)?,
+        decided_by: r.get(8)?,
+        decided_at: r.get(9)?,
+        comment: r.get(10)?,
+        override_reason: r.get(11)?,
+    })
+}
+
+fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
+    Ok(ModelVersion {
+        model: r.get(0)?,
+        version: r.get(1)?,
+        run_id: r.get(2)?,
+        stage: r.get(3)?,
+        accepted: r.get::<_, Option<i64>>(4)?.map(|a| a != 0),
+        created_by: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+impl Store {
+    /// Run `f` in one transaction committed with full durability (fsync), then back to `NORMAL`.
+    fn durable<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        result
+    }
+
+    pub fn add_user(&mut self, name: &str, role: &str, actor: &str) -> Result<()> {
+        self.durable(|tx| {
+            let at = now(tx)?;
+            tx.execute(
+                "INSERT INTO users (name, role, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET role = excluded.role",
+                params![name, role, at],
+            )?;
+            audit(
+                tx,
+                actor,
+                "user.set",
+                name,
+                &serde_json::json!({ "role": role }),
+            )
+        })
+    }
+
+    pub fn users(&self) -> Result<Vec<User>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT name, role, created_at FROM users ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok(User {
+                name: r.get(0)?,
+                role: r.get(1)?,
+                created_at: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<User>> {
+        Ok(self.users()?.into_iter().find(|u| u.name == name))
+    }
+
+    /// Register run `run_id`'s model as the next version of `model` (created on its first version).
+    pub fn register_version(
+        &mut self,
+        model: &str,
+        run_id: i64,
+        stage: &str,
+        by: &str,
+    ) -> Result<i64> {
+        self.run(run_id)?;
+        self.durable(|tx| {
+            let at = now(tx)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO models (name, created_at) VALUES (?1, ?2)",
+                params![model, at],
+            )?;
+            let version: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model = ?1",
+                [model],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO model_versions (model, version, run_id, stage, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![model, version, run_id, stage, by, at],
+            )?;
+            audit(
+                tx,
+                by,
+                "model.registered",
+                &format!("{model} v{version}"),
+                &serde_json::json!({ "run": run_id, "stage": stage }),
+            )?;
+            Ok(version)
+        })
+    }
+
+    pub fn models(&self) -> Result<Vec<ModelRecord>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT name, brief_json, created_at FROM models ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok(ModelRecord {
+                name: r.get(0)?,
+                brief: r.get(1)?,
+                created_at: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn model(&self, name: &str) -> Result<ModelRecord> {
+        self.models()?
+            .into_iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| StoreError::NoModel(name.to_owned()))
+    }
+
+    /// Replace a model's product brief (targets, gates, evaluation data); audited with the new brief.
+    pub fn set_brief(&mut self, model: &str, brief: &serde_json::Value, by: &str) -> Result<()> {
+        self.durable(|tx| {
+            let at = now(tx)?;
+            tx.execute(
+                "INSERT INTO models (name, brief_json, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET brief_json = excluded.brief_json",
+                params![model, brief.to_string(), at],
+            )?;
+            audit(tx, by, "model.brief", model, brief)
+        })
+    }
+
+    pub fn model_versions(&self, model: &str) -> Result<Vec<ModelVersion>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT model, version, run_id, stage, accepted, created_by, created_at
+             FROM model_versions WHERE model = ?1 ORDER BY version",
+        )?;
+        let rows = st.query_map([model], version_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn model_version(&self, model: &str, version: i64) -> Result<ModelVersion> {
+        self.model_versions(model)?
+            .into_iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| StoreError::NoModelVersion {
+                model: model.to_owned(),
+                version,
+            })
+    }
+
+    pub fn set_stage(&mut self, model: &str, version: i64, stage: &str, by: &str) -> Result<()> {
+        self.model_version(model, version)?;
+        self.durable(|tx| {
+            tx.execute(
+                "UPDATE model_versions SET stage = ?3 WHERE model = ?1 AND version = ?2",
+                params![model, version, stage],
+            )?;
+            audit(
+                tx,
+                by,
+                "model.stage",
+                &format!("{model} v{version}"),
+                &serde_json::json!({ "stage": stage }),
+            )
+        })
+    }
+
+    /// A comment on a model (or one version), optionally with a POC verdict; both in its history.
+    pub fn add_comment(
+        &mut self,
+        model: &str,
+        version: Option<i64>,
+        by: &str,
+        text: &str,
+        accepted: Option<bool>,
+    ) -> Result<()> {
+        self.model(model)?;
+        if let Some(v) = version {
+            self.model_version(model, v)?;
+        }
+        self.durable(|tx| {
+            let at = now(tx)?;
+            tx.execute(
+                "INSERT INTO model_comments (model, version, author, at, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![model, version, by, at, text],
+            )?;
+            if let (Some(v), Some(a)) = (version, accepted) {
+                tx.execute(
+                    "UPDATE model_versions SET accepted = ?3 WHERE model = ?1 AND version = ?2",
+                    params![model, v, i64::from(a)],
+                )?;
+            }
+            let subject = version.map_or_else(|| model.to_owned(), |v| format!("{model} v{v}"));
+            audit(
+                tx,
+                by,
+                if accepted.is_some() { "model.verdict" } else { "model.comment" },
+                &subject,
+                &serde_json::json!({ "text": text, "accepted": accepted }),
+            )
+        })
+    }
+
+    pub fn comments(&self, model: &str) -> Result<Vec<Comment>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, model, version, author, at, text FROM model_comments WHERE model = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([model], |r| {
+            Ok(Comment {
+                id: r.get(0)?,
+                model: r.get(1)?,
+                version: r.get(2)?,
+                author: r.get(3)?,
+                at: r.get(4)?,
+                text: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every move of a model's aliases, oldest first.
+    pub fn alias_history(&self, model: &str) -> Result<Vec<AliasMove>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, model, alias, version, at, actor FROM alias_history WHERE model = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([model], |r| {
+            Ok(AliasMove {
+                id: r.get(0)?,
+                model: r.get(1)?,
+                alias: r.get(2)?,
+                version: r.get(3)?,
+                at: r.get(4)?,
+                actor: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The version an alias points to now.
+    pub fn alias(&self, model: &str, alias: &str) -> Result<Option<i64>> {
+        Ok(self
+            .alias_history(model)?
+            .into_iter()
+            .rev()
+            .find(|m| m.alias == alias)
+            .map(|m| m.version))
+    }
+
+    fn move_alias(
+        tx: &Transaction<'_>,
+        model: &str,
+        alias: &str,
+        version: i64,
+        by: &str,
+    ) -> Result<()> {
+        let at = now(tx)?;
+        tx.execute(
+            "INSERT INTO alias_history (model, alias, version, at, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![model, alias, version, at, by],
+        )?;
+        audit(
+            tx,
+            by,
+            "alias.moved",
+            &format!("{model}@{alias}"),
+            &serde_json::json!({ "version": version }),
+        )
+    }
+
+    /// Point an alias other than `champion` (e.g. `staging`) at a version.
+    pub fn set_alias(&mut self, model: &str, alias: &str, version: i64, by: &str) -> Result<()> {
+        if alias == CHAMPION {
+            return Err(StoreError::ProtectedAlias(model.to_owned()));
+        }
+        self.model_version(model, version)?;
+        self.durable(|tx| Self::move_alias(tx, model, alias, version, by))
+    }
+
+    /// File a release request for a version with its evaluated report; returns its id.
+    pub fn create_request(
+        &mut self,
+        model: &str,
+        version: i64,
+        by: &str,
+        notes: &str,
+        report: &serde_json::Value,
+    ) -> Result<i64> {
+        self.model_version(model, version)?;
+        self.durable(|tx| {
+            let at = now(tx)?;
+            tx.execute(
+                "INSERT INTO release_requests (model, version, requested_by, requested_at, notes, status,
+                    report_json) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+                params![model, version, by, at, notes, report.to_string()],
+            )?;
+            let id = tx.last_insert_rowid();
+            audit(
+                tx,
+                by,
+                "release.requested",
+                &format!("request {id}: {model} v{version}"),
+                &serde_json::json!({ "notes": notes, "gates_passed": report["gates_passed"] }),
+            )?;
+            Ok(id)
+        })
+    }
+
+    pub fn requests(&self, model: Option<&str>, pending_only: bool) -> Result<Vec<ReleaseRequest>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "{REQUEST_SELECT} WHERE (?1 IS NULL OR model = ?1) AND (?2 = 0 OR status = 'pending')
+             ORDER BY id DESC"
+        ))?;
+        let rows = st.query_map(params![model, i64::from(pending_only)], request_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn request(&self, id: i64) -> Result<ReleaseRequest> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("{REQUEST_SELECT} WHERE id = ?1"))?;
+        st.query_row([id], request_from_row)
+            .optional()?
+            .ok_or(StoreError::NoRequest(id))
+    }
+
+    /// Approve (moving `champion` to the version in the same transaction) or reject a pending request.
+    pub fn decide_request(
+        &mut self,
+        id: i64,
+        approve: bool,
+        by: &str,
+        comment: &str,
+        override_reason: Option<&str>,
+    ) -> Result<()> {
+        let req = self.request(id)?;
+        self.durable(|tx| {
+            let at = now(tx)?;
+            let status = if approve { "approved" } else { "rejected" };
+            let n = tx.execute(
+                "UPDATE release_requests SET status = ?2, decided_by = ?3, decided_at = ?4, comment = ?5,
+                    override_reason = ?6 WHERE id = ?1 AND status = 'pending'",
+                params![id, status, by, at, comment, override_reason],
+            )?;
+            if n == 0 {
+                return Err(StoreError::RequestDecided {
+                    id,
+                    status: req.status.clone(),
+                });
+            }
+            audit(
+                tx,
+                by,
+                if approve { "release.approved" } else { "release.rejected" },
+                &format!("request {id}: {} v{}", req.model, req.version),
+                &serde_json::json!({ "comment": comment, "override_reason": override_reason }),
+            )?;
+            if approve {
+                Self::move_alias(tx, &req.model, CHAMPION, req.version, by)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Move `champion` back to the version it pointed to before its current one. Returns (from, to).
+    pub fn rollback(&mut self, model: &str, by: &str, comment: &str) -> Result<(i64, i64)> {
+        let moves: Vec<i64> = self
+            .alias_history(model)?
+            .into_iter()
+            .filter(|m| m.alias == CHAMPION)
+            .map(|m| m.version)
+            .collect();
+        let Some(&current) = moves.last() else {
+            return Err(StoreError::NoPreviousChampion(model.to_owned()));
+        };
+        let Some(&previous) = moves.iter().rev().find(|v| **v != current) else {
+            return Err(StoreError::NoPreviousChampion(model.to_owned()));
+        };
+        self.durable(|tx| {
+            audit(
+                tx,
+                by,
+                "release.rollback",
+                model,
+                &serde_json::json!({ "from": current, "to": previous, "comment": comment }),
+            )?;
+            Self::move_alias(tx, model, CHAMPION, previous, by)
+        })?;
+        Ok((current, previous))
+    }
+
+    /// The audit log, oldest first.
+    pub fn audit_rows(&self) -> Result<Vec<AuditRow>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(AuditRow {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                subject: r.get(4)?,
+                detail: r.get(5)?,
+                prev_hash: r.get(6)?,
+                hash: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

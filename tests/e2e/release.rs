@@ -1,0 +1,653 @@
+//! The model registry and release approval through the command line: one test per rule (roles, four
+//! eyes, failed gates and admin overrides, rollback), the audit chain catching a row edited in SQLite,
+//! champion-at-time, gates as exit codes, paired statistics, retraining.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{Run, kiln};
+
+fn ok(r: &Run) -> &Run {
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r
+}
+
+fn refused(r: &Run, says: &str) {
+    assert_ne!(r.code, 0, "accepted: {}", r.stdout);
+    assert!(
+        r.stderr.contains(says),
+        "expected `{says}` in: {}",
+        r.stderr
+    );
+}
+
+/// Penguins with a stored 70/10/20 split (`penguins@2`, the evaluation data), three users, and two
+/// registered runs: v1 a short run, v2 a longer one.
+pub fn release_workspace() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("ws");
+    let p = crate::support::fixture("penguins.csv");
+    ok(&kiln(
+        &ws,
+        &["import", p.to_str().unwrap(), "--name", "penguins"],
+    ));
+    ok(&kiln(
+        &ws,
+        &[
+            "datasets",
+            "split",
+            "penguins",
+            "--ratios",
+            "0.7,0.1,0.2",
+            "--seed",
+            "3",
+            "--stratify",
+            "species",
+        ],
+    ));
+    ok(&kiln(
+        &ws,
+        &["users", "add", "ada", "--role", "admin", "--by", "ada"],
+    ));
+    ok(&kiln(
+        &ws,
+        &[
+            "users",
+            "add",
+            "sam",
+            "--role",
+            "data-scientist",
+            "--by",
+            "ada",
+        ],
+    ));
+    ok(&kiln(
+        &ws,
+        &["users", "add", "pat", "--role", "approver", "--by", "ada"],
+    ));
+    for epochs in ["epochs=3", "epochs=40"] {
+        ok(&kiln(
+            &ws,
+            &[
+                "train",
+                "--dataset",
+                "penguins@2",
+                "--target",
+                "species",
+                "--device",
+                "cpu",
+                "--param",
+                epochs,
+            ],
+        ));
+    }
+    ok(&kiln(
+        &ws,
+        &[
+            "models",
+            "register",
+            "--run",
+            "1",
+            "--name",
+            "penguin-id",
+            "--by",
+            "sam",
+        ],
+    ));
+    ok(&kiln(
+        &ws,
+        &[
+            "models",
+            "register",
+            "--run",
+            "2",
+            "--name",
+            "penguin-id",
+            "--by",
+            "sam",
+        ],
+    ));
+    ok(&kiln(
+        &ws,
+        &[
+            "models",
+            "brief",
+            "penguin-id",
+            "--problem",
+            "Tell the species from body measurements",
+            "--owner",
+            "pat",
+            "--product-metric",
+            "field notes filed without an expert",
+            "--target",
+            "accuracy>=0.3",
+            "--eval",
+            "penguins@2",
+            "--by",
+            "pat",
+        ],
+    ));
+    (d, ws)
+}
+
+fn champion(ws: &Path) -> Option<i64> {
+    kiln(ws, &["models", "show", "penguin-id", "--json"]).json()["champion"].as_i64()
+}
+
+fn request(ws: &Path, version: &str, by: &str) -> (i64, serde_json::Value) {
+    let r = kiln(
+        ws,
+        &[
+            "release",
+            "request",
+            "penguin-id",
+            "--version",
+            version,
+            "--by",
+            by,
+            "--notes",
+            "ready",
+            "--json",
+        ],
+    )
+    .json();
+    (r["request_id"].as_i64().unwrap(), r)
+}
+
+#[test]
+fn only_an_approver_who_did_not_ask_approves_and_approval_moves_the_champion() {
+    let (_d, ws) = release_workspace();
+    refused(
+        &kiln(
+            &ws,
+            &["users", "add", "eve", "--role", "admin", "--by", "sam"],
+        ),
+        "only an admin",
+    );
+    let (id, report) = request(&ws, "1", "sam");
+    assert_eq!(report["gates_passed"], true);
+    assert!(
+        report["candidate"]["rows"].as_u64().unwrap() >= 60,
+        "the test rows of penguins@2"
+    );
+    let id = id.to_string();
+    // A data scientist cannot approve; nobody approves without a comment; unknown users are nobody.
+    refused(
+        &kiln(
+            &ws,
+            &["release", "approve", &id, "--by", "sam", "--comment", "ok"],
+        ),
+        "only an approver or admin",
+    );
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "release",
+                "approve",
+                &id,
+                "--by",
+                "mallory",
+                "--comment",
+                "ok",
+            ],
+        ),
+        "not a workspace user",
+    );
+    refused(
+        &kiln(
+            &ws,
+            &["release", "approve", &id, "--by", "pat", "--comment", " "],
+        ),
+        "needs a comment",
+    );
+    assert_eq!(champion(&ws), None);
+    let a = kiln(
+        &ws,
+        &[
+            "release",
+            "approve",
+            &id,
+            "--by",
+            "pat",
+            "--comment",
+            "looks right",
+            "--json",
+        ],
+    )
+    .json();
+    assert_eq!(a["status"], "approved");
+    assert_eq!(champion(&ws), Some(1));
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "release",
+                "approve",
+                &id,
+                "--by",
+                "ada",
+                "--comment",
+                "again",
+            ],
+        ),
+        "already approved",
+    );
+    // The requester never approves their own request, whatever their role.
+    let (own, _) = request(&ws, "2", "pat");
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "release",
+                "approve",
+                &own.to_string(),
+                "--by",
+                "pat",
+                "--comment",
+                "mine",
+            ],
+        ),
+        "second person",
+    );
+    // `champion` is protected: no direct move.
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "models",
+                "alias",
+                "penguin-id",
+                "champion",
+                "--version",
+                "2",
+            ],
+        ),
+        "moves only through",
+    );
+    ok(&kiln(
+        &ws,
+        &[
+            "models",
+            "alias",
+            "penguin-id",
+            "staging",
+            "--version",
+            "2",
+            "--by",
+            "sam",
+        ],
+    ));
+    assert_eq!(
+        kiln(&ws, &["models", "show", "penguin-id", "--json"]).json()["staging"],
+        2
+    );
+}
+
+#[test]
+fn a_failed_gate_blocks_until_an_admin_overrides_with_a_reason_and_rollback_restores() {
+    let (_d, ws) = release_workspace();
+    let (first, _) = request(&ws, "1", "sam");
+    ok(&kiln(
+        &ws,
+        &[
+            "release",
+            "approve",
+            &first.to_string(),
+            "--by",
+            "pat",
+            "--comment",
+            "first release",
+        ],
+    ));
+    // An unreachable target: the request is filed with its failed gate.
+    ok(&kiln(
+        &ws,
+        &[
+            "models",
+            "brief",
+            "penguin-id",
+            "--target",
+            "accuracy>=1.01",
+            "--target",
+            "latency_p99_ms<=1000",
+            "--by",
+            "pat",
+        ],
+    ));
+    let (id, report) = request(&ws, "2", "sam");
+    assert_eq!(report["gates_passed"], false);
+    assert_eq!(report["gates"][0]["passed"], false);
+    assert_eq!(report["gates"][1]["passed"], true);
+    assert_eq!(report["champion_version"], 1);
+    assert!(report["verdict"].as_str().unwrap().contains("95% CI"));
+    assert!(
+        report["changes"]["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p[0] == "param_epochs")
+    );
+    let gate = kiln(&ws, &["gate", "penguin-id", "--version", "2"]);
+    refused(&gate, "fails its quality gates");
+    let id = id.to_string();
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "release",
+                "approve",
+                &id,
+                "--by",
+                "pat",
+                "--comment",
+                "ship it",
+            ],
+        ),
+        "only an admin can override",
+    );
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "release",
+                "approve",
+                &id,
+                "--by",
+                "ada",
+                "--comment",
+                "ship it",
+            ],
+        ),
+        "override reason",
+    );
+    ok(&kiln(
+        &ws,
+        &[
+            "release",
+            "approve",
+            &id,
+            "--by",
+            "ada",
+            "--comment",
+            "ship it",
+            "--override",
+            "target is a typo, fixed next",
+        ],
+    ));
+    assert_eq!(champion(&ws), Some(2));
+    let r = kiln(&ws, &["release", "list", "--json"]).json();
+    assert_eq!(r[0]["override_reason"], "target is a typo, fixed next");
+
+    // Rollback: an approver, with a comment; back to v1, audited.
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "release",
+                "rollback",
+                "penguin-id",
+                "--by",
+                "sam",
+                "--comment",
+                "oops",
+            ],
+        ),
+        "only an approver",
+    );
+    let back = kiln(
+        &ws,
+        &[
+            "release",
+            "rollback",
+            "penguin-id",
+            "--by",
+            "pat",
+            "--comment",
+            "v2 misroutes Chinstraps",
+            "--json",
+        ],
+    )
+    .json();
+    assert_eq!(
+        (back["from"].as_i64(), back["to"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(champion(&ws), Some(1));
+    let log = kiln(&ws, &["audit", "log", "--json"]).json();
+    let actions: Vec<&str> = log["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "user.set",
+        "model.registered",
+        "model.brief",
+        "release.requested",
+        "release.approved",
+        "alias.moved",
+        "release.rollback",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+}
+
+#[test]
+fn audit_verify_names_a_row_edited_or_deleted_in_sqlite_and_answers_champion_at_a_time() {
+    let (_d, ws) = release_workspace();
+    let (id, _) = request(&ws, "1", "sam");
+    ok(&kiln(
+        &ws,
+        &[
+            "release",
+            "approve",
+            &id.to_string(),
+            "--by",
+            "pat",
+            "--comment",
+            "ok",
+        ],
+    ));
+    let log = kiln(&ws, &["audit", "log", "--json"]).json();
+    let rows = log["rows"].as_array().unwrap();
+    let approved_at = rows.iter().find(|r| r["action"] == "alias.moved").unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = rows
+        .iter()
+        .find(|r| r["action"] == "release.requested")
+        .unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at = kiln(&ws, &["audit", "log", "--at", &approved_at, "--json"]).json();
+    assert_eq!(at["champions"]["penguin-id"], 1);
+    let at = kiln(&ws, &["audit", "log", "--at", &before, "--json"]).json();
+    assert!(
+        at["champions"].as_object().unwrap().is_empty(),
+        "no champion before the approval"
+    );
+    let v = kiln(&ws, &["audit", "verify", "--json"]).json();
+    assert_eq!(
+        (v["ok"].as_bool(), v["rows"].as_u64()),
+        (Some(true), Some(rows.len() as u64))
+    );
+
+    let db = rusqlite::Connection::open(ws.join("kiln.db")).unwrap();
+    db.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 4", [])
+        .unwrap();
+    let r = kiln(&ws, &["audit", "verify"]);
+    refused(&r, "broken at row 4");
+    assert!(r.stderr.contains("edited"), "{}", r.stderr);
+    db.execute(
+        "UPDATE audit_log SET actor = (SELECT actor FROM audit_log WHERE id = 3) WHERE id = 4",
+        [],
+    )
+    .ok();
+    // Put it back as it was is not possible without the original; start over and delete a row instead.
+    let (_d2, ws2) = release_workspace();
+    let db2 = rusqlite::Connection::open(ws2.join("kiln.db")).unwrap();
+    db2.execute("DELETE FROM audit_log WHERE id = 2", [])
+        .unwrap();
+    refused(&kiln(&ws2, &["audit", "verify"]), "row 2 is missing");
+}
+
+#[test]
+fn gates_compare_and_retrain_from_the_command_line() {
+    let (_d, ws) = release_workspace();
+    ok(&kiln(&ws, &["gate", "penguin-id", "--version", "2"]));
+    let c = kiln(
+        &ws,
+        &["release", "compare", "penguin-id", "1", "2", "--json"],
+    )
+    .json();
+    let p = c["p_value"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    assert!(c["ci_low"].as_f64().unwrap() <= c["difference"].as_f64().unwrap());
+    assert_eq!(c["resamples"], 10_000);
+    // The same command twice gives the same interval (seeded).
+    assert_eq!(
+        c,
+        kiln(
+            &ws,
+            &["release", "compare", "penguin-id", "1", "2", "--json"]
+        )
+        .json()
+    );
+
+    let (id, _) = request(&ws, "2", "sam");
+    ok(&kiln(
+        &ws,
+        &[
+            "release",
+            "approve",
+            &id.to_string(),
+            "--by",
+            "pat",
+            "--comment",
+            "ok",
+        ],
+    ));
+    // New data arrives (a relabelled copy is still penguins@3); retrain the champion's configuration.
+    ok(&kiln(
+        &ws,
+        &[
+            "datasets",
+            "split",
+            "penguins",
+            "--ratios",
+            "0.7,0.1,0.2",
+            "--seed",
+            "4",
+            "--stratify",
+            "species",
+        ],
+    ));
+    let r = kiln(&ws, &["retrain", "penguin-id", "--by", "sam", "--json"]).json();
+    assert_eq!(r["dataset"], "penguins@3");
+    assert_eq!(r["version"], 3);
+    assert_eq!(r["gates_passed"], true);
+    let req = r["request_id"]
+        .as_i64()
+        .expect("a passing retrain files a request");
+    let pending = kiln(&ws, &["release", "list", "--pending", "--json"]).json();
+    assert_eq!(pending[0]["id"].as_i64(), Some(req));
+    let card = kiln(
+        &ws,
+        &["models", "show", "penguin-id", "--version", "3", "--json"],
+    )
+    .json();
+    assert_eq!(card["training_data"]["version"], 3);
+    let lineage = card["lineage"].as_array().unwrap();
+    assert_eq!(
+        lineage.last().unwrap()["operation"],
+        "import",
+        "lineage reaches the raw import"
+    );
+    assert_eq!(card["run"]["params"]["epochs"], 40);
+}
+
+#[test]
+fn poc_verdicts_and_comments_are_part_of_the_history() {
+    let (_d, ws) = release_workspace();
+    ok(&kiln(
+        &ws,
+        &[
+            "train",
+            "--dataset",
+            "penguins@2",
+            "--target",
+            "species",
+            "--device",
+            "cpu",
+            "--param",
+            "epochs=5",
+        ],
+    ));
+    ok(&kiln(
+        &ws,
+        &[
+            "models",
+            "register",
+            "--run",
+            "3",
+            "--name",
+            "penguin-id",
+            "--stage",
+            "poc",
+            "--by",
+            "sam",
+        ],
+    ));
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "models",
+                "comment",
+                "penguin-id",
+                "--text",
+                "  ",
+                "--by",
+                "pat",
+            ],
+        ),
+        "needs text",
+    );
+    ok(&kiln(
+        &ws,
+        &[
+            "models",
+            "comment",
+            "penguin-id",
+            "--version",
+            "3",
+            "--text",
+            "bill length alone would do",
+            "--accept",
+            "--by",
+            "pat",
+        ],
+    ));
+    let o = kiln(&ws, &["models", "show", "penguin-id", "--json"]).json();
+    assert_eq!(o["versions"][2]["stage"], "poc");
+    assert_eq!(o["versions"][2]["accepted"], true);
+    assert_eq!(o["comments"][0]["text"], "bill length alone would do");
+    refused(
+        &kiln(
+            &ws,
+            &["models", "brief", "penguin-id", "--target", "accuracy=0.9"],
+        ),
+        "invalid target",
+    );
+    refused(
+        &kiln(&ws, &["models", "brief", "penguin-id", "--eval", "nope@1"]),
+        "nope",
+    );
+    refused(
+        &kiln(&ws, &["models", "register", "--run", "99", "--name", "x"]),
+        "no run 99",
+    );
+}
