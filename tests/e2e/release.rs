@@ -1,5 +1,5 @@
 //! The model registry and release approval through the command line: one test per rule (roles, four
-//! eyes, failed gates and admin overrides, rollback), the audit chain catching a row edited in SQLite,
+//! eyes, failed gates and admin overrides, rollback), the audit chain catching a row edited in the database,
 //! champion-at-time, gates as exit codes, paired statistics, retraining.
 
 use std::path::{Path, PathBuf};
