@@ -234,19 +234,17 @@ fn navigation_reaches_every_panel_and_unbuilt_ones_say_so() {
     h.get_by_label("Train").click();
     h.run_steps(2);
     h.get_by_label_contains("Nothing to train on yet");
-    for (nav, heading) in [
-        ("Models & Releases", "Models & Releases"),
-        ("Monitor", "Monitor"),
-    ] {
-        h.get_by_label(nav).click();
-        h.run_steps(2);
-        assert!(h.query_all_by_label(heading).count() >= 1, "{nav}");
-        h.get_by_label_contains("Not available yet");
-    }
+    h.get_by_label("Monitor").click();
+    h.run_steps(2);
+    assert!(h.query_all_by_label("Monitor").count() >= 1);
+    h.get_by_label_contains("Not available yet");
     h.get_by_label("Runs").click();
     h.run_steps(2);
     h.get_by_label_contains("No training runs yet");
     h.get_by_label("Models & Releases").click();
+    settle(&mut h);
+    h.get_by_label("No registered models yet");
+    h.get_by_label("Monitor").click();
     h.run_steps(2);
     h.get_by_label("Go to Data").click();
     h.run_steps(2);
@@ -859,4 +857,118 @@ fn long_curves_draw_from_summaries_first_then_every_point() {
             .iter()
             .all(|(_, lod, n)| *n == 20_000 && lod.len() == 20_000)
     );
+}
+
+fn room_tried(h: &Harness<'_, KilnApp>) -> kiln_app::gui::release::TryResult {
+    let room = h
+        .state()
+        .room::<kiln_app::gui::release::ReleaseRoom>()
+        .unwrap();
+    room.controller()
+        .tried
+        .clone()
+        .expect("predictions came back")
+}
+
+#[test]
+fn a_pm_approves_a_pending_release_from_the_models_panel() {
+    let (_d, ws_dir) = crate::release::release_workspace();
+    let kiln = |args: &[&str]| crate::support::kiln(&ws_dir, args);
+    // v1 is the champion already; v2 (longer training) waits for approval.
+    let first = kiln(&[
+        "release",
+        "request",
+        "penguin-id",
+        "--version",
+        "1",
+        "--by",
+        "sam",
+        "--json",
+    ])
+    .json();
+    let id = first["request_id"].as_i64().unwrap().to_string();
+    assert_eq!(
+        kiln(&[
+            "release",
+            "approve",
+            &id,
+            "--by",
+            "ada",
+            "--comment",
+            "first"
+        ])
+        .code,
+        0
+    );
+    let r = kiln(&[
+        "release",
+        "request",
+        "penguin-id",
+        "--version",
+        "2",
+        "--by",
+        "sam",
+        "--notes",
+        "longer training",
+        "--json",
+    ])
+    .json();
+    assert_eq!(r["gates_passed"], true);
+    assert_eq!(r["champion_version"], 1);
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    // The nav entry counts the pending requests once the registry is read.
+    wait_for(&mut h, "Models & Releases  (1)");
+    h.get_by_label("Models & Releases  (1)").click();
+    settle(&mut h);
+    h.get_by_label("Tell the species from body measurements");
+    // Both requests pass their gates; the second waits.
+    assert_eq!(h.query_all_by_label("gates PASS").count(), 2);
+    h.get_by_label("pending");
+    // The verdict in words, with its interval and p-value.
+    h.get_by_label_contains("95% CI");
+    h.get_by_label("What changed from the champion");
+    // The approver picks themself, writes the mandatory comment and approves.
+    h.get_by_label("Acting as").click();
+    h.run_steps(2);
+    h.get_by_label("pat (approver)").click();
+    h.run_steps(2);
+    h.get_by_label("Comment (required)").focus();
+    h.get_by_label("Comment (required)")
+        .type_text("Checked the Gentoo recall; fine to ship");
+    h.run_steps(2);
+    screenshot(&mut h, "release");
+    h.get_by_label("Approve").click();
+    settle(&mut h);
+    let room = h
+        .state()
+        .room::<kiln_app::gui::release::ReleaseRoom>()
+        .unwrap();
+    let model = &room.controller().data.as_ref().unwrap().models[0];
+    assert_eq!(model.champion, Some(2));
+    assert_eq!(model.requests[0].status, "approved");
+    assert_eq!(model.requests[0].decided_by.as_deref(), Some("pat"));
+    assert_eq!(h.query_all_by_label("approved").count(), 2);
+    assert!(h.query_by_label("pending").is_none());
+    // Try it: the newest version and the champion on an evaluation row, with probabilities.
+    h.get_by_label("Try it").click();
+    h.run_steps(2);
+    h.get_by_label("Next 5 rows").click();
+    settle(&mut h);
+    let tried = room_tried(&h);
+    assert_eq!(tried.rows.len(), 5);
+    assert_eq!(
+        tried.versions.len(),
+        1,
+        "v2 is both the newest and the champion"
+    );
+    for p in &tried.versions[0].2 {
+        assert!(
+            (p.iter().sum::<f64>() - 1.0).abs() < 1e-4,
+            "probabilities sum to 1: {p:?}"
+        );
+    }
+    screenshot(&mut h, "release-try");
+    let ws = Workspace::open(&ws_dir).unwrap();
+    assert!(ws.audit_verify().unwrap().ok);
 }

@@ -325,7 +325,7 @@ fn a_failed_gate_blocks_until_an_admin_overrides_with_a_reason_and_rollback_rest
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p[0] == "param_epochs")
+            .any(|p| p[0] == "epochs")
     );
     let gate = kiln(&ws, &["gate", "penguin-id", "--version", "2"]);
     refused(&gate, "fails its quality gates");

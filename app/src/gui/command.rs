@@ -26,6 +26,7 @@ pub enum Command {
     /// Boxed: a training request or sweep spec is much larger than any other command.
     Train(Box<super::train::TrainCommand>),
     Runs(super::runs::RunsCommand),
+    Release(super::release::ReleaseCommand),
 }
 
 impl From<ShellCommand> for Command {

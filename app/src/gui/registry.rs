@@ -8,7 +8,7 @@ pub fn rooms() -> Vec<Box<dyn Room>> {
         Box::new(super::label::LabelRoom::default()),
         Box::new(super::train::TrainRoom::default()),
         Box::new(super::runs::RunsRoom::default()),
-        Box::new(super::release::room()),
+        Box::new(super::release::ReleaseRoom::default()),
         Box::new(super::monitor::room()),
     ]
 }

@@ -1,15 +1,113 @@
-//! Models & Releases: the registry, quality gates and release approval (the product side's view). For now
-//! the room says what is coming.
+//! Models & Releases: the product side's view. Per model its brief and targets, the champion, pending
+//! release requests with pass/fail badges, the statistical verdict, candidate against champion (and the
+//! POC it came from), the change record and the model card; Approve / Reject with a mandatory comment,
+//! an admin's override with a reason, rollback; the release timeline; and *Try it* on evaluation rows.
 
-use crate::gui::state::PanelId;
-use crate::gui::widgets::placeholder::PlaceholderRoom;
+mod controller;
+mod panel;
+mod try_it;
+
+pub use controller::{ReleaseController, ReleaseData, TryResult};
+pub use panel::ReleaseView;
+
+use super::command::Command;
+use super::room::{Cx, Room};
+use super::state::{AppState, PanelId};
 
 pub const ID: PanelId = PanelId("models");
 
-pub fn room() -> PlaceholderRoom {
-    PlaceholderRoom {
-        id: ID,
-        title: "Models & Releases",
-        text: "Register models, run quality gates, get a reviewer's approval and release — with an audit trail.",
+/// What the Models & Releases room does. Every write runs on a worker and the room re-reads after it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReleaseCommand {
+    /// Re-read users, models, requests and the audit log.
+    Reload,
+    Approve {
+        request: i64,
+        by: String,
+        comment: String,
+        override_reason: Option<String>,
+    },
+    Reject {
+        request: i64,
+        by: String,
+        comment: String,
+    },
+    Rollback {
+        model: String,
+        by: String,
+        comment: String,
+    },
+    /// Register a run's model (the button on a run's report).
+    Register {
+        run: i64,
+        model: String,
+        stage: String,
+        by: String,
+    },
+    /// File a release request for a version (gates and statistics are evaluated on the worker).
+    Request {
+        model: String,
+        version: i64,
+        by: String,
+        notes: String,
+    },
+    /// Predictions of versions on evaluation rows, or on one edited row.
+    Try {
+        model: String,
+        versions: Vec<i64>,
+        rows: Vec<usize>,
+        /// A row typed by the user: `(column, text)`; used instead of `rows` when given.
+        edited: Option<Vec<(String, String)>>,
+    },
+}
+
+impl From<ReleaseCommand> for Command {
+    fn from(c: ReleaseCommand) -> Self {
+        Command::Release(c)
+    }
+}
+
+#[derive(Default)]
+pub struct ReleaseRoom {
+    ctl: ReleaseController,
+    view: ReleaseView,
+}
+
+impl ReleaseRoom {
+    pub fn controller(&self) -> &ReleaseController {
+        &self.ctl
+    }
+}
+
+impl Room for ReleaseRoom {
+    fn id(&self) -> PanelId {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "Models & Releases"
+    }
+
+    fn badge(&self, _state: &AppState) -> Option<usize> {
+        let pending = self.ctl.data.as_ref().map_or(0, ReleaseData::pending);
+        Some(pending).filter(|n| *n > 0)
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
+        panel::ui(ui, state, &mut self.view, &self.ctl, cmds);
+    }
+
+    fn apply(&mut self, cmd: Command, cx: &mut Cx<'_>) -> Option<Command> {
+        match cmd {
+            Command::Release(c) => {
+                self.ctl.apply(c, cx);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Cx<'_>) {
+        self.ctl.poll(cx);
     }
 }

@@ -91,6 +91,8 @@ pub struct RunsView {
     pub sweep: Option<String>,
     pub tag_text: String,
     pub note: Option<(i64, String)>,
+    pub register_name: String,
+    pub register_stage: String,
     dirty: bool,
 }
 
@@ -124,6 +126,8 @@ impl Default for RunsView {
             sweep: None,
             tag_text: String::new(),
             note: None,
+            register_name: String::new(),
+            register_stage: "candidate".into(),
             dirty: true,
         }
     }

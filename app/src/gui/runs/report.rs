@@ -139,6 +139,39 @@ pub fn ui(
             ));
         }
     });
+    if run.status == kiln_core::RunStatus::Finished {
+        ui.horizontal(|ui| {
+            ui.label("Register this run's model as");
+            ui.add(
+                egui::TextEdit::singleline(&mut v.register_name)
+                    .hint_text("model name")
+                    .desired_width(140.0),
+            );
+            egui::ComboBox::from_id_salt("register-stage")
+                .selected_text(v.register_stage.as_str())
+                .show_ui(ui, |ui| {
+                    for s in ["candidate", "poc"] {
+                        ui.selectable_value(&mut v.register_stage, s.to_owned(), s);
+                    }
+                });
+            let name = v.register_name.trim().to_owned();
+            if ui
+                .add_enabled(!name.is_empty(), egui::Button::new("Register"))
+                .on_hover_text("A new version of this model name, shown in Models & Releases")
+                .clicked()
+            {
+                cmds.push(
+                    crate::gui::release::ReleaseCommand::Register {
+                        run: run.id,
+                        model: name,
+                        stage: v.register_stage.clone(),
+                        by: kiln_core::current_user(),
+                    }
+                    .into(),
+                );
+            }
+        });
+    }
     if let Some(r) = state.resumable.iter().find(|r| r.run_id == run.id)
         && ui
             .button(format!("Resume from epoch {}", r.epoch + 1))

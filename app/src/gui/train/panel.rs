@@ -753,7 +753,7 @@ impl TrainPanel {
                         let curve = ui
                             .add_enabled(!training, egui::Button::new("Learning curve"))
                             .on_hover_text(
-                                "Would more data help? Trains these settings on 10%, 25%, 50% and 100% of the training rows (nested, stratified), three seeds each; see Runs → More data?",
+                                "Would more data help? Trains these settings on 10%, 25%, 50% and 100% of the training rows (nested, stratified), three seeds each; see Runs, More data?",
                             );
                         if curve.clicked() {
                             match self.request(state).and_then(|req| {

@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use kiln_data::polars::prelude::*;
-use kiln_store::{AuditRow, CHAMPION, ModelVersion, ReleaseRequest};
+use kiln_store::{CHAMPION, ModelVersion, ReleaseRequest};
 use serde::{Deserialize, Serialize};
 
+pub use kiln_store::{AuditRow, User as UserRecord};
 pub use stats::{PairedComparison, mcnemar_exact};
 
 use crate::{CoreError, Result, Workspace};
@@ -601,7 +602,11 @@ impl Workspace {
             .rows
             .iter()
             .filter(|r| r.differs && r.section == crate::compare::Section::Param)
-            .map(|r| (r.name.clone(), r.values[0].clone(), r.values[1].clone()))
+            .map(|r| {
+                // (A parameter named like a metric is `param_NAME` in the runs table.)
+                let name = r.name.strip_prefix("param_").unwrap_or(&r.name).to_owned();
+                (name, r.values[0].clone(), r.values[1].clone())
+            })
             .collect();
         let metrics = ["accuracy", "latency_p50_ms", "latency_p99_ms"]
             .iter()

@@ -107,12 +107,18 @@ impl PairedComparison {
         } else {
             "not distinguishable from chance at p < 0.05"
         };
-        format!(
+        let text = format!(
             "{direction}, 95% CI [{:.1}, {:.1}], p = {:.3} — {significant}",
             pts(self.ci_low),
             pts(self.ci_high),
             self.p_value
-        )
+        );
+        // A sentence starts with a capital, whatever the names.
+        let mut chars = text.chars();
+        chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -150,7 +156,7 @@ mod tests {
         assert_eq!(r, PairedComparison::of(&a, &b, 10_000, 7));
         assert!(
             r.verdict("champion", "candidate")
-                .starts_with("candidate better than champion by 5.0 points")
+                .starts_with("Candidate better than champion by 5.0 points")
         );
     }
 }

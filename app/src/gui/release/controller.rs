@@ -1,0 +1,304 @@
+//! The Models & Releases controller: reads the registry on a worker (when the workspace's lists change
+//! and after every write), runs approvals, rejections, rollbacks, registrations and requests on workers,
+//! and the *Try it* predictions.
+
+use kiln_core::Workspace;
+use kiln_core::data::polars::prelude::*;
+use kiln_core::release::ModelOverview;
+
+use super::ReleaseCommand;
+use crate::gui::jobs::{Finished, Task};
+use crate::gui::room::Cx;
+
+/// Everything the room shows, read at once.
+#[derive(Clone, Debug, Default)]
+pub struct ReleaseData {
+    pub users: Vec<kiln_core::release::UserRecord>,
+    pub models: Vec<ModelOverview>,
+    pub audit: Vec<kiln_core::release::AuditRow>,
+    /// Column names of each model's evaluation rows (for *Try it*), and how many rows.
+    pub eval_columns: Vec<(String, Vec<String>, usize)>,
+}
+
+impl ReleaseData {
+    pub fn pending(&self) -> usize {
+        self.models
+            .iter()
+            .flat_map(|m| &m.requests)
+            .filter(|r| r.status == "pending")
+            .count()
+    }
+}
+
+/// Predictions of model versions on some rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TryResult {
+    pub model: String,
+    /// The rows as shown (column, value).
+    pub rows: Vec<Vec<(String, String)>>,
+    /// The true class of each row, when the rows have one.
+    pub truth: Vec<Option<String>>,
+    /// Per version: its classes and, per row, the probabilities.
+    pub versions: Vec<(i64, Vec<String>, Vec<Vec<f64>>)>,
+}
+
+/// A registry write run on a worker; its text is the toast saying what it did.
+type Write = Box<dyn FnOnce(&mut Workspace) -> kiln_core::Result<String> + Send>;
+
+#[derive(Default)]
+pub struct ReleaseController {
+    pub data: Option<ReleaseData>,
+    generation: Option<u64>,
+    load: Option<Task<ReleaseData>>,
+    write: Option<Task<String>>,
+    try_job: Option<Task<TryResult>>,
+    pub tried: Option<TryResult>,
+    /// The last write's refusal (shown next to the buttons, and as a toast).
+    pub refusal: Option<String>,
+}
+
+fn read_all(root: &std::path::Path) -> kiln_core::Result<ReleaseData> {
+    let ws = Workspace::open(root)?;
+    let mut models = Vec::new();
+    let mut eval_columns = Vec::new();
+    for m in ws.models()? {
+        let o = ws.overview(&m.name)?;
+        if let Ok((_, df)) = ws.evaluation_rows(&o.brief, &m.name) {
+            eval_columns.push((
+                m.name.clone(),
+                df.get_column_names()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                df.height(),
+            ));
+        }
+        models.push(o);
+    }
+    Ok(ReleaseData {
+        users: ws.users()?,
+        models,
+        audit: ws.audit_log(None)?,
+        eval_columns,
+    })
+}
+
+fn try_rows(
+    root: &std::path::Path,
+    model: &str,
+    versions: &[i64],
+    rows: &[usize],
+    edited: Option<&[(String, String)]>,
+) -> kiln_core::Result<TryResult> {
+    let ws = Workspace::open(root)?;
+    let brief = ws.brief(model)?;
+    let (_, df) = ws.evaluation_rows(&brief, model)?;
+    let picked = if let Some(cells) = edited {
+        // One typed row: each value parsed as the column's type in the evaluation data.
+        let mut cols = Vec::new();
+        for (name, text) in cells {
+            let dtype = df.column(name)?.dtype().clone();
+            let s = Series::new(name.as_str().into(), [text.as_str()]);
+            let c = if text.trim().is_empty() {
+                Series::full_null(name.as_str().into(), 1, &dtype)
+            } else {
+                s.cast(&dtype).map_err(|_| {
+                    kiln_core::CoreError::Invalid(format!(
+                        "`{text}` is not a valid {dtype} for `{name}`"
+                    ))
+                })?
+            };
+            if c.null_count() > 0 && !text.trim().is_empty() {
+                return Err(kiln_core::CoreError::Invalid(format!(
+                    "`{text}` is not a valid {dtype} for `{name}`"
+                )));
+            }
+            cols.push(c.into_column());
+        }
+        DataFrame::new(1, cols)?
+    } else {
+        let idx: Vec<IdxSize> = rows
+            .iter()
+            .filter(|r| **r < df.height())
+            .map(|r| *r as IdxSize)
+            .collect();
+        df.take(&IdxCa::from_vec("idx".into(), idx))?
+    };
+    let mut out_versions = Vec::new();
+    let mut target = None;
+    for &v in versions {
+        let run = ws
+            .overview(model)?
+            .versions
+            .into_iter()
+            .find(|x| x.version == v)
+            .map(|x| x.run_id);
+        let Some(run) = run else { continue };
+        let m = ws.load_model(run)?;
+        target = Some(m.target().to_owned());
+        out_versions.push((v, m.classes().to_vec(), m.predict_proba(&picked)?));
+    }
+    let truth = match target.and_then(|t| picked.column(&t).ok().cloned()) {
+        Some(c) => (0..picked.height())
+            .map(|i| kiln_core::data::cell(&c, i))
+            .collect(),
+        None => vec![None; picked.height()],
+    };
+    let shown = (0..picked.height())
+        .map(|i| {
+            picked
+                .columns()
+                .iter()
+                .map(|c| (c.name().to_string(), kiln_core::data::cell_text(c, i)))
+                .collect()
+        })
+        .collect();
+    Ok(TryResult {
+        model: model.to_owned(),
+        rows: shown,
+        truth,
+        versions: out_versions,
+    })
+}
+
+impl ReleaseController {
+    fn reload(&mut self, state: &mut crate::gui::state::AppState) {
+        let root = state.ws.root().to_path_buf();
+        state.jobs.replace(&mut self.load);
+        self.load = state.spawn_shown(
+            "Read models and releases",
+            "release-read",
+            crate::gui::jobs::Shown::Hidden,
+            move |_, _| read_all(&root),
+        );
+    }
+
+    pub fn apply(&mut self, cmd: ReleaseCommand, cx: &mut Cx<'_>) {
+        let state = &mut *cx.state;
+        let root = state.ws.root().to_path_buf();
+        let write = |title: &str, f: Write| {
+            let root = root.clone();
+            (
+                title.to_owned(),
+                move |_: &kiln_core::Cancel, _: &kiln_core::Progress| {
+                    let mut ws = Workspace::open(&root)?;
+                    f(&mut ws)
+                },
+            )
+        };
+        let (title, job) = match cmd {
+            ReleaseCommand::Reload => {
+                self.reload(state);
+                return;
+            }
+            ReleaseCommand::Try {
+                model,
+                versions,
+                rows,
+                edited,
+            } => {
+                state.jobs.replace(&mut self.try_job);
+                self.try_job = state.spawn("Try the models", "release-try", move |_, _| {
+                    try_rows(&root, &model, &versions, &rows, edited.as_deref())
+                });
+                return;
+            }
+            ReleaseCommand::Approve {
+                request,
+                by,
+                comment,
+                override_reason,
+            } => write(
+                "Approve the release",
+                Box::new(move |ws| {
+                    ws.approve(request, &by, &comment, override_reason.as_deref())?;
+                    let r = ws.request(request)?;
+                    Ok(format!(
+                        "Approved: {} v{} is the champion",
+                        r.model, r.version
+                    ))
+                }),
+            ),
+            ReleaseCommand::Reject {
+                request,
+                by,
+                comment,
+            } => write(
+                "Reject the release",
+                Box::new(move |ws| {
+                    ws.reject(request, &by, &comment)?;
+                    Ok(format!("Rejected request {request}"))
+                }),
+            ),
+            ReleaseCommand::Rollback { model, by, comment } => write(
+                "Roll back the champion",
+                Box::new(move |ws| {
+                    let (from, to) = ws.rollback(&model, &by, &comment)?;
+                    Ok(format!("{model}: champion back from v{from} to v{to}"))
+                }),
+            ),
+            ReleaseCommand::Register {
+                run,
+                model,
+                stage,
+                by,
+            } => write(
+                "Register the model",
+                Box::new(move |ws| {
+                    let v = ws.register_model(run, &model, &stage, &by)?;
+                    Ok(format!("Registered run {run} as {model} v{v} ({stage})"))
+                }),
+            ),
+            ReleaseCommand::Request {
+                model,
+                version,
+                by,
+                notes,
+            } => write(
+                "Evaluate and request the release",
+                Box::new(move |ws| {
+                    let (id, r) = ws.request_release(&model, version, &by, &notes)?;
+                    Ok(format!(
+                        "Request {id} filed: {model} v{version}, gates {}",
+                        if r.gates_passed { "pass" } else { "fail" }
+                    ))
+                }),
+            ),
+        };
+        self.refusal = None;
+        state.jobs.replace(&mut self.write);
+        self.write = state.spawn(title, "release-write", job);
+    }
+
+    pub fn poll(&mut self, cx: &mut Cx<'_>) {
+        let state = &mut *cx.state;
+        if self.generation != Some(state.generation) {
+            self.generation = Some(state.generation);
+            self.reload(state);
+        }
+        match state.poll(&mut self.load) {
+            Some(Finished::Done(d)) => self.data = Some(d),
+            Some(Finished::Failed(e)) => state.error("Could not read the registry", &e.to_string()),
+            _ => {}
+        }
+        match state.poll(&mut self.write) {
+            Some(Finished::Done(msg)) => {
+                state.info(msg);
+                self.reload(state);
+            }
+            Some(Finished::Failed(e)) => {
+                self.refusal = Some(e.to_string());
+                state.error("Not done", &e.to_string());
+            }
+            _ => {}
+        }
+        match state.poll(&mut self.try_job) {
+            Some(Finished::Done(t)) => self.tried = Some(t),
+            Some(Finished::Failed(e)) => {
+                self.refusal = Some(e.to_string());
+                state.error("Could not run the models", &e.to_string());
+            }
+            _ => {}
+        }
+    }
+}

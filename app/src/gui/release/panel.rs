@@ -1,0 +1,738 @@
+//! The Models & Releases panel, written for someone who never trained a model: the brief in words, each
+//! target against the champion, requests with PASS/FAIL badges and the verdict in one sentence, then the
+//! details (gates, candidate against champion, what changed, the model card), the decision, rollback, the
+//! timeline, and *Try it*.
+
+use egui::{Color32, RichText};
+use kiln_core::release::{ModelOverview, ReleaseReport, Role};
+use kiln_store::ReleaseRequest;
+
+use super::{ReleaseCommand, ReleaseController};
+use crate::gui::command::Command;
+use crate::gui::state::AppState;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tab {
+    #[default]
+    Review,
+    TryIt,
+    Timeline,
+}
+
+#[derive(Default)]
+pub struct ReleaseView {
+    pub model: Option<String>,
+    pub request: Option<i64>,
+    pub acting: Option<String>,
+    pub comment: String,
+    pub override_reason: String,
+    pub rollback_comment: String,
+    pub tab: Tab,
+    pub try_row: usize,
+    pub try_edit: Vec<(String, String)>,
+}
+
+pub const GREEN: Color32 = Color32::from_rgb(46, 140, 80);
+pub const RED: Color32 = Color32::from_rgb(190, 60, 50);
+const AMBER: Color32 = Color32::from_rgb(200, 130, 30);
+
+pub fn badge(ui: &mut egui::Ui, text: &str, color: Color32) {
+    egui::Frame::new()
+        .fill(color)
+        .inner_margin(egui::Margin::symmetric(5, 1))
+        .corner_radius(4.0)
+        .show(ui, |ui| {
+            ui.label(RichText::new(text).strong().color(Color32::WHITE));
+        });
+}
+
+fn pct(v: f64) -> String {
+    if v.is_finite() {
+        format!("{:.1}%", v * 100.0)
+    } else {
+        "—".into()
+    }
+}
+
+fn report_of(r: &ReleaseRequest) -> Option<ReleaseReport> {
+    serde_json::from_value(r.report.clone()).ok()
+}
+
+pub fn ui(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    v: &mut ReleaseView,
+    ctl: &ReleaseController,
+    cmds: &mut Vec<Command>,
+) {
+    let Some(data) = &ctl.data else {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("Reading the registry…");
+        });
+        return;
+    };
+    if data.models.is_empty() {
+        ui.vertical_centered(|ui| {
+            ui.add_space(ui.available_height() * 0.3);
+            ui.heading("No registered models yet");
+            ui.add_space(8.0);
+            ui.label("Register a run's model from its report in the Runs room, or: kiln models register --run RUN --name NAME");
+        });
+        return;
+    }
+    // Who is acting: the OS user when registered, else the first user.
+    if v.acting.is_none() {
+        let me = kiln_core::current_user();
+        v.acting = data
+            .users
+            .iter()
+            .find(|u| u.name == me)
+            .or(data.users.first())
+            .map(|u| u.name.clone());
+    }
+    let role = v
+        .acting
+        .as_ref()
+        .and_then(|a| data.users.iter().find(|u| &u.name == a))
+        .and_then(|u| Role::parse(&u.role));
+    ui.horizontal(|ui| {
+        ui.heading("Models & Releases");
+        ui.add_space(16.0);
+        let l = ui.label("Acting as");
+        egui::ComboBox::from_id_salt("acting")
+            .selected_text(v.acting.clone().unwrap_or_else(|| "nobody".into()))
+            .show_ui(ui, |ui| {
+                for u in &data.users {
+                    ui.selectable_value(
+                        &mut v.acting,
+                        Some(u.name.clone()),
+                        format!("{} ({})", u.name, u.role),
+                    );
+                }
+            })
+            .response
+            .labelled_by(l.id);
+        if data.users.is_empty() {
+            ui.weak("No users yet: kiln users add NAME --role approver");
+        } else if let Some(r) = role {
+            ui.weak(r.as_str());
+        }
+    });
+    ui.separator();
+    if v.model
+        .as_ref()
+        .is_none_or(|m| !data.models.iter().any(|x| &x.name == m))
+    {
+        v.model = data
+            .models
+            .iter()
+            .find(|m| m.requests.iter().any(|r| r.status == "pending"))
+            .or(data.models.first())
+            .map(|m| m.name.clone());
+    }
+    egui::Panel::left("models-list")
+        .resizable(false)
+        .default_size(190.0)
+        .show(ui, |ui| {
+            ui.strong("Models");
+            for m in &data.models {
+                let pending = m.requests.iter().filter(|r| r.status == "pending").count();
+                let label = format!(
+                    "{}\n{}{}",
+                    m.name,
+                    m.champion
+                        .map_or_else(|| "no champion".into(), |c| format!("champion v{c}")),
+                    if pending > 0 {
+                        format!(" · {pending} pending")
+                    } else {
+                        String::new()
+                    }
+                );
+                if ui
+                    .selectable_label(v.model.as_ref() == Some(&m.name), label)
+                    .clicked()
+                {
+                    v.model = Some(m.name.clone());
+                    v.request = None;
+                }
+            }
+        });
+    let Some(model) = data
+        .models
+        .iter()
+        .find(|m| Some(&m.name) == v.model.as_ref())
+    else {
+        return;
+    };
+    egui::ScrollArea::vertical()
+        .id_salt("release-main")
+        .show(ui, |ui| {
+            brief(ui, model);
+            ui.separator();
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut v.tab, Tab::Review, "Review");
+                ui.selectable_value(&mut v.tab, Tab::TryIt, "Try it");
+                ui.selectable_value(&mut v.tab, Tab::Timeline, "Timeline");
+            });
+            ui.separator();
+            match v.tab {
+                Tab::Review => review(ui, state, v, ctl, model, role, cmds),
+                Tab::TryIt => super::try_it::ui(ui, v, ctl, data, model, cmds),
+                Tab::Timeline => timeline(ui, data, model),
+            }
+        });
+}
+
+/// The brief, and each target against the champion and the best version on the evaluation rows.
+fn brief(ui: &mut egui::Ui, m: &ModelOverview) {
+    let b = &m.brief;
+    ui.heading(if b.problem.is_empty() {
+        m.name.clone()
+    } else {
+        b.problem.clone()
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.label(format!("Model {}", m.name));
+        if !b.owner.is_empty() {
+            ui.label(format!("· owner {}", b.owner));
+        }
+        if !b.product_metric.is_empty() {
+            ui.label(format!("· should move: {}", b.product_metric));
+        }
+        if let Some(e) = &b.eval_dataset {
+            ui.label(format!("· judged on {e}"));
+        }
+    });
+    // Evaluations known from the requests' reports, by version.
+    let mut evals: std::collections::BTreeMap<i64, kiln_core::release::Evaluation> =
+        std::collections::BTreeMap::default();
+    for r in &m.requests {
+        if let Some(rep) = report_of(r) {
+            if let (Some(cv), Some(ce)) = (rep.champion_version, rep.champion.clone()) {
+                evals.entry(cv).or_insert(ce);
+            }
+            evals.insert(rep.version, rep.candidate);
+        }
+    }
+    if b.targets.is_empty() {
+        ui.weak("No success targets yet: kiln models brief NAME --target accuracy>=0.95 --eval DATASET@V");
+        return;
+    }
+    let champion = m.champion.and_then(|c| evals.get(&c));
+    egui::Grid::new("targets").striped(true).show(ui, |ui| {
+        ui.strong("Success target");
+        ui.strong("Champion");
+        ui.strong("Best version");
+        ui.end_row();
+        for t in &b.targets {
+            ui.label(t.text());
+            match champion.and_then(|e| e.metric(&t.metric)) {
+                Some(val) => {
+                    let ok = match t.op {
+                        kiln_core::release::Op::AtLeast => val >= t.value,
+                        kiln_core::release::Op::AtMost => val <= t.value,
+                    };
+                    ui.horizontal(|ui| {
+                        ui.label(format!("{val:.3}"));
+                        badge(
+                            ui,
+                            if ok { "meets" } else { "misses" },
+                            if ok { GREEN } else { RED },
+                        );
+                    });
+                }
+                None => {
+                    ui.weak("no champion yet");
+                }
+            }
+            let better = |a: f64, b: f64| match t.op {
+                kiln_core::release::Op::AtLeast => a > b,
+                kiln_core::release::Op::AtMost => a < b,
+            };
+            let best = evals
+                .iter()
+                .filter_map(|(ver, e)| Some((*ver, e.metric(&t.metric)?)))
+                .reduce(|a, b| if better(b.1, a.1) { b } else { a });
+            match best {
+                Some((ver, val)) => ui.label(format!("v{ver}: {val:.3}")),
+                None => ui.weak("—"),
+            };
+            ui.end_row();
+        }
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn review(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    v: &mut ReleaseView,
+    ctl: &ReleaseController,
+    m: &ModelOverview,
+    role: Option<Role>,
+    cmds: &mut Vec<Command>,
+) {
+    ui.horizontal(|ui| {
+        ui.strong("Champion:");
+        match m.champion {
+            Some(c) => badge(ui, &format!("v{c}"), GREEN),
+            None => {
+                ui.label("none yet");
+            }
+        }
+        if let Some(s) = m.staging {
+            ui.label(format!("· staging v{s}"));
+        }
+    });
+    if m.requests.is_empty() {
+        ui.weak(format!(
+            "No release requests yet: kiln release request {} --version N",
+            m.name
+        ));
+    } else {
+        ui.strong("Release requests");
+        for r in &m.requests {
+            let passed = r.report["gates_passed"].as_bool().unwrap_or(false);
+            ui.horizontal(|ui| {
+                let selected = v.request == Some(r.id);
+                if ui
+                    .selectable_label(
+                        selected,
+                        format!("Request {}: v{} by {}", r.id, r.version, r.requested_by),
+                    )
+                    .clicked()
+                {
+                    v.request = Some(r.id);
+                }
+                badge(
+                    ui,
+                    if passed { "gates PASS" } else { "gates FAIL" },
+                    if passed { GREEN } else { RED },
+                );
+                let (word, color) = match r.status.as_str() {
+                    "approved" => ("approved", GREEN),
+                    "rejected" => ("rejected", RED),
+                    _ => ("pending", AMBER),
+                };
+                badge(ui, word, color);
+            });
+        }
+    }
+    if v.request
+        .is_none_or(|id| !m.requests.iter().any(|r| r.id == id))
+    {
+        v.request = m
+            .requests
+            .iter()
+            .find(|r| r.status == "pending")
+            .or(m.requests.first())
+            .map(|r| r.id);
+    }
+    if let Some(req) = v
+        .request
+        .and_then(|id| m.requests.iter().find(|r| r.id == id))
+    {
+        ui.separator();
+        request_detail(ui, state, v, ctl, m, req, role, cmds);
+    }
+    ui.separator();
+    rollback(ui, v, m, role, cmds);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn request_detail(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    v: &mut ReleaseView,
+    ctl: &ReleaseController,
+    m: &ModelOverview,
+    req: &ReleaseRequest,
+    role: Option<Role>,
+    cmds: &mut Vec<Command>,
+) {
+    let Some(rep) = report_of(req) else {
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            "This request's report cannot be read.",
+        );
+        return;
+    };
+    ui.heading(format!("{} v{} — request {}", m.name, req.version, req.id));
+    if !req.notes.is_empty() {
+        ui.label(format!("“{}” — {}", req.notes, req.requested_by));
+    }
+    ui.label(
+        RichText::new(rep.verdict.clone().unwrap_or_else(|| {
+            format!(
+                "First release of {}: {} correct on {} evaluation rows; no champion to compare against.",
+                m.name,
+                pct(rep.candidate.accuracy),
+                rep.candidate.rows
+            )
+        }))
+        .size(16.0)
+        .strong(),
+    );
+    ui.add_space(4.0);
+    ui.columns(2, |cols| {
+        cols[0].strong("Quality gates");
+        egui::Grid::new(("gates", req.id))
+            .striped(true)
+            .show(&mut cols[0], |ui| {
+                for g in &rep.gates {
+                    if g.passed {
+                        badge(ui, "PASS", GREEN);
+                    } else {
+                        badge(ui, "FAIL", RED);
+                    }
+                    ui.label(&g.gate);
+                    ui.label(
+                        g.value
+                            .map_or_else(|| "missing".into(), |x| format!("{x:.4}")),
+                    );
+                    ui.end_row();
+                }
+            });
+        if rep.gates.is_empty() {
+            cols[0].weak("No gates set for this model.");
+        }
+        cols[1].strong(format!(
+            "On {} ({} rows)",
+            rep.eval_dataset, rep.candidate.rows
+        ));
+        egui::Grid::new(("vs", req.id))
+            .striped(true)
+            .show(&mut cols[1], |ui| {
+                ui.strong("");
+                ui.strong(format!("candidate v{}", rep.version));
+                if let Some(c) = rep.champion_version {
+                    ui.strong(format!("champion v{c}"));
+                }
+                if let Some(p) = rep.poc_version {
+                    ui.strong(format!("POC v{p}"));
+                }
+                ui.end_row();
+                ui.label("correct");
+                ui.label(pct(rep.candidate.accuracy));
+                if let Some(c) = &rep.champion {
+                    ui.label(pct(c.accuracy));
+                }
+                if let Some(p) = rep.poc_accuracy {
+                    ui.label(pct(p));
+                }
+                ui.end_row();
+                ui.label("time per row (p99)");
+                ui.label(format!("{:.2} ms", rep.candidate.latency_p99_ms));
+                if let Some(c) = &rep.champion {
+                    ui.label(format!("{:.2} ms", c.latency_p99_ms));
+                }
+                ui.end_row();
+                for c in &rep.candidate.per_class {
+                    ui.label(format!("finds {} (recall)", c.class));
+                    ui.label(pct(c.recall));
+                    if let Some(ch) = &rep.champion {
+                        let before = ch
+                            .per_class
+                            .iter()
+                            .find(|x| x.class == c.class)
+                            .map_or(f64::NAN, |x| x.recall);
+                        ui.label(pct(before));
+                    }
+                    ui.end_row();
+                }
+            });
+    });
+    if let Some(ch) = &rep.changes {
+        egui::CollapsingHeader::new("What changed from the champion")
+            .default_open(true)
+            .show(ui, |ui| {
+                if ch.champion_data == ch.candidate_data {
+                    ui.label(format!("Same training data ({}).", ch.candidate_data));
+                } else {
+                    ui.label(format!(
+                        "Training data: {} to {}",
+                        ch.champion_data, ch.candidate_data
+                    ));
+                    if let Some(d) = &ch.data_diff {
+                        ui.label(format!(
+                            "{} rows added, {} removed, {} changed",
+                            d.added, d.removed, d.changed_rows
+                        ));
+                    }
+                }
+                for (p, a, b) in &ch.params {
+                    ui.label(format!(
+                        "{p}: {} to {}",
+                        a.as_deref().unwrap_or("—"),
+                        b.as_deref().unwrap_or("—")
+                    ));
+                }
+            });
+    }
+    model_card(ui, state, m, req.version);
+    if req.status != "pending" {
+        ui.label(format!(
+            "{} by {} at {}: “{}”{}",
+            req.status,
+            req.decided_by.clone().unwrap_or_default(),
+            req.decided_at
+                .clone()
+                .unwrap_or_default()
+                .replace('T', " ")
+                .chars()
+                .take(19)
+                .collect::<String>(),
+            req.comment.clone().unwrap_or_default(),
+            req.override_reason
+                .as_ref()
+                .map(|r| format!(" — gate overridden: {r}"))
+                .unwrap_or_default()
+        ));
+        return;
+    }
+    ui.separator();
+    ui.strong("Decision");
+    let l = ui.label("Comment (required)");
+    ui.add(
+        egui::TextEdit::multiline(&mut v.comment)
+            .desired_rows(2)
+            .hint_text("What you checked, why it can go out"),
+    )
+    .labelled_by(l.id);
+    let passed = rep.gates_passed;
+    if !passed {
+        let l = ui.label("Override reason (an admin releasing despite a failed gate)");
+        ui.add(egui::TextEdit::singleline(&mut v.override_reason))
+            .labelled_by(l.id);
+    }
+    let acting = v.acting.clone().unwrap_or_default();
+    let approver = role.is_some_and(|r| matches!(r, Role::Approver | Role::Admin));
+    let why_not = if !approver {
+        Some(format!("{acting} is not an approver"))
+    } else if req.requested_by == acting {
+        Some(format!(
+            "{acting} filed this request; another person approves it"
+        ))
+    } else if v.comment.trim().is_empty() {
+        Some("write a comment first".into())
+    } else if !passed && role != Some(Role::Admin) {
+        Some("a gate failed: only an admin can override it".into())
+    } else if !passed && v.override_reason.trim().is_empty() {
+        Some("a gate failed: write the reason for overriding it".into())
+    } else {
+        None
+    };
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(
+                why_not.is_none(),
+                egui::Button::new(RichText::new("Approve").strong()),
+            )
+            .clicked()
+        {
+            cmds.push(
+                ReleaseCommand::Approve {
+                    request: req.id,
+                    by: acting.clone(),
+                    comment: std::mem::take(&mut v.comment),
+                    override_reason: (!passed).then(|| std::mem::take(&mut v.override_reason)),
+                }
+                .into(),
+            );
+        }
+        let can_reject = approver && !v.comment.trim().is_empty();
+        if ui
+            .add_enabled(can_reject, egui::Button::new("Reject"))
+            .clicked()
+        {
+            cmds.push(
+                ReleaseCommand::Reject {
+                    request: req.id,
+                    by: acting.clone(),
+                    comment: std::mem::take(&mut v.comment),
+                }
+                .into(),
+            );
+        }
+        if let Some(w) = &why_not {
+            ui.weak(w);
+        }
+    });
+    if let Some(r) = &ctl.refusal {
+        ui.colored_label(ui.visuals().error_fg_color, r);
+    }
+}
+
+fn model_card(ui: &mut egui::Ui, state: &AppState, m: &ModelOverview, version: i64) {
+    let Some(mv) = m.versions.iter().find(|x| x.version == version) else {
+        return;
+    };
+    egui::CollapsingHeader::new(format!("Model card: v{version}")).show(ui, |ui| {
+        let run = state.runs.iter().find(|r| r.id == mv.run_id);
+        egui::Grid::new(("card", version))
+            .striped(true)
+            .show(ui, |ui| {
+                let mut row = |k: &str, val: String| {
+                    ui.label(k);
+                    ui.label(val);
+                    ui.end_row();
+                };
+                row(
+                    "registered",
+                    format!(
+                        "{} by {} as {}",
+                        mv.created_at
+                            .replace('T', " ")
+                            .chars()
+                            .take(19)
+                            .collect::<String>(),
+                        mv.created_by,
+                        mv.stage
+                    ),
+                );
+                row("training run", format!("run {}", mv.run_id));
+                if let Some(r) = run {
+                    let data = state
+                        .versions
+                        .values()
+                        .flatten()
+                        .find(|d| d.id == r.dataset_version_id)
+                        .map(|d| {
+                            format!(
+                                "{}@{} (blake3 {})",
+                                d.dataset,
+                                d.version,
+                                &d.content_hash[..12.min(d.content_hash.len())]
+                            )
+                        })
+                        .unwrap_or_default();
+                    row("trained on", data);
+                    row(
+                        "model",
+                        format!("{} predicting {}", r.model.to_uppercase(), r.target),
+                    );
+                    row(
+                        "trained",
+                        format!(
+                            "{} · {:.1} s on {}",
+                            r.started_at
+                                .replace('T', " ")
+                                .chars()
+                                .take(19)
+                                .collect::<String>(),
+                            r.duration_s.unwrap_or_default(),
+                            r.device
+                        ),
+                    );
+                    row(
+                        "code version",
+                        format!(
+                            "kiln {}{}",
+                            r.kiln_version,
+                            r.git_commit
+                                .as_ref()
+                                .map(|c| format!(" · git {}", &c[..8.min(c.len())]))
+                                .unwrap_or_default()
+                        ),
+                    );
+                    row(
+                        "test accuracy (training split)",
+                        r.metrics["test_accuracy"]
+                            .as_f64()
+                            .map_or_else(|| "—".into(), pct),
+                    );
+                    if let Some(p) = r.params.as_object() {
+                        let text: Vec<String> =
+                            ["learning_rate", "hidden", "epochs", "batch_size", "dropout"]
+                                .iter()
+                                .filter_map(|k| p.get(*k).map(|v| format!("{k} {v}")))
+                                .collect();
+                        row("settings", text.join(" · "));
+                    }
+                }
+            });
+    });
+}
+
+fn rollback(
+    ui: &mut egui::Ui,
+    v: &mut ReleaseView,
+    m: &ModelOverview,
+    role: Option<Role>,
+    cmds: &mut Vec<Command>,
+) {
+    let champions: Vec<i64> = m
+        .aliases
+        .iter()
+        .filter(|a| a.alias == "champion")
+        .map(|a| a.version)
+        .collect();
+    let Some(&current) = champions.last() else {
+        return;
+    };
+    let Some(&previous) = champions.iter().rev().find(|c| **c != current) else {
+        return;
+    };
+    ui.horizontal(|ui| {
+        ui.label(format!(
+            "Roll back the champion from v{current} to v{previous}:"
+        ));
+        ui.add(
+            egui::TextEdit::singleline(&mut v.rollback_comment)
+                .hint_text("why")
+                .desired_width(220.0),
+        );
+        let ok = role.is_some_and(|r| matches!(r, Role::Approver | Role::Admin))
+            && !v.rollback_comment.trim().is_empty();
+        if ui.add_enabled(ok, egui::Button::new("Roll back")).clicked() {
+            cmds.push(
+                ReleaseCommand::Rollback {
+                    model: m.name.clone(),
+                    by: v.acting.clone().unwrap_or_default(),
+                    comment: std::mem::take(&mut v.rollback_comment),
+                }
+                .into(),
+            );
+        }
+    });
+}
+
+fn timeline(ui: &mut egui::Ui, data: &super::ReleaseData, m: &ModelOverview) {
+    ui.strong("Champion over time");
+    for a in m.aliases.iter().rev() {
+        ui.label(format!(
+            "{}  {} to v{}  ({})",
+            a.at.replace('T', " ").chars().take(19).collect::<String>(),
+            a.alias,
+            a.version,
+            a.actor
+        ));
+    }
+    ui.separator();
+    ui.strong("Audit log (append-only, each row's hash covers the one before)");
+    let prefix = format!("{} ", m.name);
+    egui::Grid::new("audit").striped(true).show(ui, |ui| {
+        for r in data.audit.iter().rev().filter(|r| {
+            r.subject == m.name
+                || r.subject.starts_with(&prefix)
+                || r.subject.contains(&format!(": {} v", m.name))
+                || r.subject.starts_with(&format!("{}@", m.name))
+        }) {
+            ui.label(r.at.replace('T', " ").chars().take(19).collect::<String>());
+            ui.label(&r.actor);
+            ui.label(&r.action);
+            ui.label(&r.subject);
+            ui.end_row();
+        }
+    });
+    for c in &m.comments {
+        ui.label(format!(
+            "{} {}{}: {}",
+            c.at.replace('T', " ").chars().take(19).collect::<String>(),
+            c.author,
+            c.version.map(|v| format!(" on v{v}")).unwrap_or_default(),
+            c.text
+        ));
+    }
+}
