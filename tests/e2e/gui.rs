@@ -972,3 +972,99 @@ fn a_pm_approves_a_pending_release_from_the_models_panel() {
     let ws = Workspace::open(&ws_dir).unwrap();
     assert!(ws.audit_verify().unwrap().ok);
 }
+
+#[test]
+fn try_it_draws_a_digit_for_an_image_model_and_predicts_it() {
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = d.path().join("ws");
+    let kiln = |args: &[&str]| {
+        let r = crate::support::kiln(&ws_dir, args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        r
+    };
+    let digits = crate::support::asset("digits.csv");
+    kiln(&[
+        "import",
+        digits.to_str().unwrap(),
+        "--name",
+        "digits",
+        "--no-header",
+    ]);
+    kiln(&[
+        "datasets",
+        "split",
+        "digits",
+        "--ratios",
+        "0.8,0,0.2",
+        "--seed",
+        "1",
+        "--stratify",
+        "column_65",
+    ]);
+    kiln(&[
+        "train",
+        "--dataset",
+        "digits@2",
+        "--target",
+        "column_65",
+        "--device",
+        "cpu",
+        "--param",
+        "epochs=5",
+    ]);
+    kiln(&["users", "add", "pat", "--role", "approver", "--by", "pat"]);
+    kiln(&[
+        "models",
+        "register",
+        "--run",
+        "1",
+        "--name",
+        "digit-reader",
+        "--by",
+        "pat",
+    ]);
+    kiln(&[
+        "models",
+        "brief",
+        "digit-reader",
+        "--problem",
+        "Read handwritten digits",
+        "--eval",
+        "digits@2",
+        "--target",
+        "accuracy>=0.8",
+        "--by",
+        "pat",
+    ]);
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    h.get_by_label("Models & Releases").click();
+    settle(&mut h);
+    h.get_by_label("Try it").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Draw a 8×8 image");
+    // A "1": a vertical stroke down the middle (what dragging the pointer paints).
+    {
+        let app = h.state_mut();
+        let room = app
+            .room_mut::<kiln_app::gui::release::ReleaseRoom>()
+            .unwrap();
+        let canvas = &mut room.view_mut().canvas;
+        *canvas = vec![0.0; 64];
+        for y in 1..7 {
+            canvas[y * 8 + 3] = 1.0;
+            canvas[y * 8 + 4] = 0.6;
+        }
+    }
+    h.run_steps(2);
+    h.get_by_label("Predict the drawing").click();
+    settle(&mut h);
+    let tried = room_tried(&h);
+    assert_eq!(tried.rows.len(), 1);
+    assert_eq!(tried.rows[0].len(), 64, "the 64 pixel columns");
+    assert_eq!(tried.truth, [None]);
+    let probs = &tried.versions[0].2[0];
+    assert_eq!(probs.len(), 10);
+    assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+    screenshot(&mut h, "release-draw");
+}

@@ -204,7 +204,7 @@ pub fn run_users(
             if json_out {
                 return print_json(out, &json!({ "name": name, "role": role }));
             }
-            writeln!(out, "{name} is a {role}")?;
+            writeln!(out, "{name}: {role}")?;
         }
         UsersCommand::List => {
             let users = ws.users()?;

@@ -18,6 +18,54 @@ pub struct ReleaseData {
     pub audit: Vec<kiln_core::release::AuditRow>,
     /// Column names of each model's evaluation rows (for *Try it*), and how many rows.
     pub eval_columns: Vec<(String, Vec<String>, usize)>,
+    /// Models whose newest version reads an image from pixel columns: what to draw on.
+    pub drawings: Vec<(String, Drawing)>,
+}
+
+/// A canvas for a model that reads `height × width` grey pixel columns (row by row).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drawing {
+    pub columns: Vec<String>,
+    pub height: usize,
+    pub width: usize,
+    /// The largest pixel value in the evaluation rows (ink).
+    pub ink: f64,
+}
+
+fn drawing_of(ws: &Workspace, m: &ModelOverview, eval: &DataFrame) -> Option<Drawing> {
+    let run = ws.run(m.versions.last()?.run_id).ok()?;
+    let spec: kiln_train::FeatureSpec =
+        serde_json::from_value(run.artifacts["feature_spec"].clone()).ok()?;
+    let [channels, height, width] = spec.image?;
+    let columns: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| match c {
+            kiln_train::data::FeatureColumn::Numeric { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    if channels != 1 || columns.len() != height * width {
+        return None;
+    }
+    let ink = columns
+        .iter()
+        .filter_map(|c| {
+            eval.column(c)
+                .ok()?
+                .cast(&DataType::Float64)
+                .ok()?
+                .f64()
+                .ok()?
+                .max()
+        })
+        .fold(0.0, f64::max);
+    Some(Drawing {
+        columns,
+        height,
+        width,
+        ink: if ink > 0.0 { ink } else { 1.0 },
+    })
 }
 
 impl ReleaseData {
@@ -61,9 +109,13 @@ fn read_all(root: &std::path::Path) -> kiln_core::Result<ReleaseData> {
     let ws = Workspace::open(root)?;
     let mut models = Vec::new();
     let mut eval_columns = Vec::new();
+    let mut drawings = Vec::new();
     for m in ws.models()? {
         let o = ws.overview(&m.name)?;
         if let Ok((_, df)) = ws.evaluation_rows(&o.brief, &m.name) {
+            if let Some(d) = drawing_of(&ws, &o, &df) {
+                drawings.push((m.name.clone(), d));
+            }
             eval_columns.push((
                 m.name.clone(),
                 df.get_column_names()
@@ -80,6 +132,7 @@ fn read_all(root: &std::path::Path) -> kiln_core::Result<ReleaseData> {
         models,
         audit: ws.audit_log(None)?,
         eval_columns,
+        drawings,
     })
 }
 
@@ -247,6 +300,41 @@ impl ReleaseController {
                 Box::new(move |ws| {
                     let v = ws.register_model(run, &model, &stage, &by)?;
                     Ok(format!("Registered run {run} as {model} v{v} ({stage})"))
+                }),
+            ),
+            ReleaseCommand::SetBrief { model, brief, by } => write(
+                "Save the brief",
+                Box::new(move |ws| {
+                    ws.set_brief(&model, &brief, &by)?;
+                    Ok(format!(
+                        "Saved the brief of {model} ({} targets)",
+                        brief.targets.len()
+                    ))
+                }),
+            ),
+            ReleaseCommand::Comment {
+                model,
+                version,
+                text,
+                accepted,
+                by,
+            } => write(
+                "Save the comment",
+                Box::new(move |ws| {
+                    ws.comment(&model, version, &by, &text, accepted)?;
+                    let v = version.unwrap_or_default();
+                    Ok(match accepted {
+                        Some(true) => format!("{model} v{v}: approach accepted"),
+                        Some(false) => format!("{model} v{v}: approach not accepted"),
+                        None => "Comment saved".to_owned(),
+                    })
+                }),
+            ),
+            ReleaseCommand::Staging { model, version, by } => write(
+                "Move staging",
+                Box::new(move |ws| {
+                    ws.set_alias(&model, "staging", version, &by)?;
+                    Ok(format!("{model}@staging is v{version}"))
                 }),
             ),
             ReleaseCommand::Request {

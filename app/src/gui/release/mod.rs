@@ -51,6 +51,26 @@ pub enum ReleaseCommand {
         by: String,
         notes: String,
     },
+    /// Replace a model's brief (its targets are the gates).
+    SetBrief {
+        model: String,
+        brief: Box<kiln_core::release::Brief>,
+        by: String,
+    },
+    /// A comment on a model or version; with `accepted`, the verdict on a POC.
+    Comment {
+        model: String,
+        version: Option<i64>,
+        text: String,
+        accepted: Option<bool>,
+        by: String,
+    },
+    /// Point `staging` at a version (QA/UAT).
+    Staging {
+        model: String,
+        version: i64,
+        by: String,
+    },
     /// Predictions of versions on evaluation rows, or on one edited row.
     Try {
         model: String,
@@ -76,6 +96,10 @@ pub struct ReleaseRoom {
 impl ReleaseRoom {
     pub fn controller(&self) -> &ReleaseController {
         &self.ctl
+    }
+
+    pub fn view_mut(&mut self) -> &mut ReleaseView {
+        &mut self.view
     }
 }
 

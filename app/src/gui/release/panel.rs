@@ -30,6 +30,81 @@ pub struct ReleaseView {
     pub tab: Tab,
     pub try_row: usize,
     pub try_edit: Vec<(String, String)>,
+    /// The drawing on the *Try it* canvas, row by row, in [0, 1].
+    pub canvas: Vec<f32>,
+    pub version_comment: String,
+    pub request_notes: String,
+    pub brief_form: Option<BriefForm>,
+    pub brief_error: Option<String>,
+}
+
+/// The brief as typed in the editor.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BriefForm {
+    pub model: String,
+    pub problem: String,
+    pub owner: String,
+    pub product_metric: String,
+    /// One target per line.
+    pub targets: String,
+    pub eval: String,
+    pub min_gain: String,
+}
+
+impl BriefForm {
+    fn of(m: &ModelOverview) -> Self {
+        let b = &m.brief;
+        Self {
+            model: m.name.clone(),
+            problem: b.problem.clone(),
+            owner: b.owner.clone(),
+            product_metric: b.product_metric.clone(),
+            targets: b
+                .targets
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}{}{}",
+                        t.metric,
+                        match t.op {
+                            kiln_core::release::Op::AtLeast => ">=",
+                            kiln_core::release::Op::AtMost => "<=",
+                        },
+                        t.value
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            eval: b.eval_dataset.clone().unwrap_or_default(),
+            min_gain: b.min_gain.map(|g| g.to_string()).unwrap_or_default(),
+        }
+    }
+
+    fn brief(&self, old: &kiln_core::release::Brief) -> Result<kiln_core::release::Brief, String> {
+        let targets = self
+            .targets
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| kiln_core::release::Target::parse(l).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let min_gain = if self.min_gain.trim().is_empty() {
+            None
+        } else {
+            Some(self.min_gain.trim().parse::<f64>().map_err(|_| {
+                format!("`{}` is not a number (least accuracy gain)", self.min_gain)
+            })?)
+        };
+        Ok(kiln_core::release::Brief {
+            problem: self.problem.trim().to_owned(),
+            owner: self.owner.trim().to_owned(),
+            product_metric: self.product_metric.trim().to_owned(),
+            targets,
+            eval_dataset: Some(self.eval.trim().to_owned()).filter(|e| !e.is_empty()),
+            min_gain,
+            ..old.clone()
+        })
+    }
 }
 
 pub const GREEN: Color32 = Color32::from_rgb(46, 140, 80);
@@ -133,7 +208,7 @@ pub fn ui(
     }
     egui::Panel::left("models-list")
         .resizable(false)
-        .default_size(190.0)
+        .exact_size(200.0)
         .show(ui, |ui| {
             ui.strong("Models");
             for m in &data.models {
@@ -169,6 +244,7 @@ pub fn ui(
         .id_salt("release-main")
         .show(ui, |ui| {
             brief(ui, model);
+            brief_editor(ui, v, model, cmds);
             ui.separator();
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut v.tab, Tab::Review, "Review");
@@ -338,6 +414,8 @@ fn review(
     }
     ui.separator();
     rollback(ui, v, m, role, cmds);
+    ui.separator();
+    versions(ui, v, m, cmds);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -562,6 +640,156 @@ fn request_detail(
     if let Some(r) = &ctl.refusal {
         ui.colored_label(ui.visuals().error_fg_color, r);
     }
+}
+
+/// The brief, editable by whoever owns the product question; saving audits it (the gates change).
+fn brief_editor(
+    ui: &mut egui::Ui,
+    v: &mut ReleaseView,
+    m: &ModelOverview,
+    cmds: &mut Vec<Command>,
+) {
+    egui::CollapsingHeader::new("Edit the brief and its targets")
+        .id_salt(("brief-edit", &m.name))
+        .show(ui, |ui| {
+            if v.brief_form.as_ref().is_none_or(|f| f.model != m.name) {
+                v.brief_form = Some(BriefForm::of(m));
+                v.brief_error = None;
+            }
+            let Some(f) = v.brief_form.as_mut() else {
+                return;
+            };
+            egui::Grid::new("brief-form").num_columns(2).show(ui, |ui| {
+                for (label, text, hint) in [
+                    (
+                        "Problem",
+                        &mut f.problem,
+                        "what the model decides, for whom",
+                    ),
+                    ("Owner", &mut f.owner, "who answers for it"),
+                    (
+                        "Product metric",
+                        &mut f.product_metric,
+                        "what should move when it works",
+                    ),
+                    ("Evaluation data", &mut f.eval, "DATASET@VERSION"),
+                    (
+                        "Least gain over champion",
+                        &mut f.min_gain,
+                        "e.g. 0.005 (half a point); empty: none",
+                    ),
+                ] {
+                    let l = ui.label(label);
+                    ui.add(
+                        egui::TextEdit::singleline(text)
+                            .hint_text(hint)
+                            .desired_width(360.0),
+                    )
+                    .labelled_by(l.id);
+                    ui.end_row();
+                }
+                let l = ui.label("Success targets (one per line)");
+                ui.add(
+                    egui::TextEdit::multiline(&mut f.targets)
+                        .hint_text("accuracy>=0.95\nrecall:Gentoo>=0.9\nlatency_p99_ms<=20")
+                        .desired_rows(3)
+                        .desired_width(360.0),
+                )
+                .labelled_by(l.id);
+                ui.end_row();
+            });
+            if ui.button("Save the brief").clicked() {
+                match f.brief(&m.brief) {
+                    Ok(brief) => {
+                        v.brief_error = None;
+                        cmds.push(
+                            ReleaseCommand::SetBrief {
+                                model: m.name.clone(),
+                                brief: Box::new(brief),
+                                by: v.acting.clone().unwrap_or_else(kiln_core::current_user),
+                            }
+                            .into(),
+                        );
+                    }
+                    Err(e) => v.brief_error = Some(e),
+                }
+            }
+            if let Some(e) = &v.brief_error {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+        });
+}
+
+/// Every version: stage, the PM's verdict on POCs, and what can be done with it.
+fn versions(ui: &mut egui::Ui, v: &mut ReleaseView, m: &ModelOverview, cmds: &mut Vec<Command>) {
+    ui.strong("Versions");
+    let by = v.acting.clone().unwrap_or_else(kiln_core::current_user);
+    ui.horizontal(|ui| {
+        let l = ui.label("Comment or notes");
+        ui.add(
+            egui::TextEdit::singleline(&mut v.version_comment)
+                .hint_text("why (a verdict needs it; a request carries it)")
+                .desired_width(320.0),
+        )
+        .labelled_by(l.id);
+    });
+    let text = v.version_comment.trim().to_owned();
+    egui::Grid::new(("versions", &m.name)).striped(true).show(ui, |ui| {
+        for mv in m.versions.iter().rev() {
+            ui.label(format!("v{}", mv.version));
+            ui.label(format!("run {}", mv.run_id));
+            badge(ui, &mv.stage, if mv.stage == "poc" { AMBER } else { Color32::from_rgb(70, 110, 170) });
+            match mv.accepted {
+                Some(true) => badge(ui, "approach accepted", GREEN),
+                Some(false) => badge(ui, "approach not accepted", RED),
+                None => {
+                    ui.label("");
+                }
+            }
+            ui.horizontal(|ui| {
+                if mv.stage == "poc" {
+                    for (label, verdict) in [("Accept approach", true), ("Not accepted", false)] {
+                        if ui.add_enabled(!text.is_empty(), egui::Button::new(label)).clicked() {
+                            cmds.push(
+                                ReleaseCommand::Comment {
+                                    model: m.name.clone(),
+                                    version: Some(mv.version),
+                                    text: text.clone(),
+                                    accepted: Some(verdict),
+                                    by: by.clone(),
+                                }
+                                .into(),
+                            );
+                            v.version_comment.clear();
+                        }
+                    }
+                }
+                if m.staging != Some(mv.version) && ui.button("To staging").clicked() {
+                    cmds.push(ReleaseCommand::Staging { model: m.name.clone(), version: mv.version, by: by.clone() }.into());
+                }
+                let pending = m.requests.iter().any(|r| r.version == mv.version && r.status == "pending");
+                if m.champion != Some(mv.version)
+                    && !pending
+                    && ui
+                        .button("Request release")
+                        .on_hover_text("Evaluates the gates and the statistics against the champion, then asks an approver")
+                        .clicked()
+                {
+                    cmds.push(
+                        ReleaseCommand::Request {
+                            model: m.name.clone(),
+                            version: mv.version,
+                            by: by.clone(),
+                            notes: text.clone(),
+                        }
+                        .into(),
+                    );
+                    v.version_comment.clear();
+                }
+            });
+            ui.end_row();
+        }
+    });
 }
 
 fn model_card(ui: &mut egui::Ui, state: &AppState, m: &ModelOverview, version: i64) {

@@ -68,6 +68,14 @@ pub fn ui(
             v.try_row = (start + 5).min(rows.saturating_sub(1));
         }
     });
+    let drawing = data
+        .drawings
+        .iter()
+        .find(|(n, _)| *n == m.name)
+        .map(|(_, d)| d);
+    if let Some(d) = drawing {
+        canvas(ui, v, d, &m.name, &versions, cmds);
+    }
     if let Some(t) = ctl.tried.as_ref().filter(|t| t.model == m.name) {
         if ui.button("Edit the first row").clicked()
             && let Some(first) = t.rows.first()
@@ -81,13 +89,20 @@ pub fn ui(
         for (i, row) in t.rows.iter().enumerate() {
             ui.separator();
             let truth = t.truth.get(i).cloned().flatten();
-            ui.label(
-                row.iter()
-                    .filter(|(c, _)| c != "split")
-                    .map(|(c, x)| format!("{c} {x}"))
-                    .collect::<Vec<_>>()
-                    .join(" · "),
-            );
+            let drawn = drawing.is_some_and(|d| {
+                row.len() == d.columns.len() && row.iter().zip(&d.columns).all(|((c, _), n)| c == n)
+            });
+            if drawn {
+                ui.strong("Your drawing:");
+            } else {
+                ui.label(
+                    row.iter()
+                        .filter(|(c, _)| c != "split")
+                        .map(|(c, x)| format!("{c} {x}"))
+                        .collect::<Vec<_>>()
+                        .join(" · "),
+                );
+            }
             ui.columns(t.versions.len().max(1), |cols| {
                 for (col, (ver, classes, probs)) in cols.iter_mut().zip(&t.versions) {
                     let p = &probs[i];
@@ -141,4 +156,89 @@ pub fn ui(
             );
         }
     }
+}
+
+/// A grid to draw an image on (left button draws, right button erases), then predict it.
+fn canvas(
+    ui: &mut egui::Ui,
+    v: &mut ReleaseView,
+    d: &super::controller::Drawing,
+    model: &str,
+    versions: &[i64],
+    cmds: &mut Vec<Command>,
+) {
+    ui.separator();
+    ui.strong(format!(
+        "Draw a {}×{} image (left button draws, right button erases)",
+        d.height, d.width
+    ));
+    let n = d.height * d.width;
+    if v.canvas.len() != n {
+        v.canvas = vec![0.0; n];
+    }
+    let cell = (220.0 / d.height.max(d.width) as f32).clamp(6.0, 28.0);
+    let size = egui::vec2(cell * d.width as f32, cell * d.height as f32);
+    let (response, painter) = ui.allocate_painter(size, egui::Sense::click_and_drag());
+    let rect = response.rect;
+    if let Some(pos) = response.interact_pointer_pos()
+        && (response.dragged() || response.clicked() || response.secondary_clicked())
+        && rect.contains(pos)
+    {
+        let (cx, cy) = (
+            ((pos.x - rect.left()) / cell) as usize,
+            ((pos.y - rect.top()) / cell) as usize,
+        );
+        let erase = ui.input(|i| i.pointer.secondary_down()) || response.secondary_clicked();
+        // A soft brush: the cell under the pointer, and a little of its neighbours.
+        for (dx, dy, amount) in [
+            (0i64, 0i64, 1.0f32),
+            (1, 0, 0.35),
+            (-1, 0, 0.35),
+            (0, 1, 0.35),
+            (0, -1, 0.35),
+        ] {
+            let (x, y) = (cx as i64 + dx, cy as i64 + dy);
+            if x < 0 || y < 0 || x >= d.width as i64 || y >= d.height as i64 {
+                continue;
+            }
+            let i = y as usize * d.width + x as usize;
+            v.canvas[i] = if erase {
+                0.0
+            } else {
+                (v.canvas[i] + amount).min(1.0)
+            };
+        }
+    }
+    painter.rect_filled(rect, 2.0, egui::Color32::BLACK);
+    for (i, val) in v.canvas.iter().enumerate() {
+        let (x, y) = ((i % d.width) as f32, (i / d.width) as f32);
+        let r = egui::Rect::from_min_size(
+            rect.min + egui::vec2(x * cell, y * cell),
+            egui::vec2(cell, cell),
+        );
+        let g = (val * 255.0) as u8;
+        painter.rect_filled(r.shrink(0.5), 1.0, egui::Color32::from_gray(g));
+    }
+    ui.horizontal(|ui| {
+        if ui.button("Clear the drawing").clicked() {
+            v.canvas = vec![0.0; n];
+        }
+        if ui.button("Predict the drawing").clicked() {
+            let cells = d
+                .columns
+                .iter()
+                .zip(&v.canvas)
+                .map(|(c, val)| (c.clone(), format!("{}", (f64::from(*val) * d.ink).round())))
+                .collect();
+            cmds.push(
+                ReleaseCommand::Try {
+                    model: model.to_owned(),
+                    versions: versions.to_vec(),
+                    rows: vec![],
+                    edited: Some(cells),
+                }
+                .into(),
+            );
+        }
+    });
 }

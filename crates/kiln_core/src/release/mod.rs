@@ -264,6 +264,8 @@ pub struct ModelCard {
     pub training_data: kiln_store::DatasetVersion,
     /// The training data's ancestors back to the raw import, newest first.
     pub lineage: Vec<kiln_store::DatasetVersion>,
+    /// The evaluation data of the model's brief (name, version, content hash), when set.
+    pub evaluation_data: Option<kiln_store::DatasetVersion>,
 }
 
 /// What `retrain` did.
@@ -383,6 +385,10 @@ impl Workspace {
             run,
             training_data,
             lineage,
+            evaluation_data: match self.brief(name)?.eval_dataset {
+                Some(e) => Some(self.resolve(&e)?),
+                None => None,
+            },
         })
     }
 
