@@ -10,6 +10,7 @@ mod crash;
 mod gui;
 mod real_data;
 mod release;
+mod serve;
 mod support;
 mod training;
 mod versioning;

@@ -9,6 +9,7 @@ mod labels;
 mod release;
 mod report;
 mod runs;
+mod serve;
 mod train;
 
 use std::io::Write;
@@ -82,6 +83,8 @@ pub enum CliCommand {
     Gate(release::GateArgs),
     /// Retrain the champion's configuration on the newest data; file a release request when it passes.
     Retrain(release::RetrainArgs),
+    /// Serve a model version over HTTP (Kiln's API and the Open Inference Protocol); follows its alias.
+    Serve(serve::ServeArgs),
     /// Open the GUI (the same as running `kiln` with no command).
     Gui,
 }
@@ -111,6 +114,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Some(CliCommand::Gate(args)) => release::run_gate(&open(ws)?, &args, cli.json, out),
         Some(CliCommand::Retrain(args)) => {
             release::run_retrain(&mut open(ws)?, &args, cli.json, out)
+        }
+        Some(CliCommand::Serve(args)) => {
+            let root = open(ws)?.root().to_path_buf();
+            serve::run(root, &args, cli.json, out)
         }
     }
 }

@@ -14,6 +14,7 @@ mod objects;
 mod predict;
 pub mod release;
 pub mod runs;
+pub mod serving;
 pub mod sweeps;
 pub mod training;
 pub mod versions;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use demo::open_default;
 pub use kiln_data::{self as data, Cancel, ColumnStats, Format, ImportOptions, Progress};
+pub use kiln_store::ServedRequest as ServedRequestRecord;
 pub use kiln_store::validate_name;
 pub use kiln_store::{
     Dataset, DatasetVersion, LabelClass, MetricPoint, MetricSeries, Run, RunStatus, Sweep,

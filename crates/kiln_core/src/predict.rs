@@ -9,7 +9,7 @@ use crate::{CoreError, ObjectStore, Result, Workspace};
 /// A run's model, loaded and ready to predict.
 pub struct LoadedModel {
     pub run_id: i64,
-    spec: kiln_train::FeatureSpec,
+    pub(crate) spec: kiln_train::FeatureSpec,
     net: kiln_train::model::Net,
     device: kiln_train::TrainDevice,
 }

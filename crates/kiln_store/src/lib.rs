@@ -8,6 +8,7 @@
 mod migrations;
 mod registry;
 mod runs;
+mod serving;
 
 use std::path::Path;
 
@@ -22,6 +23,7 @@ pub use runs::{
     EndedRun, MetricPoint, MetricSeries, NewRun, Run, RunStatus, SUMMARY_BUCKETS, SeriesPreview,
     Sweep, SweepStatus,
 };
+pub use serving::{Feedback, ServedRequest};
 
 /// An error of the database engine itself. Opaque on purpose: callers see its message, never the engine's
 /// types, so another backend can replace `SQLite` without changing them.

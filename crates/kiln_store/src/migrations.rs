@@ -179,4 +179,27 @@ pub const MIGRATIONS: &[&str] = &[
         prev_hash  TEXT NOT NULL,
         hash       TEXT NOT NULL
     );",
+    // 9: serving: every answered request (sampled features) and feedback on predictions.
+    "CREATE TABLE served_requests (
+        id             INTEGER PRIMARY KEY,
+        at             TEXT NOT NULL,
+        model          TEXT NOT NULL,
+        version        INTEGER,
+        endpoint       TEXT NOT NULL,
+        status         INTEGER NOT NULL,
+        latency_ms     REAL NOT NULL,
+        prediction_id  TEXT,
+        class          TEXT,
+        features_json  TEXT
+    );
+    CREATE INDEX served_by_prediction ON served_requests (prediction_id);
+    CREATE INDEX served_by_time ON served_requests (model, at);
+    CREATE TABLE feedback (
+        id             INTEGER PRIMARY KEY,
+        prediction_id  TEXT NOT NULL,
+        at             TEXT NOT NULL,
+        label          TEXT,
+        outcome        REAL
+    );
+    CREATE INDEX feedback_by_prediction ON feedback (prediction_id);",
 ];

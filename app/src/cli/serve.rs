@@ -1,0 +1,73 @@
+//! `kiln serve`: a model version behind the HTTP API until Ctrl+C.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// NAME@ALIAS (`champion`, `staging`) or NAME@VERSION; a bare NAME means NAME@champion. The server
+    /// follows the alias: when it moves, the new version answers without dropping a request.
+    #[arg(long)]
+    pub model: String,
+    /// Address to listen on (loopback by default; use 0.0.0.0 to accept other machines).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Requests without `Authorization: Bearer TOKEN` get 401 (health probes excepted).
+    #[arg(long, env = "KILN_SERVE_TOKEN")]
+    pub token: Option<String>,
+    /// Largest request body in KiB (larger: 413).
+    #[arg(long, default_value_t = 1024)]
+    pub body_limit_kb: usize,
+    /// Requests waiting for the model at most (more: 503 with Retry-After).
+    #[arg(long, default_value_t = 4096)]
+    pub queue: usize,
+    /// Log the input features of one predicted row in this many (1 = all).
+    #[arg(long, default_value_t = 1)]
+    pub log_every: u64,
+}
+
+pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write) -> Result<()> {
+    let (model, alias) = args
+        .model
+        .split_once('@')
+        .unwrap_or((args.model.as_str(), "champion"));
+    let mut config = kiln_serve::ServeConfig::new(root, model, alias);
+    config.addr = SocketAddr::new(args.host, args.port);
+    config.token.clone_from(&args.token);
+    config.body_limit = args.body_limit_kb.max(1) * 1024;
+    config.queue = args.queue.max(1);
+    config.log_every = args.log_every.max(1);
+    let running = kiln_serve::start(config).context("starting the server")?;
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })
+    .context("installing the Ctrl+C handler")?;
+    if json_out {
+        super::report::print_json(
+            out,
+            &json!({ "model": model, "alias": alias, "url": format!("http://{}", running.addr) }),
+        )?;
+    } else {
+        writeln!(
+            out,
+            "serving {model}@{alias} on http://{} (Ctrl+C stops)",
+            running.addr
+        )?;
+        writeln!(
+            out,
+            "  POST /v1/predict {{\"rows\": [{{...}}]}} · GET /v1/model · POST /v1/feedback · KServe V2 under /v2"
+        )?;
+    }
+    out.flush()?;
+    let _ = stop_rx.recv();
+    running.stop().context("stopping the server")?;
+    Ok(())
+}

@@ -1,0 +1,569 @@
+//! Kiln's model server: a model version (by alias, e.g. `champion`) behind an HTTP API — Kiln's own
+//! (`/v1/predict`, `/v1/health`, `/v1/model`, `/v1/feedback`) and the Open Inference Protocol (`KServe` V2:
+//! `/v2/health/*`, `/v2/models/{name}[/versions/{v}][/ready|/infer]`).
+//!
+//! One model thread owns the loaded model and answers queued requests in micro-batches; the queue is
+//! bounded, so overload is a 503 with `Retry-After` instead of unbounded memory. A watcher re-reads the
+//! alias and hands the thread the new version: requests already queued are answered by the old one, the
+//! next by the new one, none fails. Every answered request is logged through a batched writer thread.
+//! Client mistakes are 4xx with a message naming the problem; the server never answers them with a 5xx.
+
+mod model;
+mod protocol;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+pub use model::{ModelHandle, Served};
+use protocol::{ApiError, Rows};
+
+/// How to serve.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub workspace: PathBuf,
+    pub model: String,
+    /// An alias (`champion`, `staging`) or a version number.
+    pub alias: String,
+    pub addr: SocketAddr,
+    /// Requests without `Authorization: Bearer TOKEN` get 401 (health probes excepted).
+    pub token: Option<String>,
+    /// Largest request body in bytes (larger: 413).
+    pub body_limit: usize,
+    /// Requests waiting for the model at most (more: 503).
+    pub queue: usize,
+    /// Log the features of one predicted row in this many (1 = every row).
+    pub log_every: u64,
+    /// How often the alias is re-read, in milliseconds.
+    pub watch_ms: u64,
+}
+
+impl ServeConfig {
+    pub fn new(workspace: PathBuf, model: &str, alias: &str) -> Self {
+        Self {
+            workspace,
+            model: model.to_owned(),
+            alias: alias.to_owned(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: None,
+            body_limit: 1 << 20,
+            queue: 4096,
+            log_every: 1,
+            watch_ms: 500,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Core(#[from] kiln_core::CoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct AppState {
+    config: ServeConfig,
+    model: ModelHandle,
+    log: model::RequestLog,
+    next_id: AtomicU64,
+    started: String,
+}
+
+/// A running server: its address, and a handle to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), ServeError>>>,
+}
+
+impl Running {
+    /// Stop accepting, finish the requests in flight, flush the log.
+    pub fn stop(mut self) -> Result<(), ServeError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), ServeError> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(ServeError::Io(std::io::Error::other(
+                "the server thread panicked",
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// Load the model, bind, and serve on a thread of its own until [`Running::stop`].
+pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
+    let model = ModelHandle::start(&config)?;
+    let log = model::RequestLog::start(&config.workspace)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kiln-serve")
+        .build()?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(config.addr))
+        .map_err(|source| ServeError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        model,
+        log,
+        next_id: AtomicU64::new(1),
+        started: kiln_core::serving::now(),
+        config,
+    });
+    let app = router(state.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watcher_state = state.clone();
+    let thread = std::thread::Builder::new()
+        .name("kiln-serve-main".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let watch = tokio::spawn(watch_alias(watcher_state));
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+                watch.abort();
+                state.log.flush();
+                state.model.stop();
+                served.map_err(ServeError::Io)
+            })
+        })?;
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+/// Re-read the alias every `watch_ms` and swap the model when it moved.
+async fn watch_alias(state: Arc<AppState>) {
+    let every = std::time::Duration::from_millis(state.config.watch_ms.max(10));
+    loop {
+        tokio::time::sleep(every).await;
+        let (root, model, alias) = (
+            state.config.workspace.clone(),
+            state.config.model.clone(),
+            state.config.alias.clone(),
+        );
+        let found = tokio::task::spawn_blocking(move || {
+            kiln_core::Workspace::open(&root).and_then(|ws| ws.resolve_model(&model, &alias))
+        })
+        .await;
+        if let Ok(Ok((version, run))) = found
+            && state.model.current().version != version
+        {
+            tracing::info!("{} moved to v{version}: swapping", state.config.alias);
+            state.model.swap(version, run);
+        }
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.body_limit;
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/model", get(model_info))
+        .route("/v1/predict", post(predict_v1))
+        .route("/v1/feedback", post(feedback))
+        .route("/v2/health/live", get(live))
+        .route("/v2/health/ready", get(ready))
+        .route("/v2", get(server_metadata))
+        .route("/v2/models/{name}", get(model_v2))
+        .route("/v2/models/{name}/ready", get(model_ready_v2))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(model_version_v2),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(model_version_ready_v2),
+        )
+        .route("/v2/models/{name}/infer", post(infer_v2))
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(infer_version_v2),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &state.config.token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given == Some(token.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token: send `Authorization: Bearer TOKEN`",
+        ))
+    }
+}
+
+async fn not_found() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such endpoint (see /v1/health, /v1/model, /v1/predict)",
+    )
+    .into_response()
+}
+
+async fn health(State(s): State<Arc<AppState>>) -> Response {
+    let m = s.model.current();
+    axum::Json(json!({
+        "status": "ok",
+        "model": s.config.model,
+        "alias": s.config.alias,
+        "version": m.version,
+        "since": s.started,
+    }))
+    .into_response()
+}
+
+async fn model_info(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorized(&s, &headers) {
+        return e.into_response();
+    }
+    let m = s.model.current();
+    axum::Json(json!({
+        "model": s.config.model,
+        "version": m.version,
+        "run": m.run_id,
+        "target": m.target,
+        "classes": m.classes,
+        "features": m.features,
+    }))
+    .into_response()
+}
+
+/// Answer `rows` with the current model; log every row.
+async fn answer(
+    s: &Arc<AppState>,
+    endpoint: &'static str,
+    rows: Rows,
+) -> Result<(Arc<Served>, Vec<model::Answer>), ApiError> {
+    let t = std::time::Instant::now();
+    let features = rows.features.clone();
+    let n = rows.len();
+    let (served, answers) = s.model.predict(rows).await?;
+    let latency = t.elapsed().as_secs_f64() * 1000.0 / n.max(1) as f64;
+    let at = kiln_core::serving::now();
+    let mut logged = Vec::with_capacity(n);
+    for (i, a) in answers.iter().enumerate() {
+        let k = s.next_id.load(Ordering::Relaxed);
+        let sampled = s.config.log_every <= 1 || (k + i as u64).is_multiple_of(s.config.log_every);
+        logged.push(kiln_core::ServedRequestRecord {
+            at: at.clone(),
+            model: s.config.model.clone(),
+            version: Some(served.version),
+            endpoint: endpoint.to_owned(),
+            status: 200,
+            latency_ms: latency,
+            prediction_id: Some(a.prediction_id.clone()),
+            class: Some(a.class.clone()),
+            features: sampled
+                .then(|| features.get(i).map(Value::to_string))
+                .flatten(),
+        });
+    }
+    s.log.send(logged);
+    Ok((served, answers))
+}
+
+fn log_failure(s: &AppState, endpoint: &str, status: StatusCode) {
+    s.log.send(vec![kiln_core::ServedRequestRecord {
+        at: kiln_core::serving::now(),
+        model: s.config.model.clone(),
+        version: Some(s.model.current().version),
+        endpoint: endpoint.to_owned(),
+        status: status.as_u16(),
+        latency_ms: 0.0,
+        prediction_id: None,
+        class: None,
+        features: None,
+    }]);
+}
+
+async fn predict_v1(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let r = async {
+        authorized(&s, &headers)?;
+        let current = s.model.current();
+        let rows = protocol::parse_v1(&body, &current.features)?;
+        let rows = s.model.number(rows, &s.next_id);
+        let (served, answers) = answer(&s, "/v1/predict", rows).await?;
+        Ok::<_, ApiError>(axum::Json(json!({
+            "model": s.config.model,
+            "version": served.version,
+            "predictions": answers.iter().map(|a| json!({
+                "prediction_id": a.prediction_id,
+                "class": a.class,
+                "probabilities": served.classes.iter().cloned().zip(a.probabilities.iter().map(|p| json!(p))).collect::<serde_json::Map<String, Value>>(),
+            })).collect::<Vec<_>>(),
+        })))
+    }
+    .await;
+    match r {
+        Ok(ok) => ok.into_response(),
+        Err(e) => {
+            log_failure(&s, "/v1/predict", e.status);
+            e.into_response()
+        }
+    }
+}
+
+async fn feedback(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let r = async {
+        authorized(&s, &headers)?;
+        let fb = protocol::parse_feedback(&body)?;
+        let root = s.config.workspace.clone();
+        let id = fb.prediction_id.clone();
+        let state = s.clone();
+        tokio::task::spawn_blocking(move || {
+            // The prediction may still be in the log writer's batch.
+            state.log.flush();
+            kiln_core::Workspace::open(&root).and_then(|ws| {
+                ws.record_feedback(&fb.prediction_id, fb.label.as_deref(), fb.outcome)
+            })
+        })
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            )
+        })?
+        .map_err(|e| match e {
+            kiln_core::CoreError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
+            other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+        })?;
+        Ok::<_, ApiError>(axum::Json(json!({ "recorded": id })))
+    }
+    .await;
+    match r {
+        Ok(ok) => ok.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn live() -> Response {
+    axum::Json(json!({ "live": true })).into_response()
+}
+
+async fn ready(State(s): State<Arc<AppState>>) -> Response {
+    let _ = s.model.current();
+    axum::Json(json!({ "ready": true })).into_response()
+}
+
+async fn server_metadata() -> Response {
+    axum::Json(json!({ "name": "kiln", "version": env!("CARGO_PKG_VERSION"), "extensions": [] }))
+        .into_response()
+}
+
+fn check_name(s: &AppState, name: &str, version: Option<&str>) -> Result<Arc<Served>, ApiError> {
+    let m = s.model.current();
+    if name != s.config.model {
+        return Err(ApiError::v2(
+            StatusCode::NOT_FOUND,
+            format!("no model `{name}` here (serving `{}`)", s.config.model),
+        ));
+    }
+    if let Some(v) = version
+        && v != m.version.to_string()
+    {
+        return Err(ApiError::v2(
+            StatusCode::NOT_FOUND,
+            format!(
+                "version {v} of `{name}` is not served (serving version {})",
+                m.version
+            ),
+        ));
+    }
+    Ok(m)
+}
+
+fn metadata_v2(s: &AppState, m: &Served) -> Value {
+    json!({
+        "name": s.config.model,
+        "versions": [m.version.to_string()],
+        "platform": "kiln",
+        "inputs": m.features.iter().map(|f| json!({
+            "name": f.name,
+            "datatype": if f.kind == kiln_core::serving::FeatureKind::Numeric { "FP64" } else { "BYTES" },
+            "shape": [-1],
+        })).collect::<Vec<_>>(),
+        "outputs": [
+            { "name": "class", "datatype": "BYTES", "shape": [-1] },
+            { "name": "probabilities", "datatype": "FP32", "shape": [-1, m.classes.len()] },
+        ],
+    })
+}
+
+async fn model_v2(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    match authorized(&s, &headers)
+        .map_err(ApiError::into_v2)
+        .and_then(|()| check_name(&s, &name, None))
+    {
+        Ok(m) => axum::Json(metadata_v2(&s, &m)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn model_version_v2(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    match authorized(&s, &headers)
+        .map_err(ApiError::into_v2)
+        .and_then(|()| check_name(&s, &name, Some(&version)))
+    {
+        Ok(m) => axum::Json(metadata_v2(&s, &m)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn model_ready_v2(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    match authorized(&s, &headers)
+        .map_err(ApiError::into_v2)
+        .and_then(|()| check_name(&s, &name, None))
+    {
+        Ok(_) => axum::Json(json!({ "name": name, "ready": true })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn model_version_ready_v2(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    match authorized(&s, &headers)
+        .map_err(ApiError::into_v2)
+        .and_then(|()| check_name(&s, &name, Some(&version)))
+    {
+        Ok(_) => axum::Json(json!({ "name": name, "ready": true })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn infer(
+    s: Arc<AppState>,
+    headers: HeaderMap,
+    name: String,
+    version: Option<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let r = async {
+        authorized(&s, &headers).map_err(ApiError::into_v2)?;
+        let current = check_name(&s, &name, version.as_deref())?;
+        let (id, rows) = protocol::parse_v2(&body, &current.features).map_err(ApiError::into_v2)?;
+        let rows = s.model.number(rows, &s.next_id);
+        let (served, answers) = answer(&s, "/v2/infer", rows).await.map_err(ApiError::into_v2)?;
+        let k = served.classes.len();
+        let mut out = json!({
+            "model_name": s.config.model,
+            "model_version": served.version.to_string(),
+            "outputs": [
+                {
+                    "name": "class",
+                    "datatype": "BYTES",
+                    "shape": [answers.len()],
+                    "data": answers.iter().map(|a| a.class.clone()).collect::<Vec<_>>(),
+                },
+                {
+                    "name": "probabilities",
+                    "datatype": "FP32",
+                    "shape": [answers.len(), k],
+                    "data": answers.iter().flat_map(|a| a.probabilities.iter().copied()).collect::<Vec<_>>(),
+                },
+                {
+                    "name": "prediction_id",
+                    "datatype": "BYTES",
+                    "shape": [answers.len()],
+                    "data": answers.iter().map(|a| a.prediction_id.clone()).collect::<Vec<_>>(),
+                },
+            ],
+        });
+        if let Some(id) = id {
+            out["id"] = json!(id);
+        }
+        Ok::<_, ApiError>(axum::Json(out))
+    }
+    .await;
+    match r {
+        Ok(ok) => ok.into_response(),
+        Err(e) => {
+            log_failure(&s, "/v2/infer", e.status);
+            e.into_response()
+        }
+    }
+}
+
+async fn infer_v2(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    infer(s, headers, name, None, body).await
+}
+
+async fn infer_version_v2(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((name, version)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    infer(s, headers, name, Some(version), body).await
+}

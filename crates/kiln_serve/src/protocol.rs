@@ -1,0 +1,395 @@
+//! Request bodies: Kiln's `{"rows": [{feature: value}]}` and `KServe` V2's named tensors, checked against
+//! the model's features (every problem named), and error responses.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kiln_core::data::polars::prelude::*;
+use kiln_core::serving::{FeatureKind, ServedFeature};
+use serde_json::{Value, json};
+
+/// Most rows in one request.
+pub const MAX_ROWS: usize = 10_000;
+
+/// A client-facing error: a status and a message naming the problem.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    /// `KServe` V2 style: 400 for bad input, body `{"error": ...}`.
+    v2: bool,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            v2: false,
+        }
+    }
+
+    pub fn v2(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            v2: true,
+            ..Self::new(status, message)
+        }
+    }
+
+    /// The Open Inference Protocol reports every bad input as 400.
+    pub fn into_v2(self) -> Self {
+        let status = if self.status == StatusCode::UNPROCESSABLE_ENTITY {
+            StatusCode::BAD_REQUEST
+        } else {
+            self.status
+        };
+        Self {
+            status,
+            message: self.message,
+            v2: true,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = if self.v2 {
+            json!({ "error": self.message })
+        } else {
+            json!({ "error": self.message, "status": self.status.as_u16() })
+        };
+        let mut r = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+fn unprocessable(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+/// Rows ready for the model: the frame, each row's JSON (for the log), their prediction ids.
+#[derive(Debug)]
+pub struct Rows {
+    pub frame: DataFrame,
+    pub features: Vec<Value>,
+    pub ids: Vec<String>,
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.frame.height()
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Column values of one feature, checked.
+enum Col {
+    Num(Vec<Option<f64>>),
+    Cat(Vec<Option<String>>),
+}
+
+impl Col {
+    fn new(kind: FeatureKind, n: usize) -> Self {
+        match kind {
+            FeatureKind::Numeric => Col::Num(Vec::with_capacity(n)),
+            _ => Col::Cat(Vec::with_capacity(n)),
+        }
+    }
+
+    /// Add `v`; `where_` says where it came from for the message.
+    fn push(&mut self, name: &str, v: &Value, where_: &str) -> Result<(), ApiError> {
+        match (self, v) {
+            (Col::Num(c), Value::Null) => c.push(None),
+            (Col::Num(c), Value::Number(n)) => c.push(n.as_f64()),
+            (Col::Num(_), other) => {
+                return Err(unprocessable(format!(
+                    "{where_}: `{name}` must be a number, not {}",
+                    kind_of(other)
+                )));
+            }
+            (Col::Cat(c), Value::Null) => c.push(None),
+            (Col::Cat(c), Value::String(s)) => c.push(Some(s.clone())),
+            (Col::Cat(c), Value::Number(n)) => c.push(Some(n.to_string())),
+            (Col::Cat(c), Value::Bool(b)) => c.push(Some(b.to_string())),
+            (Col::Cat(_), other) => {
+                return Err(unprocessable(format!(
+                    "{where_}: `{name}` must be a string, not {}",
+                    kind_of(other)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn column(self, name: &str) -> Column {
+        match self {
+            Col::Num(v) => Column::new(name.into(), v),
+            Col::Cat(v) => Column::new(name.into(), v),
+        }
+    }
+}
+
+fn no_images(features: &[ServedFeature]) -> Result<(), ApiError> {
+    if let Some(f) = features.iter().find(|f| f.kind == FeatureKind::Image) {
+        return Err(unprocessable(format!(
+            "this model reads an encoded image (`{}`), which is not accepted over HTTP yet",
+            f.name
+        )));
+    }
+    Ok(())
+}
+
+fn frame(features: &[ServedFeature], cols: Vec<Col>, n: usize) -> Result<DataFrame, ApiError> {
+    let columns: Vec<Column> = cols
+        .into_iter()
+        .zip(features)
+        .map(|(c, f)| c.column(&f.name))
+        .collect();
+    DataFrame::new(n, columns).map_err(|e| unprocessable(e.to_string()))
+}
+
+/// `{"rows": [{feature: value, ...}, ...]}`.
+pub fn parse_v1(body: &[u8], features: &[ServedFeature]) -> Result<Rows, ApiError> {
+    let doc: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+    let Some(rows) = doc.get("rows").and_then(Value::as_array) else {
+        return Err(unprocessable(
+            "the body must be {\"rows\": [{\"feature\": value, ...}, ...]}",
+        ));
+    };
+    if rows.is_empty() {
+        return Err(unprocessable("`rows` is empty"));
+    }
+    if rows.len() > MAX_ROWS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{} rows: at most {MAX_ROWS} per request", rows.len()),
+        ));
+    }
+    no_images(features)?;
+    let mut cols: Vec<Col> = features
+        .iter()
+        .map(|f| Col::new(f.kind, rows.len()))
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        let Some(obj) = row.as_object() else {
+            return Err(unprocessable(format!(
+                "row {i} must be an object, not {}",
+                kind_of(row)
+            )));
+        };
+        let missing: Vec<&str> = features
+            .iter()
+            .filter(|f| !obj.contains_key(&f.name))
+            .map(|f| f.name.as_str())
+            .collect();
+        let extra: Vec<&str> = obj
+            .keys()
+            .filter(|k| !features.iter().any(|f| &f.name == *k))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            let mut parts = Vec::new();
+            if !missing.is_empty() {
+                parts.push(format!("missing features: {}", missing.join(", ")));
+            }
+            if !extra.is_empty() {
+                parts.push(format!("unknown features: {}", extra.join(", ")));
+            }
+            return Err(unprocessable(format!("row {i}: {}", parts.join("; "))));
+        }
+        for (f, c) in features.iter().zip(cols.iter_mut()) {
+            c.push(&f.name, &obj[&f.name], &format!("row {i}"))?;
+        }
+    }
+    Ok(Rows {
+        frame: frame(features, cols, rows.len())?,
+        features: rows.clone(),
+        ids: Vec::new(),
+    })
+}
+
+/// `KServe` V2 inference request: `{"id"?, "inputs": [{"name", "shape", "datatype", "data"}]}`, one input
+/// per feature. Returns the request id and the rows.
+pub fn parse_v2(
+    body: &[u8],
+    features: &[ServedFeature],
+) -> Result<(Option<String>, Rows), ApiError> {
+    let doc: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+    let id = doc.get("id").and_then(Value::as_str).map(str::to_owned);
+    let Some(inputs) = doc.get("inputs").and_then(Value::as_array) else {
+        return Err(unprocessable(
+            "the body must carry `inputs`: [{name, shape, datatype, data}]",
+        ));
+    };
+    no_images(features)?;
+    let mut by_name = std::collections::BTreeMap::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let Some(name) = input.get("name").and_then(Value::as_str) else {
+            return Err(unprocessable(format!("input {i} has no `name`")));
+        };
+        if !features.iter().any(|f| f.name == name) {
+            return Err(unprocessable(format!("unknown input `{name}`")));
+        }
+        let datatype = input
+            .get("datatype")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let shape: Vec<i64> = input
+            .get("shape")
+            .and_then(Value::as_array)
+            .map(|s| s.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        let Some(data) = input.get("data").and_then(Value::as_array) else {
+            return Err(unprocessable(format!("input `{name}` has no `data` array")));
+        };
+        // Data may come nested ([[1], [2]]) or flat.
+        let flat: Vec<&Value> = data
+            .iter()
+            .flat_map(|v| match v {
+                Value::Array(inner) => inner.iter().collect::<Vec<_>>(),
+                other => vec![other],
+            })
+            .collect();
+        let n = shape.first().copied().unwrap_or(-1);
+        let per_row: i64 = shape.iter().skip(1).product();
+        if n < 0 || per_row != 1 || flat.len() as i64 != n {
+            return Err(unprocessable(format!(
+                "input `{name}`: shape {shape:?} must be [N] or [N, 1] with N values (got {})",
+                flat.len()
+            )));
+        }
+        by_name.insert(name.to_owned(), (datatype.to_owned(), flat));
+    }
+    let missing: Vec<&str> = features
+        .iter()
+        .filter(|f| !by_name.contains_key(&f.name))
+        .map(|f| f.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(unprocessable(format!(
+            "missing inputs: {}",
+            missing.join(", ")
+        )));
+    }
+    let n = by_name.values().next().map_or(0, |(_, d)| d.len());
+    if n == 0 {
+        return Err(unprocessable("no rows"));
+    }
+    if n > MAX_ROWS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{n} rows: at most {MAX_ROWS} per request"),
+        ));
+    }
+    let mut cols = Vec::with_capacity(features.len());
+    for f in features {
+        let (datatype, data) = &by_name[&f.name];
+        if data.len() != n {
+            return Err(unprocessable(format!(
+                "input `{}` has {} values, others {n}",
+                f.name,
+                data.len()
+            )));
+        }
+        let numeric_type = datatype.starts_with("FP")
+            || datatype.starts_with("INT")
+            || datatype.starts_with("UINT");
+        match f.kind {
+            FeatureKind::Numeric if !numeric_type => {
+                return Err(unprocessable(format!(
+                    "input `{}` is numeric: datatype FP32/FP64/INT*, not `{datatype}`",
+                    f.name
+                )));
+            }
+            FeatureKind::Categorical if datatype != "BYTES" => {
+                return Err(unprocessable(format!(
+                    "input `{}` is a category: datatype BYTES, not `{datatype}`",
+                    f.name
+                )));
+            }
+            _ => {}
+        }
+        let mut c = Col::new(f.kind, n);
+        for v in data {
+            c.push(&f.name, v, &format!("input `{}`", f.name))?;
+        }
+        cols.push(c);
+    }
+    let rows_json: Vec<Value> = (0..n)
+        .map(|i| {
+            Value::Object(
+                features
+                    .iter()
+                    .map(|f| (f.name.clone(), by_name[&f.name].1[i].clone()))
+                    .collect(),
+            )
+        })
+        .collect();
+    Ok((
+        id,
+        Rows {
+            frame: frame(features, cols, n)?,
+            features: rows_json,
+            ids: Vec::new(),
+        },
+    ))
+}
+
+/// `POST /v1/feedback`.
+pub struct FeedbackBody {
+    pub prediction_id: String,
+    pub label: Option<String>,
+    pub outcome: Option<f64>,
+}
+
+pub fn parse_feedback(body: &[u8]) -> Result<FeedbackBody, ApiError> {
+    let doc: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+    let Some(id) = doc.get("prediction_id").and_then(Value::as_str) else {
+        return Err(unprocessable(
+            "feedback needs `prediction_id` (a string from a prediction)",
+        ));
+    };
+    let label = match doc.get("label") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(other) => {
+            return Err(unprocessable(format!(
+                "`label` must be a string, not {}",
+                kind_of(other)
+            )));
+        }
+    };
+    let outcome = match doc.get("outcome") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::Bool(b)) => Some(if *b { 1.0 } else { 0.0 }),
+        Some(other) => {
+            return Err(unprocessable(format!(
+                "`outcome` must be a number or boolean, not {}",
+                kind_of(other)
+            )));
+        }
+    };
+    Ok(FeedbackBody {
+        prediction_id: id.to_owned(),
+        label,
+        outcome,
+    })
+}

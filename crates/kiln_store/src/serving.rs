@@ -1,0 +1,125 @@
+//! What the model server records: answered requests (with sampled input features) and feedback.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, Store};
+
+/// One answered request (one row of a batch for predictions).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServedRequest {
+    pub at: String,
+    pub model: String,
+    pub version: Option<i64>,
+    pub endpoint: String,
+    pub status: u16,
+    pub latency_ms: f64,
+    pub prediction_id: Option<String>,
+    pub class: Option<String>,
+    /// The row's features as JSON, when sampled.
+    pub features: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub prediction_id: String,
+    pub at: String,
+    pub label: Option<String>,
+    pub outcome: Option<f64>,
+}
+
+impl Store {
+    /// Append served requests in one transaction (the server's batched writer).
+    pub fn log_served(&mut self, rows: &[ServedRequest]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO served_requests (at, model, version, endpoint, status, latency_ms,
+                    prediction_id, class, features_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for r in rows {
+                st.execute(params![
+                    r.at,
+                    r.model,
+                    r.version,
+                    r.endpoint,
+                    r.status,
+                    r.latency_ms,
+                    r.prediction_id,
+                    r.class,
+                    r.features
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The served request that made a prediction, if it was logged.
+    pub fn served_prediction(&self, prediction_id: &str) -> Result<Option<ServedRequest>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT at, model, version, endpoint, status, latency_ms, prediction_id, class, features_json
+             FROM served_requests WHERE prediction_id = ?1 LIMIT 1",
+        )?;
+        Ok(st
+            .query_row([prediction_id], |r| {
+                Ok(ServedRequest {
+                    at: r.get(0)?,
+                    model: r.get(1)?,
+                    version: r.get(2)?,
+                    endpoint: r.get(3)?,
+                    status: r.get(4)?,
+                    latency_ms: r.get(5)?,
+                    prediction_id: r.get(6)?,
+                    class: r.get(7)?,
+                    features: r.get(8)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Served requests of a model, oldest first.
+    pub fn served(&self, model: &str) -> Result<Vec<ServedRequest>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT at, model, version, endpoint, status, latency_ms, prediction_id, class, features_json
+             FROM served_requests WHERE model = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([model], |r| {
+            Ok(ServedRequest {
+                at: r.get(0)?,
+                model: r.get(1)?,
+                version: r.get(2)?,
+                endpoint: r.get(3)?,
+                status: r.get(4)?,
+                latency_ms: r.get(5)?,
+                prediction_id: r.get(6)?,
+                class: r.get(7)?,
+                features: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn record_feedback(&self, f: &Feedback) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO feedback (prediction_id, at, label, outcome) VALUES (?1, ?2, ?3, ?4)",
+            params![f.prediction_id, f.at, f.label, f.outcome],
+        )?;
+        Ok(())
+    }
+
+    pub fn feedback(&self) -> Result<Vec<Feedback>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT prediction_id, at, label, outcome FROM feedback ORDER BY id")?;
+        let rows = st.query_map([], |r| {
+            Ok(Feedback {
+                prediction_id: r.get(0)?,
+                at: r.get(1)?,
+                label: r.get(2)?,
+                outcome: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

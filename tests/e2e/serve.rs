@@ -1,0 +1,396 @@
+//! The model server on a free loopback port: predictions, every class of bad request, feedback, tokens,
+//! the Open Inference Protocol, a champion swap under traffic without a failed request, and 10,000 seeded bad bodies.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+
+use kiln_core::Workspace;
+use kiln_serve::{Running, ServeConfig};
+use serde_json::{Value, json};
+
+/// One HTTP/1.1 request on its own connection: status, headers (lower-case) and body.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> (u16, String, Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_mins(1)))
+        .unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: kiln\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        let _ = write!(req, "{k}: {v}\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    // A server may answer (413) before reading a large body; a reset while writing is fine then.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body: Value = serde_json::from_str(rest).unwrap_or(Value::Null);
+    (status, head.to_ascii_lowercase(), body)
+}
+
+fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
+    let (s, _, b) = http(addr, "POST", path, body.to_string().as_bytes(), &[]);
+    (s, b)
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let (s, _, b) = http(addr, "GET", path, b"", &[]);
+    (s, b)
+}
+
+/// The release workspace with v1 approved as champion.
+fn served_workspace() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (d, ws) = crate::release::release_workspace();
+    let mut w = Workspace::open(&ws).unwrap();
+    let (id, _) = w.request_release("penguin-id", 1, "sam", "first").unwrap();
+    w.approve(id, "pat", "ok", None).unwrap();
+    (d, ws)
+}
+
+fn start(ws: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
+    let mut c = ServeConfig::new(ws.to_path_buf(), "penguin-id", "champion");
+    c.addr = "127.0.0.1:0".parse().unwrap();
+    c.watch_ms = 50;
+    tweak(&mut c);
+    kiln_serve::start(c).unwrap()
+}
+
+fn penguin() -> Value {
+    json!({
+        "island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181,
+        "body_mass_g": 3750, "sex": "male", "year": 2007
+    })
+}
+
+#[test]
+fn predicts_rejects_each_bad_request_by_class_and_records_feedback() {
+    let (_d, ws) = served_workspace();
+    let server = start(&ws, |c| c.body_limit = 16 * 1024);
+    let a = server.addr;
+    let (s, health) = get(a, "/v1/health");
+    assert_eq!((s, health["version"].as_i64()), (200, Some(1)));
+    let (s, model) = get(a, "/v1/model");
+    assert_eq!(s, 200);
+    let names: Vec<&str> = model["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 7, "{names:?}");
+    assert!(!names.contains(&"species"));
+
+    let (s, p) = post(a, "/v1/predict", &json!({ "rows": [penguin(), penguin()] }));
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["version"], 1);
+    let first = &p["predictions"][0];
+    assert!(["Adelie", "Chinstrap", "Gentoo"].contains(&first["class"].as_str().unwrap()));
+    let total: f64 = first["probabilities"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-4);
+    let pid = first["prediction_id"].as_str().unwrap().to_owned();
+    assert_ne!(pid, p["predictions"][1]["prediction_id"].as_str().unwrap());
+
+    // Each class of bad request, then a good one still answers.
+    let mut missing = penguin();
+    missing.as_object_mut().unwrap().remove("sex");
+    let mut extra = penguin();
+    extra["wingspan"] = json!(3);
+    let mut wrong = penguin();
+    wrong["body_mass_g"] = json!("heavy");
+    for (body, status, says) in [
+        (b"{not json".to_vec(), 400, "invalid JSON"),
+        (br#"{"rows": 3}"#.to_vec(), 422, "the body must be"),
+        (br#"{"rows": []}"#.to_vec(), 422, "empty"),
+        (
+            json!({ "rows": [missing] }).to_string().into_bytes(),
+            422,
+            "missing features: sex",
+        ),
+        (
+            json!({ "rows": [extra] }).to_string().into_bytes(),
+            422,
+            "unknown features: wingspan",
+        ),
+        (
+            json!({ "rows": [wrong] }).to_string().into_bytes(),
+            422,
+            "`body_mass_g` must be a number",
+        ),
+        (
+            json!({ "rows": [7] }).to_string().into_bytes(),
+            422,
+            "row 0 must be an object",
+        ),
+        (vec![b' '; 20 * 1024], 413, ""),
+    ] {
+        let (s, _, b) = http(a, "POST", "/v1/predict", &body, &[]);
+        assert_eq!(s, status, "{b}");
+        assert!(b.to_string().contains(says), "{says}: {b}");
+        let (s, _) = post(a, "/v1/predict", &json!({ "rows": [penguin()] }));
+        assert_eq!(s, 200, "served after a bad request");
+    }
+    assert_eq!(get(a, "/v1/nope").0, 404);
+
+    // Feedback on a served prediction; unknown ids and empty feedback are refused.
+    let (s, b) = post(
+        a,
+        "/v1/feedback",
+        &json!({ "prediction_id": pid, "label": "Adelie" }),
+    );
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        post(
+            a,
+            "/v1/feedback",
+            &json!({ "prediction_id": "nope", "label": "Adelie" })
+        )
+        .0,
+        422
+    );
+    assert_eq!(
+        post(a, "/v1/feedback", &json!({ "prediction_id": pid })).0,
+        422
+    );
+    assert_eq!(post(a, "/v1/feedback", &json!({ "label": "x" })).0, 422);
+    server.stop().unwrap();
+
+    let w = Workspace::open(&ws).unwrap();
+    let log = w.served("penguin-id").unwrap();
+    assert!(log.iter().filter(|r| r.status == 200).count() >= 10);
+    assert!(log.iter().any(|r| r.status == 422) && log.iter().any(|r| r.status == 400));
+    let logged = log
+        .iter()
+        .find(|r| r.prediction_id.as_deref() == Some(pid.as_str()))
+        .unwrap();
+    assert!(logged.features.as_deref().unwrap().contains("Torgersen"));
+    assert_eq!(w.feedback().unwrap()[0].label.as_deref(), Some("Adelie"));
+}
+
+#[test]
+fn a_token_guards_every_endpoint_but_health() {
+    let (_d, ws) = served_workspace();
+    let server = start(&ws, |c| c.token = Some("s3cret".into()));
+    let a = server.addr;
+    let body = json!({ "rows": [penguin()] }).to_string();
+    assert_eq!(http(a, "POST", "/v1/predict", body.as_bytes(), &[]).0, 401);
+    assert_eq!(
+        http(
+            a,
+            "POST",
+            "/v1/predict",
+            body.as_bytes(),
+            &[("Authorization", "Bearer nope")]
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        http(
+            a,
+            "POST",
+            "/v1/predict",
+            body.as_bytes(),
+            &[("Authorization", "Bearer s3cret")]
+        )
+        .0,
+        200
+    );
+    assert_eq!(get(a, "/v2/models/penguin-id").0, 401);
+    assert_eq!(get(a, "/v1/health").0, 200);
+    assert_eq!(get(a, "/v2/health/ready").0, 200);
+}
+
+#[test]
+fn kserve_v2_metadata_readiness_and_inference() {
+    let (_d, ws) = served_workspace();
+    let server = start(&ws, |_| {});
+    let a = server.addr;
+    assert_eq!(get(a, "/v2/health/live"), (200, json!({ "live": true })));
+    let (s, meta) = get(a, "/v2/models/penguin-id");
+    assert_eq!(s, 200);
+    assert_eq!(meta["versions"], json!(["1"]));
+    assert_eq!(meta["inputs"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        get(a, "/v2/models/penguin-id/versions/1/ready").1["ready"],
+        true
+    );
+    assert_eq!(get(a, "/v2/models/penguin-id/versions/9").0, 404);
+    assert_eq!(get(a, "/v2/models/other").0, 404);
+    let p = penguin();
+    let inputs: Vec<Value> = meta["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let name = i["name"].as_str().unwrap();
+            json!({ "name": name, "shape": [2], "datatype": i["datatype"], "data": [p[name], p[name]] })
+        })
+        .collect();
+    let (s, out) = post(
+        a,
+        "/v2/models/penguin-id/infer",
+        &json!({ "id": "r1", "inputs": inputs }),
+    );
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(
+        (out["id"].as_str(), out["model_version"].as_str()),
+        (Some("r1"), Some("1"))
+    );
+    assert_eq!(out["outputs"][0]["shape"], json!([2]));
+    assert_eq!(out["outputs"][1]["shape"], json!([2, 3]));
+    // Bad V2 input is a 400 with {"error": ...}.
+    let mut bad = inputs.clone();
+    bad[0]["datatype"] = json!(if meta["inputs"][0]["datatype"] == "BYTES" {
+        "FP32"
+    } else {
+        "BYTES"
+    });
+    let (s, e) = post(a, "/v2/models/penguin-id/infer", &json!({ "inputs": bad }));
+    assert_eq!(s, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("datatype"));
+    let (s, e) = post(
+        a,
+        "/v2/models/penguin-id/versions/1/infer",
+        &json!({ "inputs": inputs[1..] }),
+    );
+    assert_eq!(s, 400);
+    assert!(e["error"].as_str().unwrap().contains("missing inputs"));
+}
+
+#[test]
+fn a_champion_swap_under_traffic_fails_no_request() {
+    let (_d, ws) = served_workspace();
+    let server = start(&ws, |_| {});
+    let a = server.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (s, b) = post(a, "/v1/predict", &json!({ "rows": [penguin()] }));
+                    seen.push((s, b["version"].as_i64()));
+                }
+                seen
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut w = Workspace::open(&ws).unwrap();
+    let (id, _) = w.request_release("penguin-id", 2, "sam", "next").unwrap();
+    w.approve(id, "pat", "ok", None).unwrap();
+    let start = std::time::Instant::now();
+    while get(a, "/v1/health").1["version"] != 2 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "never swapped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen: Vec<(u16, Option<i64>)> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(seen.len() > 20, "{} requests", seen.len());
+    assert!(
+        seen.iter().all(|(s, _)| *s == 200),
+        "a request failed: {:?}",
+        seen.iter().find(|(s, _)| *s != 200)
+    );
+    assert!(seen.iter().any(|(_, v)| *v == Some(1)) && seen.iter().any(|(_, v)| *v == Some(2)));
+}
+
+#[test]
+fn ten_thousand_seeded_bad_bodies_never_get_a_5xx() {
+    let (_d, ws) = served_workspace();
+    let server = start(&ws, |c| c.body_limit = 8 * 1024);
+    let a = server.addr;
+    let good = json!({ "rows": [penguin()] }).to_string().into_bytes();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let pieces: [&[u8]; 12] = [
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"rows\"",
+        b":",
+        b",",
+        b"null",
+        b"1e999",
+        b"\"sex\"",
+        b"-",
+        b"\xff",
+    ];
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..10_000 {
+        let mut body = good.clone();
+        match next() % 4 {
+            // Flip bytes.
+            0 => {
+                for _ in 0..=(next() % 8) {
+                    let at = (next() as usize) % body.len();
+                    body[at] = next() as u8;
+                }
+            }
+            // Cut it short.
+            1 => body.truncate((next() as usize) % body.len()),
+            // Splice in JSON punctuation.
+            2 => {
+                let at = (next() as usize) % body.len();
+                let p = pieces[(next() as usize) % pieces.len()];
+                body.splice(at..at, p.iter().copied());
+            }
+            // Random bytes.
+            _ => body = (0..next() % 300).map(|_| next() as u8).collect(),
+        }
+        let path = if i % 5 == 0 {
+            "/v2/models/penguin-id/infer"
+        } else {
+            "/v1/predict"
+        };
+        let (s, _, _) = http(a, "POST", path, &body, &[]);
+        assert!(
+            s != 0 && s < 500,
+            "body {i} got {s}: {:?}",
+            String::from_utf8_lossy(&body)
+        );
+        *statuses.entry(s).or_insert(0) += 1;
+    }
+    assert_eq!(get(a, "/v1/health").0, 200);
+    assert_eq!(
+        post(a, "/v1/predict", &json!({ "rows": [penguin()] })).0,
+        200
+    );
+    assert!(statuses.len() >= 2, "{statuses:?}");
+}
