@@ -394,3 +394,50 @@ fn ten_thousand_seeded_bad_bodies_never_get_a_5xx() {
     );
     assert!(statuses.len() >= 2, "{statuses:?}");
 }
+
+#[test]
+fn drift_between_two_versions_from_the_command_line() {
+    let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("ws");
+    let p = crate::support::fixture("penguins.csv");
+    assert_eq!(
+        crate::support::kiln(&ws, &["import", p.to_str().unwrap(), "--name", "penguins"]).code,
+        0
+    );
+    // Gentoo only: heavier birds with longer flippers.
+    let r = crate::support::kiln(
+        &ws,
+        &[
+            "datasets",
+            "filter",
+            "penguins",
+            "--where",
+            "species = 'Gentoo'",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = crate::support::kiln(&ws, &["drift", "penguins@1", "penguins@2", "--json"]).json();
+    let col = |n: &str| {
+        doc["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(col("body_mass_g")["method"], "ks");
+    assert_eq!(col("body_mass_g")["drifted"], true);
+    assert_eq!(col("species")["method"], "chisquare");
+    assert_eq!(
+        col("year")["method"],
+        "chisquare",
+        "3 distinct years: low cardinality"
+    );
+    assert_eq!(doc["dataset_drift"], true);
+    let same = crate::support::kiln(&ws, &["drift", "penguins@1", "penguins@1", "--json"]).json();
+    assert_eq!(same["drifted_columns"], 0);
+    let bad = crate::support::kiln(&ws, &["drift", "penguins@1", "nope"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("nope"), "{}", bad.stderr);
+}

@@ -6,6 +6,7 @@ mod args;
 mod datasets;
 mod import;
 mod labels;
+mod monitor;
 mod release;
 mod report;
 mod runs;
@@ -83,6 +84,8 @@ pub enum CliCommand {
     Gate(release::GateArgs),
     /// Retrain the champion's configuration on the newest data; file a release request when it passes.
     Retrain(release::RetrainArgs),
+    /// Data drift of a dataset version against a reference version, column by column.
+    Drift(monitor::DriftArgs),
     /// Serve a model version over HTTP (Kiln's API and the Open Inference Protocol); follows its alias.
     Serve(serve::ServeArgs),
     /// Open the GUI (the same as running `kiln` with no command).
@@ -115,6 +118,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Some(CliCommand::Retrain(args)) => {
             release::run_retrain(&mut open(ws)?, &args, cli.json, out)
         }
+        Some(CliCommand::Drift(args)) => monitor::run_drift(&open(ws)?, &args, cli.json, out),
         Some(CliCommand::Serve(args)) => {
             let root = open(ws)?.root().to_path_buf();
             serve::run(root, &args, cli.json, out)

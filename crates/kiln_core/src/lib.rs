@@ -8,6 +8,7 @@
 
 pub mod compare;
 pub mod demo;
+pub mod drift;
 pub mod jobs;
 pub mod labels;
 mod objects;

@@ -1,0 +1,569 @@
+//! Data drift between a reference and a current sample, column by column, with the default choice of
+//! test that Evidently makes: with a reference of at most 1,000 rows, the two-sample Kolmogorov–Smirnov
+//! test for numeric columns with more than 5 distinct values, the two-proportion Z-test for binary
+//! columns, and Pearson's χ² for the other categorical or low-cardinality columns (drift when p < 0.05);
+//! with a larger reference, the Wasserstein distance normalised by the reference's standard deviation for
+//! numeric columns and the Jensen–Shannon distance for categorical ones (drift when ≥ 0.1). Every column
+//! also gets its PSI over 10 reference-quantile bins. The dataset drifts when at least half its columns do.
+
+use std::collections::BTreeSet;
+
+use kiln_data::polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{CoreError, Result, Workspace};
+
+/// One column's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDrift {
+    pub name: String,
+    /// `ks`, `chisquare`, `z`, `wasserstein` or `jensenshannon`.
+    pub method: String,
+    pub statistic: f64,
+    /// For the tests that have one (KS, χ², Z).
+    pub p_value: Option<f64>,
+    pub threshold: f64,
+    pub drifted: bool,
+    /// Population stability index over 10 reference-quantile bins (categories for text).
+    pub psi: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub reference_rows: usize,
+    pub current_rows: usize,
+    pub columns: Vec<ColumnDrift>,
+    pub drifted_columns: usize,
+    /// At least half the columns drifted.
+    pub dataset_drift: bool,
+}
+
+/// ln Γ(x) (Lanczos, g = 7, n = 9), accurate to ~1e-15 relative for x > 0.
+fn ln_gamma(x: f64) -> f64 {
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Reflection.
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = C[0];
+    let t = x + 7.5;
+    for (i, c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// Regularized upper incomplete gamma Q(a, x) (series below a + 1, continued fraction above).
+pub fn gamma_q(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    let ln_pre = -x + a * x.ln() - ln_gamma(a);
+    if x < a + 1.0 {
+        let (mut sum, mut term, mut n) = (1.0 / a, 1.0 / a, a);
+        for _ in 0..10_000 {
+            n += 1.0;
+            term *= x / n;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-17 {
+                break;
+            }
+        }
+        1.0 - sum * ln_pre.exp()
+    } else {
+        // Lentz's continued fraction.
+        let tiny = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..10_000 {
+            let an = -f64::from(i) * (f64::from(i) - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let delta = d * c;
+            h *= delta;
+            if (delta - 1.0).abs() < 1e-16 {
+                break;
+            }
+        }
+        ln_pre.exp() * h
+    }
+}
+
+/// P(|Z| ≥ |z|) for a standard normal Z.
+fn normal_two_sided(z: f64) -> f64 {
+    // erfc(|z|/√2) = Q(1/2, z²/2).
+    gamma_q(0.5, z * z / 2.0)
+}
+
+/// Two-sample Kolmogorov–Smirnov: the statistic and its two-sided p-value — exact (counting the lattice
+/// paths that stay inside the band) when both samples have at most 10,000 values, else the asymptotic
+/// Kolmogorov distribution.
+pub fn ks_2samp(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (m, n) = (a.len(), b.len());
+    if m == 0 || n == 0 {
+        return (0.0, 1.0);
+    }
+    // D·m·n as an integer: max |i·n − j·m| over the merged steps.
+    let (mut i, mut j, mut dmax) = (0usize, 0usize, 0i128);
+    while i < m || j < n {
+        let x = if j >= n || (i < m && a[i] <= b[j]) {
+            a[i]
+        } else {
+            b[j]
+        };
+        while i < m && a[i] <= x {
+            i += 1;
+        }
+        while j < n && b[j] <= x {
+            j += 1;
+        }
+        dmax = dmax.max((i as i128 * n as i128 - j as i128 * m as i128).abs());
+    }
+    let d = dmax as f64 / (m as f64 * n as f64);
+    if dmax == 0 {
+        return (0.0, 1.0);
+    }
+    if m.max(n) <= 10_000 {
+        // a(i, j) = paths to (i, j) inside |i·n − j·m| < dmax, divided by C(i + j, i).
+        let inside =
+            |i: usize, j: usize| (i as i128 * n as i128 - j as i128 * m as i128).abs() < dmax;
+        let mut col = vec![0.0f64; n + 1];
+        for (jj, v) in col.iter_mut().enumerate() {
+            *v = if inside(0, jj) { 1.0 } else { 0.0 };
+            if *v == 0.0 {
+                // Once outside on the first column, the rest is unreachable.
+                break;
+            }
+        }
+        for ii in 1..=m {
+            let mut below = 0.0;
+            for (jj, v) in col.iter_mut().enumerate() {
+                let val = if inside(ii, jj) {
+                    if jj == 0 {
+                        *v
+                    } else {
+                        (*v * ii as f64 + below * jj as f64) / (ii + jj) as f64
+                    }
+                } else {
+                    0.0
+                };
+                *v = val;
+                below = val;
+            }
+        }
+        let p = (1.0 - col[n]).clamp(0.0, 1.0);
+        return (d, p);
+    }
+    // Asymptotic: Q_KS(√(mn/(m+n)) · D).
+    let en = (m as f64 * n as f64 / (m + n) as f64).sqrt();
+    let lambda = (en + 0.12 + 0.11 / en) * d;
+    let mut sum = 0.0;
+    for k in 1..=100 {
+        let k = f64::from(k);
+        let term = 2.0 * (-1f64).powf(k - 1.0) * (-2.0 * k * k * lambda * lambda).exp();
+        sum += term;
+        if term.abs() < 1e-12 {
+            break;
+        }
+    }
+    (d, sum.clamp(0.0, 1.0))
+}
+
+/// Pearson's χ² of current counts against the reference's proportions (scaled to the current size):
+/// statistic and p-value with k − 1 degrees of freedom.
+pub fn chisquare(reference: &[String], current: &[String]) -> (f64, f64) {
+    let keys: BTreeSet<&String> = reference.iter().chain(current).collect();
+    let count = |v: &[String], k: &String| v.iter().filter(|x| *x == k).count() as f64;
+    let k_norm = current.len() as f64 / reference.len().max(1) as f64;
+    let mut stat = 0.0;
+    for k in &keys {
+        let exp = count(reference, k) * k_norm;
+        let obs = count(current, k);
+        stat += if exp > 0.0 {
+            (obs - exp).powi(2) / exp
+        } else if obs > 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        };
+    }
+    let df = keys.len().saturating_sub(1).max(1) as f64;
+    let p = if stat.is_finite() {
+        gamma_q(df / 2.0, stat / 2.0)
+    } else {
+        0.0
+    };
+    (stat, p)
+}
+
+/// Two-proportion Z-test of one value's share in reference against current: |z| and the p-value.
+pub fn z_test(reference: &[String], current: &[String], value: &str) -> (f64, f64) {
+    let (n1, n2) = (reference.len() as f64, current.len() as f64);
+    let p1 = reference.iter().filter(|v| *v == value).count() as f64 / n1;
+    let p2 = current.iter().filter(|v| *v == value).count() as f64 / n2;
+    let pooled = (p1 * n1 + p2 * n2) / (n1 + n2);
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
+    if se == 0.0 {
+        return (0.0, 1.0);
+    }
+    let z = (p1 - p2) / se;
+    (z.abs(), normal_two_sided(z))
+}
+
+/// The 1-Wasserstein distance of two samples (the area between their distribution functions).
+pub fn wasserstein(a: &[f64], b: &[f64]) -> f64 {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (m, n) = (a.len() as f64, b.len() as f64);
+    let mut all: Vec<f64> = a.iter().chain(&b).copied().collect();
+    all.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut total) = (0usize, 0usize, 0.0);
+    for w in all.windows(2) {
+        while i < a.len() && a[i] <= w[0] {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= w[0] {
+            j += 1;
+        }
+        total += (i as f64 / m - j as f64 / n).abs() * (w[1] - w[0]);
+    }
+    total
+}
+
+fn shares(values: &[String], keys: &BTreeSet<&String>) -> Vec<f64> {
+    let n = values.len().max(1) as f64;
+    keys.iter()
+        .map(|k| values.iter().filter(|v| v == k).count() as f64 / n)
+        .collect()
+}
+
+/// Jensen–Shannon distance (natural log) of the two samples' category shares.
+pub fn jensen_shannon(reference: &[String], current: &[String]) -> f64 {
+    let keys: BTreeSet<&String> = reference.iter().chain(current).collect();
+    let (p, q) = (shares(reference, &keys), shares(current, &keys));
+    let kl = |a: &[f64], m: &[f64]| -> f64 {
+        a.iter()
+            .zip(m)
+            .filter(|(x, _)| **x > 0.0)
+            .map(|(x, y)| x * (x / y).ln())
+            .sum()
+    };
+    let m: Vec<f64> = p.iter().zip(&q).map(|(a, b)| (a + b) / 2.0).collect();
+    f64::midpoint(kl(&p, &m), kl(&q, &m)).max(0.0).sqrt()
+}
+
+/// PSI of two share vectors (a zero share counts as 0.0001).
+fn psi_of(r: &[f64], c: &[f64]) -> f64 {
+    r.iter()
+        .zip(c)
+        .map(|(a, b)| {
+            let (a, b) = (a.max(1e-4), b.max(1e-4));
+            (b - a) * (b / a).ln()
+        })
+        .sum()
+}
+
+/// PSI of numeric samples over 10 bins cut at the reference's deciles.
+pub fn psi_numeric(reference: &[f64], current: &[f64]) -> f64 {
+    let mut r = reference.to_vec();
+    r.sort_by(f64::total_cmp);
+    if r.is_empty() || current.is_empty() {
+        return 0.0;
+    }
+    let q = |p: f64| {
+        let pos = p * (r.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        r[lo] + (r[hi] - r[lo]) * (pos - lo as f64)
+    };
+    let mut edges: Vec<f64> = (1..10).map(|k| q(f64::from(k) / 10.0)).collect();
+    edges.dedup_by(|a, b| a.to_bits() == b.to_bits());
+    let bin = |v: f64| edges.partition_point(|e| *e < v);
+    let hist = |vals: &[f64]| {
+        let mut h = vec![0.0; edges.len() + 1];
+        for v in vals {
+            h[bin(*v)] += 1.0;
+        }
+        let n = vals.len() as f64;
+        h.iter().map(|x| x / n).collect::<Vec<_>>()
+    };
+    psi_of(&hist(reference), &hist(current))
+}
+
+enum Values {
+    Num(Vec<f64>),
+    Text(Vec<String>),
+}
+
+fn values(df: &DataFrame, name: &str) -> Result<Values> {
+    let c = df.column(name)?;
+    if c.dtype().is_primitive_numeric() && c.dtype() != &DataType::Boolean {
+        let f = c.cast(&DataType::Float64)?;
+        Ok(Values::Num(
+            f.f64()?
+                .iter()
+                .flatten()
+                .filter(|v| v.is_finite())
+                .collect(),
+        ))
+    } else {
+        let s = c.cast(&DataType::String)?;
+        Ok(Values::Text(
+            s.str()?.iter().flatten().map(str::to_owned).collect(),
+        ))
+    }
+}
+
+fn as_text(v: &[f64]) -> Vec<String> {
+    v.iter().map(|x| format!("{x}")).collect()
+}
+
+/// Drift of every column `reference` and `current` share (the hidden row id and `split` excepted).
+pub fn drift(reference: &DataFrame, current: &DataFrame) -> Result<DriftReport> {
+    let small = reference.height() <= 1000;
+    let mut columns = Vec::new();
+    for name in reference.get_column_names() {
+        let name = name.as_str();
+        if name == kiln_data::ROW_ID || name == "split" || current.column(name).is_err() {
+            continue;
+        }
+        let (r, c) = (values(reference, name)?, values(current, name)?);
+        let col = match (r, c) {
+            (Values::Num(r), Values::Num(c)) => {
+                let distinct: BTreeSet<u64> = r.iter().map(|v| v.to_bits()).collect();
+                let psi = psi_numeric(&r, &c);
+                if small && distinct.len() > 5 {
+                    let (d, p) = ks_2samp(&r, &c);
+                    ColumnDrift {
+                        name: name.into(),
+                        method: "ks".into(),
+                        statistic: d,
+                        p_value: Some(p),
+                        threshold: 0.05,
+                        drifted: p < 0.05,
+                        psi,
+                    }
+                } else if small {
+                    categorical(name, &as_text(&r), &as_text(&c), true, psi)
+                } else {
+                    let mean = r.iter().sum::<f64>() / r.len().max(1) as f64;
+                    let sd = (r.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                        / r.len().max(1) as f64)
+                        .sqrt();
+                    let w = wasserstein(&r, &c) / if sd > 0.0 { sd } else { 1.0 };
+                    ColumnDrift {
+                        name: name.into(),
+                        method: "wasserstein".into(),
+                        statistic: w,
+                        p_value: None,
+                        threshold: 0.1,
+                        drifted: w >= 0.1,
+                        psi,
+                    }
+                }
+            }
+            (r, c) => {
+                let text = |v: Values| match v {
+                    Values::Num(n) => as_text(&n),
+                    Values::Text(t) => t,
+                };
+                let (r, c) = (text(r), text(c));
+                let keys: BTreeSet<&String> = r.iter().chain(&c).collect();
+                let psi = psi_of(&shares(&r, &keys), &shares(&c, &keys));
+                categorical(name, &r, &c, small, psi)
+            }
+        };
+        columns.push(col);
+    }
+    let drifted_columns = columns.iter().filter(|c| c.drifted).count();
+    Ok(DriftReport {
+        reference_rows: reference.height(),
+        current_rows: current.height(),
+        dataset_drift: !columns.is_empty() && drifted_columns * 2 >= columns.len(),
+        drifted_columns,
+        columns,
+    })
+}
+
+fn categorical(name: &str, r: &[String], c: &[String], small: bool, psi: f64) -> ColumnDrift {
+    let keys: BTreeSet<&String> = r.iter().chain(c).collect();
+    if small && keys.len() == 2 {
+        let first = keys.iter().next().map(|k| k.as_str()).unwrap_or_default();
+        let (z, p) = z_test(r, c, first);
+        return ColumnDrift {
+            name: name.into(),
+            method: "z".into(),
+            statistic: z,
+            p_value: Some(p),
+            threshold: 0.05,
+            drifted: p < 0.05,
+            psi,
+        };
+    }
+    if small {
+        let (s, p) = chisquare(r, c);
+        return ColumnDrift {
+            name: name.into(),
+            method: "chisquare".into(),
+            statistic: s,
+            p_value: Some(p),
+            threshold: 0.05,
+            drifted: p < 0.05,
+            psi,
+        };
+    }
+    let js = jensen_shannon(r, c);
+    ColumnDrift {
+        name: name.into(),
+        method: "jensenshannon".into(),
+        statistic: js,
+        p_value: None,
+        threshold: 0.1,
+        drifted: js >= 0.1,
+        psi,
+    }
+}
+
+impl Workspace {
+    /// Drift of dataset version `current` against `reference` (`NAME[@VERSION]` each).
+    pub fn drift(&self, reference: &str, current: &str) -> Result<DriftReport> {
+        let r = self.load(&self.resolve(reference)?)?;
+        let c = self.load(&self.resolve(current)?)?;
+        if r.height() == 0 || c.height() == 0 {
+            return Err(CoreError::Invalid(
+                "drift needs rows in both versions".into(),
+            ));
+        }
+        drift(&r, &c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The samples of `crates/kiln_bench/peers/drift_reference.py`, whose scipy values are committed here.
+    fn sample(n: usize, f: impl Fn(usize) -> f64) -> Vec<f64> {
+        (0..n).map(f).collect()
+    }
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+
+    #[test]
+    fn ks_matches_scipy_exact_two_sample_test() {
+        let a = sample(20, |i| ((i * 37) % 101) as f64 / 10.0);
+        let b = sample(25, |j| ((j * 53) % 97) as f64 / 9.0 + 0.5);
+        let c = sample(30, |i| ((i * 37) % 101) as f64 / 10.0 + 0.3);
+        let d = sample(30, |i| ((i * 41) % 89) as f64 / 9.0);
+        let ta = sample(40, |i| (i % 7) as f64);
+        let tb = sample(33, |i| ((i * 3) % 9) as f64);
+        let e = sample(25, |i| i as f64 / 10.0);
+        let f = sample(22, |i| i as f64 / 10.0 + 0.8);
+        for (x, y, stat, p) in [
+            (&a, &b, 0.1, 0.999_254_461_562_742_7),
+            (&c, &d, 0.066_666_666_666_666_67, 0.999_999_990_920_850_7),
+            (&ta, &tb, 0.208_333_333_333_333_34, 0.350_085_063_120_767_54),
+            (&e, &f, 0.338_181_818_181_818_2, 0.105_551_600_675_489_02),
+        ] {
+            let (s, q) = ks_2samp(x, y);
+            close(s, stat);
+            close(q, p);
+        }
+        close(wasserstein(&a, &b), 0.433_555_555_555_555_6);
+        close(wasserstein(&ta, &tb), 0.691_666_666_666_666_8);
+    }
+
+    #[test]
+    fn categorical_tests_match_scipy() {
+        let rep = |v: &[(&str, usize)]| -> Vec<String> {
+            v.iter()
+                .flat_map(|(s, n)| std::iter::repeat_n((*s).to_owned(), *n))
+                .collect()
+        };
+        let r = rep(&[("x", 30), ("y", 50), ("z", 20)]);
+        let c = rep(&[("x", 45), ("y", 35), ("z", 20)]);
+        let (s, p) = chisquare(&r, &c);
+        close(s, 12.0);
+        close(p, 0.002_478_752_176_666_357);
+        close(jensen_shannon(&r, &c), 0.119_177_378_007_676_03);
+        let br = rep(&[("yes", 40), ("no", 60)]);
+        let bc = rep(&[("yes", 55), ("no", 45)]);
+        let (z, p) = z_test(&br, &bc, "no");
+        close(z, 2.123_976_976_214_365_7);
+        close(p, 0.033_672_068_856_345_88);
+    }
+
+    #[test]
+    fn report_picks_the_method_by_size_and_kind_and_flags_dataset_drift() {
+        let n = 200;
+        let reference = df!(
+            "x" => (0..n).map(|i| f64::from(i % 50)).collect::<Vec<_>>(),
+            "flag" => (0..n).map(|i| if i % 2 == 0 { "a" } else { "b" }).collect::<Vec<_>>(),
+            "color" => (0..n).map(|i| ["red", "green", "blue"][i as usize % 3]).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let shifted = df!(
+            "x" => (0..n).map(|i| f64::from(i % 50) + 20.0).collect::<Vec<_>>(),
+            "flag" => (0..n).map(|i| if i % 5 == 0 { "a" } else { "b" }).collect::<Vec<_>>(),
+            "color" => (0..n).map(|i| ["red", "green", "blue"][i as usize % 3]).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let r = drift(&reference, &shifted).unwrap();
+        let m: Vec<(&str, &str, bool)> = r
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.method.as_str(), c.drifted))
+            .collect();
+        assert_eq!(
+            m,
+            [
+                ("x", "ks", true),
+                ("flag", "z", true),
+                ("color", "chisquare", false)
+            ]
+        );
+        assert!(r.dataset_drift && r.drifted_columns == 2);
+        assert!(r.columns[0].psi > 0.2 && r.columns[2].psi.abs() < 1e-9);
+        let same = drift(&reference, &reference).unwrap();
+        assert!(!same.dataset_drift && same.columns.iter().all(|c| !c.drifted));
+        // Over 1,000 reference rows: distances instead of tests.
+        let big = df!("x" => (0..2000).map(|i| f64::from(i % 100)).collect::<Vec<_>>(), "c" => (0..2000).map(|i| ["a", "b"][i as usize % 2]).collect::<Vec<_>>()).unwrap();
+        let big2 = df!("x" => (0..2000).map(|i| f64::from(i % 100) * 1.5).collect::<Vec<_>>(), "c" => (0..2000).map(|i| ["a", "b"][i as usize % 2]).collect::<Vec<_>>()).unwrap();
+        let r = drift(&big, &big2).unwrap();
+        assert_eq!(
+            (r.columns[0].method.as_str(), r.columns[0].drifted),
+            ("wasserstein", true)
+        );
+        assert_eq!(
+            (r.columns[1].method.as_str(), r.columns[1].drifted),
+            ("jensenshannon", false)
+        );
+        assert!(r.columns[0].p_value.is_none());
+    }
+}
