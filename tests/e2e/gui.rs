@@ -224,7 +224,7 @@ fn failed_import_shows_an_error_toast_and_keeps_the_workspace() {
 }
 
 #[test]
-fn navigation_reaches_every_panel_and_unbuilt_ones_say_so() {
+fn navigation_reaches_every_panel_and_empty_ones_say_what_to_do() {
     let d = tempfile::tempdir().unwrap();
     let mut h = harness(d.path());
     h.step();
@@ -235,18 +235,16 @@ fn navigation_reaches_every_panel_and_unbuilt_ones_say_so() {
     h.run_steps(2);
     h.get_by_label_contains("Nothing to train on yet");
     h.get_by_label("Monitor").click();
-    h.run_steps(2);
-    assert!(h.query_all_by_label("Monitor").count() >= 1);
-    h.get_by_label_contains("Not available yet");
+    settle(&mut h);
+    h.get_by_label_contains("No model has answered requests yet");
+    h.get_by_label_contains("Drift compares two dataset versions");
     h.get_by_label("Runs").click();
     h.run_steps(2);
     h.get_by_label_contains("No training runs yet");
     h.get_by_label("Models & Releases").click();
     settle(&mut h);
     h.get_by_label("No registered models yet");
-    h.get_by_label("Monitor").click();
-    h.run_steps(2);
-    h.get_by_label("Go to Data").click();
+    h.get_by_label_contains("Data").click();
     h.run_steps(2);
     h.get_by_label_contains("Import a dataset");
 }
@@ -1067,4 +1065,79 @@ fn try_it_draws_a_digit_for_an_image_model_and_predicts_it() {
     assert_eq!(probs.len(), 10);
     assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4);
     screenshot(&mut h, "release-draw");
+}
+
+#[test]
+fn monitor_shows_serving_health_and_drift_with_histograms() {
+    let (_d, ws_dir) = crate::release::release_workspace();
+    let kiln = |args: &[&str]| {
+        let r = crate::support::kiln(&ws_dir, args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    };
+    // Gentoo only: a shifted population.
+    kiln(&[
+        "datasets",
+        "filter",
+        "penguins",
+        "--where",
+        "species = 'Gentoo'",
+    ]);
+    // A served model's log: 40 answers (2 failures), 10 labelled back (8 right), 5 outcomes.
+    let mut ws = Workspace::open(&ws_dir).unwrap();
+    let rows: Vec<kiln_core::ServedRequestRecord> = (0..40)
+        .map(|i| kiln_core::ServedRequestRecord {
+            at: kiln_core::serving::now(),
+            model: "penguin-id".into(),
+            version: Some(1),
+            endpoint: "/v1/predict".into(),
+            status: if i < 2 { 422 } else { 200 },
+            latency_ms: 0.5 + f64::from(i) / 100.0,
+            prediction_id: (i >= 2).then(|| format!("p{i}")),
+            class: (i >= 2).then(|| "Adelie".to_owned()),
+            features: None,
+        })
+        .collect();
+    ws.log_served(&rows).unwrap();
+    for i in 2..12 {
+        let label = if i < 10 { "Adelie" } else { "Gentoo" };
+        ws.record_feedback(&format!("p{i}"), Some(label), None)
+            .unwrap();
+    }
+    for i in 20..25 {
+        ws.record_feedback(&format!("p{i}"), None, Some(f64::from(i % 2)))
+            .unwrap();
+    }
+    drop(ws);
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    h.get_by_label("Monitor").click();
+    settle(&mut h);
+    h.get_by_label("80.0% of 10");
+    h.get_by_label("2 (5.0%)");
+    h.get_by_label("healthy");
+    h.get(By::new().label("Reference").value("penguins@1"));
+    h.get_by_label("Current").click();
+    h.run_steps(2);
+    h.get_by_label("penguins@3").click();
+    h.run_steps(2);
+    h.get_by_label("Compute drift").click();
+    settle(&mut h);
+    h.get_by_label("the data drifted");
+    h.get_by_label("body_mass_g");
+    assert!(h.query_all_by_label("drifted").count() >= 2);
+    let room = h
+        .state()
+        .room::<kiln_app::gui::monitor::MonitorRoom>()
+        .unwrap();
+    let d = room.drift.as_ref().unwrap();
+    assert_eq!(
+        (d.reference.as_str(), d.current.as_str()),
+        ("penguins@1", "penguins@3")
+    );
+    assert!(
+        d.histograms
+            .iter()
+            .any(|x| x.name == "body_mass_g" && x.reference.len() == 20)
+    );
+    screenshot(&mut h, "monitor");
 }

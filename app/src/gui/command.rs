@@ -27,6 +27,7 @@ pub enum Command {
     Train(Box<super::train::TrainCommand>),
     Runs(super::runs::RunsCommand),
     Release(super::release::ReleaseCommand),
+    Monitor(super::monitor::MonitorCommand),
 }
 
 impl From<ShellCommand> for Command {

@@ -9,6 +9,6 @@ pub fn rooms() -> Vec<Box<dyn Room>> {
         Box::new(super::train::TrainRoom::default()),
         Box::new(super::runs::RunsRoom::default()),
         Box::new(super::release::ReleaseRoom::default()),
-        Box::new(super::monitor::room()),
+        Box::new(super::monitor::MonitorRoom::default()),
     ]
 }

@@ -567,3 +567,170 @@ mod tests {
         assert!(r.columns[0].p_value.is_none());
     }
 }
+
+/// Reference and current shares of one column over common bins, for overlaid histograms.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnHistogram {
+    pub name: String,
+    /// Bin labels (ranges for numbers, values for categories).
+    pub bins: Vec<String>,
+    pub reference: Vec<f64>,
+    pub current: Vec<f64>,
+}
+
+/// Histograms of every shared column: 20 equal-width bins over both samples' range for numbers, the
+/// 20 most frequent reference values for text.
+pub fn histograms(reference: &DataFrame, current: &DataFrame) -> Result<Vec<ColumnHistogram>> {
+    let mut out = Vec::new();
+    for name in reference.get_column_names() {
+        let name = name.as_str();
+        if name == kiln_data::ROW_ID || name == "split" || current.column(name).is_err() {
+            continue;
+        }
+        let h = match (values(reference, name)?, values(current, name)?) {
+            (Values::Num(r), Values::Num(c)) => {
+                let lo = r.iter().chain(&c).copied().fold(f64::INFINITY, f64::min);
+                let hi = r
+                    .iter()
+                    .chain(&c)
+                    .copied()
+                    .fold(f64::NEG_INFINITY, f64::max);
+                if !lo.is_finite() {
+                    continue;
+                }
+                let k = 20usize;
+                let width = if hi > lo { (hi - lo) / k as f64 } else { 1.0 };
+                let share = |v: &[f64]| {
+                    let mut h = vec![0.0; k];
+                    for x in v {
+                        h[(((x - lo) / width) as usize).min(k - 1)] += 1.0;
+                    }
+                    let n = v.len().max(1) as f64;
+                    h.into_iter().map(|c| c / n).collect::<Vec<_>>()
+                };
+                ColumnHistogram {
+                    name: name.into(),
+                    bins: (0..k)
+                        .map(|i| format!("{:.3}", lo + width * i as f64))
+                        .collect(),
+                    reference: share(&r),
+                    current: share(&c),
+                }
+            }
+            (r, c) => {
+                let text = |v: Values| match v {
+                    Values::Num(n) => as_text(&n),
+                    Values::Text(t) => t,
+                };
+                let (r, c) = (text(r), text(c));
+                let mut counts: std::collections::BTreeMap<&String, usize> =
+                    std::collections::BTreeMap::new();
+                for v in &r {
+                    *counts.entry(v).or_default() += 1;
+                }
+                let mut top: Vec<(&String, usize)> = counts.into_iter().collect();
+                top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                top.truncate(20);
+                let keys: BTreeSet<&String> = top.iter().map(|(k, _)| *k).collect();
+                ColumnHistogram {
+                    name: name.into(),
+                    bins: keys.iter().map(|k| (*k).clone()).collect(),
+                    reference: shares(&r, &keys),
+                    current: shares(&c, &keys),
+                }
+            }
+        };
+        out.push(h);
+    }
+    Ok(out)
+}
+
+/// How a served model is doing, from its request log and the feedback on it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServingHealth {
+    pub model: String,
+    pub requests: usize,
+    pub errors: usize,
+    pub error_rate: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    /// Predictions that got a label back, and the share of them that were right.
+    pub labelled: usize,
+    pub accuracy_on_feedback: Option<f64>,
+    /// Mean product outcome reported back (e.g. clicked = 1), and on how many predictions.
+    pub outcomes: usize,
+    pub outcome_rate: Option<f64>,
+}
+
+impl Workspace {
+    /// Drift report and histograms of two dataset versions.
+    pub fn drift_with_histograms(
+        &self,
+        reference: &str,
+        current: &str,
+    ) -> Result<(DriftReport, Vec<ColumnHistogram>)> {
+        let r = self.load(&self.resolve(reference)?)?;
+        let c = self.load(&self.resolve(current)?)?;
+        if r.height() == 0 || c.height() == 0 {
+            return Err(CoreError::Invalid(
+                "drift needs rows in both versions".into(),
+            ));
+        }
+        Ok((drift(&r, &c)?, histograms(&r, &c)?))
+    }
+
+    /// Serving health of every model that answered requests.
+    pub fn serving_health(&self) -> Result<Vec<ServingHealth>> {
+        let feedback = self.feedback()?;
+        let mut out = Vec::new();
+        for m in self.models()? {
+            let log = self.served(&m.name)?;
+            if log.is_empty() {
+                continue;
+            }
+            let mut lat: Vec<f64> = log
+                .iter()
+                .filter(|r| r.status == 200)
+                .map(|r| r.latency_ms)
+                .collect();
+            lat.sort_by(f64::total_cmp);
+            let q = |p: f64| {
+                if lat.is_empty() {
+                    f64::NAN
+                } else {
+                    lat[((lat.len() - 1) as f64 * p).round() as usize]
+                }
+            };
+            let errors = log.iter().filter(|r| r.status != 200).count();
+            let by_id: std::collections::HashMap<&str, &str> = log
+                .iter()
+                .filter_map(|r| Some((r.prediction_id.as_deref()?, r.class.as_deref()?)))
+                .collect();
+            let labelled: Vec<bool> = feedback
+                .iter()
+                .filter_map(|f| Some(by_id.get(f.prediction_id.as_str())? == &f.label.as_deref()?))
+                .collect();
+            let outcomes: Vec<f64> = feedback
+                .iter()
+                .filter(|f| by_id.contains_key(f.prediction_id.as_str()))
+                .filter_map(|f| f.outcome)
+                .collect();
+            out.push(ServingHealth {
+                model: m.name.clone(),
+                requests: log.len(),
+                errors,
+                error_rate: errors as f64 / log.len() as f64,
+                latency_p50_ms: q(0.5),
+                latency_p99_ms: q(0.99),
+                labelled: labelled.len(),
+                accuracy_on_feedback: (!labelled.is_empty()).then(|| {
+                    labelled.iter().filter(|x| **x).count() as f64 / labelled.len() as f64
+                }),
+                outcomes: outcomes.len(),
+                outcome_rate: (!outcomes.is_empty())
+                    .then(|| outcomes.iter().sum::<f64>() / outcomes.len() as f64),
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,14 +1,123 @@
-//! Monitor: the served model's traffic, drift and health. For now the room says what is coming.
+//! Monitor: how served models are doing (requests, errors, latency, accuracy on feedback, product
+//! outcomes) and whether the data drifted between two dataset versions (per-column test, statistic,
+//! p-value, PSI, and the two histograms overlaid).
 
-use crate::gui::state::PanelId;
-use crate::gui::widgets::placeholder::PlaceholderRoom;
+mod panel;
+
+use kiln_core::Workspace;
+use kiln_core::drift::{ColumnHistogram, DriftReport, ServingHealth};
+
+use super::command::Command;
+use super::jobs::{Finished, Task};
+use super::room::{Cx, Room};
+use super::state::{AppState, PanelId};
 
 pub const ID: PanelId = PanelId("monitor");
 
-pub fn room() -> PlaceholderRoom {
-    PlaceholderRoom {
-        id: ID,
-        title: "Monitor",
-        text: "Serve the released model over HTTP and watch its inputs drift from the training data.",
+#[derive(Clone, Debug, PartialEq)]
+pub enum MonitorCommand {
+    /// Compare two dataset versions (`NAME@VERSION`) on a worker.
+    Drift { reference: String, current: String },
+}
+
+impl From<MonitorCommand> for Command {
+    fn from(c: MonitorCommand) -> Self {
+        Command::Monitor(c)
+    }
+}
+
+/// A computed drift report with its histograms.
+pub struct DriftResult {
+    pub reference: String,
+    pub current: String,
+    pub report: DriftReport,
+    pub histograms: Vec<ColumnHistogram>,
+}
+
+#[derive(Default)]
+pub struct MonitorRoom {
+    pub drift: Option<DriftResult>,
+    pub health: Option<Vec<ServingHealth>>,
+    drift_job: Option<Task<DriftResult>>,
+    health_job: Option<Task<Vec<ServingHealth>>>,
+    generation: Option<u64>,
+    view: panel::MonitorView,
+}
+
+impl Room for MonitorRoom {
+    fn id(&self) -> PanelId {
+        ID
+    }
+
+    fn title(&self) -> &'static str {
+        "Monitor"
+    }
+
+    fn badge(&self, _state: &AppState) -> Option<usize> {
+        let alerts = self.health.as_ref().map_or(0, |h| {
+            h.iter().filter(|x| panel::alert(x).is_some()).count()
+        });
+        Some(alerts).filter(|n| *n > 0)
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
+        panel::ui(
+            ui,
+            state,
+            &mut self.view,
+            self.drift.as_ref(),
+            self.health.as_deref(),
+            self.drift_job.is_some(),
+            cmds,
+        );
+    }
+
+    fn apply(&mut self, cmd: Command, cx: &mut Cx<'_>) -> Option<Command> {
+        match cmd {
+            Command::Monitor(MonitorCommand::Drift { reference, current }) => {
+                let state = &mut *cx.state;
+                let root = state.ws.root().to_path_buf();
+                state.jobs.replace(&mut self.drift_job);
+                self.drift_job = state.spawn("Compute drift", "monitor-drift", move |_, _| {
+                    let (report, histograms) =
+                        Workspace::open(&root)?.drift_with_histograms(&reference, &current)?;
+                    Ok(DriftResult {
+                        reference,
+                        current,
+                        report,
+                        histograms,
+                    })
+                });
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Cx<'_>) {
+        let state = &mut *cx.state;
+        if self.generation != Some(state.generation) {
+            self.generation = Some(state.generation);
+            let root = state.ws.root().to_path_buf();
+            state.jobs.replace(&mut self.health_job);
+            self.health_job = state.spawn_shown(
+                "Read serving health",
+                "monitor-health",
+                super::jobs::Shown::Hidden,
+                move |_, _| Workspace::open(&root)?.serving_health(),
+            );
+        }
+        match state.poll(&mut self.health_job) {
+            Some(Finished::Done(h)) => self.health = Some(h),
+            Some(Finished::Failed(e)) => {
+                state.error("Could not read the serving log", &e.to_string());
+            }
+            _ => {}
+        }
+        match state.poll(&mut self.drift_job) {
+            Some(Finished::Done(d)) => self.drift = Some(d),
+            Some(Finished::Failed(e)) => state.error("Could not compute drift", &e.to_string()),
+            _ => {}
+        }
     }
 }

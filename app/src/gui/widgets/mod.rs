@@ -3,5 +3,4 @@
 pub mod data_table;
 pub mod heatmap;
 pub mod parallel;
-pub mod placeholder;
 pub mod plots;

@@ -1,0 +1,267 @@
+//! The Monitor panel: serving health first (with alerts), then data drift with a verdict in words, the
+//! per-column table and the selected column's histograms overlaid.
+
+use egui::{Color32, RichText};
+use egui_plot::{Bar, BarChart, Legend, Plot};
+use kiln_core::drift::ServingHealth;
+
+use super::{DriftResult, MonitorCommand};
+use crate::gui::command::Command;
+use crate::gui::state::AppState;
+
+const GREEN: Color32 = Color32::from_rgb(46, 140, 80);
+const RED: Color32 = Color32::from_rgb(190, 60, 50);
+
+/// Error rate above this raises an alert.
+const ERROR_ALERT: f64 = 0.05;
+
+#[derive(Default)]
+pub struct MonitorView {
+    pub reference: Option<String>,
+    pub current: Option<String>,
+    pub column: Option<String>,
+}
+
+fn badge(ui: &mut egui::Ui, text: &str, color: Color32) {
+    egui::Frame::new()
+        .fill(color)
+        .inner_margin(egui::Margin::symmetric(5, 1))
+        .corner_radius(4.0)
+        .show(ui, |ui| {
+            ui.label(RichText::new(text).strong().color(Color32::WHITE));
+        });
+}
+
+/// Why a model's serving needs attention, if it does.
+pub fn alert(h: &ServingHealth) -> Option<String> {
+    (h.error_rate > ERROR_ALERT).then(|| format!("{:.1}% of requests failed", h.error_rate * 100.0))
+}
+
+pub fn ui(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    v: &mut MonitorView,
+    drift: Option<&DriftResult>,
+    health: Option<&[ServingHealth]>,
+    busy: bool,
+    cmds: &mut Vec<Command>,
+) {
+    ui.heading("Monitor");
+    egui::ScrollArea::vertical()
+        .id_salt("monitor")
+        .show(ui, |ui| {
+            ui.strong("Serving health");
+            match health {
+                None => {
+                    ui.spinner();
+                }
+                Some([]) => {
+                    ui.weak("No model has answered requests yet: kiln serve --model NAME@champion");
+                }
+                Some(list) => {
+                    egui::Grid::new("health").striped(true).show(ui, |ui| {
+                        for h in [
+                            "model",
+                            "requests",
+                            "failed",
+                            "time p50",
+                            "time p99",
+                            "right on feedback",
+                            "outcome rate",
+                            "",
+                        ] {
+                            ui.strong(h);
+                        }
+                        ui.end_row();
+                        for h in list {
+                            ui.label(&h.model);
+                            ui.label(h.requests.to_string());
+                            ui.label(format!("{} ({:.1}%)", h.errors, h.error_rate * 100.0));
+                            ui.label(format!("{:.2} ms", h.latency_p50_ms));
+                            ui.label(format!("{:.2} ms", h.latency_p99_ms));
+                            ui.label(h.accuracy_on_feedback.map_or_else(
+                                || "no labels yet".into(),
+                                |a| format!("{:.1}% of {}", a * 100.0, h.labelled),
+                            ));
+                            ui.label(h.outcome_rate.map_or_else(
+                                || "—".into(),
+                                |r| format!("{:.1}% of {}", r * 100.0, h.outcomes),
+                            ));
+                            match alert(h) {
+                                Some(a) => badge(ui, &a, RED),
+                                None => badge(ui, "healthy", GREEN),
+                            }
+                            ui.end_row();
+                        }
+                    });
+                }
+            }
+            ui.separator();
+            ui.strong("Data drift");
+            let versions: Vec<String> = state
+                .versions
+                .values()
+                .flatten()
+                .map(|d| format!("{}@{}", d.dataset, d.version))
+                .collect();
+            if versions.len() < 2 {
+                ui.weak(
+                    "Drift compares two dataset versions; import or derive a second one first.",
+                );
+                return;
+            }
+            if v.reference.is_none() {
+                v.reference = versions.first().cloned();
+            }
+            if v.current.is_none() {
+                // The newest version of the reference's dataset.
+                let ds = v
+                    .reference
+                    .as_deref()
+                    .and_then(|r| r.split('@').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                v.current = versions
+                    .iter()
+                    .rev()
+                    .find(|x| x.starts_with(&format!("{ds}@")))
+                    .cloned();
+            }
+            ui.horizontal(|ui| {
+                for (label, slot) in [("Reference", &mut v.reference), ("Current", &mut v.current)]
+                {
+                    let l = ui.label(label);
+                    egui::ComboBox::from_id_salt(label)
+                        .selected_text(slot.clone().unwrap_or_default())
+                        .show_ui(ui, |ui| {
+                            for x in &versions {
+                                ui.selectable_value(slot, Some(x.clone()), x);
+                            }
+                        })
+                        .response
+                        .labelled_by(l.id);
+                }
+                if ui
+                    .add_enabled(!busy, egui::Button::new("Compute drift"))
+                    .clicked()
+                    && let (Some(r), Some(c)) = (v.reference.clone(), v.current.clone())
+                {
+                    cmds.push(
+                        MonitorCommand::Drift {
+                            reference: r,
+                            current: c,
+                        }
+                        .into(),
+                    );
+                }
+                if busy {
+                    ui.spinner();
+                }
+            });
+            let Some(d) = drift else {
+                return;
+            };
+            let r = &d.report;
+            ui.horizontal(|ui| {
+                if r.dataset_drift {
+                    badge(ui, "the data drifted", RED);
+                } else {
+                    badge(ui, "no dataset drift", GREEN);
+                }
+                ui.label(
+                    RichText::new(format!(
+                        "{} of {} columns of {} moved away from {} ({} rows against {}).",
+                        r.drifted_columns,
+                        r.columns.len(),
+                        d.current,
+                        d.reference,
+                        r.current_rows,
+                        r.reference_rows
+                    ))
+                    .strong(),
+                );
+            });
+            egui::Grid::new("drift").striped(true).show(ui, |ui| {
+                for h in ["column", "test", "statistic", "p-value", "PSI", ""] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                for c in &r.columns {
+                    if ui
+                        .selectable_label(v.column.as_ref() == Some(&c.name), &c.name)
+                        .clicked()
+                    {
+                        v.column = Some(c.name.clone());
+                    }
+                    ui.label(&c.method);
+                    ui.label(format!("{:.4}", c.statistic));
+                    ui.label(c.p_value.map_or_else(|| "—".into(), |p| format!("{p:.4}")));
+                    ui.label(format!("{:.3}", c.psi));
+                    if c.drifted {
+                        badge(ui, "drifted", RED);
+                    } else {
+                        badge(ui, "stable", GREEN);
+                    }
+                    ui.end_row();
+                }
+            });
+            if v.column
+                .as_ref()
+                .is_none_or(|c| !d.histograms.iter().any(|h| &h.name == c))
+            {
+                v.column = r
+                    .columns
+                    .iter()
+                    .find(|c| c.drifted)
+                    .or(r.columns.first())
+                    .map(|c| c.name.clone());
+            }
+            if let Some(h) = v
+                .column
+                .as_ref()
+                .and_then(|c| d.histograms.iter().find(|h| &h.name == c))
+            {
+                ui.label(format!(
+                    "{}: share of rows per bin, reference against current",
+                    h.name
+                ));
+                let bars = |vals: &[f64], offset: f64, name: &str, color: Color32| {
+                    BarChart::new(
+                        name,
+                        vals.iter()
+                            .enumerate()
+                            .map(|(i, s)| Bar::new(i as f64 + offset, *s).width(0.4))
+                            .collect(),
+                    )
+                    .color(color)
+                };
+                let labels = h.bins.clone();
+                Plot::new(("drift-hist", &h.name))
+                    .legend(Legend::default())
+                    .height(220.0)
+                    .allow_scroll(false)
+                    .x_axis_formatter(move |m, _| {
+                        let i = m.value.round();
+                        if (m.value - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                            labels[i as usize].clone()
+                        } else {
+                            String::new()
+                        }
+                    })
+                    .show(ui, |p| {
+                        p.bar_chart(bars(
+                            &h.reference,
+                            -0.2,
+                            &format!("reference {}", d.reference),
+                            Color32::from_rgb(90, 140, 220),
+                        ));
+                        p.bar_chart(bars(
+                            &h.current,
+                            0.2,
+                            &format!("current {}", d.current),
+                            Color32::from_rgb(230, 140, 50),
+                        ));
+                    });
+            }
+        });
+}
