@@ -441,3 +441,61 @@ fn drift_between_two_versions_from_the_command_line() {
     assert_ne!(bad.code, 0);
     assert!(bad.stderr.contains("nope"), "{}", bad.stderr);
 }
+
+#[test]
+fn served_inputs_drift_and_monitor_check_exit_codes() {
+    let (_d, ws) = served_workspace();
+    let server = start(&ws, |_| {});
+    let a = server.addr;
+    // Heavy birds only: the served inputs drift from the data the model was judged on.
+    for i in 0..60 {
+        let mut p = penguin();
+        p["body_mass_g"] = json!(6000 + i * 10);
+        p["flipper_length_mm"] = json!(230 + i % 7);
+        assert_eq!(post(a, "/v1/predict", &json!({ "rows": [p] })).0, 200);
+    }
+    assert_eq!(
+        post(a, "/v1/predict", &json!({ "rows": [{ "x": 1 }] })).0,
+        422
+    );
+    server.stop().unwrap();
+    let kiln = |args: &[&str]| crate::support::kiln(&ws, args);
+    let d = kiln(&["drift", "penguins@2", "--served", "penguin-id", "--json"]).json();
+    assert_eq!(d["current_rows"], 60);
+    let mass = d["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "body_mass_g")
+        .unwrap();
+    assert_eq!(mass["drifted"], true);
+    assert!(
+        d["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["name"] != "species"),
+        "the target is not served"
+    );
+    // 1 failure in 61 requests: within 5 %, beyond 1 %.
+    let ok = kiln(&["monitor", "check", "penguin-id", "--json"]).json();
+    assert_eq!(ok["ok"], true);
+    let r = kiln(&["monitor", "check", "penguin-id", "--max-error-rate", "0.01"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stdout.contains("[ALERT] failed requests"), "{}", r.stdout);
+    let r = kiln(&[
+        "monitor",
+        "check",
+        "penguin-id",
+        "--drift-reference",
+        "penguins@2",
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stdout
+            .contains("[ALERT] served inputs against penguins@2"),
+        "{}",
+        r.stdout
+    );
+    assert_ne!(kiln(&["monitor", "check", "nobody"]).code, 0);
+}

@@ -84,12 +84,21 @@ pub enum CliCommand {
     Gate(release::GateArgs),
     /// Retrain the champion's configuration on the newest data; file a release request when it passes.
     Retrain(release::RetrainArgs),
-    /// Data drift of a dataset version against a reference version, column by column.
+    /// Data drift of a dataset version (or of a model's served inputs) against a reference version.
     Drift(monitor::DriftArgs),
+    /// Monitoring checks for cron and CI.
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
     /// Serve a model version over HTTP (Kiln's API and the Open Inference Protocol); follows its alias.
     Serve(serve::ServeArgs),
     /// Open the GUI (the same as running `kiln` with no command).
     Gui,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Serving health (and optionally drift of served inputs) against thresholds: exit 1 on an alert.
+    Check(monitor::CheckArgs),
 }
 
 /// Run a parsed command line that names a command (see [`Cli::opens_gui`]).
@@ -119,6 +128,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             release::run_retrain(&mut open(ws)?, &args, cli.json, out)
         }
         Some(CliCommand::Drift(args)) => monitor::run_drift(&open(ws)?, &args, cli.json, out),
+        Some(CliCommand::Monitor(MonitorCommand::Check(args))) => {
+            monitor::run_check(&open(ws)?, &args, cli.json, out)
+        }
         Some(CliCommand::Serve(args)) => {
             let root = open(ws)?.root().to_path_buf();
             serve::run(root, &args, cli.json, out)

@@ -10,8 +10,98 @@ use kiln_core::Workspace;
 pub struct DriftArgs {
     /// NAME[@VERSION] of the reference data.
     pub reference: String,
-    /// NAME[@VERSION] of the current data.
-    pub current: String,
+    /// NAME[@VERSION] of the current data (or `--served MODEL`).
+    #[arg(required_unless_present = "served")]
+    pub current: Option<String>,
+    /// Compare the inputs MODEL was served (as logged by `kiln serve`) instead of a dataset version.
+    #[arg(long, conflicts_with = "current")]
+    pub served: Option<String>,
+    /// With `--served`: only requests at or after this ISO time.
+    #[arg(long, requires = "served")]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The served model.
+    pub model: String,
+    /// Most failed requests, as a share (0.05 = 5 %).
+    #[arg(long, default_value_t = 0.05)]
+    pub max_error_rate: f64,
+    /// Slowest p99 time per row, in milliseconds.
+    #[arg(long)]
+    pub max_p99_ms: Option<f64>,
+    /// Least share right among predictions labelled back through feedback.
+    #[arg(long)]
+    pub min_feedback_accuracy: Option<f64>,
+    /// Fail when the served inputs drifted from this dataset version (NAME@VERSION).
+    #[arg(long)]
+    pub drift_reference: Option<String>,
+}
+
+/// `kiln monitor check`: exit 1 when a threshold is crossed (for cron and CI).
+pub fn run_check(
+    ws: &Workspace,
+    args: &CheckArgs,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let health = ws
+        .serving_health()?
+        .into_iter()
+        .find(|h| h.model == args.model)
+        .ok_or_else(|| anyhow::anyhow!("`{}` has not answered any request", args.model))?;
+    let mut checks: Vec<(String, bool)> = vec![(
+        format!(
+            "failed requests {:.2}% ≤ {:.2}%",
+            health.error_rate * 100.0,
+            args.max_error_rate * 100.0
+        ),
+        health.error_rate <= args.max_error_rate,
+    )];
+    if let Some(max) = args.max_p99_ms {
+        checks.push((
+            format!("p99 {:.3} ms ≤ {max} ms", health.latency_p99_ms),
+            health.latency_p99_ms <= max,
+        ));
+    }
+    if let Some(min) = args.min_feedback_accuracy {
+        match health.accuracy_on_feedback {
+            Some(a) => checks.push((format!("right on feedback {a:.4} ≥ {min}"), a >= min)),
+            None => checks.push(("right on feedback: no labelled feedback yet".into(), true)),
+        }
+    }
+    if let Some(r) = &args.drift_reference {
+        let d = ws.served_drift(r, &args.model, None)?;
+        checks.push((
+            format!(
+                "served inputs against {r}: {} of {} columns drifted",
+                d.drifted_columns,
+                d.columns.len()
+            ),
+            !d.dataset_drift,
+        ));
+    }
+    let ok = checks.iter().all(|(_, pass)| *pass);
+    if json_out {
+        super::report::print_json(
+            out,
+            &serde_json::json!({
+                "model": args.model,
+                "ok": ok,
+                "health": health,
+                "checks": checks.iter().map(|(t, p)| serde_json::json!({ "check": t, "passed": p })).collect::<Vec<_>>(),
+            }),
+        )?;
+    } else {
+        for (t, p) in &checks {
+            writeln!(out, "[{}] {t}", if *p { "ok" } else { "ALERT" })?;
+        }
+    }
+    if !ok {
+        anyhow::bail!("{} needs attention", args.model);
+    }
+    Ok(())
 }
 
 pub fn run_drift(
@@ -20,7 +110,11 @@ pub fn run_drift(
     json_out: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let r = ws.drift(&args.reference, &args.current)?;
+    let r = match (&args.current, &args.served) {
+        (Some(c), _) => ws.drift(&args.reference, c)?,
+        (None, Some(m)) => ws.served_drift(&args.reference, m, args.since.as_deref())?,
+        (None, None) => anyhow::bail!("give a CURRENT version or --served MODEL"),
+    };
     if json_out {
         return super::report::print_json(out, &serde_json::to_value(&r)?);
     }
