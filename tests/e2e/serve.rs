@@ -499,3 +499,73 @@ fn served_inputs_drift_and_monitor_check_exit_codes() {
     );
     assert_ne!(kiln(&["monitor", "check", "nobody"]).code, 0);
 }
+
+#[test]
+fn ab_split_and_thompson_bandit_route_by_feedback() {
+    let (_d, ws) = served_workspace();
+    let mut w = Workspace::open(&ws).unwrap();
+    w.set_alias("penguin-id", "challenger", 2, "sam").unwrap();
+    drop(w);
+    // A fixed 50/50 split: both arms get traffic.
+    let server = start(&ws, |c| {
+        c.challenger = Some("challenger".into());
+        c.split = 0.5;
+        c.seed = Some(11);
+    });
+    let a = server.addr;
+    let mut versions = std::collections::BTreeMap::new();
+    for _ in 0..200 {
+        let (s, b) = post(a, "/v1/predict", &json!({ "rows": [penguin()] }));
+        assert_eq!(s, 200);
+        *versions.entry(b["version"].as_i64().unwrap()).or_insert(0) += 1;
+    }
+    assert!(versions[&1] > 50 && versions[&2] > 50, "{versions:?}");
+    let arms = get(a, "/v1/health").1["arms"].clone();
+    assert_eq!(arms[1]["arm"], "challenger");
+    assert_eq!(
+        arms[0]["traffic"].as_u64().unwrap() + arms[1]["traffic"].as_u64().unwrap(),
+        200
+    );
+    server.stop().unwrap();
+
+    // Thompson sampling: the challenger's predictions pay off, the champion's do not.
+    let server = start(&ws, |c| {
+        c.challenger = Some("challenger".into());
+        c.bandit = true;
+        c.seed = Some(12);
+    });
+    let a = server.addr;
+    for _ in 0..150 {
+        let (_, b) = post(a, "/v1/predict", &json!({ "rows": [penguin()] }));
+        let pid = b["predictions"][0]["prediction_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let outcome = i32::from(b["version"] == 2);
+        assert_eq!(
+            post(
+                a,
+                "/v1/feedback",
+                &json!({ "prediction_id": pid, "outcome": outcome })
+            )
+            .0,
+            200
+        );
+    }
+    let mut late = 0;
+    for _ in 0..100 {
+        let (_, b) = post(a, "/v1/predict", &json!({ "rows": [penguin()] }));
+        late += usize::from(b["version"] == 2);
+    }
+    assert!(
+        late >= 85,
+        "the bandit sent only {late} of 100 late requests to the better arm"
+    );
+    let arms = get(a, "/v1/health").1["arms"].clone();
+    let (lo, hi) = (
+        arms[1]["ci95"][0].as_f64().unwrap(),
+        arms[1]["ci95"][1].as_f64().unwrap(),
+    );
+    assert!(lo > 0.8 && hi <= 1.0, "{arms}");
+    assert_eq!(arms[0]["success_rate"], 0.0);
+}

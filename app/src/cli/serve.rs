@@ -31,6 +31,15 @@ pub struct ServeArgs {
     /// Log the input features of one predicted row in this many (1 = all).
     #[arg(long, default_value_t = 1)]
     pub log_every: u64,
+    /// A/B test: NAME@ALIAS (or ALIAS) of the challenger version of the same model.
+    #[arg(long)]
+    pub challenger: Option<String>,
+    /// The challenger's share of requests (with `--challenger`).
+    #[arg(long, default_value_t = 0.1, requires = "challenger")]
+    pub split: f64,
+    /// `thompson`: allocate traffic by Thompson sampling on feedback instead of a fixed split.
+    #[arg(long, value_parser = ["thompson"], requires = "challenger")]
+    pub bandit: Option<String>,
 }
 
 pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write) -> Result<()> {
@@ -44,6 +53,22 @@ pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write)
     config.body_limit = args.body_limit_kb.max(1) * 1024;
     config.queue = args.queue.max(1);
     config.log_every = args.log_every.max(1);
+    if let Some(c) = &args.challenger {
+        let alias = c
+            .split_once('@')
+            .map_or(c.as_str(), |(m, a)| if m == model { a } else { "" });
+        anyhow::ensure!(
+            !alias.is_empty(),
+            "the challenger must be a version of `{model}` (NAME@ALIAS)"
+        );
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&args.split),
+            "--split is a share between 0 and 1"
+        );
+        config.challenger = Some(alias.to_owned());
+        config.split = args.split;
+        config.bandit = args.bandit.is_some();
+    }
     let running = kiln_serve::start(config).context("starting the server")?;
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {

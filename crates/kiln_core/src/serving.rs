@@ -102,6 +102,11 @@ impl Workspace {
         })?)
     }
 
+    /// The logged request that made a prediction.
+    pub fn served_prediction(&self, prediction_id: &str) -> Result<Option<ServedRequest>> {
+        Ok(self.store.served_prediction(prediction_id)?)
+    }
+
     pub fn feedback(&self) -> Result<Vec<Feedback>> {
         Ok(self.store.feedback()?)
     }

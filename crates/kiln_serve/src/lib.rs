@@ -8,6 +8,7 @@
 //! next by the new one, none fails. Every answered request is logged through a batched writer thread.
 //! Client mistakes are 4xx with a message naming the problem; the server never answers them with a 5xx.
 
+mod ab;
 mod model;
 mod protocol;
 
@@ -44,6 +45,14 @@ pub struct ServeConfig {
     pub log_every: u64,
     /// How often the alias is re-read, in milliseconds.
     pub watch_ms: u64,
+    /// A second alias of the model (e.g. `challenger`) that gets a share of the traffic.
+    pub challenger: Option<String>,
+    /// The challenger's share of requests (fixed split).
+    pub split: f64,
+    /// Allocate traffic by Thompson sampling on feedback instead of a fixed split.
+    pub bandit: bool,
+    /// Seed of the traffic allocation (the clock when `None`).
+    pub seed: Option<u64>,
 }
 
 impl ServeConfig {
@@ -58,6 +67,10 @@ impl ServeConfig {
             queue: 4096,
             log_every: 1,
             watch_ms: 500,
+            challenger: None,
+            split: 0.1,
+            bandit: false,
+            seed: None,
         }
     }
 }
@@ -78,9 +91,79 @@ pub enum ServeError {
 struct AppState {
     config: ServeConfig,
     model: ModelHandle,
+    /// The A/B challenger, when one is served.
+    challenger: Option<ModelHandle>,
+    /// Per arm (0 champion, 1 challenger): requests, successes and failures on feedback.
+    arms: [ArmStats; 2],
+    rng: std::sync::Mutex<ab::Rng>,
     log: model::RequestLog,
     next_id: AtomicU64,
     started: String,
+}
+
+#[derive(Default)]
+struct ArmStats {
+    traffic: AtomicU64,
+    successes: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl AppState {
+    fn arm(&self, i: usize) -> &ModelHandle {
+        match (i, &self.challenger) {
+            (1, Some(c)) => c,
+            _ => &self.model,
+        }
+    }
+
+    /// Which arm answers the next request.
+    fn pick_arm(&self) -> usize {
+        if self.challenger.is_none() {
+            return 0;
+        }
+        let mut rng = self
+            .rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.config.bandit {
+            let draw = |a: &ArmStats, rng: &mut ab::Rng| {
+                rng.beta(
+                    a.successes.load(Ordering::Relaxed) as f64 + 1.0,
+                    a.failures.load(Ordering::Relaxed) as f64 + 1.0,
+                )
+            };
+            let (c, x) = (draw(&self.arms[0], &mut rng), draw(&self.arms[1], &mut rng));
+            usize::from(x > c)
+        } else {
+            usize::from(rng.uniform() < self.config.split)
+        }
+    }
+
+    fn arms_json(&self) -> Value {
+        let names = [
+            "champion".to_owned(),
+            self.config.challenger.clone().unwrap_or_default(),
+        ];
+        let n = if self.challenger.is_some() { 2 } else { 1 };
+        Value::Array(
+            (0..n)
+                .map(|i| {
+                    let a = &self.arms[i];
+                    let (s, f) = (a.successes.load(Ordering::Relaxed), a.failures.load(Ordering::Relaxed));
+                    let (lo, hi) = ab::wilson(s, s + f);
+                    json!({
+                        "arm": if i == 0 { self.config.alias.clone() } else { names[1].clone() },
+                        "version": self.arm(i).current().version,
+                        "traffic": a.traffic.load(Ordering::Relaxed),
+                        "successes": s,
+                        "failures": f,
+                        "success_rate": if s + f > 0 { Some(s as f64 / (s + f) as f64) } else { None },
+                        "ci95": [lo, hi],
+                    })
+                })
+                .collect(),
+        )
+    }
 }
 
 /// A running server: its address, and a handle to stop it.
@@ -119,6 +202,10 @@ impl Drop for Running {
 /// Load the model, bind, and serve on a thread of its own until [`Running::stop`].
 pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
     let model = ModelHandle::start(&config)?;
+    let challenger = match &config.challenger {
+        Some(alias) => Some(ModelHandle::start_alias(&config, alias)?),
+        None => None,
+    };
     let log = model::RequestLog::start(&config.workspace)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -131,8 +218,16 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
             source,
         })?;
     let addr = listener.local_addr()?;
+    let seed = config.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
     let state = Arc::new(AppState {
         model,
+        challenger,
+        arms: Default::default(),
+        rng: std::sync::Mutex::new(ab::Rng::new(seed)),
         log,
         next_id: AtomicU64::new(1),
         started: kiln_core::serving::now(),
@@ -154,6 +249,9 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
                 watch.abort();
                 state.log.flush();
                 state.model.stop();
+                if let Some(c) = &state.challenger {
+                    c.stop();
+                }
                 served.map_err(ServeError::Io)
             })
         })?;
@@ -183,6 +281,18 @@ async fn watch_alias(state: Arc<AppState>) {
         {
             tracing::info!("{} moved to v{version}: swapping", state.config.alias);
             state.model.swap(version, run);
+        }
+        if let (Some(handle), Some(alias)) = (&state.challenger, state.config.challenger.clone()) {
+            let (root, model) = (state.config.workspace.clone(), state.config.model.clone());
+            let found = tokio::task::spawn_blocking(move || {
+                kiln_core::Workspace::open(&root).and_then(|ws| ws.resolve_model(&model, &alias))
+            })
+            .await;
+            if let Ok(Ok((version, run))) = found
+                && handle.current().version != version
+            {
+                handle.swap(version, run);
+            }
         }
     }
 }
@@ -251,6 +361,7 @@ async fn health(State(s): State<Arc<AppState>>) -> Response {
         "alias": s.config.alias,
         "version": m.version,
         "since": s.started,
+        "arms": s.arms_json(),
     }))
     .into_response()
 }
@@ -280,7 +391,9 @@ async fn answer(
     let t = std::time::Instant::now();
     let features = rows.features.clone();
     let n = rows.len();
-    let (served, answers) = s.model.predict(rows).await?;
+    let arm = s.pick_arm();
+    s.arms[arm].traffic.fetch_add(n as u64, Ordering::Relaxed);
+    let (served, answers) = s.arm(arm).predict(rows).await?;
     let latency = t.elapsed().as_secs_f64() * 1000.0 / n.max(1) as f64;
     let at = kiln_core::serving::now();
     let mut logged = Vec::with_capacity(n);
@@ -361,11 +474,21 @@ async fn feedback(
         let root = s.config.workspace.clone();
         let id = fb.prediction_id.clone();
         let state = s.clone();
-        tokio::task::spawn_blocking(move || {
+        let judged = tokio::task::spawn_blocking(move || {
             // The prediction may still be in the log writer's batch.
             state.log.flush();
             kiln_core::Workspace::open(&root).and_then(|ws| {
-                ws.record_feedback(&fb.prediction_id, fb.label.as_deref(), fb.outcome)
+                ws.record_feedback(&fb.prediction_id, fb.label.as_deref(), fb.outcome)?;
+                // Whether the prediction was a success, for the A/B arms.
+                let served = ws.served_prediction(&fb.prediction_id)?;
+                Ok(served.map(|r| {
+                    let success = match (&fb.label, fb.outcome) {
+                        (_, Some(o)) => o >= 0.5,
+                        (Some(l), None) => r.class.as_deref() == Some(l.as_str()),
+                        (None, None) => false,
+                    };
+                    (r.version, success)
+                }))
             })
         })
         .await
@@ -379,6 +502,20 @@ async fn feedback(
             kiln_core::CoreError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
             other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
         })?;
+        // Credit the arm that served it (by version).
+        if let Some((Some(version), success)) = judged {
+            let arm = (0..2).find(|&i| {
+                (i == 0 || s.challenger.is_some()) && s.arm(i).current().version == version
+            });
+            if let Some(i) = arm {
+                let c = if success {
+                    &s.arms[i].successes
+                } else {
+                    &s.arms[i].failures
+                };
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         Ok::<_, ApiError>(axum::Json(json!({ "recorded": id })))
     }
     .await;

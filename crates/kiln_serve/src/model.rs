@@ -69,8 +69,13 @@ fn load(
 impl ModelHandle {
     /// Resolve the alias, load the model on its own thread, and wait until it is ready.
     pub fn start(config: &ServeConfig) -> Result<Self, ServeError> {
+        Self::start_alias(config, &config.alias)
+    }
+
+    /// As [`ModelHandle::start`], for another alias of the same model (an A/B challenger).
+    pub fn start_alias(config: &ServeConfig, alias: &str) -> Result<Self, ServeError> {
         let ws = Workspace::open(&config.workspace)?;
-        let (version, run) = ws.resolve_model(&config.model, &config.alias)?;
+        let (version, run) = ws.resolve_model(&config.model, alias)?;
         drop(ws);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(config.queue.max(1));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
