@@ -2,15 +2,14 @@
 //! per-column table and the selected column's histograms overlaid.
 
 use egui::{Color32, RichText};
+
+use crate::gui::widgets::badge::{GREEN, RED, badge};
 use egui_plot::{Bar, BarChart, Legend, Plot};
 use kiln_core::drift::ServingHealth;
 
 use super::{DriftResult, MonitorCommand};
 use crate::gui::command::Command;
 use crate::gui::state::AppState;
-
-const GREEN: Color32 = Color32::from_rgb(46, 140, 80);
-const RED: Color32 = Color32::from_rgb(190, 60, 50);
 
 /// Error rate above this raises an alert.
 const ERROR_ALERT: f64 = 0.05;
@@ -20,16 +19,6 @@ pub struct MonitorView {
     pub reference: Option<String>,
     pub current: Option<String>,
     pub column: Option<String>,
-}
-
-fn badge(ui: &mut egui::Ui, text: &str, color: Color32) {
-    egui::Frame::new()
-        .fill(color)
-        .inner_margin(egui::Margin::symmetric(5, 1))
-        .corner_radius(4.0)
-        .show(ui, |ui| {
-            ui.label(RichText::new(text).strong().color(Color32::WHITE));
-        });
 }
 
 /// Why a model's serving needs attention, if it does.

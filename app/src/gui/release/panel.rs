@@ -4,6 +4,8 @@
 //! timeline, and *Try it*.
 
 use egui::{Color32, RichText};
+
+use crate::gui::widgets::badge::{AMBER, GREEN, RED, badge};
 use kiln_core::release::{ModelOverview, ReleaseReport, Role};
 use kiln_store::ReleaseRequest;
 
@@ -105,20 +107,6 @@ impl BriefForm {
             ..old.clone()
         })
     }
-}
-
-pub const GREEN: Color32 = Color32::from_rgb(46, 140, 80);
-pub const RED: Color32 = Color32::from_rgb(190, 60, 50);
-const AMBER: Color32 = Color32::from_rgb(200, 130, 30);
-
-pub fn badge(ui: &mut egui::Ui, text: &str, color: Color32) {
-    egui::Frame::new()
-        .fill(color)
-        .inner_margin(egui::Margin::symmetric(5, 1))
-        .corner_radius(4.0)
-        .show(ui, |ui| {
-            ui.label(RichText::new(text).strong().color(Color32::WHITE));
-        });
 }
 
 fn pct(v: f64) -> String {

@@ -3,9 +3,9 @@
 
 use kiln_core::release::ModelOverview;
 
-use super::panel::{GREEN, RED, badge};
 use super::{ReleaseCommand, ReleaseController, ReleaseData, ReleaseView};
 use crate::gui::command::Command;
+use crate::gui::widgets::badge::{GREEN, RED, badge};
 
 pub fn ui(
     ui: &mut egui::Ui,
