@@ -569,3 +569,47 @@ fn ab_split_and_thompson_bandit_route_by_feedback() {
     assert!(lo > 0.8 && hi <= 1.0, "{arms}");
     assert_eq!(arms[0]["success_rate"], 0.0);
 }
+
+#[test]
+fn a_missed_deadline_is_a_503_or_the_declared_fallback_and_is_monitored() {
+    let (_d, ws) = served_workspace();
+    // 10,000 rows take the model far longer than a 1 ms deadline.
+    let big = json!({ "rows": vec![penguin(); 10_000] });
+    let server = start(&ws, |c| {
+        c.deadline_ms = Some(1);
+        c.body_limit = 8 << 20;
+    });
+    let (s, b) = post(server.addr, "/v1/predict", &big);
+    assert_eq!(s, 503, "{b}");
+    assert!(b["error"].as_str().unwrap().contains("within 1 ms"));
+    server.stop().unwrap();
+    let server = start(&ws, |c| {
+        c.deadline_ms = Some(1);
+        c.body_limit = 8 << 20;
+        c.fallback_class = Some("Adelie".into());
+    });
+    let (s, b) = post(server.addr, "/v1/predict", &big);
+    assert_eq!(s, 200);
+    let preds = b["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 10_000);
+    assert!(
+        preds
+            .iter()
+            .all(|p| p["class"] == "Adelie" && p["fallback"] == true)
+    );
+    // Bad input is still the client's 422, not a fallback.
+    assert_eq!(
+        post(server.addr, "/v1/predict", &json!({ "rows": [{ "x": 1 }] })).0,
+        422
+    );
+    server.stop().unwrap();
+    let h = Workspace::open(&ws).unwrap().serving_health().unwrap();
+    assert_eq!(h[0].fallbacks, 10_000);
+    let r = crate::support::kiln(&ws, &["monitor", "check", "penguin-id"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stdout.contains("[ALERT] fallback answers"),
+        "{}",
+        r.stdout
+    );
+}

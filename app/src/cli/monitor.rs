@@ -28,6 +28,9 @@ pub struct CheckArgs {
     /// Most failed requests, as a share (0.05 = 5 %).
     #[arg(long, default_value_t = 0.05)]
     pub max_error_rate: f64,
+    /// Most answers by the fallback, as a share.
+    #[arg(long, default_value_t = 0.05)]
+    pub max_fallback_rate: f64,
     /// Slowest p99 time per row, in milliseconds.
     #[arg(long)]
     pub max_p99_ms: Option<f64>,
@@ -59,6 +62,14 @@ pub fn run_check(
         ),
         health.error_rate <= args.max_error_rate,
     )];
+    checks.push((
+        format!(
+            "fallback answers {:.2}% ≤ {:.2}%",
+            health.fallback_rate * 100.0,
+            args.max_fallback_rate * 100.0
+        ),
+        health.fallback_rate <= args.max_fallback_rate,
+    ));
     if let Some(max) = args.max_p99_ms {
         checks.push((
             format!("p99 {:.3} ms ≤ {max} ms", health.latency_p99_ms),

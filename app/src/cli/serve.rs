@@ -37,6 +37,12 @@ pub struct ServeArgs {
     /// The challenger's share of requests (with `--challenger`).
     #[arg(long, default_value_t = 0.1, requires = "challenger")]
     pub split: f64,
+    /// A prediction not back within this many milliseconds fails (or gets `--fallback-class`).
+    #[arg(long)]
+    pub deadline_ms: Option<u64>,
+    /// Answer this class, marked `"fallback": true`, when the model cannot answer in time.
+    #[arg(long)]
+    pub fallback_class: Option<String>,
     /// `thompson`: allocate traffic by Thompson sampling on feedback instead of a fixed split.
     #[arg(long, value_parser = ["thompson"], requires = "challenger")]
     pub bandit: Option<String>,
@@ -53,6 +59,8 @@ pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write)
     config.body_limit = args.body_limit_kb.max(1) * 1024;
     config.queue = args.queue.max(1);
     config.log_every = args.log_every.max(1);
+    config.deadline_ms = args.deadline_ms;
+    config.fallback_class.clone_from(&args.fallback_class);
     if let Some(c) = &args.challenger {
         let alias = c
             .split_once('@')

@@ -652,6 +652,9 @@ pub struct ServingHealth {
     pub requests: usize,
     pub errors: usize,
     pub error_rate: f64,
+    /// Answers given by the declared fallback because the model could not answer in time.
+    pub fallbacks: usize,
+    pub fallback_rate: f64,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     /// Predictions that got a label back, and the share of them that were right.
@@ -702,6 +705,10 @@ impl Workspace {
                 }
             };
             let errors = log.iter().filter(|r| r.status != 200).count();
+            let fallbacks = log
+                .iter()
+                .filter(|r| r.endpoint.ends_with("(fallback)"))
+                .count();
             let by_id: std::collections::HashMap<&str, &str> = log
                 .iter()
                 .filter_map(|r| Some((r.prediction_id.as_deref()?, r.class.as_deref()?)))
@@ -720,6 +727,8 @@ impl Workspace {
                 requests: log.len(),
                 errors,
                 error_rate: errors as f64 / log.len() as f64,
+                fallbacks,
+                fallback_rate: fallbacks as f64 / log.len() as f64,
                 latency_p50_ms: q(0.5),
                 latency_p99_ms: q(0.99),
                 labelled: labelled.len(),

@@ -53,6 +53,11 @@ pub struct ServeConfig {
     pub bandit: bool,
     /// Seed of the traffic allocation (the clock when `None`).
     pub seed: Option<u64>,
+    /// A prediction not back within this many milliseconds is a failure (or a fallback answer).
+    pub deadline_ms: Option<u64>,
+    /// The class answered, marked `fallback: true`, when the model cannot answer (deadline, overload,
+    /// a stopped model); without it those are 503.
+    pub fallback_class: Option<String>,
 }
 
 impl ServeConfig {
@@ -71,6 +76,8 @@ impl ServeConfig {
             split: 0.1,
             bandit: false,
             seed: None,
+            deadline_ms: None,
+            fallback_class: None,
         }
     }
 }
@@ -393,7 +400,42 @@ async fn answer(
     let n = rows.len();
     let arm = s.pick_arm();
     s.arms[arm].traffic.fetch_add(n as u64, Ordering::Relaxed);
-    let (served, answers) = s.arm(arm).predict(rows).await?;
+    let ids = rows.ids.clone();
+    let handle = s.arm(arm);
+    let result = match s.config.deadline_ms {
+        Some(ms) => {
+            tokio::time::timeout(std::time::Duration::from_millis(ms), handle.predict(rows))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("the model did not answer within {ms} ms"),
+                    ))
+                })
+        }
+        None => handle.predict(rows).await,
+    };
+    let (served, answers, endpoint) = match (result, &s.config.fallback_class) {
+        (Ok((served, answers)), _) => (served, answers, endpoint.to_owned()),
+        (Err(e), Some(class)) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+            let served = handle.current();
+            let answers = ids
+                .into_iter()
+                .map(|prediction_id| model::Answer {
+                    prediction_id,
+                    class: class.clone(),
+                    probabilities: served
+                        .classes
+                        .iter()
+                        .map(|c| if c == class { 1.0 } else { 0.0 })
+                        .collect(),
+                    fallback: true,
+                })
+                .collect();
+            (served, answers, format!("{endpoint} (fallback)"))
+        }
+        (Err(e), _) => return Err(e),
+    };
     let latency = t.elapsed().as_secs_f64() * 1000.0 / n.max(1) as f64;
     let at = kiln_core::serving::now();
     let mut logged = Vec::with_capacity(n);
@@ -404,7 +446,7 @@ async fn answer(
             at: at.clone(),
             model: s.config.model.clone(),
             version: Some(served.version),
-            endpoint: endpoint.to_owned(),
+            endpoint: endpoint.clone(),
             status: 200,
             latency_ms: latency,
             prediction_id: Some(a.prediction_id.clone()),
@@ -449,6 +491,7 @@ async fn predict_v1(
             "predictions": answers.iter().map(|a| json!({
                 "prediction_id": a.prediction_id,
                 "class": a.class,
+                "fallback": a.fallback,
                 "probabilities": served.classes.iter().cloned().zip(a.probabilities.iter().map(|p| json!(p))).collect::<serde_json::Map<String, Value>>(),
             })).collect::<Vec<_>>(),
         })))

@@ -30,6 +30,8 @@ pub struct Answer {
     pub prediction_id: String,
     pub class: String,
     pub probabilities: Vec<f64>,
+    /// Answered with the declared fallback (the model could not answer in time).
+    pub fallback: bool,
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<(Arc<Served>, Vec<Answer>), ApiError>>;
@@ -289,6 +291,7 @@ fn answers(served: &Served, rows: &Rows, probs: Vec<Vec<f64>>) -> Vec<Answer> {
                 prediction_id: id.clone(),
                 class: served.classes.get(best).cloned().unwrap_or_default(),
                 probabilities: p,
+                fallback: false,
             }
         })
         .collect()

@@ -23,7 +23,16 @@ pub struct MonitorView {
 
 /// Why a model's serving needs attention, if it does.
 pub fn alert(h: &ServingHealth) -> Option<String> {
-    (h.error_rate > ERROR_ALERT).then(|| format!("{:.1}% of requests failed", h.error_rate * 100.0))
+    if h.error_rate > ERROR_ALERT {
+        Some(format!("{:.1}% of requests failed", h.error_rate * 100.0))
+    } else if h.fallback_rate > ERROR_ALERT {
+        Some(format!(
+            "{:.1}% answered by the fallback",
+            h.fallback_rate * 100.0
+        ))
+    } else {
+        None
+    }
 }
 
 pub fn ui(
@@ -66,6 +75,7 @@ pub fn ui(
                             ui.label(&h.model);
                             ui.label(h.requests.to_string());
                             ui.label(format!("{} ({:.1}%)", h.errors, h.error_rate * 100.0));
+                            ui.label(format!("{} ({:.1}%)", h.fallbacks, h.fallback_rate * 100.0));
                             ui.label(format!("{:.2} ms", h.latency_p50_ms));
                             ui.label(format!("{:.2} ms", h.latency_p99_ms));
                             ui.label(h.accuracy_on_feedback.map_or_else(
