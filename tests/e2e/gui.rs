@@ -1088,7 +1088,7 @@ fn monitor_shows_serving_health_and_drift_with_histograms() {
         .map(|i| kiln_core::ServedRequestRecord {
             at: kiln_core::serving::now(),
             model: "penguin-id".into(),
-            version: Some(1),
+            version: Some(if i % 2 == 0 { 1 } else { 2 }),
             endpoint: "/v1/predict".into(),
             status: if i < 2 { 422 } else { 200 },
             latency_ms: 0.5 + f64::from(i) / 100.0,
@@ -1115,6 +1115,10 @@ fn monitor_shows_serving_health_and_drift_with_histograms() {
     h.get_by_label("80.0% of 10");
     h.get_by_label("2 (5.0%)");
     h.get_by_label("healthy");
+    // The two served versions side by side, each with its interval.
+    h.get_by_label("   version 1");
+    h.get_by_label("   version 2");
+    assert!(h.query_all_by_label_contains("% [").count() >= 2);
     h.get(By::new().label("Reference").value("penguins@1"));
     h.get_by_label("Current").click();
     h.run_steps(2);

@@ -645,6 +645,34 @@ pub fn histograms(reference: &DataFrame, current: &DataFrame) -> Result<Vec<Colu
     Ok(out)
 }
 
+/// 95% Wilson score interval of `successes` in `n`.
+pub fn wilson(successes: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (n, p) = (n as f64, successes as f64 / n as f64);
+    let z = 1.959_963_984_540_054;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// One served version's numbers (an A/B arm, or the versions a model went through).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionHealth {
+    pub version: i64,
+    pub requests: usize,
+    pub labelled: usize,
+    pub accuracy_on_feedback: Option<f64>,
+    /// 95% Wilson interval of the accuracy on feedback.
+    pub accuracy_ci: (f64, f64),
+    pub outcomes: usize,
+    pub outcome_rate: Option<f64>,
+    /// 95% Wilson interval of the share of outcomes ≥ 0.5.
+    pub outcome_ci: (f64, f64),
+}
+
 /// How a served model is doing, from its request log and the feedback on it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServingHealth {
@@ -663,6 +691,8 @@ pub struct ServingHealth {
     /// Mean product outcome reported back (e.g. clicked = 1), and on how many predictions.
     pub outcomes: usize,
     pub outcome_rate: Option<f64>,
+    /// The same per served version (A/B arms side by side).
+    pub versions: Vec<VersionHealth>,
 }
 
 impl Workspace {
@@ -722,7 +752,47 @@ impl Workspace {
                 .filter(|f| by_id.contains_key(f.prediction_id.as_str()))
                 .filter_map(|f| f.outcome)
                 .collect();
+            let mut versions: Vec<i64> = log.iter().filter_map(|r| r.version).collect();
+            versions.sort_unstable();
+            versions.dedup();
+            let version_of: std::collections::HashMap<&str, i64> = log
+                .iter()
+                .filter_map(|r| Some((r.prediction_id.as_deref()?, r.version?)))
+                .collect();
+            let per_version = versions
+                .iter()
+                .map(|&v| {
+                    let mine = |id: &str| version_of.get(id) == Some(&v);
+                    let right: Vec<bool> = feedback
+                        .iter()
+                        .filter(|f| mine(&f.prediction_id))
+                        .filter_map(|f| {
+                            Some(by_id.get(f.prediction_id.as_str())? == &f.label.as_deref()?)
+                        })
+                        .collect();
+                    let outs: Vec<f64> = feedback
+                        .iter()
+                        .filter(|f| mine(&f.prediction_id))
+                        .filter_map(|f| f.outcome)
+                        .collect();
+                    let hits = right.iter().filter(|x| **x).count() as u64;
+                    let wins = outs.iter().filter(|o| **o >= 0.5).count() as u64;
+                    VersionHealth {
+                        version: v,
+                        requests: log.iter().filter(|r| r.version == Some(v)).count(),
+                        labelled: right.len(),
+                        accuracy_on_feedback: (!right.is_empty())
+                            .then(|| hits as f64 / right.len() as f64),
+                        accuracy_ci: wilson(hits, right.len() as u64),
+                        outcomes: outs.len(),
+                        outcome_rate: (!outs.is_empty())
+                            .then(|| outs.iter().sum::<f64>() / outs.len() as f64),
+                        outcome_ci: wilson(wins, outs.len() as u64),
+                    }
+                })
+                .collect();
             out.push(ServingHealth {
+                versions: per_version,
                 model: m.name.clone(),
                 requests: log.len(),
                 errors,

@@ -56,16 +56,3 @@ impl Rng {
         x / (x + y)
     }
 }
-
-/// 95% Wilson score interval of `successes` in `n`.
-pub fn wilson(successes: u64, n: u64) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
-    }
-    let (n, p) = (n as f64, successes as f64 / n as f64);
-    let z = 1.959_963_984_540_054;
-    let denom = 1.0 + z * z / n;
-    let centre = (p + z * z / (2.0 * n)) / denom;
-    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
-}

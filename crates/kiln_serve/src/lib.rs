@@ -157,7 +157,7 @@ impl AppState {
                 .map(|i| {
                     let a = &self.arms[i];
                     let (s, f) = (a.successes.load(Ordering::Relaxed), a.failures.load(Ordering::Relaxed));
-                    let (lo, hi) = ab::wilson(s, s + f);
+                    let (lo, hi) = kiln_core::drift::wilson(s, s + f);
                     json!({
                         "arm": if i == 0 { self.config.alias.clone() } else { names[1].clone() },
                         "version": self.arm(i).current().version,

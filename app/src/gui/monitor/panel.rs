@@ -35,6 +35,27 @@ pub fn alert(h: &ServingHealth) -> Option<String> {
     }
 }
 
+fn version_row(ui: &mut egui::Ui, v: &kiln_core::drift::VersionHealth) {
+    let ci = |x: f64, (lo, hi): (f64, f64)| {
+        format!("{:.1}% [{:.1}, {:.1}]", x * 100.0, lo * 100.0, hi * 100.0)
+    };
+    ui.label(format!("   version {}", v.version));
+    ui.label(v.requests.to_string());
+    for _ in 0..4 {
+        ui.label("");
+    }
+    ui.label(
+        v.accuracy_on_feedback
+            .map_or_else(|| "no labels".into(), |a| ci(a, v.accuracy_ci)),
+    );
+    ui.label(
+        v.outcome_rate
+            .map_or_else(|| "—".into(), |r| ci(r, v.outcome_ci)),
+    );
+    ui.label("");
+    ui.end_row();
+}
+
 pub fn ui(
     ui: &mut egui::Ui,
     state: &AppState,
@@ -62,6 +83,7 @@ pub fn ui(
                             "model",
                             "requests",
                             "failed",
+                            "fallback",
                             "time p50",
                             "time p99",
                             "right on feedback",
@@ -91,6 +113,12 @@ pub fn ui(
                                 None => badge(ui, "healthy", GREEN),
                             }
                             ui.end_row();
+                            // Each served version (the arms of an A/B test) with 95% intervals.
+                            if h.versions.len() > 1 {
+                                for v in &h.versions {
+                                    version_row(ui, v);
+                                }
+                            }
                         }
                     });
                 }
