@@ -1116,6 +1116,7 @@ fn monitor_shows_serving_health_and_drift_with_histograms() {
     h.get_by_label("2 (5.0%)");
     h.get_by_label("healthy");
     // The two served versions side by side, each with its interval.
+    h.get_by_label_contains("accuracy on feedback by the hour");
     h.get_by_label("   version 1");
     h.get_by_label("   version 2");
     assert!(h.query_all_by_label_contains("% [").count() >= 2);

@@ -180,6 +180,10 @@ fn predicts_rejects_each_bad_request_by_class_and_records_feedback() {
     let log = w.served("penguin-id").unwrap();
     assert!(log.iter().filter(|r| r.status == 200).count() >= 10);
     assert!(log.iter().any(|r| r.status == 422) && log.iter().any(|r| r.status == 400));
+    let health = &w.serving_health().unwrap()[0];
+    assert_eq!(health.hourly_accuracy.len(), 1);
+    assert_eq!(health.hourly_accuracy[0].1, 1, "one labelled prediction");
+    assert!(health.hourly_requests.iter().map(|(_, n)| n).sum::<usize>() >= 10);
     let logged = log
         .iter()
         .find(|r| r.prediction_id.as_deref() == Some(pid.as_str()))

@@ -6,7 +6,7 @@
 //! numeric columns and the Jensen–Shannon distance for categorical ones (drift when ≥ 0.1). Every column
 //! also gets its PSI over 10 reference-quantile bins. The dataset drifts when at least half its columns do.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kiln_data::polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -693,6 +693,11 @@ pub struct ServingHealth {
     pub outcome_rate: Option<f64>,
     /// The same per served version (A/B arms side by side).
     pub versions: Vec<VersionHealth>,
+    /// Concept drift: accuracy on feedback per hour the predictions were served
+    /// (`(hour as YYYY-MM-DDTHH, labelled, accuracy)`), oldest first.
+    pub hourly_accuracy: Vec<(String, usize, f64)>,
+    /// Requests per hour served, oldest first.
+    pub hourly_requests: Vec<(String, usize)>,
 }
 
 impl Workspace {
@@ -791,7 +796,35 @@ impl Workspace {
                     }
                 })
                 .collect();
+            let hour_of: std::collections::HashMap<&str, &str> = log
+                .iter()
+                .filter_map(|r| Some((r.prediction_id.as_deref()?, r.at.get(..13)?)))
+                .collect();
+            let mut hourly: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+            for f in &feedback {
+                let (Some(hour), Some(class), Some(label)) = (
+                    hour_of.get(f.prediction_id.as_str()),
+                    by_id.get(f.prediction_id.as_str()),
+                    f.label.as_deref(),
+                ) else {
+                    continue;
+                };
+                let e = hourly.entry((*hour).to_owned()).or_default();
+                e.0 += 1;
+                e.1 += usize::from(*class == label);
+            }
+            let mut requests_by_hour: BTreeMap<String, usize> = BTreeMap::new();
+            for r in &log {
+                *requests_by_hour
+                    .entry(r.at.chars().take(13).collect())
+                    .or_default() += 1;
+            }
             out.push(ServingHealth {
+                hourly_accuracy: hourly
+                    .into_iter()
+                    .map(|(h, (n, right))| (h, n, right as f64 / n as f64))
+                    .collect(),
+                hourly_requests: requests_by_hour.into_iter().collect(),
                 versions: per_version,
                 model: m.name.clone(),
                 requests: log.len(),

@@ -56,6 +56,42 @@ fn version_row(ui: &mut egui::Ui, v: &kiln_core::drift::VersionHealth) {
     ui.end_row();
 }
 
+/// Accuracy on feedback by the hour the predictions were served (concept drift).
+fn concept(ui: &mut egui::Ui, h: &ServingHealth) {
+    ui.label(format!(
+        "{}: accuracy on feedback by the hour the predictions were served (concept drift)",
+        h.model
+    ));
+    let pts: Vec<[f64; 2]> = h
+        .hourly_accuracy
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, a))| [i as f64, *a])
+        .collect();
+    let hours: Vec<String> = h
+        .hourly_accuracy
+        .iter()
+        .map(|(t, n, _)| format!("{} ({n})", t.replace('T', " ")))
+        .collect();
+    egui_plot::Plot::new(("concept", &h.model))
+        .height(140.0)
+        .allow_scroll(false)
+        .include_y(0.0)
+        .include_y(1.0)
+        .x_axis_formatter(move |m, _| {
+            let i = m.value.round();
+            if (m.value - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < hours.len() {
+                hours[i as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        .show(ui, |p| {
+            p.line(egui_plot::Line::new("accuracy", pts.clone()));
+            p.points(egui_plot::Points::new("accuracy", pts).radius(3.0));
+        });
+}
+
 pub fn ui(
     ui: &mut egui::Ui,
     state: &AppState,
@@ -121,6 +157,11 @@ pub fn ui(
                             }
                         }
                     });
+                }
+            }
+            if let Some(list) = health {
+                for h in list.iter().filter(|h| !h.hourly_accuracy.is_empty()) {
+                    concept(ui, h);
                 }
             }
             ui.separator();
