@@ -393,14 +393,11 @@ impl Store {
                 params![base, column],
             )?;
         }
-        tx.execute(
-            "INSERT INTO events (at, kind, subject, detail)
-             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'dataset_version.created', ?1, ?2)",
-            params![
-                format!("{}@{next}", new.dataset),
-                serde_json::json!({"operation": new.operation, "hash": new.content_hash})
-                    .to_string()
-            ],
+        record_event(
+            &tx,
+            "dataset_version.created",
+            &format!("{}@{next}", new.dataset),
+            &serde_json::json!({"operation": new.operation, "hash": new.content_hash}),
         )?;
         if let Err(e) = before_commit() {
             return Ok(Err(e)); // dropping the transaction rolls it back
@@ -528,6 +525,21 @@ impl Store {
     pub(crate) fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// Append a row to the `events` log (in the caller's transaction).
+pub(crate) fn record_event(
+    conn: &Connection,
+    kind: &str,
+    subject: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO events (at, kind, subject, detail)
+         VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?1, ?2, ?3)",
+        params![kind, subject, detail.to_string()],
+    )?;
+    Ok(())
 }
 
 const VERSION_SELECT: &str = "SELECT v.id, v.dataset_id, d.name, v.version, v.content_hash, v.object_path,

@@ -217,6 +217,25 @@ fn summary_positions(values: &[f64], buckets: usize) -> Vec<usize> {
     keep
 }
 
+/// One metric of a run as columns, by step (on the store's connection or inside a transaction).
+fn read_series(conn: &rusqlite::Connection, run: i64, name: &str) -> Result<MetricSeries> {
+    let mut st = conn.prepare_cached(
+        "SELECT step, epoch, wall_s, value FROM run_metrics WHERE run_id = ?1 AND name = ?2
+         ORDER BY step",
+    )?;
+    let mut out = MetricSeries::default();
+    let mut rows = st.query(params![run, name])?;
+    while let Some(r) = rows.next()? {
+        out.step.push(r.get::<_, i64>(0)? as f64);
+        out.epoch
+            .push(r.get::<_, Option<i64>>(1)?.map_or(f64::NAN, |e| e as f64));
+        out.wall_s
+            .push(r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN));
+        out.value.push(r.get(3)?);
+    }
+    Ok(out)
+}
+
 /// What starting a run records.
 #[derive(Clone, Debug)]
 pub struct NewRun<'a> {
@@ -499,21 +518,7 @@ impl Store {
     /// One metric of a run as columns (step, epoch, seconds, value), by step: what a curve needs, read
     /// without a row struct per point.
     pub fn metric_series(&self, run: i64, name: &str) -> Result<MetricSeries> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT step, epoch, wall_s, value FROM run_metrics WHERE run_id = ?1 AND name = ?2
-             ORDER BY step",
-        )?;
-        let mut out = MetricSeries::default();
-        let mut rows = st.query(params![run, name])?;
-        while let Some(r) = rows.next()? {
-            out.step.push(r.get::<_, i64>(0)? as f64);
-            out.epoch
-                .push(r.get::<_, Option<i64>>(1)?.map_or(f64::NAN, |e| e as f64));
-            out.wall_s
-                .push(r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN));
-            out.value.push(r.get(3)?);
-        }
-        Ok(out)
+        read_series(&self.conn, run, name)
     }
 
     /// Store (or refresh) the summaries of a run's long series (more than two points per bucket); short
@@ -527,23 +532,7 @@ impl Store {
             if count as usize <= 2 * SUMMARY_BUCKETS {
                 continue;
             }
-            let s = {
-                let mut st = tx.prepare_cached(
-                    "SELECT step, epoch, wall_s, value FROM run_metrics WHERE run_id = ?1 AND name = ?2
-                     ORDER BY step",
-                )?;
-                let mut out = MetricSeries::default();
-                let mut rows = st.query(params![run, name])?;
-                while let Some(r) = rows.next()? {
-                    out.step.push(r.get::<_, i64>(0)? as f64);
-                    out.epoch
-                        .push(r.get::<_, Option<i64>>(1)?.map_or(f64::NAN, |e| e as f64));
-                    out.wall_s
-                        .push(r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN));
-                    out.value.push(r.get(3)?);
-                }
-                out
-            };
+            let s = read_series(&tx, run, &name)?;
             let keep = summary_positions(&s.value, SUMMARY_BUCKETS);
             tx.execute(
                 "INSERT INTO run_series_summaries (run_id, name, points, summary) VALUES (?1, ?2, ?3, ?4)",
@@ -621,13 +610,11 @@ impl Store {
                 params![id, t],
             )?;
         }
-        tx.execute(
-            "INSERT INTO events (at, kind, subject, detail)
-             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'run.tagged', ?1, ?2)",
-            params![
-                format!("run {id}"),
-                serde_json::json!({ "added": add, "removed": remove }).to_string()
-            ],
+        crate::record_event(
+            &tx,
+            "run.tagged",
+            &format!("run {id}"),
+            &serde_json::json!({ "added": add, "removed": remove }),
         )?;
         tx.commit()?;
         Ok(self.run(id)?.tags)
@@ -638,13 +625,11 @@ impl Store {
         self.run(id)?;
         let tx = self.conn.transaction()?;
         tx.execute("UPDATE runs SET note = ?2 WHERE id = ?1", params![id, note])?;
-        tx.execute(
-            "INSERT INTO events (at, kind, subject, detail)
-             VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'run.noted', ?1, ?2)",
-            params![
-                format!("run {id}"),
-                serde_json::json!({ "note": note }).to_string()
-            ],
+        crate::record_event(
+            &tx,
+            "run.noted",
+            &format!("run {id}"),
+            &serde_json::json!({ "note": note }),
         )?;
         tx.commit()?;
         Ok(())

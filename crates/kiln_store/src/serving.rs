@@ -28,6 +28,24 @@ pub struct Feedback {
     pub outcome: Option<f64>,
 }
 
+const SERVED_SELECT: &str =
+    "SELECT at, model, version, endpoint, status, latency_ms, prediction_id,
+    class, features_json FROM served_requests";
+
+fn served_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ServedRequest> {
+    Ok(ServedRequest {
+        at: r.get(0)?,
+        model: r.get(1)?,
+        version: r.get(2)?,
+        endpoint: r.get(3)?,
+        status: r.get(4)?,
+        latency_ms: r.get(5)?,
+        prediction_id: r.get(6)?,
+        class: r.get(7)?,
+        features: r.get(8)?,
+    })
+}
+
 impl Store {
     /// Append served requests in one transaction (the server's batched writer).
     pub fn log_served(&mut self, rows: &[ServedRequest]) -> Result<()> {
@@ -57,46 +75,18 @@ impl Store {
 
     /// The served request that made a prediction, if it was logged.
     pub fn served_prediction(&self, prediction_id: &str) -> Result<Option<ServedRequest>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT at, model, version, endpoint, status, latency_ms, prediction_id, class, features_json
-             FROM served_requests WHERE prediction_id = ?1 LIMIT 1",
-        )?;
-        Ok(st
-            .query_row([prediction_id], |r| {
-                Ok(ServedRequest {
-                    at: r.get(0)?,
-                    model: r.get(1)?,
-                    version: r.get(2)?,
-                    endpoint: r.get(3)?,
-                    status: r.get(4)?,
-                    latency_ms: r.get(5)?,
-                    prediction_id: r.get(6)?,
-                    class: r.get(7)?,
-                    features: r.get(8)?,
-                })
-            })
-            .optional()?)
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("{SERVED_SELECT} WHERE prediction_id = ?1 LIMIT 1"))?;
+        Ok(st.query_row([prediction_id], served_from_row).optional()?)
     }
 
     /// Served requests of a model, oldest first.
     pub fn served(&self, model: &str) -> Result<Vec<ServedRequest>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT at, model, version, endpoint, status, latency_ms, prediction_id, class, features_json
-             FROM served_requests WHERE model = ?1 ORDER BY id",
-        )?;
-        let rows = st.query_map([model], |r| {
-            Ok(ServedRequest {
-                at: r.get(0)?,
-                model: r.get(1)?,
-                version: r.get(2)?,
-                endpoint: r.get(3)?,
-                status: r.get(4)?,
-                latency_ms: r.get(5)?,
-                prediction_id: r.get(6)?,
-                class: r.get(7)?,
-                features: r.get(8)?,
-            })
-        })?;
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("{SERVED_SELECT} WHERE model = ?1 ORDER BY id"))?;
+        let rows = st.query_map([model], served_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
