@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kiln_data::polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::release::stats::{nearest_rank, quantile};
 use crate::{CoreError, Result, Workspace};
 
 /// One column's verdict.
@@ -295,12 +296,7 @@ pub fn psi_numeric(reference: &[f64], current: &[f64]) -> f64 {
     if r.is_empty() || current.is_empty() {
         return 0.0;
     }
-    let q = |p: f64| {
-        let pos = p * (r.len() - 1) as f64;
-        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-        r[lo] + (r[hi] - r[lo]) * (pos - lo as f64)
-    };
-    let mut edges: Vec<f64> = (1..10).map(|k| q(f64::from(k) / 10.0)).collect();
+    let mut edges: Vec<f64> = (1..10).map(|k| quantile(&r, f64::from(k) / 10.0)).collect();
     edges.dedup_by(|a, b| a.to_bits() == b.to_bits());
     let bin = |v: f64| edges.partition_point(|e| *e < v);
     let hist = |vals: &[f64]| {
@@ -317,6 +313,16 @@ pub fn psi_numeric(reference: &[f64], current: &[f64]) -> f64 {
 enum Values {
     Num(Vec<f64>),
     Text(Vec<String>),
+}
+
+impl Values {
+    /// Numbers as their text (to be counted as categories).
+    fn into_text(self) -> Vec<String> {
+        match self {
+            Values::Num(n) => as_text(&n),
+            Values::Text(t) => t,
+        }
+    }
 }
 
 fn values(df: &DataFrame, name: &str) -> Result<Values> {
@@ -387,11 +393,7 @@ pub fn drift(reference: &DataFrame, current: &DataFrame) -> Result<DriftReport> 
                 }
             }
             (r, c) => {
-                let text = |v: Values| match v {
-                    Values::Num(n) => as_text(&n),
-                    Values::Text(t) => t,
-                };
-                let (r, c) = (text(r), text(c));
+                let (r, c) = (r.into_text(), c.into_text());
                 let keys: BTreeSet<&String> = r.iter().chain(&c).collect();
                 let psi = psi_of(&shares(&r, &keys), &shares(&c, &keys));
                 categorical(name, &r, &c, small, psi)
@@ -618,11 +620,7 @@ pub fn histograms(reference: &DataFrame, current: &DataFrame) -> Result<Vec<Colu
                 }
             }
             (r, c) => {
-                let text = |v: Values| match v {
-                    Values::Num(n) => as_text(&n),
-                    Values::Text(t) => t,
-                };
-                let (r, c) = (text(r), text(c));
+                let (r, c) = (r.into_text(), c.into_text());
                 let mut counts: std::collections::BTreeMap<&String, usize> =
                     std::collections::BTreeMap::new();
                 for v in &r {
@@ -732,13 +730,7 @@ impl Workspace {
                 .map(|r| r.latency_ms)
                 .collect();
             lat.sort_by(f64::total_cmp);
-            let q = |p: f64| {
-                if lat.is_empty() {
-                    f64::NAN
-                } else {
-                    lat[((lat.len() - 1) as f64 * p).round() as usize]
-                }
-            };
+            let q = |p: f64| nearest_rank(&lat, p);
             let errors = log.iter().filter(|r| r.status != 200).count();
             let fallbacks = log
                 .iter()

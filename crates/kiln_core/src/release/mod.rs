@@ -278,13 +278,6 @@ pub struct RetrainOutcome {
     pub request_id: Option<i64>,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
 impl Workspace {
     /// The role of a workspace user, if registered.
     pub fn role_of(&self, user: &str) -> Result<Option<Role>> {
@@ -502,8 +495,8 @@ impl Workspace {
             rows: df.height(),
             accuracy: eval.accuracy,
             per_class: eval.per_class,
-            latency_p50_ms: percentile(&times, 0.5),
-            latency_p99_ms: percentile(&times, 0.99),
+            latency_p50_ms: stats::nearest_rank(&times, 0.5),
+            latency_p99_ms: stats::nearest_rank(&times, 0.99),
             correct,
         })
     }

@@ -27,6 +27,24 @@ pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
     (2.0 * cdf).min(1.0)
 }
 
+/// The `p` quantile of sorted values with linear interpolation (numpy's default); NaN when empty.
+pub fn quantile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = p * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// The sorted value nearest to the `p` quantile's position; NaN when empty.
+pub fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
 /// The candidate against the champion on the same rows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairedComparison {
@@ -68,15 +86,7 @@ impl PairedComparison {
             })
             .collect();
         diffs.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            if diffs.is_empty() {
-                return f64::NAN;
-            }
-            // Percentile with linear interpolation (numpy's default).
-            let pos = p * (diffs.len() - 1) as f64;
-            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-            diffs[lo] + (diffs[hi] - diffs[lo]) * (pos - lo as f64)
-        };
+        let q = |p: f64| quantile(&diffs, p);
         Self {
             rows: n,
             accuracy_a,
