@@ -460,6 +460,17 @@ async fn answer(
     Ok((served, answers))
 }
 
+/// The response of a prediction endpoint; a refusal is logged with its status.
+fn respond(s: &AppState, endpoint: &str, r: Result<impl IntoResponse, ApiError>) -> Response {
+    match r {
+        Ok(ok) => ok.into_response(),
+        Err(e) => {
+            log_failure(s, endpoint, e.status);
+            e.into_response()
+        }
+    }
+}
+
 fn log_failure(s: &AppState, endpoint: &str, status: StatusCode) {
     s.log.send(vec![kiln_core::ServedRequestRecord {
         at: kiln_core::serving::now(),
@@ -497,13 +508,7 @@ async fn predict_v1(
         })))
     }
     .await;
-    match r {
-        Ok(ok) => ok.into_response(),
-        Err(e) => {
-            log_failure(&s, "/v1/predict", e.status);
-            e.into_response()
-        }
-    }
+    respond(&s, "/v1/predict", r)
 }
 
 async fn feedback(
@@ -621,15 +626,23 @@ fn metadata_v2(s: &AppState, m: &Served) -> Value {
     })
 }
 
+/// The served model a `/v2/models/{name}[/versions/{version}]` path names, for an authorized caller.
+fn v2_model(
+    s: &AppState,
+    headers: &HeaderMap,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Arc<Served>, ApiError> {
+    authorized(s, headers).map_err(ApiError::into_v2)?;
+    check_name(s, name, version)
+}
+
 async fn model_v2(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    match authorized(&s, &headers)
-        .map_err(ApiError::into_v2)
-        .and_then(|()| check_name(&s, &name, None))
-    {
+    match v2_model(&s, &headers, &name, None) {
         Ok(m) => axum::Json(metadata_v2(&s, &m)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -640,10 +653,7 @@ async fn model_version_v2(
     headers: HeaderMap,
     Path((name, version)): Path<(String, String)>,
 ) -> Response {
-    match authorized(&s, &headers)
-        .map_err(ApiError::into_v2)
-        .and_then(|()| check_name(&s, &name, Some(&version)))
-    {
+    match v2_model(&s, &headers, &name, Some(&version)) {
         Ok(m) => axum::Json(metadata_v2(&s, &m)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -654,10 +664,7 @@ async fn model_ready_v2(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    match authorized(&s, &headers)
-        .map_err(ApiError::into_v2)
-        .and_then(|()| check_name(&s, &name, None))
-    {
+    match v2_model(&s, &headers, &name, None) {
         Ok(_) => axum::Json(json!({ "name": name, "ready": true })).into_response(),
         Err(e) => e.into_response(),
     }
@@ -668,10 +675,7 @@ async fn model_version_ready_v2(
     headers: HeaderMap,
     Path((name, version)): Path<(String, String)>,
 ) -> Response {
-    match authorized(&s, &headers)
-        .map_err(ApiError::into_v2)
-        .and_then(|()| check_name(&s, &name, Some(&version)))
-    {
+    match v2_model(&s, &headers, &name, Some(&version)) {
         Ok(_) => axum::Json(json!({ "name": name, "ready": true })).into_response(),
         Err(e) => e.into_response(),
     }
@@ -685,8 +689,7 @@ async fn infer(
     body: axum::body::Bytes,
 ) -> Response {
     let r = async {
-        authorized(&s, &headers).map_err(ApiError::into_v2)?;
-        let current = check_name(&s, &name, version.as_deref())?;
+        let current = v2_model(&s, &headers, &name, version.as_deref())?;
         let (id, rows) = protocol::parse_v2(&body, &current.features).map_err(ApiError::into_v2)?;
         let rows = s.model.number(rows, &s.next_id);
         let (served, answers) = answer(&s, "/v2/infer", rows).await.map_err(ApiError::into_v2)?;
@@ -721,13 +724,7 @@ async fn infer(
         Ok::<_, ApiError>(axum::Json(out))
     }
     .await;
-    match r {
-        Ok(ok) => ok.into_response(),
-        Err(e) => {
-            log_failure(&s, "/v2/infer", e.status);
-            e.into_response()
-        }
-    }
+    respond(&s, "/v2/infer", r)
 }
 
 async fn infer_v2(
