@@ -215,16 +215,7 @@ fn runs_compare_tag_and_note_round_trip() {
 #[test]
 fn fractions_train_a_nested_learning_curve_with_spread_over_seeds() {
     let d = tempfile::tempdir().unwrap();
-    let ws_dir = d.path().join("ws");
-    let p = crate::support::fixture("penguins.csv");
-    assert_eq!(
-        kiln(
-            &ws_dir,
-            &["import", p.to_str().unwrap(), "--name", "penguins"]
-        )
-        .code,
-        0
-    );
+    let ws_dir = crate::support::penguins_workspace(d.path());
     let out = kiln(
         &ws_dir,
         &[

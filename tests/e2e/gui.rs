@@ -413,13 +413,7 @@ fn image_folder_grid_shows_broken_images_without_panicking() {
 #[test]
 fn runs_panel_shows_a_recorded_run_as_a_report() {
     let d = tempfile::tempdir().unwrap();
-    let ws_dir = d.path().join("ws");
-    let p = crate::support::fixture("penguins.csv");
-    let r = crate::support::kiln(
-        &ws_dir,
-        &["import", p.to_str().unwrap(), "--name", "penguins"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ws_dir = crate::support::penguins_workspace(d.path());
     let run = train_penguins(&ws_dir, &["epochs=15"]);
     let mut h = harness(&ws_dir);
     settle(&mut h);
@@ -466,13 +460,7 @@ fn train_penguins(ws_dir: &Path, params: &[&str]) -> serde_json::Value {
 #[test]
 fn runs_compare_two_runs_with_curves_diff_parallel_coordinates_pareto_and_learning_curve() {
     let d = tempfile::tempdir().unwrap();
-    let ws_dir = d.path().join("ws");
-    let p = crate::support::fixture("penguins.csv");
-    let r = crate::support::kiln(
-        &ws_dir,
-        &["import", p.to_str().unwrap(), "--name", "penguins"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ws_dir = crate::support::penguins_workspace(d.path());
     train_penguins(&ws_dir, &["epochs=8", "lr=0.001"]);
     train_penguins(&ws_dir, &["epochs=8", "lr=0.01", "hidden=32"]);
     let r = crate::support::kiln(

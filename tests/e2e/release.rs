@@ -24,12 +24,7 @@ fn refused(r: &Run, says: &str) {
 /// registered runs: v1 a short run, v2 a longer one.
 pub fn release_workspace() -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
-    let ws = d.path().join("ws");
-    let p = crate::support::fixture("penguins.csv");
-    ok(&kiln(
-        &ws,
-        &["import", p.to_str().unwrap(), "--name", "penguins"],
-    ));
+    let ws = crate::support::penguins_workspace(d.path());
     ok(&kiln(
         &ws,
         &[

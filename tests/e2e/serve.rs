@@ -402,12 +402,7 @@ fn ten_thousand_seeded_bad_bodies_never_get_a_5xx() {
 #[test]
 fn drift_between_two_versions_from_the_command_line() {
     let d = tempfile::tempdir().unwrap();
-    let ws = d.path().join("ws");
-    let p = crate::support::fixture("penguins.csv");
-    assert_eq!(
-        crate::support::kiln(&ws, &["import", p.to_str().unwrap(), "--name", "penguins"]).code,
-        0
-    );
+    let ws = crate::support::penguins_workspace(d.path());
     // Gentoo only: heavier birds with longer flippers.
     let r = crate::support::kiln(
         &ws,
