@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 
 use kiln_core::Workspace;
+use kiln_core::data::polars::prelude::*;
 use kiln_serve::{Running, ServeConfig};
 use serde_json::{Value, json};
 
@@ -22,9 +23,15 @@ fn http(
     s.set_read_timeout(Some(std::time::Duration::from_mins(1)))
         .unwrap();
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: kiln\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: kiln\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        req.push_str("Content-Type: application/json\r\n");
+    }
     for (k, v) in headers {
         let _ = write!(req, "{k}: {v}\r\n");
     }
@@ -611,4 +618,136 @@ fn a_missed_deadline_is_a_503_or_the_declared_fallback_and_is_monitored() {
         "{}",
         r.stdout
     );
+}
+
+/// A frame as an Arrow IPC stream, one record batch per chunk (`oldest` writes large strings, as pyarrow
+/// does; `newest` writes string views, as polars does).
+fn arrow_stream(df: &DataFrame, compat: CompatLevel) -> Vec<u8> {
+    use polars_arrow::io::ipc::write::{StreamWriter, WriteOptions};
+    let mut out = Vec::new();
+    let mut w = StreamWriter::new(&mut out, WriteOptions { compression: None });
+    let mut df = df.clone();
+    df.align_chunks();
+    w.start(&df.schema().to_arrow(compat), None).unwrap();
+    for batch in df.iter_chunks(compat, false) {
+        w.write(&batch, None).unwrap();
+    }
+    w.finish().unwrap();
+    out
+}
+
+fn penguin_frame() -> DataFrame {
+    let part = |island: &str, bill: f64, mass: i64, sex: &str| {
+        df!(
+            "island" => [island],
+            "bill_length_mm" => [bill],
+            "bill_depth_mm" => [18.7],
+            "flipper_length_mm" => [181i64],
+            "body_mass_g" => [mass],
+            "sex" => [sex],
+            "year" => [2007i64],
+        )
+        .unwrap()
+    };
+    // Two record batches: the stream's batches are stacked.
+    let mut df = part("Torgersen", 39.1, 3750, "male");
+    df.vstack_mut(&part("Biscoe", 48.7, 5350, "female"))
+        .unwrap();
+    df
+}
+
+const ARROW: (&str, &str) = ("Content-Type", "application/vnd.apache.arrow.stream");
+
+#[test]
+fn arrow_ipc_stream_bodies_predict_like_json_and_bad_ones_are_named() {
+    let (_d, ws) = served_workspace();
+    let server = start(&ws, |_| {});
+    let a = server.addr;
+    let df = penguin_frame();
+    assert_eq!(df.first_col_n_chunks(), 2);
+    let rows_json = json!({ "rows": [penguin(), {
+        "island": "Biscoe", "bill_length_mm": 48.7, "bill_depth_mm": 18.7, "flipper_length_mm": 181,
+        "body_mass_g": 5350, "sex": "female", "year": 2007
+    }] });
+    let (s, by_json) = post(a, "/v1/predict", &rows_json);
+    assert_eq!(s, 200, "{by_json}");
+    for compat in [CompatLevel::oldest(), CompatLevel::newest()] {
+        let body = arrow_stream(&df, compat);
+        let (s, _, b) = http(a, "POST", "/v1/predict", &body, &[ARROW]);
+        assert_eq!(s, 200, "{b}");
+        let p = b["predictions"].as_array().unwrap();
+        assert_eq!(p.len(), 2);
+        for (x, y) in p.iter().zip(by_json["predictions"].as_array().unwrap()) {
+            assert_eq!(x["class"], y["class"]);
+            assert_eq!(x["probabilities"], y["probabilities"]);
+        }
+    }
+    // Not a stream at all; a stream cut short.
+    let (s, _, b) = http(a, "POST", "/v1/predict", b"not arrow", &[ARROW]);
+    assert_eq!(s, 400, "{b}");
+    assert!(b["error"].as_str().unwrap().contains("Arrow IPC"), "{b}");
+    let good = arrow_stream(&df, CompatLevel::oldest());
+    let (s, _, b) = http(a, "POST", "/v1/predict", &good[..good.len() / 2], &[ARROW]);
+    assert_eq!(s, 400, "{b}");
+    // A missing feature and an unknown one, named.
+    let mut wrong = df.drop("sex").unwrap();
+    wrong
+        .with_column(Column::new("colour".into(), ["red", "blue"]))
+        .unwrap();
+    let (s, _, b) = http(
+        a,
+        "POST",
+        "/v1/predict",
+        &arrow_stream(&wrong, CompatLevel::oldest()),
+        &[ARROW],
+    );
+    assert_eq!(s, 422, "{b}");
+    let msg = b["error"].as_str().unwrap();
+    assert!(
+        msg.contains("missing features: sex") && msg.contains("unknown features: colour"),
+        "{msg}"
+    );
+    // Text where a number belongs.
+    let mut wrong = df.clone();
+    wrong
+        .with_column(Column::new("bill_length_mm".into(), ["long", "short"]))
+        .unwrap();
+    let (s, _, b) = http(
+        a,
+        "POST",
+        "/v1/predict",
+        &arrow_stream(&wrong, CompatLevel::oldest()),
+        &[ARROW],
+    );
+    assert_eq!(s, 422, "{b}");
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap()
+            .contains("`bill_length_mm` must hold numbers"),
+        "{b}"
+    );
+    // Seeded mutations of a good stream: never a 5xx, and the server still answers.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..2_000 {
+        let mut body = good.clone();
+        if next() % 3 == 0 {
+            body.truncate((next() as usize) % body.len());
+        } else {
+            for _ in 0..=(next() % 4) {
+                let at = (next() as usize) % body.len();
+                body[at] = next() as u8;
+            }
+        }
+        let (s, _, b) = http(a, "POST", "/v1/predict", &body, &[ARROW]);
+        assert!(s != 0 && s < 500, "mutation {i} got {s}: {b}");
+    }
+    let (s, _, _) = http(a, "POST", "/v1/predict", &good, &[ARROW]);
+    assert_eq!(s, 200);
 }

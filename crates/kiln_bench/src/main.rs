@@ -13,6 +13,8 @@ use kiln_core::data::polars::prelude::*;
 use kiln_core::{Cancel, ImportOptions, Progress, Workspace};
 use serde_json::json;
 
+mod serve;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kiln_bench",
@@ -104,6 +106,44 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The digits MLP behind `kiln serve` (the release binary next to this one), one row per request
+    /// over keep-alive connections: req/s, p50/p99 latency, failures and the server's resident memory,
+    /// for each connection count.
+    Serve {
+        /// Connection counts, each measured in turn on a fresh server.
+        #[arg(long, value_delimiter = ',', default_value = "32,1000")]
+        connections: Vec<usize>,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Folder for the scratch workspace (default: the system temp folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// The same load generator against any server (the peers): POST `body` to `url` again and again.
+    Load {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        body: PathBuf,
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
+    /// The drift report (per-column method, statistic, PSI; dataset drift) on `rows` × `cols` numeric
+    /// columns, half of them shifted; `--write DIR` saves both frames as Parquet for the peer script.
+    Drift {
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 20)]
+        cols: usize,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Commit of `labels` drafted labels, and diff of two versions of `diff_rows` rows.
     Versions {
         #[arg(long, default_value_t = 100_000)]
@@ -143,6 +183,24 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             device,
         } => bench_train(*seed, *train_seed, model, device)?,
         BenchCommand::Versions { labels, diff_rows } => bench_versions(*labels, *diff_rows)?,
+        BenchCommand::Serve {
+            connections,
+            seconds,
+            dir,
+        } => serve::bench_serve(connections, *seconds, dir.clone())?,
+        BenchCommand::Load {
+            url,
+            body,
+            content_type,
+            connections,
+            seconds,
+        } => serve::bench_load(url, body, content_type, *connections, *seconds)?,
+        BenchCommand::Drift {
+            rows,
+            cols,
+            repeat,
+            write,
+        } => serve::bench_drift(*rows, *cols, *repeat, write.as_deref())?,
         BenchCommand::Compare {
             runs,
             overlay_runs,

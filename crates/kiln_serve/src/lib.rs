@@ -493,7 +493,15 @@ async fn predict_v1(
     let r = async {
         authorized(&s, &headers)?;
         let current = s.model.current();
-        let rows = protocol::parse_v1(&body, &current.features)?;
+        let arrow = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(protocol::ARROW_STREAM));
+        let rows = if arrow {
+            protocol::parse_arrow(&body, &current.features)?
+        } else {
+            protocol::parse_v1(&body, &current.features)?
+        };
         let rows = s.model.number(rows, &s.next_id);
         let (served, answers) = answer(&s, "/v1/predict", rows).await?;
         Ok::<_, ApiError>(axum::Json(json!({

@@ -393,3 +393,160 @@ pub fn parse_feedback(body: &[u8]) -> Result<FeedbackBody, ApiError> {
         outcome,
     })
 }
+
+/// The media type of an Arrow IPC stream body (`pyarrow.ipc.new_stream`, polars' `write_ipc_stream`).
+pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+/// An Arrow IPC stream: one column per feature (numbers for numeric features, strings or numbers for
+/// categories), any number of record batches.
+pub fn parse_arrow(body: &[u8], features: &[ServedFeature]) -> Result<Rows, ApiError> {
+    // A malformed stream must be a 400 even if the reader trips over it.
+    let read = std::panic::catch_unwind(|| read_arrow_stream(body))
+        .unwrap_or_else(|_| Err("the stream is malformed".to_owned()));
+    let df = read.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid Arrow IPC stream: {e}"),
+        )
+    })?;
+    no_images(features)?;
+    let n = df.height();
+    if n == 0 {
+        return Err(unprocessable("the Arrow stream has no rows"));
+    }
+    if n > MAX_ROWS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{n} rows: at most {MAX_ROWS} per request"),
+        ));
+    }
+    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+    let missing: Vec<&str> = features
+        .iter()
+        .filter(|f| !names.contains(&f.name.as_str()))
+        .map(|f| f.name.as_str())
+        .collect();
+    let extra: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|c| !features.iter().any(|f| f.name == *c))
+        .collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("missing features: {}", missing.join(", ")));
+        }
+        if !extra.is_empty() {
+            parts.push(format!("unknown features: {}", extra.join(", ")));
+        }
+        return Err(unprocessable(parts.join("; ")));
+    }
+    let mut columns = Vec::with_capacity(features.len());
+    for f in features {
+        let c = df
+            .column(&f.name)
+            .map_err(|e| unprocessable(e.to_string()))?;
+        let dtype = c.dtype();
+        let fits = match f.kind {
+            FeatureKind::Numeric => dtype.is_primitive_numeric() || dtype.is_null(),
+            _ => {
+                dtype.is_string()
+                    || dtype.is_primitive_numeric()
+                    || dtype.is_bool()
+                    || dtype.is_null()
+            }
+        };
+        if !fits {
+            let wanted = if f.kind == FeatureKind::Numeric {
+                "numbers"
+            } else {
+                "strings"
+            };
+            return Err(unprocessable(format!(
+                "`{}` must hold {wanted}, not {dtype}",
+                f.name
+            )));
+        }
+        let to = if f.kind == FeatureKind::Numeric {
+            DataType::Float64
+        } else {
+            DataType::String
+        };
+        columns.push(
+            c.cast(&to)
+                .map_err(|e| unprocessable(format!("`{}`: {e}", f.name)))?,
+        );
+    }
+    let frame = DataFrame::new(n, columns).map_err(|e| unprocessable(e.to_string()))?;
+    let features_json = rows_as_json(&frame);
+    Ok(Rows {
+        frame,
+        features: features_json,
+        ids: Vec::new(),
+    })
+}
+
+fn read_arrow_stream(body: &[u8]) -> Result<DataFrame, String> {
+    use polars_arrow::io::ipc::read::{StreamReader, StreamState, read_stream_metadata};
+    let mut cursor = std::io::Cursor::new(body);
+    let metadata = read_stream_metadata(&mut cursor).map_err(|e| e.to_string())?;
+    let fields: Vec<_> = metadata.schema.iter_values().cloned().collect();
+    let reader = StreamReader::new(cursor, metadata, None);
+    let mut df: Option<DataFrame> = None;
+    for state in reader {
+        let batch = match state.map_err(|e| e.to_string())? {
+            StreamState::Some(b) => b,
+            StreamState::Waiting => return Err("the stream ends in the middle".into()),
+        };
+        let height = batch.height();
+        let columns = fields
+            .iter()
+            .zip(batch.into_arrays())
+            .map(|(field, array)| {
+                Series::try_from((field, array))
+                    .map(Column::from)
+                    .map_err(|e| format!("column `{}`: {e}", field.name))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let part = DataFrame::new(height, columns).map_err(|e| e.to_string())?;
+        df = Some(match df {
+            None => part,
+            Some(mut d) => {
+                d.vstack_mut(&part).map_err(|e| e.to_string())?;
+                d
+            }
+        });
+    }
+    df.ok_or_else(|| "the stream has a schema but no record batch".to_owned())
+}
+
+/// Each row of a checked frame as a JSON object (for the request log).
+fn rows_as_json(frame: &DataFrame) -> Vec<Value> {
+    let columns: Vec<(&str, Vec<Value>)> = frame
+        .columns()
+        .iter()
+        .map(|c| {
+            let values: Vec<Value> = match c.dtype() {
+                DataType::Float64 => c
+                    .f64()
+                    .map(|ca| ca.iter().map(|v| json!(v)).collect())
+                    .unwrap_or_default(),
+                _ => c
+                    .str()
+                    .map(|ca| ca.iter().map(|v| json!(v)).collect())
+                    .unwrap_or_default(),
+            };
+            (c.name().as_str(), values)
+        })
+        .collect();
+    (0..frame.height())
+        .map(|i| {
+            Value::Object(
+                columns
+                    .iter()
+                    .map(|(name, v)| ((*name).to_owned(), v.get(i).cloned().unwrap_or(Value::Null)))
+                    .collect(),
+            )
+        })
+        .collect()
+}
