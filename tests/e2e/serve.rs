@@ -751,3 +751,75 @@ fn arrow_ipc_stream_bodies_predict_like_json_and_bad_ones_are_named() {
     let (s, _, _) = http(a, "POST", "/v1/predict", &good, &[ARROW]);
     assert_eq!(s, 200);
 }
+
+/// Release version 2 over version 1 (an admin's override when a gate fails).
+fn champion_v2(ws: &Path) -> Workspace {
+    let mut w = Workspace::open(ws).unwrap();
+    let (id, report) = w.request_release("penguin-id", 2, "sam", "second").unwrap();
+    let by = if report.gates_passed {
+        ("pat", None)
+    } else {
+        ("ada", Some("a test"))
+    };
+    w.approve(id, by.0, "ok", by.1).unwrap();
+    w
+}
+
+#[test]
+fn the_previous_champion_answers_when_the_champion_cannot_load() {
+    let (_d, ws) = served_workspace();
+    let w = champion_v2(&ws);
+    assert_eq!(
+        w.previous_model("penguin-id", "champion")
+            .unwrap()
+            .unwrap()
+            .0,
+        1
+    );
+    // Damage version 2's weights: they no longer match the run's record.
+    let run = w.resolve_model("penguin-id", "champion").unwrap().1;
+    let weights = ws.join(w.run(run).unwrap().artifacts["weights"].as_str().unwrap());
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&weights, bytes).unwrap();
+    drop(w);
+    // Without a standby the server refuses to start, naming the problem.
+    let mut c = ServeConfig::new(ws.clone(), "penguin-id", "champion");
+    c.addr = "127.0.0.1:0".parse().unwrap();
+    let e = kiln_serve::start(c)
+        .err()
+        .expect("a champion that cannot load");
+    assert!(e.to_string().contains("does not match"), "{e}");
+    // With one, version 1 answers, every answer marked, and health says why.
+    let server = start(&ws, |c| c.fallback_previous = true);
+    let (s, b) = post(server.addr, "/v1/predict", &json!({ "rows": [penguin()] }));
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["version"], 1);
+    assert_eq!(b["predictions"][0]["fallback"], true);
+    let (_, h) = get(server.addr, "/v1/health");
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert!(
+        h["degraded"]
+            .as_str()
+            .unwrap()
+            .contains("version 2 failed to load"),
+        "{h}"
+    );
+    server.stop().unwrap();
+    let health = Workspace::open(&ws).unwrap().serving_health().unwrap();
+    assert_eq!(health[0].fallbacks, 1);
+    // A healthy champion with a standby answers itself; the standby is the version before it.
+    let (_d2, ws2) = served_workspace();
+    champion_v2(&ws2);
+    let server = start(&ws2, |c| c.fallback_previous = true);
+    let (s, b) = post(server.addr, "/v1/predict", &json!({ "rows": [penguin()] }));
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["version"], 2);
+    assert_eq!(b["predictions"][0]["fallback"], false);
+    let (_, h) = get(server.addr, "/v1/health");
+    assert_eq!(
+        (h["status"].as_str(), h["standby_version"].as_i64()),
+        (Some("ok"), Some(1))
+    );
+}

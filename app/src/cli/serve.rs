@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Answer this class, marked `"fallback": true`, when the model cannot answer in time.
     #[arg(long)]
     pub fallback_class: Option<String>,
+    /// Keep the alias's previous version (the previous champion) loaded: it answers, marked
+    /// `"fallback": true`, when the current one fails to load, misses the deadline or is overloaded.
+    #[arg(long)]
+    pub fallback_previous: bool,
     /// `thompson`: allocate traffic by Thompson sampling on feedback instead of a fixed split.
     #[arg(long, value_parser = ["thompson"], requires = "challenger")]
     pub bandit: Option<String>,
@@ -61,6 +65,7 @@ pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write)
     config.log_every = args.log_every.max(1);
     config.deadline_ms = args.deadline_ms;
     config.fallback_class.clone_from(&args.fallback_class);
+    config.fallback_previous = args.fallback_previous;
     if let Some(c) = &args.challenger {
         let alias = c
             .split_once('@')

@@ -64,6 +64,14 @@ impl Workspace {
         Ok((version, mv.run_id))
     }
 
+    /// The version an alias pointed to before its current one (and its run): a server's standby.
+    pub fn previous_model(&self, model: &str, alias: &str) -> Result<Option<(i64, i64)>> {
+        match self.store.alias_and_previous(model, alias)? {
+            Some((_, v)) => Ok(Some((v, self.store.model_version(model, v)?.run_id))),
+            None => Ok(None),
+        }
+    }
+
     pub fn log_served(&mut self, rows: &[ServedRequest]) -> Result<()> {
         Ok(self.store.log_served(rows)?)
     }

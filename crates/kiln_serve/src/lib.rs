@@ -58,6 +58,10 @@ pub struct ServeConfig {
     /// The class answered, marked `fallback: true`, when the model cannot answer (deadline, overload,
     /// a stopped model); without it those are 503.
     pub fallback_class: Option<String>,
+    /// Keep the version the alias pointed to before (the previous champion) loaded as a standby: it
+    /// answers, marked `fallback: true`, when the current one cannot (it fails to load, misses the
+    /// deadline, is overloaded or stopped); `fallback_class` is the last resort after it.
+    pub fallback_previous: bool,
 }
 
 impl ServeConfig {
@@ -78,6 +82,7 @@ impl ServeConfig {
             seed: None,
             deadline_ms: None,
             fallback_class: None,
+            fallback_previous: false,
         }
     }
 }
@@ -100,6 +105,11 @@ struct AppState {
     model: ModelHandle,
     /// The A/B challenger, when one is served.
     challenger: Option<ModelHandle>,
+    /// The previous version of the alias, answering when `model` cannot.
+    standby: Option<ModelHandle>,
+    /// The alias's version that failed to load (and why): `model` is then the previous version, and every
+    /// answer is a fallback until the alias moves on.
+    degraded: std::sync::Mutex<Option<(i64, String)>>,
     /// Per arm (0 champion, 1 challenger): requests, successes and failures on feedback.
     arms: [ArmStats; 2],
     rng: std::sync::Mutex<ab::Rng>,
@@ -116,6 +126,20 @@ struct ArmStats {
 }
 
 impl AppState {
+    fn failed_version(&self) -> Option<i64> {
+        self.degraded
+            .lock()
+            .ok()
+            .and_then(|d| d.as_ref().map(|(v, _)| *v))
+    }
+
+    fn degraded_reason(&self) -> Option<String> {
+        self.degraded
+            .lock()
+            .ok()
+            .and_then(|d| d.as_ref().map(|(_, why)| why.clone()))
+    }
+
     fn arm(&self, i: usize) -> &ModelHandle {
         match (i, &self.challenger) {
             (1, Some(c)) => c,
@@ -208,7 +232,41 @@ impl Drop for Running {
 
 /// Load the model, bind, and serve on a thread of its own until [`Running::stop`].
 pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
-    let model = ModelHandle::start(&config)?;
+    let mut standby = None;
+    if config.fallback_previous {
+        let previous = kiln_core::Workspace::open(&config.workspace)?
+            .previous_model(&config.model, &config.alias)?;
+        match previous {
+            Some((version, _)) => {
+                standby = Some(ModelHandle::start_alias(&config, &version.to_string())?);
+            }
+            None => tracing::warn!(
+                "{}@{} has no previous version: no standby model",
+                config.model,
+                config.alias
+            ),
+        }
+    }
+    let mut degraded = None;
+    let model = match (ModelHandle::start(&config), standby.take()) {
+        (Ok(m), standby_model) => {
+            standby = standby_model;
+            m
+        }
+        (Err(e), Some(previous)) => {
+            let failed = kiln_core::Workspace::open(&config.workspace)?
+                .resolve_model(&config.model, &config.alias)?
+                .0;
+            let why = format!(
+                "version {failed} failed to load ({e}); answering from version {}",
+                previous.current().version
+            );
+            tracing::error!("{why}");
+            degraded = Some((failed, why));
+            previous
+        }
+        (Err(e), None) => return Err(e),
+    };
     let challenger = match &config.challenger {
         Some(alias) => Some(ModelHandle::start_alias(&config, alias)?),
         None => None,
@@ -233,6 +291,8 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
     let state = Arc::new(AppState {
         model,
         challenger,
+        standby,
+        degraded: std::sync::Mutex::new(degraded),
         arms: Default::default(),
         rng: std::sync::Mutex::new(ab::Rng::new(seed)),
         log,
@@ -256,8 +316,8 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
                 watch.abort();
                 state.log.flush();
                 state.model.stop();
-                if let Some(c) = &state.challenger {
-                    c.stop();
+                for h in [&state.challenger, &state.standby].into_iter().flatten() {
+                    h.stop();
                 }
                 served.map_err(ServeError::Io)
             })
@@ -280,14 +340,29 @@ async fn watch_alias(state: Arc<AppState>) {
             state.config.alias.clone(),
         );
         let found = tokio::task::spawn_blocking(move || {
-            kiln_core::Workspace::open(&root).and_then(|ws| ws.resolve_model(&model, &alias))
+            let ws = kiln_core::Workspace::open(&root)?;
+            Ok::<_, kiln_core::CoreError>((
+                ws.resolve_model(&model, &alias)?,
+                ws.previous_model(&model, &alias)?,
+            ))
         })
         .await;
+        // The standby follows: the version before the alias's current one.
+        if let (Ok(Ok((_, Some((version, run))))), Some(standby)) = (&found, &state.standby)
+            && standby.current().version != *version
+        {
+            standby.swap(*version, *run);
+        }
+        let found = found.map(|r| r.map(|(now, _)| now));
         if let Ok(Ok((version, run))) = found
             && state.model.current().version != version
+            && state.failed_version() != Some(version)
         {
             tracing::info!("{} moved to v{version}: swapping", state.config.alias);
             state.model.swap(version, run);
+            if let Ok(mut d) = state.degraded.lock() {
+                *d = None;
+            }
         }
         if let (Some(handle), Some(alias)) = (&state.challenger, state.config.challenger.clone()) {
             let (root, model) = (state.config.workspace.clone(), state.config.model.clone());
@@ -362,11 +437,14 @@ async fn not_found() -> Response {
 
 async fn health(State(s): State<Arc<AppState>>) -> Response {
     let m = s.model.current();
+    let degraded = s.degraded_reason();
     axum::Json(json!({
-        "status": "ok",
+        "status": if degraded.is_some() { "degraded" } else { "ok" },
+        "degraded": degraded,
         "model": s.config.model,
         "alias": s.config.alias,
         "version": m.version,
+        "standby_version": s.standby.as_ref().map(|h| h.current().version),
         "since": s.started,
         "arms": s.arms_json(),
     }))
@@ -402,20 +480,18 @@ async fn answer(
     s.arms[arm].traffic.fetch_add(n as u64, Ordering::Relaxed);
     let ids = rows.ids.clone();
     let handle = s.arm(arm);
-    let result = match s.config.deadline_ms {
-        Some(ms) => {
-            tokio::time::timeout(std::time::Duration::from_millis(ms), handle.predict(rows))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!("the model did not answer within {ms} ms"),
-                    ))
-                })
-        }
-        None => handle.predict(rows).await,
-    };
-    let (served, answers, endpoint) = match (result, &s.config.fallback_class) {
+    let retry = s.standby.as_ref().map(|_| rows.clone());
+    let mut result = ask(handle, rows, s.config.deadline_ms).await;
+    let mut fell_back = s.failed_version().is_some();
+    // The model could not answer: the standby (previous version) does, if there is one.
+    if let (Err(e), Some(standby), Some(rows)) = (&result, &s.standby, retry)
+        && e.status == StatusCode::SERVICE_UNAVAILABLE
+    {
+        tracing::warn!("{}; answering from the standby", e.message);
+        result = ask(standby, rows, s.config.deadline_ms).await;
+        fell_back = true;
+    }
+    let (served, mut answers, endpoint) = match (result, &s.config.fallback_class) {
         (Ok((served, answers)), _) => (served, answers, endpoint.to_owned()),
         (Err(e), Some(class)) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
             let served = handle.current();
@@ -432,9 +508,18 @@ async fn answer(
                     fallback: true,
                 })
                 .collect();
-            (served, answers, format!("{endpoint} (fallback)"))
+            fell_back = true;
+            (served, answers, endpoint.to_owned())
         }
         (Err(e), _) => return Err(e),
+    };
+    let endpoint = if fell_back {
+        for a in &mut answers {
+            a.fallback = true;
+        }
+        format!("{endpoint} (fallback)")
+    } else {
+        endpoint
     };
     let latency = t.elapsed().as_secs_f64() * 1000.0 / n.max(1) as f64;
     let at = kiln_core::serving::now();
@@ -458,6 +543,27 @@ async fn answer(
     }
     s.log.send(logged);
     Ok((served, answers))
+}
+
+/// Rows to one model, within the deadline when there is one.
+async fn ask(
+    handle: &ModelHandle,
+    rows: Rows,
+    deadline_ms: Option<u64>,
+) -> Result<(Arc<Served>, Vec<model::Answer>), ApiError> {
+    match deadline_ms {
+        Some(ms) => {
+            tokio::time::timeout(std::time::Duration::from_millis(ms), handle.predict(rows))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("the model did not answer within {ms} ms"),
+                    ))
+                })
+        }
+        None => handle.predict(rows).await,
+    }
 }
 
 /// The response of a prediction endpoint; a refusal is logged with its status.

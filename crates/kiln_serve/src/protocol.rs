@@ -71,7 +71,7 @@ fn unprocessable(message: impl Into<String>) -> ApiError {
 }
 
 /// Rows ready for the model: the frame, each row's JSON (for the log), their prediction ids.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Rows {
     pub frame: DataFrame,
     pub features: Vec<Value>,

@@ -423,6 +423,24 @@ impl Store {
             .map(|m| m.version))
     }
 
+    /// The version an alias points to now and the one it pointed to before (differing), when it has moved.
+    pub fn alias_and_previous(&self, model: &str, alias: &str) -> Result<Option<(i64, i64)>> {
+        let moves: Vec<i64> = self
+            .alias_history(model)?
+            .into_iter()
+            .filter(|m| m.alias == alias)
+            .map(|m| m.version)
+            .collect();
+        let Some(&current) = moves.last() else {
+            return Ok(None);
+        };
+        Ok(moves
+            .iter()
+            .rev()
+            .find(|v| **v != current)
+            .map(|&previous| (current, previous)))
+    }
+
     fn move_alias(
         tx: &Transaction<'_>,
         model: &str,
@@ -540,16 +558,7 @@ impl Store {
 
     /// Move `champion` back to the version it pointed to before its current one. Returns (from, to).
     pub fn rollback(&mut self, model: &str, by: &str, comment: &str) -> Result<(i64, i64)> {
-        let moves: Vec<i64> = self
-            .alias_history(model)?
-            .into_iter()
-            .filter(|m| m.alias == CHAMPION)
-            .map(|m| m.version)
-            .collect();
-        let Some(&current) = moves.last() else {
-            return Err(StoreError::NoPreviousChampion(model.to_owned()));
-        };
-        let Some(&previous) = moves.iter().rev().find(|v| **v != current) else {
+        let Some((current, previous)) = self.alias_and_previous(model, CHAMPION)? else {
             return Err(StoreError::NoPreviousChampion(model.to_owned()));
         };
         self.durable(|tx| {
