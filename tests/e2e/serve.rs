@@ -823,3 +823,62 @@ fn the_previous_champion_answers_when_the_champion_cannot_load() {
         (Some("ok"), Some(1))
     );
 }
+
+/// The Python interpreter with Triton's published client (`tritonclient[http]`): `KILN_TEST_PYTHON`, or
+/// `python3`. `.ci/run` sets one up; README says how.
+fn python_with_tritonclient() -> String {
+    let python = std::env::var("KILN_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = std::process::Command::new(&python)
+        .args(["-c", "import tritonclient.http, numpy"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => python,
+        _ => panic!(
+            "this test drives the server with Triton's published KServe V2 client: set KILN_TEST_PYTHON \
+             to a Python with `pip install 'tritonclient[http]' numpy` (python3 -m venv ~/.cache/kiln-py && \
+             ~/.cache/kiln-py/bin/pip install 'tritonclient[http]' numpy)"
+        ),
+    }
+}
+
+#[test]
+fn a_published_kserve_v2_client_talks_to_the_server_unchanged() {
+    let python = python_with_tritonclient();
+    let (d, ws) = served_workspace();
+    let server = start(&ws, |_| {});
+    let rows = json!([penguin(), {
+        "island": "Biscoe", "bill_length_mm": 48.7, "bill_depth_mm": 14.1, "flipper_length_mm": 210,
+        "body_mass_g": 4450, "sex": "female", "year": 2008
+    }]);
+    let rows_path = d.path().join("rows.json");
+    std::fs::write(&rows_path, rows.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("kserve/tritonclient_check.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(server.addr.to_string())
+        .arg("penguin-id")
+        .arg(&rows_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tritonclient failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["server"], "kiln");
+    assert_eq!(got["model"], "penguin-id");
+    assert_eq!(got["request_id"], "tritonclient-1");
+    assert_eq!(got["model_version"], "1");
+    // The client decoded the same answers Kiln's own endpoint gives for these rows.
+    let (s, own) = post(server.addr, "/v1/predict", &json!({ "rows": rows }));
+    assert_eq!(s, 200, "{own}");
+    for (i, p) in own["predictions"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(got["classes"][i], p["class"], "{got}");
+        let probs = got["probabilities"][i].as_array().unwrap();
+        assert_eq!(probs.len(), 3);
+        let sum: f64 = probs.iter().map(|v| v.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-4, "{probs:?}");
+    }
+    assert_eq!(got["prediction_ids"].as_array().unwrap().len(), 2);
+}
