@@ -237,29 +237,65 @@ pub fn z_test(reference: &[String], current: &[String], value: &str) -> (f64, f6
 
 /// The 1-Wasserstein distance of two samples (the area between their distribution functions).
 pub fn wasserstein(a: &[f64], b: &[f64]) -> f64 {
-    let (mut a, mut b) = (a.to_vec(), b.to_vec());
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
+    wasserstein_sorted(&sorted(a), &sorted(b))
+}
+
+fn sorted(v: &[f64]) -> Vec<f64> {
+    let mut v = v.to_vec();
+    v.sort_unstable_by(f64::total_cmp);
+    v
+}
+
+/// [`wasserstein`] of two sorted samples: one merge walk, summing |F_a − F_b| between consecutive values.
+fn wasserstein_sorted(a: &[f64], b: &[f64]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
     let (m, n) = (a.len() as f64, b.len() as f64);
-    let mut all: Vec<f64> = a.iter().chain(&b).copied().collect();
-    all.sort_by(f64::total_cmp);
     let (mut i, mut j, mut total) = (0usize, 0usize, 0.0);
-    for w in all.windows(2) {
-        while i < a.len() && a[i] <= w[0] {
+    let mut prev = a[0].min(b[0]);
+    while i < a.len() || j < b.len() {
+        let x = if j >= b.len() || (i < a.len() && a[i] <= b[j]) {
+            a[i]
+        } else {
+            b[j]
+        };
+        // i and j count the values ≤ prev: the distribution functions on [prev, x).
+        total += (i as f64 / m - j as f64 / n).abs() * (x - prev);
+        while i < a.len() && a[i] <= x {
             i += 1;
         }
-        while j < b.len() && b[j] <= w[0] {
+        while j < b.len() && b[j] <= x {
             j += 1;
         }
-        total += (i as f64 / m - j as f64 / n).abs() * (w[1] - w[0]);
+        prev = x;
     }
     total
 }
 
+/// Distinct values of `a` and `b` together, counted up to `cap`.
+fn distinct_upto(a: &[f64], b: &[f64], cap: usize) -> usize {
+    let mut seen: Vec<u64> = Vec::with_capacity(cap);
+    for v in a.iter().chain(b) {
+        let bits = v.to_bits();
+        if !seen.contains(&bits) {
+            seen.push(bits);
+            if seen.len() >= cap {
+                break;
+            }
+        }
+    }
+    seen.len()
+}
+
 fn shares(values: &[String], keys: &BTreeSet<&String>) -> Vec<f64> {
     let n = values.len().max(1) as f64;
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for v in values {
+        *counts.entry(v.as_str()).or_default() += 1;
+    }
     keys.iter()
-        .map(|k| values.iter().filter(|v| v == k).count() as f64 / n)
+        .map(|k| counts.get(k.as_str()).copied().unwrap_or_default() as f64 / n)
         .collect()
 }
 
@@ -291,12 +327,16 @@ fn psi_of(r: &[f64], c: &[f64]) -> f64 {
 
 /// PSI of numeric samples over 10 bins cut at the reference's deciles.
 pub fn psi_numeric(reference: &[f64], current: &[f64]) -> f64 {
-    let mut r = reference.to_vec();
-    r.sort_by(f64::total_cmp);
+    psi_sorted(&sorted(reference), current)
+}
+
+/// [`psi_numeric`] with the reference already sorted.
+fn psi_sorted(r: &[f64], current: &[f64]) -> f64 {
+    let reference = r;
     if r.is_empty() || current.is_empty() {
         return 0.0;
     }
-    let mut edges: Vec<f64> = (1..10).map(|k| quantile(&r, f64::from(k) / 10.0)).collect();
+    let mut edges: Vec<f64> = (1..10).map(|k| quantile(r, f64::from(k) / 10.0)).collect();
     edges.dedup_by(|a, b| a.to_bits() == b.to_bits());
     let bin = |v: f64| edges.partition_point(|e| *e < v);
     let hist = |vals: &[f64]| {
@@ -348,59 +388,41 @@ fn as_text(v: &[f64]) -> Vec<String> {
     v.iter().map(|x| format!("{x}")).collect()
 }
 
-/// Drift of every column `reference` and `current` share (the hidden row id and `split` excepted).
+/// Drift of every column `reference` and `current` share (the hidden row id and `split` excepted), the
+/// columns spread over the machine's cores.
 pub fn drift(reference: &DataFrame, current: &DataFrame) -> Result<DriftReport> {
-    let small = reference.height() <= 1000;
-    let mut columns = Vec::new();
-    for name in reference.get_column_names() {
-        let name = name.as_str();
-        if name == kiln_data::ROW_ID || name == "split" || current.column(name).is_err() {
-            continue;
+    let names: Vec<&str> = reference
+        .get_column_names()
+        .into_iter()
+        .map(|n| n.as_str())
+        .filter(|n| *n != kiln_data::ROW_ID && *n != "split" && current.column(n).is_ok())
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(names.len())
+        .max(1);
+    let per = names.len().div_ceil(workers).max(1);
+    let columns = std::thread::scope(|scope| {
+        let handles: Vec<_> = names
+            .chunks(per)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|name| column_drift(reference, current, name))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(names.len());
+        for h in handles {
+            all.extend(
+                h.join()
+                    .map_err(|_| CoreError::Invalid("a drift worker thread panicked".into()))??,
+            );
         }
-        let (r, c) = (values(reference, name)?, values(current, name)?);
-        let col = match (r, c) {
-            (Values::Num(r), Values::Num(c)) => {
-                let distinct: BTreeSet<u64> = r.iter().map(|v| v.to_bits()).collect();
-                let psi = psi_numeric(&r, &c);
-                if small && distinct.len() > 5 {
-                    let (d, p) = ks_2samp(&r, &c);
-                    ColumnDrift {
-                        name: name.into(),
-                        method: "ks".into(),
-                        statistic: d,
-                        p_value: Some(p),
-                        threshold: 0.05,
-                        drifted: p < 0.05,
-                        psi,
-                    }
-                } else if small {
-                    categorical(name, &as_text(&r), &as_text(&c), true, psi)
-                } else {
-                    let mean = r.iter().sum::<f64>() / r.len().max(1) as f64;
-                    let sd = (r.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
-                        / r.len().max(1) as f64)
-                        .sqrt();
-                    let w = wasserstein(&r, &c) / if sd > 0.0 { sd } else { 1.0 };
-                    ColumnDrift {
-                        name: name.into(),
-                        method: "wasserstein".into(),
-                        statistic: w,
-                        p_value: None,
-                        threshold: 0.1,
-                        drifted: w >= 0.1,
-                        psi,
-                    }
-                }
-            }
-            (r, c) => {
-                let (r, c) = (r.into_text(), c.into_text());
-                let keys: BTreeSet<&String> = r.iter().chain(&c).collect();
-                let psi = psi_of(&shares(&r, &keys), &shares(&c, &keys));
-                categorical(name, &r, &c, small, psi)
-            }
-        };
-        columns.push(col);
-    }
+        Ok::<_, CoreError>(all)
+    })?;
     let drifted_columns = columns.iter().filter(|c| c.drifted).count();
     Ok(DriftReport {
         reference_rows: reference.height(),
@@ -411,9 +433,58 @@ pub fn drift(reference: &DataFrame, current: &DataFrame) -> Result<DriftReport> 
     })
 }
 
+/// One column's drift by Evidently's default rule: the number of distinct values of both samples
+/// together decides between the numeric test (more than 5) and the categorical one; a reference of at
+/// most 1,000 rows gets a test (KS; χ², or Z for two values), a larger one a distance (Wasserstein
+/// normalised by the reference's standard deviation; Jensen–Shannon).
+fn column_drift(reference: &DataFrame, current: &DataFrame, name: &str) -> Result<ColumnDrift> {
+    let small = reference.height() <= 1000;
+    Ok(match (values(reference, name)?, values(current, name)?) {
+        (Values::Num(r), Values::Num(c)) => {
+            let r = sorted(&r);
+            let psi = psi_sorted(&r, &c);
+            if distinct_upto(&r, &c, 6) <= 5 {
+                categorical(name, &as_text(&r), &as_text(&c), small, psi)
+            } else if small {
+                let (d, p) = ks_2samp(&r, &c);
+                ColumnDrift {
+                    name: name.into(),
+                    method: "ks".into(),
+                    statistic: d,
+                    p_value: Some(p),
+                    threshold: 0.05,
+                    drifted: p < 0.05,
+                    psi,
+                }
+            } else {
+                let mean = r.iter().sum::<f64>() / r.len().max(1) as f64;
+                let sd = (r.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                    / r.len().max(1) as f64)
+                    .sqrt();
+                let w = wasserstein_sorted(&r, &sorted(&c)) / if sd > 0.0 { sd } else { 1.0 };
+                ColumnDrift {
+                    name: name.into(),
+                    method: "wasserstein".into(),
+                    statistic: w,
+                    p_value: None,
+                    threshold: 0.1,
+                    drifted: w >= 0.1,
+                    psi,
+                }
+            }
+        }
+        (r, c) => {
+            let (r, c) = (r.into_text(), c.into_text());
+            let keys: BTreeSet<&String> = r.iter().chain(&c).collect();
+            let psi = psi_of(&shares(&r, &keys), &shares(&c, &keys));
+            categorical(name, &r, &c, small, psi)
+        }
+    })
+}
+
 fn categorical(name: &str, r: &[String], c: &[String], small: bool, psi: f64) -> ColumnDrift {
     let keys: BTreeSet<&String> = r.iter().chain(c).collect();
-    if small && keys.len() == 2 {
+    if small && keys.len() <= 2 {
         let first = keys.iter().next().map(|k| k.as_str()).unwrap_or_default();
         let (z, p) = z_test(r, c, first);
         return ColumnDrift {
@@ -567,6 +638,17 @@ mod tests {
             ("jensenshannon", false)
         );
         assert!(r.columns[0].p_value.is_none());
+        // A number with at most 5 distinct values (reference and current together) is a category:
+        // Jensen–Shannon above 1,000 rows, Z for two values and χ² for three to five below.
+        let level = |n: usize, k: usize| {
+            df!("x" => (0..n).map(|i| (i % k) as f64).collect::<Vec<_>>()).unwrap()
+        };
+        let method = |a: &DataFrame, b: &DataFrame| drift(a, b).unwrap().columns[0].method.clone();
+        assert_eq!(method(&level(2000, 5), &level(2000, 5)), "jensenshannon");
+        assert_eq!(method(&level(2000, 5), &level(2000, 6)), "wasserstein");
+        assert_eq!(method(&level(500, 2), &level(500, 2)), "z");
+        assert_eq!(method(&level(500, 4), &level(500, 4)), "chisquare");
+        assert_eq!(method(&level(500, 3), &level(500, 6)), "ks");
     }
 }
 
