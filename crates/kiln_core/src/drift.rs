@@ -246,7 +246,7 @@ fn sorted(v: &[f64]) -> Vec<f64> {
     v
 }
 
-/// [`wasserstein`] of two sorted samples: one merge walk, summing |F_a − F_b| between consecutive values.
+/// [`wasserstein`] of two sorted samples: one merge walk, summing the gap of the two distribution functions between consecutive values.
 fn wasserstein_sorted(a: &[f64], b: &[f64]) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
@@ -394,7 +394,7 @@ pub fn drift(reference: &DataFrame, current: &DataFrame) -> Result<DriftReport> 
     let names: Vec<&str> = reference
         .get_column_names()
         .into_iter()
-        .map(|n| n.as_str())
+        .map(PlSmallStr::as_str)
         .filter(|n| *n != kiln_data::ROW_ID && *n != "split" && current.column(n).is_ok())
         .collect();
     let workers = std::thread::available_parallelism()
@@ -778,6 +778,8 @@ pub struct ServingHealth {
     pub hourly_accuracy: Vec<(String, usize, f64)>,
     /// Requests per hour served, oldest first.
     pub hourly_requests: Vec<(String, usize)>,
+    /// Requests per second over the last minute (the live rate; 0 when idle).
+    pub requests_per_s: f64,
 }
 
 impl Workspace {
@@ -887,6 +889,8 @@ impl Workspace {
                 e.0 += 1;
                 e.1 += usize::from(*class == label);
             }
+            let minute_ago = crate::serving::ago(60);
+            let last_minute = log.iter().filter(|r| r.at >= minute_ago).count();
             let mut requests_by_hour: BTreeMap<String, usize> = BTreeMap::new();
             for r in &log {
                 *requests_by_hour
@@ -894,6 +898,7 @@ impl Workspace {
                     .or_default() += 1;
             }
             out.push(ServingHealth {
+                requests_per_s: last_minute as f64 / 60.0,
                 hourly_accuracy: hourly
                     .into_iter()
                     .map(|(h, (n, right))| (h, n, right as f64 / n as f64))

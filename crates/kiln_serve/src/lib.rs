@@ -236,15 +236,14 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
     if config.fallback_previous {
         let previous = kiln_core::Workspace::open(&config.workspace)?
             .previous_model(&config.model, &config.alias)?;
-        match previous {
-            Some((version, _)) => {
-                standby = Some(ModelHandle::start_alias(&config, &version.to_string())?);
-            }
-            None => tracing::warn!(
+        if let Some((version, _)) = previous {
+            standby = Some(ModelHandle::start_alias(&config, &version.to_string())?);
+        } else {
+            tracing::warn!(
                 "{}@{} has no previous version: no standby model",
                 config.model,
                 config.alias
-            ),
+            );
         }
     }
     let mut degraded = None;

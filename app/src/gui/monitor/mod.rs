@@ -41,8 +41,15 @@ pub struct MonitorRoom {
     drift_job: Option<Task<DriftResult>>,
     health_job: Option<Task<Vec<ServingHealth>>>,
     generation: Option<u64>,
+    /// When the health was last read, and when the room was last on screen: while it is, the health
+    /// is read again every few seconds (the live request rate).
+    read_at: Option<std::time::Instant>,
+    shown_at: Option<std::time::Instant>,
     view: panel::MonitorView,
 }
+
+/// How often the health is read again while the Monitor room is on screen.
+const REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Room for MonitorRoom {
     fn id(&self) -> PanelId {
@@ -61,6 +68,8 @@ impl Room for MonitorRoom {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, state: &AppState, cmds: &mut Vec<Command>) {
+        self.shown_at = Some(std::time::Instant::now());
+        ui.ctx().request_repaint_after(REFRESH);
         panel::ui(
             ui,
             state,
@@ -96,8 +105,18 @@ impl Room for MonitorRoom {
 
     fn poll(&mut self, cx: &mut Cx<'_>) {
         let state = &mut *cx.state;
-        if self.generation != Some(state.generation) {
+        let now = std::time::Instant::now();
+        let on_screen = self
+            .shown_at
+            .is_some_and(|t| now.duration_since(t) < 2 * REFRESH);
+        let due = self
+            .read_at
+            .is_none_or(|t| now.duration_since(t) >= REFRESH);
+        if self.generation != Some(state.generation)
+            || (on_screen && due && self.health_job.is_none())
+        {
             self.generation = Some(state.generation);
+            self.read_at = Some(now);
             let root = state.ws.root().to_path_buf();
             state.jobs.replace(&mut self.health_job);
             self.health_job = state.spawn_shown(

@@ -118,6 +118,7 @@ pub fn ui(
                         for h in [
                             "model",
                             "requests",
+                            "now",
                             "failed",
                             "fallback",
                             "time p50",
@@ -132,6 +133,11 @@ pub fn ui(
                         for h in list {
                             ui.label(&h.model);
                             ui.label(h.requests.to_string());
+                            ui.label(if h.requests_per_s > 0.0 {
+                                format!("{:.1} req/s", h.requests_per_s)
+                            } else {
+                                "idle".to_owned()
+                            });
                             ui.label(format!("{} ({:.1}%)", h.errors, h.error_rate * 100.0));
                             ui.label(format!("{} ({:.1}%)", h.fallbacks, h.fallback_rate * 100.0));
                             ui.label(format!("{:.2} ms", h.latency_p50_ms));
