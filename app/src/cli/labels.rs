@@ -59,6 +59,57 @@ pub enum LabelsCommand {
         column: String,
         #[arg(long)]
         out: PathBuf,
+        /// Add this run's prediction to every task as Label Studio `predictions` (`model_version`,
+        /// `score`): annotators start from the model. JSON only.
+        #[arg(long, value_name = "RUN")]
+        predictions: Option<i64>,
+    },
+    /// Rows whose given label the model doubts: k-fold cross-validation gives every labelled row
+    /// out-of-sample probabilities; confident learning ranks the doubtful ones (lowest probability of
+    /// the given label first). The run is recorded; rows kept with `labels keep` are left out.
+    Suspects {
+        /// NAME (latest version) or NAME@VERSION.
+        reference: String,
+        #[arg(long)]
+        column: String,
+        #[arg(long, default_value = "mlp", value_parser = ["mlp", "cnn"])]
+        model: String,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// `KEY=VALUE` training parameter (as for `train`); repeat.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// cpu, wgpu or auto.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Show at most this many suspects (all are recorded).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Keep rows' labels as they are: they are not suspected again for this version.
+    Keep {
+        /// NAME@VERSION the decision is about.
+        reference: String,
+        #[arg(long)]
+        column: String,
+        /// Row ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        rows: Vec<u64>,
+    },
+    /// The unlabeled rows a run is least sure about: label these first.
+    Next {
+        reference: String,
+        #[arg(long)]
+        column: String,
+        #[arg(long)]
+        run: i64,
+        /// least-confidence, margin or entropy.
+        #[arg(long, default_value = "margin")]
+        strategy: String,
+        #[arg(long, default_value_t = 50)]
+        count: usize,
     },
 }
 
@@ -154,12 +205,78 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
                 &format!("labels from {}", from.display()),
             )
         }
+        LabelsCommand::Suspects {
+            reference,
+            column,
+            model,
+            folds,
+            seed,
+            params,
+            device,
+            limit,
+        } => suspects(
+            ws,
+            reference,
+            column,
+            (model, *folds, *seed, params, device),
+            *limit,
+            json,
+            out,
+        ),
+        LabelsCommand::Keep {
+            reference,
+            column,
+            rows,
+        } => {
+            ws.keep_labels(reference, column, rows)?;
+            if json {
+                super::report::print_json(out, &serde_json::json!({ "kept": rows }))
+            } else {
+                writeln!(
+                    out,
+                    "kept {} label(s) of `{column}` in {reference} as they are",
+                    rows.len()
+                )?;
+                Ok(())
+            }
+        }
+        LabelsCommand::Next {
+            reference,
+            column,
+            run,
+            strategy,
+            count,
+        } => {
+            let s = kiln_core::assist::Uncertainty::parse(strategy).with_context(|| {
+                format!("unknown strategy `{strategy}`: least-confidence, margin or entropy")
+            })?;
+            let items = ws.next_to_label(reference, column, *run, s, *count)?;
+            if json {
+                return super::report::print_json(out, &serde_json::to_value(&items)?);
+            }
+            writeln!(out, "{:>8}  {:>11}  predicted (p)", "row_id", s.label())?;
+            for i in &items {
+                writeln!(
+                    out,
+                    "{:>8}  {:>11.3}  {} ({:.2})",
+                    i.row_id, i.uncertainty, i.predicted, i.score
+                )?;
+            }
+            Ok(())
+        }
         LabelsCommand::Export {
             reference,
             column,
             out: path,
+            predictions,
         } => {
-            let n = ws.export_labels(reference, column, path, LabelFormat::from_path(path))?;
+            let n = ws.export_labels(
+                reference,
+                column,
+                path,
+                LabelFormat::from_path(path),
+                *predictions,
+            )?;
             if json {
                 super::report::print_json(
                     out,
@@ -175,4 +292,71 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
             }
         }
     }
+}
+
+fn suspects(
+    ws: &Workspace,
+    reference: &str,
+    column: &str,
+    (model, folds, seed, params, device): (&str, usize, u64, &[String], &str),
+    limit: Option<usize>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let kind =
+        kiln_train::ModelKind::parse(model).with_context(|| format!("unknown model `{model}`"))?;
+    let mut settings = kiln_core::assist::SuspectSettings::new(kind);
+    settings.folds = folds;
+    settings.seed = seed;
+    settings.device = kiln_train::DeviceChoice::parse(device)
+        .with_context(|| format!("unknown device `{device}`: cpu, wgpu or auto"))?;
+    for p in params {
+        let (k, v) = p
+            .split_once('=')
+            .with_context(|| format!("`{p}` is not KEY=VALUE"))?;
+        settings.params.set(k.trim(), v.trim())?;
+    }
+    let cancel = super::train::interrupt_flag();
+    let mut report = ws.find_suspects(reference, column, &settings, cancel, &mut |done, all| {
+        if !json {
+            eprintln!("fold {done} of {all} done");
+        }
+    })?;
+    if let Some(n) = limit {
+        report.suspects.truncate(n);
+    }
+    if json {
+        return super::report::print_json(out, &serde_json::to_value(&report)?);
+    }
+    writeln!(
+        out,
+        "suspects run {}: {} of {} labelled rows of `{column}` look wrong ({:.0} label errors estimated; the \
+         model agreed with {:.1}% of the labels out of sample; {} kept earlier)",
+        report.run,
+        report.suspects.len(),
+        report.labelled_rows,
+        report.estimated_errors,
+        report.agreement * 100.0,
+        report.kept
+    )?;
+    for p in report.pairs.iter().take(5) {
+        writeln!(
+            out,
+            "  labelled {} but looks like {}: about {:.0}",
+            p.given, p.suggested, p.estimated
+        )?;
+    }
+    writeln!(
+        out,
+        "{:>8}  {:>10}  {:>10}  p(given)  p(suggested)",
+        "row_id", "given", "suggested"
+    )?;
+    for s in &report.suspects {
+        writeln!(
+            out,
+            "{:>8}  {:>10}  {:>10}  {:>8.3}  {:>12.3}",
+            s.row_id, s.given, s.suggested, s.given_probability, s.suggested_probability
+        )?;
+    }
+    Ok(())
 }

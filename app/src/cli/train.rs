@@ -108,7 +108,7 @@ pub fn request(args: &TrainArgs) -> Result<TrainRequest> {
 
 /// The cancel flag of a command-line run: the first Ctrl+C stops the run at the next batch (it is
 /// recorded as `stopped`, keeps its best model and can be resumed); a second one quits at once.
-fn interrupt_flag() -> &'static AtomicBool {
+pub(super) fn interrupt_flag() -> &'static AtomicBool {
     static FLAG: AtomicBool = AtomicBool::new(false);
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {

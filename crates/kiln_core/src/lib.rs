@@ -6,6 +6,7 @@
 //! It must not depend on egui/eframe or print to the terminal. SQL stays in `kiln_store`, data work in
 //! `kiln_data`.
 
+pub mod assist;
 pub mod compare;
 pub mod demo;
 pub mod drift;

@@ -299,15 +299,29 @@ impl Workspace {
     }
 
     /// Export the labels of `column` (labelled rows only for CSV; every row as a task for Label Studio).
+    ///
+    /// With `predictions_run`, every Label Studio task also carries that run's prediction for its row
+    /// (`predictions` with `model_version` and `score`), so annotators start from the model; they are
+    /// never read back as labels.
     pub fn export_labels(
         &self,
         reference: &str,
         column: &str,
         out: &Path,
         format: LabelFormat,
+        predictions_run: Option<i64>,
     ) -> Result<usize> {
         let v = self.resolve(reference)?;
         let df = self.load_with_ids(&v)?;
+        let predictions = match (predictions_run, format) {
+            (None, _) => None,
+            (Some(_), LabelFormat::Csv) => {
+                return Err(invalid(
+                    "predictions are written to Label Studio JSON (.json), not CSV",
+                ));
+            }
+            (Some(run), LabelFormat::LabelStudio) => Some(self.predictions_for(run, &df)?),
+        };
         let labels = df
             .column(column)
             .map_err(|_| kiln_data::DataError::UnknownColumn(column.to_owned()))?
@@ -335,16 +349,29 @@ impl Workspace {
                     .iter()
                     .zip(&labels)
                     .zip(records)
-                    .map(|((id, label), mut data)| {
+                    .enumerate()
+                    .map(|(i, ((id, label), mut data))| {
                         data[kiln_data::ROW_ID] = serde_json::json!(id);
-                        let annotations = match label {
-                            Some(l) => serde_json::json!([{ "result": [{
+                        let choice = |l: &str| {
+                            serde_json::json!([{
                                 "from_name": column, "to_name": "data", "type": "choices",
                                 "value": { "choices": [l] }
-                            }]}]),
+                            }])
+                        };
+                        let annotations = match label {
+                            Some(l) => serde_json::json!([{ "result": choice(l) }]),
                             None => serde_json::json!([]),
                         };
-                        serde_json::json!({ "id": id, "data": data, "annotations": annotations })
+                        let mut task = serde_json::json!({ "id": id, "data": data, "annotations": annotations });
+                        if let Some(p) = &predictions {
+                            let r = &p.rows[i];
+                            task["predictions"] = serde_json::json!([{
+                                "model_version": format!("run-{}", p.run),
+                                "score": r.score,
+                                "result": choice(&r.class),
+                            }]);
+                        }
+                        task
                     })
                     .collect();
                 serde_json::to_string_pretty(&tasks).unwrap_or_default()

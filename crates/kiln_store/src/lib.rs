@@ -5,6 +5,7 @@
 //! The database runs in WAL mode with foreign keys on and a busy timeout, so the GUI and CLI can use one
 //! workspace at the same time. Migrations are numbered by `PRAGMA user_version`.
 
+mod assist;
 mod migrations;
 mod registry;
 mod runs;
@@ -15,6 +16,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+pub use assist::SuspectRunRecord;
 pub use migrations::{LATEST_VERSION, MIGRATIONS};
 pub use registry::{
     AliasMove, AuditRow, CHAMPION, Comment, ModelRecord, ModelVersion, ReleaseRequest, User,

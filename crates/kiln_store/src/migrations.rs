@@ -202,4 +202,23 @@ pub const MIGRATIONS: &[&str] = &[
         outcome        REAL
     );
     CREATE INDEX feedback_by_prediction ON feedback (prediction_id);",
+    // 10: model-assisted labeling: suspect-label runs (settings, summary, ranked rows) and the rows a
+    // reviewer kept as labelled for a version.
+    "CREATE TABLE label_suspect_runs (
+        id               INTEGER PRIMARY KEY,
+        base_version_id  INTEGER NOT NULL REFERENCES dataset_versions(id),
+        column_name      TEXT NOT NULL,
+        created_at       TEXT NOT NULL,
+        settings_json    TEXT NOT NULL,
+        summary_json     TEXT NOT NULL,
+        suspects_json    TEXT NOT NULL
+    );
+    CREATE INDEX suspect_runs_by_version ON label_suspect_runs (base_version_id, column_name, id);
+    CREATE TABLE label_keeps (
+        base_version_id  INTEGER NOT NULL REFERENCES dataset_versions(id),
+        column_name      TEXT NOT NULL,
+        row_id           INTEGER NOT NULL,
+        kept_at          TEXT NOT NULL,
+        PRIMARY KEY (base_version_id, column_name, row_id)
+    ) WITHOUT ROWID;",
 ];
