@@ -4,6 +4,7 @@
 // Helpers here are test code too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod assist;
 mod cli;
 mod compare;
 mod crash;

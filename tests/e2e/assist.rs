@@ -1,0 +1,313 @@
+//! Model-assisted labeling from the command line: suspect labels (a clean toy set has none; flipped
+//! iris labels are found; a kept label is not suspected again), what to label next, and a run's
+//! predictions exported as Label Studio `predictions` that never come back as labels.
+
+use std::collections::BTreeSet;
+
+use crate::support::{fixture, kiln};
+
+fn iris(ws: &std::path::Path) {
+    let p = fixture("iris.csv");
+    kiln(
+        ws,
+        &[
+            "import",
+            p.to_str().unwrap(),
+            "--name",
+            "iris",
+            "--skip-rows",
+            "1",
+            "--no-header",
+            "--json",
+        ],
+    )
+    .json();
+}
+
+#[test]
+fn a_clean_toy_dataset_has_no_suspect_labels() {
+    let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("ws");
+    // Two clusters far apart: every label is what the data says.
+    let mut csv = String::from("x,y,label\n");
+    for i in 0..30 {
+        let t = f64::from(i) / 30.0;
+        csv.push_str(&format!("{t},{},low\n", 1.0 - t));
+        csv.push_str(&format!("{},{},high\n", 10.0 + t, 11.0 - t));
+    }
+    let file = d.path().join("toy.csv");
+    std::fs::write(&file, csv).unwrap();
+    kiln(
+        &ws,
+        &["import", file.to_str().unwrap(), "--name", "toy", "--json"],
+    )
+    .json();
+    let r = kiln(
+        &ws,
+        &[
+            "labels", "suspects", "toy", "--column", "label", "--folds", "3", "--json",
+        ],
+    )
+    .json();
+    assert_eq!(r["suspects"], serde_json::json!([]), "{r}");
+    assert_eq!(r["labelled_rows"], 60);
+    assert_eq!(r["agreement"], 1.0);
+    assert!(r["estimated_errors"].as_f64().unwrap().abs() < 1e-9);
+    // Too few rows of a class for the folds is an error naming the class.
+    let e = kiln(
+        &ws,
+        &[
+            "labels", "suspects", "toy", "--column", "label", "--folds", "40",
+        ],
+    );
+    assert_ne!(e.code, 0);
+    assert!(
+        e.stderr.contains("at least 40 labelled rows"),
+        "{}",
+        e.stderr
+    );
+    let e = kiln(&ws, &["labels", "suspects", "toy", "--column", "nope"]);
+    assert!(e.stderr.contains("no column `nope`"), "{}", e.stderr);
+}
+
+#[test]
+fn flipped_labels_are_suspected_and_a_kept_one_is_not_suggested_again() {
+    let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("ws");
+    iris(&ws);
+    // Flip eight labels (two per class block boundary would be unfair: pick clear-cut rows).
+    let flips: [(u64, &str); 8] = [
+        (3, "2"),
+        (17, "1"),
+        (30, "2"),
+        (44, "1"),
+        (60, "0"),
+        (88, "0"),
+        (110, "0"),
+        (140, "0"),
+    ];
+    let sets: Vec<String> = flips.iter().map(|(r, v)| format!("{r}={v}")).collect();
+    let mut args = vec!["label", "iris", "--column", "column_5", "-m", "flips", "--json"];
+    for s in &sets {
+        args.extend(["--set", s.as_str()]);
+    }
+    kiln(&ws, &args).json();
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "labels", "suspects", "iris@2", "--column", "column_5", "--folds", "5", "--json",
+        ];
+        a.extend(extra);
+        kiln(&ws, &a).json()
+    };
+    let r = run(&[]);
+    let suspects = r["suspects"].as_array().unwrap();
+    let top: BTreeSet<u64> = suspects
+        .iter()
+        .take(flips.len())
+        .map(|s| s["row_id"].as_u64().unwrap())
+        .collect();
+    let flipped: BTreeSet<u64> = flips.iter().map(|(r, _)| *r).collect();
+    let found = top.intersection(&flipped).count();
+    assert!(found >= 7, "found {found} of 8 flips in {top:?}");
+    // Every suspect names the given label (as flipped) and a suggestion that beat it.
+    for s in suspects {
+        assert_ne!(s["given"], s["suggested"]);
+        assert!(s["suggested_probability"].as_f64() > s["given_probability"].as_f64());
+    }
+    let probs: Vec<f64> = suspects
+        .iter()
+        .map(|s| s["given_probability"].as_f64().unwrap())
+        .collect();
+    assert!(
+        probs.windows(2).all(|w| w[0] <= w[1]),
+        "ranked lowest first"
+    );
+    assert_eq!(r["classes"], serde_json::json!(["0", "1", "2"]));
+    let first = suspects[0]["row_id"].as_u64().unwrap().to_string();
+    // Keep the first suspect as it is: the next run leaves it out (and counts it).
+    kiln(
+        &ws,
+        &[
+            "labels", "keep", "iris@2", "--column", "column_5", "--rows", &first, "--json",
+        ],
+    )
+    .json();
+    let again = run(&[]);
+    assert!(again["run"].as_i64() > r["run"].as_i64());
+    assert_eq!(again["kept"], 1);
+    assert!(
+        again["suspects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["row_id"].as_u64().unwrap().to_string() != first)
+    );
+    assert_eq!(
+        again["suspects"].as_array().unwrap().len(),
+        suspects.len() - 1
+    );
+    // The same seed gives the same probabilities.
+    assert_eq!(again["thresholds"], r["thresholds"]);
+}
+
+#[test]
+fn next_items_by_uncertainty_and_predictions_exported_never_become_labels() {
+    let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("ws");
+    iris(&ws);
+    // Clear six labels: the unlabeled rows to order.
+    let cleared = [5u64, 52, 70, 77, 106, 133];
+    let sets: Vec<String> = cleared.iter().map(|r| format!("{r}=")).collect();
+    let mut args = vec!["label", "iris", "--column", "column_5", "--json"];
+    for s in &sets {
+        args.extend(["--set", s.as_str()]);
+    }
+    kiln(&ws, &args).json();
+    let run = kiln(
+        &ws,
+        &[
+            "train",
+            "--dataset",
+            "iris@2",
+            "--target",
+            "column_5",
+            "--device",
+            "cpu",
+            "--param",
+            "epochs=30",
+            "--json",
+        ],
+    )
+    .json();
+    let run_id = run["run_id"].as_i64().unwrap().to_string();
+    let next = kiln(
+        &ws,
+        &[
+            "labels",
+            "next",
+            "iris@2",
+            "--column",
+            "column_5",
+            "--run",
+            &run_id,
+            "--strategy",
+            "margin",
+            "--count",
+            "4",
+            "--json",
+        ],
+    )
+    .json();
+    let items = next.as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    for i in items {
+        assert!(cleared.contains(&i["row_id"].as_u64().unwrap()), "{i}");
+    }
+    let u: Vec<f64> = items
+        .iter()
+        .map(|i| i["uncertainty"].as_f64().unwrap())
+        .collect();
+    assert!(
+        u.windows(2).all(|w| w[0] >= w[1]),
+        "most uncertain first: {u:?}"
+    );
+    let bad = kiln(
+        &ws,
+        &[
+            "labels",
+            "next",
+            "iris@2",
+            "--column",
+            "column_5",
+            "--run",
+            &run_id,
+            "--strategy",
+            "x",
+        ],
+    );
+    assert!(
+        bad.stderr.contains("unknown strategy `x`"),
+        "{}",
+        bad.stderr
+    );
+    // Label Studio tasks with the run's predictions.
+    let out = d.path().join("tasks.json");
+    kiln(
+        &ws,
+        &[
+            "labels",
+            "export",
+            "iris@2",
+            "--column",
+            "column_5",
+            "--out",
+            out.to_str().unwrap(),
+            "--predictions",
+            &run_id,
+            "--json",
+        ],
+    )
+    .json();
+    let tasks: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 150);
+    for t in tasks {
+        let p = &t["predictions"][0];
+        assert_eq!(p["model_version"], format!("run-{run_id}"));
+        let score = p["score"].as_f64().unwrap();
+        assert!(score > 0.3 && score <= 1.0, "{p}");
+        let choice = p["result"][0]["value"]["choices"][0].as_str().unwrap();
+        assert!(["0", "1", "2"].contains(&choice));
+        assert_eq!(p["result"][0]["from_name"], "column_5");
+        assert_eq!(p["result"][0]["type"], "choices");
+    }
+    let unlabeled = tasks
+        .iter()
+        .filter(|t| t["annotations"].as_array().unwrap().is_empty())
+        .count();
+    assert_eq!(unlabeled, cleared.len());
+    // Importing the tasks back changes nothing: predictions are not labels.
+    let r = kiln(
+        &ws,
+        &[
+            "labels",
+            "import",
+            "iris@2",
+            "--from",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let csv = d.path().join("labels.csv");
+    kiln(
+        &ws,
+        &[
+            "labels",
+            "export",
+            "iris",
+            "--column",
+            "column_5",
+            "--out",
+            csv.to_str().unwrap(),
+        ],
+    );
+    let labelled = std::fs::read_to_string(&csv).unwrap().lines().count() - 1;
+    assert_eq!(labelled, 150 - cleared.len());
+    // CSV has no place for predictions.
+    let e = kiln(
+        &ws,
+        &[
+            "labels",
+            "export",
+            "iris@2",
+            "--column",
+            "column_5",
+            "--out",
+            csv.to_str().unwrap(),
+            "--predictions",
+            &run_id,
+        ],
+    );
+    assert!(e.stderr.contains("Label Studio JSON"), "{}", e.stderr);
+}
