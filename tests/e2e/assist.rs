@@ -3,6 +3,7 @@
 //! predictions exported as Label Studio `predictions` that never come back as labels.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use crate::support::{fixture, kiln};
 
@@ -32,8 +33,8 @@ fn a_clean_toy_dataset_has_no_suspect_labels() {
     let mut csv = String::from("x,y,label\n");
     for i in 0..30 {
         let t = f64::from(i) / 30.0;
-        csv.push_str(&format!("{t},{},low\n", 1.0 - t));
-        csv.push_str(&format!("{},{},high\n", 10.0 + t, 11.0 - t));
+        let _ = writeln!(csv, "{t},{},low", 1.0 - t);
+        let _ = writeln!(csv, "{},{},high", 10.0 + t, 11.0 - t);
     }
     let file = d.path().join("toy.csv");
     std::fs::write(&file, csv).unwrap();
@@ -87,7 +88,9 @@ fn flipped_labels_are_suspected_and_a_kept_one_is_not_suggested_again() {
         (140, "0"),
     ];
     let sets: Vec<String> = flips.iter().map(|(r, v)| format!("{r}={v}")).collect();
-    let mut args = vec!["label", "iris", "--column", "column_5", "-m", "flips", "--json"];
+    let mut args = vec![
+        "label", "iris", "--column", "column_5", "-m", "flips", "--json",
+    ];
     for s in &sets {
         args.extend(["--set", s.as_str()]);
     }
@@ -230,6 +233,36 @@ fn next_items_by_uncertainty_and_predictions_exported_never_become_labels() {
         "{}",
         bad.stderr
     );
+    // Pre-labels: suggestions for the unlabeled rows, which count as labels only once accepted.
+    {
+        let ws_ = kiln_core::Workspace::open(&ws).unwrap();
+        let base = ws_.resolve("iris@2").unwrap();
+        let mut session = ws_.label_session(base, "column_5".into()).unwrap();
+        assert_eq!(session.labeled(), 150 - cleared.len());
+        session.assist.suggestions = ws_.suggestions(&session, run_id.parse().unwrap()).unwrap();
+        assert_eq!(session.assist.suggestions.len(), cleared.len());
+        assert_eq!(
+            session.labeled(),
+            150 - cleared.len(),
+            "suggestions are not labels"
+        );
+        assert_eq!(session.draft_count(), 0);
+        let pos = session.position_of(cleared[0]).unwrap();
+        assert!(session.suggestion_at(pos).is_some());
+        let confident = session.suggestions_above(0.99).len();
+        let n = session.accept_suggestions(&ws_, 0.0).unwrap();
+        assert_eq!(n, cleared.len());
+        assert!(confident <= n);
+        assert_eq!(session.labeled(), 150);
+        assert!(
+            session.suggestion_at(pos).is_none(),
+            "a labelled row has no suggestion"
+        );
+        // One undo step takes them all back.
+        session.undo(&ws_).unwrap();
+        assert_eq!(session.labeled(), 150 - cleared.len());
+        assert!(ws_.drafts(&session.base, "column_5").unwrap().is_empty());
+    }
     // Label Studio tasks with the run's predictions.
     let out = d.path().join("tasks.json");
     kiln(

@@ -1134,3 +1134,95 @@ fn monitor_shows_serving_health_and_drift_with_histograms() {
     );
     screenshot(&mut h, "monitor");
 }
+
+#[test]
+fn suspect_review_accepts_by_key_keeps_by_key_and_commits_a_version() {
+    let d = tempfile::tempdir().unwrap();
+    let ws_dir = d.path().join("ws");
+    {
+        let mut ws = Workspace::open(&ws_dir).unwrap();
+        let opts = kiln_core::ImportOptions {
+            has_header: false,
+            ..Default::default()
+        };
+        ws.import(
+            &crate::support::asset("digits.csv"),
+            "digits",
+            &opts,
+            &kiln_core::Cancel::new(),
+            &kiln_core::Progress::new(),
+        )
+        .unwrap();
+        // Give 30 digits the next digit's label.
+        let df = ws.load(&ws.resolve("digits@1").unwrap()).unwrap();
+        let labels = df.column("column_65").unwrap().i64().unwrap().clone();
+        let flips: Vec<(u64, Option<String>)> = (0..30u64)
+            .map(|k| {
+                let row = k * 59 + 7;
+                let was = labels.get(row as usize).unwrap();
+                (row, Some(((was + 1) % 10).to_string()))
+            })
+            .collect();
+        ws.set_labels("digits", "column_65", &flips, Some("flips"), None)
+            .unwrap();
+    }
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    h.get_by_label("Label").click();
+    h.run_steps(2);
+    h.get_by_label("Start labeling").click();
+    settle(&mut h);
+    h.get_by_label("Find suspect labels").click();
+    settle(&mut h);
+    wait_for(&mut h, "Reviewing suspects run 1");
+    let first = {
+        let room = h.state().room::<kiln_app::gui::label::LabelRoom>().unwrap();
+        let s = room.controller().session().unwrap();
+        let review = s.assist.review.as_ref().unwrap();
+        assert!(
+            review.suspects.len() >= 20,
+            "{} suspects",
+            review.suspects.len()
+        );
+        assert_eq!(
+            s.ids[s.cursor], review.suspects[0].row_id,
+            "the cursor is on the first suspect"
+        );
+        review.suspects[0].clone()
+    };
+    h.get_by_label_contains(&format!("Accept {}", first.suggested));
+    screenshot(&mut h, "label-suspects");
+    // Enter accepts the suggestion, Space keeps the next one as it is.
+    h.key_press(egui::Key::Enter);
+    h.run_steps(2);
+    let second = {
+        let room = h.state().room::<kiln_app::gui::label::LabelRoom>().unwrap();
+        let s = room.controller().session().unwrap();
+        assert_eq!(s.draft_count(), 1);
+        let pos = s.position_of(first.row_id).unwrap();
+        assert_eq!(s.label_at(pos), Some(first.suggested.as_str()));
+        let review = s.assist.review.as_ref().unwrap();
+        assert_eq!((review.index, review.fixed), (1, 1));
+        review.suspects[1].clone()
+    };
+    h.key_press(egui::Key::Space);
+    h.run_steps(2);
+    {
+        let ws = Workspace::open(&ws_dir).unwrap();
+        let v2 = ws.resolve("digits@2").unwrap();
+        assert_eq!(ws.kept_labels(&v2, "column_65").unwrap(), [second.row_id]);
+    }
+    h.get_by_label_contains("1 fixed · 1 kept");
+    h.get_by_label("Commit labels").click();
+    settle(&mut h);
+    settle(&mut h);
+    let ws = Workspace::open(&ws_dir).unwrap();
+    let v3 = ws.resolve("digits").unwrap();
+    assert_eq!(v3.version, 3);
+    assert_eq!(
+        v3.message.as_deref(),
+        Some("Fix labels from suspects run 1")
+    );
+    let diff = ws.diff("digits@2", "digits@3").unwrap();
+    assert_eq!(diff.changed_rows, 1);
+}

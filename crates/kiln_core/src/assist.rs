@@ -553,6 +553,182 @@ impl Workspace {
     }
 }
 
+/// Pre-labels by row id: the predicted class and its probability.
+pub type Suggestions = std::collections::HashMap<u64, (String, f64)>;
+
+/// A model's help attached to a labeling session.
+#[derive(Clone, Debug, Default)]
+pub struct Assist {
+    /// Pre-labels: a run's predicted class and its probability per row without a label. They are
+    /// suggestions only: nothing counts as a label until accepted.
+    pub suggestions: Suggestions,
+    /// The run that made the suggestions or the order.
+    pub run: Option<i64>,
+    /// Unlabeled positions, most uncertain first, and by which measure.
+    pub order: Option<Vec<usize>>,
+    pub order_by: Option<Uncertainty>,
+    /// The suspect-label review in progress.
+    pub review: Option<Review>,
+}
+
+/// Walking a suspects run's rows in rank order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Review {
+    pub run: i64,
+    pub suspects: Vec<Suspect>,
+    /// Index of the suspect shown.
+    pub index: usize,
+    pub fixed: usize,
+    pub kept: usize,
+}
+
+impl Review {
+    pub fn current(&self) -> Option<&Suspect> {
+        self.suspects.get(self.index)
+    }
+
+    pub fn done(&self) -> bool {
+        self.index >= self.suspects.len()
+    }
+}
+
+impl crate::labels::LabelSession {
+    /// The suggestion for the row at `pos`, while it has no label.
+    pub fn suggestion_at(&self, pos: usize) -> Option<(&str, f64)> {
+        if self.label_at(pos).is_some() {
+            return None;
+        }
+        self.assist
+            .suggestions
+            .get(&self.ids[pos])
+            .map(|(c, p)| (c.as_str(), *p))
+    }
+
+    /// Rows without a label whose suggestion's probability is at least `min`: `(row, class)`.
+    pub fn suggestions_above(&self, min: f64) -> Vec<(u64, Option<String>)> {
+        (0..self.ids.len())
+            .filter_map(|i| {
+                let (c, p) = self.suggestion_at(i)?;
+                (p >= min).then(|| (self.ids[i], Some(c.to_owned())))
+            })
+            .collect()
+    }
+
+    /// Accept every suggestion at or above `min` as a label (one undo step); returns how many.
+    pub fn accept_suggestions(&mut self, ws: &Workspace, min: f64) -> Result<usize> {
+        let labels = self.suggestions_above(min);
+        if !labels.is_empty() {
+            self.set_each(ws, &labels)?;
+        }
+        Ok(labels.len())
+    }
+
+    /// Start reviewing a suspects run: the cursor goes to the first suspect still in this version.
+    pub fn start_review(&mut self, report: &SuspectReport) {
+        self.assist.review = Some(Review {
+            run: report.run,
+            suspects: report.suspects.clone(),
+            index: 0,
+            fixed: 0,
+            kept: 0,
+        });
+        self.follow_review();
+    }
+
+    fn follow_review(&mut self) {
+        // Skip suspects whose rows are gone from this version.
+        loop {
+            let Some(row) = self
+                .assist
+                .review
+                .as_ref()
+                .and_then(Review::current)
+                .map(|s| s.row_id)
+            else {
+                return;
+            };
+            if let Some(pos) = self.position_of(row) {
+                self.cursor = pos;
+                return;
+            }
+            if let Some(r) = &mut self.assist.review {
+                r.index += 1;
+            }
+        }
+    }
+
+    /// Decide the current suspect: `Some(class)` labels it (the suggestion, or any class), `None`
+    /// keeps the given label (remembered for this version). Then the next suspect.
+    pub fn review_decide(&mut self, ws: &Workspace, label: Option<&str>) -> Result<()> {
+        let Some(suspect) = self
+            .assist
+            .review
+            .as_ref()
+            .and_then(Review::current)
+            .cloned()
+        else {
+            return Ok(());
+        };
+        match label {
+            Some(class) => {
+                self.set(ws, &[suspect.row_id], Some(class), false)?;
+            }
+            None => {
+                ws.store
+                    .keep_label(self.base.id, &self.column, suspect.row_id)?;
+            }
+        }
+        if let Some(r) = &mut self.assist.review {
+            if label.is_some_and(|c| c != suspect.given) {
+                r.fixed += 1;
+            } else {
+                r.kept += 1;
+            }
+            r.index += 1;
+        }
+        self.follow_review();
+        Ok(())
+    }
+}
+
+impl Workspace {
+    /// Pre-labels for the rows of `session` without a label: the run's class and its probability.
+    pub fn suggestions(
+        &self,
+        session: &crate::labels::LabelSession,
+        run: i64,
+    ) -> Result<Suggestions> {
+        let unlabeled: Vec<usize> = (0..session.ids.len())
+            .filter(|&i| session.label_at(i).is_none())
+            .collect();
+        let p = self.predictions_for(run, &take(&session.df, &unlabeled)?)?;
+        Ok(p.rows
+            .into_iter()
+            .map(|r| (r.row_id, (r.class, r.score)))
+            .collect())
+    }
+
+    /// Positions of `session`'s unlabeled rows, most uncertain (by `strategy`) under `run` first.
+    pub fn uncertainty_order(
+        &self,
+        session: &crate::labels::LabelSession,
+        run: i64,
+        strategy: Uncertainty,
+    ) -> Result<Vec<usize>> {
+        let unlabeled: Vec<usize> = (0..session.ids.len())
+            .filter(|&i| session.label_at(i).is_none())
+            .collect();
+        let p = self.predictions_for(run, &take(&session.df, &unlabeled)?)?;
+        let mut scored: Vec<(usize, f64)> = unlabeled
+            .into_iter()
+            .zip(p.rows)
+            .map(|(pos, r)| (pos, strategy.score(&r.probabilities)))
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(scored.into_iter().map(|(p, _)| p).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

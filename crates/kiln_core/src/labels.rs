@@ -142,6 +142,8 @@ pub struct LabelSession {
     /// Position of the current item.
     pub cursor: usize,
     pub only_unlabeled: bool,
+    /// A model's help: pre-labels, an uncertainty order, a suspect review (see `kiln_core::assist`).
+    pub assist: crate::assist::Assist,
 }
 
 impl Workspace {
@@ -178,6 +180,7 @@ impl Workspace {
             undo: Vec::new(),
             cursor: 0,
             only_unlabeled: false,
+            assist: crate::assist::Assist::default(),
         })
     }
 }
@@ -214,8 +217,18 @@ impl LabelSession {
         out
     }
 
-    /// Positions shown (all, or only unlabeled ones plus the current item).
+    /// Positions shown (all, or only unlabeled ones plus the current item — most uncertain first when
+    /// an uncertainty order is set).
     pub fn visible(&self) -> Vec<usize> {
+        if self.only_unlabeled
+            && let Some(order) = &self.assist.order
+        {
+            return order
+                .iter()
+                .copied()
+                .filter(|&i| self.label_at(i).is_none() || i == self.cursor)
+                .collect();
+        }
         (0..self.ids.len())
             .filter(|&i| !self.only_unlabeled || self.label_at(i).is_none() || i == self.cursor)
             .collect()
@@ -223,6 +236,18 @@ impl LabelSession {
 
     /// The next position after `from` in direction `forward` that is shown.
     pub fn step(&self, from: usize, forward: bool) -> usize {
+        if self.only_unlabeled
+            && let Some(order) = &self.assist.order
+        {
+            let unlabeled = |i: &&usize| self.label_at(**i).is_none();
+            let at = order.iter().position(|&p| p == from);
+            let next = match (at, forward) {
+                (Some(a), true) => order[a + 1..].iter().find(unlabeled),
+                (Some(a), false) => order[..a].iter().rev().find(unlabeled),
+                (None, _) => order.iter().find(unlabeled),
+            };
+            return next.copied().unwrap_or(from);
+        }
         let n = self.ids.len();
         let mut i = from;
         loop {
@@ -259,17 +284,27 @@ impl LabelSession {
         value: Option<&str>,
         advance: bool,
     ) -> Result<()> {
-        let mut group = Vec::with_capacity(rows.len());
-        for &row in rows {
-            let previous = self.drafts.get(&row).cloned();
-            ws.save_draft(&self.base, &self.column, row, value)?;
-            self.drafts.insert(row, value.map(str::to_owned));
-            group.push((row, previous));
-        }
-        self.undo.push(group);
+        let labels: Vec<(u64, Option<String>)> = rows
+            .iter()
+            .map(|&r| (r, value.map(str::to_owned)))
+            .collect();
+        self.set_each(ws, &labels)?;
         if advance {
             self.cursor = self.step(self.cursor, true);
         }
+        Ok(())
+    }
+
+    /// Label each row with its own value, as one undo step.
+    pub fn set_each(&mut self, ws: &Workspace, labels: &[(u64, Option<String>)]) -> Result<()> {
+        let mut group = Vec::with_capacity(labels.len());
+        for (row, value) in labels {
+            let previous = self.drafts.get(row).cloned();
+            ws.save_draft(&self.base, &self.column, *row, value.as_deref())?;
+            self.drafts.insert(*row, value.clone());
+            group.push((*row, previous));
+        }
+        self.undo.push(group);
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! The Label room's controller: the open session (from `kiln_core::labels`), its loading and commit jobs.
 
+use kiln_core::assist::{Suggestions, SuspectReport, SuspectSettings, Uncertainty};
 use kiln_core::labels::LabelSession;
 use kiln_core::{DatasetVersion, ImportOutcome, Workspace};
 
@@ -13,6 +14,11 @@ pub struct LabelController {
     session: Option<LabelSession>,
     load: Option<Task<LabelSession>>,
     commit: Option<Task<ImportOutcome>>,
+    suspects: Option<Task<SuspectReport>>,
+    suggest: Option<Task<(i64, Suggestions)>>,
+    order: Option<Task<(i64, Uncertainty, Vec<usize>)>>,
+    /// The last suspects run's summary (estimated errors per class pair), for the panel.
+    pub report: Option<SuspectReport>,
 }
 
 impl LabelController {
@@ -26,6 +32,14 @@ impl LabelController {
 
     pub fn committing(&self) -> bool {
         self.commit.is_some()
+    }
+
+    pub fn finding_suspects(&self) -> bool {
+        self.suspects.is_some()
+    }
+
+    pub fn suggesting(&self) -> bool {
+        self.suggest.is_some() || self.order.is_some()
     }
 
     pub fn apply(&mut self, cmd: LabelCommand, cx: &mut Cx<'_>) {
@@ -76,6 +90,14 @@ impl LabelController {
             LabelCommand::Commit { message, author } => {
                 let Some(s) = &self.session else { return };
                 let (base, column) = (s.base.clone(), s.column.clone());
+                // Fixes from a suspect review name the run they came from.
+                let message = match &s.assist.review {
+                    Some(r) if message.trim().is_empty() => {
+                        format!("Fix labels from suspects run {}", r.run)
+                    }
+                    Some(r) => format!("{} (fixes from suspects run {})", message.trim(), r.run),
+                    None => message,
+                };
                 let message = Some(message).filter(|m| !m.trim().is_empty());
                 let author = Some(author).filter(|a| !a.trim().is_empty());
                 let root = state.ws.root().to_path_buf();
@@ -85,6 +107,71 @@ impl LabelController {
                     ws.commit_labels(&base, &column, message.as_deref(), author.as_deref())
                 });
             }
+            other => self.apply_assist(other, state),
+        }
+    }
+
+    fn apply_assist(&mut self, cmd: LabelCommand, state: &mut AppState) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let root = state.ws.root().to_path_buf();
+        match cmd {
+            LabelCommand::FindSuspects { model, folds } => {
+                let reference = format!("{}@{}", session.base.dataset, session.base.version);
+                let column = session.column.clone();
+                let mut settings = SuspectSettings::new(model);
+                settings.folds = folds;
+                state.jobs.replace(&mut self.suspects);
+                self.suspects =
+                    state.spawn("Find suspect labels", "label-suspects", move |cancel, p| {
+                        p.set(0.0, "cross-validating");
+                        Workspace::open(&root)?.find_suspects(
+                            &reference,
+                            &column,
+                            &settings,
+                            cancel.flag(),
+                            &mut |done, all| {
+                                p.set(done as f32 / all as f32, &format!("fold {done} of {all}"));
+                            },
+                        )
+                    });
+            }
+            LabelCommand::ReviewDecide(label) => {
+                if let Err(e) = session.review_decide(&state.ws, label.as_deref()) {
+                    state.error("Decision not saved", &e.to_string());
+                }
+            }
+            LabelCommand::CloseReview => session.assist.review = None,
+            LabelCommand::Suggest { run } => {
+                let snapshot = session.clone();
+                state.jobs.replace(&mut self.suggest);
+                self.suggest = state.spawn("Suggest labels", "label-suggest", move |_, p| {
+                    p.set(0.1, "predicting");
+                    Ok((run, Workspace::open(&root)?.suggestions(&snapshot, run)?))
+                });
+            }
+            LabelCommand::AcceptSuggestions { min } => {
+                match session.accept_suggestions(&state.ws, min) {
+                    Ok(n) => state.info(format!("Accepted {n} suggestion(s) as labels (draft)")),
+                    Err(e) => state.error("Suggestions not accepted", &e.to_string()),
+                }
+            }
+            LabelCommand::OrderBy(None) => {
+                session.assist.order = None;
+                session.assist.order_by = None;
+            }
+            LabelCommand::OrderBy(Some((run, strategy))) => {
+                let snapshot = session.clone();
+                state.jobs.replace(&mut self.order);
+                self.order = state.spawn("Order by uncertainty", "label-order", move |_, p| {
+                    p.set(0.1, "predicting");
+                    let order =
+                        Workspace::open(&root)?.uncertainty_order(&snapshot, run, strategy)?;
+                    Ok((run, strategy, order))
+                });
+            }
+            _ => {}
         }
     }
 
@@ -109,6 +196,7 @@ impl LabelController {
             }
             _ => {}
         }
+        self.poll_assist(state);
         match state.poll(&mut self.commit) {
             Some(Finished::Done(out)) => {
                 state.report_version("Commit labels", &out);
@@ -132,6 +220,57 @@ impl LabelController {
             }
             Some(Finished::Failed(e)) => {
                 state.error("Commit labels failed; nothing was changed", &e.to_string());
+            }
+            _ => {}
+        }
+    }
+}
+
+impl LabelController {
+    fn poll_assist(&mut self, state: &mut AppState) {
+        match state.poll(&mut self.suspects) {
+            Some(Finished::Done(report)) => {
+                if let Some(s) = &mut self.session {
+                    if report.suspects.is_empty() {
+                        state.info(format!(
+                            "No suspect labels in {}@{}: the model agrees with every label it can judge",
+                            report.dataset, report.version
+                        ));
+                    } else {
+                        s.start_review(&report);
+                    }
+                }
+                self.report = Some(report);
+            }
+            Some(Finished::Failed(e)) => {
+                state.error("Could not find suspect labels", &e.to_string());
+            }
+            _ => {}
+        }
+        match state.poll(&mut self.suggest) {
+            Some(Finished::Done((run, suggestions))) => {
+                if let Some(s) = &mut self.session {
+                    s.assist.suggestions = suggestions;
+                    s.assist.run = Some(run);
+                }
+            }
+            Some(Finished::Failed(e)) => state.error("Could not suggest labels", &e.to_string()),
+            _ => {}
+        }
+        match state.poll(&mut self.order) {
+            Some(Finished::Done((run, strategy, order))) => {
+                if let Some(s) = &mut self.session {
+                    s.assist.order = Some(order);
+                    s.assist.order_by = Some(strategy);
+                    s.assist.run = Some(run);
+                    s.only_unlabeled = true;
+                    if let Some(&first) = s.assist.order.as_ref().and_then(|o| o.first()) {
+                        s.cursor = first;
+                    }
+                }
+            }
+            Some(Finished::Failed(e)) => {
+                state.error("Could not order by uncertainty", &e.to_string());
             }
             _ => {}
         }

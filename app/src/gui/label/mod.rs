@@ -1,10 +1,12 @@
 //! The Label room: keyboard-first labeling of a dataset version (row form or image grid), every keystroke
 //! durable in the workspace draft, committed as a new version.
 
+mod assist;
 mod controller;
 mod panel;
 
 use kiln_core::LabelClass;
+use kiln_core::assist::Uncertainty;
 
 pub use controller::LabelController;
 use panel::LabelPanel;
@@ -36,6 +38,25 @@ pub enum LabelCommand {
         message: String,
         author: String,
     },
+    /// Cross-validate on the committed labels of the session's version and review the suspects.
+    FindSuspects {
+        model: kiln_train::ModelKind,
+        folds: usize,
+    },
+    /// Decide the suspect shown: `Some(class)` labels it (the suggestion or any class), `None` keeps
+    /// the given label.
+    ReviewDecide(Option<String>),
+    CloseReview,
+    /// Fill unlabeled rows with this run's predictions as suggestions.
+    Suggest {
+        run: i64,
+    },
+    /// Accept every suggestion at or above this probability.
+    AcceptSuggestions {
+        min: f64,
+    },
+    /// Order unlabeled items by this run's uncertainty (`None`: file order).
+    OrderBy(Option<(i64, Uncertainty)>),
 }
 
 impl From<LabelCommand> for Command {

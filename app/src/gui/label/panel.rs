@@ -63,6 +63,7 @@ pub struct LabelPanel {
     author: String,
     /// Classes being edited (hotkeys and colours), until saved.
     schema_edit: Option<Vec<LabelClass>>,
+    assist: super::assist::AssistView,
 }
 
 impl Default for LabelPanel {
@@ -91,6 +92,7 @@ impl Default for LabelPanel {
             page: 0,
             author: kiln_core::current_user(),
             schema_edit: None,
+            assist: super::assist::AssistView::default(),
         }
     }
 }
@@ -127,9 +129,15 @@ impl LabelPanel {
         self.handle_keys(ui, session, cmds);
         egui::Panel::right("label-side")
             .resizable(true)
-            .default_size(260.0)
+            .default_size(280.0)
             .show(ui, |ui| {
-                self.side_ui(ui, ctl, session, cmds);
+                egui::ScrollArea::vertical()
+                    .id_salt("label-side-scroll")
+                    .show(ui, |ui| {
+                        self.side_ui(ui, ctl, session, cmds);
+                        ui.separator();
+                        self.assist.side_ui(ui, state, ctl, session, cmds);
+                    });
             });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
@@ -166,6 +174,7 @@ impl LabelPanel {
                 }
             });
             ui.separator();
+            super::assist::review_bar(ui, session, cmds);
             match self.view {
                 View::Form => Self::form_ui(ui, session, cmds),
                 View::Grid => self.grid_ui(ui, session, cmds),
@@ -251,9 +260,45 @@ impl LabelPanel {
         } else {
             vec![session.ids[session.cursor]]
         };
+        let reviewing = session
+            .assist
+            .review
+            .as_ref()
+            .and_then(kiln_core::assist::Review::current)
+            .cloned();
         ui.input_mut(|i| {
             if i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z) {
                 cmds.push(LabelCommand::Undo.into());
+            }
+            if let Some(s) = &reviewing {
+                // The review queue: Enter accepts the suggestion, Space keeps the label, a class key
+                // relabels; each moves to the next suspect.
+                if i.consume_key(egui::Modifiers::NONE, egui::Key::Enter) {
+                    cmds.push(LabelCommand::ReviewDecide(Some(s.suggested.clone())).into());
+                }
+                if i.consume_key(egui::Modifiers::NONE, egui::Key::Space) {
+                    cmds.push(LabelCommand::ReviewDecide(None).into());
+                }
+                for class in &session.schema {
+                    if let Some(key) = class.hotkey.as_deref().and_then(key_of)
+                        && i.consume_key(egui::Modifiers::NONE, key)
+                    {
+                        cmds.push(LabelCommand::ReviewDecide(Some(class.name.clone())).into());
+                    }
+                }
+                return;
+            }
+            if let Some((class, _)) = session.suggestion_at(session.cursor)
+                && i.consume_key(egui::Modifiers::NONE, egui::Key::Enter)
+            {
+                cmds.push(
+                    LabelCommand::Set {
+                        rows: vec![session.ids[session.cursor]],
+                        value: Some(class.to_owned()),
+                        advance: true,
+                    }
+                    .into(),
+                );
             }
             for class in &session.schema {
                 if let Some(key) = class.hotkey.as_deref().and_then(key_of)
@@ -384,7 +429,7 @@ impl LabelPanel {
             }
         });
         self.schema_editor(ui, session, cmds);
-        ui.label(egui::RichText::new("Keys: class hotkeys label and advance · arrow keys or j/k move · Del clears · Ctrl+Z undoes").weak().small());
+        ui.label(egui::RichText::new("Keys: class hotkeys label and advance · Enter accepts a suggestion · arrow keys or j/k move · Del clears · Ctrl+Z undoes").weak().small());
         ui.separator();
         ui.heading("Commit");
         let l = ui.label("Message");
@@ -515,6 +560,16 @@ impl LabelPanel {
                 .size(22.0)
                 .color(color),
         );
+        if let Some((class, p)) = session.suggestion_at(pos) {
+            ui.label(
+                egui::RichText::new(format!(
+                    "Suggested: {class} ({:.0}%) · Enter accepts, a class key labels otherwise",
+                    p * 100.0
+                ))
+                .italics()
+                .size(16.0),
+            );
+        }
         ui.separator();
         egui::ScrollArea::vertical().id_salt("form").show(ui, |ui| {
             egui::Grid::new("row-form")
@@ -670,13 +725,30 @@ impl LabelPanel {
                         .find(|c| Some(c.name.as_str()) == label);
                     let color =
                         class.map_or(ui.visuals().weak_text_color(), |c| color_of(&c.color));
-                    painter.text(
-                        rect.left_bottom() + egui::vec2(2.0, -1.0),
-                        egui::Align2::LEFT_BOTTOM,
-                        label.unwrap_or("·"),
-                        egui::FontId::proportional(11.0),
-                        color,
-                    );
+                    if let Some((suggested, _)) = session.suggestion_at(pos) {
+                        // A suggestion is hatched and marked with "?": not a label until accepted.
+                        let c = session
+                            .schema
+                            .iter()
+                            .find(|c| c.name == suggested)
+                            .map_or(egui::Color32::GRAY, |c| color_of(&c.color));
+                        hatch(&painter, img_rect, c);
+                        painter.text(
+                            rect.left_bottom() + egui::vec2(2.0, -1.0),
+                            egui::Align2::LEFT_BOTTOM,
+                            format!("{suggested}?"),
+                            egui::FontId::proportional(11.0),
+                            c,
+                        );
+                    } else {
+                        painter.text(
+                            rect.left_bottom() + egui::vec2(2.0, -1.0),
+                            egui::Align2::LEFT_BOTTOM,
+                            label.unwrap_or("·"),
+                            egui::FontId::proportional(11.0),
+                            color,
+                        );
+                    }
                     let selected = self.selected.contains(&pos);
                     if pos == session.cursor {
                         painter.rect_stroke(
@@ -826,6 +898,28 @@ impl LabelPanel {
             self.textures.insert(id, t);
         }
     }
+}
+
+/// Diagonal stripes over `rect` in `color` (a suggestion, not a label).
+fn hatch(painter: &egui::Painter, rect: egui::Rect, color: egui::Color32) {
+    let stroke = egui::Stroke::new(1.5, color.gamma_multiply(0.8));
+    let step = 8.0;
+    let mut d = -rect.height();
+    while d < rect.width() {
+        let a = egui::pos2(rect.left() + d, rect.bottom());
+        let b = egui::pos2(rect.left() + d + rect.height(), rect.top());
+        // Clip the segment to the rectangle.
+        let (mut a, mut b) = (a, b);
+        if a.x < rect.left() {
+            a = egui::pos2(rect.left(), rect.bottom() - (rect.left() - a.x));
+        }
+        if b.x > rect.right() {
+            b = egui::pos2(rect.right(), rect.top() + (b.x - rect.right()));
+        }
+        painter.line_segment([a, b], stroke);
+        d += step;
+    }
+    painter.rect_stroke(rect, 2.0, stroke, egui::StrokeKind::Inside);
 }
 
 /// Decode PNG/JPEG bytes into a thumbnail of at most 128 px.
