@@ -144,6 +144,16 @@ enum BenchCommand {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Suspect labels on digits with `rate` of its labels flipped at random: time, and precision and
+    /// recall of the top suspects cut at the number of flips.
+    Suspects {
+        #[arg(long, default_value_t = 0.05)]
+        rate: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+    },
     /// Commit of `labels` drafted labels, and diff of two versions of `diff_rows` rows.
     Versions {
         #[arg(long, default_value_t = 100_000)]
@@ -195,6 +205,9 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             connections,
             seconds,
         } => serve::bench_load(url, body, content_type, *connections, *seconds)?,
+        BenchCommand::Suspects { rate, seed, folds } => {
+            serve::bench_suspects(*rate, *seed, *folds)?
+        }
         BenchCommand::Drift {
             rows,
             cols,

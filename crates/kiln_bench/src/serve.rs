@@ -490,3 +490,64 @@ pub fn bench_drift(rows: usize, cols: usize, repeat: usize, write: Option<&Path>
         "dataset_drift": report.dataset_drift,
     }))
 }
+
+/// Suspect labels on digits with `rate` of the labels flipped (seeded; each flipped row gets another
+/// digit drawn uniformly, committed as a version): time, and precision and recall of the top suspects
+/// cut at the number of flips.
+pub fn bench_suspects(rate: f64, seed: u64, folds: usize) -> Result<Value> {
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
+    let dir = crate::tempfile_dir("suspects")?;
+    let mut ws = Workspace::open(&dir.join("ws"))?;
+    kiln_core::demo::seed(&mut ws)?;
+    let df = ws.load(&ws.version("digits", None)?)?;
+    let labels: Vec<Option<i64>> = df
+        .column("column_65")?
+        .cast(&DataType::Int64)?
+        .i64()?
+        .iter()
+        .collect();
+    let n = (labels.len() as f64 * rate).round() as usize;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut rows: Vec<u64> = (0..labels.len() as u64).collect();
+    rows.shuffle(&mut rng);
+    rows.truncate(n);
+    let flips: Vec<(u64, Option<String>)> = rows
+        .iter()
+        .map(|&r| {
+            let was = labels[r as usize].unwrap_or_default();
+            let to = (was + rng.random_range(1..10)) % 10;
+            (r, Some(to.to_string()))
+        })
+        .collect();
+    ws.set_labels("digits", "column_65", &flips, Some("flips"), None)?;
+    let mut settings = kiln_core::assist::SuspectSettings::new(kiln_train::ModelKind::Mlp);
+    settings.folds = folds;
+    settings.seed = seed;
+    let t = Instant::now();
+    let report = ws.find_suspects(
+        "digits",
+        "column_65",
+        &settings,
+        &AtomicBool::new(false),
+        &mut |_, _| {},
+    )?;
+    let secs = t.elapsed().as_secs_f64();
+    let flipped: std::collections::HashSet<u64> = rows.iter().copied().collect();
+    let top: Vec<u64> = report.suspects.iter().take(n).map(|s| s.row_id).collect();
+    let hits = top.iter().filter(|r| flipped.contains(r)).count();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(json!({
+        "rows": labels.len(),
+        "flips": n,
+        "seed": seed,
+        "folds": folds,
+        "suspects_s": secs,
+        "suspects": report.suspects.len(),
+        "top_n_hits": hits,
+        "precision": hits as f64 / top.len().max(1) as f64,
+        "recall": hits as f64 / n.max(1) as f64,
+        "estimated_errors": report.estimated_errors,
+        "agreement": report.agreement,
+    }))
+}

@@ -44,7 +44,11 @@ fn runs_for(state: &AppState, column: &str) -> Vec<i64> {
 }
 
 fn percent(p: f64) -> String {
-    format!("{:.0}%", p * 100.0)
+    match p {
+        p if p > 0.0 && p < 0.005 => "under 1%".to_owned(),
+        p if p < 1.0 && p > 0.995 => "over 99%".to_owned(),
+        p => format!("{:.0}%", p * 100.0),
+    }
 }
 
 /// The suspect review bar above the item: what the label is, what the model thinks, the keys.
