@@ -272,28 +272,20 @@ impl Workspace {
         progress(0, settings.folds);
         for fold in 0..settings.folds {
             let held: Vec<usize> = (0..labelled.len()).filter(|&i| folds[i] == fold).collect();
-            let rest: Vec<usize> = (0..labelled.len()).filter(|&i| folds[i] != fold).collect();
-            // A tenth of the training folds chooses the best epoch, as a run's validation split does.
-            let rest_given: Vec<usize> = rest.iter().map(|&i| given[i]).collect();
-            let inner = stratified_folds(&rest_given, k, 10, settings.seed ^ (fold as u64 + 1));
-            let (mut train_rows, mut val_rows) = (Vec::new(), Vec::new());
-            for (j, &i) in rest.iter().enumerate() {
-                if inner[j] == 0 {
-                    val_rows.push(i);
-                } else {
-                    train_rows.push(i);
-                }
-            }
+            // Every other fold trains, as many rows as cross-validation allows; with no validation
+            // rows the loop keeps the epoch with the lowest training loss (the model fits them fully,
+            // which gives the sharp probabilities the thresholds need).
+            let train_rows: Vec<usize> =
+                (0..labelled.len()).filter(|&i| folds[i] != fold).collect();
             let train_df = take(&data, &train_rows)?;
             let spec = FeatureSpec::fit(&train_df, column, None)?;
             let train = spec.transform(&train_df, true)?;
-            let val = spec.transform(&take(&data, &val_rows)?, true)?;
             let empty = spec.transform(&train_df.slice(0, 0), true)?;
             let outcome = kiln_train::train(
                 &spec,
                 &Splits {
                     train: &train,
-                    val: &val,
+                    val: &empty,
                     test: &empty,
                 },
                 &params,
