@@ -2,7 +2,9 @@
 # Every figure of BENCHMARKS.md in one go: builds the release binaries, runs each benchmark and the
 # peers' scripts, and writes one JSON file per command into OUT (default: bench-results/).
 #   crates/kiln_bench/run_all.sh [OUT]
-# The peers need Python 3 with scikit-learn, numpy and mlflow (pip install scikit-learn mlflow).
+# The peers need Python 3 with scikit-learn, numpy, mlflow and cleanlab (pip install scikit-learn mlflow
+# cleanlab), and Evidently 0.7.23 with pandas < 3 — in its own environment if need be, named by
+# PY_EVIDENTLY (default python3; PY_PEERS likewise for the others).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${1:-bench-results}"
@@ -25,8 +27,23 @@ done
 for ts in 1 2; do
   bench "train-cnn-split0-seed$ts" train --seed 0 --train-seed "$ts" --model cnn
 done
+bench compare compare
+bench drift drift --write "$out/drift-frames"
+bench serve serve --connections 32,1000
+for seed in 0 1 2; do
+  bench "suspects-seed$seed" suspects --seed "$seed"
+done
+py="${PY_PEERS:-python3}"
 echo "== scikit-learn on the same splits" >&2
-python3 crates/kiln_bench/peers/sklearn_mlp.py --kiln "$target/kiln" > "$out/sklearn.jsonl"
+"$py" crates/kiln_bench/peers/sklearn_mlp.py --kiln "$target/kiln" > "$out/sklearn.jsonl"
 echo "== MLflow on the same number of points" >&2
-python3 crates/kiln_bench/peers/mlflow_log_batch.py --points 200000 --history 20000 > "$out/mlflow.json"
+"$py" crates/kiln_bench/peers/mlflow_log_batch.py --points 200000 --history 20000 > "$out/mlflow.json"
+echo "== mlflow models serve under the same load" >&2
+"$py" crates/kiln_bench/peers/mlflow_serve.py --bench "$target/kiln_bench" --connections 32 > "$out/mlflow-serve.json"
+echo "== cleanlab and Kiln on the same flipped labels" >&2
+for seed in 0 1 2; do
+  "$py" crates/kiln_bench/peers/cleanlab_suspects.py --kiln "$target/kiln" --seed "$seed" > "$out/cleanlab-seed$seed.json"
+done
+echo "== Evidently on the same drift frames" >&2
+"${PY_EVIDENTLY:-python3}" crates/kiln_bench/peers/evidently_drift.py "$out/drift-frames" > "$out/evidently.json"
 echo "results in $out/" >&2

@@ -955,6 +955,36 @@ fn a_pm_approves_a_pending_release_from_the_models_panel() {
         );
     }
     screenshot(&mut h, "release-try");
+    // Serve: the champion answers over HTTP from the app, then stops.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    h.state_mut()
+        .room_mut::<kiln_app::gui::release::ReleaseRoom>()
+        .unwrap()
+        .view_mut()
+        .serve_port = port;
+    h.get_by_label("Serve").click();
+    settle(&mut h);
+    h.get_by_label("Stop serving");
+    let health = |port: u16| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let answer = health(port).expect("the server answers");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"version\":2"), "{answer}");
+    h.get_by_label("Stop serving").click();
+    settle(&mut h);
+    h.get_by_label("Serve");
+    assert!(health(port).is_none(), "stopped");
     let ws = Workspace::open(&ws_dir).unwrap();
     assert!(ws.audit_verify().unwrap().ok);
 }

@@ -103,6 +103,23 @@ pub struct ReleaseController {
     pub tried: Option<TryResult>,
     /// The last write's refusal (shown next to the buttons, and as a toast).
     pub refusal: Option<String>,
+    /// The server started from the room: model, alias, and the running server.
+    pub serving: Option<Serving>,
+    serve_job: Option<Task<Serving>>,
+    stop_job: Option<Task<()>>,
+}
+
+/// A model served from the GUI (in this process, until stopped or the app quits).
+pub struct Serving {
+    pub model: String,
+    pub alias: String,
+    pub running: kiln_serve::Running,
+}
+
+impl ReleaseController {
+    pub fn serve_busy(&self) -> bool {
+        self.serve_job.is_some() || self.stop_job.is_some()
+    }
 }
 
 fn read_all(root: &std::path::Path) -> kiln_core::Result<ReleaseData> {
@@ -256,6 +273,34 @@ impl ReleaseController {
                 });
                 return;
             }
+            ReleaseCommand::Serve { model, alias, port } => {
+                state.jobs.replace(&mut self.serve_job);
+                self.serve_job = state.spawn("Start serving", "release-serve", move |_, p| {
+                    p.set(0.2, "loading the model");
+                    let mut config = kiln_serve::ServeConfig::new(root, &model, &alias);
+                    config.addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                    let running = kiln_serve::start(config)
+                        .map_err(|e| kiln_core::CoreError::Invalid(e.to_string()))?;
+                    Ok(Serving {
+                        model,
+                        alias,
+                        running,
+                    })
+                });
+                return;
+            }
+            ReleaseCommand::StopServing => {
+                if let Some(s) = self.serving.take() {
+                    state.jobs.replace(&mut self.stop_job);
+                    self.stop_job =
+                        state.spawn("Stop serving", "release-serve-stop", move |_, _| {
+                            s.running
+                                .stop()
+                                .map_err(|e| kiln_core::CoreError::Invalid(e.to_string()))
+                        });
+                }
+                return;
+            }
             ReleaseCommand::Approve {
                 request,
                 by,
@@ -378,6 +423,22 @@ impl ReleaseController {
                 self.refusal = Some(e.to_string());
                 state.error("Not done", &e.to_string());
             }
+            _ => {}
+        }
+        match state.poll(&mut self.serve_job) {
+            Some(Finished::Done(s)) => {
+                state.info(format!(
+                    "Serving {}@{} on http://{}",
+                    s.model, s.alias, s.running.addr
+                ));
+                self.serving = Some(s);
+            }
+            Some(Finished::Failed(e)) => state.error("Could not start serving", &e.to_string()),
+            _ => {}
+        }
+        match state.poll(&mut self.stop_job) {
+            Some(Finished::Done(())) => state.info("Stopped serving"),
+            Some(Finished::Failed(e)) => state.error("Stopping the server failed", &e.to_string()),
             _ => {}
         }
         match state.poll(&mut self.try_job) {

@@ -5,6 +5,7 @@
 
 mod controller;
 mod panel;
+mod serve;
 mod try_it;
 
 pub use controller::{ReleaseController, ReleaseData, TryResult};
@@ -71,6 +72,13 @@ pub enum ReleaseCommand {
         version: i64,
         by: String,
     },
+    /// Put `model@alias` behind the HTTP API on this port (loopback), in this process.
+    Serve {
+        model: String,
+        alias: String,
+        port: u16,
+    },
+    StopServing,
     /// Predictions of versions on evaluation rows, or on one edited row.
     Try {
         model: String,

@@ -38,6 +38,8 @@ pub struct ReleaseView {
     pub request_notes: String,
     pub brief_form: Option<BriefForm>,
     pub brief_error: Option<String>,
+    /// Port for *Serve* (0 until first shown: then 8080).
+    pub serve_port: u16,
 }
 
 /// The brief as typed in the editor.
@@ -233,6 +235,8 @@ pub fn ui(
         .show(ui, |ui| {
             brief(ui, model);
             brief_editor(ui, v, model, cmds);
+            ui.separator();
+            super::serve::ui(ui, v, ctl, model, cmds);
             ui.separator();
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut v.tab, Tab::Review, "Review");
