@@ -41,7 +41,7 @@ fn version_row(ui: &mut egui::Ui, v: &kiln_core::drift::VersionHealth) {
     };
     ui.label(format!("   version {}", v.version));
     ui.label(v.requests.to_string());
-    for _ in 0..4 {
+    for _ in 0..5 {
         ui.label("");
     }
     ui.label(
