@@ -902,7 +902,7 @@ impl LabelPanel {
 
 /// Diagonal stripes over `rect` in `color` (a suggestion, not a label).
 fn hatch(painter: &egui::Painter, rect: egui::Rect, color: egui::Color32) {
-    let stroke = egui::Stroke::new(1.5, color.gamma_multiply(0.8));
+    let stroke = egui::Stroke::new(1.5, color.gamma_multiply(0.55));
     let step = 8.0;
     let mut d = -rect.height();
     while d < rect.width() {
