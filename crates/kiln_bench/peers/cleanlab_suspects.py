@@ -9,7 +9,8 @@ each flipped row gets a different digit drawn uniformly) and commits the flips a
 label`. Kiln: `kiln labels suspects digits@2 --column column_65 --folds 5` (default MLP). cleanlab: 5-fold
 stratified out-of-sample probabilities from scikit-learn's MLPClassifier(hidden_layer_sizes=(128,)) on
 pixels / 16 (`cross_val_predict`), then `cleanlab.filter.find_label_issues(..., return_indices_ranked_by=
-"self_confidence")`. Both lists are cut at the number of flips; precision = flipped rows among them /
+"self_confidence")` — its default filter, `prune_by_noise_rate` — and with `filter_by="confident_learning"`, the
+rule Kiln follows. Every list is cut at the number of flips; precision = flipped rows among them /
 their length, recall = flipped rows among them / flips. Prints one JSON line.
 """
 
@@ -78,6 +79,10 @@ def main():
                                   x, y, cv=folds, method="predict_proba")
         ranked = find_label_issues(labels=y, pred_probs=probs, return_indices_ranked_by="self_confidence")
         cleanlab_s = time.perf_counter() - t
+        # The rule Kiln follows (off-diagonal of the confident joint) is cleanlab's `confident_learning`
+        # filter; its default `prune_by_noise_rate` also takes rows no other class clears.
+        same_rule = find_label_issues(labels=y, pred_probs=probs, filter_by="confident_learning",
+                                      return_indices_ranked_by="self_confidence")
         print(json.dumps({
             "rows": len(rows),
             "flips": n,
@@ -85,6 +90,7 @@ def main():
             "kiln": {**score(kiln_ranked, flips, n), "suspects": len(kiln_ranked), "seconds": report["seconds"],
                      "wall_s": kiln_wall, "estimated_errors": report["estimated_errors"]},
             "cleanlab": {**score(ranked, flips, n), "suspects": len(ranked), "seconds": cleanlab_s},
+            "cleanlab_confident_learning": {**score(same_rule, flips, n), "suspects": len(same_rule)},
         }))
 
 
