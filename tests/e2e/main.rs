@@ -12,6 +12,7 @@ mod gui;
 mod real_data;
 mod release;
 mod serve;
+mod streaming;
 mod support;
 mod training;
 mod versioning;

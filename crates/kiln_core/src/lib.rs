@@ -147,6 +147,8 @@ pub struct Workspace {
     root: PathBuf,
     store: Store,
     objects: ObjectStore,
+    /// Imports whose data would take more memory than this stream into their object in batches.
+    memory_budget: u64,
 }
 
 impl Workspace {
@@ -164,6 +166,10 @@ impl Workspace {
             root,
             store,
             objects,
+            memory_budget: std::env::var("KILN_MEMORY_BUDGET_MB")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or_else(kiln_data::default_memory_budget, |mb| mb << 20),
         };
         let removed = ws.objects.collect_garbage(
             &ws.store.referenced_objects()?,
@@ -259,6 +265,15 @@ impl Workspace {
         self.import_as(path, name, opts, "import", cancel, progress)
     }
 
+    /// Memory an import may use before it streams (bytes); `KILN_MEMORY_BUDGET_MB` or a quarter of RAM.
+    pub fn memory_budget(&self) -> u64 {
+        self.memory_budget
+    }
+
+    pub fn set_memory_budget(&mut self, bytes: u64) {
+        self.memory_budget = bytes;
+    }
+
     pub(crate) fn import_as(
         &mut self,
         path: &Path,
@@ -269,6 +284,9 @@ impl Workspace {
         progress: &Progress,
     ) -> Result<ImportOutcome> {
         kiln_store::validate_name(name)?;
+        if kiln_data::streams(path, opts, self.memory_budget) {
+            return self.import_streamed(path, name, opts, operation, cancel, progress);
+        }
         progress.set(0.0, "reading");
         let df = kiln_data::read_file(path, opts, cancel, &Progress::new())?;
         if df.column(kiln_data::ROW_ID).is_ok() {
@@ -287,15 +305,13 @@ impl Workspace {
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
             .to_string();
-        let mut recorded = opts.clone();
-        recorded.format = opts.resolve_format(path)?;
-        let parent_id = self.store.get_version(name, None).ok().map(|v| v.id);
+        let recorded = Self::import_record(path, opts)?;
         let meta = VersionMeta {
             dataset: name,
             source_path: Some(&source),
-            import_options: serde_json::to_value(&recorded).unwrap_or_default(),
+            import_options: recorded,
             operation,
-            parent_id,
+            parent_id: self.store.get_version(name, None).ok().map(|v| v.id),
             message: None,
             details: serde_json::json!({}),
             clear_drafts: None,
@@ -306,6 +322,62 @@ impl Workspace {
                 CoreError::Io { source, .. } => CoreError::io(path, source),
                 e => e,
             })
+    }
+
+    /// The import options as recorded with the version (the format resolved).
+    fn import_record(path: &Path, opts: &ImportOptions) -> Result<serde_json::Value> {
+        let mut recorded = opts.clone();
+        recorded.format = opts.resolve_format(path)?;
+        Ok(serde_json::to_value(&recorded).unwrap_or_default())
+    }
+
+    /// Import a file larger than the memory budget: polars' streaming engine reads it in batches into
+    /// the version's Parquet object (the same bytes an in-memory import writes), which is then hashed
+    /// and recorded like any version. Nothing is recorded and no object kept on any failure.
+    fn import_streamed(
+        &mut self,
+        path: &Path,
+        name: &str,
+        opts: &ImportOptions,
+        operation: &str,
+        cancel: &Cancel,
+        progress: &Progress,
+    ) -> Result<ImportOutcome> {
+        progress.set(0.0, "streaming");
+        let tmp = self.objects.temp("parquet");
+        let streamed = kiln_data::stream_csv_to_parquet(path, opts, tmp.path(), cancel, progress)?;
+        let source = path
+            .canonicalize()
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
+        let meta = VersionMeta {
+            dataset: name,
+            source_path: Some(&source),
+            import_options: Self::import_record(path, opts)?,
+            operation,
+            parent_id: self.store.get_version(name, None).ok().map(|v| v.id),
+            message: None,
+            details: serde_json::json!({}),
+            clear_drafts: None,
+            author: None,
+        };
+        let visible = kiln_data::without_row_ids(&DataFrame::empty_with_schema(&streamed.schema));
+        self.record_object(
+            tmp,
+            (
+                streamed.bytes,
+                streamed.rows,
+                kiln_data::schema_of(&visible),
+            ),
+            &meta,
+            cancel,
+            progress,
+        )
+        .map_err(|e| match e {
+            CoreError::Io { source, .. } => CoreError::io(path, source),
+            e => e,
+        })
     }
 
     /// Write `df` (with row ids) as a new version described by `meta`: Parquet to a temp object, fsync,
@@ -322,6 +394,25 @@ impl Workspace {
         progress.set(0.6, "writing parquet");
         let tmp = self.objects.temp("parquet");
         let size = kiln_data::write_parquet(df, tmp.path())?;
+        let visible = kiln_data::without_row_ids(df);
+        self.record_object(
+            tmp,
+            (size, df.height(), kiln_data::schema_of(&visible)),
+            meta,
+            cancel,
+            progress,
+        )
+    }
+
+    /// Hash a written object and record it as a new version (or return the version with that content).
+    fn record_object(
+        &mut self,
+        tmp: objects::TempObject,
+        (size, rows, schema): (u64, usize, Vec<kiln_data::ColumnInfo>),
+        meta: &VersionMeta<'_>,
+        cancel: &Cancel,
+        progress: &Progress,
+    ) -> Result<ImportOutcome> {
         cancel.check()?;
         progress.set(0.9, "hashing");
         let hash = ObjectStore::hash_file(tmp.path())?;
@@ -334,14 +425,13 @@ impl Workspace {
         }
         cancel.check()?;
         let relative = ObjectStore::relative_path(&hash, "parquet");
-        let visible = kiln_data::without_row_ids(df);
         let author = meta.author.map_or_else(current_user, str::to_owned);
         let new = NewVersion {
             dataset: meta.dataset,
             content_hash: &hash,
             object_path: &relative,
-            schema: serde_json::to_value(kiln_data::schema_of(&visible)).unwrap_or_default(),
-            row_count: df.height() as i64,
+            schema: serde_json::to_value(schema).unwrap_or_default(),
+            row_count: rows as i64,
             byte_size: size as i64,
             source_path: meta.source_path,
             import_options: meta.import_options.clone(),

@@ -2,7 +2,7 @@
 //! Parquet form of a dataset version.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use polars::prelude::*;
@@ -572,16 +572,236 @@ fn locate_ndjson_error(path: &Path, bytes: &[u8]) -> Option<DataError> {
     None
 }
 
-/// Write `df` as Parquet to `out` (LZ4 pages: fast to write and to read back) and flush it to disk.
+/// Rows per row group of every Parquet object Kiln writes. The layout depends on nothing else — not on
+/// how the rows arrive — so a table gets the same bytes, and the same content hash, whether it was
+/// written from memory or streamed in batches.
+pub const ROW_GROUP: usize = 64 * 1024;
+
+/// Kiln's one Parquet writer (LZ4 pages: fast to write and to read back): frames of any size go in,
+/// row groups of exactly [`ROW_GROUP`] rows (the last one shorter) come out as they fill.
+pub struct ParquetSink {
+    writer: polars::io::parquet::write::BatchedWriter<File>,
+    /// The same file, to sync once the footer is written.
+    file: File,
+    pending: Option<DataFrame>,
+    rows: usize,
+    path: std::path::PathBuf,
+}
+
+impl ParquetSink {
+    pub fn create(out: &Path, schema: &Schema) -> Result<Self, DataError> {
+        let file = File::create(out).map_err(|e| DataError::io(out, e))?;
+        let handle = file.try_clone().map_err(|e| DataError::io(out, e))?;
+        let writer = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Lz4Raw)
+            .with_statistics(StatisticsOptions::default())
+            .batched(schema)?;
+        Ok(Self {
+            writer,
+            file: handle,
+            pending: None,
+            rows: 0,
+            path: out.to_path_buf(),
+        })
+    }
+
+    /// Add rows; every full row group is encoded and written at once.
+    pub fn push(&mut self, df: &DataFrame) -> Result<(), DataError> {
+        if df.height() == 0 {
+            return Ok(());
+        }
+        self.rows += df.height();
+        let mut pending = match self.pending.take() {
+            None => df.clone(),
+            Some(mut p) => {
+                p.vstack_mut(df)?;
+                p
+            }
+        };
+        while pending.height() >= ROW_GROUP {
+            let mut group = pending.slice(0, ROW_GROUP);
+            group.rechunk_mut();
+            self.writer.write_batch(&group)?;
+            pending = pending.slice(ROW_GROUP as i64, pending.height() - ROW_GROUP);
+        }
+        self.pending = Some(pending);
+        Ok(())
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Write the last rows and the footer, flush to disk; the file's size.
+    pub fn finish(mut self) -> Result<u64, DataError> {
+        if let Some(mut rest) = self.pending.take().filter(|p| p.height() > 0) {
+            rest.rechunk_mut();
+            self.writer.write_batch(&rest)?;
+        }
+        let size = self.writer.finish()?;
+        self.file
+            .sync_all()
+            .map_err(|e| DataError::io(&self.path, e))?;
+        Ok(size)
+    }
+}
+
+/// Write `df` as Parquet to `out` with [`ParquetSink`] and flush it to disk; the file's size.
 pub fn write_parquet(df: &mut DataFrame, out: &Path) -> Result<u64, DataError> {
-    let mut file = File::create(out).map_err(|e| DataError::io(out, e))?;
-    let size = ParquetWriter::new(&mut file)
-        .with_compression(ParquetCompression::Lz4Raw)
-        .with_statistics(StatisticsOptions::default())
-        .finish(df)?;
-    file.flush().map_err(|e| DataError::io(out, e))?;
-    file.sync_all().map_err(|e| DataError::io(out, e))?;
-    Ok(size)
+    let mut sink = ParquetSink::create(out, df.schema())?;
+    sink.push(df)?;
+    sink.finish()
+}
+
+/// What a streamed import wrote.
+#[derive(Clone, Debug)]
+pub struct Streamed {
+    pub rows: usize,
+    pub bytes: u64,
+    pub schema: Schema,
+}
+
+/// The default memory budget of an import: a quarter of the machine's memory (4 GiB when unknown).
+pub fn default_memory_budget() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    total.map_or(4 << 30, |t| t / 4)
+}
+
+/// Whether `path` streams into its object instead of being read whole: a CSV or TSV file whose frame
+/// would likely exceed `budget` bytes (a frame takes about twice the text's size).
+pub fn streams(path: &Path, opts: &ImportOptions, budget: u64) -> bool {
+    let text = matches!(
+        opts.resolve_format(path),
+        Ok(Format::Csv | Format::Tsv | Format::Auto)
+    );
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    text && size.saturating_mul(2) > budget
+}
+
+/// Stream a CSV or TSV file into Parquet at `out` in batches through polars' streaming engine: memory
+/// is bounded by the batches, not the file. The record check (field counts, UTF-8) runs beside it; a
+/// malformed record fails with its line, cancel stops between batches, and on any failure `out` is
+/// left for the caller to discard.
+pub fn stream_csv_to_parquet(
+    path: &Path,
+    opts: &ImportOptions,
+    out: &Path,
+    cancel: &Cancel,
+    progress: &Progress,
+) -> Result<Streamed, DataError> {
+    check_path(path)?;
+    let format = opts.resolve_format(path)?;
+    check_text(path, format)?;
+    let read_opts = csv_options(path, opts, format, None)?;
+    let (sep, quote) = (
+        read_opts.parse_options.separator,
+        read_opts.parse_options.quote_char,
+    );
+    let owned = path.to_path_buf();
+    let skip = opts.skip_rows;
+    let check = std::thread::Builder::new()
+        .name("kiln-csv-check".into())
+        .spawn(move || check_csv_records(&owned, sep, quote, skip))
+        .map_err(|e| DataError::io(path, e))?;
+    let located = |check: std::thread::JoinHandle<Result<(), DataError>>| match check.join() {
+        Ok(r) => r,
+        Err(_) => Err(DataError::malformed(path, "record check panicked")),
+    };
+    let text = path
+        .to_str()
+        .ok_or_else(|| DataError::malformed(path, "the path is not valid UTF-8"))?;
+    let parse = read_opts.parse_options.as_ref().clone();
+    let lf = LazyCsvReader::new(PlRefPath::from(text))
+        .with_has_header(opts.has_header)
+        .with_skip_rows(opts.skip_rows)
+        .with_infer_schema_length(Some(10_000))
+        .map_parse_options(move |_| parse.clone())
+        .finish()
+        .map_err(|e| DataError::malformed(path, e.to_string()))?;
+    let source_schema = match lf.clone().collect_schema() {
+        Ok(s) => s,
+        Err(e) => {
+            located(check)?;
+            return Err(DataError::malformed(path, e.to_string()));
+        }
+    };
+    if source_schema.is_empty() {
+        return Err(DataError::malformed(path, "no columns found"));
+    }
+    if source_schema.contains(crate::ROW_ID) {
+        return Err(DataError::malformed(
+            path,
+            format!("the column name `{}` is reserved by Kiln", crate::ROW_ID),
+        ));
+    }
+    // Row ids by position, first, as an in-memory import numbers them.
+    let lf = lf
+        .with_row_index(crate::ROW_ID, None)
+        .with_column(col(crate::ROW_ID).cast(DataType::UInt64));
+    let schema = lf
+        .clone()
+        .collect_schema()
+        .map_err(|e| DataError::malformed(path, e.to_string()))?
+        .as_ref()
+        .clone();
+    let total = std::fs::metadata(path).map_or(1, |m| m.len().max(1));
+    let sink = std::sync::Arc::new(std::sync::Mutex::new(ParquetSink::create(out, &schema)?));
+    let failure: std::sync::Arc<std::sync::Mutex<Option<DataError>>> = std::sync::Arc::default();
+    let (sink2, failure2, cancel2, progress2) = (
+        sink.clone(),
+        failure.clone(),
+        cancel.clone(),
+        progress.clone(),
+    );
+    let rows_hint = std::sync::atomic::AtomicUsize::new(0);
+    let callback = PlanCallback::new(move |df: DataFrame| {
+        if cancel2.is_cancelled() {
+            return Ok(true);
+        }
+        let Ok(mut s) = sink2.lock() else {
+            return Ok(true);
+        };
+        if let Err(e) = s.push(&df) {
+            if let Ok(mut f) = failure2.lock() {
+                *f = Some(e);
+            }
+            return Ok(true);
+        }
+        // Rows are not bytes; the share of rows seen so far in a frame of this width is a fair guess.
+        let n =
+            rows_hint.fetch_add(df.height(), std::sync::atomic::Ordering::Relaxed) + df.height();
+        let done = (n as f64 * df.estimated_size() as f64 / df.height().max(1) as f64 / 2.0)
+            / total as f64;
+        progress2.set(done.min(0.95) as f32, "streaming");
+        Ok(false)
+    });
+    let run = lf
+        .sink_batches(callback, true, None)
+        .and_then(|q| q.collect_with_engine(Engine::Streaming));
+    // A malformed record is the most useful error: it names the line.
+    located(check)?;
+    run.map_err(|e| DataError::malformed(path, e.to_string()))?;
+    cancel.check()?;
+    if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
+        return Err(e);
+    }
+    let sink = std::sync::Arc::try_unwrap(sink)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+        .ok_or_else(|| DataError::malformed(path, "the streaming import did not finish"))?;
+    let rows = sink.rows();
+    let bytes = sink.finish()?;
+    Ok(Streamed {
+        rows,
+        bytes,
+        schema,
+    })
 }
 
 /// Write `df` to `out` in `format` (from the extension when `Auto`), via a temp file renamed into place,

@@ -1,0 +1,116 @@
+//! Datasets larger than the memory budget: an import through a deliberately tiny budget streams the
+//! file into its object in batches, and the version equals the in-memory import byte for byte (same
+//! content hash); a malformed line fails the same way, naming the line, and leaves the workspace as it
+//! was; cancel leaves nothing behind.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use kiln_core::{Cancel, ImportOptions, Progress, Workspace};
+
+/// `rows` rows of mixed columns: integers, floats with `NA`s, a category, a flag, quoted text with commas.
+fn csv(rows: usize) -> String {
+    let mut s = String::from("id,x,city,ok,note\n");
+    for i in 0..rows {
+        let x = if i % 17 == 0 {
+            "NA".to_owned()
+        } else {
+            format!("{:.3}", (i as f64 * 0.37).sin() * 100.0)
+        };
+        let city = ["Oslo", "Lima", "Pune", "Kyiv"][i % 4];
+        let _ = writeln!(
+            s,
+            "{i},{x},{city},{},\"row {i}, item {}\"",
+            i % 3 == 0,
+            i % 11
+        );
+    }
+    s
+}
+
+fn import(ws: &mut Workspace, file: &Path) -> kiln_core::Result<kiln_core::ImportOutcome> {
+    ws.import(
+        file,
+        "big",
+        &ImportOptions::default(),
+        &Cancel::new(),
+        &Progress::new(),
+    )
+}
+
+#[test]
+fn a_tiny_memory_budget_streams_to_the_same_version_as_memory() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("big.csv");
+    // Three row groups and then some.
+    std::fs::write(&file, csv(3 * kiln_core::data::ROW_GROUP + 4321)).unwrap();
+    let mut in_memory = Workspace::open(&d.path().join("a")).unwrap();
+    in_memory.set_memory_budget(u64::MAX);
+    let mut streamed = Workspace::open(&d.path().join("b")).unwrap();
+    streamed.set_memory_budget(1);
+    assert!(kiln_core::data::streams(
+        &file,
+        &ImportOptions::default(),
+        streamed.memory_budget()
+    ));
+    let a = import(&mut in_memory, &file).unwrap().version;
+    let b = import(&mut streamed, &file).unwrap().version;
+    assert_eq!(a.row_count, (3 * kiln_core::data::ROW_GROUP + 4321) as i64);
+    assert_eq!(b.row_count, a.row_count);
+    assert_eq!(b.schema, a.schema);
+    assert_eq!(b.byte_size, a.byte_size);
+    assert_eq!(b.content_hash, a.content_hash, "the same bytes either way");
+    let (fa, fb) = (
+        in_memory.load_with_ids(&a).unwrap(),
+        streamed.load_with_ids(&b).unwrap(),
+    );
+    assert!(fa.equals_missing(&fb));
+    assert_eq!(
+        fb.column("x").unwrap().null_count(),
+        fa.column("x").unwrap().null_count()
+    );
+    assert!(fb.column("x").unwrap().null_count() > 0, "NA is null");
+    // Importing it again through the budget finds the same content: no new version.
+    let again = import(&mut streamed, &file).unwrap();
+    assert!(!again.created);
+}
+
+#[test]
+fn a_malformed_line_fails_a_streamed_import_by_line_and_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("bad.csv");
+    let mut text = csv(90_000);
+    // A record with a missing field far into the file (line 80,002: the header is line 1).
+    let at = text.match_indices('\n').nth(80_000).unwrap().0 + 1;
+    text.insert_str(at, "1,2,Oslo\n");
+    std::fs::write(&file, text).unwrap();
+    let ws_dir = d.path().join("ws");
+    let mut ws = Workspace::open(&ws_dir).unwrap();
+    ws.set_memory_budget(1);
+    let before = crate::support::tree(&ws_dir.join("objects"));
+    let e = import(&mut ws, &file).unwrap_err().to_string();
+    assert!(e.contains("line 80002"), "{e}");
+    assert!(e.contains("expected 5 fields"), "{e}");
+    assert!(ws.datasets().unwrap().is_empty());
+    assert_eq!(crate::support::tree(&ws_dir.join("objects")), before);
+    // The in-memory import says the same.
+    ws.set_memory_budget(u64::MAX);
+    let e2 = import(&mut ws, &file).unwrap_err().to_string();
+    assert_eq!(e, e2);
+    // Cancelled before it starts: nothing either.
+    ws.set_memory_budget(1);
+    let good = d.path().join("good.csv");
+    std::fs::write(&good, csv(1000)).unwrap();
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let r = ws.import(
+        &good,
+        "big",
+        &ImportOptions::default(),
+        &cancel,
+        &Progress::new(),
+    );
+    assert!(r.is_err());
+    assert!(ws.datasets().unwrap().is_empty());
+    assert_eq!(crate::support::tree(&ws_dir.join("objects")), before);
+}
