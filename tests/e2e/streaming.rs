@@ -73,6 +73,23 @@ fn a_tiny_memory_budget_streams_to_the_same_version_as_memory() {
     // Importing it again through the budget finds the same content: no new version.
     let again = import(&mut streamed, &file).unwrap();
     assert!(!again.created);
+    // The command line's budget does the same.
+    let cli = crate::support::kiln(
+        &d.path().join("c"),
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--memory-budget-mb",
+            "0",
+            "--json",
+        ],
+    )
+    .json();
+    assert_eq!(
+        cli["content_hash"].as_str(),
+        Some(a.content_hash.as_str()),
+        "{cli}"
+    );
 }
 
 #[test]

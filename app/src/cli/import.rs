@@ -38,6 +38,10 @@ pub struct ImportArgs {
     /// PATH is a folder of PNG/JPEG images; sub-folder names become labels (like `ImageFolder`).
     #[arg(long)]
     pub images: bool,
+    /// Memory the import may use, in MiB: a CSV/TSV whose data would take more streams into the
+    /// version in batches (default: a quarter of RAM, or `KILN_MEMORY_BUDGET_MB`).
+    #[arg(long, value_name = "MB")]
+    pub memory_budget_mb: Option<u64>,
 }
 
 impl ImportArgs {
@@ -77,6 +81,9 @@ impl ImportArgs {
 
 pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Write) -> Result<()> {
     let name = args.dataset_name()?;
+    if let Some(mb) = args.memory_budget_mb {
+        ws.set_memory_budget(mb.saturating_mul(1 << 20));
+    }
     let outcome = if args.images {
         ws.import_images(&args.path, &name, &Cancel::new(), &Progress::new())?
     } else {
