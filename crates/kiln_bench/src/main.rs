@@ -340,6 +340,47 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
         let _ = std::fs::remove_dir_all(&ws_dir);
     }
 
+    // polars' own read plus its Parquet write (LZ4), the yardstick of a whole import.
+    let mut polars_rw_times = Vec::new();
+    for _ in 0..repeat {
+        let out = dir.join("polars.parquet");
+        let t = Instant::now();
+        let mut df = CsvReadOptions::default()
+            .try_into_reader_with_file_path(Some(csv.clone()))?
+            .finish()?;
+        let mut f = std::fs::File::create(&out)?;
+        ParquetWriter::new(&mut f)
+            .with_compression(ParquetCompression::Lz4Raw)
+            .finish(&mut df)?;
+        f.sync_all()?;
+        polars_rw_times.push(t.elapsed());
+        drop(df);
+        let _ = std::fs::remove_file(&out);
+    }
+    // The streamed import (a 64 MiB budget forces it), with its peak memory.
+    let mut streamed_times = Vec::new();
+    let mut streamed_peak = None;
+    for i in 0..repeat {
+        let ws_dir = dir.join(format!("ws-streamed-{i}"));
+        let _ = std::fs::remove_dir_all(&ws_dir);
+        let mut ws = Workspace::open(&ws_dir)?;
+        ws.set_memory_budget(64 << 20);
+        let before = current_rss();
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let t = Instant::now();
+        ws.import(
+            &csv,
+            "bench",
+            &ImportOptions::default(),
+            &Cancel::new(),
+            &Progress::new(),
+        )?;
+        streamed_times.push(t.elapsed());
+        streamed_peak = peak_rss().zip(before).map(|(p, b)| p.saturating_sub(b));
+        drop(ws);
+        let _ = std::fs::remove_dir_all(&ws_dir);
+    }
+
     let mut first_rows = Vec::new();
     for _ in 0..repeat.max(5) {
         let t = Instant::now();
@@ -372,6 +413,11 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
         "polars_csv_read_s": p,
         "kiln_import_s": k,
         "ratio_kiln_over_polars": k / p,
+        "polars_read_write_parquet_s": best(&polars_rw_times),
+        "ratio_kiln_over_polars_read_write": k / best(&polars_rw_times),
+        "kiln_streamed_import_s": best(&streamed_times),
+        "ratio_streamed_over_polars_read_write": best(&streamed_times) / best(&polars_rw_times),
+        "streamed_peak_rss_over_start_bytes": streamed_peak,
         "first_rows_s": best(&first_rows),
         "stage_read_s": read_s,
         "stage_write_parquet_s": write_s,
