@@ -32,6 +32,7 @@ bench drift drift --write "$out/drift-frames"
 bench serve serve --connections 32,1000
 for seed in 0 1 2; do
   bench "suspects-seed$seed" suspects --seed "$seed"
+  bench "suspects-pruned-seed$seed" suspects --seed "$seed" --filter prune-by-noise-rate
 done
 py="${PY_PEERS:-python3}"
 echo "== scikit-learn on the same splits" >&2

@@ -151,6 +151,33 @@ fn flipped_labels_are_suspected_and_a_kept_one_is_not_suggested_again() {
     );
     // The same seed gives the same probabilities.
     assert_eq!(again["thresholds"], r["thresholds"]);
+    // cleanlab's default filter on the same probabilities: at least as many rows, the flips among them.
+    let pruned = run(&["--filter", "prune-by-noise-rate"]);
+    assert_eq!(pruned["thresholds"], r["thresholds"]);
+    let rows: BTreeSet<u64> = pruned["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["row_id"].as_u64().unwrap())
+        .collect();
+    assert!(
+        rows.len() + 1 >= suspects.len(),
+        "{} vs {}",
+        rows.len(),
+        suspects.len()
+    );
+    assert!(rows.intersection(&flipped).count() >= 7, "{rows:?}");
+    let bad = kiln(
+        &ws,
+        &[
+            "labels", "suspects", "iris@2", "--column", "column_5", "--filter", "nope",
+        ],
+    );
+    assert!(
+        bad.stderr.contains("unknown filter `nope`"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]

@@ -87,6 +87,10 @@ pub enum LabelsCommand {
         /// Show at most this many suspects (all are recorded).
         #[arg(long)]
         limit: Option<usize>,
+        /// confident-learning (rows another class beats while clearing its threshold) or
+        /// prune-by-noise-rate (per pair of classes, as many rows as the calibrated joint estimates).
+        #[arg(long, default_value = "confident-learning")]
+        filter: String,
     },
     /// Keep rows' labels as they are: they are not suspected again for this version.
     Keep {
@@ -214,11 +218,12 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
             params,
             device,
             limit,
+            filter,
         } => suspects(
             ws,
             reference,
             column,
-            (model, *folds, *seed, params, device),
+            (model, *folds, *seed, params, device, filter),
             *limit,
             json,
             out,
@@ -298,7 +303,7 @@ fn suspects(
     ws: &Workspace,
     reference: &str,
     column: &str,
-    (model, folds, seed, params, device): (&str, usize, u64, &[String], &str),
+    (model, folds, seed, params, device, filter): (&str, usize, u64, &[String], &str, &str),
     limit: Option<usize>,
     json: bool,
     out: &mut dyn Write,
@@ -308,6 +313,9 @@ fn suspects(
     let mut settings = kiln_core::assist::SuspectSettings::new(kind);
     settings.folds = folds;
     settings.seed = seed;
+    settings.filter = kiln_core::assist::SuspectFilter::parse(filter).with_context(|| {
+        format!("unknown filter `{filter}`: confident-learning or prune-by-noise-rate")
+    })?;
     settings.device = kiln_train::DeviceChoice::parse(device)
         .with_context(|| format!("unknown device `{device}`: cpu, wgpu or auto"))?;
     for p in params {

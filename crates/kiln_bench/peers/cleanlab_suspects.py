@@ -6,7 +6,8 @@
 
 It imports assets/demo/digits.csv into a scratch workspace, flips 5% of the labels at random (seeded;
 each flipped row gets a different digit drawn uniformly) and commits the flips as a version with `kiln
-label`. Kiln: `kiln labels suspects digits@2 --column column_65 --folds 5` (default MLP). cleanlab: 5-fold
+label`. Kiln: `kiln labels suspects digits@2 --column column_65 --folds 5` (default MLP), with its default
+filter and with `--filter prune-by-noise-rate`. cleanlab: 5-fold
 stratified out-of-sample probabilities from scikit-learn's MLPClassifier(hidden_layer_sizes=(128,)) on
 pixels / 16 (`cross_val_predict`), then `cleanlab.filter.find_label_issues(..., return_indices_ranked_by=
 "self_confidence")` — its default filter, `prune_by_noise_rate` — and with `filter_by="confident_learning"`, the
@@ -72,6 +73,9 @@ def main():
         kiln_wall = time.perf_counter() - t
         flips = set(int(i) for i in flipped)
         kiln_ranked = [s["row_id"] for s in report["suspects"]]
+        pruned = kiln(args.kiln, ws, "labels", "suspects", "digits@2", "--column", "column_65", "--folds", "5",
+                      "--seed", str(args.seed), "--filter", "prune-by-noise-rate")
+        pruned_ranked = [s["row_id"] for s in pruned["suspects"]]
 
         t = time.perf_counter()
         folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=args.seed)
@@ -89,6 +93,8 @@ def main():
             "seed": args.seed,
             "kiln": {**score(kiln_ranked, flips, n), "suspects": len(kiln_ranked), "seconds": report["seconds"],
                      "wall_s": kiln_wall, "estimated_errors": report["estimated_errors"]},
+            "kiln_prune_by_noise_rate": {**score(pruned_ranked, flips, n), "suspects": len(pruned_ranked),
+                                         "seconds": pruned["seconds"]},
             "cleanlab": {**score(ranked, flips, n), "suspects": len(ranked), "seconds": cleanlab_s},
             "cleanlab_confident_learning": {**score(same_rule, flips, n), "suspects": len(same_rule)},
         }))

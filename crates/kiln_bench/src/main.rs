@@ -153,6 +153,9 @@ enum BenchCommand {
         seed: u64,
         #[arg(long, default_value_t = 5)]
         folds: usize,
+        /// confident-learning or prune-by-noise-rate.
+        #[arg(long, default_value = "confident-learning")]
+        filter: String,
     },
     /// Commit of `labels` drafted labels, and diff of two versions of `diff_rows` rows.
     Versions {
@@ -205,9 +208,12 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             connections,
             seconds,
         } => serve::bench_load(url, body, content_type, *connections, *seconds)?,
-        BenchCommand::Suspects { rate, seed, folds } => {
-            serve::bench_suspects(*rate, *seed, *folds)?
-        }
+        BenchCommand::Suspects {
+            rate,
+            seed,
+            folds,
+            filter,
+        } => serve::bench_suspects(*rate, *seed, *folds, filter)?,
         BenchCommand::Drift {
             rows,
             cols,

@@ -494,7 +494,7 @@ pub fn bench_drift(rows: usize, cols: usize, repeat: usize, write: Option<&Path>
 /// Suspect labels on digits with `rate` of the labels flipped (seeded; each flipped row gets another
 /// digit drawn uniformly, committed as a version): time, and precision and recall of the top suspects
 /// cut at the number of flips.
-pub fn bench_suspects(rate: f64, seed: u64, folds: usize) -> Result<Value> {
+pub fn bench_suspects(rate: f64, seed: u64, folds: usize, filter: &str) -> Result<Value> {
     use rand::seq::SliceRandom;
     use rand::{Rng, SeedableRng};
     let dir = crate::tempfile_dir("suspects")?;
@@ -524,6 +524,8 @@ pub fn bench_suspects(rate: f64, seed: u64, folds: usize) -> Result<Value> {
     let mut settings = kiln_core::assist::SuspectSettings::new(kiln_train::ModelKind::Mlp);
     settings.folds = folds;
     settings.seed = seed;
+    settings.filter = kiln_core::assist::SuspectFilter::parse(filter)
+        .with_context(|| format!("unknown filter `{filter}`"))?;
     let t = Instant::now();
     let report = ws.find_suspects(
         "digits",
@@ -542,6 +544,7 @@ pub fn bench_suspects(rate: f64, seed: u64, folds: usize) -> Result<Value> {
         "flips": n,
         "seed": seed,
         "folds": folds,
+        "filter": filter,
         "suspects_s": secs,
         "suspects": report.suspects.len(),
         "top_n_hits": hits,

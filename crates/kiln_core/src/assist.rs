@@ -13,6 +13,37 @@ use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, Result, Workspace, invalid};
 
+/// Which rows a suspects run reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SuspectFilter {
+    /// A row whose given label another class beats while clearing that class's threshold (the
+    /// off-diagonal of the confident joint): few rows, most of them wrong.
+    #[default]
+    ConfidentLearning,
+    /// For every pair of classes, as many of the given class's rows as the calibrated confident joint
+    /// estimates to be the other class, those the model prefers the other class for by the widest
+    /// margin (cleanlab's default): more of the wrong labels, a few more right ones.
+    PruneByNoiseRate,
+}
+
+impl SuspectFilter {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "confident-learning" => Some(Self::ConfidentLearning),
+            "prune-by-noise-rate" => Some(Self::PruneByNoiseRate),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ConfidentLearning => "confident learning",
+            Self::PruneByNoiseRate => "prune by noise rate",
+        }
+    }
+}
+
 /// How to get the out-of-sample probabilities.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SuspectSettings {
@@ -23,6 +54,8 @@ pub struct SuspectSettings {
     /// Training parameters (the template's defaults with the user's changes).
     pub params: TrainParams,
     pub device: DeviceChoice,
+    #[serde(default)]
+    pub filter: SuspectFilter,
 }
 
 impl SuspectSettings {
@@ -33,6 +66,7 @@ impl SuspectSettings {
             seed: 0,
             params: TrainParams::for_model(model),
             device: DeviceChoice::Cpu,
+            filter: SuspectFilter::default(),
         }
     }
 }
@@ -140,6 +174,90 @@ pub fn confident_learning(k: usize, given: &[usize], probs: &[Vec<f64>]) -> Conf
         suspects,
         joint,
     }
+}
+
+/// The confident joint calibrated to whole rows: each given class's row scaled to its labelled count and
+/// rounded so the row still adds up to it (largest remainders first).
+fn calibrated_counts(joint: &[Vec<usize>], labelled: &[usize]) -> Vec<Vec<usize>> {
+    joint
+        .iter()
+        .zip(labelled)
+        .map(|(row, &n)| {
+            let total: usize = row.iter().sum();
+            if total == 0 {
+                return vec![0; row.len()];
+            }
+            let exact: Vec<f64> = row
+                .iter()
+                .map(|&c| c as f64 / total as f64 * n as f64)
+                .collect();
+            let mut out: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
+            let mut rest: Vec<usize> = (0..row.len()).collect();
+            rest.sort_by(|a, b| {
+                (exact[*b] - exact[*b].floor()).total_cmp(&(exact[*a] - exact[*a].floor()))
+            });
+            let short = n.saturating_sub(out.iter().sum());
+            for &i in rest.iter().take(short) {
+                out[i] += 1;
+            }
+            out
+        })
+        .collect()
+}
+
+/// cleanlab's default filter on the same probabilities: for every given class `g` and other class `c`,
+/// the `calibrated[g][c]` rows labelled `g` with the largest `p[c] − p[g]` are suspects (suggesting the
+/// most probable other class), except rows whose most probable class is the given one. Ranked like
+/// [`confident_learning`]'s: by the given class's probability, lowest first.
+pub fn prune_by_noise_rate(
+    k: usize,
+    given: &[usize],
+    probs: &[Vec<f64>],
+    joint: &[Vec<usize>],
+) -> Vec<(usize, usize)> {
+    let mut labelled = vec![0usize; k];
+    for g in given {
+        labelled[*g] += 1;
+    }
+    let counts = calibrated_counts(joint, &labelled);
+    let mut marked = vec![false; given.len()];
+    for (g, row) in counts.iter().enumerate() {
+        let rows: Vec<usize> = (0..given.len()).filter(|&i| given[i] == g).collect();
+        for (c, &n) in row.iter().enumerate() {
+            if c == g || n == 0 {
+                continue;
+            }
+            let mut by_margin = rows.clone();
+            by_margin.sort_by(|&a, &b| {
+                (probs[b][c] - probs[b][g])
+                    .total_cmp(&(probs[a][c] - probs[a][g]))
+                    .then(a.cmp(&b))
+            });
+            for &i in by_margin.iter().take(n) {
+                marked[i] = true;
+            }
+        }
+    }
+    let mut out: Vec<(usize, usize)> = (0..given.len())
+        .filter(|&i| marked[i])
+        .filter_map(|i| {
+            let p = &probs[i];
+            let g = given[i];
+            // The given class wins ties: a row the model agrees with is no suspect.
+            let best =
+                (0..k).max_by(|a, b| p[*a].total_cmp(&p[*b]).then((*a == g).cmp(&(*b == g))))?;
+            if best == g {
+                return None;
+            }
+            Some((i, best))
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        probs[a.0][given[a.0]]
+            .total_cmp(&probs[b.0][given[b.0]])
+            .then(a.0.cmp(&b.0))
+    });
+    out
 }
 
 /// Calibrate the confident joint (each given class's row scaled to its labelled count) and list the
@@ -315,6 +433,10 @@ impl Workspace {
             progress(fold + 1, settings.folds);
         }
         let cl = confident_learning(k, &given, &probs);
+        let chosen = match settings.filter {
+            SuspectFilter::ConfidentLearning => cl.suspects.clone(),
+            SuspectFilter::PruneByNoiseRate => prune_by_noise_rate(k, &given, &probs, &cl.joint),
+        };
         let agreement = given
             .iter()
             .zip(&probs)
@@ -326,8 +448,7 @@ impl Workspace {
             .kept_labels(version.id, column)?
             .into_iter()
             .collect();
-        let all: Vec<Suspect> = cl
-            .suspects
+        let all: Vec<Suspect> = chosen
             .iter()
             .map(|&(i, c)| Suspect {
                 row_id: ids[labelled[i]],
@@ -767,6 +888,33 @@ mod tests {
         assert!(cl.suspects.is_empty());
         assert!(
             pair_estimates(&["a".into(), "b".into(), "c".into()], &cl.joint, &[2, 2, 2]).is_empty()
+        );
+    }
+
+    #[test]
+    fn prune_by_noise_rate_takes_the_estimated_count_by_margin() {
+        // Class 0: four rows, the joint says one of them is class 1. Row 1 has the widest margin for
+        // class 1 (0.7 − 0.2) but row 2 also prefers 1 (0.55 − 0.45): only the estimated one is taken.
+        let given = [0, 0, 0, 0, 1, 1];
+        let probs = vec![
+            vec![0.9, 0.1],
+            vec![0.2, 0.7],
+            vec![0.45, 0.55],
+            vec![0.8, 0.2],
+            vec![0.1, 0.9],
+            vec![0.2, 0.8],
+        ];
+        let joint = vec![vec![2, 1], vec![0, 2]];
+        assert_eq!(prune_by_noise_rate(2, &given, &probs, &joint), [(1, 1)]);
+        // Calibration scales each row to its labelled count, rounding by largest remainders.
+        assert_eq!(calibrated_counts(&joint, &[4, 2]), [vec![3, 1], vec![0, 2]]);
+        // A row the model agrees with is never a suspect, even when the count reaches it.
+        let joint = vec![vec![1, 3], vec![0, 2]];
+        let found = prune_by_noise_rate(2, &given, &probs, &joint);
+        assert_eq!(
+            found,
+            [(1, 1), (2, 1)],
+            "rows 0 and 3 prefer their own label"
         );
     }
 

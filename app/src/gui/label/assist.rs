@@ -2,7 +2,7 @@
 //! rows with a run's suggestions (accepted one by one or all above a probability), and order unlabeled
 //! items by how unsure a run is about them.
 
-use kiln_core::assist::Uncertainty;
+use kiln_core::assist::{SuspectFilter, Uncertainty};
 use kiln_core::labels::LabelSession;
 use kiln_train::ModelKind;
 
@@ -14,6 +14,7 @@ use crate::gui::state::AppState;
 pub struct AssistView {
     model: ModelKind,
     folds: usize,
+    filter: SuspectFilter,
     run: Option<i64>,
     min_probability: f64,
     strategy: Option<Uncertainty>,
@@ -24,6 +25,7 @@ impl Default for AssistView {
         Self {
             model: ModelKind::Mlp,
             folds: 5,
+            filter: SuspectFilter::ConfidentLearning,
             run: None,
             min_probability: 0.9,
             strategy: None,
@@ -166,6 +168,19 @@ impl AssistView {
                 .labelled_by(l.id);
         });
         ui.horizontal(|ui| {
+            let l = ui.label("Rule");
+            egui::ComboBox::from_id_salt("suspect-filter")
+                .selected_text(self.filter.label())
+                .show_ui(ui, |ui| {
+                    for f in [SuspectFilter::ConfidentLearning, SuspectFilter::PruneByNoiseRate] {
+                        ui.selectable_value(&mut self.filter, f, f.label());
+                    }
+                })
+                .response
+                .on_hover_text("Confident learning: fewer rows, nearly all wrong. Prune by noise rate: as many rows as the model estimates are wrong, so more of them, a few right ones among them.")
+                .labelled_by(l.id);
+        });
+        ui.horizontal(|ui| {
             let busy = ctl.finding_suspects();
             if ui
                 .add_enabled(!busy, egui::Button::new("Find suspect labels"))
@@ -175,6 +190,7 @@ impl AssistView {
                     LabelCommand::FindSuspects {
                         model: self.model,
                         folds: self.folds,
+                        filter: self.filter,
                     }
                     .into(),
                 );

@@ -117,11 +117,16 @@ impl LabelController {
         };
         let root = state.ws.root().to_path_buf();
         match cmd {
-            LabelCommand::FindSuspects { model, folds } => {
+            LabelCommand::FindSuspects {
+                model,
+                folds,
+                filter,
+            } => {
                 let reference = format!("{}@{}", session.base.dataset, session.base.version);
                 let column = session.column.clone();
                 let mut settings = SuspectSettings::new(model);
                 settings.folds = folds;
+                settings.filter = filter;
                 state.jobs.replace(&mut self.suspects);
                 self.suspects =
                     state.spawn("Find suspect labels", "label-suspects", move |cancel, p| {

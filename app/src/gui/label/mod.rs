@@ -42,6 +42,7 @@ pub enum LabelCommand {
     FindSuspects {
         model: kiln_train::ModelKind,
         folds: usize,
+        filter: kiln_core::assist::SuspectFilter,
     },
     /// Decide the suspect shown: `Some(class)` labels it (the suggestion or any class), `None` keeps
     /// the given label.
