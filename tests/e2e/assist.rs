@@ -166,7 +166,12 @@ fn flipped_labels_are_suspected_and_a_kept_one_is_not_suggested_again() {
         rows.len(),
         suspects.len()
     );
-    assert!(rows.intersection(&flipped).count() >= 7, "{rows:?}");
+    // The kept row is left out of this run too.
+    let kept = u64::from(flipped.contains(&first.parse::<u64>().unwrap()));
+    assert!(
+        rows.intersection(&flipped).count() as u64 + kept >= 7,
+        "{rows:?}"
+    );
     let bad = kiln(
         &ws,
         &[
