@@ -28,6 +28,20 @@ fn csv(rows: usize) -> String {
     s
 }
 
+fn import_as(
+    ws: &mut Workspace,
+    file: &Path,
+    name: &str,
+) -> kiln_core::Result<kiln_core::ImportOutcome> {
+    ws.import(
+        file,
+        name,
+        &ImportOptions::default(),
+        &Cancel::new(),
+        &Progress::new(),
+    )
+}
+
 fn import(ws: &mut Workspace, file: &Path) -> kiln_core::Result<kiln_core::ImportOutcome> {
     ws.import(
         file,
@@ -130,4 +144,39 @@ fn a_malformed_line_fails_a_streamed_import_by_line_and_changes_nothing() {
     assert!(r.is_err());
     assert!(ws.datasets().unwrap().is_empty());
     assert_eq!(crate::support::tree(&ws_dir.join("objects")), before);
+}
+
+#[test]
+fn parquet_and_arrow_ipc_sources_stream_to_the_same_version_as_memory() {
+    use kiln_core::data::polars::prelude::*;
+    let d = tempfile::tempdir().unwrap();
+    let text = d.path().join("t.csv");
+    std::fs::write(&text, csv(2 * kiln_core::data::ROW_GROUP + 99)).unwrap();
+    let mut df = CsvReadOptions::default()
+        .try_into_reader_with_file_path(Some(text))
+        .unwrap()
+        .finish()
+        .unwrap();
+    // Sources laid out their own way (other row groups, other batches).
+    let pq = d.path().join("t.parquet");
+    ParquetWriter::new(std::fs::File::create(&pq).unwrap())
+        .with_row_group_size(Some(10_000))
+        .finish(&mut df)
+        .unwrap();
+    let ipc = d.path().join("t.arrow");
+    IpcWriter::new(std::fs::File::create(&ipc).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    for file in [&pq, &ipc] {
+        let mut in_memory = Workspace::open(&d.path().join("m")).unwrap();
+        in_memory.set_memory_budget(u64::MAX);
+        let mut streamed = Workspace::open(&d.path().join("s")).unwrap();
+        streamed.set_memory_budget(1);
+        assert!(kiln_core::data::streams(file, &ImportOptions::default(), 1));
+        let name = file.extension().unwrap().to_str().unwrap();
+        let a = import_as(&mut in_memory, file, name).unwrap().version;
+        let b = import_as(&mut streamed, file, name).unwrap().version;
+        assert_eq!(b.row_count, df.height() as i64);
+        assert_eq!(b.content_hash, a.content_hash, "{name}");
+    }
 }

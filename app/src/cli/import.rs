@@ -38,7 +38,7 @@ pub struct ImportArgs {
     /// PATH is a folder of PNG/JPEG images; sub-folder names become labels (like `ImageFolder`).
     #[arg(long)]
     pub images: bool,
-    /// Memory the import may use, in MiB: a CSV/TSV whose data would take more streams into the
+    /// Memory the import may use, in MiB: a CSV/TSV/Parquet/IPC file whose data would take more streams into the
     /// version in batches (default: a quarter of RAM, or `KILN_MEMORY_BUDGET_MB`).
     #[arg(long, value_name = "MB")]
     pub memory_budget_mb: Option<u64>,

@@ -345,7 +345,7 @@ impl Workspace {
     ) -> Result<ImportOutcome> {
         progress.set(0.0, "streaming");
         let tmp = self.objects.temp("parquet");
-        let streamed = kiln_data::stream_csv_to_parquet(path, opts, tmp.path(), cancel, progress)?;
+        let streamed = kiln_data::stream_to_parquet(path, opts, tmp.path(), cancel, progress)?;
         let source = path
             .canonicalize()
             .unwrap_or_else(|_| path.to_path_buf())

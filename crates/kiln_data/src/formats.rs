@@ -673,22 +673,25 @@ pub fn default_memory_budget() -> u64 {
     total.map_or(4 << 30, |t| t / 4)
 }
 
-/// Whether `path` streams into its object instead of being read whole: a CSV or TSV file whose frame
-/// would likely exceed `budget` bytes (a frame takes about twice the text's size).
+/// Whether `path` streams into its object instead of being read whole: a CSV, TSV, Parquet or Arrow IPC
+/// file whose frame would likely exceed `budget` bytes (about twice a text file's size, five times a
+/// compressed Parquet file's, an IPC file's own). JSON arrays and NDJSON are read whole.
 pub fn streams(path: &Path, opts: &ImportOptions, budget: u64) -> bool {
-    let text = matches!(
-        opts.resolve_format(path),
-        Ok(Format::Csv | Format::Tsv | Format::Auto)
-    );
+    let factor = match opts.resolve_format(path) {
+        Ok(Format::Csv | Format::Tsv | Format::Auto) => 2,
+        Ok(Format::Parquet) => 5,
+        Ok(Format::Ipc) => 1,
+        _ => return false,
+    };
     let size = std::fs::metadata(path).map_or(0, |m| m.len());
-    text && size.saturating_mul(2) > budget
+    size.saturating_mul(factor) > budget
 }
 
-/// Stream a CSV or TSV file into Parquet at `out` in batches through polars' streaming engine: memory
-/// is bounded by the batches, not the file. The record check (field counts, UTF-8) runs beside it; a
-/// malformed record fails with its line, cancel stops between batches, and on any failure `out` is
-/// left for the caller to discard.
-pub fn stream_csv_to_parquet(
+/// Stream a CSV, TSV, Parquet or Arrow IPC file into Parquet at `out` in batches through polars'
+/// streaming engine: memory is bounded by the batches, not the file. For text, the record check (field
+/// counts, UTF-8) runs beside it and a malformed record fails with its line; cancel stops between
+/// batches; on any failure `out` is left for the caller to discard.
+pub fn stream_to_parquet(
     path: &Path,
     opts: &ImportOptions,
     out: &Path,
@@ -697,6 +700,40 @@ pub fn stream_csv_to_parquet(
 ) -> Result<Streamed, DataError> {
     check_path(path)?;
     let format = opts.resolve_format(path)?;
+    let text = path
+        .to_str()
+        .ok_or_else(|| DataError::malformed(path, "the path is not valid UTF-8"))?;
+    let lf = match format {
+        Format::Csv | Format::Tsv | Format::Auto => {
+            return stream_csv(path, opts, format, out, (cancel, progress));
+        }
+        Format::Parquet => {
+            LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())
+                .map_err(|e| polars_error(path, "Parquet", &e))?
+        }
+        Format::Ipc => LazyFrame::scan_ipc(
+            PlRefPath::from(text),
+            IpcScanOptions::default(),
+            UnifiedScanArgs::default(),
+        )
+        .map_err(|e| polars_error(path, "Arrow IPC", &e))?,
+        Format::Json | Format::Ndjson => {
+            return Err(DataError::malformed(
+                path,
+                "JSON is read whole, not streamed",
+            ));
+        }
+    };
+    sink_lazy(path, lf, None, out, (cancel, progress))
+}
+
+fn stream_csv(
+    path: &Path,
+    opts: &ImportOptions,
+    format: Format,
+    out: &Path,
+    (cancel, progress): (&Cancel, &Progress),
+) -> Result<Streamed, DataError> {
     check_text(path, format)?;
     let read_opts = csv_options(path, opts, format, None)?;
     let (sep, quote) = (
@@ -709,10 +746,6 @@ pub fn stream_csv_to_parquet(
         .name("kiln-csv-check".into())
         .spawn(move || check_csv_records(&owned, sep, quote, skip))
         .map_err(|e| DataError::io(path, e))?;
-    let located = |check: std::thread::JoinHandle<Result<(), DataError>>| match check.join() {
-        Ok(r) => r,
-        Err(_) => Err(DataError::malformed(path, "record check panicked")),
-    };
     let text = path
         .to_str()
         .ok_or_else(|| DataError::malformed(path, "the path is not valid UTF-8"))?;
@@ -724,6 +757,25 @@ pub fn stream_csv_to_parquet(
         .map_parse_options(move |_| parse.clone())
         .finish()
         .map_err(|e| DataError::malformed(path, e.to_string()))?;
+    sink_lazy(path, lf, Some(check), out, (cancel, progress))
+}
+
+/// Run `lf` through the streaming engine into a [`ParquetSink`] at `out`, with row ids by position
+/// first. `check` is the text record check running beside it: its error (naming the line) wins.
+fn sink_lazy(
+    path: &Path,
+    lf: LazyFrame,
+    check: Option<std::thread::JoinHandle<Result<(), DataError>>>,
+    out: &Path,
+    (cancel, progress): (&Cancel, &Progress),
+) -> Result<Streamed, DataError> {
+    let located = |check: Option<std::thread::JoinHandle<Result<(), DataError>>>| match check
+        .map(std::thread::JoinHandle::join)
+    {
+        None | Some(Ok(Ok(()))) => Ok(()),
+        Some(Ok(Err(e))) => Err(e),
+        Some(Err(_)) => Err(DataError::malformed(path, "record check panicked")),
+    };
     let source_schema = match lf.clone().collect_schema() {
         Ok(s) => s,
         Err(e) => {

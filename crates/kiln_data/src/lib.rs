@@ -17,7 +17,7 @@ mod versioning;
 pub use error::DataError;
 pub use formats::{
     Format, ImportOptions, ParquetSink, ROW_GROUP, Streamed, default_memory_budget, export_file,
-    preview_file, read_file, read_parquet, stream_csv_to_parquet, streams, validate_source,
+    preview_file, read_file, read_parquet, stream_to_parquet, streams, validate_source,
     write_parquet,
 };
 pub use plots::{Histogram, ScatterSeries, ValueCount, histogram, scatter, value_counts};
