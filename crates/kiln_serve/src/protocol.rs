@@ -152,6 +152,33 @@ fn no_images(features: &[ServedFeature]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The model's features `given` (distinct names: an object's keys, a frame's columns) lacks and the
+/// names it has that are no feature, in words; `None` when they match.
+fn name_mismatch(features: &[ServedFeature], given: &[&str]) -> Option<String> {
+    let extra: Vec<&str> = given
+        .iter()
+        .copied()
+        .filter(|g| !features.iter().any(|f| f.name == *g))
+        .collect();
+    // Distinct names, none unknown, as many as the features: they are the features.
+    if extra.is_empty() && given.len() == features.len() {
+        return None;
+    }
+    let missing: Vec<&str> = features
+        .iter()
+        .filter(|f| !given.contains(&f.name.as_str()))
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing features: {}", missing.join(", ")));
+    }
+    if !extra.is_empty() {
+        parts.push(format!("unknown features: {}", extra.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 fn frame(features: &[ServedFeature], cols: Vec<Col>, n: usize) -> Result<DataFrame, ApiError> {
     let columns: Vec<Column> = cols
         .into_iter()
@@ -191,25 +218,11 @@ pub fn parse_v1(body: &[u8], features: &[ServedFeature]) -> Result<Rows, ApiErro
                 kind_of(row)
             )));
         };
-        let missing: Vec<&str> = features
-            .iter()
-            .filter(|f| !obj.contains_key(&f.name))
-            .map(|f| f.name.as_str())
-            .collect();
-        let extra: Vec<&str> = obj
-            .keys()
-            .filter(|k| !features.iter().any(|f| &f.name == *k))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() || !extra.is_empty() {
-            let mut parts = Vec::new();
-            if !missing.is_empty() {
-                parts.push(format!("missing features: {}", missing.join(", ")));
-            }
-            if !extra.is_empty() {
-                parts.push(format!("unknown features: {}", extra.join(", ")));
-            }
-            return Err(unprocessable(format!("row {i}: {}", parts.join("; "))));
+        if let Some(wrong) = name_mismatch(
+            features,
+            &obj.keys().map(String::as_str).collect::<Vec<_>>(),
+        ) {
+            return Err(unprocessable(format!("row {i}: {wrong}")));
         }
         for (f, c) in features.iter().zip(cols.iter_mut()) {
             c.push(&f.name, &obj[&f.name], &format!("row {i}"))?;
@@ -420,26 +433,14 @@ pub fn parse_arrow(body: &[u8], features: &[ServedFeature]) -> Result<Rows, ApiE
             format!("{n} rows: at most {MAX_ROWS} per request"),
         ));
     }
-    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    let missing: Vec<&str> = features
-        .iter()
-        .filter(|f| !names.contains(&f.name.as_str()))
-        .map(|f| f.name.as_str())
-        .collect();
-    let extra: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|c| !features.iter().any(|f| f.name == *c))
-        .collect();
-    if !missing.is_empty() || !extra.is_empty() {
-        let mut parts = Vec::new();
-        if !missing.is_empty() {
-            parts.push(format!("missing features: {}", missing.join(", ")));
-        }
-        if !extra.is_empty() {
-            parts.push(format!("unknown features: {}", extra.join(", ")));
-        }
-        return Err(unprocessable(parts.join("; ")));
+    if let Some(wrong) = name_mismatch(
+        features,
+        &df.get_column_names()
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
+    ) {
+        return Err(unprocessable(wrong));
     }
     let mut columns = Vec::with_capacity(features.len());
     for f in features {
