@@ -333,27 +333,39 @@ async fn watch_alias(state: Arc<AppState>) {
     let every = std::time::Duration::from_millis(state.config.watch_ms.max(10));
     loop {
         tokio::time::sleep(every).await;
+        // One read of the registry per tick: the alias, the version before it (for the standby) and
+        // the challenger's alias.
         let (root, model, alias) = (
             state.config.workspace.clone(),
             state.config.model.clone(),
             state.config.alias.clone(),
         );
+        let (want_previous, challenger) =
+            (state.standby.is_some(), state.config.challenger.clone());
         let found = tokio::task::spawn_blocking(move || {
-            let ws = kiln_core::Workspace::open(&root)?;
-            Ok::<_, kiln_core::CoreError>((
-                ws.resolve_model(&model, &alias)?,
-                ws.previous_model(&model, &alias)?,
+            let ws = kiln_core::Workspace::open(&root).ok()?;
+            let previous = if want_previous {
+                ws.previous_model(&model, &alias).ok().flatten()
+            } else {
+                None
+            };
+            Some((
+                ws.resolve_model(&model, &alias).ok(),
+                previous,
+                challenger.and_then(|c| ws.resolve_model(&model, &c).ok()),
             ))
         })
         .await;
+        let Ok(Some((current, previous, challenger))) = found else {
+            continue;
+        };
         // The standby follows: the version before the alias's current one.
-        if let (Ok(Ok((_, Some((version, run))))), Some(standby)) = (&found, &state.standby)
-            && standby.current().version != *version
+        if let (Some((version, run)), Some(standby)) = (previous, &state.standby)
+            && standby.current().version != version
         {
-            standby.swap(*version, *run);
+            standby.swap(version, run);
         }
-        let found = found.map(|r| r.map(|(now, _)| now));
-        if let Ok(Ok((version, run))) = found
+        if let Some((version, run)) = current
             && state.model.current().version != version
             && state.failed_version() != Some(version)
         {
@@ -363,17 +375,10 @@ async fn watch_alias(state: Arc<AppState>) {
                 *d = None;
             }
         }
-        if let (Some(handle), Some(alias)) = (&state.challenger, state.config.challenger.clone()) {
-            let (root, model) = (state.config.workspace.clone(), state.config.model.clone());
-            let found = tokio::task::spawn_blocking(move || {
-                kiln_core::Workspace::open(&root).and_then(|ws| ws.resolve_model(&model, &alias))
-            })
-            .await;
-            if let Ok(Ok((version, run))) = found
-                && handle.current().version != version
-            {
-                handle.swap(version, run);
-            }
+        if let (Some((version, run)), Some(handle)) = (challenger, &state.challenger)
+            && handle.current().version != version
+        {
+            handle.swap(version, run);
         }
     }
 }
