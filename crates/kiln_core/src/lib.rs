@@ -284,77 +284,40 @@ impl Workspace {
         progress: &Progress,
     ) -> Result<ImportOutcome> {
         kiln_store::validate_name(name)?;
-        if kiln_data::streams(path, opts, self.memory_budget) {
-            return self.import_streamed(path, name, opts, operation, cancel, progress);
-        }
-        progress.set(0.0, "reading");
-        let df = kiln_data::read_file(path, opts, cancel, &Progress::new())?;
-        if df.column(kiln_data::ROW_ID).is_ok() {
-            return Err(CoreError::Data(kiln_data::DataError::Malformed {
-                path: path.to_path_buf(),
-                message: format!(
-                    "the column name `{}` is reserved by Kiln",
-                    kiln_data::ROW_ID
-                ),
-            }));
-        }
-        cancel.check()?;
-        let mut df = kiln_data::with_row_ids(&df)?;
+        // A file larger than the memory budget streams in batches into the version's Parquet object
+        // (the same bytes an in-memory import writes); any other is read whole. Either way the object
+        // is then hashed and recorded like any version, and nothing is kept on a failure.
+        let read = if kiln_data::streams(path, opts, self.memory_budget) {
+            progress.set(0.0, "streaming");
+            let tmp = self.objects.temp("parquet");
+            let s = kiln_data::stream_to_parquet(path, opts, tmp.path(), cancel, progress)?;
+            Read::Streamed(tmp, s)
+        } else {
+            progress.set(0.0, "reading");
+            let df = kiln_data::read_file(path, opts, cancel, &Progress::new())?;
+            if df.column(kiln_data::ROW_ID).is_ok() {
+                return Err(CoreError::Data(kiln_data::DataError::Malformed {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "the column name `{}` is reserved by Kiln",
+                        kiln_data::ROW_ID
+                    ),
+                }));
+            }
+            cancel.check()?;
+            Read::Frame(kiln_data::with_row_ids(&df)?)
+        };
         let source = path
             .canonicalize()
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
             .to_string();
-        let recorded = Self::import_record(path, opts)?;
-        let meta = VersionMeta {
-            dataset: name,
-            source_path: Some(&source),
-            import_options: recorded,
-            operation,
-            parent_id: self.store.get_version(name, None).ok().map(|v| v.id),
-            message: None,
-            details: serde_json::json!({}),
-            clear_drafts: None,
-            author: None,
-        };
-        self.store_version(&mut df, &meta, cancel, progress)
-            .map_err(|e| match e {
-                CoreError::Io { source, .. } => CoreError::io(path, source),
-                e => e,
-            })
-    }
-
-    /// The import options as recorded with the version (the format resolved).
-    fn import_record(path: &Path, opts: &ImportOptions) -> Result<serde_json::Value> {
         let mut recorded = opts.clone();
         recorded.format = opts.resolve_format(path)?;
-        Ok(serde_json::to_value(&recorded).unwrap_or_default())
-    }
-
-    /// Import a file larger than the memory budget: polars' streaming engine reads it in batches into
-    /// the version's Parquet object (the same bytes an in-memory import writes), which is then hashed
-    /// and recorded like any version. Nothing is recorded and no object kept on any failure.
-    fn import_streamed(
-        &mut self,
-        path: &Path,
-        name: &str,
-        opts: &ImportOptions,
-        operation: &str,
-        cancel: &Cancel,
-        progress: &Progress,
-    ) -> Result<ImportOutcome> {
-        progress.set(0.0, "streaming");
-        let tmp = self.objects.temp("parquet");
-        let streamed = kiln_data::stream_to_parquet(path, opts, tmp.path(), cancel, progress)?;
-        let source = path
-            .canonicalize()
-            .unwrap_or_else(|_| path.to_path_buf())
-            .display()
-            .to_string();
         let meta = VersionMeta {
             dataset: name,
             source_path: Some(&source),
-            import_options: Self::import_record(path, opts)?,
+            import_options: serde_json::to_value(&recorded).unwrap_or_default(),
             operation,
             parent_id: self.store.get_version(name, None).ok().map(|v| v.id),
             message: None,
@@ -362,19 +325,15 @@ impl Workspace {
             clear_drafts: None,
             author: None,
         };
-        let visible = kiln_data::without_row_ids(&DataFrame::empty_with_schema(&streamed.schema));
-        self.record_object(
-            tmp,
-            (
-                streamed.bytes,
-                streamed.rows,
-                kiln_data::schema_of(&visible),
-            ),
-            &meta,
-            cancel,
-            progress,
-        )
-        .map_err(|e| match e {
+        let outcome = match read {
+            Read::Streamed(tmp, s) => {
+                let visible = kiln_data::without_row_ids(&DataFrame::empty_with_schema(&s.schema));
+                let written = (s.bytes, s.rows, kiln_data::schema_of(&visible));
+                self.record_object(tmp, written, &meta, cancel, progress)
+            }
+            Read::Frame(mut df) => self.store_version(&mut df, &meta, cancel, progress),
+        };
+        outcome.map_err(|e| match e {
             CoreError::Io { source, .. } => CoreError::io(path, source),
             e => e,
         })
@@ -455,6 +414,12 @@ impl Workspace {
             version,
         })
     }
+}
+
+/// An imported file: streamed into its object already, or read into memory (with row ids).
+enum Read {
+    Streamed(objects::TempObject, kiln_data::Streamed),
+    Frame(DataFrame),
 }
 
 /// How a new version came to be.
