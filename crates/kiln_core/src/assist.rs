@@ -164,11 +164,7 @@ pub fn confident_learning(k: usize, given: &[usize], probs: &[Vec<f64>]) -> Conf
             suspects.push((i, c));
         }
     }
-    suspects.sort_by(|a, b| {
-        probs[a.0][given[a.0]]
-            .total_cmp(&probs[b.0][given[b.0]])
-            .then(a.0.cmp(&b.0))
-    });
+    rank_by_given(&mut suspects, given, probs);
     ConfidentLearning {
         thresholds,
         suspects,
@@ -252,12 +248,17 @@ pub fn prune_by_noise_rate(
             Some((i, best))
         })
         .collect();
-    out.sort_by(|a, b| {
+    rank_by_given(&mut out, given, probs);
+    out
+}
+
+/// Suspects `(row, suggested)` by the given class's probability, lowest first (ties by row).
+fn rank_by_given(suspects: &mut [(usize, usize)], given: &[usize], probs: &[Vec<f64>]) {
+    suspects.sort_by(|a, b| {
         probs[a.0][given[a.0]]
             .total_cmp(&probs[b.0][given[b.0]])
             .then(a.0.cmp(&b.0))
     });
-    out
 }
 
 /// Calibrate the confident joint (each given class's row scaled to its labelled count) and list the
@@ -440,7 +441,7 @@ impl Workspace {
         let agreement = given
             .iter()
             .zip(&probs)
-            .filter(|(g, p)| (0..k).max_by(|a, b| p[*a].total_cmp(&p[*b])) == Some(**g))
+            .filter(|(g, p)| crate::best_class(p) == **g)
             .count() as f64
             / given.len() as f64;
         let kept: HashSet<u64> = self
@@ -613,9 +614,7 @@ impl Workspace {
             .into_iter()
             .zip(probs)
             .map(|(row_id, p)| {
-                let best = (0..p.len())
-                    .max_by(|a, b| p[*a].total_cmp(&p[*b]))
-                    .unwrap_or(0);
+                let best = crate::best_class(&p);
                 RowPrediction {
                     row_id,
                     class: classes.get(best).cloned().unwrap_or_default(),
@@ -805,16 +804,27 @@ impl crate::labels::LabelSession {
 }
 
 impl Workspace {
+    /// `run`'s predictions for the rows of `session` without a label (draft included), and their
+    /// positions.
+    fn unlabeled_predictions(
+        &self,
+        session: &crate::labels::LabelSession,
+        run: i64,
+    ) -> Result<(Vec<usize>, Predictions)> {
+        let unlabeled: Vec<usize> = (0..session.ids.len())
+            .filter(|&i| session.label_at(i).is_none())
+            .collect();
+        let p = self.predictions_for(run, &take(&session.df, &unlabeled)?)?;
+        Ok((unlabeled, p))
+    }
+
     /// Pre-labels for the rows of `session` without a label: the run's class and its probability.
     pub fn suggestions(
         &self,
         session: &crate::labels::LabelSession,
         run: i64,
     ) -> Result<Suggestions> {
-        let unlabeled: Vec<usize> = (0..session.ids.len())
-            .filter(|&i| session.label_at(i).is_none())
-            .collect();
-        let p = self.predictions_for(run, &take(&session.df, &unlabeled)?)?;
+        let (_, p) = self.unlabeled_predictions(session, run)?;
         Ok(p.rows
             .into_iter()
             .map(|r| (r.row_id, (r.class, r.score)))
@@ -828,10 +838,7 @@ impl Workspace {
         run: i64,
         strategy: Uncertainty,
     ) -> Result<Vec<usize>> {
-        let unlabeled: Vec<usize> = (0..session.ids.len())
-            .filter(|&i| session.label_at(i).is_none())
-            .collect();
-        let p = self.predictions_for(run, &take(&session.df, &unlabeled)?)?;
+        let (unlabeled, p) = self.unlabeled_predictions(session, run)?;
         let mut scored: Vec<(usize, f64)> = unlabeled
             .into_iter()
             .zip(p.rows)

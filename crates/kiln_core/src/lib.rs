@@ -32,7 +32,7 @@ pub use kiln_store::{
     SweepStatus,
 };
 pub use objects::ObjectStore;
-pub use predict::LoadedModel;
+pub use predict::{LoadedModel, best_class};
 
 use kiln_data::polars::prelude::DataFrame;
 use kiln_store::{NewVersion, Store};

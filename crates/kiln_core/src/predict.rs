@@ -14,6 +14,14 @@ pub struct LoadedModel {
     device: kiln_train::TrainDevice,
 }
 
+/// The most probable class of one row's probabilities (the last of equals, as `Iterator::max_by`
+/// gives); 0 for an empty row.
+pub fn best_class(p: &[f64]) -> usize {
+    (0..p.len())
+        .max_by(|a, b| p[*a].total_cmp(&p[*b]))
+        .unwrap_or(0)
+}
+
 impl std::fmt::Debug for LoadedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedModel")

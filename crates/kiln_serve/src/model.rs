@@ -284,9 +284,7 @@ fn answers(served: &Served, rows: &Rows, probs: Vec<Vec<f64>>) -> Vec<Answer> {
         .into_iter()
         .zip(&rows.ids)
         .map(|(p, id)| {
-            let best = (0..p.len())
-                .max_by(|a, b| p[*a].total_cmp(&p[*b]))
-                .unwrap_or(0);
+            let best = kiln_core::best_class(&p);
             Answer {
                 prediction_id: id.clone(),
                 class: served.classes.get(best).cloned().unwrap_or_default(),

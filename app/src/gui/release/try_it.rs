@@ -106,9 +106,7 @@ pub fn ui(
             ui.columns(t.versions.len().max(1), |cols| {
                 for (col, (ver, classes, probs)) in cols.iter_mut().zip(&t.versions) {
                     let p = &probs[i];
-                    let best = (0..p.len())
-                        .max_by(|a, b| p[*a].total_cmp(&p[*b]))
-                        .unwrap_or(0);
+                    let best = kiln_core::best_class(p);
                     col.horizontal(|ui| {
                         ui.strong(format!(
                             "v{ver}: {}",
