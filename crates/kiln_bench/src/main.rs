@@ -531,25 +531,24 @@ fn bench_table(rows: usize, cols: usize, frames: usize) -> Result<serde_json::Va
 
 /// Peak resident memory of this process so far, in bytes (Linux: `VmHWM`).
 fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    status_field("VmHWM:")
 }
 
 /// A `kB` field of `/proc/self/status`, in bytes.
 fn status_field(name: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status_field_of("self", name)
+}
+
+/// A `kB` field of `/proc/PROCESS/status` (`self` or a pid), in bytes.
+fn status_field_of(process: &str, name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(name))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
 
 fn current_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    status_field("VmRSS:")
 }
 
 fn bench_stats(rows: usize, cols: usize) -> Result<serde_json::Value> {

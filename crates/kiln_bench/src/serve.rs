@@ -257,18 +257,11 @@ pub fn load(target: &Target, connections: usize, warmup: f64, seconds: f64) -> L
 
 /// Resident memory of a process, in bytes: (now, peak) from `/proc/PID/status`.
 pub fn rss_of(pid: u32) -> (Option<u64>, Option<u64>) {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return (None, None);
-    };
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    let pid = pid.to_string();
+    (
+        crate::status_field_of(&pid, "VmRSS:"),
+        crate::status_field_of(&pid, "VmHWM:"),
+    )
 }
 
 /// A digits workspace with a trained default MLP registered as `digits-mlp` v1; returns the first row
