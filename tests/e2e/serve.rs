@@ -689,18 +689,21 @@ fn arrow_ipc_stream_bodies_predict_like_json_and_bad_ones_are_named() {
     let good = arrow_stream(&df, CompatLevel::oldest());
     let (s, _, b) = http(a, "POST", "/v1/predict", &good[..good.len() / 2], &[ARROW]);
     assert_eq!(s, 400, "{b}");
+    let post_arrow = |df: &DataFrame| {
+        http(
+            a,
+            "POST",
+            "/v1/predict",
+            &arrow_stream(df, CompatLevel::oldest()),
+            &[ARROW],
+        )
+    };
     // A missing feature and an unknown one, named.
     let mut wrong = df.drop("sex").unwrap();
     wrong
         .with_column(Column::new("colour".into(), ["red", "blue"]))
         .unwrap();
-    let (s, _, b) = http(
-        a,
-        "POST",
-        "/v1/predict",
-        &arrow_stream(&wrong, CompatLevel::oldest()),
-        &[ARROW],
-    );
+    let (s, _, b) = post_arrow(&wrong);
     assert_eq!(s, 422, "{b}");
     let msg = b["error"].as_str().unwrap();
     assert!(
@@ -712,13 +715,7 @@ fn arrow_ipc_stream_bodies_predict_like_json_and_bad_ones_are_named() {
     wrong
         .with_column(Column::new("bill_length_mm".into(), ["long", "short"]))
         .unwrap();
-    let (s, _, b) = http(
-        a,
-        "POST",
-        "/v1/predict",
-        &arrow_stream(&wrong, CompatLevel::oldest()),
-        &[ARROW],
-    );
+    let (s, _, b) = post_arrow(&wrong);
     assert_eq!(s, 422, "{b}");
     assert!(
         b["error"]
