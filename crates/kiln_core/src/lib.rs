@@ -147,8 +147,9 @@ pub struct Workspace {
     root: PathBuf,
     store: Store,
     objects: ObjectStore,
-    /// Imports whose data would take more memory than this stream into their object in batches.
-    memory_budget: u64,
+    /// Imports whose data would take more memory than this stream into their object in batches; the
+    /// default (read when an import asks) when `None`.
+    memory_budget: Option<u64>,
 }
 
 impl Workspace {
@@ -166,10 +167,7 @@ impl Workspace {
             root,
             store,
             objects,
-            memory_budget: std::env::var("KILN_MEMORY_BUDGET_MB")
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .map_or_else(kiln_data::default_memory_budget, |mb| mb << 20),
+            memory_budget: None,
         };
         let removed = ws.objects.collect_garbage(
             &ws.store.referenced_objects()?,
@@ -267,11 +265,16 @@ impl Workspace {
 
     /// Memory an import may use before it streams (bytes); `KILN_MEMORY_BUDGET_MB` or a quarter of RAM.
     pub fn memory_budget(&self) -> u64 {
-        self.memory_budget
+        self.memory_budget.unwrap_or_else(|| {
+            std::env::var("KILN_MEMORY_BUDGET_MB")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or_else(kiln_data::default_memory_budget, |mb| mb << 20)
+        })
     }
 
     pub fn set_memory_budget(&mut self, bytes: u64) {
-        self.memory_budget = bytes;
+        self.memory_budget = Some(bytes);
     }
 
     pub(crate) fn import_as(
@@ -287,7 +290,7 @@ impl Workspace {
         // A file larger than the memory budget streams in batches into the version's Parquet object
         // (the same bytes an in-memory import writes); any other is read whole. Either way the object
         // is then hashed and recorded like any version, and nothing is kept on a failure.
-        let read = if kiln_data::streams(path, opts, self.memory_budget) {
+        let read = if kiln_data::streams(path, opts, self.memory_budget()) {
             progress.set(0.0, "streaming");
             let tmp = self.objects.temp("parquet");
             let s = kiln_data::stream_to_parquet(path, opts, tmp.path(), cancel, progress)?;

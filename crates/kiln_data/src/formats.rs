@@ -705,7 +705,7 @@ pub fn stream_to_parquet(
         .ok_or_else(|| DataError::malformed(path, "the path is not valid UTF-8"))?;
     let lf = match format {
         Format::Csv | Format::Tsv | Format::Auto => {
-            return stream_csv(path, opts, format, out, (cancel, progress));
+            return stream_csv((path, text), opts, format, out, (cancel, progress));
         }
         Format::Parquet => {
             LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())
@@ -728,7 +728,7 @@ pub fn stream_to_parquet(
 }
 
 fn stream_csv(
-    path: &Path,
+    (path, text): (&Path, &str),
     opts: &ImportOptions,
     format: Format,
     out: &Path,
@@ -746,9 +746,6 @@ fn stream_csv(
         .name("kiln-csv-check".into())
         .spawn(move || check_csv_records(&owned, sep, quote, skip))
         .map_err(|e| DataError::io(path, e))?;
-    let text = path
-        .to_str()
-        .ok_or_else(|| DataError::malformed(path, "the path is not valid UTF-8"))?;
     let parse = read_opts.parse_options.as_ref().clone();
     let lf = LazyCsvReader::new(PlRefPath::from(text))
         .with_has_header(opts.has_header)
