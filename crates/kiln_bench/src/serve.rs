@@ -68,7 +68,8 @@ pub struct LoadReport {
     pub ok: u64,
     /// Non-2xx answers plus connection errors.
     pub failed: u64,
-    pub statuses: Vec<(u16, u64)>,
+    /// Answers by HTTP status, in status order.
+    pub statuses: std::collections::BTreeMap<u16, u64>,
     pub io_errors: u64,
     /// Latencies of the successful requests, in milliseconds.
     pub p50_ms: f64,
@@ -164,7 +165,7 @@ pub fn load(target: &Target, connections: usize, warmup: f64, seconds: f64) -> L
             .stack_size(128 * 1024)
             .spawn(move || {
                 let mut latencies: Vec<f32> = Vec::new();
-                let mut statuses: Vec<(u16, u64)> = Vec::new();
+                let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
                 let mut line = String::new();
                 'connect: while !stop.load(Ordering::Relaxed) {
                     let Ok(stream) = TcpStream::connect(addr) else {
@@ -191,10 +192,7 @@ pub fn load(target: &Target, connections: usize, warmup: f64, seconds: f64) -> L
                                 if (200..300).contains(&status) {
                                     latencies.push(t.elapsed().as_secs_f32() * 1000.0);
                                 }
-                                match statuses.iter_mut().find(|(s, _)| *s == status) {
-                                    Some((_, n)) => *n += 1,
-                                    None => statuses.push((status, 1)),
-                                }
+                                *statuses.entry(status).or_default() += 1;
                             }
                             Ok(_) => {}
                             Err(_) => {
@@ -223,24 +221,20 @@ pub fn load(target: &Target, connections: usize, warmup: f64, seconds: f64) -> L
     let elapsed = t.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let mut latencies: Vec<f32> = Vec::new();
-    let mut statuses: Vec<(u16, u64)> = Vec::new();
+    let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
     for t in threads {
         if let Ok((l, s)) = t.join() {
             latencies.extend(l);
             for (status, n) in s {
-                match statuses.iter_mut().find(|(x, _)| *x == status) {
-                    Some((_, m)) => *m += n,
-                    None => statuses.push((status, n)),
-                }
+                *statuses.entry(status).or_default() += n;
             }
         }
     }
-    statuses.sort_unstable();
     let mut latencies: Vec<f64> = latencies.into_iter().map(f64::from).collect();
     latencies.sort_unstable_by(f64::total_cmp);
     let q = |p: f64| kiln_core::release::stats::nearest_rank(&latencies, p);
     let ok = latencies.len() as u64;
-    let total: u64 = statuses.iter().map(|(_, n)| n).sum();
+    let total: u64 = statuses.values().sum();
     let io_errors = io_errors.load(Ordering::Relaxed);
     LoadReport {
         connections,
