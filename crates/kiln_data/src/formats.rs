@@ -554,22 +554,49 @@ fn read_ndjson(path: &Path, limit: Option<usize>) -> Result<DataFrame, DataError
 }
 
 fn locate_ndjson_error(path: &Path, bytes: &[u8]) -> Option<DataError> {
-    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let message = match serde_json::from_slice::<serde_json::Value>(line) {
-            Err(e) => format!("invalid JSON: {e}"),
-            Ok(serde_json::Value::Object(_)) => continue,
-            Ok(_) => "not a JSON object (each line must be one record)".into(),
-        };
-        return Some(DataError::AtLine {
-            path: path.to_path_buf(),
-            line: i + 1,
-            message,
-        });
+    bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .find_map(|(i, line)| ndjson_record_error(path, i + 1, line))
+}
+
+/// Why one NDJSON line is not a record (`None` for a record or a blank line).
+fn ndjson_record_error(path: &Path, line_no: usize, line: &[u8]) -> Option<DataError> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
     }
-    None
+    let message = match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+        Err(e) => format!("invalid JSON: {e}"),
+        Ok(_) if line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') => return None,
+        Ok(_) => "not a JSON object (each line must be one record)".into(),
+    };
+    Some(DataError::AtLine {
+        path: path.to_path_buf(),
+        line: line_no,
+        message,
+    })
+}
+
+/// The record check of a streamed NDJSON import: every line a JSON object (or blank), read a line at a
+/// time, failing at the first that is not with its line number.
+fn check_ndjson_records(path: &Path) -> Result<(), DataError> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| DataError::io(path, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        if let Some(e) = ndjson_record_error(path, line_no, &line) {
+            return Err(e);
+        }
+    }
 }
 
 /// Rows per row group of every Parquet object Kiln writes. The layout depends on nothing else — not on
@@ -675,10 +702,10 @@ pub fn default_memory_budget() -> u64 {
 
 /// Whether `path` streams into its object instead of being read whole: a CSV, TSV, Parquet or Arrow IPC
 /// file whose frame would likely exceed `budget` bytes (about twice a text file's size, five times a
-/// compressed Parquet file's, an IPC file's own). JSON arrays and NDJSON are read whole.
+/// compressed Parquet file's, an IPC file's own). JSON arrays are read whole.
 pub fn streams(path: &Path, opts: &ImportOptions, budget: u64) -> bool {
     let factor = match opts.resolve_format(path) {
-        Ok(Format::Csv | Format::Tsv | Format::Auto) => 2,
+        Ok(Format::Csv | Format::Tsv | Format::Auto | Format::Ndjson) => 2,
         Ok(Format::Parquet) => 5,
         Ok(Format::Ipc) => 1,
         _ => return false,
@@ -717,10 +744,30 @@ pub fn stream_to_parquet(
             UnifiedScanArgs::default(),
         )
         .map_err(|e| polars_error(path, "Arrow IPC", &e))?,
-        Format::Json | Format::Ndjson => {
+        Format::Ndjson => {
+            let owned = path.to_path_buf();
+            let check = std::thread::Builder::new()
+                .name("kiln-ndjson-check".into())
+                .spawn(move || check_ndjson_records(&owned))
+                .map_err(|e| DataError::io(path, e))?;
+            let lf = LazyJsonLineReader::new(PlRefPath::from(text))
+                .with_infer_schema_length(std::num::NonZeroUsize::new(10_000))
+                .finish()
+                .map_err(|e| DataError::malformed(path, format!("invalid NDJSON: {e}")));
+            return match lf {
+                Ok(lf) => sink_lazy(path, lf, Some(check), out, (cancel, progress)),
+                Err(e) => {
+                    if let Ok(Err(located)) = check.join() {
+                        return Err(located);
+                    }
+                    Err(e)
+                }
+            };
+        }
+        Format::Json => {
             return Err(DataError::malformed(
                 path,
-                "JSON is read whole, not streamed",
+                "a JSON array is read whole, not streamed",
             ));
         }
     };
@@ -800,57 +847,101 @@ fn sink_lazy(
         .as_ref()
         .clone();
     let total = std::fs::metadata(path).map_or(1, |m| m.len().max(1));
-    let sink = std::sync::Arc::new(std::sync::Mutex::new(ParquetSink::create(out, &schema)?));
-    let failure: std::sync::Arc<std::sync::Mutex<Option<DataError>>> = std::sync::Arc::default();
-    let (sink2, failure2, cancel2, progress2) = (
-        sink.clone(),
-        failure.clone(),
-        cancel.clone(),
-        progress.clone(),
-    );
     let rows_hint = std::sync::atomic::AtomicUsize::new(0);
-    let callback = PlanCallback::new(move |df: DataFrame| {
-        if cancel2.is_cancelled() {
-            return Ok(true);
-        }
-        let Ok(mut s) = sink2.lock() else {
-            return Ok(true);
-        };
-        if let Err(e) = s.push(&df) {
-            if let Ok(mut f) = failure2.lock() {
-                *f = Some(e);
-            }
-            return Ok(true);
-        }
+    let progress2 = progress.clone();
+    let (run, sink) = sink_streaming(lf, &schema, out, cancel, move |df| {
         // Rows are not bytes; the share of rows seen so far in a frame of this width is a fair guess.
         let n =
             rows_hint.fetch_add(df.height(), std::sync::atomic::Ordering::Relaxed) + df.height();
         let done = (n as f64 * df.estimated_size() as f64 / df.height().max(1) as f64 / 2.0)
             / total as f64;
         progress2.set(done.min(0.95) as f32, "streaming");
-        Ok(false)
-    });
-    let run = lf
-        .sink_batches(callback, true, None)
-        .and_then(|q| q.collect_with_engine(Engine::Streaming));
+    })?;
     // A malformed record is the most useful error: it names the line.
     located(check)?;
     run.map_err(|e| DataError::malformed(path, e.to_string()))?;
-    cancel.check()?;
-    if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
-        return Err(e);
-    }
-    let sink = std::sync::Arc::try_unwrap(sink)
-        .ok()
-        .and_then(|m| m.into_inner().ok())
-        .ok_or_else(|| DataError::malformed(path, "the streaming import did not finish"))?;
-    let rows = sink.rows();
-    let bytes = sink.finish()?;
+    let (rows, bytes) = sink?;
     Ok(Streamed {
         rows,
         bytes,
         schema,
     })
+}
+
+/// Run `lf` (of `schema`) through polars' streaming engine into a [`ParquetSink`] at `out`, calling
+/// `on_batch` after each batch is written. Returns the engine's own outcome (a polars error: the caller
+/// knows what it means) and, when the engine ran through, the sink's (rows, bytes) or why it failed;
+/// cancelling stops between batches.
+pub(crate) fn sink_streaming(
+    lf: LazyFrame,
+    schema: &Schema,
+    out: &Path,
+    cancel: &Cancel,
+    on_batch: impl Fn(&DataFrame) + Send + Sync + 'static,
+) -> Result<(PolarsResult<()>, Result<(usize, u64), DataError>), DataError> {
+    let sink = std::sync::Arc::new(std::sync::Mutex::new(ParquetSink::create(out, schema)?));
+    let sink2 = sink.clone();
+    let run = for_each_batch(lf, cancel, move |df| {
+        let mut s = sink2
+            .lock()
+            .map_err(|_| DataError::Invalid("the Parquet writer failed".into()))?;
+        s.push(&df)?;
+        on_batch(&df);
+        Ok(())
+    });
+    if run.run.is_err() {
+        return Ok((run.run, Ok((0, 0))));
+    }
+    let finished = match run.failure {
+        _ if cancel.is_cancelled() => Err(DataError::Cancelled),
+        Some(e) => Err(e),
+        None => std::sync::Arc::try_unwrap(sink)
+            .ok()
+            .and_then(|m| m.into_inner().ok())
+            .ok_or_else(|| DataError::Invalid("the streaming query did not finish".into()))
+            .and_then(|sink| {
+                let rows = sink.rows();
+                Ok((rows, sink.finish()?))
+            }),
+    };
+    Ok((Ok(()), finished))
+}
+
+/// What a pass of the streaming engine over a query's batches came to.
+pub(crate) struct BatchRun {
+    /// The engine's outcome.
+    pub run: PolarsResult<()>,
+    /// The first error `f` returned (the pass stopped there).
+    pub failure: Option<DataError>,
+}
+
+/// Hand each batch of `lf` to `f` as polars' streaming engine produces it: memory is bounded by the
+/// batches, not the data. Stops at the first error of `f` or when `cancel` is set.
+pub(crate) fn for_each_batch(
+    lf: LazyFrame,
+    cancel: &Cancel,
+    f: impl Fn(DataFrame) -> Result<(), DataError> + Send + Sync + 'static,
+) -> BatchRun {
+    let failure: std::sync::Arc<std::sync::Mutex<Option<DataError>>> = std::sync::Arc::default();
+    let (failure2, cancel2) = (failure.clone(), cancel.clone());
+    let callback = PlanCallback::new(move |df: DataFrame| {
+        if cancel2.is_cancelled() {
+            return Ok(true);
+        }
+        if let Err(e) = f(df) {
+            if let Ok(mut slot) = failure2.lock() {
+                slot.get_or_insert(e);
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    });
+    let run = lf
+        .sink_batches(callback, true, None)
+        .and_then(|q| q.collect_with_engine(Engine::Streaming))
+        .map(|_| ());
+    let failure = failure.lock().ok().and_then(|mut f| f.take());
+    BatchRun { run, failure }
 }
 
 /// Write `df` to `out` in `format` (from the extension when `Auto`), via a temp file renamed into place,

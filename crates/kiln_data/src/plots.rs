@@ -19,40 +19,77 @@ pub struct Histogram {
 pub fn histogram(df: &DataFrame, column: &str, bins: usize) -> Result<Histogram, DataError> {
     let s = numeric_f64(df, column)?;
     let ca = s.f64()?;
+    let (lo, hi) = finite_range(ca);
+    let Some(binner) = Binner::new(lo, hi, bins) else {
+        return Ok(Histogram {
+            edges: vec![],
+            counts: vec![],
+        });
+    };
+    let mut counts = vec![0u64; binner.bins];
+    binner.add(&mut counts, ca);
+    Ok(Histogram {
+        edges: binner.edges,
+        counts,
+    })
+}
+
+/// The smallest and largest finite value (`lo > hi` when there is none).
+pub(crate) fn finite_range(ca: &Float64Chunked) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in ca.iter().flatten().filter(|v| v.is_finite()) {
         lo = lo.min(v);
         hi = hi.max(v);
     }
-    let bins = bins.max(1);
-    if lo > hi {
-        return Ok(Histogram {
-            edges: vec![],
-            counts: vec![],
-        });
-    }
-    if hi - lo <= 0.0 {
-        lo -= 0.5;
-        hi += 0.5;
-    }
-    let width = (hi - lo) / bins as f64;
-    let edges: Vec<f64> = (0..=bins)
-        .map(|i| if i == bins { hi } else { lo + width * i as f64 })
-        .collect();
-    // numpy's rule: the bin from the scaled offset, corrected against the edges for rounding; the last
-    // bin is closed on the right.
-    let norm = bins as f64 / (hi - lo);
-    let mut counts = vec![0u64; bins];
-    for v in ca.iter().flatten().filter(|v| v.is_finite()) {
-        let mut i = (((v - lo) * norm) as usize).min(bins - 1);
-        if v < edges[i] {
-            i = i.saturating_sub(1);
-        } else if i + 1 < bins && v >= edges[i + 1] {
-            i += 1;
+    (lo, hi)
+}
+
+/// Equal-width bins between two finite bounds, filled a chunk at a time (so a histogram can be counted
+/// over batches as they stream past).
+pub(crate) struct Binner {
+    pub edges: Vec<f64>,
+    pub bins: usize,
+    lo: f64,
+    norm: f64,
+}
+
+impl Binner {
+    /// `None` when there is no finite value (`lo > hi`); a single value gets a bin of width 1 around it.
+    pub fn new(mut lo: f64, mut hi: f64, bins: usize) -> Option<Self> {
+        let bins = bins.max(1);
+        if lo > hi || !lo.is_finite() || !hi.is_finite() {
+            return None;
         }
-        counts[i] += 1;
+        if hi - lo <= 0.0 {
+            lo -= 0.5;
+            hi += 0.5;
+        }
+        let width = (hi - lo) / bins as f64;
+        let edges = (0..=bins)
+            .map(|i| if i == bins { hi } else { lo + width * i as f64 })
+            .collect();
+        Some(Self {
+            edges,
+            bins,
+            lo,
+            norm: bins as f64 / (hi - lo),
+        })
     }
-    Ok(Histogram { edges, counts })
+
+    /// Count the finite values of `ca` into `counts` (`bins` long). numpy's rule: the bin from the scaled
+    /// offset, corrected against the edges for rounding; the last bin is closed on the right.
+    pub fn add(&self, counts: &mut [u64], ca: &Float64Chunked) {
+        let (edges, bins) = (&self.edges, self.bins);
+        for v in ca.iter().flatten().filter(|v| v.is_finite()) {
+            let mut i = (((v - self.lo) * self.norm) as usize).min(bins - 1);
+            if v < edges[i] {
+                i = i.saturating_sub(1);
+            } else if i + 1 < bins && v >= edges[i + 1] {
+                i += 1;
+            }
+            counts[i] += 1;
+        }
+    }
 }
 
 /// One value and how often it occurs.
@@ -78,13 +115,21 @@ pub fn value_counts(
     for v in s.str()?.iter() {
         *counts.entry(v).or_default() += 1;
     }
-    let mut all: Vec<ValueCount> = counts
-        .into_iter()
-        .map(|(v, count)| ValueCount {
-            value: v.unwrap_or("null").to_owned(),
-            count,
-        })
-        .collect();
+    Ok(top_values(
+        counts
+            .into_iter()
+            .map(|(v, count)| ValueCount {
+                value: v.unwrap_or("null").to_owned(),
+                count,
+            })
+            .collect(),
+        top,
+    ))
+}
+
+/// The `top` most frequent of `all`, most frequent first, ties by value; the rest summed into one
+/// `(N others)` entry.
+pub(crate) fn top_values(mut all: Vec<ValueCount>, top: usize) -> Vec<ValueCount> {
     all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
     if all.len() > top {
         let rest: u64 = all[top..].iter().map(|v| v.count).sum();
@@ -95,7 +140,7 @@ pub fn value_counts(
             count: rest,
         });
     }
-    Ok(all)
+    all
 }
 
 /// The points of one colour group of a scatter plot.
@@ -177,7 +222,7 @@ pub fn scatter(
     Ok(groups.into_values().map(|(s, _)| s).collect())
 }
 
-fn numeric_f64(df: &DataFrame, column: &str) -> Result<Series, DataError> {
+pub(crate) fn numeric_f64(df: &DataFrame, column: &str) -> Result<Series, DataError> {
     let c = df
         .column(column)
         .map_err(|_| DataError::UnknownColumn(column.to_owned()))?;

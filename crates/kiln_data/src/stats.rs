@@ -22,6 +22,10 @@ pub struct ColumnStats {
     pub median: Option<f64>,
     pub q25: Option<f64>,
     pub q75: Option<f64>,
+    /// Set when `unique` and the quantiles come from an evenly spaced sample of this many rows (a table
+    /// larger than the memory budget); the other figures always cover every row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_rows: Option<u64>,
 }
 
 /// Statistics for every column, one column at a time so `progress` advances and `cancel` is honoured
@@ -51,9 +55,7 @@ fn one_column(df: &DataFrame, column: &Column) -> Result<ColumnStats, DataError>
         c().null_count().alias("nulls"),
         c().drop_nulls().n_unique().alias("unique"),
     ];
-    let orderable =
-        numeric || matches!(dtype, DataType::String | DataType::Boolean) || dtype.is_temporal();
-    if orderable {
+    if orderable(dtype) {
         exprs.push(c().min().alias("min"));
         exprs.push(c().max().alias("max"));
     }
@@ -90,11 +92,19 @@ fn one_column(df: &DataFrame, column: &Column) -> Result<ColumnStats, DataError>
         median: float_of("median"),
         q25: float_of("q25"),
         q75: float_of("q75"),
+        sample_rows: None,
     })
 }
 
+/// Whether a column's min and max are shown.
+pub(crate) fn orderable(dtype: &DataType) -> bool {
+    dtype.is_primitive_numeric()
+        || matches!(dtype, DataType::String | DataType::Boolean)
+        || dtype.is_temporal()
+}
+
 /// A JSON value for a scalar: numbers stay numbers, everything else is its display text.
-fn any_to_json(v: &AnyValue) -> serde_json::Value {
+pub(crate) fn any_to_json(v: &AnyValue) -> serde_json::Value {
     match v {
         AnyValue::Null => serde_json::Value::Null,
         AnyValue::Boolean(b) => (*b).into(),

@@ -74,15 +74,9 @@ pub fn sort_by(df: &DataFrame, column: &str, descending: bool) -> Result<DataFra
 /// Keep the rows matching a polars SQL condition, e.g. `species = 'Adelie' AND bill_length_mm > 40`
 /// (a leading `WHERE` is accepted). Syntax errors and unknown columns come back as [`DataError::Filter`].
 pub fn apply_filter(df: &DataFrame, condition: &str) -> Result<DataFrame, DataError> {
-    let trimmed = condition.trim();
-    let body = trimmed
-        .get(..6)
-        .filter(|w| w.eq_ignore_ascii_case("where "))
-        .map_or(trimmed, |_| trimmed[6..].trim_start());
-    if body.is_empty() {
+    let Some(expr) = filter_expr(condition)? else {
         return Ok(df.clone());
-    }
-    let expr = polars::sql::sql_expr(body).map_err(|e| DataError::Filter(clean(&e)))?;
+    };
     let mut out = df
         .clone()
         .lazy()
@@ -93,8 +87,23 @@ pub fn apply_filter(df: &DataFrame, condition: &str) -> Result<DataFrame, DataEr
     Ok(out)
 }
 
+/// The expression of a polars SQL condition (a leading `WHERE` accepted); `None` for an empty one.
+pub(crate) fn filter_expr(condition: &str) -> Result<Option<Expr>, DataError> {
+    let trimmed = condition.trim();
+    let body = trimmed
+        .get(..6)
+        .filter(|w| w.eq_ignore_ascii_case("where "))
+        .map_or(trimmed, |_| trimmed[6..].trim_start());
+    if body.is_empty() {
+        return Ok(None);
+    }
+    polars::sql::sql_expr(body)
+        .map(Some)
+        .map_err(|e| DataError::Filter(clean(&e)))
+}
+
 /// Polars errors carry a long trailer of hints and context; the first line says what is wrong.
-fn clean(e: &PolarsError) -> String {
+pub(crate) fn clean(e: &PolarsError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
