@@ -147,7 +147,7 @@ fn a_malformed_line_fails_a_streamed_import_by_line_and_changes_nothing() {
 }
 
 #[test]
-fn parquet_and_arrow_ipc_sources_stream_to_the_same_version_as_memory() {
+fn parquet_arrow_ipc_and_ndjson_sources_stream_to_the_same_version_as_memory() {
     use kiln_core::data::polars::prelude::*;
     let d = tempfile::tempdir().unwrap();
     let text = d.path().join("t.csv");
@@ -167,7 +167,12 @@ fn parquet_and_arrow_ipc_sources_stream_to_the_same_version_as_memory() {
     IpcWriter::new(std::fs::File::create(&ipc).unwrap())
         .finish(&mut df)
         .unwrap();
-    for file in [&pq, &ipc] {
+    let ndjson = d.path().join("t.ndjson");
+    JsonWriter::new(std::fs::File::create(&ndjson).unwrap())
+        .with_json_format(JsonFormat::JsonLines)
+        .finish(&mut df)
+        .unwrap();
+    for file in [&pq, &ipc, &ndjson] {
         let mut in_memory = Workspace::open(&d.path().join("m")).unwrap();
         in_memory.set_memory_budget(u64::MAX);
         let mut streamed = Workspace::open(&d.path().join("s")).unwrap();
@@ -179,4 +184,29 @@ fn parquet_and_arrow_ipc_sources_stream_to_the_same_version_as_memory() {
         assert_eq!(b.row_count, df.height() as i64);
         assert_eq!(b.content_hash, a.content_hash, "{name}");
     }
+}
+
+#[test]
+fn a_malformed_ndjson_line_fails_both_ways_by_line_and_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("bad.ndjson");
+    let mut text = String::new();
+    for i in 0..30_000 {
+        let _ = writeln!(text, "{{\"id\": {i}, \"city\": \"Oslo\", \"x\": {}}}", i % 7);
+        if i == 24_999 {
+            text.push_str("{\"id\": 1, \"city\": \n");
+        }
+    }
+    std::fs::write(&file, text).unwrap();
+    let ws_dir = d.path().join("ws");
+    let mut ws = Workspace::open(&ws_dir).unwrap();
+    let before = crate::support::tree(&ws_dir.join("objects"));
+    ws.set_memory_budget(1);
+    let streamed = import(&mut ws, &file).unwrap_err().to_string();
+    assert!(streamed.contains("line 25001") && streamed.contains("invalid JSON"), "{streamed}");
+    ws.set_memory_budget(u64::MAX);
+    let in_memory = import(&mut ws, &file).unwrap_err().to_string();
+    assert_eq!(streamed, in_memory);
+    assert!(ws.datasets().unwrap().is_empty());
+    assert_eq!(crate::support::tree(&ws_dir.join("objects")), before);
 }

@@ -593,7 +593,8 @@ fn check_ndjson_records(path: &Path) -> Result<(), DataError> {
             return Ok(());
         }
         line_no += 1;
-        if let Some(e) = ndjson_record_error(path, line_no, &line) {
+        let record = line.strip_suffix(b"\n").unwrap_or(&line);
+        if let Some(e) = ndjson_record_error(path, line_no, record) {
             return Err(e);
         }
     }
