@@ -17,7 +17,10 @@ use kiln_app::gui::train::{LiveTraining, TrainCommand, TrainRoom};
 use kiln_core::{RunStatus, Workspace};
 
 fn harness(ws: &Path) -> Harness<'static, KilnApp> {
-    let ws = Workspace::open(ws).unwrap();
+    harness_on(Workspace::open(ws).unwrap())
+}
+
+fn harness_on(ws: Workspace) -> Harness<'static, KilnApp> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .wgpu()
@@ -57,9 +60,15 @@ fn wait_for(h: &mut Harness<'_, KilnApp>, label: &str) {
 }
 
 /// The Data room's open version as the table shows it.
-fn table_frame(h: &Harness<'_, KilnApp>) -> std::sync::Arc<polars::prelude::DataFrame> {
+fn table_view(h: &Harness<'_, KilnApp>) -> kiln_core::data::TableData {
     let data = h.state().room::<DataRoom>().unwrap();
     data.controller().current.view.clone().unwrap()
+}
+
+/// All its rows, read into memory.
+fn table_frame(h: &Harness<'_, KilnApp>) -> polars::prelude::DataFrame {
+    let t = table_view(h);
+    t.rows(0, t.height()).unwrap()
 }
 
 /// The run followed in the Train room.
@@ -1255,4 +1264,129 @@ fn suspect_review_accepts_by_key_keeps_by_key_and_commits_a_version() {
     );
     let diff = ws.diff("digits@2", "digits@3").unwrap();
     assert_eq!(diff.changed_rows, 1);
+}
+
+#[test]
+fn a_version_larger_than_the_memory_budget_pages_scrolls_sorts_and_filters() {
+    let d = tempfile::tempdir().unwrap();
+    let rows = 3 * kiln_core::data::ROW_GROUP + 1_000;
+    let file = d.path().join("big.csv");
+    let mut text = String::from("id,x,city\n");
+    for i in 0..rows {
+        let _ = writeln!(
+            text,
+            "{i},{},{}",
+            (i * 7919) % 100_003,
+            ["Oslo", "Lima", "Pune", "Kyiv"][i % 4]
+        );
+    }
+    std::fs::write(&file, text).unwrap();
+    let mut ws = Workspace::open(&d.path().join("ws")).unwrap();
+    // A budget far below the table's size: it streams in and is paged from disk.
+    ws.set_memory_budget(256 << 10);
+    ws.import(
+        &file,
+        "big",
+        &kiln_core::ImportOptions::default(),
+        &kiln_core::Cancel::new(),
+        &kiln_core::Progress::new(),
+    )
+    .unwrap();
+    let mut h = harness_on(ws);
+    settle(&mut h);
+    assert!(table_view(&h).is_paged());
+    h.get_by_label_contains("Larger than the memory budget");
+    h.get_by_label_contains(&format!("{rows} rows × 3 columns"));
+    // The first rows were read with the footer: no wait.
+
+    // Scroll far down: the rows there are read from their row group, off the UI thread.
+    let cell = h.get_all_by_label("Kyiv").next().unwrap().rect().center();
+    h.hover_at(cell);
+    h.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, -20.0 * 150_000.0),
+        phase: egui::TouchPhase::Move,
+        modifiers: egui::Modifiers::NONE,
+        source: egui::MouseWheelSource::Wheel,
+    });
+    let shown_ids = |h: &Harness<'_, KilnApp>| -> Vec<usize> {
+        h.query_all(By::new().predicate(|n| {
+            n.label()
+                .or_else(|| n.value())
+                .and_then(|l| l.parse::<usize>().ok())
+                .is_some()
+        }))
+        .filter_map(|n| {
+            use egui_kittest::kittest::NodeT as _;
+            let a = n.accesskit_node();
+            a.label().or_else(|| a.value())
+        })
+        .filter_map(|l| l.parse::<usize>().ok())
+        .collect()
+    };
+    // Each row shows its position and its id (equal here): a row is there when both are, and no cell
+    // is still waiting for its row group.
+    let loaded_far_rows = |h: &Harness<'_, KilnApp>| {
+        let ids = shown_ids(h);
+        let far = ids
+            .iter()
+            .filter(|&&i| {
+                i > kiln_core::data::ROW_GROUP && ids.iter().filter(|&&j| j == i).count() >= 2
+            })
+            .count();
+        far >= 20 && h.query_all_by_label("…").next().is_none()
+    };
+    let start = Instant::now();
+    while !loaded_far_rows(&h) {
+        assert!(
+            start.elapsed() < Duration::from_mins(1),
+            "rows never arrived: {:?}",
+            shown_ids(&h)
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.run_steps(30);
+    assert!(loaded_far_rows(&h));
+    screenshot(&mut h, "data-paged");
+
+    // Sort by a header click: streamed into a paged result, smallest x first.
+    h.get_by_label("x").click();
+    settle(&mut h);
+    let sorted = table_view(&h);
+    assert!(sorted.is_paged());
+    assert_eq!(sorted.height(), rows);
+    let first = sorted.rows(0, 3).unwrap();
+    let xs = first.column("x").unwrap().i64().unwrap();
+    assert_eq!(xs.get(0), Some(0));
+    assert!(xs.get(1) <= xs.get(2));
+
+    // A filter streams too, and counts its rows.
+    h.get_by_label("Filter").focus();
+    h.get_by_label("Filter")
+        .type_text("city = 'Lima' AND x < 50000");
+    h.get_by_label("Apply").click();
+    settle(&mut h);
+    let want = (0..rows)
+        .filter(|i| i % 4 == 1 && (i * 7919) % 100_003 < 50_000)
+        .count();
+    h.get_by_label_contains(&format!("{want} of {rows} rows"));
+    let view = table_frame(&h);
+    assert!(
+        view.column("city")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .all(|c| c == Some("Lima"))
+    );
+    let xs = view.column("x").unwrap().i64().unwrap();
+    assert!(xs.iter().flatten().is_sorted(), "still sorted by x");
+
+    // Statistics cover every row in one streaming pass.
+    h.get_by_label("Stats").click();
+    h.step();
+    settle(&mut h);
+    // The count of each of the three columns (and the distinct ids and x values) is the filter's.
+    assert_eq!(h.get_all_by_label(&want.to_string()).count(), 5);
 }

@@ -192,7 +192,11 @@ fn a_malformed_ndjson_line_fails_both_ways_by_line_and_changes_nothing() {
     let file = d.path().join("bad.ndjson");
     let mut text = String::new();
     for i in 0..30_000 {
-        let _ = writeln!(text, "{{\"id\": {i}, \"city\": \"Oslo\", \"x\": {}}}", i % 7);
+        let _ = writeln!(
+            text,
+            "{{\"id\": {i}, \"city\": \"Oslo\", \"x\": {}}}",
+            i % 7
+        );
         if i == 24_999 {
             text.push_str("{\"id\": 1, \"city\": \n");
         }
@@ -203,10 +207,40 @@ fn a_malformed_ndjson_line_fails_both_ways_by_line_and_changes_nothing() {
     let before = crate::support::tree(&ws_dir.join("objects"));
     ws.set_memory_budget(1);
     let streamed = import(&mut ws, &file).unwrap_err().to_string();
-    assert!(streamed.contains("line 25001") && streamed.contains("invalid JSON"), "{streamed}");
+    assert!(
+        streamed.contains("line 25001") && streamed.contains("invalid JSON"),
+        "{streamed}"
+    );
     ws.set_memory_budget(u64::MAX);
     let in_memory = import(&mut ws, &file).unwrap_err().to_string();
     assert_eq!(streamed, in_memory);
     assert!(ws.datasets().unwrap().is_empty());
     assert_eq!(crate::support::tree(&ws_dir.join("objects")), before);
+}
+
+#[test]
+fn a_filter_of_a_version_larger_than_the_budget_streams_to_the_same_version_as_memory() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("big.csv");
+    std::fs::write(&file, csv(2 * kiln_core::data::ROW_GROUP + 777)).unwrap();
+    let mut versions = Vec::new();
+    for (dir, budget) in [("m", u64::MAX), ("s", 1)] {
+        let mut ws = Workspace::open(&d.path().join(dir)).unwrap();
+        ws.set_memory_budget(budget);
+        import(&mut ws, &file).unwrap();
+        let out = ws
+            .derive_filter("big@1", "city = 'Lima' AND x > 10", None)
+            .unwrap();
+        assert!(out.created);
+        let v = out.version;
+        assert_eq!((v.operation.as_str(), v.version), ("filter", 2));
+        // Row ids survive the filter: the ids of the kept rows, not positions.
+        let ids = kiln_core::data::row_ids(&ws.load_with_ids(&v).unwrap()).unwrap();
+        assert!(ids.iter().all(|i| i % 4 == 1), "{:?}", &ids[..5]);
+        let e = ws.derive_filter("big@1", "nope > 1", None).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+        versions.push(v);
+    }
+    assert_eq!(versions[0].row_count, versions[1].row_count);
+    assert_eq!(versions[0].content_hash, versions[1].content_hash);
 }

@@ -367,7 +367,7 @@ impl Workspace {
     }
 
     /// Hash a written object and record it as a new version (or return the version with that content).
-    fn record_object(
+    pub(crate) fn record_object(
         &mut self,
         tmp: objects::TempObject,
         (size, rows, schema): (u64, usize, Vec<kiln_data::ColumnInfo>),

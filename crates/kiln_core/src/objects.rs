@@ -25,6 +25,13 @@ impl TempObject {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The path, for a file whose owner removes it (a query result a view pages through). A crash
+    /// leaves it to the next start's clean-up of `objects/tmp/`, as any temp file.
+    pub fn into_path(mut self) -> PathBuf {
+        self.kept = true;
+        self.path.clone()
+    }
 }
 
 impl Drop for TempObject {

@@ -232,8 +232,6 @@ impl Workspace {
             return Err(invalid("the filter condition is empty"));
         }
         let base = self.resolve(reference)?;
-        let df = self.load_with_ids(&base)?;
-        let mut out = kiln_data::apply_filter(&df, condition)?;
         let meta = VersionMeta {
             dataset: &base.dataset,
             source_path: base.source_path.as_deref(),
@@ -245,6 +243,19 @@ impl Workspace {
             clear_drafts: None,
             author: None,
         };
+        // A version larger than the memory budget is filtered by the streaming engine, object to object.
+        let src = self.objects.absolute(&base.object_path);
+        if kiln_data::PagedFrame::open(&src)
+            .is_ok_and(|p| p.memory_estimate() > self.memory_budget())
+        {
+            let tmp = self.objects.temp("parquet");
+            let s = kiln_data::filter_to_parquet(&src, condition, tmp.path(), &Cancel::new())?;
+            let visible = kiln_data::without_row_ids(&DataFrame::empty_with_schema(&s.schema));
+            let written = (s.bytes, s.rows, kiln_data::schema_of(&visible));
+            return self.record_object(tmp, written, &meta, &Cancel::new(), &Progress::new());
+        }
+        let df = self.load_with_ids(&base)?;
+        let mut out = kiln_data::apply_filter(&df, condition)?;
         self.store_version(&mut out, &meta, &Cancel::new(), &Progress::new())
     }
 

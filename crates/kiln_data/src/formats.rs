@@ -869,6 +869,9 @@ fn sink_lazy(
     })
 }
 
+/// The streaming engine's own outcome, and the written (rows, bytes) or why writing failed.
+pub(crate) type SinkOutcome = (PolarsResult<()>, Result<(usize, u64), DataError>);
+
 /// Run `lf` (of `schema`) through polars' streaming engine into a [`ParquetSink`] at `out`, calling
 /// `on_batch` after each batch is written. Returns the engine's own outcome (a polars error: the caller
 /// knows what it means) and, when the engine ran through, the sink's (rows, bytes) or why it failed;
@@ -879,7 +882,7 @@ pub(crate) fn sink_streaming(
     out: &Path,
     cancel: &Cancel,
     on_batch: impl Fn(&DataFrame) + Send + Sync + 'static,
-) -> Result<(PolarsResult<()>, Result<(usize, u64), DataError>), DataError> {
+) -> Result<SinkOutcome, DataError> {
     let sink = std::sync::Arc::new(std::sync::Mutex::new(ParquetSink::create(out, schema)?));
     let sink2 = sink.clone();
     let run = for_each_batch(lf, cancel, move |df| {

@@ -674,6 +674,37 @@ impl TableData {
     }
 }
 
+/// The rows of the Parquet object at `src` (row ids included) matching a polars SQL `condition`, written
+/// by the streaming engine to `out` with Kiln's one writer: the same bytes an in-memory filter of the
+/// loaded version writes, with memory bounded by a batch.
+pub fn filter_to_parquet(
+    src: &Path,
+    condition: &str,
+    out: &Path,
+    cancel: &Cancel,
+) -> Result<crate::Streamed, DataError> {
+    let text = src
+        .to_str()
+        .ok_or_else(|| DataError::malformed(src, "the path is not valid UTF-8"))?;
+    let mut lf = LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())?;
+    if let Some(expr) = filter_expr(condition)? {
+        lf = lf.filter(expr);
+    }
+    let schema = lf
+        .collect_schema()
+        .map_err(|e| DataError::Filter(crate::table::clean(&e)))?
+        .as_ref()
+        .clone();
+    let (run, written) = sink_streaming(lf, &schema, out, cancel, |_| {})?;
+    run.map_err(|e| DataError::Filter(crate::table::clean(&e)))?;
+    let (rows, bytes) = written?;
+    Ok(crate::Streamed {
+        rows,
+        bytes,
+        schema,
+    })
+}
+
 /// A streaming pass's error: the callback's first, else the engine's.
 fn finish_pass(run: crate::formats::BatchRun) -> Result<(), DataError> {
     if let Some(e) = run.failure {

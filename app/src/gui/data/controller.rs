@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kiln_core::data::polars::prelude::DataFrame;
-use kiln_core::data::{self, DiffSummary, Histogram, ScatterSeries, ValueCount};
+use kiln_core::data::{self, DiffSummary, Histogram, ScatterSeries, TableData, ValueCount};
 use kiln_core::{Cancel, ColumnStats, DatasetVersion, ImportOptions, ImportOutcome, Progress};
 use kiln_core::{Workspace, validate_name};
 
@@ -30,16 +30,19 @@ pub enum ColumnPlot {
 #[derive(Default)]
 pub struct Current {
     pub version: Option<DatasetVersion>,
-    /// The version's full data, once loaded.
-    pub base: Option<Arc<DataFrame>>,
+    /// The version's data, once opened: in memory, or paged from its object when it is larger than the
+    /// memory budget.
+    pub base: Option<TableData>,
     /// `base` after the filter and sort (what the table shows).
-    pub view: Option<Arc<DataFrame>>,
+    pub view: Option<TableData>,
     pub filter: String,
     pub filter_error: Option<String>,
     pub sort: Option<(String, bool)>,
     pub stats: Option<Vec<ColumnStats>>,
     pub plot: Option<(String, ColumnPlot)>,
     pub scatter: Option<Vec<ScatterSeries>>,
+    /// Rows the scatter plot was drawn from (fewer than the view's when it is a sample).
+    pub scatter_rows: usize,
 }
 
 /// A file being imported: its first rows, shown before the full import finishes.
@@ -76,11 +79,11 @@ pub struct DataController {
     /// The last diff computed in the versions view: `(a, b, summary)`.
     pub diff: Option<(String, String, DiffSummary)>,
     dialog: Option<ImportDialog>,
-    load: Option<Task<(i64, DataFrame)>>,
-    view: Option<Task<DataFrame>>,
+    load: Option<Task<(i64, TableData)>>,
+    view: Option<Task<TableData>>,
     stats: Option<Task<Vec<ColumnStats>>>,
     plot: Option<Task<(String, ColumnPlot)>>,
-    scatter: Option<Task<Vec<ScatterSeries>>>,
+    scatter: Option<Task<(Vec<ScatterSeries>, usize)>>,
     preview: Option<Task<DataFrame>>,
     first_rows: Option<Task<DataFrame>>,
     import: Option<Task<(PathBuf, ImportOutcome)>>,
@@ -197,7 +200,7 @@ impl DataController {
                 };
                 state.jobs.replace(&mut self.stats);
                 self.stats = state.spawn("Column statistics", "stats", move |c, p| {
-                    Ok(data::column_stats(&df, c, p)?)
+                    Ok(df.column_stats(c, p)?)
                 });
             }
             DataCommand::Histogram(column) => {
@@ -208,11 +211,11 @@ impl DataController {
                 self.plot = state.spawn(
                     format!("Histogram of {column}"),
                     "histogram",
-                    move |_, _| {
-                        let plot = if data::is_numeric(&df, &column) {
-                            data::histogram(&df, &column, 40).map(ColumnPlot::Histogram)
+                    move |c, _| {
+                        let plot = if df.numeric_columns().contains(&column) {
+                            df.histogram(&column, 40, c).map(ColumnPlot::Histogram)
                         } else {
-                            data::value_counts(&df, &column, 30).map(ColumnPlot::Counts)
+                            df.value_counts(&column, 30).map(ColumnPlot::Counts)
                         }?;
                         Ok((column, plot))
                     },
@@ -224,7 +227,7 @@ impl DataController {
                 };
                 state.jobs.replace(&mut self.scatter);
                 self.scatter = state.spawn("Scatter plot", "scatter", move |c, _| {
-                    Ok(data::scatter(&df, &x, &y, color.as_deref(), 400, c)?)
+                    Ok(df.scatter(&x, &y, color.as_deref(), 400, c)?)
                 });
             }
             DataCommand::Diff { a, b } => {
@@ -319,10 +322,21 @@ impl DataController {
             ..Default::default()
         };
         state.open_version = Some(v.clone());
-        let objects = state.ws.objects().clone();
+        let path = state.ws.objects().absolute(&v.object_path);
+        let budget = state.ws.memory_budget();
+        let notify = state.jobs.notifier();
         self.load = state.spawn("Load dataset", "load", move |_, p| {
             p.set(0.1, "reading parquet");
-            Ok((v.id, objects.load(&v)?))
+            let table = TableData::open(&path, budget).map_err(|e| {
+                kiln_core::CoreError::Invalid(format!(
+                    "{}@{}: cannot read its data ({e})",
+                    v.dataset, v.version
+                ))
+            })?;
+            if let TableData::Paged(p) = &table {
+                p.on_loaded(move || notify());
+            }
+            Ok((v.id, table))
         });
     }
 
@@ -372,15 +386,16 @@ impl DataController {
         let filter = self.current.filter.clone();
         let sort = self.current.sort.clone();
         state.jobs.replace(&mut self.view);
+        // A paged table's result is written here and paged in turn; the file goes with the view.
+        let scratch = state.ws.objects().temp("parquet").into_path();
+        let notify = state.jobs.notifier();
         self.view = state.spawn("Filter / sort", "filter", move |cancel, p| {
-            p.set(0.1, "filtering");
-            let mut df = data::apply_filter(&base, &filter)?;
-            cancel.check()?;
-            if let Some((col, desc)) = sort {
-                p.set(0.5, "sorting");
-                df = data::sort_by(&df, &col, desc)?;
+            let sort = sort.as_ref().map(|(c, d)| (c.as_str(), *d));
+            let view = base.filter_sort(&filter, sort, &scratch, cancel, p)?;
+            if let TableData::Paged(p) = &view {
+                p.on_loaded(move || notify());
             }
-            Ok(df)
+            Ok(view)
         });
     }
 
@@ -422,12 +437,11 @@ impl DataController {
         }
         if let Some(r) = state.poll(&mut self.load) {
             match r {
-                Finished::Done((id, df))
+                Finished::Done((id, table))
                     if self.current.version.as_ref().map(|v| v.id) == Some(id) =>
                 {
-                    let df = Arc::new(df);
-                    self.current.base = Some(df.clone());
-                    self.current.view = Some(df);
+                    self.current.base = Some(table.clone());
+                    self.current.view = Some(table);
                 }
                 Finished::Done(_) | Finished::Cancelled => {}
                 Finished::Failed(e) => state.error("Could not load the dataset", &e.to_string()),
@@ -435,8 +449,8 @@ impl DataController {
         }
         if let Some(r) = state.poll(&mut self.view) {
             match r {
-                Finished::Done(df) => {
-                    self.current.view = Some(Arc::new(df));
+                Finished::Done(view) => {
+                    self.current.view = Some(view);
                     self.current.filter_error = None;
                     self.current.stats = None;
                     self.current.plot = None;
@@ -457,7 +471,10 @@ impl DataController {
             _ => {}
         }
         match state.poll(&mut self.scatter) {
-            Some(Finished::Done(s)) => self.current.scatter = Some(s),
+            Some(Finished::Done((s, rows))) => {
+                self.current.scatter = Some(s);
+                self.current.scatter_rows = rows;
+            }
             Some(Finished::Failed(e)) => state.error("Scatter plot failed", &e.to_string()),
             _ => {}
         }

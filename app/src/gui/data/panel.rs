@@ -2,10 +2,8 @@
 //! histograms / value counts and a scatter plot. Heavy work is requested with commands and runs on
 //! worker threads; this file only draws.
 
-use std::sync::Arc;
-
 use egui_extras::{Column, TableBuilder};
-use kiln_core::data::polars::prelude::DataFrame;
+use kiln_core::data::TableData;
 
 use super::{ColumnPlot, DataCommand, DataController, Importing};
 use crate::gui::command::{Command, ShellCommand};
@@ -64,8 +62,8 @@ impl Default for DataPanel {
     }
 }
 
-fn identity(df: &Arc<DataFrame>) -> usize {
-    Arc::as_ptr(df) as usize
+fn identity(table: &TableData) -> usize {
+    table.identity()
 }
 
 impl DataPanel {
@@ -228,7 +226,7 @@ impl DataPanel {
         }
         ui.horizontal(|ui| {
             ui.heading(format!("{}@{}", v.dataset, v.version));
-            let shown = ctl.current.view.as_ref().map_or(0, |d| d.height());
+            let shown = ctl.current.view.as_ref().map_or(0, TableData::height);
             let cols = v.schema.as_array().map_or(0, Vec::len);
             let rows = if ctl.current.filter.trim().is_empty() {
                 format!("{} rows", v.row_count)
@@ -274,6 +272,19 @@ impl DataPanel {
                 ui.spinner();
             }
         });
+        if let Some(TableData::Paged(p)) = &ctl.current.base {
+            ui.label(
+                egui::RichText::new(format!(
+                    "Larger than the memory budget ({}): rows are read from disk as you scroll; sort and \
+                     filter stream through it.",
+                    human_bytes(state.ws.memory_budget() as i64)
+                ))
+                .weak(),
+            );
+            if let Some(e) = p.read_error() {
+                ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
+            }
+        }
         if let Some(e) = &ctl.current.filter_error {
             ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
         }
@@ -289,7 +300,7 @@ impl DataPanel {
             Tab::Table => {
                 let sorted = ctl.current.sort.as_ref().map(|(c, d)| (c.as_str(), *d));
                 let mut clicked = None;
-                data_table::show(ui, "data-table", &df, sorted, Some(&mut clicked));
+                data_table::show_table(ui, "data-table", &df, sorted, Some(&mut clicked));
                 if let Some(c) = clicked {
                     cmds.push(DataCommand::SortBy(c).into());
                 }
@@ -305,7 +316,7 @@ impl DataPanel {
         &mut self,
         ui: &mut egui::Ui,
         ctl: &DataController,
-        df: &Arc<DataFrame>,
+        df: &TableData,
         cmds: &mut Vec<Command>,
     ) {
         let running = ctl.stats_job();
@@ -334,6 +345,13 @@ impl DataPanel {
             }
             return;
         };
+        if let Some(n) = columns.iter().find_map(|c| c.sample_rows) {
+            ui.label(format!(
+                "Computed from a sample: unique, median and quartiles come from {n} evenly spaced rows; \
+                 count, nulls, min, max, mean and std cover all {} rows.",
+                df.height()
+            ));
+        }
         let num = |x: Option<f64>| x.map_or_else(String::new, |x| format!("{x:.5}"));
         let val = |v: &serde_json::Value| match v {
             serde_json::Value::String(s) => s.clone(),
@@ -417,14 +435,10 @@ impl DataPanel {
         &mut self,
         ui: &mut egui::Ui,
         ctl: &DataController,
-        df: &Arc<DataFrame>,
+        df: &TableData,
         cmds: &mut Vec<Command>,
     ) {
-        let names: Vec<String> = df
-            .get_column_names()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let names = df.column_names();
         if self.hist_column.as_ref().is_none_or(|c| !names.contains(c)) {
             self.hist_column = names.first().cloned();
         }
@@ -461,20 +475,11 @@ impl DataPanel {
         &mut self,
         ui: &mut egui::Ui,
         ctl: &DataController,
-        df: &Arc<DataFrame>,
+        df: &TableData,
         cmds: &mut Vec<Command>,
     ) {
-        let numeric: Vec<String> = df
-            .columns()
-            .iter()
-            .filter(|c| c.dtype().is_primitive_numeric())
-            .map(|c| c.name().to_string())
-            .collect();
-        let all: Vec<String> = df
-            .get_column_names()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let numeric = df.numeric_columns();
+        let all = df.column_names();
         if numeric.len() < 2 {
             ui.label("A scatter plot needs two numeric columns; this dataset has fewer.");
             return;
@@ -521,6 +526,13 @@ impl DataPanel {
             );
         }
         if let Some(series) = &ctl.current.scatter {
+            if ctl.current.scatter_rows < df.height() {
+                ui.label(format!(
+                    "Computed from a sample: {} evenly spaced rows of {}.",
+                    ctl.current.scatter_rows,
+                    df.height()
+                ));
+            }
             plots::scatter(ui, &x, &y, series);
         }
     }
@@ -532,7 +544,7 @@ impl DataPanel {
         ui: &mut egui::Ui,
         state: &AppState,
         ctl: &DataController,
-        df: &Arc<DataFrame>,
+        df: &TableData,
         cmds: &mut Vec<Command>,
     ) {
         let Some(current) = &ctl.current.version else {
@@ -601,11 +613,7 @@ impl DataPanel {
             let l = ui.label("seed");
             ui.add(egui::DragValue::new(&mut self.split_seed))
                 .labelled_by(l.id);
-            let names: Vec<String> = df
-                .get_column_names()
-                .iter()
-                .map(ToString::to_string)
-                .collect();
+            let names = df.column_names();
             Self::column_picker(
                 ui,
                 "stratify by",

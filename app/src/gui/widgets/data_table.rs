@@ -1,10 +1,20 @@
 //! A virtual table over a polars `DataFrame`: only the visible rows are laid out (`TableBuilder::rows`),
 //! and each visible cell is read by index, so scrolling costs the same for a thousand rows or ten million.
 
+use std::sync::Arc;
+
 use egui_extras::{Column, TableBuilder};
-use kiln_core::data::{cell, polars::prelude::DataFrame};
+use kiln_core::data::polars::prelude::{DataFrame, DataType};
+use kiln_core::data::{PagedFrame, TableData, cell};
 
 pub const ROW_HEIGHT: f32 = 20.0;
+
+/// Where the rows come from: a frame in memory, or a table paged from disk a row group at a time.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    Frame(&'a DataFrame),
+    Paged(&'a Arc<PagedFrame>),
+}
 
 /// Draw `df`. With `sorted` the header marks the sort column; with `on_sort` a header click stores the
 /// clicked column's name there.
@@ -13,10 +23,39 @@ pub fn show(
     id: &str,
     df: &DataFrame,
     sorted: Option<(&str, bool)>,
+    on_sort: Option<&mut Option<String>>,
+) {
+    draw(ui, id, Rows::Frame(df), sorted, on_sort);
+}
+
+/// Draw a table in memory or paged. A paged table's rows whose row group is not decoded yet show `…`
+/// and are asked for on its reader thread, which repaints when they arrive: a frame never waits on disk.
+pub fn show_table(
+    ui: &mut egui::Ui,
+    id: &str,
+    table: &TableData,
+    sorted: Option<(&str, bool)>,
+    on_sort: Option<&mut Option<String>>,
+) {
+    let rows = match table {
+        TableData::Memory(df) => Rows::Frame(df),
+        TableData::Paged(p) => Rows::Paged(p),
+    };
+    draw(ui, id, rows, sorted, on_sort);
+}
+
+fn draw(
+    ui: &mut egui::Ui,
+    id: &str,
+    rows: Rows<'_>,
+    sorted: Option<(&str, bool)>,
     mut on_sort: Option<&mut Option<String>>,
 ) {
-    let columns = df.columns();
-    let n = df.height();
+    let (schema, n) = match rows {
+        Rows::Frame(df) => (df.schema().clone(), df.height()),
+        Rows::Paged(p) => (p.schema().clone(), p.height()),
+    };
+    let columns: Vec<(&str, &DataType)> = schema.iter().map(|(n, d)| (n.as_str(), d)).collect();
     let index_width = (n.max(1).ilog10() as f32 + 2.0) * 8.0;
     egui::ScrollArea::horizontal().id_salt(id).show(ui, |ui| {
         TableBuilder::new(ui)
@@ -34,9 +73,8 @@ pub fn show(
                 header.col(|ui| {
                     ui.label(egui::RichText::new("#").weak());
                 });
-                for c in columns {
+                for &(name, dtype) in &columns {
                     header.col(|ui| {
-                        let name = c.name().as_str();
                         let arrow = match sorted {
                             Some((s, false)) if s == name => " ⏶",
                             Some((s, true)) if s == name => " ⏷",
@@ -47,14 +85,14 @@ pub fn show(
                             Some(slot) => {
                                 if ui
                                     .add(egui::Button::new(text).frame(false))
-                                    .on_hover_text(format!("{} · click to sort", c.dtype()))
+                                    .on_hover_text(format!("{dtype} · click to sort"))
                                     .clicked()
                                 {
                                     *slot = Some(name.to_owned());
                                 }
                             }
                             None => {
-                                ui.label(text).on_hover_text(c.dtype().to_string());
+                                ui.label(text).on_hover_text(dtype.to_string());
                             }
                         }
                     });
@@ -66,14 +104,28 @@ pub fn show(
                     row.col(|ui| {
                         ui.label(egui::RichText::new(i.to_string()).weak());
                     });
-                    for c in columns {
+                    let held;
+                    let (frame, at) = match rows {
+                        Rows::Frame(df) => (Some(df), i),
+                        Rows::Paged(p) => match p.try_row(i) {
+                            Some((group, offset)) => {
+                                held = group;
+                                (Some(&*held), offset)
+                            }
+                            None => (None, 0),
+                        },
+                    };
+                    for (j, &(_, dtype)) in columns.iter().enumerate() {
                         row.col(|ui| {
-                            let numeric = c.dtype().is_primitive_numeric();
-                            let Some(text) = cell(c, i) else {
+                            let Some(frame) = frame else {
+                                ui.label(egui::RichText::new("…").weak());
+                                return;
+                            };
+                            let Some(text) = cell(&frame.columns()[j], at) else {
                                 ui.label(egui::RichText::new("null").weak().italics());
                                 return;
                             };
-                            if numeric {
+                            if dtype.is_primitive_numeric() {
                                 ui.with_layout(
                                     egui::Layout::right_to_left(egui::Align::Center),
                                     |ui| {
