@@ -244,3 +244,124 @@ fn a_filter_of_a_version_larger_than_the_budget_streams_to_the_same_version_as_m
     assert_eq!(versions[0].row_count, versions[1].row_count);
     assert_eq!(versions[0].content_hash, versions[1].content_hash);
 }
+
+/// Rows of a learnable two-class problem with a category, a null now and then, for training tests.
+fn classes_csv(rows: usize) -> String {
+    let mut s = String::from("a,b,kind,label\n");
+    for i in 0..rows {
+        let a = ((i * 37) % 1000) as f64 / 100.0;
+        let b = ((i * 91) % 500) as f64 / 50.0;
+        let kind = ["x", "y", "z"][i % 3];
+        let label = if a + b + if kind == "z" { 3.0 } else { 0.0 } > 12.0 {
+            "high"
+        } else {
+            "low"
+        };
+        let a = if i % 101 == 0 {
+            "NA".into()
+        } else {
+            format!("{a}")
+        };
+        let _ = writeln!(s, "{a},{b},{kind},{label}");
+    }
+    s
+}
+
+#[test]
+fn a_version_larger_than_the_budget_trains_from_its_row_groups_with_the_same_encoding() {
+    use std::sync::atomic::AtomicBool;
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("c.csv");
+    std::fs::write(&file, classes_csv(2 * kiln_core::data::ROW_GROUP + 5_000)).unwrap();
+    let mut ws = Workspace::open(&d.path().join("ws")).unwrap();
+    import(&mut ws, &file).unwrap();
+    // Its own split column, so both ways train on the same rows.
+    let spec = kiln_core::versions::SplitSpec {
+        ratios: [0.7, 0.1, 0.2],
+        seed: 3,
+        stratify: Some("label".into()),
+    };
+    ws.derive_split("big@1", &spec, None).unwrap();
+    let mut params = kiln_train::TrainParams::default();
+    for (k, v) in [
+        ("epochs", "2"),
+        ("hidden", "16"),
+        ("batch_size", "256"),
+        ("patience", "0"),
+    ] {
+        params.set(k, v).unwrap();
+    }
+    let req = kiln_core::training::TrainRequest {
+        dataset: "big@2".into(),
+        target: "label".into(),
+        features: None,
+        params,
+        device: kiln_train::DeviceChoice::Cpu,
+        sweep_id: None,
+    };
+    let never = AtomicBool::new(false);
+    let in_memory = ws.train(&req, &never, &mut |_| {}).unwrap();
+    ws.set_memory_budget(1);
+    let mut epochs = Vec::new();
+    let streamed = ws
+        .train(&req, &never, &mut |e| {
+            if let kiln_train::Event::Epoch { val_accuracy, .. } = e {
+                epochs.push(*val_accuracy);
+            }
+        })
+        .unwrap();
+    let (a, b) = (
+        ws.run(in_memory.run_id).unwrap(),
+        ws.run(streamed.run_id).unwrap(),
+    );
+    assert_eq!(b.split["streamed"], true, "{}", b.split);
+    // The encoding fitted in a streaming pass is the one fitted on the training frame.
+    let (fa, fb) = (
+        a.features.as_array().unwrap(),
+        b.features.as_array().unwrap(),
+    );
+    assert_eq!(fa.len(), fb.len());
+    for (x, y) in fa.iter().zip(fb) {
+        assert_eq!(x["kind"], y["kind"]);
+        assert_eq!(x["name"], y["name"]);
+        assert_eq!(x["categories"], y["categories"]);
+        for k in ["offset", "scale", "fill"] {
+            if let (Some(p), Some(q)) = (x[k].as_f64(), y[k].as_f64()) {
+                assert!((p - q).abs() < 1e-9 * p.abs().max(1.0), "{k}: {p} vs {q}");
+            }
+        }
+    }
+    assert_eq!(
+        in_memory.metrics["train_rows"].to_bits(),
+        streamed.metrics["train_rows"].to_bits(),
+        "the same training rows"
+    );
+    assert_eq!(epochs.len(), 2);
+    assert!(
+        streamed.metrics["test_accuracy"] > 0.85,
+        "{:?}",
+        streamed.metrics
+    );
+    // Seeded: the same run again gives the same figures.
+    let again = ws.train(&req, &never, &mut |_| {}).unwrap();
+    assert_eq!(
+        again.metrics["test_accuracy"].to_bits(),
+        streamed.metrics["test_accuracy"].to_bits()
+    );
+
+    // Without a split column the parts come from a seeded hash of each row's position.
+    let req1 = kiln_core::training::TrainRequest {
+        dataset: "big@1".into(),
+        ..req
+    };
+    let hashed = ws.train(&req1, &never, &mut |_| {}).unwrap();
+    let run = ws.run(hashed.run_id).unwrap();
+    assert!(
+        run.split["method"].as_str().unwrap().contains("hash"),
+        "{}",
+        run.split
+    );
+    let train_rows = hashed.metrics["train_rows"];
+    let all = (2 * kiln_core::data::ROW_GROUP + 5_000) as f64;
+    assert!((train_rows / all - 0.72).abs() < 0.01, "{train_rows}");
+}

@@ -17,6 +17,7 @@ mod predict;
 pub mod release;
 pub mod runs;
 pub mod serving;
+mod streamed;
 pub mod sweeps;
 pub mod training;
 pub mod versions;

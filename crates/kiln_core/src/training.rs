@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use kiln_data::polars::prelude::*;
 use kiln_store::{MetricPoint, NewRun, RunStatus, Store};
-use kiln_train::{Checkpoints, DeviceChoice, Event, FeatureSpec, Prepared, TrainParams};
+use kiln_train::{Checkpoints, DeviceChoice, Event, FeatureSpec, Rows, TrainParams};
 use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, ObjectStore, Result, Workspace};
@@ -18,9 +18,10 @@ struct TrainingData {
     version: kiln_store::DatasetVersion,
     spec: FeatureSpec,
     split: serde_json::Value,
-    train: Prepared,
-    val: Prepared,
-    test: Prepared,
+    /// In memory, or streamed from the object for a version larger than the memory budget.
+    train: Box<dyn Rows + Send + Sync>,
+    val: Box<dyn Rows + Send + Sync>,
+    test: Box<dyn Rows + Send + Sync>,
 }
 
 /// What to train.
@@ -196,7 +197,8 @@ impl Workspace {
     }
 
     /// Split and encode a version: its own `split` column when it has one, otherwise a stratified
-    /// 72/8/20 split drawn with `seed`.
+    /// 72/8/20 split drawn with `seed`. A version larger than the memory budget streams instead (see
+    /// [`crate::streamed`]).
     fn training_data(
         &self,
         version: kiln_store::DatasetVersion,
@@ -205,6 +207,27 @@ impl Workspace {
         seed: u64,
         fraction: f64,
     ) -> Result<TrainingData> {
+        let object = self.objects.absolute(&version.object_path);
+        if let Ok(table) = kiln_data::PagedFrame::open(&object)
+            && table.memory_estimate() > self.memory_budget()
+        {
+            let s = crate::streamed::prepare(
+                &std::sync::Arc::new(table),
+                target,
+                features,
+                seed,
+                fraction,
+            )?;
+            let [train, val, test] = s.parts;
+            return Ok(TrainingData {
+                version,
+                spec: s.spec,
+                split: s.split,
+                train: Box::new(train),
+                val: Box::new(val),
+                test: Box::new(test),
+            });
+        }
         let df = self.load(&version)?;
         if df.column(target).is_err() {
             return Err(CoreError::from(kiln_train::TrainError::NoTarget(
@@ -235,9 +258,9 @@ impl Workspace {
             version,
             spec,
             split,
-            train,
-            val,
-            test,
+            train: Box::new(train),
+            val: Box::new(val),
+            test: Box::new(test),
         })
     }
 
@@ -386,9 +409,9 @@ impl Workspace {
         let result = kiln_train::train(
             spec,
             &kiln_train::Splits {
-                train: &data.train,
-                val: &data.val,
-                test: &data.test,
+                train: data.train.as_ref(),
+                val: data.val.as_ref(),
+                test: data.test.as_ref(),
             },
             params,
             device,
@@ -487,7 +510,7 @@ impl Workspace {
         }
         metrics.insert("epochs".into(), outcome.epochs_run as f64);
         let cost = &outcome.cost;
-        metrics.insert("train_rows".into(), data.train.rows as f64);
+        metrics.insert("train_rows".into(), data.train.rows() as f64);
         metrics.insert("param_count".into(), cost.parameters as f64);
         if cost.train_seconds > 0.0 {
             metrics.insert(

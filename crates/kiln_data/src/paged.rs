@@ -140,6 +140,11 @@ impl PagedFrame {
             .sum()
     }
 
+    /// The first row of row group `g` and its number of rows.
+    pub fn locate_group(&self, g: usize) -> (usize, usize) {
+        (self.starts[g], self.starts[g + 1] - self.starts[g])
+    }
+
     /// The row group holding `row`, and the row's offset in it.
     pub fn locate(&self, row: usize) -> Option<(usize, usize)> {
         if row >= self.height() {

@@ -72,7 +72,7 @@ fn text(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, TrainError> {
     Ok(s.str()?.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
-fn sorted_unique(values: impl Iterator<Item = String>) -> Vec<String> {
+pub fn sorted_unique(values: impl Iterator<Item = String>) -> Vec<String> {
     let mut v: Vec<String> = values
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -411,6 +411,63 @@ impl FeatureSpec {
             Vec::new()
         };
         Ok(Prepared { x, rows, width, y })
+    }
+}
+
+/// Encoded rows the training loop reads a batch at a time: in memory ([`Prepared`]), or streamed from
+/// disk by the caller (a dataset larger than memory).
+pub trait Rows {
+    /// Rows in all (known before the first batch).
+    fn rows(&self) -> usize;
+    /// Model inputs per row.
+    fn width(&self) -> usize;
+    /// Hand `f` the rows in batches of at most `batch` (inputs row-major, class indices): in order, or
+    /// shuffled by `shuffle = (seed, epoch)` (the same seed and epoch give the same order). `f` returns
+    /// false to stop.
+    fn batches(
+        &self,
+        batch: usize,
+        shuffle: Option<(u64, u64)>,
+        f: &mut dyn FnMut(&[f32], &[i64]) -> bool,
+    ) -> Result<(), TrainError>;
+}
+
+/// The generator of an epoch's order: one stream per epoch, so a resumed run shuffles exactly as an
+/// uninterrupted one.
+pub fn epoch_rng(seed: u64, epoch: u64) -> rand_chacha::ChaCha8Rng {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch);
+    rng
+}
+
+impl Rows for Prepared {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+
+    fn batches(
+        &self,
+        batch: usize,
+        shuffle: Option<(u64, u64)>,
+        f: &mut dyn FnMut(&[f32], &[i64]) -> bool,
+    ) -> Result<(), TrainError> {
+        use rand::seq::SliceRandom;
+        let mut order: Vec<usize> = (0..self.rows).collect();
+        if let Some((seed, epoch)) = shuffle {
+            order.shuffle(&mut epoch_rng(seed, epoch));
+        }
+        for chunk in order.chunks(batch.max(1)) {
+            let (x, y) = self.gather(chunk);
+            if !f(&x, &y) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -12,7 +12,9 @@ pub mod metrics;
 pub mod model;
 pub mod training;
 
-pub use data::{FeatureSpec, Prepared, RESERVED_COLUMNS};
+pub use data::{
+    FeatureColumn, FeatureSpec, Prepared, RESERVED_COLUMNS, Rows, epoch_rng, sorted_unique,
+};
 pub use device::{DeviceChoice, TrainDevice, pick_device};
 pub use metrics::{ClassMetrics, Evaluation};
 pub use model::{Cnn, CnnConfig, Mlp, MlpConfig, ModelKind, Net, NetConfig};

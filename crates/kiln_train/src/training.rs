@@ -10,11 +10,9 @@ use burn::optim::{
     AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig,
 };
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{FeatureSpec, Prepared};
+use crate::data::{FeatureSpec, Rows, epoch_rng};
 use crate::metrics::Evaluation;
 use crate::model::{DropoutRng, ModelKind, Net, NetConfig};
 use crate::{TrainDevice, TrainError};
@@ -256,11 +254,11 @@ impl TrainParams {
 }
 
 /// The encoded parts of a split.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Splits<'a> {
-    pub train: &'a Prepared,
-    pub val: &'a Prepared,
-    pub test: &'a Prepared,
+    pub train: &'a dyn Rows,
+    pub val: &'a dyn Rows,
+    pub test: &'a dyn Rows,
 }
 
 /// Mixed into the seed of the dropout generator, so its draws differ from the batch order's.
@@ -397,23 +395,35 @@ fn tensors(x: Vec<f32>, y: Vec<i64>, width: usize, device: &Device) -> (Tensor<2
 }
 
 /// Loss and predictions of `model` on `data`, in batches, without gradients.
-pub fn evaluate(model: &Net, data: &Prepared, classes: &[String], device: &Device) -> Evaluation {
-    if data.rows == 0 {
-        return Evaluation::default();
+pub fn evaluate(
+    model: &Net,
+    data: &dyn Rows,
+    classes: &[String],
+    device: &Device,
+) -> Result<Evaluation, TrainError> {
+    if data.rows() == 0 {
+        return Ok(Evaluation::default());
     }
     let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut predicted = Vec::with_capacity(data.rows);
+    let mut predicted = Vec::with_capacity(data.rows());
+    let mut truth = Vec::with_capacity(data.rows());
     let mut loss_sum = 0.0;
-    let idx: Vec<usize> = (0..data.rows).collect();
-    for chunk in idx.chunks(512) {
-        let (x, y) = data.gather(chunk);
-        let (xs, ys) = tensors(x, y, data.width, device);
+    let width = data.width();
+    data.batches(512, None, &mut |x, y| {
+        let (xs, ys) = tensors(x.to_vec(), y.to_vec(), width, device);
         let logits = model.forward(xs);
         let loss: f64 = loss_fn.forward(logits.clone(), ys).into_scalar::<f64>();
-        loss_sum += loss * chunk.len() as f64;
+        loss_sum += loss * y.len() as f64;
         predicted.extend(logits.argmax(1).into_data().iter::<i64>());
-    }
-    Evaluation::from_predictions(classes, &data.y, &predicted, loss_sum / data.rows as f64)
+        truth.extend_from_slice(y);
+        true
+    })?;
+    Ok(Evaluation::from_predictions(
+        classes,
+        &truth,
+        &predicted,
+        loss_sum / truth.len().max(1) as f64,
+    ))
 }
 
 /// A freshly initialised model on the run's device. The weights are drawn on the CPU backend from the
@@ -446,7 +456,7 @@ pub fn train(
     on_event: &mut dyn FnMut(Event),
 ) -> Result<TrainOutcome, TrainError> {
     let Splits { train, val, test } = *data;
-    if train.rows == 0 {
+    if train.rows() == 0 {
         return Err(TrainError::Invalid("the training split is empty".into()));
     }
     let config = params.net_config(spec)?;
@@ -481,7 +491,6 @@ pub fn train(
         std::fs::create_dir_all(c.dir).map_err(record_error)?;
     }
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
-    let mut order: Vec<usize> = (0..train.rows).collect();
     let mut epochs_run = first_epoch - 1;
     let mut stopped = false;
     // A run resumed after its early stop has no epochs left.
@@ -496,59 +505,71 @@ pub fn train(
     let mut last_write = std::time::Instant::now();
     let started = std::time::Instant::now();
     let mut samples = 0usize;
+    let (train_rows, width) = (train.rows(), train.width());
     on_event(Event::Start {
         device: device.name.clone(),
         epochs: params.epochs,
-        steps_per_epoch: train.rows.div_ceil(params.batch_size),
+        steps_per_epoch: train_rows.div_ceil(params.batch_size),
         first_epoch,
-        validation: val.rows > 0,
+        validation: val.rows() > 0,
     });
     'epochs: for epoch in first_epoch..=last_epoch {
-        // One stream per epoch: a resumed run shuffles exactly as an uninterrupted one.
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(params.seed);
-        rng.set_stream(epoch as u64);
-        order.sort_unstable();
-        order.shuffle(&mut rng);
-        // Dropout masks: their own stream per epoch, for the same reason.
-        let mut drop_rng = rand_chacha::ChaCha8Rng::seed_from_u64(params.seed ^ DROPOUT_SEED);
-        drop_rng.set_stream(epoch as u64);
+        // Dropout masks: their own stream per epoch, so a resumed run draws as an uninterrupted one.
+        let mut drop_rng = epoch_rng(params.seed ^ DROPOUT_SEED, epoch as u64);
         let lr = params.learning_rate_at(epoch);
         let mut loss_sum = 0.0;
         let mut correct = 0usize;
-        for batch in order.chunks(params.batch_size) {
-            if cancel.load(Ordering::Relaxed) {
-                stopped = true;
-                break 'epochs;
-            }
-            let (x, y) = train.gather(batch);
-            let (xs, ys) = tensors(x, y.clone(), train.width, &ad);
-            let logits = model.forward_train(xs, &mut Some(DropoutRng { rng: &mut drop_rng }));
-            let loss = loss_fn.forward(logits.clone(), ys);
-            let value: f64 = loss.clone().into_scalar::<f64>();
-            let predicted: Vec<i64> = logits.argmax(1).into_data().iter::<i64>().collect();
-            correct += predicted.iter().zip(&y).filter(|(p, t)| p == t).count();
-            loss_sum += value * batch.len() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
-            step += 1;
-            samples += batch.len();
-            on_event(Event::Step {
-                epoch,
-                step,
-                loss: value,
-            });
+        let mut seen = 0usize;
+        let mut trained = model;
+        let mut held = None;
+        train.batches(
+            params.batch_size,
+            Some((params.seed, epoch as u64)),
+            &mut |x, y| {
+                if cancel.load(Ordering::Relaxed) {
+                    stopped = true;
+                    return false;
+                }
+                let m = held.take().unwrap_or_else(|| trained.clone());
+                let (xs, ys) = tensors(x.to_vec(), y.to_vec(), width, &ad);
+                let logits = m.forward_train(xs, &mut Some(DropoutRng { rng: &mut drop_rng }));
+                let loss = loss_fn.forward(logits.clone(), ys);
+                let value: f64 = loss.clone().into_scalar::<f64>();
+                let predicted: Vec<i64> = logits.argmax(1).into_data().iter::<i64>().collect();
+                correct += predicted.iter().zip(y).filter(|(p, t)| p == t).count();
+                loss_sum += value * y.len() as f64;
+                seen += y.len();
+                let grads = GradientsParams::from_grads(loss.backward(), &m);
+                held = Some(optim.step(lr, m, grads));
+                step += 1;
+                samples += y.len();
+                on_event(Event::Step {
+                    epoch,
+                    step,
+                    loss: value,
+                });
+                true
+            },
+        )?;
+        if let Some(m) = held.take() {
+            trained = m;
         }
+        model = trained;
+        if stopped {
+            break 'epochs;
+        }
+        let seen = seen.max(1);
         epochs_run = epoch;
         let valid = model.valid();
-        let v = if val.rows > 0 {
-            evaluate(&valid, val, &spec.classes, &plain)
+        let v = if val.rows() > 0 {
+            evaluate(&valid, val, &spec.classes, &plain)?
         } else {
-            evaluate(&valid, train, &spec.classes, &plain)
+            evaluate(&valid, train, &spec.classes, &plain)?
         };
         on_event(Event::Epoch {
             epoch,
-            train_loss: loss_sum / train.rows as f64,
-            train_accuracy: correct as f64 / train.rows as f64,
+            train_loss: loss_sum / seen as f64,
+            train_accuracy: correct as f64 / seen as f64,
             val_loss: v.loss,
             val_accuracy: v.accuracy,
             learning_rate: lr,
@@ -595,13 +616,13 @@ pub fn train(
     };
     let train_seconds = started.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
-    let test_eval = evaluate(&best_model, test, &spec.classes, &plain);
+    let test_eval = evaluate(&best_model, test, &spec.classes, &plain)?;
     let cost = TrainCost {
         train_seconds,
         samples,
         parameters: best_model.num_params(),
         test_seconds: t.elapsed().as_secs_f64(),
-        test_rows: test.rows,
+        test_rows: test.rows(),
     };
     let test = test_eval;
     Ok(TrainOutcome {
