@@ -365,3 +365,61 @@ fn a_version_larger_than_the_budget_trains_from_its_row_groups_with_the_same_enc
     let all = (2 * kiln_core::data::ROW_GROUP + 5_000) as f64;
     assert!((train_rows / all - 0.72).abs() < 0.01, "{train_rows}");
 }
+
+#[test]
+fn labels_on_a_version_larger_than_the_budget_stream_to_the_same_version_as_memory() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("big.csv");
+    std::fs::write(&file, csv(2 * kiln_core::data::ROW_GROUP + 321)).unwrap();
+    let numbers: Vec<(u64, Option<String>)> = vec![
+        (5, Some("7".into())),
+        (70_000, None),
+        (131_000, Some("-2".into())),
+    ];
+    let text: Vec<(u64, Option<String>)> = vec![(1, Some("seven".into()))];
+    let new_column: Vec<(u64, Option<String>)> =
+        vec![(0, Some("cat".into())), (100_000, Some("dog".into()))];
+    let mut hashes = Vec::new();
+    for (dir, budget) in [("m", u64::MAX), ("s", 1)] {
+        let ws_dir = d.path().join(dir);
+        let mut ws = Workspace::open(&ws_dir).unwrap();
+        ws.set_memory_budget(budget);
+        import(&mut ws, &file).unwrap();
+        let a = ws
+            .set_labels("big", "id", &numbers, None, None)
+            .unwrap()
+            .version;
+        let b = ws
+            .set_labels("big", "x", &text, None, None)
+            .unwrap()
+            .version;
+        let c = ws
+            .set_labels("big", "animal", &new_column, None, None)
+            .unwrap()
+            .version;
+        let df = ws.load(&c).unwrap();
+        assert_eq!(
+            df.column("id").unwrap().dtype().to_string(),
+            "i64",
+            "numbers stay numbers"
+        );
+        assert_eq!(df.column("x").unwrap().dtype().to_string(), "str");
+        assert_eq!(
+            df.column("id").unwrap().get(70_000).unwrap().to_string(),
+            "null"
+        );
+        assert_eq!(
+            kiln_core::data::cell_text(df.column("animal").unwrap(), 100_000),
+            "dog"
+        );
+        // An unknown row changes nothing.
+        let before = crate::support::tree(&ws_dir.join("objects"));
+        let e = ws
+            .set_labels("big", "id", &[(10_000_000, Some("1".into()))], None, None)
+            .unwrap_err();
+        assert!(e.to_string().contains("10000000"), "{e}");
+        assert_eq!(crate::support::tree(&ws_dir.join("objects")), before);
+        hashes.push([a.content_hash, b.content_hash, c.content_hash]);
+    }
+    assert_eq!(hashes[0], hashes[1], "the same bytes either way");
+}

@@ -207,10 +207,8 @@ impl Workspace {
         seed: u64,
         fraction: f64,
     ) -> Result<TrainingData> {
-        let object = self.objects.absolute(&version.object_path);
-        if let Ok(table) = kiln_data::PagedFrame::open(&object)
-            && table.memory_estimate() > self.memory_budget()
-        {
+        if let Some(object) = self.larger_than_budget(&version) {
+            let table = kiln_data::PagedFrame::open(&object)?;
             let s = crate::streamed::prepare(
                 &std::sync::Arc::new(table),
                 target,

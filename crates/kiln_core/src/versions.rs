@@ -179,8 +179,6 @@ impl Workspace {
             return Err(invalid(format!("`{column}` cannot be a label column")));
         }
         self.check_classes(&base.dataset, column, labels)?;
-        let df = self.load_with_ids(base)?;
-        let mut out = kiln_data::set_labels(&df, column, labels)?;
         let meta = VersionMeta {
             dataset: &base.dataset,
             source_path: base.source_path.as_deref(),
@@ -192,6 +190,15 @@ impl Workspace {
             clear_drafts,
             author,
         };
+        // A version larger than the memory budget gets its labels joined by row id as it streams.
+        if let Some(src) = self.larger_than_budget(base) {
+            let tmp = self.objects.temp("parquet");
+            let s =
+                kiln_data::set_labels_to_parquet(&src, column, labels, tmp.path(), &Cancel::new())?;
+            return self.record_streamed(tmp, &s, &meta);
+        }
+        let df = self.load_with_ids(base)?;
+        let mut out = kiln_data::set_labels(&df, column, labels)?;
         self.store_version(&mut out, &meta, &Cancel::new(), &Progress::new())
     }
 
@@ -244,19 +251,34 @@ impl Workspace {
             author: None,
         };
         // A version larger than the memory budget is filtered by the streaming engine, object to object.
-        let src = self.objects.absolute(&base.object_path);
-        if kiln_data::PagedFrame::open(&src)
-            .is_ok_and(|p| p.memory_estimate() > self.memory_budget())
-        {
+        if let Some(src) = self.larger_than_budget(&base) {
             let tmp = self.objects.temp("parquet");
             let s = kiln_data::filter_to_parquet(&src, condition, tmp.path(), &Cancel::new())?;
-            let visible = kiln_data::without_row_ids(&DataFrame::empty_with_schema(&s.schema));
-            let written = (s.bytes, s.rows, kiln_data::schema_of(&visible));
-            return self.record_object(tmp, written, &meta, &Cancel::new(), &Progress::new());
+            return self.record_streamed(tmp, &s, &meta);
         }
         let df = self.load_with_ids(&base)?;
         let mut out = kiln_data::apply_filter(&df, condition)?;
         self.store_version(&mut out, &meta, &Cancel::new(), &Progress::new())
+    }
+
+    /// The object of `v` when reading it whole would take more than the memory budget.
+    pub(crate) fn larger_than_budget(&self, v: &DatasetVersion) -> Option<std::path::PathBuf> {
+        let src = self.objects.absolute(&v.object_path);
+        kiln_data::PagedFrame::open(&src)
+            .is_ok_and(|p| p.memory_estimate() > self.memory_budget())
+            .then_some(src)
+    }
+
+    /// Record an object the streaming engine wrote as a new version.
+    fn record_streamed(
+        &mut self,
+        tmp: crate::objects::TempObject,
+        s: &kiln_data::Streamed,
+        meta: &VersionMeta<'_>,
+    ) -> Result<ImportOutcome> {
+        let visible = kiln_data::without_row_ids(&DataFrame::empty_with_schema(&s.schema));
+        let written = (s.bytes, s.rows, kiln_data::schema_of(&visible));
+        self.record_object(tmp, written, meta, &Cancel::new(), &Progress::new())
     }
 
     /// A new version of `reference` with a `split` column (train / validation / test).

@@ -21,7 +21,9 @@ pub use formats::{
     preview_file, read_file, read_parquet, stream_to_parquet, streams, validate_source,
     write_parquet,
 };
-pub use paged::{PagedFrame, SCATTER_SAMPLE, STATS_SAMPLE, TableData, filter_to_parquet};
+pub use paged::{
+    PagedFrame, SCATTER_SAMPLE, STATS_SAMPLE, TableData, filter_to_parquet, set_labels_to_parquet,
+};
 pub use plots::{Histogram, ScatterSeries, ValueCount, histogram, scatter, value_counts};
 pub use polars;
 pub use progress::{Cancel, Progress};

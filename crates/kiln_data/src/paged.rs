@@ -6,7 +6,7 @@
 //! a [`PagedFrame`] for the rest. Every operation takes either and gives the same answer (samples aside:
 //! scatter plots and the quantiles of the statistics come from an evenly spaced sample, and say so).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -703,6 +703,92 @@ pub fn filter_to_parquet(
     let (run, written) = sink_streaming(lf, &schema, out, cancel, |_| {})?;
     run.map_err(|e| DataError::Filter(crate::table::clean(&e)))?;
     let (rows, bytes) = written?;
+    Ok(crate::Streamed {
+        rows,
+        bytes,
+        schema,
+    })
+}
+
+/// [`crate::set_labels`] on the Parquet object at `src`, batch by batch through the streaming engine into
+/// `out`: the same bytes the in-memory edit writes (the column's type is decided up front from the new
+/// values), with memory bounded by a batch and the labels. Unknown row ids are an error.
+pub fn set_labels_to_parquet(
+    src: &Path,
+    column: &str,
+    labels: &[(u64, Option<String>)],
+    out: &Path,
+    cancel: &Cancel,
+) -> Result<crate::Streamed, DataError> {
+    let text = src
+        .to_str()
+        .ok_or_else(|| DataError::malformed(src, "the path is not valid UTF-8"))?;
+    let mut lf = LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())?;
+    let source = lf.collect_schema()?;
+    if !source.contains(ROW_ID) {
+        lf = lf
+            .with_row_index(ROW_ID, None)
+            .with_column(col(ROW_ID).cast(DataType::UInt64));
+    }
+    let wanted: HashMap<u64, Option<String>> = labels.iter().cloned().collect();
+    // A numeric column stays numeric when every new value parses (as in memory).
+    let existing = source.get(column).cloned();
+    let target = match &existing {
+        Some(dt) if dt.is_primitive_numeric() => {
+            let new = Series::new(
+                column.into(),
+                wanted.values().cloned().collect::<Vec<Option<String>>>(),
+            );
+            if new.strict_cast(dt).is_ok() {
+                dt.clone()
+            } else {
+                DataType::String
+            }
+        }
+        _ => DataType::String,
+    };
+    let mut schema = lf.collect_schema()?.as_ref().clone();
+    schema.with_column(column.into(), target.clone());
+    let found = Arc::new(Mutex::new(HashSet::<u64>::new()));
+    let sink = Arc::new(Mutex::new(crate::ParquetSink::create(out, &schema)?));
+    let (f2, s2, name) = (found.clone(), sink.clone(), column.to_owned());
+    let relabel = move |df: DataFrame| -> Result<(), DataError> {
+        let ids = crate::row_ids(&df)?;
+        let mut values: Vec<Option<String>> = match df.column(&name) {
+            Ok(c) => {
+                let s = c.as_materialized_series().cast(&DataType::String)?;
+                s.str()?.iter().map(|v| v.map(str::to_owned)).collect()
+            }
+            Err(_) => vec![None; df.height()],
+        };
+        let mut hit = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(v) = wanted.get(id) {
+                values[i].clone_from(v);
+                hit.push(*id);
+            }
+        }
+        let new = Series::new(name.as_str().into(), values).strict_cast(&target)?;
+        let mut df = df;
+        df.with_column(new.into_column())?;
+        let failed = || DataError::Invalid("writing the labelled version failed".into());
+        f2.lock().map_err(|_| failed())?.extend(hit);
+        s2.lock().map_err(|_| failed())?.push(&df)
+    };
+    finish_pass(for_each_batch(lf, cancel, relabel))?;
+    cancel.check()?;
+    let sink = Arc::try_unwrap(sink)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+        .ok_or_else(|| DataError::Invalid("the streaming query did not finish".into()))?;
+    let rows = sink.rows();
+    let bytes = sink.finish()?;
+    let found = found
+        .lock()
+        .map_err(|_| DataError::Invalid("labels failed".into()))?;
+    if let Some((id, _)) = labels.iter().find(|(id, _)| !found.contains(id)) {
+        return Err(DataError::UnknownRow(*id));
+    }
     Ok(crate::Streamed {
         rows,
         bytes,
