@@ -219,7 +219,7 @@ fn a_malformed_ndjson_line_fails_both_ways_by_line_and_changes_nothing() {
 }
 
 #[test]
-fn a_filter_of_a_version_larger_than_the_budget_streams_to_the_same_version_as_memory() {
+fn filters_and_splits_of_a_version_larger_than_the_budget_stream_to_the_same_versions_as_memory() {
     let d = tempfile::tempdir().unwrap();
     let file = d.path().join("big.csv");
     std::fs::write(&file, csv(2 * kiln_core::data::ROW_GROUP + 777)).unwrap();
@@ -239,10 +239,34 @@ fn a_filter_of_a_version_larger_than_the_budget_streams_to_the_same_version_as_m
         assert!(ids.iter().all(|i| i % 4 == 1), "{:?}", &ids[..5]);
         let e = ws.derive_filter("big@1", "nope > 1", None).unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
-        versions.push(v);
+        // Splits too, stratified or not (a second split replaces the first's column).
+        let mut spec = kiln_core::versions::SplitSpec {
+            ratios: [0.6, 0.2, 0.2],
+            seed: 9,
+            stratify: Some("city".into()),
+        };
+        let s1 = ws.derive_split("big@1", &spec, None).unwrap().version;
+        spec.stratify = None;
+        let s2 = ws
+            .derive_split(&format!("big@{}", s1.version), &spec, None)
+            .unwrap()
+            .version;
+        let parts = ws.load(&s2).unwrap();
+        assert_eq!(parts.width(), 6, "one split column");
+        let e = ws
+            .derive_split(
+                "big@1",
+                &kiln_core::versions::SplitSpec {
+                    stratify: Some("nope".into()),
+                    ..spec
+                },
+                None,
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+        versions.push([v.content_hash, s1.content_hash, s2.content_hash]);
     }
-    assert_eq!(versions[0].row_count, versions[1].row_count);
-    assert_eq!(versions[0].content_hash, versions[1].content_hash);
+    assert_eq!(versions[0], versions[1], "the same bytes either way");
 }
 
 /// Rows of a learnable two-class problem with a category, a null now and then, for training tests.

@@ -289,8 +289,6 @@ impl Workspace {
         message: Option<&str>,
     ) -> Result<ImportOutcome> {
         let base = self.resolve(reference)?;
-        let df = self.load_with_ids(&base)?;
-        let mut out = kiln_data::split(&df, spec.ratios, spec.seed, spec.stratify.as_deref())?;
         let meta = VersionMeta {
             dataset: &base.dataset,
             source_path: base.source_path.as_deref(),
@@ -302,6 +300,16 @@ impl Workspace {
             clear_drafts: None,
             author: None,
         };
+        let how = (spec.ratios, spec.seed, spec.stratify.as_deref());
+        // A version larger than the memory budget: parts drawn from its row ids and the stratify column,
+        // then the object streams through with them.
+        if let Some(src) = self.larger_than_budget(&base) {
+            let tmp = self.objects.temp("parquet");
+            let s = kiln_data::split_to_parquet(&src, how, tmp.path(), &Cancel::new())?;
+            return self.record_streamed(tmp, &s, &meta);
+        }
+        let df = self.load_with_ids(&base)?;
+        let mut out = kiln_data::split(&df, how.0, how.1, how.2)?;
         self.store_version(&mut out, &meta, &Cancel::new(), &Progress::new())
     }
 

@@ -23,6 +23,7 @@ pub use formats::{
 };
 pub use paged::{
     PagedFrame, SCATTER_SAMPLE, STATS_SAMPLE, TableData, filter_to_parquet, set_labels_to_parquet,
+    split_to_parquet,
 };
 pub use plots::{Histogram, ScatterSeries, ValueCount, histogram, scatter, value_counts};
 pub use polars;

@@ -720,16 +720,8 @@ pub fn set_labels_to_parquet(
     out: &Path,
     cancel: &Cancel,
 ) -> Result<crate::Streamed, DataError> {
-    let text = src
-        .to_str()
-        .ok_or_else(|| DataError::malformed(src, "the path is not valid UTF-8"))?;
-    let mut lf = LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())?;
+    let mut lf = scan_with_ids(src)?;
     let source = lf.collect_schema()?;
-    if !source.contains(ROW_ID) {
-        lf = lf
-            .with_row_index(ROW_ID, None)
-            .with_column(col(ROW_ID).cast(DataType::UInt64));
-    }
     let wanted: HashMap<u64, Option<String>> = labels.iter().cloned().collect();
     // A numeric column stays numeric when every new value parses (as in memory).
     let existing = source.get(column).cloned();
@@ -750,9 +742,8 @@ pub fn set_labels_to_parquet(
     let mut schema = lf.collect_schema()?.as_ref().clone();
     schema.with_column(column.into(), target.clone());
     let found = Arc::new(Mutex::new(HashSet::<u64>::new()));
-    let sink = Arc::new(Mutex::new(crate::ParquetSink::create(out, &schema)?));
-    let (f2, s2, name) = (found.clone(), sink.clone(), column.to_owned());
-    let relabel = move |df: DataFrame| -> Result<(), DataError> {
+    let (f2, name) = (found.clone(), column.to_owned());
+    let (rows, bytes) = rewrite(lf, &schema, out, cancel, move |_, df| {
         let ids = crate::row_ids(&df)?;
         let mut values: Vec<Option<String>> = match df.column(&name) {
             Ok(c) => {
@@ -771,18 +762,11 @@ pub fn set_labels_to_parquet(
         let new = Series::new(name.as_str().into(), values).strict_cast(&target)?;
         let mut df = df;
         df.with_column(new.into_column())?;
-        let failed = || DataError::Invalid("writing the labelled version failed".into());
-        f2.lock().map_err(|_| failed())?.extend(hit);
-        s2.lock().map_err(|_| failed())?.push(&df)
-    };
-    finish_pass(for_each_batch(lf, cancel, relabel))?;
-    cancel.check()?;
-    let sink = Arc::try_unwrap(sink)
-        .ok()
-        .and_then(|m| m.into_inner().ok())
-        .ok_or_else(|| DataError::Invalid("the streaming query did not finish".into()))?;
-    let rows = sink.rows();
-    let bytes = sink.finish()?;
+        f2.lock()
+            .map_err(|_| DataError::Invalid("labels failed".into()))?
+            .extend(hit);
+        Ok(df)
+    })?;
     let found = found
         .lock()
         .map_err(|_| DataError::Invalid("labels failed".into()))?;
@@ -794,6 +778,87 @@ pub fn set_labels_to_parquet(
         bytes,
         schema,
     })
+}
+
+/// [`crate::split`] of the Parquet object at `src`, streamed into `out`: the parts are drawn from the row
+/// ids and the `stratify` column alone (read on their own), then the object streams through with its
+/// `split` column set — the same bytes as the in-memory split.
+pub fn split_to_parquet(
+    src: &Path,
+    (ratios, seed, stratify): ([f64; 3], u64, Option<&str>),
+    out: &Path,
+    cancel: &Cancel,
+) -> Result<crate::Streamed, DataError> {
+    let lf = scan_with_ids(src)?;
+    let mut keys = vec![col(ROW_ID)];
+    if let Some(c) = stratify {
+        if !lf.clone().collect_schema()?.contains(c) {
+            return Err(DataError::UnknownColumn(c.to_owned()));
+        }
+        keys.push(col(c));
+    }
+    let key_frame = lf
+        .clone()
+        .select(keys)
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single();
+    cancel.check()?;
+    let parts = crate::split(&key_frame, ratios, seed, stratify)?;
+    let parts = parts.column("split")?.as_materialized_series().rechunk();
+    drop(key_frame);
+    let mut schema = lf.clone().collect_schema()?.as_ref().clone();
+    schema.with_column("split".into(), DataType::String);
+    let (rows, bytes) = rewrite(lf, &schema, out, cancel, move |offset, mut df| {
+        let part = parts.slice(offset as i64, df.height());
+        df.with_column(part.into_column())?;
+        Ok(df)
+    })?;
+    Ok(crate::Streamed {
+        rows,
+        bytes,
+        schema,
+    })
+}
+
+/// A scan of a Kiln object with its row ids (numbered by position for objects stored without).
+fn scan_with_ids(src: &Path) -> Result<LazyFrame, DataError> {
+    let text = src
+        .to_str()
+        .ok_or_else(|| DataError::malformed(src, "the path is not valid UTF-8"))?;
+    let mut lf = LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())?;
+    if !lf.collect_schema()?.contains(ROW_ID) {
+        lf = lf
+            .with_row_index(ROW_ID, None)
+            .with_column(col(ROW_ID).cast(DataType::UInt64));
+    }
+    Ok(lf)
+}
+
+/// Stream `lf` through `f` (given each batch's first row and the batch, in order) into Kiln's Parquet
+/// writer at `out`; the rows and bytes written.
+fn rewrite(
+    lf: LazyFrame,
+    schema: &Schema,
+    out: &Path,
+    cancel: &Cancel,
+    f: impl Fn(usize, DataFrame) -> Result<DataFrame, DataError> + Send + Sync + 'static,
+) -> Result<(usize, u64), DataError> {
+    let sink = Arc::new(Mutex::new(crate::ParquetSink::create(out, schema)?));
+    let s2 = sink.clone();
+    finish_pass(for_each_batch(lf, cancel, move |df| {
+        let mut sink = s2
+            .lock()
+            .map_err(|_| DataError::Invalid("the Parquet writer failed".into()))?;
+        let offset = sink.rows();
+        sink.push(&f(offset, df)?)
+    }))?;
+    cancel.check()?;
+    let sink = Arc::try_unwrap(sink)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+        .ok_or_else(|| DataError::Invalid("the streaming query did not finish".into()))?;
+    let rows = sink.rows();
+    Ok((rows, sink.finish()?))
 }
 
 /// A streaming pass's error: the callback's first, else the engine's.
