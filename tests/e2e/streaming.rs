@@ -403,7 +403,7 @@ fn labels_on_a_version_larger_than_the_budget_stream_to_the_same_version_as_memo
     let text: Vec<(u64, Option<String>)> = vec![(1, Some("seven".into()))];
     let new_column: Vec<(u64, Option<String>)> =
         vec![(0, Some("cat".into())), (100_000, Some("dog".into()))];
-    let mut hashes = Vec::new();
+    let (mut hashes, mut diffs) = (Vec::new(), Vec::new());
     for (dir, budget) in [("m", u64::MAX), ("s", 1)] {
         let ws_dir = d.path().join(dir);
         let mut ws = Workspace::open(&ws_dir).unwrap();
@@ -443,7 +443,21 @@ fn labels_on_a_version_larger_than_the_budget_stream_to_the_same_version_as_memo
             .unwrap_err();
         assert!(e.to_string().contains("10000000"), "{e}");
         assert_eq!(crate::support::tree(&ws_dir.join("objects")), before);
+        // The diff of two versions, by the streaming engine when they are larger than the budget.
+        let d = ws.diff("big@1", &format!("big@{}", c.version)).unwrap();
+        assert_eq!((d.added, d.removed), (0, 0));
+        assert_eq!(d.columns_added, ["animal"]);
+        assert_eq!(d.changed_cells, 4, "{d:?}");
+        diffs.push(serde_json::to_value(&d).unwrap());
+        let f = ws
+            .derive_filter("big@1", "city = 'Oslo'", None)
+            .unwrap()
+            .version;
+        let d = ws.diff("big@1", &format!("big@{}", f.version)).unwrap();
+        assert_eq!(d.removed, d.rows_a - d.rows_b);
+        diffs.push(serde_json::to_value(&d).unwrap());
         hashes.push([a.content_hash, b.content_hash, c.content_hash]);
     }
     assert_eq!(hashes[0], hashes[1], "the same bytes either way");
+    assert_eq!(diffs[..2], diffs[2..], "the same diff either way");
 }

@@ -321,6 +321,13 @@ impl Workspace {
         if vb.dataset != va.dataset {
             labels.extend(self.store.label_columns(&vb.dataset)?);
         }
+        // Versions larger than the memory budget are compared by the streaming engine from their objects.
+        if self.larger_than_budget(&va).is_some() || self.larger_than_budget(&vb).is_some() {
+            let scan = |v: &DatasetVersion| {
+                kiln_data::scan_with_ids(&self.objects.absolute(&v.object_path))
+            };
+            return Ok(kiln_data::diff_lazy(scan(&va)?, scan(&vb)?, &labels)?);
+        }
         let da = self.load_with_ids(&va)?;
         let db = self.load_with_ids(&vb)?;
         Ok(kiln_data::diff(&da, &db, &labels)?)

@@ -22,8 +22,8 @@ pub use formats::{
     write_parquet,
 };
 pub use paged::{
-    PagedFrame, SCATTER_SAMPLE, STATS_SAMPLE, TableData, filter_to_parquet, set_labels_to_parquet,
-    split_to_parquet,
+    PagedFrame, SCATTER_SAMPLE, STATS_SAMPLE, TableData, filter_to_parquet, scan_with_ids,
+    set_labels_to_parquet, split_to_parquet,
 };
 pub use plots::{Histogram, ScatterSeries, ValueCount, histogram, scatter, value_counts};
 pub use polars;
@@ -31,6 +31,6 @@ pub use progress::{Cancel, Progress};
 pub use stats::{ColumnStats, column_stats};
 pub use table::{ColumnInfo, apply_filter, cell, cell_text, is_numeric, schema_of, sort_by};
 pub use versioning::{
-    DiffSummary, LabelChange, ROW_ID, SPLIT_NAMES, diff, nested_subset, row_ids, set_labels, split,
-    with_row_ids, without_row_ids,
+    DiffSummary, LabelChange, ROW_ID, SPLIT_NAMES, diff, diff_lazy, nested_subset, row_ids,
+    set_labels, split, with_row_ids, without_row_ids,
 };

@@ -821,7 +821,7 @@ pub fn split_to_parquet(
 }
 
 /// A scan of a Kiln object with its row ids (numbered by position for objects stored without).
-fn scan_with_ids(src: &Path) -> Result<LazyFrame, DataError> {
+pub fn scan_with_ids(src: &Path) -> Result<LazyFrame, DataError> {
     let text = src
         .to_str()
         .ok_or_else(|| DataError::malformed(src, "the path is not valid UTF-8"))?;

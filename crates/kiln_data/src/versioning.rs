@@ -263,93 +263,124 @@ pub fn diff(
     b: &DataFrame,
     label_columns: &[String],
 ) -> Result<DiffSummary, DataError> {
-    let a = with_row_ids(a)?;
-    let b = with_row_ids(b)?;
-    let names = |df: &DataFrame| -> Vec<String> {
-        df.get_column_names()
-            .into_iter()
+    diff_lazy(
+        with_row_ids(a)?.lazy(),
+        with_row_ids(b)?.lazy(),
+        label_columns,
+    )
+}
+
+/// [`diff`] of two lazy frames with row ids (scans of two objects), as a few queries run by polars'
+/// streaming engine: counts, an inner join on the row id comparing each common column as text (types
+/// may differ between versions), and per-value counts for the label columns.
+pub fn diff_lazy(
+    mut a: LazyFrame,
+    mut b: LazyFrame,
+    label_columns: &[String],
+) -> Result<DiffSummary, DataError> {
+    let run = |lf: LazyFrame| -> Result<DataFrame, DataError> {
+        Ok(lf.collect_with_engine(Engine::Streaming)?.unwrap_single())
+    };
+    let count = |lf: LazyFrame| -> Result<usize, DataError> {
+        let df = run(lf.select([len().cast(DataType::UInt64).alias("n")]))?;
+        Ok(df.column("n")?.u64()?.get(0).unwrap_or(0) as usize)
+    };
+    let names = |s: &Schema| -> Vec<String> {
+        s.iter_names()
             .filter(|n| n.as_str() != ROW_ID)
             .map(ToString::to_string)
             .collect()
     };
-    let (na, nb) = (names(&a), names(&b));
+    let (na, nb) = (names(&*a.collect_schema()?), names(&*b.collect_schema()?));
     let common: Vec<String> = na.iter().filter(|n| nb.contains(n)).cloned().collect();
     let mut out = DiffSummary {
-        rows_a: a.height(),
-        rows_b: b.height(),
+        rows_a: count(a.clone())?,
+        rows_b: count(b.clone())?,
         columns_added: nb.iter().filter(|n| !na.contains(n)).cloned().collect(),
         columns_removed: na.iter().filter(|n| !nb.contains(n)).cloned().collect(),
         ..DiffSummary::default()
     };
-    let ida: std::collections::HashSet<u64> = row_ids(&a)?.into_iter().collect();
-    let idb: std::collections::HashSet<u64> = row_ids(&b)?.into_iter().collect();
-    out.removed = ida.difference(&idb).count();
-    out.added = idb.difference(&ida).count();
-
-    // Inner join on the row id; compare each common column as text (types may differ between versions).
-    let select = |df: &DataFrame, suffix: &str| -> Result<DataFrame, DataError> {
+    let select = |lf: LazyFrame, suffix: &str| {
         let mut exprs = vec![col(ROW_ID)];
         exprs.extend(common.iter().map(|c| {
             col(c.as_str())
                 .cast(DataType::String)
                 .alias(format!("{c}{suffix}"))
         }));
-        Ok(df.clone().lazy().select(exprs).collect()?)
+        lf.select(exprs)
     };
-    let left = select(&a, "\u{1}a")?;
-    let right = select(&b, "\u{1}b")?;
-    let joined = left
-        .lazy()
-        .join(
-            right.lazy(),
-            [col(ROW_ID)],
-            [col(ROW_ID)],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .collect()?;
-    let mut any_changed: Option<BooleanChunked> = None;
-    for c in &common {
-        let x = joined
-            .column(&format!("{c}\u{1}a"))?
-            .as_materialized_series();
-        let y = joined
-            .column(&format!("{c}\u{1}b"))?
-            .as_materialized_series();
-        let ne = x.not_equal_missing(y)?;
-        let n = ne.sum().unwrap_or(0) as usize;
-        if n > 0 {
-            out.changed_by_column.insert(c.clone(), n);
-            if label_columns.contains(c) {
-                let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
-                for ((changed, from), to) in ne.iter().zip(x.str()?.iter()).zip(y.str()?.iter()) {
-                    if changed == Some(true) {
-                        let key = (
-                            from.unwrap_or("null").to_owned(),
-                            to.unwrap_or("null").to_owned(),
-                        );
-                        *counts.entry(key).or_default() += 1;
-                    }
-                }
-                out.label_changes
-                    .extend(counts.into_iter().map(|((from, to), count)| LabelChange {
-                        column: c.clone(),
-                        from,
-                        to,
-                        count,
-                    }));
+    let joined = select(a, "\u{1}a").join(
+        select(b, "\u{1}b"),
+        [col(ROW_ID)],
+        [col(ROW_ID)],
+        JoinArgs::new(JoinType::Inner),
+    );
+    let ne = |c: &str| col(format!("{c}\u{1}a")).neq_missing(col(format!("{c}\u{1}b")));
+    let mut sums = vec![len().cast(DataType::UInt64).alias("\u{1}matched")];
+    let mut any = lit(0u32);
+    for (i, c) in common.iter().enumerate() {
+        sums.push(
+            ne(c)
+                .cast(DataType::UInt64)
+                .sum()
+                .alias(format!("\u{1}{i}")),
+        );
+        any = any + ne(c).cast(DataType::UInt32);
+    }
+    sums.push(
+        any.gt(lit(0u32))
+            .cast(DataType::UInt64)
+            .sum()
+            .alias("\u{1}rows"),
+    );
+    let totals = run(joined.clone().select(sums))?;
+    let get = |k: &str| -> Result<usize, DataError> {
+        Ok(totals
+            .column(k)?
+            .as_materialized_series()
+            .cast(&DataType::UInt64)?
+            .u64()?
+            .get(0)
+            .unwrap_or(0) as usize)
+    };
+    let matched = get("\u{1}matched")?;
+    // Row ids are unique within a version.
+    out.removed = out.rows_a - matched;
+    out.added = out.rows_b - matched;
+    out.changed_rows = get("\u{1}rows")?;
+    for (i, c) in common.iter().enumerate() {
+        let n = get(&format!("\u{1}{i}"))?;
+        out.changed_cells += n;
+        if n == 0 {
+            continue;
+        }
+        out.changed_by_column.insert(c.clone(), n);
+        if label_columns.contains(c) {
+            let (from, to) = (format!("{c}\u{1}a"), format!("{c}\u{1}b"));
+            let pairs = run(joined
+                .clone()
+                .filter(ne(c))
+                .group_by([col(from.as_str()), col(to.as_str())])
+                .agg([len().cast(DataType::UInt64).alias("\u{1}n")]))?;
+            let (f, t, n) = (
+                pairs.column(&from)?.str()?.clone(),
+                pairs.column(&to)?.str()?.clone(),
+                pairs.column("\u{1}n")?.u64()?.clone(),
+            );
+            for ((from, to), count) in f.iter().zip(t.iter()).zip(n.iter()) {
+                out.label_changes.push(LabelChange {
+                    column: c.clone(),
+                    from: from.unwrap_or("null").to_owned(),
+                    to: to.unwrap_or("null").to_owned(),
+                    count: count.unwrap_or(0) as usize,
+                });
             }
         }
-        out.changed_cells += n;
-        any_changed = Some(match any_changed {
-            None => ne,
-            Some(acc) => &acc | &ne,
-        });
     }
-    out.changed_rows = any_changed.map_or(0, |m| m.sum().unwrap_or(0) as usize);
     out.label_changes.sort_by(|p, q| {
         q.count
             .cmp(&p.count)
-            .then_with(|| (&p.from, &p.to).cmp(&(&q.from, &q.to)))
+            .then_with(|| (&p.column, &p.from, &p.to).cmp(&(&q.column, &q.from, &q.to)))
     });
     Ok(out)
 }
