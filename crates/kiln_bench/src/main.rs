@@ -13,6 +13,7 @@ use kiln_core::data::polars::prelude::*;
 use kiln_core::{Cancel, ImportOptions, Progress, Workspace};
 use serde_json::json;
 
+mod large;
 mod serve;
 
 #[derive(Debug, Parser)]
@@ -41,6 +42,32 @@ enum BenchCommand {
         /// Timed repetitions of each side (the best is reported).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+    },
+    /// A dataset larger than memory: import a generated CSV through the streaming path, open the version
+    /// paged, scroll, filter, sort, statistics, one epoch of the MLP; time and memory of each step.
+    Large {
+        /// Size of the generated CSV in MiB.
+        #[arg(long, default_value_t = 30 * 1024)]
+        size_mb: u64,
+        /// Folder for the generated file and the workspace (default: the system temp folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The workspace's memory budget in MiB (the version is paged when it is larger).
+        #[arg(long, default_value_t = 1024)]
+        budget_mb: u64,
+        /// Scrolling frames to time.
+        #[arg(long, default_value_t = 600)]
+        frames: usize,
+        /// Steps to leave out: import (reuse the workspace of an earlier run), filter, sort, stats, train.
+        #[arg(long, value_delimiter = ',')]
+        skip: Vec<String>,
+        #[arg(long, default_value = "category = 'beta' AND x1 > 40")]
+        filter: String,
+        #[arg(long, default_value = "x1")]
+        sort: String,
+        /// Remove the generated CSV once imported (room on the disk for the sort's runs).
+        #[arg(long)]
+        drop_csv: bool,
     },
     /// CPU time per frame of the Data table while scrolling through a large frame.
     Table {
@@ -185,6 +212,28 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             dir,
             repeat,
         } => bench_import(*size_mb, dir.clone(), (*repeat).max(1))?,
+        BenchCommand::Large {
+            size_mb,
+            dir,
+            budget_mb,
+            frames,
+            skip,
+            filter,
+            sort,
+            drop_csv,
+        } => large::bench_large(&large::Large {
+            size_mb: *size_mb,
+            dir: dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("kiln-bench-large"),
+            budget_mb: *budget_mb,
+            frames: *frames,
+            skip: skip.clone(),
+            filter: filter.clone(),
+            sort: sort.clone(),
+            drop_csv: *drop_csv,
+        })?,
         BenchCommand::Table { rows, cols, frames } => bench_table(*rows, *cols, *frames)?,
         BenchCommand::Stats { rows, cols } => bench_stats(*rows, *cols)?,
         BenchCommand::Label { rows, keys } => bench_label(*rows, *keys)?,

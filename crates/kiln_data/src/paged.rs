@@ -22,6 +22,9 @@ use crate::{
     Cancel, ColumnStats, DataError, Histogram, Progress, ROW_ID, ScatterSeries, ValueCount,
 };
 
+/// The memory budget of a table opened without one (bytes).
+const DEFAULT_BUDGET: u64 = 1 << 30;
+
 /// Decoded row groups kept per paged table (64Ki rows each).
 const CACHE_GROUPS: usize = 8;
 
@@ -50,6 +53,8 @@ pub struct PagedFrame {
     error: Mutex<Option<String>>,
     /// A query's result written for this view: removed when the view is dropped.
     owned: bool,
+    /// Memory the operations on this table may use (bytes): a sort works in runs of a quarter of it.
+    budget: u64,
 }
 
 impl std::fmt::Debug for PagedFrame {
@@ -111,6 +116,7 @@ impl PagedFrame {
             notify: Mutex::default(),
             error: Mutex::default(),
             owned,
+            budget: DEFAULT_BUDGET,
         })
     }
 
@@ -163,6 +169,19 @@ impl PagedFrame {
         if let Some(df) = self.cached(g) {
             return Ok(df);
         }
+        let df = Arc::new(self.read_group(g)?);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|(k, _)| *k != g);
+            if cache.len() >= CACHE_GROUPS {
+                cache.remove(0);
+            }
+            cache.push((g, df.clone()));
+        }
+        Ok(df)
+    }
+
+    /// Decode row group `g` without keeping it (a pass over every group).
+    fn read_group(&self, g: usize) -> Result<DataFrame, DataError> {
         let (start, end) = (self.starts[g], self.starts[g + 1]);
         let file = File::open(&self.path).map_err(|e| DataError::io(&self.path, e))?;
         let mut reader = ParquetReader::new(file)
@@ -171,14 +190,6 @@ impl PagedFrame {
         reader.set_metadata(self.metadata.clone());
         let mut df = reader.finish()?;
         df.rechunk_mut();
-        let df = Arc::new(df);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.retain(|(k, _)| *k != g);
-            if cache.len() >= CACHE_GROUPS {
-                cache.remove(0);
-            }
-            cache.push((g, df.clone()));
-        }
         Ok(df)
     }
 
@@ -314,7 +325,8 @@ impl TableData {
     /// Open a dataset version's object: paged when reading it whole would take more than `budget` bytes,
     /// in memory (without row ids) otherwise.
     pub fn open(path: &Path, budget: u64) -> Result<Self, DataError> {
-        let paged = PagedFrame::open(path)?;
+        let mut paged = PagedFrame::open(path)?;
+        paged.budget = budget;
         if paged.memory_estimate() > budget {
             // The first rows decoded now, so the table shows them at once.
             if paged.row_groups() > 0 {
@@ -410,37 +422,44 @@ impl TableData {
             }
             return Ok(Self::Memory(Arc::new(df)));
         }
-        let mut lf = self.lazy()?;
-        if let Some(expr) = filter_expr(filter)? {
-            lf = lf.filter(expr);
-        }
-        if let Some((c, desc)) = sort {
-            lf = lf.sort(
-                [c],
-                SortMultipleOptions::default()
-                    .with_order_descending(desc)
-                    .with_nulls_last(true)
-                    .with_maintain_order(true),
-            );
-        }
-        let schema = lf
-            .collect_schema()
-            .map_err(|e| DataError::Filter(crate::table::clean(&e)))?;
-        progress.set(0.05, "streaming");
-        let total = self.height().max(1);
-        let progress2 = progress.clone();
-        let seen = std::sync::atomic::AtomicUsize::new(0);
-        let (run, written) = sink_streaming(lf, &schema, scratch, cancel, move |df| {
-            let n = seen.fetch_add(df.height(), std::sync::atomic::Ordering::Relaxed) + df.height();
-            progress2.set((n as f32 / total as f32).min(0.95), "writing");
-        })?;
-        let cleanup = |e: DataError| {
-            let _ = std::fs::remove_file(scratch);
-            e
+        let Self::Paged(paged) = self else {
+            unreachable!("handled above")
         };
-        run.map_err(|e| cleanup(DataError::Filter(crate::table::clean(&e))))?;
-        written.map_err(cleanup)?;
-        let out = PagedFrame::open_with(scratch, true).map_err(cleanup)?;
+        let expr = filter_expr(filter)?;
+        let sorted = |source: &PagedFrame| {
+            let (c, desc) = sort.expect("sorting");
+            progress.set(0.3, "sorting in runs");
+            let result = external_sort(source, (c, desc), scratch, cancel, progress);
+            if result.is_err() {
+                let _ = std::fs::remove_file(scratch);
+            }
+            result
+        };
+        let mut out = match (expr, sort) {
+            (None, None) => return Ok(self.clone()),
+            (None, Some(_)) => {
+                sorted(paged)?;
+                PagedFrame::open_with(scratch, true)?
+            }
+            (Some(expr), sort) => {
+                // The filter streams to its own file; a sort then works from it.
+                let filtered = if sort.is_some() {
+                    scratch.with_extension("filtered.partial")
+                } else {
+                    scratch.to_path_buf()
+                };
+                stream_filter(paged, expr, &filtered, cancel, progress)?;
+                let f = PagedFrame::open_with(&filtered, true)?;
+                if sort.is_some() {
+                    sorted(&f)?;
+                    drop(f);
+                    PagedFrame::open_with(scratch, true)?
+                } else {
+                    f
+                }
+            }
+        };
+        out.budget = paged.budget;
         if out.row_groups() > 0 {
             out.group(0)?;
         }
@@ -861,6 +880,244 @@ fn rewrite(
     Ok((rows, sink.finish()?))
 }
 
+/// The rows of `table` matching `expr`, written by the streaming engine to `out` (removed on failure).
+fn stream_filter(
+    table: &PagedFrame,
+    expr: Expr,
+    out: &Path,
+    cancel: &Cancel,
+    progress: &Progress,
+) -> Result<(), DataError> {
+    let lf = table.lazy()?.filter(expr);
+    let schema = lf
+        .clone()
+        .collect_schema()
+        .map_err(|e| DataError::Filter(crate::table::clean(&e)))?;
+    progress.set(0.05, "filtering");
+    let total = table.height().max(1);
+    let progress2 = progress.clone();
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let (run, written) = sink_streaming(lf, &schema, out, cancel, move |df| {
+        let n = seen.fetch_add(df.height(), std::sync::atomic::Ordering::Relaxed) + df.height();
+        progress2.set((n as f32 / total as f32).min(0.3), "filtering");
+    })?;
+    let cleanup = |e: DataError| {
+        let _ = std::fs::remove_file(out);
+        e
+    };
+    run.map_err(|e| cleanup(DataError::Filter(crate::table::clean(&e))))?;
+    written.map_err(cleanup)?;
+    Ok(())
+}
+
+/// Sort `table` by one column (nulls last, ties in table order) into `out` with memory bounded by the
+/// table's budget: runs of row groups that fit a quarter of it are sorted in memory and written to
+/// files beside `out`, then merged a row group at a time, comparing polars' binary row encoding of the
+/// key (which orders as the sort does, descending and nulls included).
+fn external_sort(
+    table: &PagedFrame,
+    (column, descending): (&str, bool),
+    out: &Path,
+    cancel: &Cancel,
+    progress: &Progress,
+) -> Result<(), DataError> {
+    let groups = table.row_groups();
+    let run_bytes = (table.budget / 4).max(1) as usize;
+    // Consecutive row groups per run, by their decoded size in the footer.
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0usize;
+    for (g, rg) in table.metadata.row_groups.iter().enumerate() {
+        if g > start && bytes + rg.total_byte_size() > run_bytes {
+            runs.push(start..g);
+            start = g;
+            bytes = 0;
+        }
+        bytes += rg.total_byte_size();
+    }
+    if start < groups {
+        runs.push(start..groups);
+    }
+    let mut files = Vec::with_capacity(runs.len());
+    for (i, range) in runs.iter().enumerate() {
+        cancel.check()?;
+        progress.set(0.3 + 0.3 * i as f32 / runs.len() as f32, "sorting in runs");
+        let (first, _) = table.locate_group(range.start);
+        let end = table.starts[range.end];
+        let chunk = table.rows(first, end - first)?;
+        let mut sorted = crate::sort_by(&chunk, column, descending)?;
+        drop(chunk);
+        let path = out.with_extension(format!("run{i}.partial"));
+        // Opened at once, so the file goes away with it whatever happens next.
+        let opened = crate::write_parquet(&mut sorted, &path)
+            .and_then(|_| PagedFrame::open_with(&path, true));
+        match opened {
+            Ok(f) => files.push(f),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        }
+    }
+    progress.set(0.6, "merging");
+    merge_runs(
+        &files,
+        (column, descending),
+        out,
+        cancel,
+        progress,
+        table.height(),
+    )
+}
+
+/// One sorted run being merged: its current row group, that group's encoded keys, the next row.
+struct Cursor<'a> {
+    run: &'a PagedFrame,
+    group: usize,
+    frame: Arc<DataFrame>,
+    keys: BinaryOffsetChunked,
+    row: usize,
+    /// The index of `frame` among the frames of the batch being built.
+    slot: Option<usize>,
+}
+
+impl<'a> Cursor<'a> {
+    fn open(
+        run: &'a PagedFrame,
+        group: usize,
+        key: (&str, bool),
+    ) -> Result<Option<Self>, DataError> {
+        if group >= run.row_groups() {
+            return Ok(None);
+        }
+        let frame = Arc::new(run.read_group(group)?);
+        let keys = encode_keys(&frame, key)?;
+        Ok(Some(Self {
+            run,
+            group,
+            frame,
+            keys,
+            row: 0,
+            slot: None,
+        }))
+    }
+
+    fn key(&self) -> &[u8] {
+        self.keys.get(self.row).unwrap_or_default()
+    }
+}
+
+fn encode_keys(
+    df: &DataFrame,
+    (column, descending): (&str, bool),
+) -> Result<BinaryOffsetChunked, DataError> {
+    let c = df.column(column)?.clone();
+    let keys = polars::chunked_array::ops::row_encode::_get_rows_encoded_ca(
+        "key".into(),
+        &[c],
+        &[descending],
+        &[true],
+        false,
+    )?;
+    Ok(keys.rechunk().into_owned())
+}
+
+fn merge_runs(
+    runs: &[PagedFrame],
+    key: (&str, bool),
+    out: &Path,
+    cancel: &Cancel,
+    progress: &Progress,
+    total: usize,
+) -> Result<(), DataError> {
+    let schema = runs
+        .first()
+        .map_or_else(|| Arc::new(Schema::default()), |r| r.schema.clone());
+    let mut sink = crate::ParquetSink::create(out, &schema)?;
+    let mut cursors: Vec<Option<Cursor<'_>>> = runs
+        .iter()
+        .map(|r| Cursor::open(r, 0, key))
+        .collect::<Result<_, _>>()?;
+    let mut frames: Vec<Arc<DataFrame>> = Vec::new();
+    let mut picks: Vec<(usize, usize)> = Vec::with_capacity(crate::ROW_GROUP);
+    let flush = |frames: &mut Vec<Arc<DataFrame>>,
+                 picks: &mut Vec<(usize, usize)>,
+                 sink: &mut crate::ParquetSink|
+     -> Result<(), DataError> {
+        if picks.is_empty() {
+            return Ok(());
+        }
+        // The picked rows of each frame, taken in pick order, then put in the merged order: only the
+        // batch's own rows are copied.
+        let mut per_frame: Vec<Vec<IdxSize>> = vec![Vec::new(); frames.len()];
+        let mut rank = Vec::with_capacity(picks.len());
+        for &(f, r) in picks.iter() {
+            rank.push((f, per_frame[f].len()));
+            per_frame[f].push(r as IdxSize);
+        }
+        let mut parts: Option<DataFrame> = None;
+        let mut offsets = Vec::with_capacity(frames.len());
+        for (f, idx) in frames.iter().zip(per_frame) {
+            offsets.push(parts.as_ref().map_or(0, DataFrame::height));
+            let part = f.take(&IdxCa::from_vec("idx".into(), idx))?;
+            match &mut parts {
+                None => parts = Some(part),
+                Some(p) => {
+                    p.vstack_mut(&part)?;
+                }
+            }
+        }
+        let parts = parts.expect("frames of the picked rows");
+        let order: Vec<IdxSize> = rank
+            .iter()
+            .map(|&(f, k)| (offsets[f] + k) as IdxSize)
+            .collect();
+        let batch = parts.take(&IdxCa::from_vec("idx".into(), order))?;
+        sink.push(&batch)?;
+        frames.clear();
+        picks.clear();
+        Ok(())
+    };
+    let mut written = 0usize;
+    loop {
+        // The smallest key; ties go to the earlier run, so equal keys keep the table's order.
+        let mut best: Option<usize> = None;
+        for (i, c) in cursors.iter().enumerate() {
+            if let Some(c) = c
+                && best.is_none_or(|b| c.key() < cursors[b].as_ref().expect("a live cursor").key())
+            {
+                best = Some(i);
+            }
+        }
+        let Some(i) = best else {
+            break;
+        };
+        let c = cursors[i].as_mut().expect("a live cursor");
+        let slot = *c.slot.get_or_insert_with(|| {
+            frames.push(c.frame.clone());
+            frames.len() - 1
+        });
+        picks.push((slot, c.row));
+        c.row += 1;
+        if c.row >= c.frame.height() {
+            let (run, next) = (c.run, c.group + 1);
+            cursors[i] = Cursor::open(run, next, key)?;
+        }
+        if picks.len() == crate::ROW_GROUP {
+            cancel.check()?;
+            written += picks.len();
+            progress.set(0.6 + 0.4 * written as f32 / total.max(1) as f32, "merging");
+            flush(&mut frames, &mut picks, &mut sink)?;
+            for c in cursors.iter_mut().flatten() {
+                c.slot = None;
+            }
+        }
+    }
+    flush(&mut frames, &mut picks, &mut sink)?;
+    sink.finish()?;
+    Ok(())
+}
+
 /// A streaming pass's error: the callback's first, else the engine's.
 fn finish_pass(run: crate::formats::BatchRun) -> Result<(), DataError> {
     if let Some(e) = run.failure {
@@ -973,6 +1230,36 @@ mod tests {
             .filter_sort("", Some(("nope", false)), &scratch, &c, &p)
             .unwrap_err();
         assert!(matches!(e, DataError::UnknownColumn(_)), "{e}");
+    }
+
+    #[test]
+    fn a_sort_in_runs_merges_to_the_in_memory_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, df) = object(dir.path());
+        // A one-byte budget: every row group is its own run.
+        let t = paged(&path);
+        let memory = TableData::Memory(Arc::new(df));
+        let (c, p) = (Cancel::new(), Progress::new());
+        for (column, desc) in [("x", false), ("x", true), ("s", false), ("k", true)] {
+            let scratch = dir.path().join(format!("sorted-{column}-{desc}.parquet"));
+            let a = t
+                .filter_sort("", Some((column, desc)), &scratch, &c, &p)
+                .unwrap();
+            let b = memory
+                .filter_sort("", Some((column, desc)), &scratch, &c, &p)
+                .unwrap();
+            let (a, b) = (
+                a.rows(0, a.height()).unwrap(),
+                b.rows(0, b.height()).unwrap(),
+            );
+            assert!(a.equals_missing(&b), "{column} {desc}");
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("run") || n.contains("filtered"))
+            .collect();
+        assert!(left.is_empty(), "no run files left: {left:?}");
     }
 
     #[test]
