@@ -214,13 +214,18 @@ fn show(
 ) -> Result<()> {
     let v = ws.resolve(reference)?;
     let needs_data = stats || head.is_some();
-    let df = if needs_data { Some(ws.load(&v)?) } else { None };
-    let stats = match (&df, stats) {
-        (Some(df), true) => Some(kiln_core::data::column_stats(
-            df,
-            &Cancel::new(),
-            &Progress::new(),
-        )?),
+    // Paged when larger than the memory budget: statistics stream, the head reads one row group.
+    let table = if needs_data {
+        Some(ws.objects().open_table(&v, ws.memory_budget())?)
+    } else {
+        None
+    };
+    let stats = match (&table, stats) {
+        (Some(t), true) => Some(t.column_stats(&Cancel::new(), &Progress::new())?),
+        _ => None,
+    };
+    let df = match (&table, head) {
+        (Some(t), Some(n)) => Some(t.rows(0, n)?),
         _ => None,
     };
     let columns: Vec<Value> = v
@@ -248,8 +253,8 @@ fn show(
             "operation": v.operation,
             "created_at": v.created_at,
         });
-        if let (Some(n), Some(df)) = (head, &df) {
-            doc["head"] = records(&df.head(Some(n)));
+        if let Some(df) = &df {
+            doc["head"] = records(df);
         }
         return super::report::print_json(out, &doc);
     }
@@ -279,8 +284,8 @@ fn show(
             }
         }
     }
-    if let (Some(n), Some(df)) = (head, &df) {
-        writeln!(out, "{}", df.head(Some(n)))?;
+    if let Some(df) = &df {
+        writeln!(out, "{df}")?;
     }
     Ok(())
 }
@@ -290,6 +295,11 @@ fn merge_stats(mut column: Value, s: &ColumnStats) -> Value {
         "count": s.count, "nulls": s.nulls, "unique": s.unique, "min": s.min, "max": s.max,
         "mean": s.mean, "std": s.std, "median": s.median, "q25": s.q25, "q75": s.q75,
     });
+    let mut extra = extra;
+    if let Some(n) = s.sample_rows {
+        // Distinct counts and quantiles of a version larger than the memory budget: from a sample.
+        extra["sample_rows"] = json!(n);
+    }
     if let (Some(obj), Value::Object(extra)) = (column.as_object_mut(), extra) {
         obj.extend(extra);
     }

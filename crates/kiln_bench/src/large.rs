@@ -282,7 +282,7 @@ pub fn bench_large(cfg: &Large) -> Result<Value> {
             Ok(ws.train(&req, &never, &mut |e| match e {
                 kiln_train::Event::Start { .. } => fitted = Some(started.elapsed().as_secs_f64()),
                 kiln_train::Event::Epoch { .. } => epoch = Some(started.elapsed().as_secs_f64()),
-                _ => {}
+                kiln_train::Event::Step { .. } => {}
             })?)
         })?;
         let train_rows = summary.metrics.get("train_rows").copied().unwrap_or(0.0);

@@ -80,6 +80,24 @@ impl ObjectStore {
         })
     }
 
+    /// A version's data for viewing: in memory (without row ids), or paged from its object when reading
+    /// it whole would take more than `budget` bytes.
+    pub fn open_table(
+        &self,
+        version: &crate::DatasetVersion,
+        budget: u64,
+    ) -> Result<kiln_data::TableData, CoreError> {
+        let path = self.absolute(&version.object_path);
+        if !path.is_file() {
+            return Err(CoreError::MissingObject {
+                dataset: version.dataset.clone(),
+                version: version.version,
+                path,
+            });
+        }
+        Ok(kiln_data::TableData::open(&path, budget)?)
+    }
+
     /// A version's data as users see it (without the hidden row ids). It needs no database connection,
     /// so a worker thread can load with a clone of the object store.
     pub fn load(

@@ -883,30 +883,48 @@ pub(crate) fn sink_streaming(
     cancel: &Cancel,
     on_batch: impl Fn(&DataFrame) + Send + Sync + 'static,
 ) -> Result<SinkOutcome, DataError> {
-    let sink = std::sync::Arc::new(std::sync::Mutex::new(ParquetSink::create(out, schema)?));
-    let sink2 = sink.clone();
+    // Encoding and writing run on their own thread, so the engine reads the next batches meanwhile.
+    let mut sink = ParquetSink::create(out, schema)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(2);
+    let writer = std::thread::Builder::new()
+        .name("kiln-parquet-writer".into())
+        .spawn(move || -> Result<ParquetSink, DataError> {
+            for df in rx {
+                sink.push(&df)?;
+            }
+            Ok(sink)
+        })
+        .map_err(|e| DataError::io(out, e))?;
+    let sender = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+    let sender2 = sender.clone();
     let run = for_each_batch(lf, cancel, move |df| {
-        let mut s = sink2
-            .lock()
-            .map_err(|_| DataError::Invalid("the Parquet writer failed".into()))?;
-        s.push(&df)?;
         on_batch(&df);
-        Ok(())
+        let tx = sender2
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or_else(|| DataError::Invalid("the Parquet writer stopped".into()))?;
+        tx.send(df)
+            .map_err(|_| DataError::Invalid("the Parquet writer stopped".into()))
     });
+    // The writer ends when the last sender goes, whatever still holds the callback.
+    if let Ok(mut s) = sender.lock() {
+        s.take();
+    }
+    let written = writer
+        .join()
+        .map_err(|_| DataError::Invalid("the Parquet writer panicked".into()))?;
     if run.run.is_err() {
         return Ok((run.run, Ok((0, 0))));
     }
-    let finished = match run.failure {
+    let finished = match (written, run.failure) {
         _ if cancel.is_cancelled() => Err(DataError::Cancelled),
-        Some(e) => Err(e),
-        None => std::sync::Arc::try_unwrap(sink)
-            .ok()
-            .and_then(|m| m.into_inner().ok())
-            .ok_or_else(|| DataError::Invalid("the streaming query did not finish".into()))
-            .and_then(|sink| {
-                let rows = sink.rows();
-                Ok((rows, sink.finish()?))
-            }),
+        // The writer's own error explains a "writer stopped".
+        (Err(e), _) | (Ok(_), Some(e)) => Err(e),
+        (Ok(sink), None) => {
+            let rows = sink.rows();
+            sink.finish().map(|bytes| (rows, bytes))
+        }
     };
     Ok((Ok(()), finished))
 }

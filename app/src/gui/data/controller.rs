@@ -322,17 +322,12 @@ impl DataController {
             ..Default::default()
         };
         state.open_version = Some(v.clone());
-        let path = state.ws.objects().absolute(&v.object_path);
+        let objects = state.ws.objects().clone();
         let budget = state.ws.memory_budget();
         let notify = state.jobs.notifier();
         self.load = state.spawn("Load dataset", "load", move |_, p| {
             p.set(0.1, "reading parquet");
-            let table = TableData::open(&path, budget).map_err(|e| {
-                kiln_core::CoreError::Invalid(format!(
-                    "{}@{}: cannot read its data ({e})",
-                    v.dataset, v.version
-                ))
-            })?;
+            let table = objects.open_table(&v, budget)?;
             if let TableData::Paged(p) = &table {
                 p.on_loaded(move || notify());
             }
