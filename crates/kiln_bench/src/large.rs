@@ -91,6 +91,12 @@ fn cgroup_memory() -> Option<Value> {
     })
 }
 
+/// Keep a step's figures, and print them at once: a run killed later (out of memory) still tells them.
+fn record(report: &mut serde_json::Map<String, Value>, step: &str, figures: Value) {
+    eprintln!("{step}: {figures}");
+    report.insert(step.into(), figures);
+}
+
 pub fn bench_large(cfg: &Large) -> Result<Value> {
     std::fs::create_dir_all(&cfg.dir)?;
     let skip = |s: &str| cfg.skip.iter().any(|k| k == s);
@@ -120,8 +126,9 @@ pub fn bench_large(cfg: &Large) -> Result<Value> {
         if cfg.drop_csv {
             std::fs::remove_file(&csv)?;
         }
-        report.insert(
-            "import".into(),
+        record(
+            &mut report,
+            "import",
             json!({
                 "csv_bytes": bytes,
                 "rows": out.version.row_count,
@@ -144,8 +151,9 @@ pub fn bench_large(cfg: &Large) -> Result<Value> {
         anyhow::bail!("the version fits the budget: choose a smaller --budget-mb");
     };
     let first = table.rows(0, 40)?;
-    report.insert(
-        "open".into(),
+    record(
+        &mut report,
+        "open",
         json!({
             "rows": table.height(),
             "row_groups": paged.row_groups(),
@@ -192,8 +200,9 @@ pub fn bench_large(cfg: &Large) -> Result<Value> {
     let q = |p: f64| {
         frame_times[((frame_times.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0
     };
-    report.insert(
-        "scroll".into(),
+    record(
+        &mut report,
+        "scroll",
         json!({
             "frames": cfg.frames,
             "frame_data_ms_p50": q(0.5),
@@ -213,8 +222,9 @@ pub fn bench_large(cfg: &Large) -> Result<Value> {
         let (view, secs, memory) = measured(|| {
             Ok(table.filter_sort(&cfg.filter, None, &path, &Cancel::new(), &Progress::new())?)
         })?;
-        report.insert(
-            "filter".into(),
+        record(
+            &mut report,
+            "filter",
             json!({ "where": cfg.filter, "rows": view.height(), "seconds": secs, "memory": memory }),
         );
     }
@@ -231,8 +241,9 @@ pub fn bench_large(cfg: &Large) -> Result<Value> {
             )?)
         })?;
         let first = view.rows(0, 1)?;
-        report.insert(
-            "sort".into(),
+        record(
+            &mut report,
+            "sort",
             json!({
                 "by": cfg.sort, "rows": view.height(), "seconds": secs, "memory": memory,
                 "first": first.column(cfg.sort.as_str()).ok().map(|c| cell_text(c, 0)),
@@ -243,8 +254,9 @@ pub fn bench_large(cfg: &Large) -> Result<Value> {
         eprintln!("statistics…");
         let (stats, secs, memory) =
             measured(|| Ok(table.column_stats(&Cancel::new(), &Progress::new())?))?;
-        report.insert(
-            "stats".into(),
+        record(
+            &mut report,
+            "stats",
             json!({
                 "columns": stats.len(),
                 "count_of_first": stats.first().map(|s| s.count),
@@ -287,8 +299,9 @@ pub fn bench_large(cfg: &Large) -> Result<Value> {
         })?;
         let train_rows = summary.metrics.get("train_rows").copied().unwrap_or(0.0);
         let epoch_seconds = epoch.zip(fitted).map(|(e, f)| e - f);
-        report.insert(
-            "train".into(),
+        record(
+            &mut report,
+            "train",
             json!({
                 "train_rows": train_rows,
                 "fit_pass_seconds": fitted,

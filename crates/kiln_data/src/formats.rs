@@ -652,7 +652,8 @@ impl ParquetSink {
             self.writer.write_batch(&group)?;
             pending = pending.slice(ROW_GROUP as i64, pending.height() - ROW_GROUP);
         }
-        self.pending = Some(pending);
+        // An empty rest would still hold the buffers of the rows just written.
+        self.pending = (pending.height() > 0).then_some(pending);
         Ok(())
     }
 

@@ -938,7 +938,7 @@ fn external_sort(
     if start < groups {
         runs.push(start..groups);
     }
-    let mut files = Vec::with_capacity(runs.len());
+    let mut files: Vec<PagedFrame> = Vec::with_capacity(runs.len());
     for (i, range) in runs.iter().enumerate() {
         cancel.check()?;
         progress.set(0.3 + 0.3 * i as f32 / runs.len() as f32, "sorting in runs");
@@ -958,6 +958,48 @@ fn external_sort(
                 return Err(e);
             }
         }
+    }
+    // A merge holds one decoded row group per run: merge at most as many runs at once as fit half the
+    // budget, in passes.
+    let group_bytes = table
+        .metadata
+        .row_groups
+        .iter()
+        .map(|g| g.total_byte_size())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let fan_in = ((table.budget / 2) as usize / group_bytes).max(2);
+    let mut pass = 0;
+    while files.len() > fan_in {
+        pass += 1;
+        let mut merged = Vec::with_capacity(files.len().div_ceil(fan_in));
+        let mut rest = std::mem::take(&mut files).into_iter().peekable();
+        let mut i = 0;
+        while rest.peek().is_some() {
+            // Each batch of runs goes (and its files with it) once merged: the disk holds one copy.
+            let batch: Vec<PagedFrame> = rest.by_ref().take(fan_in).collect();
+            let path = out.with_extension(format!("pass{pass}-{i}.partial"));
+            i += 1;
+            let done = merge_runs(
+                &batch,
+                (column, descending),
+                &path,
+                cancel,
+                &Progress::new(),
+                0,
+            )
+            .and_then(|()| PagedFrame::open_with(&path, true));
+            drop(batch);
+            match done {
+                Ok(f) => merged.push(f),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e);
+                }
+            }
+        }
+        files = merged;
     }
     progress.set(0.6, "merging");
     merge_runs(
@@ -1079,19 +1121,13 @@ fn merge_runs(
         Ok(())
     };
     let mut written = 0usize;
-    loop {
-        // The smallest key; ties go to the earlier run, so equal keys keep the table's order.
-        let mut best: Option<usize> = None;
-        for (i, c) in cursors.iter().enumerate() {
-            if let Some(c) = c
-                && best.is_none_or(|b| c.key() < cursors[b].as_ref().expect("a live cursor").key())
-            {
-                best = Some(i);
-            }
-        }
-        let Some(i) = best else {
-            break;
-        };
+    // The smallest key first; ties go to the earlier run, so equal keys keep the table's order.
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(Vec<u8>, usize)>> = cursors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.as_ref().map(|c| std::cmp::Reverse((c.key().to_vec(), i))))
+        .collect();
+    while let Some(std::cmp::Reverse((_, i))) = heap.pop() {
         let c = cursors[i].as_mut().expect("a live cursor");
         let slot = *c.slot.get_or_insert_with(|| {
             frames.push(c.frame.clone());
@@ -1102,6 +1138,9 @@ fn merge_runs(
         if c.row >= c.frame.height() {
             let (run, next) = (c.run, c.group + 1);
             cursors[i] = Cursor::open(run, next, key)?;
+        }
+        if let Some(c) = &cursors[i] {
+            heap.push(std::cmp::Reverse((c.key().to_vec(), i)));
         }
         if picks.len() == crate::ROW_GROUP {
             cancel.check()?;
