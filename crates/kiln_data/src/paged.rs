@@ -965,10 +965,7 @@ fn external_sort(
         .metadata
         .row_groups
         .iter()
-        .map(|g| g.total_byte_size())
-        .max()
-        .unwrap_or(1)
-        .max(1);
+        .fold(1, |most, g| most.max(g.total_byte_size()));
     let fan_in = ((table.budget / 2) as usize / group_bytes).max(2);
     let mut pass = 0;
     while files.len() > fan_in {
