@@ -34,6 +34,11 @@ for seed in 0 1 2; do
   bench "suspects-seed$seed" suspects --seed "$seed"
   bench "suspects-pruned-seed$seed" suspects --seed "$seed" --filter prune-by-noise-rate
 done
+# A dataset larger than memory (30 GB of CSV, ~45 GB of disk at the peak, ~40 minutes): only when asked.
+if [ -n "${KILN_BENCH_LARGE:-}" ]; then
+  bench large-30gb large --size-mb 30720 --budget-mb 1024 --dir "$KILN_BENCH_LARGE" --skip train --drop-csv
+  bench large-train large --size-mb 10240 --budget-mb 1024 --dir "$KILN_BENCH_LARGE" --skip filter,sort,stats --drop-csv
+fi
 py="${PY_PEERS:-python3}"
 echo "== scikit-learn on the same splits" >&2
 "$py" crates/kiln_bench/peers/sklearn_mlp.py --kiln "$target/kiln" > "$out/sklearn.jsonl"

@@ -522,50 +522,44 @@ impl TableData {
         cancel.check()?;
         let mut stats = crate::column_stats(&sample, cancel, &Progress::new())?;
         progress.set(0.4, "one pass over every row");
+        // Folded batch by batch as the engine streams them (an aggregate query over every column made
+        // the engine hold far more than a batch): nulls, min and max, and Welford's running mean and
+        // squared deviations.
         let schema = self.schema();
-        let mut exprs = Vec::new();
-        for (i, (name, dtype)) in schema.iter().enumerate() {
-            let c = || col(name.clone());
-            exprs.push(c().null_count().alias(format!("n{i}")));
-            if crate::stats::orderable(dtype) {
-                exprs.push(c().min().alias(format!("min{i}")));
-                exprs.push(c().max().alias(format!("max{i}")));
+        let accs = Arc::new(Mutex::new(vec![Running::default(); schema.len()]));
+        let (acc2, schema2) = (accs.clone(), schema.clone());
+        finish_pass(for_each_batch(self.lazy()?, cancel, move |df| {
+            let mut accs = acc2
+                .lock()
+                .map_err(|_| DataError::Invalid("statistics failed".into()))?;
+            for ((c, (_, dtype)), acc) in
+                df.columns().iter().zip(schema2.iter()).zip(accs.iter_mut())
+            {
+                acc.add(c, dtype)?;
             }
-            if dtype.is_primitive_numeric() {
-                let f = || c().cast(DataType::Float64);
-                exprs.push(f().mean().alias(format!("mean{i}")));
-                exprs.push(f().std(1).alias(format!("std{i}")));
-            }
-        }
-        let row = self
-            .lazy()?
-            .select(exprs)
-            .collect_with_engine(Engine::Streaming)?
-            .unwrap_single();
+            Ok(())
+        }))?;
         cancel.check()?;
+        let accs = accs
+            .lock()
+            .map_err(|_| DataError::Invalid("statistics failed".into()))?;
         let height = self.height() as u64;
         let sampled = (sample.height() as u64) < height;
-        for (i, s) in stats.iter_mut().enumerate() {
-            let get = |k: String| row.column(&k).ok().and_then(|c| c.get(0).ok());
-            let nulls = get(format!("n{i}"))
-                .and_then(|v| v.extract::<u64>())
-                .unwrap_or_default();
-            s.nulls = nulls;
-            s.count = height - nulls;
-            if let Some(v) = get(format!("min{i}")) {
-                s.min = crate::stats::any_to_json(&v);
+        for (s, acc) in stats.iter_mut().zip(accs.iter()) {
+            s.nulls = acc.nulls;
+            s.count = height - acc.nulls;
+            if let Some(v) = &acc.min {
+                s.min = crate::stats::any_to_json(v);
             }
-            if let Some(v) = get(format!("max{i}")) {
-                s.max = crate::stats::any_to_json(&v);
+            if let Some(v) = &acc.max {
+                s.max = crate::stats::any_to_json(v);
             }
-            let float = |k: String| {
-                get(k)
-                    .and_then(|v| v.extract::<f64>())
-                    .filter(|x| x.is_finite())
-            };
             if s.mean.is_some() || s.std.is_some() {
-                s.mean = float(format!("mean{i}"));
-                s.std = float(format!("std{i}"));
+                let finite = |x: f64| Some(x).filter(|x| x.is_finite());
+                s.mean = (acc.n > 0.0).then_some(acc.mean).and_then(finite);
+                s.std = (acc.n > 1.0)
+                    .then(|| (acc.m2 / (acc.n - 1.0)).sqrt())
+                    .and_then(finite);
             }
             if sampled {
                 s.sample_rows = Some(sample.height() as u64);
@@ -922,22 +916,19 @@ fn external_sort(
     progress: &Progress,
 ) -> Result<(), DataError> {
     let groups = table.row_groups();
-    let run_bytes = (table.budget / 4).max(1) as usize;
-    // Consecutive row groups per run, by their decoded size in the footer.
-    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut start = 0;
-    let mut bytes = 0usize;
-    for (g, rg) in table.metadata.row_groups.iter().enumerate() {
-        if g > start && bytes + rg.total_byte_size() > run_bytes {
-            runs.push(start..g);
-            start = g;
-            bytes = 0;
-        }
-        bytes += rg.total_byte_size();
-    }
-    if start < groups {
-        runs.push(start..groups);
-    }
+    // What a row group takes once decoded (string views and all: several times its size in the
+    // footer), measured on the first one; runs and merges are sized by it.
+    let group_bytes = if groups == 0 {
+        1
+    } else {
+        table.read_group(0)?.estimated_size().max(1)
+    };
+    // Sorting a run holds it about three times over (the rows, the sorted copy, the encoder's pages).
+    let per_run = ((table.budget / 8) as usize / group_bytes).max(1);
+    let runs: Vec<std::ops::Range<usize>> = (0..groups)
+        .step_by(per_run)
+        .map(|g| g..(g + per_run).min(groups))
+        .collect();
     let mut files: Vec<PagedFrame> = Vec::with_capacity(runs.len());
     for (i, range) in runs.iter().enumerate() {
         cancel.check()?;
@@ -959,14 +950,9 @@ fn external_sort(
             }
         }
     }
-    // A merge holds one decoded row group per run: merge at most as many runs at once as fit half the
-    // budget, in passes.
-    let group_bytes = table
-        .metadata
-        .row_groups
-        .iter()
-        .fold(1, |most, g| most.max(g.total_byte_size()));
-    let fan_in = ((table.budget / 2) as usize / group_bytes).max(2);
+    // A merge holds one decoded row group per run, with its keys, and the batch it builds: merge at most
+    // as many runs at once as fit a quarter of the budget, in passes.
+    let fan_in = ((table.budget / 4) as usize / group_bytes).max(2);
     let mut pass = 0;
     while files.len() > fan_in {
         pass += 1;
@@ -1152,6 +1138,43 @@ fn merge_runs(
     flush(&mut frames, &mut picks, &mut sink)?;
     sink.finish()?;
     Ok(())
+}
+
+/// One column's statistics folded over batches.
+#[derive(Clone, Debug, Default)]
+struct Running {
+    nulls: u64,
+    min: Option<AnyValue<'static>>,
+    max: Option<AnyValue<'static>>,
+    n: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Running {
+    fn add(&mut self, c: &Column, dtype: &DataType) -> Result<(), DataError> {
+        self.nulls += c.null_count() as u64;
+        if crate::stats::orderable(dtype) {
+            let lo = c.min_reduce()?.value().clone().into_static();
+            let hi = c.max_reduce()?.value().clone().into_static();
+            if !lo.is_null() && self.min.as_ref().is_none_or(|m| lo < *m) {
+                self.min = Some(lo);
+            }
+            if !hi.is_null() && self.max.as_ref().is_none_or(|m| hi > *m) {
+                self.max = Some(hi);
+            }
+        }
+        if dtype.is_primitive_numeric() {
+            let s = c.as_materialized_series().cast(&DataType::Float64)?;
+            for v in s.f64()?.iter().flatten() {
+                self.n += 1.0;
+                let d = v - self.mean;
+                self.mean += d / self.n;
+                self.m2 += d * (v - self.mean);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A streaming pass's error: the callback's first, else the engine's.
