@@ -483,16 +483,37 @@ impl TableData {
         }
         let height = self.height();
         let lf = projected(self.lazy()?);
-        let step = height.div_ceil(n.max(1)).max(1) as u64;
-        let lf = if step == 1 {
-            lf
-        } else {
-            const INDEX: &str = "__kiln_sample_index";
-            lf.with_row_index(INDEX, None)
-                .filter((col(INDEX).cast(DataType::UInt64) % lit(step)).eq(lit(0u64)))
-                .drop(by_name([INDEX], true, false))
-        };
-        let mut df = lf.collect_with_engine(Engine::Streaming)?.unwrap_single();
+        let step = height.div_ceil(n.max(1)).max(1);
+        // Every `step`-th row, picked from the batches as they stream past in order (a row index and a
+        // filter in the query made the engine gather the whole table first).
+        let picked: Arc<Mutex<(usize, Option<DataFrame>)>> = Arc::default();
+        let p2 = picked.clone();
+        finish_pass(for_each_batch(lf, &Cancel::new(), move |df| {
+            let mut p = p2
+                .lock()
+                .map_err(|_| DataError::Invalid("sampling failed".into()))?;
+            let offset = p.0;
+            p.0 += df.height();
+            let first = (step - offset % step) % step;
+            let idx: Vec<IdxSize> = (first..df.height())
+                .step_by(step)
+                .map(|i| i as IdxSize)
+                .collect();
+            let rows = df.take(&IdxCa::from_vec("idx".into(), idx))?;
+            match &mut p.1 {
+                None => p.1 = Some(rows),
+                Some(acc) => {
+                    acc.vstack_mut(&rows)?;
+                }
+            }
+            Ok(())
+        }))?;
+        let mut df = picked
+            .lock()
+            .map_err(|_| DataError::Invalid("sampling failed".into()))?
+            .1
+            .take()
+            .unwrap_or_else(|| DataFrame::empty_with_schema(&self.schema()));
         df.rechunk_mut();
         Ok(df)
     }
