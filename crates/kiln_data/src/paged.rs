@@ -499,7 +499,7 @@ impl TableData {
                 .step_by(step)
                 .map(|i| i as IdxSize)
                 .collect();
-            let rows = df.take(&IdxCa::from_vec("idx".into(), idx))?;
+            let rows = owned_strings(df.take(&IdxCa::from_vec("idx".into(), idx))?)?;
             match &mut p.1 {
                 None => p.1 = Some(rows),
                 Some(acc) => {
@@ -1159,6 +1159,28 @@ fn merge_runs(
     flush(&mut frames, &mut picks, &mut sink)?;
     sink.finish()?;
     Ok(())
+}
+
+/// `df` with its text and binary columns copied into buffers of their own: rows taken from a batch
+/// otherwise keep the whole batch's string buffers alive (views into them), which a sample gathered over
+/// the whole table turns into most of the table.
+fn owned_strings(df: DataFrame) -> Result<DataFrame, DataError> {
+    let mut df = df;
+    let names: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.dtype(), DataType::String | DataType::Binary))
+        .map(|c| c.name().clone())
+        .collect();
+    for name in names {
+        let c = df.column(&name)?.as_materialized_series().clone();
+        let copied = match c.dtype() {
+            DataType::String => Series::new(name.clone(), c.str()?.iter().collect::<Vec<_>>()),
+            _ => Series::new(name.clone(), c.binary()?.iter().collect::<Vec<_>>()),
+        };
+        df.with_column(copied.into_column())?;
+    }
+    Ok(df)
 }
 
 /// One column's statistics folded over batches.
