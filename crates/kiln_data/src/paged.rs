@@ -548,9 +548,9 @@ impl TableData {
         // squared deviations.
         let schema = self.schema();
         let accs = Arc::new(Mutex::new(vec![Running::default(); schema.len()]));
-        let (acc2, schema2) = (accs.clone(), schema.clone());
+        let (shared, schema2) = (accs.clone(), schema.clone());
         finish_pass(for_each_batch(self.lazy()?, cancel, move |df| {
-            let mut accs = acc2
+            let mut accs = shared
                 .lock()
                 .map_err(|_| DataError::Invalid("statistics failed".into()))?;
             for ((c, (_, dtype)), acc) in
