@@ -436,6 +436,17 @@ fn labels_on_a_version_larger_than_the_budget_stream_to_the_same_version_as_memo
             kiln_core::data::cell_text(df.column("animal").unwrap(), 100_000),
             "dog"
         );
+        // The Label room's session would hold the version in memory: refused, saying what streams.
+        let session = ws.label_session(c.clone(), "animal".into());
+        if budget == 1 {
+            let e = session.err().unwrap().to_string();
+            assert!(
+                e.contains("larger than the memory budget") && e.contains("kiln label --set"),
+                "{e}"
+            );
+        } else {
+            assert!(session.is_ok());
+        }
         // An unknown row changes nothing.
         let before = crate::support::tree(&ws_dir.join("objects"));
         let e = ws

@@ -154,6 +154,18 @@ impl Workspace {
         if column.trim().is_empty() || column == kiln_data::ROW_ID {
             return Err(invalid("choose a label column"));
         }
+        // A session holds the version, its ids and its labels in memory: one larger than the budget is
+        // labeled by the streaming paths instead.
+        if self.larger_than_budget(&base).is_some() {
+            return Err(invalid(format!(
+                "{}@{} is larger than the memory budget ({} MB), and a labeling session holds its \
+                 version in memory: label it with `kiln label --set` or `kiln labels import` (they \
+                 stream), or label a filtered version",
+                base.dataset,
+                base.version,
+                self.memory_budget() >> 20
+            )));
+        }
         let df = self.load_with_ids(&base)?;
         let ids = kiln_data::row_ids(&df)?;
         let committed: Vec<Option<String>> = match df.column(&column) {
