@@ -722,21 +722,34 @@ pub fn filter_to_parquet(
     out: &Path,
     cancel: &Cancel,
 ) -> Result<crate::Streamed, DataError> {
-    let text = src
-        .to_str()
-        .ok_or_else(|| DataError::malformed(src, "the path is not valid UTF-8"))?;
-    let mut lf = LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())?;
+    let mut lf = scan_with_ids(src)?;
     if let Some(expr) = filter_expr(condition)? {
         lf = lf.filter(expr);
     }
+    sink_query(lf, out, cancel, |_| {})
+}
+
+/// Run a filtering query through the streaming engine into Kiln's writer at `out`; its errors (an
+/// unknown column, a bad condition) are filter errors, and `out` is removed on any failure.
+fn sink_query(
+    lf: LazyFrame,
+    out: &Path,
+    cancel: &Cancel,
+    on_batch: impl Fn(&DataFrame) + Send + Sync + 'static,
+) -> Result<crate::Streamed, DataError> {
     let schema = lf
+        .clone()
         .collect_schema()
         .map_err(|e| DataError::Filter(crate::table::clean(&e)))?
         .as_ref()
         .clone();
-    let (run, written) = sink_streaming(lf, &schema, out, cancel, |_| {})?;
-    run.map_err(|e| DataError::Filter(crate::table::clean(&e)))?;
-    let (rows, bytes) = written?;
+    let cleanup = |e: DataError| {
+        let _ = std::fs::remove_file(out);
+        e
+    };
+    let (run, written) = sink_streaming(lf, &schema, out, cancel, on_batch).map_err(cleanup)?;
+    run.map_err(|e| cleanup(DataError::Filter(crate::table::clean(&e))))?;
+    let (rows, bytes) = written.map_err(cleanup)?;
     Ok(crate::Streamed {
         rows,
         bytes,
@@ -903,25 +916,14 @@ fn stream_filter(
     cancel: &Cancel,
     progress: &Progress,
 ) -> Result<(), DataError> {
-    let lf = table.lazy()?.filter(expr);
-    let schema = lf
-        .clone()
-        .collect_schema()
-        .map_err(|e| DataError::Filter(crate::table::clean(&e)))?;
     progress.set(0.05, "filtering");
     let total = table.height().max(1);
     let progress2 = progress.clone();
     let seen = std::sync::atomic::AtomicUsize::new(0);
-    let (run, written) = sink_streaming(lf, &schema, out, cancel, move |df| {
+    sink_query(table.lazy()?.filter(expr), out, cancel, move |df| {
         let n = seen.fetch_add(df.height(), std::sync::atomic::Ordering::Relaxed) + df.height();
         progress2.set((n as f32 / total as f32).min(0.3), "filtering");
     })?;
-    let cleanup = |e: DataError| {
-        let _ = std::fs::remove_file(out);
-        e
-    };
-    run.map_err(|e| cleanup(DataError::Filter(crate::table::clean(&e))))?;
-    written.map_err(cleanup)?;
     Ok(())
 }
 
