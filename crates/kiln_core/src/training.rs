@@ -207,8 +207,7 @@ impl Workspace {
         seed: u64,
         fraction: f64,
     ) -> Result<TrainingData> {
-        if let Some(object) = self.larger_than_budget(&version) {
-            let table = kiln_data::PagedFrame::open(&object)?;
+        if let Some(table) = self.larger_than_budget(&version) {
             let s = crate::streamed::prepare(
                 &std::sync::Arc::new(table),
                 target,

@@ -193,8 +193,13 @@ impl Workspace {
         // A version larger than the memory budget gets its labels joined by row id as it streams.
         if let Some(src) = self.larger_than_budget(base) {
             let tmp = self.objects.temp("parquet");
-            let s =
-                kiln_data::set_labels_to_parquet(&src, column, labels, tmp.path(), &Cancel::new())?;
+            let s = kiln_data::set_labels_to_parquet(
+                src.path(),
+                column,
+                labels,
+                tmp.path(),
+                &Cancel::new(),
+            )?;
             return self.record_streamed(tmp, &s, &meta);
         }
         let df = self.load_with_ids(base)?;
@@ -253,7 +258,8 @@ impl Workspace {
         // A version larger than the memory budget is filtered by the streaming engine, object to object.
         if let Some(src) = self.larger_than_budget(&base) {
             let tmp = self.objects.temp("parquet");
-            let s = kiln_data::filter_to_parquet(&src, condition, tmp.path(), &Cancel::new())?;
+            let s =
+                kiln_data::filter_to_parquet(src.path(), condition, tmp.path(), &Cancel::new())?;
             return self.record_streamed(tmp, &s, &meta);
         }
         let df = self.load_with_ids(&base)?;
@@ -261,12 +267,12 @@ impl Workspace {
         self.store_version(&mut out, &meta, &Cancel::new(), &Progress::new())
     }
 
-    /// The object of `v` when reading it whole would take more than the memory budget.
-    pub(crate) fn larger_than_budget(&self, v: &DatasetVersion) -> Option<std::path::PathBuf> {
-        let src = self.objects.absolute(&v.object_path);
-        kiln_data::PagedFrame::open(&src)
-            .is_ok_and(|p| p.memory_estimate() > self.memory_budget())
-            .then_some(src)
+    /// The object of `v`, opened (its footer read), when reading it whole would take more than the
+    /// memory budget.
+    pub(crate) fn larger_than_budget(&self, v: &DatasetVersion) -> Option<kiln_data::PagedFrame> {
+        kiln_data::PagedFrame::open(&self.objects.absolute(&v.object_path))
+            .ok()
+            .filter(|p| p.memory_estimate() > self.memory_budget())
     }
 
     /// Record an object the streaming engine wrote as a new version.
@@ -305,7 +311,7 @@ impl Workspace {
         // then the object streams through with them.
         if let Some(src) = self.larger_than_budget(&base) {
             let tmp = self.objects.temp("parquet");
-            let s = kiln_data::split_to_parquet(&src, how, tmp.path(), &Cancel::new())?;
+            let s = kiln_data::split_to_parquet(src.path(), how, tmp.path(), &Cancel::new())?;
             return self.record_streamed(tmp, &s, &meta);
         }
         let df = self.load_with_ids(&base)?;
