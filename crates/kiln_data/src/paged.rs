@@ -481,41 +481,20 @@ impl TableData {
                 return Err(DataError::UnknownColumn((*c).to_owned()));
             }
         }
-        let height = self.height();
         let lf = projected(self.lazy()?);
-        let step = height.div_ceil(n.max(1)).max(1);
-        // Every `step`-th row, picked from the batches as they stream past in order (a row index and a
-        // filter in the query made the engine gather the whole table first).
-        let picked: Arc<Mutex<(usize, Option<DataFrame>)>> = Arc::default();
-        let p2 = picked.clone();
+        let sampler = Arc::new(Mutex::new(Sampler::new(self.height(), n)));
+        let shared = sampler.clone();
         finish_pass(for_each_batch(lf, &Cancel::new(), move |df| {
-            let mut p = p2
+            shared
                 .lock()
-                .map_err(|_| DataError::Invalid("sampling failed".into()))?;
-            let offset = p.0;
-            p.0 += df.height();
-            let first = (step - offset % step) % step;
-            let idx: Vec<IdxSize> = (first..df.height())
-                .step_by(step)
-                .map(|i| i as IdxSize)
-                .collect();
-            let rows = owned_strings(df.take(&IdxCa::from_vec("idx".into(), idx))?)?;
-            match &mut p.1 {
-                None => p.1 = Some(rows),
-                Some(acc) => {
-                    acc.vstack_mut(&rows)?;
-                }
-            }
-            Ok(())
+                .map_err(|_| DataError::Invalid("sampling failed".into()))?
+                .add(&df)
         }))?;
-        let mut df = picked
+        let rows = sampler
             .lock()
             .map_err(|_| DataError::Invalid("sampling failed".into()))?
-            .1
-            .take()
-            .unwrap_or_else(|| DataFrame::empty_with_schema(&self.schema()));
-        df.rechunk_mut();
-        Ok(df)
+            .take(&self.schema());
+        Ok(rows)
     }
 
     /// Statistics of every column. In memory: [`crate::column_stats`]. Paged: count, nulls, min, max,
@@ -538,21 +517,23 @@ impl TableData {
         if let Self::Memory(df) = self {
             return crate::column_stats(df, cancel, progress);
         }
-        progress.set(0.05, "sampling");
-        let sample = self.sample(sample_rows, &[])?;
-        cancel.check()?;
-        let mut stats = crate::column_stats(&sample, cancel, &Progress::new())?;
-        progress.set(0.4, "one pass over every row");
-        // Folded batch by batch as the engine streams them (an aggregate query over every column made
-        // the engine hold far more than a batch): nulls, min and max, and Welford's running mean and
-        // squared deviations.
+        // One pass over every row: the sample for distinct counts and quantiles is picked as the
+        // batches go by, and the other figures are folded batch by batch (an aggregate query over every
+        // column made the engine hold far more than a batch): nulls, min and max, and Welford's running
+        // mean and squared deviations.
+        progress.set(0.05, "one pass over every row");
         let schema = self.schema();
-        let accs = Arc::new(Mutex::new(vec![Running::default(); schema.len()]));
-        let (shared, schema2) = (accs.clone(), schema.clone());
+        let pass = Arc::new(Mutex::new((
+            Sampler::new(self.height(), sample_rows),
+            vec![Running::default(); schema.len()],
+        )));
+        let (shared, schema2) = (pass.clone(), schema.clone());
         finish_pass(for_each_batch(self.lazy()?, cancel, move |df| {
-            let mut accs = shared
+            let mut folded = shared
                 .lock()
                 .map_err(|_| DataError::Invalid("statistics failed".into()))?;
+            let (sampler, accs) = &mut *folded;
+            sampler.add(&df)?;
             for ((c, (_, dtype)), acc) in
                 df.columns().iter().zip(schema2.iter()).zip(accs.iter_mut())
             {
@@ -561,9 +542,13 @@ impl TableData {
             Ok(())
         }))?;
         cancel.check()?;
-        let accs = accs
+        let mut folded = pass
             .lock()
             .map_err(|_| DataError::Invalid("statistics failed".into()))?;
+        let sample = folded.0.take(&schema);
+        progress.set(0.8, "distinct values and quantiles of the sample");
+        let mut stats = crate::column_stats(&sample, cancel, &Progress::new())?;
+        let accs = &folded.1;
         let height = self.height() as u64;
         let sampled = (sample.height() as u64) < height;
         for (s, acc) in stats.iter_mut().zip(accs.iter()) {
@@ -1183,6 +1168,52 @@ fn owned_strings(df: DataFrame) -> Result<DataFrame, DataError> {
         df.with_column(copied.into_column())?;
     }
     Ok(df)
+}
+
+/// Every `step`-th row of a table, picked from its batches as they stream past in order (a row index
+/// and a filter in the query made the engine gather the whole table first), text copied out.
+struct Sampler {
+    step: usize,
+    seen: usize,
+    rows: Option<DataFrame>,
+}
+
+impl Sampler {
+    /// About `n` rows of a table of `height`.
+    fn new(height: usize, n: usize) -> Self {
+        Self {
+            step: height.div_ceil(n.max(1)).max(1),
+            seen: 0,
+            rows: None,
+        }
+    }
+
+    fn add(&mut self, df: &DataFrame) -> Result<(), DataError> {
+        let first = (self.step - self.seen % self.step) % self.step;
+        self.seen += df.height();
+        let idx: Vec<IdxSize> = (first..df.height())
+            .step_by(self.step)
+            .map(|i| i as IdxSize)
+            .collect();
+        let rows = owned_strings(df.take(&IdxCa::from_vec("idx".into(), idx))?)?;
+        match &mut self.rows {
+            None => self.rows = Some(rows),
+            Some(acc) => {
+                acc.vstack_mut(&rows)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows picked (an empty frame of `schema` when none).
+    fn take(&mut self, schema: &Schema) -> DataFrame {
+        let mut df = self
+            .rows
+            .take()
+            .unwrap_or_else(|| DataFrame::empty_with_schema(schema));
+        df.rechunk_mut();
+        df
+    }
 }
 
 /// One column's statistics folded over batches.
