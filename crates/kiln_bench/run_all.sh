@@ -33,6 +33,7 @@ bench serve serve --connections 32,1000
 for seed in 0 1 2; do
   bench "suspects-seed$seed" suspects --seed "$seed"
   bench "suspects-pruned-seed$seed" suspects --seed "$seed" --filter prune-by-noise-rate
+  bench "suspects-neq-seed$seed" suspects --seed "$seed" --filter predicted-neq-given
 done
 # A dataset larger than memory (30 GB of CSV, ~45 GB of disk at the peak, ~40 minutes): only when asked.
 if [ -n "${KILN_BENCH_LARGE:-}" ]; then
@@ -50,6 +51,7 @@ echo "== cleanlab and Kiln on the same flipped labels" >&2
 for seed in 0 1 2; do
   "$py" crates/kiln_bench/peers/cleanlab_suspects.py --kiln "$target/kiln" --seed "$seed" > "$out/cleanlab-seed$seed.json"
 done
+"$py" crates/kiln_bench/peers/suspect_rule_study.py > "$out/suspect-rule-study.json"
 echo "== Evidently on the same drift frames" >&2
 "${PY_EVIDENTLY:-python3}" crates/kiln_bench/peers/evidently_drift.py "$out/drift-frames" > "$out/evidently.json"
 echo "results in $out/" >&2

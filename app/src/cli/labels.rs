@@ -87,8 +87,9 @@ pub enum LabelsCommand {
         /// Show at most this many suspects (all are recorded).
         #[arg(long)]
         limit: Option<usize>,
-        /// confident-learning (rows another class beats while clearing its threshold) or
-        /// prune-by-noise-rate (per pair of classes, as many rows as the calibrated joint estimates).
+        /// confident-learning (rows another class beats while clearing its threshold),
+        /// prune-by-noise-rate (per pair of classes, as many rows as the calibrated joint estimates) or
+        /// predicted-neq-given (every row whose most probable class is another one).
         #[arg(long, default_value = "confident-learning")]
         filter: String,
     },
@@ -314,7 +315,7 @@ fn suspects(
     settings.folds = folds;
     settings.seed = seed;
     settings.filter = kiln_core::assist::SuspectFilter::parse(filter).with_context(|| {
-        format!("unknown filter `{filter}`: confident-learning or prune-by-noise-rate")
+        format!("unknown filter `{filter}`: confident-learning, prune-by-noise-rate or predicted-neq-given")
     })?;
     settings.device = kiln_train::DeviceChoice::parse(device)
         .with_context(|| format!("unknown device `{device}`: cpu, wgpu or auto"))?;

@@ -7,11 +7,11 @@
 It imports assets/demo/digits.csv into a scratch workspace, flips 5% of the labels at random (seeded;
 each flipped row gets a different digit drawn uniformly) and commits the flips as a version with `kiln
 label`. Kiln: `kiln labels suspects digits@2 --column column_65 --folds 5` (default MLP), with its default
-filter and with `--filter prune-by-noise-rate`. cleanlab: 5-fold
+filter and with `--filter prune-by-noise-rate` and `--filter predicted-neq-given`. cleanlab: 5-fold
 stratified out-of-sample probabilities from scikit-learn's MLPClassifier(hidden_layer_sizes=(128,)) on
 pixels / 16 (`cross_val_predict`), then `cleanlab.filter.find_label_issues(..., return_indices_ranked_by=
 "self_confidence")` — its default filter, `prune_by_noise_rate` — and with `filter_by="confident_learning"`, the
-rule Kiln follows. Every list is cut at the number of flips; precision = flipped rows among them /
+rule Kiln follows, and with `filter_by="predicted_neq_given"`. Every list is cut at the number of flips; precision = flipped rows among them /
 their length, recall = flipped rows among them / flips. Prints one JSON line.
 """
 
@@ -76,6 +76,9 @@ def main():
         pruned = kiln(args.kiln, ws, "labels", "suspects", "digits@2", "--column", "column_65", "--folds", "5",
                       "--seed", str(args.seed), "--filter", "prune-by-noise-rate")
         pruned_ranked = [s["row_id"] for s in pruned["suspects"]]
+        disagree = kiln(args.kiln, ws, "labels", "suspects", "digits@2", "--column", "column_65", "--folds", "5",
+                        "--seed", str(args.seed), "--filter", "predicted-neq-given")
+        disagree_ranked = [s["row_id"] for s in disagree["suspects"]]
 
         t = time.perf_counter()
         folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=args.seed)
@@ -87,6 +90,8 @@ def main():
         # filter; its default `prune_by_noise_rate` also takes rows no other class clears.
         same_rule = find_label_issues(labels=y, pred_probs=probs, filter_by="confident_learning",
                                       return_indices_ranked_by="self_confidence")
+        neq = find_label_issues(labels=y, pred_probs=probs, filter_by="predicted_neq_given",
+                                return_indices_ranked_by="self_confidence")
         print(json.dumps({
             "rows": len(rows),
             "flips": n,
@@ -95,8 +100,11 @@ def main():
                      "wall_s": kiln_wall, "estimated_errors": report["estimated_errors"]},
             "kiln_prune_by_noise_rate": {**score(pruned_ranked, flips, n), "suspects": len(pruned_ranked),
                                          "seconds": pruned["seconds"]},
+            "kiln_predicted_neq_given": {**score(disagree_ranked, flips, n), "suspects": len(disagree_ranked),
+                                         "seconds": disagree["seconds"]},
             "cleanlab": {**score(ranked, flips, n), "suspects": len(ranked), "seconds": cleanlab_s},
             "cleanlab_confident_learning": {**score(same_rule, flips, n), "suspects": len(same_rule)},
+            "cleanlab_predicted_neq_given": {**score(neq, flips, n), "suspects": len(neq)},
         }))
 
 

@@ -25,6 +25,9 @@ pub enum SuspectFilter {
     /// estimates to be the other class, those the model prefers the other class for by the widest
     /// margin (cleanlab's default): more of the wrong labels, a few more right ones.
     PruneByNoiseRate,
+    /// Every row whose most probable class is not the given one (cleanlab's `predicted_neq_given`): the
+    /// most rows, ranked so the ones the model doubts most come first.
+    PredictedNeqGiven,
 }
 
 impl SuspectFilter {
@@ -32,6 +35,7 @@ impl SuspectFilter {
         match s {
             "confident-learning" => Some(Self::ConfidentLearning),
             "prune-by-noise-rate" => Some(Self::PruneByNoiseRate),
+            "predicted-neq-given" => Some(Self::PredictedNeqGiven),
             _ => None,
         }
     }
@@ -40,6 +44,7 @@ impl SuspectFilter {
         match self {
             Self::ConfidentLearning => "confident learning",
             Self::PruneByNoiseRate => "prune by noise rate",
+            Self::PredictedNeqGiven => "model predicts another class",
         }
     }
 }
@@ -252,6 +257,23 @@ pub fn prune_by_noise_rate(
     out
 }
 
+/// Rows whose most probable class is not the given one (the given class wins ties), suggesting that
+/// class; ranked like [`confident_learning`]'s.
+pub fn predicted_neq_given(k: usize, given: &[usize], probs: &[Vec<f64>]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = given
+        .iter()
+        .zip(probs)
+        .enumerate()
+        .filter_map(|(i, (&g, p))| {
+            let best =
+                (0..k).max_by(|a, b| p[*a].total_cmp(&p[*b]).then((*a == g).cmp(&(*b == g))))?;
+            (best != g).then_some((i, best))
+        })
+        .collect();
+    rank_by_given(&mut out, given, probs);
+    out
+}
+
 /// Suspects `(row, suggested)` by the given class's probability, lowest first (ties by row).
 fn rank_by_given(suspects: &mut [(usize, usize)], given: &[usize], probs: &[Vec<f64>]) {
     suspects.sort_by(|a, b| {
@@ -437,6 +459,7 @@ impl Workspace {
         let chosen = match settings.filter {
             SuspectFilter::ConfidentLearning => cl.suspects.clone(),
             SuspectFilter::PruneByNoiseRate => prune_by_noise_rate(k, &given, &probs, &cl.joint),
+            SuspectFilter::PredictedNeqGiven => predicted_neq_given(k, &given, &probs),
         };
         let agreement = given
             .iter()
@@ -923,6 +946,49 @@ mod tests {
             [(1, 1), (2, 1)],
             "rows 0 and 3 prefer their own label"
         );
+    }
+
+    #[test]
+    fn predicted_neq_given_lists_every_disagreement_ranked_by_the_given_probability() {
+        // Row 0 agrees; row 1 prefers class 2 (given 0.3); row 2 ties its label with class 0 (the given
+        // class wins ties: no suspect); row 3 prefers class 0 without clearing any threshold (given 0.2).
+        let given = [0, 0, 1, 2];
+        let probs = vec![
+            vec![0.8, 0.1, 0.1],
+            vec![0.3, 0.1, 0.6],
+            vec![0.45, 0.45, 0.1],
+            vec![0.4, 0.38, 0.22],
+        ];
+        assert_eq!(predicted_neq_given(3, &given, &probs), [(3, 0), (1, 2)]);
+        // Row 3 is no suspect under the thresholds (0.55 for class 0 is above its 0.4).
+        let cl = confident_learning(3, &given, &probs);
+        assert!(
+            cl.suspects.iter().all(|(i, _)| *i != 3),
+            "{:?}",
+            cl.suspects
+        );
+        // A confident-learning suspect always has another class above its given one: on any
+        // probabilities its suspects are among these, with the same suggestion.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let given: Vec<usize> = (0..400).map(|i| i % 4).collect();
+        let probs: Vec<Vec<f64>> = given
+            .iter()
+            .map(|&g| {
+                let mut p: Vec<f64> = (0..4)
+                    .map(|c| rand::Rng::random::<f64>(&mut rng) + if c == g { 0.6 } else { 0.0 })
+                    .collect();
+                let sum: f64 = p.iter().sum();
+                for v in &mut p {
+                    *v /= sum;
+                }
+                p
+            })
+            .collect();
+        let wide: HashSet<(usize, usize)> =
+            predicted_neq_given(4, &given, &probs).into_iter().collect();
+        let cl = confident_learning(4, &given, &probs);
+        assert!(!cl.suspects.is_empty() && wide.len() > cl.suspects.len());
+        assert!(cl.suspects.iter().all(|s| wide.contains(s)));
     }
 
     #[test]

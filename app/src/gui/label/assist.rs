@@ -172,12 +172,16 @@ impl AssistView {
             egui::ComboBox::from_id_salt("suspect-filter")
                 .selected_text(self.filter.label())
                 .show_ui(ui, |ui| {
-                    for f in [SuspectFilter::ConfidentLearning, SuspectFilter::PruneByNoiseRate] {
+                    for f in [
+                        SuspectFilter::ConfidentLearning,
+                        SuspectFilter::PruneByNoiseRate,
+                        SuspectFilter::PredictedNeqGiven,
+                    ] {
                         ui.selectable_value(&mut self.filter, f, f.label());
                     }
                 })
                 .response
-                .on_hover_text("Confident learning: fewer rows, nearly all wrong. Prune by noise rate: as many rows as the model estimates are wrong, so more of them, a few right ones among them.")
+                .on_hover_text("Confident learning: fewer rows, nearly all wrong. Prune by noise rate: as many rows as the model estimates are wrong, so more of them, a few right ones among them. Model predicts another class: every row the model would label differently, the ones it doubts most first — work down the queue until the suggestions stop being right.")
                 .labelled_by(l.id);
         });
         ui.horizontal(|ui| {
@@ -212,6 +216,13 @@ impl AssistView {
                 r.estimated_errors,
                 percent(r.agreement)
             ));
+            if (r.suspects.len() + r.kept) as f64 + 0.5 < r.estimated_errors.floor() {
+                ui.weak(format!(
+                    "This rule lists fewer rows than the estimate: the rule \"{}\" lists every row the \
+                     model would label otherwise, the doubtful ones first.",
+                    SuspectFilter::PredictedNeqGiven.label()
+                ));
+            }
             for p in r.pairs.iter().take(3) {
                 ui.label(
                     egui::RichText::new(format!(
