@@ -102,7 +102,7 @@ fn draw(
                 body.rows(ROW_HEIGHT, n, |mut row| {
                     let i = row.index();
                     row.col(|ui| {
-                        ui.label(egui::RichText::new(i.to_string()).weak());
+                        paint_cell(ui, egui::RichText::new(i.to_string()).weak(), false);
                     });
                     let held;
                     let (frame, at) = match rows {
@@ -118,26 +118,58 @@ fn draw(
                     for (j, &(_, dtype)) in columns.iter().enumerate() {
                         row.col(|ui| {
                             let Some(frame) = frame else {
-                                ui.label(egui::RichText::new("…").weak());
+                                paint_cell(ui, egui::RichText::new("…").weak(), false);
                                 return;
                             };
-                            let Some(text) = cell(&frame.columns()[j], at) else {
-                                ui.label(egui::RichText::new("null").weak().italics());
-                                return;
-                            };
-                            if dtype.is_primitive_numeric() {
-                                ui.with_layout(
-                                    egui::Layout::right_to_left(egui::Align::Center),
-                                    |ui| {
-                                        ui.label(text);
-                                    },
-                                );
-                            } else {
-                                ui.label(text);
+                            match cell(&frame.columns()[j], at) {
+                                None => paint_cell(
+                                    ui,
+                                    egui::RichText::new("null").weak().italics(),
+                                    false,
+                                ),
+                                Some(text) => paint_cell(
+                                    ui,
+                                    egui::RichText::new(text),
+                                    dtype.is_primitive_numeric(),
+                                ),
                             }
                         });
                     }
                 });
             });
     });
+}
+
+/// One cell's text, painted into the cell (numbers to the right) rather than added as a `Label`: a cell
+/// is read, never clicked, and a frame that scrolls a whole new page lays out hundreds of them. It
+/// still has its node in the accessibility tree, with the text and where it is.
+fn paint_cell(ui: &mut egui::Ui, text: egui::RichText, right: bool) {
+    let cell = ui.max_rect();
+    let galley = egui::WidgetText::from(text).into_galley(
+        ui,
+        Some(egui::TextWrapMode::Extend),
+        f32::INFINITY,
+        egui::TextStyle::Body,
+    );
+    let size = galley.size();
+    let x = if right {
+        cell.right() - size.x
+    } else {
+        cell.left()
+    };
+    let rect = egui::Rect::from_min_size(egui::pos2(x, cell.center().y - size.y / 2.0), size);
+    ui.ctx()
+        .accesskit_node_builder(ui.unique_id().with("cell"), |node| {
+            node.set_role(egui::accesskit::Role::Label);
+            node.set_value(galley.text());
+            node.set_bounds(egui::accesskit::Rect {
+                x0: rect.min.x.into(),
+                y0: rect.min.y.into(),
+                x1: rect.max.x.into(),
+                y1: rect.max.y.into(),
+            });
+        });
+    ui.painter()
+        .galley(rect.min, galley, ui.visuals().text_color());
+    ui.advance_cursor_after_rect(rect);
 }
