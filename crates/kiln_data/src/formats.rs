@@ -469,8 +469,13 @@ fn check_csv_records(
                 message: "invalid UTF-8 (is the file in another encoding?)".into(),
             });
         }
-        for line in block.split_inclusive(|&b| b == b'\n') {
-            walk.line(path, line)?;
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', block) {
+            walk.line(path, &block[start..=nl])?;
+            start = nl + 1;
+        }
+        if start < block.len() {
+            walk.line(path, &block[start..])?;
         }
         buf.copy_within(end..filled, 0);
         filled -= end;
@@ -702,18 +707,23 @@ pub fn default_memory_budget() -> u64 {
     total.map_or(4 << 30, |t| t / 4)
 }
 
+/// A text file at least this large streams whatever the budget: reading, encoding and writing then
+/// overlap (a whole read has to finish before its write starts), and memory stays at a few batches.
+pub const STREAM_TEXT_FROM: u64 = 64 << 20;
+
 /// Whether `path` streams into its object instead of being read whole: a CSV, TSV, Parquet or Arrow IPC
 /// file whose frame would likely exceed `budget` bytes (about twice a text file's size, five times a
-/// compressed Parquet file's, an IPC file's own). JSON arrays are read whole.
+/// compressed Parquet file's, an IPC file's own), and any CSV, TSV or NDJSON file of
+/// [`STREAM_TEXT_FROM`] bytes or more. JSON arrays are read whole.
 pub fn streams(path: &Path, opts: &ImportOptions, budget: u64) -> bool {
-    let factor = match opts.resolve_format(path) {
-        Ok(Format::Csv | Format::Tsv | Format::Auto | Format::Ndjson) => 2,
-        Ok(Format::Parquet) => 5,
-        Ok(Format::Ipc) => 1,
+    let (factor, text) = match opts.resolve_format(path) {
+        Ok(Format::Csv | Format::Tsv | Format::Auto | Format::Ndjson) => (2, true),
+        Ok(Format::Parquet) => (5, false),
+        Ok(Format::Ipc) => (1, false),
         _ => return false,
     };
     let size = std::fs::metadata(path).map_or(0, |m| m.len());
-    size.saturating_mul(factor) > budget
+    size.saturating_mul(factor) > budget || (text && size >= STREAM_TEXT_FROM)
 }
 
 /// Stream a CSV, TSV, Parquet or Arrow IPC file into Parquet at `out` in batches through polars'
@@ -1071,6 +1081,42 @@ mod tests {
         let p = write(d.path(), "u.csv", b"a,b\n1,x\n2,\xff\xfe\n");
         let e = read(&p, &ImportOptions::default()).unwrap_err().to_string();
         assert!(e.contains("line 3: invalid UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn a_large_text_file_streams_whatever_the_budget() {
+        // Sparse files: only the size matters to the choice.
+        let d = tempfile::tempdir().unwrap();
+        let sized = |name: &str, len: u64| {
+            let p = d.path().join(name);
+            File::create(&p).unwrap().set_len(len).unwrap();
+            p
+        };
+        let opts = ImportOptions::default();
+        assert!(streams(
+            &sized("big.csv", STREAM_TEXT_FROM),
+            &opts,
+            u64::MAX
+        ));
+        assert!(streams(
+            &sized("big.ndjson", STREAM_TEXT_FROM),
+            &opts,
+            u64::MAX
+        ));
+        assert!(!streams(
+            &sized("small.csv", STREAM_TEXT_FROM - 1),
+            &opts,
+            u64::MAX
+        ));
+        // Below the threshold the budget decides: a text frame takes about twice the file.
+        assert!(streams(&sized("small.tsv", 1000), &opts, 1999));
+        assert!(!streams(&sized("small2.tsv", 1000), &opts, 2000));
+        // Columnar files are read whole while they fit.
+        assert!(!streams(
+            &sized("big.parquet", STREAM_TEXT_FROM),
+            &opts,
+            u64::MAX
+        ));
     }
 
     #[test]
