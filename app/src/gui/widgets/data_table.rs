@@ -145,12 +145,13 @@ fn draw(
 /// still has its node in the accessibility tree, with the text and where it is.
 fn paint_cell(ui: &mut egui::Ui, text: egui::RichText, right: bool) {
     let cell = ui.max_rect();
-    let galley = egui::WidgetText::from(text).into_galley(
-        ui,
-        Some(egui::TextWrapMode::Extend),
-        f32::INFINITY,
-        egui::TextStyle::Body,
-    );
+    // Columns scrolled out of sight sideways are still visited: no text to lay out there.
+    if !ui.is_rect_visible(cell) {
+        return;
+    }
+    // The cell's wrap mode (a clipped column truncates with `…`), never wider than the cell.
+    let galley =
+        egui::WidgetText::from(text).into_galley(ui, None, cell.width(), egui::TextStyle::Body);
     let size = galley.size();
     let x = if right {
         cell.right() - size.x
