@@ -1389,4 +1389,33 @@ fn a_version_larger_than_the_memory_budget_pages_scrolls_sorts_and_filters() {
     settle(&mut h);
     // The count of each of the three columns (and the distinct ids and x values) is the filter's.
     assert_eq!(h.get_all_by_label(&want.to_string()).count(), 5);
+
+    // The Label room holds a window of the version at a time, read from the row groups that hold it.
+    h.get_by_label("Label").click();
+    h.run_steps(2);
+    h.get_by_label("Start labeling").click();
+    settle(&mut h);
+    let window_start = |h: &Harness<'_, KilnApp>| -> usize {
+        use egui_kittest::kittest::NodeT as _;
+        let node = h.get_by_label_contains("this version is larger than the memory budget");
+        let a = node.accesskit_node();
+        let text = a.label().or_else(|| a.value()).unwrap_or_default();
+        let rest = text.strip_prefix("Rows ").unwrap();
+        rest[..rest.find('–').unwrap()].parse::<usize>().unwrap() - 1
+    };
+    assert_eq!(window_start(&h), 0);
+    h.get_by_label_contains(&format!("of {rows}: this version"));
+    h.get_by_label("Next rows >").click();
+    settle(&mut h);
+    let start = window_start(&h);
+    assert!(start > 0 && start < rows, "{start}");
+    // A class key labels the window's first row, saved in the draft by its row id.
+    h.key_press(egui::Key::Num1);
+    h.run_steps(3);
+    h.get_by_label_contains("1 label(s) saved in the draft");
+    screenshot(&mut h, "label-paged");
+    let ws = Workspace::open(&d.path().join("ws")).unwrap();
+    let drafts = ws.drafts(&ws.resolve("big@1").unwrap(), "city").unwrap();
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(drafts[0].0, start as u64, "{drafts:?}");
 }

@@ -354,6 +354,16 @@ impl Workspace {
             return Err(invalid("cross-validation needs at least 2 folds"));
         }
         let version = self.resolve(reference)?;
+        // Cross-validation holds every labelled row in memory.
+        if self.larger_than_budget(&version).is_some() {
+            return Err(invalid(format!(
+                "{}@{} is larger than the memory budget ({} MB), and finding suspects trains on all \
+                 its labelled rows in memory: find them on a filtered or sampled version",
+                version.dataset,
+                version.version,
+                self.memory_budget() >> 20
+            )));
+        }
         let df = self.load_with_ids(&version)?;
         let ids = kiln_data::row_ids(&df)?;
         let labels: Vec<Option<String>> = match df.column(column) {

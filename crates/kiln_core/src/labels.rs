@@ -125,12 +125,37 @@ pub fn parse_classes(specs: &[String]) -> Result<Vec<LabelClass>> {
 #[allow(clippy::option_option)]
 pub type UndoGroup = Vec<(u64, Option<Option<String>>)>;
 
+/// The rows of a version larger than the memory budget that a labeling session holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LabelWindow {
+    /// Position of the window's first row in the version.
+    pub start: usize,
+    pub rows: usize,
+    /// Rows in the version.
+    pub total: usize,
+}
+
+impl LabelWindow {
+    /// Where the next window starts, if any rows follow this one.
+    pub fn next(&self) -> Option<usize> {
+        let end = self.start + self.rows;
+        (end < self.total).then_some(end)
+    }
+
+    /// Where the previous window starts, if this one is not the first.
+    pub fn previous(&self) -> Option<usize> {
+        (self.start > 0).then(|| self.start.saturating_sub(self.rows))
+    }
+}
+
 /// An open labeling session: one dataset version (with row ids), one label column, its schema, the saved
 /// draft and an undo stack. Every change goes to the workspace draft before the session shows it.
 #[derive(Clone, Debug)]
 pub struct LabelSession {
     pub base: DatasetVersion,
     pub column: String,
+    /// For a version larger than the memory budget: which of its rows this session holds.
+    pub window: Option<LabelWindow>,
     pub df: Arc<DataFrame>,
     pub ids: Vec<u64>,
     /// Labels in `base`, by position.
@@ -154,19 +179,42 @@ impl Workspace {
         if column.trim().is_empty() || column == kiln_data::ROW_ID {
             return Err(invalid("choose a label column"));
         }
-        // A session holds the version, its ids and its labels in memory: one larger than the budget is
-        // labeled by the streaming paths instead.
-        if self.larger_than_budget(&base).is_some() {
-            return Err(invalid(format!(
-                "{}@{} is larger than the memory budget ({} MB), and a labeling session holds its \
-                 version in memory: label it with `kiln label --set` or `kiln labels import` (they \
-                 stream), or label a filtered version",
-                base.dataset,
-                base.version,
-                self.memory_budget() >> 20
-            )));
+        self.label_session_at(base, column, 0)
+    }
+
+    /// A labeling session on rows `start..` of `base`. A version that fits the memory budget is held
+    /// whole (`start` is ignored); a larger one is labeled a window at a time — the window's rows, ids and
+    /// labels are read from the row groups that hold them (a quarter of the budget's worth of rows), and
+    /// the drafts of every window are committed together, joined by row id as the version streams.
+    pub fn label_session_at(
+        &self,
+        base: DatasetVersion,
+        column: String,
+        start: usize,
+    ) -> Result<LabelSession> {
+        if column.trim().is_empty() || column == kiln_data::ROW_ID {
+            return Err(invalid("choose a label column"));
         }
-        let df = self.load_with_ids(&base)?;
+        let (df, window) = match self.larger_than_budget(&base) {
+            None => (self.load_with_ids(&base)?, None),
+            Some(paged) => {
+                let total = paged.height();
+                let per_row = (paged.memory_estimate() / total.max(1) as u64).max(1);
+                let rows = usize::try_from((self.memory_budget() / 4) / per_row)
+                    .unwrap_or(usize::MAX)
+                    .clamp(1_000, total.max(1));
+                let start = start.min(total.saturating_sub(1));
+                let df = kiln_data::scan_with_ids(paged.path())?
+                    .slice(start as i64, u32::try_from(rows).unwrap_or(u32::MAX))
+                    .collect()?;
+                let window = LabelWindow {
+                    start,
+                    rows: df.height(),
+                    total,
+                };
+                (df, Some(window))
+            }
+        };
         let ids = kiln_data::row_ids(&df)?;
         let committed: Vec<Option<String>> = match df.column(&column) {
             Ok(c) => {
@@ -184,6 +232,7 @@ impl Workspace {
         Ok(LabelSession {
             base,
             column,
+            window,
             df: Arc::new(df),
             ids,
             committed,

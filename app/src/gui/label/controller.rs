@@ -50,7 +50,13 @@ impl LabelController {
                     state.error("Open a dataset version first", "");
                     return;
                 };
-                self.start(state, v, column);
+                self.start(state, v, column, 0);
+            }
+            LabelCommand::Window(start) => {
+                if let Some(s) = &self.session {
+                    let (base, column) = (s.base.clone(), s.column.clone());
+                    self.start(state, base, column, start);
+                }
             }
             LabelCommand::Set {
                 rows,
@@ -180,12 +186,15 @@ impl LabelController {
         }
     }
 
-    fn start(&mut self, state: &mut AppState, version: DatasetVersion, column: String) {
+    fn start(&mut self, state: &mut AppState, version: DatasetVersion, column: String, at: usize) {
         let root = state.ws.root().to_path_buf();
+        let budget = state.ws.memory_budget();
         state.jobs.replace(&mut self.load);
         self.load = state.spawn("Load for labeling", "label-load", move |_, p| {
             p.set(0.1, "loading");
-            Workspace::open(&root)?.label_session(version, column)
+            let mut ws = Workspace::open(&root)?;
+            ws.set_memory_budget(budget);
+            ws.label_session_at(version, column, at)
         });
     }
 
@@ -213,14 +222,15 @@ impl LabelController {
                     }
                     .into(),
                 );
-                // Go on labeling the new version with the same column.
-                let column = self
+                // Go on labeling the new version with the same column (and the same rows of a
+                // version larger than the memory budget).
+                let go_on = self
                     .session
                     .as_ref()
                     .filter(|s| Some(s.base.id) == v.parent_id)
-                    .map(|s| s.column.clone());
-                if let Some(column) = column {
-                    self.start(state, v.clone(), column);
+                    .map(|s| (s.column.clone(), s.window.map_or(0, |w| w.start)));
+                if let Some((column, at)) = go_on {
+                    self.start(state, v.clone(), column, at);
                 }
             }
             Some(Finished::Failed(e)) => {

@@ -24,6 +24,8 @@ pub enum LabelCommand {
     Start {
         column: String,
     },
+    /// Hold the rows from this position of a version larger than the memory budget (the drafts stay).
+    Window(usize),
     /// Save (or clear, with `None`) the label of rows as a draft, then move to the next item.
     Set {
         rows: Vec<u64>,

@@ -360,6 +360,32 @@ impl LabelPanel {
     ) {
         let total = session.ids.len();
         let labeled = session.labeled();
+        if let Some(w) = session.window {
+            ui.heading("Rows");
+            ui.label(format!(
+                "Rows {}–{} of {}: this version is larger than the memory budget, so the room holds a window of it at a time. Labels saved in any window are committed together.",
+                w.start + 1,
+                w.start + w.rows,
+                w.total
+            ));
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(w.previous().is_some(), egui::Button::new("< Previous rows"))
+                    .clicked()
+                    && let Some(at) = w.previous()
+                {
+                    cmds.push(LabelCommand::Window(at).into());
+                }
+                if ui
+                    .add_enabled(w.next().is_some(), egui::Button::new("Next rows >"))
+                    .clicked()
+                    && let Some(at) = w.next()
+                {
+                    cmds.push(LabelCommand::Window(at).into());
+                }
+            });
+            ui.separator();
+        }
         ui.heading("Progress");
         ui.add(egui::ProgressBar::new(labeled as f32 / total.max(1) as f32));
         ui.label(format!("{labeled} / {total} labeled"));
