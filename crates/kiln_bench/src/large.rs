@@ -267,6 +267,20 @@ pub fn bench_large(cfg: &Large) -> Result<Value> {
         );
     }
     drop(table);
+    if !skip("label") {
+        // The Label room's window at the start, the middle and the end of the version.
+        eprintln!("label windows…");
+        let mut windows = Vec::new();
+        for at in [0, height / 2, height.saturating_sub(1)] {
+            let (session, secs, memory) =
+                measured(|| Ok(ws.label_session_at(version.clone(), "label".into(), at)?))?;
+            let w = session.window.context("the version fits the budget")?;
+            windows.push(json!({
+                "start": w.start, "rows": w.rows, "seconds": secs, "memory": memory,
+            }));
+        }
+        record(&mut report, "label_windows", json!(windows));
+    }
     if !skip("train") {
         eprintln!("training one epoch…");
         let mut params = kiln_train::TrainParams::default();

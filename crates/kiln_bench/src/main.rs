@@ -58,7 +58,8 @@ enum BenchCommand {
         /// Scrolling frames to time.
         #[arg(long, default_value_t = 600)]
         frames: usize,
-        /// Steps to leave out: import (reuse the workspace of an earlier run), filter, sort, stats, train.
+        /// Steps to leave out: import (reuse the workspace of an earlier run), filter, sort, stats, label,
+        /// train.
         #[arg(long, value_delimiter = ',')]
         skip: Vec<String>,
         #[arg(long, default_value = "category = 'beta' AND x1 > 40")]
