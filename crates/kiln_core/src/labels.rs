@@ -157,9 +157,10 @@ pub struct LabelSession {
     /// For a version larger than the memory budget: which of its rows this session holds.
     pub window: Option<LabelWindow>,
     pub df: Arc<DataFrame>,
-    pub ids: Vec<u64>,
-    /// Labels in `base`, by position.
-    pub committed: Vec<Option<String>>,
+    /// Row ids by position (shared: a worker's snapshot of the session does not copy them).
+    pub ids: Arc<Vec<u64>>,
+    /// Labels in `base`, by position (shared like the ids).
+    pub committed: Arc<Vec<Option<String>>>,
     /// Saved draft labels by row id (`None` = cleared).
     pub drafts: HashMap<u64, Option<String>>,
     pub schema: Vec<LabelClass>,
@@ -234,8 +235,8 @@ impl Workspace {
             column,
             window,
             df: Arc::new(df),
-            ids,
-            committed,
+            ids: Arc::new(ids),
+            committed: Arc::new(committed),
             drafts,
             schema,
             undo: Vec::new(),
