@@ -1414,6 +1414,14 @@ fn a_version_larger_than_the_memory_budget_pages_scrolls_sorts_and_filters() {
     h.run_steps(3);
     h.get_by_label_contains("1 label(s) saved in the draft");
     screenshot(&mut h, "label-paged");
+    {
+        use egui_kittest::kittest::NodeT as _;
+        let find = h.get_by_label("Find suspect labels");
+        assert!(
+            find.accesskit_node().is_disabled(),
+            "cross-validation would hold the whole version"
+        );
+    }
     let ws = Workspace::open(&d.path().join("ws")).unwrap();
     let drafts = ws.drafts(&ws.resolve("big@1").unwrap(), "city").unwrap();
     assert_eq!(drafts.len(), 1);

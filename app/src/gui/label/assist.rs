@@ -186,8 +186,16 @@ impl AssistView {
         });
         ui.horizontal(|ui| {
             let busy = ctl.finding_suspects();
+            // Cross-validation trains on every labelled row in memory: not on a windowed version.
+            let whole = session.window.is_none();
             if ui
-                .add_enabled(!busy, egui::Button::new("Find suspect labels"))
+                .add_enabled(!busy && whole, egui::Button::new("Find suspect labels"))
+                .on_disabled_hover_text(if whole {
+                    "Finding suspects…"
+                } else {
+                    "This version is larger than the memory budget, and finding suspects trains on \
+                     all its labelled rows in memory: find them on a filtered or sampled version."
+                })
                 .clicked()
             {
                 cmds.push(
