@@ -390,20 +390,23 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
             if null_tokens {
                 parse = parse.with_null_values(Some(NullValues::AllColumns(nulls.clone())));
             }
-            let (t, c) = (Instant::now(), process_cpu_time());
+            let (t, c) = (
+                Instant::now(),
+                cpu_time(rustix::time::ClockId::ProcessCPUTime),
+            );
             let mut df = CsvReadOptions::default()
                 .with_parse_options(parse)
                 .try_into_reader_with_file_path(Some(csv.clone()))?
                 .finish()?;
             let read = t.elapsed();
-            let read_cpu = process_cpu_time().saturating_sub(c);
+            let read_cpu = cpu_time(rustix::time::ClockId::ProcessCPUTime).saturating_sub(c);
             let mut f = std::fs::File::create(&out)?;
             ParquetWriter::new(&mut f)
                 .with_compression(ParquetCompression::Lz4Raw)
                 .finish(&mut df)?;
             f.sync_all()?;
             let whole = t.elapsed();
-            let whole_cpu = process_cpu_time().saturating_sub(c);
+            let whole_cpu = cpu_time(rustix::time::ClockId::ProcessCPUTime).saturating_sub(c);
             let rows = df.height();
             drop(df);
             let _ = std::fs::remove_file(&out);
@@ -411,7 +414,7 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
         };
     let (mut polars_times, mut polars_rw_times, mut polars_rw_nulls_times) =
         (Vec::new(), Vec::new(), Vec::new());
-    let (mut kiln_times, mut streamed_peak) = (Vec::new(), None);
+    let (mut kiln_times, mut import_memory) = (Vec::new(), None);
     let (mut polars_cpu, mut polars_rw_cpu, mut kiln_cpu) = (Vec::new(), Vec::new(), Vec::new());
     let mut rows = 0;
     for i in 0..repeat {
@@ -443,7 +446,10 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
             })
         };
         let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let (t, c) = (Instant::now(), process_cpu_time());
+        let (t, c) = (
+            Instant::now(),
+            cpu_time(rustix::time::ClockId::ProcessCPUTime),
+        );
         let outcome = ws.import(
             &csv,
             "bench",
@@ -452,7 +458,7 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
             &Progress::new(),
         )?;
         kiln_times.push(t.elapsed());
-        kiln_cpu.push(process_cpu_time().saturating_sub(c));
+        kiln_cpu.push(cpu_time(rustix::time::ClockId::ProcessCPUTime).saturating_sub(c));
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         let anon_peak = sampler.join().unwrap_or(0);
         anyhow::ensure!(
@@ -460,7 +466,7 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
             "imported {} rows of {rows}",
             outcome.version.row_count
         );
-        streamed_peak = Some(json!({
+        import_memory = Some(json!({
             "rss_peak_over_start_bytes": peak_rss().zip(rss_before).map(|(p, b)| p.saturating_sub(b)),
             "anon_peak_over_start_bytes": before.map(|b| anon_peak.saturating_sub(b)),
         }));
@@ -507,7 +513,7 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
         "ratio_kiln_over_polars_read_write": k / best(&polars_rw_times),
         "polars_read_null_tokens_write_parquet_s": best(&polars_rw_nulls_times),
         "ratio_kiln_over_polars_null_tokens_read_write": k / best(&polars_rw_nulls_times),
-        "import_memory": streamed_peak,
+        "import_memory": import_memory,
         // CPU time (all threads, user + system) of each, best run: what two cores have to share.
         "cpu_s": {
             "polars_csv_read": best(&polars_cpu),
@@ -587,7 +593,10 @@ fn bench_table(
             modifiers: egui::Modifiers::NONE,
             source: egui::MouseWheelSource::Wheel,
         });
-        let (t, c) = (Instant::now(), thread_cpu_time());
+        let (t, c) = (
+            Instant::now(),
+            cpu_time(rustix::time::ClockId::ThreadCPUTime),
+        );
         let out = ctx.run_ui(input, |ui| {
             egui::CentralPanel::default().show(ui, |ui| {
                 kiln_app::gui::widgets::data_table::show_table(ui, "bench", &table, None, None);
@@ -595,7 +604,7 @@ fn bench_table(
         });
         let prims = ctx.tessellate(out.shapes, out.pixels_per_point);
         let dt = t.elapsed();
-        let dc = thread_cpu_time().saturating_sub(c);
+        let dc = cpu_time(rustix::time::ClockId::ThreadCPUTime).saturating_sub(c);
         std::hint::black_box(prims);
         if f >= 10 {
             times.push(dt);
@@ -629,19 +638,10 @@ fn bench_table(
     }))
 }
 
-/// CPU time this thread has used (Linux `CLOCK_THREAD_CPUTIME_ID`): what a frame costs, whatever else
-/// the machine runs meanwhile.
-fn thread_cpu_time() -> Duration {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
-}
-
-/// CPU time of the whole process so far, user and system, all threads.
-fn process_cpu_time() -> Duration {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+/// CPU time used so far by `clock`'s subject: `ThreadCPUTime` this thread (what a frame costs, whatever
+/// else the machine runs meanwhile), `ProcessCPUTime` every thread of the process, user and system.
+fn cpu_time(clock: rustix::time::ClockId) -> Duration {
+    let ts = rustix::time::clock_gettime(clock);
     Duration::new(
         u64::try_from(ts.tv_sec).unwrap_or(0),
         u32::try_from(ts.tv_nsec).unwrap_or(0),

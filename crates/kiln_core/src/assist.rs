@@ -241,17 +241,7 @@ pub fn prune_by_noise_rate(
     }
     let mut out: Vec<(usize, usize)> = (0..given.len())
         .filter(|&i| marked[i])
-        .filter_map(|i| {
-            let p = &probs[i];
-            let g = given[i];
-            // The given class wins ties: a row the model agrees with is no suspect.
-            let best =
-                (0..k).max_by(|a, b| p[*a].total_cmp(&p[*b]).then((*a == g).cmp(&(*b == g))))?;
-            if best == g {
-                return None;
-            }
-            Some((i, best))
-        })
+        .filter_map(|i| other_best(k, given[i], &probs[i]).map(|best| (i, best)))
         .collect();
     rank_by_given(&mut out, given, probs);
     out
@@ -264,14 +254,17 @@ pub fn predicted_neq_given(k: usize, given: &[usize], probs: &[Vec<f64>]) -> Vec
         .iter()
         .zip(probs)
         .enumerate()
-        .filter_map(|(i, (&g, p))| {
-            let best =
-                (0..k).max_by(|a, b| p[*a].total_cmp(&p[*b]).then((*a == g).cmp(&(*b == g))))?;
-            (best != g).then_some((i, best))
-        })
+        .filter_map(|(i, (&g, p))| other_best(k, g, p).map(|best| (i, best)))
         .collect();
     rank_by_given(&mut out, given, probs);
     out
+}
+
+/// The most probable class of `p` when it is not the given class `g`; the given class wins ties, so a
+/// row the model agrees with gives `None`.
+fn other_best(k: usize, g: usize, p: &[f64]) -> Option<usize> {
+    let best = (0..k).max_by(|a, b| p[*a].total_cmp(&p[*b]).then((*a == g).cmp(&(*b == g))))?;
+    (best != g).then_some(best)
 }
 
 /// Suspects `(row, suggested)` by the given class's probability, lowest first (ties by row).

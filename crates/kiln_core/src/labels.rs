@@ -177,9 +177,6 @@ impl Workspace {
     /// data with row ids, committed labels, the saved draft, and the column's schema (the default one
     /// from its values when none is defined).
     pub fn label_session(&self, base: DatasetVersion, column: String) -> Result<LabelSession> {
-        if column.trim().is_empty() || column == kiln_data::ROW_ID {
-            return Err(invalid("choose a label column"));
-        }
         self.label_session_at(base, column, 0)
     }
 
