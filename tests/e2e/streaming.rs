@@ -501,6 +501,34 @@ fn labels_on_a_version_larger_than_the_budget_stream_to_the_same_version_as_memo
             .derive_filter("big@1", "city = 'Oslo'", None)
             .unwrap()
             .version;
+        // Go to a row by id, in a version whose ids are not positions: the session opens on the
+        // window that holds it (found in a streaming pass) with the row as its current item.
+        let whole = ws.load(&f).unwrap().height();
+        let last_id = *ws
+            .label_session_at(f.clone(), "animal".into(), whole - 1)
+            .unwrap()
+            .ids
+            .last()
+            .unwrap();
+        assert!(last_id as usize > whole, "ids are not positions here");
+        let at_row = ws
+            .label_session_at_row(f.clone(), "animal".into(), last_id)
+            .unwrap();
+        assert_eq!(at_row.ids[at_row.cursor], last_id);
+        match at_row.window {
+            Some(w) => {
+                assert_eq!(budget, 1);
+                assert_eq!(w.start + at_row.cursor, whole - 1);
+                // A budget of one byte: windows of the least length, 1,000 rows, from the first row.
+                assert!(w.start > 0 && w.start % 1_000 == 0, "{w:?}");
+            }
+            None => assert_eq!(at_row.cursor, whole - 1),
+        }
+        let e = ws
+            .label_session_at_row(f.clone(), "animal".into(), 10_000_000)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no row with id 10000000"), "{e}");
         let d = ws.diff("big@1", &format!("big@{}", f.version)).unwrap();
         assert_eq!(d.removed, d.rows_a - d.rows_b);
         diffs.push(serde_json::to_value(&d).unwrap());

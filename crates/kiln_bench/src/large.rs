@@ -280,6 +280,20 @@ pub fn bench_large(cfg: &Large) -> Result<Value> {
             }));
         }
         record(&mut report, "label_windows", json!(windows));
+        // Go to row: the window that holds a row near the end, found by its id in a streaming pass.
+        let id = height.saturating_sub(10) as u64;
+        let (session, secs, memory) =
+            measured(|| Ok(ws.label_session_at_row(version.clone(), "label".into(), id)?))?;
+        let w = session.window.context("the version fits the budget")?;
+        anyhow::ensure!(
+            session.ids[session.cursor] == id,
+            "the cursor is not on row {id}"
+        );
+        record(
+            &mut report,
+            "label_go_to_row",
+            json!({ "row_id": id, "start": w.start, "seconds": secs, "memory": memory }),
+        );
     }
     if !skip("train") {
         eprintln!("training one epoch…");

@@ -180,6 +180,51 @@ impl Workspace {
         self.label_session_at(base, column, 0)
     }
 
+    /// A labeling session on `base` whose current item is the row with id `row_id`: in a version larger
+    /// than the memory budget, the window that holds it (found in one streaming pass over the ids;
+    /// windows start at multiples of their length, as from the first row with *Next rows*). Fails
+    /// naming the id when no row has it.
+    pub fn label_session_at_row(
+        &self,
+        base: DatasetVersion,
+        column: String,
+        row_id: u64,
+    ) -> Result<LabelSession> {
+        let start = match self.larger_than_budget(&base) {
+            None => 0,
+            Some(paged) => {
+                let pos =
+                    kiln_data::position_of_row_id(paged.path(), row_id)?.ok_or_else(|| {
+                        invalid(format!(
+                            "{}@{} has no row with id {row_id}",
+                            base.dataset, base.version
+                        ))
+                    })?;
+                let rows = self.label_window_rows(&paged);
+                pos - pos % rows
+            }
+        };
+        let mut session = self.label_session_at(base, column, start)?;
+        let pos = session.position_of(row_id).ok_or_else(|| {
+            invalid(format!(
+                "{}@{} has no row with id {row_id}",
+                session.base.dataset, session.base.version
+            ))
+        })?;
+        session.move_to(pos);
+        Ok(session)
+    }
+
+    /// How many rows a labeling window of `paged` holds: a quarter of the memory budget's worth (at
+    /// least 1,000, at most all of them).
+    fn label_window_rows(&self, paged: &kiln_data::PagedFrame) -> usize {
+        let total = paged.height();
+        let per_row = (paged.memory_estimate() / total.max(1) as u64).max(1);
+        usize::try_from((self.memory_budget() / 4) / per_row)
+            .unwrap_or(usize::MAX)
+            .clamp(1_000, total.max(1))
+    }
+
     /// A labeling session on rows `start..` of `base`. A version that fits the memory budget is held
     /// whole (`start` is ignored); a larger one is labeled a window at a time — the window's rows, ids and
     /// labels are read from the row groups that hold them (a quarter of the budget's worth of rows), and
@@ -197,10 +242,7 @@ impl Workspace {
             None => (self.load_with_ids(&base)?, None),
             Some(paged) => {
                 let total = paged.height();
-                let per_row = (paged.memory_estimate() / total.max(1) as u64).max(1);
-                let rows = usize::try_from((self.memory_budget() / 4) / per_row)
-                    .unwrap_or(usize::MAX)
-                    .clamp(1_000, total.max(1));
+                let rows = self.label_window_rows(&paged);
                 let start = start.min(total.saturating_sub(1));
                 let df = kiln_data::scan_with_ids(paged.path())?
                     .slice(start as i64, u32::try_from(rows).unwrap_or(u32::MAX))

@@ -866,6 +866,26 @@ pub fn scan_with_ids(src: &Path) -> Result<LazyFrame, DataError> {
     Ok(lf)
 }
 
+/// The position of the row with id `row_id` in the Parquet object `src` (with or without stored row
+/// ids), found in one streaming pass over the id column; `None` when no row has it.
+pub fn position_of_row_id(src: &Path, row_id: u64) -> Result<Option<usize>, DataError> {
+    const POSITION: &str = "__kiln_position";
+    let found = scan_with_ids(src)?
+        .select([col(ROW_ID)])
+        .with_row_index(POSITION, None)
+        .filter(col(ROW_ID).eq(lit(row_id)))
+        .select([col(POSITION).cast(DataType::UInt64)])
+        .limit(1)
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single();
+    let positions = found.column(POSITION)?.u64()?;
+    Ok(positions
+        .iter()
+        .flatten()
+        .next()
+        .map(|p| usize::try_from(p).unwrap_or(usize::MAX)))
+}
+
 /// Stream `lf` through `f` (given each batch's first row and the batch, in order) into Kiln's Parquet
 /// writer at `out`; the rows and bytes written.
 fn rewrite(

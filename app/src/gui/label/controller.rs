@@ -9,6 +9,15 @@ use crate::gui::jobs::{Finished, Task};
 use crate::gui::room::Cx;
 use crate::gui::state::AppState;
 
+/// Where a labeling session opens.
+#[derive(Clone, Copy)]
+enum At {
+    /// At this position (a version larger than the memory budget: the window from here).
+    Position(usize),
+    /// At the row with this id (in the window that holds it).
+    Row(u64),
+}
+
 #[derive(Default)]
 pub struct LabelController {
     session: Option<LabelSession>,
@@ -50,12 +59,22 @@ impl LabelController {
                     state.error("Open a dataset version first", "");
                     return;
                 };
-                self.start(state, v, column, 0);
+                self.start(state, v, column, At::Position(0));
             }
             LabelCommand::Window(start) => {
                 if let Some(s) = &self.session {
                     let (base, column) = (s.base.clone(), s.column.clone());
-                    self.start(state, base, column, start);
+                    self.start(state, base, column, At::Position(start));
+                }
+            }
+            LabelCommand::GoToRow(id) => {
+                if let Some(s) = &mut self.session {
+                    if let Some(pos) = s.position_of(id) {
+                        s.move_to(pos);
+                    } else {
+                        let (base, column) = (s.base.clone(), s.column.clone());
+                        self.start(state, base, column, At::Row(id));
+                    }
                 }
             }
             LabelCommand::Set {
@@ -186,7 +205,7 @@ impl LabelController {
         }
     }
 
-    fn start(&mut self, state: &mut AppState, version: DatasetVersion, column: String, at: usize) {
+    fn start(&mut self, state: &mut AppState, version: DatasetVersion, column: String, at: At) {
         let root = state.ws.root().to_path_buf();
         let budget = state.ws.memory_budget();
         state.jobs.replace(&mut self.load);
@@ -194,7 +213,13 @@ impl LabelController {
             p.set(0.1, "loading");
             let mut ws = Workspace::open(&root)?;
             ws.set_memory_budget(budget);
-            ws.label_session_at(version, column, at)
+            match at {
+                At::Position(start) => ws.label_session_at(version, column, start),
+                At::Row(id) => {
+                    p.set(0.1, "finding the row");
+                    ws.label_session_at_row(version, column, id)
+                }
+            }
         });
     }
 
@@ -230,7 +255,7 @@ impl LabelController {
                     .filter(|s| Some(s.base.id) == v.parent_id)
                     .map(|s| (s.column.clone(), s.window.map_or(0, |w| w.start)));
                 if let Some((column, at)) = go_on {
-                    self.start(state, v.clone(), column, at);
+                    self.start(state, v.clone(), column, At::Position(at));
                 }
             }
             Some(Finished::Failed(e)) => {

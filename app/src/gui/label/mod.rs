@@ -26,6 +26,9 @@ pub enum LabelCommand {
     },
     /// Hold the rows from this position of a version larger than the memory budget (the drafts stay).
     Window(usize),
+    /// Go to the row with this id; in a version larger than the memory budget, first to the window
+    /// that holds it (found on a worker thread).
+    GoToRow(u64),
     /// Save (or clear, with `None`) the label of rows as a draft, then move to the next item.
     Set {
         rows: Vec<u64>,

@@ -158,18 +158,17 @@ impl LabelPanel {
                     .add(egui::TextEdit::singleline(&mut self.search).desired_width(70.0))
                     .labelled_by(l.id);
                 if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-                    match self
-                        .search
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                        .and_then(|id| session.position_of(id))
-                    {
-                        Some(pos) => {
+                    let id = self.search.trim().parse::<u64>().ok();
+                    match id.map(|id| (id, session.position_of(id))) {
+                        Some((_, Some(pos))) => {
                             cmds.push(LabelCommand::MoveCursor(pos).into());
                             self.page = pos / PAGE;
                         }
-                        None => self.search = format!("{} ?", self.search.trim()),
+                        // Another window of a version larger than the budget may hold it.
+                        Some((id, None)) if session.window.is_some() => {
+                            cmds.push(LabelCommand::GoToRow(id).into());
+                        }
+                        _ => self.search = format!("{} ?", self.search.trim()),
                     }
                 }
             });
