@@ -332,8 +332,12 @@ impl Workspace {
         let outcome = match read {
             Read::Streamed(tmp, s) => {
                 let visible = kiln_data::without_row_ids(&DataFrame::empty_with_schema(&s.schema));
-                let written = (s.bytes, s.rows, kiln_data::schema_of(&visible));
-                self.record_object(tmp, written, &meta, cancel, progress)
+                let written = kiln_data::Written {
+                    bytes: s.bytes,
+                    blake3: s.blake3,
+                };
+                let described = (written, s.rows, kiln_data::schema_of(&visible));
+                self.record_object(tmp, described, &meta, cancel, progress)
             }
             Read::Frame(mut df) => self.store_version(&mut df, &meta, cancel, progress),
         };
@@ -343,8 +347,8 @@ impl Workspace {
         })
     }
 
-    /// Write `df` (with row ids) as a new version described by `meta`: Parquet to a temp object, fsync,
-    /// blake3, then the row and the rename in one transaction. Content identical to an existing version
+    /// Write `df` (with row ids) as a new version described by `meta`: Parquet to a temp object (hashed
+    /// with blake3 as it is written), fsync, then the row and the rename in one transaction. Content identical to an existing version
     /// of the dataset creates nothing and returns that version.
     pub(crate) fn store_version(
         &mut self,
@@ -356,29 +360,29 @@ impl Workspace {
         df.rechunk_mut();
         progress.set(0.6, "writing parquet");
         let tmp = self.objects.temp("parquet");
-        let size = kiln_data::write_parquet(df, tmp.path())?;
+        let written = kiln_data::write_parquet(df, tmp.path())?;
         let visible = kiln_data::without_row_ids(df);
         self.record_object(
             tmp,
-            (size, df.height(), kiln_data::schema_of(&visible)),
+            (written, df.height(), kiln_data::schema_of(&visible)),
             meta,
             cancel,
             progress,
         )
     }
 
-    /// Hash a written object and record it as a new version (or return the version with that content).
+    /// Record a written object (hashed as it was written) as a new version, or return the version with
+    /// that content.
     pub(crate) fn record_object(
         &mut self,
         tmp: objects::TempObject,
-        (size, rows, schema): (u64, usize, Vec<kiln_data::ColumnInfo>),
+        (written, rows, schema): (kiln_data::Written, usize, Vec<kiln_data::ColumnInfo>),
         meta: &VersionMeta<'_>,
         cancel: &Cancel,
         progress: &Progress,
     ) -> Result<ImportOutcome> {
         cancel.check()?;
-        progress.set(0.9, "hashing");
-        let hash = ObjectStore::hash_file(tmp.path())?;
+        let (size, hash) = (written.bytes, written.blake3);
         if let Some(existing) = self.store.find_version_by_hash(meta.dataset, &hash)? {
             progress.set(1.0, "unchanged");
             return Ok(ImportOutcome {

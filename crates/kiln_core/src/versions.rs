@@ -283,7 +283,11 @@ impl Workspace {
         meta: &VersionMeta<'_>,
     ) -> Result<ImportOutcome> {
         let visible = kiln_data::without_row_ids(&DataFrame::empty_with_schema(&s.schema));
-        let written = (s.bytes, s.rows, kiln_data::schema_of(&visible));
+        let written = kiln_data::Written {
+            bytes: s.bytes,
+            blake3: s.blake3.clone(),
+        };
+        let written = (written, s.rows, kiln_data::schema_of(&visible));
         self.record_object(tmp, written, meta, &Cancel::new(), &Progress::new())
     }
 

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -611,27 +612,64 @@ fn check_ndjson_records(path: &Path) -> Result<(), DataError> {
 pub const ROW_GROUP: usize = 64 * 1024;
 
 /// Kiln's one Parquet writer (LZ4 pages: fast to write and to read back): frames of any size go in,
-/// row groups of exactly [`ROW_GROUP`] rows (the last one shorter) come out as they fill.
+/// row groups of exactly [`ROW_GROUP`] rows (the last one shorter) come out as they fill. The bytes are
+/// hashed (blake3) on their way to the file, so the content hash needs no second read.
 pub struct ParquetSink {
-    writer: polars::io::parquet::write::BatchedWriter<File>,
+    writer: polars::io::parquet::write::BatchedWriter<HashingFile>,
     /// The same file, to sync once the footer is written.
     file: File,
+    hasher: Arc<Mutex<blake3::Hasher>>,
     pending: Option<DataFrame>,
     rows: usize,
     path: std::path::PathBuf,
+}
+
+/// What a [`ParquetSink`] wrote: the file's size and the blake3 of its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub bytes: u64,
+    /// Hex.
+    pub blake3: String,
+}
+
+/// A file that hashes every byte written to it.
+struct HashingFile {
+    file: File,
+    hasher: Arc<Mutex<blake3::Hasher>>,
+}
+
+impl std::io::Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher
+            .lock()
+            .map_err(|_| std::io::Error::other("the hasher's lock is poisoned"))?
+            .update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 impl ParquetSink {
     pub fn create(out: &Path, schema: &Schema) -> Result<Self, DataError> {
         let file = File::create(out).map_err(|e| DataError::io(out, e))?;
         let handle = file.try_clone().map_err(|e| DataError::io(out, e))?;
-        let writer = ParquetWriter::new(file)
+        let hasher = Arc::new(Mutex::new(blake3::Hasher::new()));
+        let hashing = HashingFile {
+            file,
+            hasher: hasher.clone(),
+        };
+        let writer = ParquetWriter::new(hashing)
             .with_compression(ParquetCompression::Lz4Raw)
             .with_statistics(StatisticsOptions::default())
             .batched(schema)?;
         Ok(Self {
             writer,
             file: handle,
+            hasher,
             pending: None,
             rows: 0,
             path: out.to_path_buf(),
@@ -666,22 +704,29 @@ impl ParquetSink {
         self.rows
     }
 
-    /// Write the last rows and the footer, flush to disk; the file's size.
-    pub fn finish(mut self) -> Result<u64, DataError> {
+    /// Write the last rows and the footer, flush to disk; the file's size and hash.
+    pub fn finish(mut self) -> Result<Written, DataError> {
         if let Some(mut rest) = self.pending.take().filter(|p| p.height() > 0) {
             rest.rechunk_mut();
             self.writer.write_batch(&rest)?;
         }
-        let size = self.writer.finish()?;
+        let bytes = self.writer.finish()?;
         self.file
             .sync_all()
             .map_err(|e| DataError::io(&self.path, e))?;
-        Ok(size)
+        let blake3 = self
+            .hasher
+            .lock()
+            .map_err(|_| DataError::Invalid("the hasher's lock is poisoned".into()))?
+            .finalize()
+            .to_hex()
+            .to_string();
+        Ok(Written { bytes, blake3 })
     }
 }
 
-/// Write `df` as Parquet to `out` with [`ParquetSink`] and flush it to disk; the file's size.
-pub fn write_parquet(df: &mut DataFrame, out: &Path) -> Result<u64, DataError> {
+/// Write `df` as Parquet to `out` with [`ParquetSink`] and flush it to disk; its size and hash.
+pub fn write_parquet(df: &mut DataFrame, out: &Path) -> Result<Written, DataError> {
     let mut sink = ParquetSink::create(out, df.schema())?;
     sink.push(df)?;
     sink.finish()
@@ -692,6 +737,8 @@ pub fn write_parquet(df: &mut DataFrame, out: &Path) -> Result<u64, DataError> {
 pub struct Streamed {
     pub rows: usize,
     pub bytes: u64,
+    /// blake3 of the written object, hex.
+    pub blake3: String,
     pub schema: Schema,
 }
 
@@ -872,16 +919,17 @@ fn sink_lazy(
     // A malformed record is the most useful error: it names the line.
     located(check)?;
     run.map_err(|e| DataError::malformed(path, e.to_string()))?;
-    let (rows, bytes) = sink?;
+    let (rows, written) = sink?;
     Ok(Streamed {
         rows,
-        bytes,
+        bytes: written.bytes,
+        blake3: written.blake3,
         schema,
     })
 }
 
-/// The streaming engine's own outcome, and the written (rows, bytes) or why writing failed.
-pub(crate) type SinkOutcome = (PolarsResult<()>, Result<(usize, u64), DataError>);
+/// The streaming engine's own outcome, and the rows and what was written, or why writing failed.
+pub(crate) type SinkOutcome = (PolarsResult<()>, Result<(usize, Written), DataError>);
 
 /// Run `lf` (of `schema`) through polars' streaming engine into a [`ParquetSink`] at `out`, calling
 /// `on_batch` after each batch is written. Returns the engine's own outcome (a polars error: the caller
@@ -926,7 +974,8 @@ pub(crate) fn sink_streaming(
         .join()
         .map_err(|_| DataError::Invalid("the Parquet writer panicked".into()))?;
     if run.run.is_err() {
-        return Ok((run.run, Ok((0, 0))));
+        let unused = Err(DataError::Invalid("the streaming query failed".into()));
+        return Ok((run.run, unused));
     }
     let finished = match (written, run.failure) {
         _ if cancel.is_cancelled() => Err(DataError::Cancelled),
@@ -934,7 +983,7 @@ pub(crate) fn sink_streaming(
         (Err(e), _) | (Ok(_), Some(e)) => Err(e),
         (Ok(sink), None) => {
             let rows = sink.rows();
-            sink.finish().map(|bytes| (rows, bytes))
+            sink.finish().map(|written| (rows, written))
         }
     };
     Ok((Ok(()), finished))
@@ -1209,6 +1258,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn the_sink_hashes_the_bytes_it_writes() {
+        let d = tempfile::tempdir().unwrap();
+        let n = 2 * ROW_GROUP + 17;
+        let mut df = df!(
+            "x" => (0..n as i64).collect::<Vec<_>>(),
+            "s" => (0..n).map(|i| format!("row {i}")).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let p = d.path().join("f.parquet");
+        // Pushed in uneven batches, as the streaming engine hands them over.
+        let mut sink = ParquetSink::create(&p, df.schema()).unwrap();
+        for (at, len) in [(0, 1_000), (1_000, ROW_GROUP), (1_000 + ROW_GROUP, n)] {
+            sink.push(&df.slice(at as i64, len)).unwrap();
+        }
+        let written = sink.finish().unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(written.bytes, bytes.len() as u64);
+        assert_eq!(written.blake3, blake3::hash(&bytes).to_hex().to_string());
+        // The same rows written whole: the same bytes, the same hash.
+        let q = d.path().join("g.parquet");
+        assert_eq!(write_parquet(&mut df, &q).unwrap(), written);
     }
 
     #[test]

@@ -17,9 +17,9 @@ mod versioning;
 
 pub use error::DataError;
 pub use formats::{
-    Format, ImportOptions, ParquetSink, ROW_GROUP, Streamed, default_memory_budget, export_file,
-    preview_file, read_file, read_parquet, stream_to_parquet, streams, validate_source,
-    write_parquet,
+    Format, ImportOptions, ParquetSink, ROW_GROUP, Streamed, Written, default_memory_budget,
+    export_file, preview_file, read_file, read_parquet, stream_to_parquet, streams,
+    validate_source, write_parquet,
 };
 pub use paged::{
     PagedFrame, SCATTER_SAMPLE, STATS_SAMPLE, TableData, filter_to_parquet, position_of_row_id,

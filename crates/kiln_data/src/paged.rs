@@ -734,10 +734,11 @@ fn sink_query(
     };
     let (run, written) = sink_streaming(lf, &schema, out, cancel, on_batch).map_err(cleanup)?;
     run.map_err(|e| cleanup(DataError::Filter(crate::table::clean(&e))))?;
-    let (rows, bytes) = written.map_err(cleanup)?;
+    let (rows, written) = written.map_err(cleanup)?;
     Ok(crate::Streamed {
         rows,
-        bytes,
+        bytes: written.bytes,
+        blake3: written.blake3,
         schema,
     })
 }
@@ -775,7 +776,7 @@ pub fn set_labels_to_parquet(
     schema.with_column(column.into(), target.clone());
     let found = Arc::new(Mutex::new(HashSet::<u64>::new()));
     let (f2, name) = (found.clone(), column.to_owned());
-    let (rows, bytes) = rewrite(lf, &schema, out, cancel, move |_, df| {
+    let (rows, written) = rewrite(lf, &schema, out, cancel, move |_, df| {
         let ids = crate::row_ids(&df)?;
         let mut values: Vec<Option<String>> = match df.column(&name) {
             Ok(c) => {
@@ -807,7 +808,8 @@ pub fn set_labels_to_parquet(
     }
     Ok(crate::Streamed {
         rows,
-        bytes,
+        bytes: written.bytes,
+        blake3: written.blake3,
         schema,
     })
 }
@@ -840,14 +842,15 @@ pub fn split_to_parquet(
     drop(key_frame);
     let mut schema = lf.clone().collect_schema()?.as_ref().clone();
     schema.with_column("split".into(), DataType::String);
-    let (rows, bytes) = rewrite(lf, &schema, out, cancel, move |offset, mut df| {
+    let (rows, written) = rewrite(lf, &schema, out, cancel, move |offset, mut df| {
         let part = parts.slice(offset as i64, df.height());
         df.with_column(part.into_column())?;
         Ok(df)
     })?;
     Ok(crate::Streamed {
         rows,
-        bytes,
+        bytes: written.bytes,
+        blake3: written.blake3,
         schema,
     })
 }
@@ -894,7 +897,7 @@ fn rewrite(
     out: &Path,
     cancel: &Cancel,
     f: impl Fn(usize, DataFrame) -> Result<DataFrame, DataError> + Send + Sync + 'static,
-) -> Result<(usize, u64), DataError> {
+) -> Result<(usize, crate::Written), DataError> {
     let sink = Arc::new(Mutex::new(crate::ParquetSink::create(out, schema)?));
     let s2 = sink.clone();
     finish_pass(for_each_batch(lf, cancel, move |df| {
