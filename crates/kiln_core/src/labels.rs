@@ -200,7 +200,7 @@ impl Workspace {
                             base.dataset, base.version
                         ))
                     })?;
-                let rows = self.label_window_rows(&paged);
+                let rows = self.label_window_rows(&paged)?;
                 pos - pos % rows
             }
         };
@@ -216,13 +216,13 @@ impl Workspace {
     }
 
     /// How many rows a labeling window of `paged` holds: a quarter of the memory budget's worth (at
-    /// least 1,000, at most all of them).
-    fn label_window_rows(&self, paged: &kiln_data::PagedFrame) -> usize {
+    /// least 1,000, at most all of them) — a row as decoded, plus its id and label in the session.
+    fn label_window_rows(&self, paged: &kiln_data::PagedFrame) -> Result<usize> {
         let total = paged.height();
-        let per_row = (paged.memory_estimate() / total.max(1) as u64).max(1);
-        usize::try_from((self.memory_budget() / 4) / per_row)
+        let per_row = paged.decoded_bytes_per_row()? + 8 + 32;
+        Ok(usize::try_from((self.memory_budget() / 4) / per_row)
             .unwrap_or(usize::MAX)
-            .clamp(1_000, total.max(1))
+            .clamp(1_000, total.max(1)))
     }
 
     /// A labeling session on rows `start..` of `base`. A version that fits the memory budget is held
@@ -242,7 +242,7 @@ impl Workspace {
             None => (self.load_with_ids(&base)?, None),
             Some(paged) => {
                 let total = paged.height();
-                let rows = self.label_window_rows(&paged);
+                let rows = self.label_window_rows(&paged)?;
                 let start = start.min(total.saturating_sub(1));
                 let df = kiln_data::scan_with_ids(paged.path())?
                     .slice(start as i64, u32::try_from(rows).unwrap_or(u32::MAX))

@@ -146,6 +146,16 @@ impl PagedFrame {
             .sum()
     }
 
+    /// What a row takes once decoded (string views and all: several times its share of the footer's
+    /// sizes when there is text), measured on the first row group.
+    pub fn decoded_bytes_per_row(&self) -> Result<u64, DataError> {
+        if self.row_groups() == 0 {
+            return Ok(1);
+        }
+        let group = self.read_group(0)?;
+        Ok((group.estimated_size() / group.height().max(1)).max(1) as u64)
+    }
+
     /// The first row of row group `g` and its number of rows.
     pub fn locate_group(&self, g: usize) -> (usize, usize) {
         (self.starts[g], self.starts[g + 1] - self.starts[g])
