@@ -463,6 +463,12 @@ fn labels_on_a_version_larger_than_the_budget_stream_to_the_same_version_as_memo
             .commit_labels(&c, "animal", Some("one more"), None)
             .unwrap()
             .version;
+        // The whole version's committed labels, counted in one streaming pass.
+        assert_eq!(
+            ws.committed_label_counts(&labeled, "animal").unwrap(),
+            [("dog".to_owned(), 2), ("cat".to_owned(), 1)]
+        );
+        assert!(ws.committed_label_counts(&a, "animal").unwrap().is_empty());
         let df = ws.load(&labeled).unwrap();
         let animal = df.column("animal").unwrap();
         assert_eq!(kiln_core::data::cell_text(animal, 131_100), "dog");

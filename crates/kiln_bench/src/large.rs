@@ -294,6 +294,19 @@ pub fn bench_large(cfg: &Large) -> Result<Value> {
             "label_go_to_row",
             json!({ "row_id": id, "start": w.start, "seconds": secs, "memory": memory }),
         );
+        // The whole version's committed labels, which the Label room counts beside a window.
+        let (counts, secs, memory) =
+            measured(|| Ok(ws.committed_label_counts(&version, "label")?))?;
+        record(
+            &mut report,
+            "label_counts",
+            json!({
+                "labeled": counts.iter().map(|(_, n)| n).sum::<u64>(),
+                "classes": counts.len(),
+                "seconds": secs,
+                "memory": memory,
+            }),
+        );
     }
     if !skip("train") {
         eprintln!("training one epoch…");

@@ -215,6 +215,17 @@ impl Workspace {
         Ok(session)
     }
 
+    /// The committed labels of `column` in the whole of `base`, by class, most first (one streaming pass
+    /// over the column): what a session holding a window of a large version cannot count itself.
+    pub fn committed_label_counts(
+        &self,
+        base: &DatasetVersion,
+        column: &str,
+    ) -> Result<Vec<(String, u64)>> {
+        let path = self.objects.absolute(&base.object_path);
+        Ok(kiln_data::counts_by_value(&path, column)?)
+    }
+
     /// How many rows a labeling window of `paged` holds: a quarter of the memory budget's worth (at
     /// least 1,000, at most all of them) — a row as decoded, plus its id and label in the session.
     fn label_window_rows(&self, paged: &kiln_data::PagedFrame) -> Result<usize> {

@@ -879,6 +879,32 @@ pub fn scan_with_ids(src: &Path) -> Result<LazyFrame, DataError> {
     Ok(lf)
 }
 
+/// How many rows of the Parquet object `src` have each value of `column` (as text), most first; nulls
+/// are not counted, and a column the object lacks has none. One streaming group-by over the column.
+pub fn counts_by_value(src: &Path, column: &str) -> Result<Vec<(String, u64)>, DataError> {
+    const COUNT: &str = "__kiln_count";
+    let lf = scan_with_ids(src)?;
+    if !lf.clone().collect_schema()?.contains(column) {
+        return Ok(Vec::new());
+    }
+    let counted = lf
+        .select([col(column).cast(DataType::String)])
+        .filter(col(column).is_not_null())
+        .group_by([col(column)])
+        .agg([len().cast(DataType::UInt64).alias(COUNT)])
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single();
+    let values = counted.column(column)?.str()?;
+    let counts = counted.column(COUNT)?.u64()?;
+    let mut out: Vec<(String, u64)> = values
+        .iter()
+        .zip(counts.iter())
+        .filter_map(|(v, n)| Some((v?.to_owned(), n?)))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
+}
+
 /// The position of the row with id `row_id` in the Parquet object `src` (with or without stored row
 /// ids), found in one streaming pass over the id column; `None` when no row has it.
 pub fn position_of_row_id(src: &Path, row_id: u64) -> Result<Option<usize>, DataError> {

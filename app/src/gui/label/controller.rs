@@ -28,6 +28,17 @@ pub struct LabelController {
     order: Option<Task<(i64, Uncertainty, Vec<usize>)>>,
     /// The last suspects run's summary (estimated errors per class pair), for the panel.
     pub report: Option<SuspectReport>,
+    /// For a session that holds a window: the committed labels of the whole version, by class.
+    version_counts: Option<VersionCounts>,
+    counting: Option<Task<VersionCounts>>,
+}
+
+/// The committed labels of a label column in a whole version, by class (most first).
+#[derive(Clone, Debug)]
+pub struct VersionCounts {
+    pub version_id: i64,
+    pub column: String,
+    pub counts: Vec<(String, u64)>,
 }
 
 impl LabelController {
@@ -37,6 +48,18 @@ impl LabelController {
 
     pub fn loading(&self) -> bool {
         self.load.is_some()
+    }
+
+    /// The whole version's committed labels, once counted, when the session holds a window of it.
+    pub fn version_counts(&self) -> Option<&VersionCounts> {
+        let s = self.session.as_ref()?;
+        self.version_counts
+            .as_ref()
+            .filter(|c| c.version_id == s.base.id && c.column == s.column)
+    }
+
+    pub fn counting(&self) -> bool {
+        self.counting.is_some()
     }
 
     pub fn committing(&self) -> bool {
@@ -223,15 +246,50 @@ impl LabelController {
         });
     }
 
+    /// Count the committed labels of the whole version a windowed session holds, on a worker (one
+    /// streaming pass over the label column), unless they are counted already.
+    fn count_version(&mut self, state: &mut AppState, session: &LabelSession) {
+        let (base, column) = (session.base.clone(), session.column.clone());
+        let counted = self
+            .version_counts
+            .as_ref()
+            .is_some_and(|c| c.version_id == base.id && c.column == column);
+        if counted {
+            return;
+        }
+        let root = state.ws.root().to_path_buf();
+        state.jobs.replace(&mut self.counting);
+        self.counting = state.spawn("Count labels", "label-count", move |_, p| {
+            p.set(0.1, "counting the whole version's labels");
+            let ws = Workspace::open(&root)?;
+            let counts = ws.committed_label_counts(&base, &column)?;
+            Ok(VersionCounts {
+                version_id: base.id,
+                column,
+                counts,
+            })
+        });
+    }
+
     pub fn poll(&mut self, cx: &mut Cx<'_>) {
         let state = &mut *cx.state;
         match state.poll(&mut self.load) {
             Some(Finished::Done(session)) => {
+                if session.window.is_some() {
+                    self.count_version(state, &session);
+                }
                 self.session = Some(session);
                 state.active = super::ID;
             }
             Some(Finished::Failed(e)) => {
                 state.error("Could not open the version for labeling", &e.to_string());
+            }
+            _ => {}
+        }
+        match state.poll(&mut self.counting) {
+            Some(Finished::Done(counts)) => self.version_counts = Some(counts),
+            Some(Finished::Failed(e)) => {
+                state.error("Could not count the version's labels", &e.to_string());
             }
             _ => {}
         }

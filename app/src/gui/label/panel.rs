@@ -383,9 +383,40 @@ impl LabelPanel {
                     cmds.push(LabelCommand::Window(at).into());
                 }
             });
+            let count = |n: u64| crate::gui::runs::human(n as f64);
+            match ctl.version_counts() {
+                Some(c) => {
+                    let labeled: u64 = c.counts.iter().map(|(_, n)| n).sum();
+                    ui.label(format!(
+                        "In the whole version, {} of {} rows have a committed label.",
+                        count(labeled),
+                        count(w.total as u64)
+                    ));
+                    let classes: Vec<String> = c
+                        .counts
+                        .iter()
+                        .take(8)
+                        .map(|(class, n)| format!("{class} {}", count(*n)))
+                        .collect();
+                    if !classes.is_empty() {
+                        ui.weak(classes.join(" · "));
+                    }
+                }
+                None if ctl.counting() => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("Counting the whole version's labels…");
+                    });
+                }
+                None => {}
+            }
             ui.separator();
         }
-        ui.heading("Progress");
+        ui.heading(if session.window.is_some() {
+            "Progress in this window"
+        } else {
+            "Progress"
+        });
         ui.add(egui::ProgressBar::new(labeled as f32 / total.max(1) as f32));
         ui.label(format!("{labeled} / {total} labeled"));
         ui.label(format!(

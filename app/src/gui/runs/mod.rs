@@ -10,6 +10,7 @@ mod report;
 
 pub use controller::{CurveRequest, Curves, RunsController, XAxis};
 pub use panel::{RunsView, Tab};
+pub use report::human;
 
 use super::command::Command;
 use super::room::{Cx, Room};
