@@ -412,6 +412,35 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
             let _ = std::fs::remove_file(&out);
             Ok((read, whole, rows, read_cpu, whole_cpu))
         };
+    // polars' streaming engine reading the file into nothing (Kiln's null tokens, batches in order, as
+    // an import takes them): the floor of any import built on it.
+    let polars_streaming_read = || -> Result<(Duration, Duration, usize)> {
+        let parse =
+            CsvParseOptions::default().with_null_values(Some(NullValues::AllColumns(nulls.clone())));
+        let text = csv.to_str().context("the path is not UTF-8")?;
+        let (t, c) = (
+            Instant::now(),
+            cpu_time(rustix::time::ClockId::ProcessCPUTime),
+        );
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        let callback = PlanCallback::new(move |df: DataFrame| {
+            counter.fetch_add(df.height(), std::sync::atomic::Ordering::Relaxed);
+            Ok(false)
+        });
+        LazyCsvReader::new(PlRefPath::from(text))
+            .map_parse_options(move |_| parse.clone())
+            .finish()?
+            .sink_batches(callback, true, None)?
+            .collect_with_engine(Engine::Streaming)?;
+        let cpu = cpu_time(rustix::time::ClockId::ProcessCPUTime).saturating_sub(c);
+        Ok((
+            t.elapsed(),
+            cpu,
+            seen.load(std::sync::atomic::Ordering::Relaxed),
+        ))
+    };
+    let (mut streaming_times, mut streaming_cpu) = (Vec::new(), Vec::new());
     let (mut polars_times, mut polars_rw_times, mut polars_rw_nulls_times) =
         (Vec::new(), Vec::new(), Vec::new());
     let (mut kiln_times, mut import_memory) = (Vec::new(), None);
@@ -425,6 +454,10 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
         polars_rw_times.push(whole);
         rows = n;
         polars_rw_nulls_times.push(polars_read_write(true)?.1);
+        let (wall, cpu, n) = polars_streaming_read()?;
+        anyhow::ensure!(n == rows, "the streaming read saw {n} rows of {rows}");
+        streaming_times.push(wall);
+        streaming_cpu.push(cpu);
         // Kiln's import as a user runs it (default options and memory budget), with its memory.
         let ws_dir = dir.join(format!("ws-{i}"));
         let _ = std::fs::remove_dir_all(&ws_dir);
@@ -513,11 +546,14 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
         "ratio_kiln_over_polars_read_write": k / best(&polars_rw_times),
         "polars_read_null_tokens_write_parquet_s": best(&polars_rw_nulls_times),
         "ratio_kiln_over_polars_null_tokens_read_write": k / best(&polars_rw_nulls_times),
+        "polars_streaming_read_s": best(&streaming_times),
+        "ratio_polars_streaming_read_over_polars_read_write": best(&streaming_times) / best(&polars_rw_times),
         "import_memory": import_memory,
         // CPU time (all threads, user + system) of each, best run: what two cores have to share.
         "cpu_s": {
             "polars_csv_read": best(&polars_cpu),
             "polars_read_write_parquet": best(&polars_rw_cpu),
+            "polars_streaming_read": best(&streaming_cpu),
             "kiln_import": best(&kiln_cpu),
         },
         "first_rows_s": best(&first_rows),
