@@ -415,8 +415,8 @@ fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<ser
     // polars' streaming engine reading the file into nothing (Kiln's null tokens, batches in order, as
     // an import takes them): the floor of any import built on it.
     let polars_streaming_read = || -> Result<(Duration, Duration, usize)> {
-        let parse =
-            CsvParseOptions::default().with_null_values(Some(NullValues::AllColumns(nulls.clone())));
+        let parse = CsvParseOptions::default()
+            .with_null_values(Some(NullValues::AllColumns(nulls.clone())));
         let text = csv.to_str().context("the path is not UTF-8")?;
         let (t, c) = (
             Instant::now(),
