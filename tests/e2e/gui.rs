@@ -1400,11 +1400,13 @@ fn a_version_larger_than_the_memory_budget_pages_scrolls_sorts_and_filters() {
         let node = h.get_by_label_contains("this version is larger than the memory budget");
         let a = node.accesskit_node();
         let text = a.label().or_else(|| a.value()).unwrap_or_default();
-        let rest = text.strip_prefix("Rows ").unwrap();
-        rest[..rest.find('–').unwrap()].parse::<usize>().unwrap() - 1
+        let rest = text.strip_prefix("Rows #").unwrap();
+        rest[..rest.find('–').unwrap()].parse::<usize>().unwrap()
     };
     assert_eq!(window_start(&h), 0);
-    h.get_by_label_contains(&format!("of {rows}: this version"));
+    h.get_by_label_contains(&format!(
+        "of {rows} (numbered as in the Data room): this version"
+    ));
     // The window's bars count the window; the whole version's committed labels are counted apart.
     let all = rows.to_string();
     let all = all
@@ -1442,7 +1444,7 @@ fn a_version_larger_than_the_memory_budget_pages_scrolls_sorts_and_filters() {
     settle(&mut h);
     let held = window_start(&h);
     assert!(held > start, "{held}");
-    h.get_by_label_contains(&format!("Rows {}–{rows} of {rows}", held + 1));
+    h.get_by_label_contains(&format!("Rows #{held}–#{} of {rows}", rows - 1));
     let ws = Workspace::open(&d.path().join("ws")).unwrap();
     let drafts = ws.drafts(&ws.resolve("big@1").unwrap(), "city").unwrap();
     assert_eq!(drafts.len(), 1, "the drafts of other windows stay");

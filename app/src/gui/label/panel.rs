@@ -362,9 +362,9 @@ impl LabelPanel {
         if let Some(w) = session.window {
             ui.heading("Rows");
             ui.label(format!(
-                "Rows {}–{} of {}: this version is larger than the memory budget, so the room holds a window of it at a time. Labels saved in any window are committed together.",
-                w.start + 1,
-                w.start + w.rows,
+                "Rows #{}–#{} of {} (numbered as in the Data room): this version is larger than the memory budget, so the room holds a window of it at a time. Labels saved in any window are committed together.",
+                w.start,
+                w.start + w.rows - 1,
                 w.total
             ));
             ui.horizontal(|ui| {
