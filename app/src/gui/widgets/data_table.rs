@@ -59,11 +59,15 @@ fn draw(
     };
     let columns: Vec<(&str, &DataType)> = schema.iter().map(|(n, d)| (n.as_str(), d)).collect();
     let index_width = (n.max(1).ilog10() as f32 + 2.0) * 8.0;
+    // Where the body is scrolled to, in rows (fractional): a pixel offset in `f32` cannot tell row
+    // 300,000,000 from its neighbours, a row number in `f64` can.
+    let top_id = ui.make_persistent_id((id, "top-row"));
     egui::ScrollArea::horizontal().id_salt(id).show(ui, |ui| {
         TableBuilder::new(ui)
             .id_salt(id)
             .striped(true)
             .resizable(true)
+            .vscroll(false)
             .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
             .column(Column::exact(index_width.max(28.0)))
             .columns(
@@ -102,46 +106,131 @@ fn draw(
             })
             .body(|mut body| {
                 let widths = body.widths().to_vec();
-                paint_rows(body.ui_mut(), &widths, rows, &columns, n);
+                let table = Body {
+                    widths: &widths,
+                    rows,
+                    columns: &columns,
+                    n,
+                };
+                paint_rows(body.ui_mut(), &table, top_id);
             });
     });
 }
 
-/// The visible rows of the body, painted straight into the table's scroll area: a page of a wide table
-/// is hundreds of cells, and a child `Ui` per cell (what `TableRow::col` makes) costs more than the
-/// text it shows. The rows not in sight are only allocated, so the scroll bar knows the height.
-fn paint_rows(
-    ui: &mut egui::Ui,
-    widths: &[f32],
-    rows: Rows<'_>,
-    columns: &[(&str, &DataType)],
+/// What the body shows: the column widths (the header's, the row-number column first), where the rows
+/// come from, the data columns and how many rows there are.
+struct Body<'a> {
+    widths: &'a [f32],
+    rows: Rows<'a>,
+    columns: &'a [(&'a str, &'a DataType)],
     n: usize,
-) {
+}
+
+const SCROLL_BAR: f32 = 10.0;
+
+/// The body: the rows from the scrolled-to row (`top_id` keeps it, in rows) that fill the space left,
+/// painted straight into the table rather than a child `Ui` per cell (what `TableRow::col` makes; it
+/// cost more than the text in it), with a scroll bar of its own. The wheel moves it by pixels, the bar
+/// by its share of the rows, Page Up/Down by a page, Home/End to either end — at row 300,000,000 as
+/// precisely as at row 10.
+fn paint_rows(ui: &mut egui::Ui, table: &Body<'_>, top_id: egui::Id) {
+    let n = table.n;
     let spacing = ui.spacing().item_spacing;
     let pitch = ROW_HEIGHT + spacing.y;
-    let origin = ui.available_rect_before_wrap().left_top();
-    let width: f32 = widths.iter().map(|w| w + spacing.x).sum::<f32>() - spacing.x;
-    let height = (n as f32 * pitch - spacing.y).max(0.0);
-    let clip = ui.clip_rect();
-    let first = (((clip.top() - origin.y) / pitch).floor().max(0.0) as usize).min(n);
-    let last = ((((clip.bottom() - origin.y) / pitch).ceil().max(0.0) as usize) + 1).min(n);
-    ui.allocate_rect(
-        egui::Rect::from_min_size(origin, egui::vec2(width.max(0.0), height)),
-        egui::Sense::hover(),
-    );
+    let space = ui.available_rect_before_wrap();
+    let width: f32 = table.widths.iter().map(|w| w + spacing.x).sum::<f32>() - spacing.x;
+    // The space left (no more than the rows need; a dozen rows where the space has no end).
+    let wanted = n.max(1) as f32 * pitch - spacing.y;
+    let height = if space.height().is_finite() {
+        space.height().min(wanted)
+    } else {
+        wanted.min(12.0 * pitch)
+    }
+    .max(ROW_HEIGHT);
+    let area = egui::Rect::from_min_size(space.min, egui::vec2(width.max(0.0), height));
+    let response = ui.allocate_rect(area, egui::Sense::hover());
+    let shown = ((height + spacing.y) / pitch).floor().max(1.0) as usize;
+    let last_top = n.saturating_sub(shown) as f64;
+    let mut top: f64 = ui.data(|d| d.get_temp(top_id)).unwrap_or(0.0);
+    if response.contains_pointer() {
+        let (wheel, keys) = ui.input(|i| {
+            let page = |k| i.key_pressed(k);
+            (
+                i.smooth_scroll_delta.y,
+                [
+                    page(egui::Key::PageDown),
+                    page(egui::Key::PageUp),
+                    page(egui::Key::Home),
+                    page(egui::Key::End),
+                ],
+            )
+        });
+        if wheel != 0.0 {
+            top -= f64::from(wheel) / f64::from(pitch);
+            ui.input_mut(|i| i.smooth_scroll_delta.y = 0.0);
+        }
+        match keys {
+            [true, ..] => top += shown as f64,
+            [_, true, ..] => top -= shown as f64,
+            [_, _, true, _] => top = 0.0,
+            [.., true] => top = last_top,
+            _ => {}
+        }
+    }
+    // The scroll bar, at the right edge of what is in sight of a table wider than the window.
+    let visible = ui.clip_rect().intersect(area);
+    if last_top > 0.0 && visible.width() > SCROLL_BAR {
+        let track = egui::Rect::from_min_max(
+            egui::pos2(visible.right() - SCROLL_BAR, area.top()),
+            egui::pos2(visible.right(), area.bottom()),
+        );
+        let thumb_h = (track.height() * shown as f32 / n as f32).clamp(24.0, track.height());
+        let travel = (track.height() - thumb_h).max(1.0);
+        let bar = ui.interact(track, top_id.with("bar"), egui::Sense::click_and_drag());
+        if let Some(p) = bar.interact_pointer_pos()
+            && (bar.dragged() || bar.clicked())
+        {
+            let share = f64::from((p.y - track.top() - thumb_h / 2.0) / travel);
+            top = share.clamp(0.0, 1.0) * last_top;
+        }
+        top = top.clamp(0.0, last_top);
+        let y = track.top() + travel * (top / last_top) as f32;
+        let thumb = egui::Rect::from_min_size(
+            egui::pos2(track.left() + 2.0, y),
+            egui::vec2(SCROLL_BAR - 4.0, thumb_h),
+        );
+        let style = if bar.dragged() || bar.hovered() {
+            &ui.visuals().widgets.hovered
+        } else {
+            &ui.visuals().widgets.inactive
+        };
+        ui.painter()
+            .rect_filled(thumb, egui::CornerRadius::same(3), style.bg_fill);
+    }
+    top = top.clamp(0.0, last_top);
+    ui.data_mut(|d| d.insert_temp(top_id, top));
+
+    let painter = ui.painter_at(area);
     let stripe = ui.visuals().faint_bg_color;
-    for i in first..last {
-        let top = origin.y + i as f32 * pitch;
-        if i % 2 == 0 {
-            let band =
-                egui::Rect::from_min_size(egui::pos2(origin.x, top), egui::vec2(width, ROW_HEIGHT))
-                    .expand2(0.5 * spacing)
-                    .round_ui();
-            ui.painter()
-                .rect_filled(band, egui::CornerRadius::ZERO, stripe);
+    let first = top.floor() as usize;
+    let offset = (top - top.floor()) as f32 * pitch;
+    for k in 0..=shown {
+        let i = first + k;
+        if i >= n {
+            break;
+        }
+        let row_top = area.top() - offset + k as f32 * pitch;
+        if i.is_multiple_of(2) {
+            let band = egui::Rect::from_min_size(
+                egui::pos2(area.left(), row_top),
+                egui::vec2(width, ROW_HEIGHT),
+            )
+            .expand2(0.5 * spacing)
+            .round_ui();
+            painter.rect_filled(band, egui::CornerRadius::ZERO, stripe);
         }
         let held;
-        let (frame, at) = match rows {
+        let (frame, at) = match table.rows {
             Rows::Frame(df) => (Some(df), i),
             Rows::Paged(p) => match p.try_row(i) {
                 Some((group, offset)) => {
@@ -151,37 +240,45 @@ fn paint_rows(
                 None => (None, 0),
             },
         };
-        let mut x = origin.x;
-        for (j, &w) in widths.iter().enumerate() {
+        let mut x = area.left();
+        for (j, &w) in table.widths.iter().enumerate() {
             let cell_rect =
-                egui::Rect::from_min_size(egui::pos2(x, top), egui::vec2(w, ROW_HEIGHT));
+                egui::Rect::from_min_size(egui::pos2(x, row_top), egui::vec2(w, ROW_HEIGHT));
             x += w + spacing.x;
             // Columns scrolled out of sight sideways: no text to lay out there.
-            if !ui.is_rect_visible(cell_rect) {
+            if !painter.clip_rect().intersects(cell_rect) {
                 continue;
             }
-            let id = ui.unique_id().with(("cell", i, j));
+            let cell_id = top_id.with(("cell", i, j));
+            let paint = |text| paint_cell(ui, &painter, cell_id, cell_rect, text);
             let Some(column) = j.checked_sub(1) else {
-                let text = egui::RichText::new(i.to_string()).monospace().weak();
-                paint_cell(ui, id, cell_rect, text, false);
+                paint(Cell::Left(
+                    egui::RichText::new(i.to_string()).monospace().weak(),
+                ));
                 continue;
             };
             let Some(frame) = frame else {
-                paint_cell(ui, id, cell_rect, egui::RichText::new("…").weak(), false);
+                paint(Cell::Left(egui::RichText::new("…").weak()));
                 continue;
             };
-            let numeric = columns
+            let numeric = table
+                .columns
                 .get(column)
                 .is_some_and(|c| c.1.is_primitive_numeric());
             match cell(&frame.columns()[column], at) {
-                None => {
-                    let text = egui::RichText::new("null").weak().italics();
-                    paint_cell(ui, id, cell_rect, text, false);
-                }
-                Some(text) => paint_cell(ui, id, cell_rect, value_text(text, numeric), numeric),
+                None => paint(Cell::Left(egui::RichText::new("null").weak().italics())),
+                Some(text) if numeric => paint(Cell::Right(value_text(text, true))),
+                Some(text) => paint(Cell::Left(value_text(text, false))),
             }
         }
     }
+}
+
+/// A cell's text and its side of the cell.
+enum Cell {
+    Left(egui::RichText),
+    /// Numbers.
+    Right(egui::RichText),
 }
 
 /// A value's text: numbers in the monospace font, so that the digits of a right-aligned column line up
@@ -195,7 +292,11 @@ fn value_text(text: String, numeric: bool) -> egui::RichText {
 /// One cell's text in `cell` (numbers to the right, too long a text truncated with `…`), painted rather
 /// than added as a `Label`: a cell is read, never clicked. It still has its node in the accessibility
 /// tree, with the text and where it is.
-fn paint_cell(ui: &egui::Ui, id: egui::Id, cell: egui::Rect, text: egui::RichText, right: bool) {
+fn paint_cell(ui: &egui::Ui, painter: &egui::Painter, id: egui::Id, cell: egui::Rect, text: Cell) {
+    let (text, right) = match text {
+        Cell::Left(t) => (t, false),
+        Cell::Right(t) => (t, true),
+    };
     let galley = egui::WidgetText::from(text).into_galley(
         ui,
         Some(egui::TextWrapMode::Truncate),
@@ -219,6 +320,5 @@ fn paint_cell(ui: &egui::Ui, id: egui::Id, cell: egui::Rect, text: egui::RichTex
             y1: rect.max.y.into(),
         });
     });
-    ui.painter()
-        .galley(rect.min, galley, ui.visuals().text_color());
+    painter.galley(rect.min, galley, ui.visuals().text_color());
 }
