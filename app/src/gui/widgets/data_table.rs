@@ -148,7 +148,9 @@ fn paint_rows(ui: &mut egui::Ui, table: &Body<'_>, top_id: egui::Id) {
     }
     .max(ROW_HEIGHT);
     let area = egui::Rect::from_min_size(space.min, egui::vec2(width.max(0.0), height));
-    let response = ui.allocate_rect(area, egui::Sense::hover());
+    // A gutter right of the columns for the scroll bar, so it never covers a number's last digits.
+    let gutter = area.with_max_x(area.right() + spacing.x + SCROLL_BAR);
+    let response = ui.allocate_rect(gutter, egui::Sense::hover());
     let shown = ((height + spacing.y) / pitch).floor().max(1.0) as usize;
     let last_top = n.saturating_sub(shown) as f64;
     let mut top: f64 = ui.data(|d| d.get_temp(top_id)).unwrap_or(0.0);
@@ -177,12 +179,14 @@ fn paint_rows(ui: &mut egui::Ui, table: &Body<'_>, top_id: egui::Id) {
             _ => {}
         }
     }
-    // The scroll bar, at the right edge of what is in sight of a table wider than the window.
-    let visible = ui.clip_rect().intersect(area);
+    // The scroll bar, in the gutter, or at the right edge of what is in sight of a table wider than
+    // the window.
+    let visible = ui.clip_rect().intersect(gutter);
     if last_top > 0.0 && visible.width() > SCROLL_BAR {
+        let right = visible.right().min(gutter.right());
         let track = egui::Rect::from_min_max(
-            egui::pos2(visible.right() - SCROLL_BAR, area.top()),
-            egui::pos2(visible.right(), area.bottom()),
+            egui::pos2(right - SCROLL_BAR, area.top()),
+            egui::pos2(right, area.bottom()),
         );
         let thumb_h = (track.height() * shown as f32 / n as f32).clamp(24.0, track.height());
         let travel = (track.height() - thumb_h).max(1.0);
