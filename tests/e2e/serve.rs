@@ -93,6 +93,7 @@ fn predicts_rejects_each_bad_request_by_class_and_records_feedback() {
     let a = server.addr;
     let (s, health) = get(a, "/v1/health");
     assert_eq!((s, health["version"].as_i64()), (200, Some(1)));
+    assert_eq!(health["unlogged_requests"].as_u64(), Some(0));
     let (s, model) = get(a, "/v1/model");
     assert_eq!(s, 200);
     let names: Vec<&str> = model["features"]

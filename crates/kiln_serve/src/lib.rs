@@ -451,6 +451,8 @@ async fn health(State(s): State<Arc<AppState>>) -> Response {
         "standby_version": s.standby.as_ref().map(|h| h.current().version),
         "since": s.started,
         "arms": s.arms_json(),
+        // Answered request rows the log writer could not keep up with (monitoring undercounts them).
+        "unlogged_requests": s.log.unlogged(),
     }))
     .into_response()
 }

@@ -356,8 +356,21 @@ impl RequestLog {
     pub fn send(&self, rows: Vec<ServedRequestRecord>) {
         let n = rows.len() as u64;
         if self.tx.try_send(LogMsg::Rows(rows)).is_err() {
-            self.dropped.fetch_add(n, Ordering::Relaxed);
+            let before = self.dropped.fetch_add(n, Ordering::Relaxed);
+            // Said at the first and then every 10,000th: monitoring undercounts from here.
+            if before / 10_000 != (before + n) / 10_000 || before == 0 {
+                tracing::warn!(
+                    "request log: the writer is behind; {} answered request row(s) not logged so far \
+                     (monitoring will undercount them)",
+                    before + n
+                );
+            }
         }
+    }
+
+    /// Answered request rows not logged so far because the writer was behind.
+    pub fn unlogged(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Write everything sent so far, and wait for it.
