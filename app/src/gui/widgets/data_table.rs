@@ -171,7 +171,10 @@ fn paint_rows(ui: &mut egui::Ui, table: &Body<'_>, top_id: egui::Id) {
             top -= f64::from(wheel) / f64::from(pitch);
             ui.input_mut(|i| i.smooth_scroll_delta.y = 0.0);
         }
+        // Keys belong to a focused text field (Home and End move its cursor).
+        let typing = ui.memory(|m| m.focused().is_some());
         match keys {
+            _ if typing => {}
             [true, ..] => top += shown as f64,
             [_, true, ..] => top -= shown as f64,
             [_, _, true, _] => top = 0.0,
