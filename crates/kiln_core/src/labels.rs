@@ -190,27 +190,22 @@ impl Workspace {
         column: String,
         row_id: u64,
     ) -> Result<LabelSession> {
+        let missing = invalid(format!(
+            "{}@{} has no row with id {row_id}",
+            base.dataset, base.version
+        ));
         let start = match self.larger_than_budget(&base) {
             None => 0,
             Some(paged) => {
-                let pos =
-                    kiln_data::position_of_row_id(paged.path(), row_id)?.ok_or_else(|| {
-                        invalid(format!(
-                            "{}@{} has no row with id {row_id}",
-                            base.dataset, base.version
-                        ))
-                    })?;
+                let Some(pos) = kiln_data::position_of_row_id(paged.path(), row_id)? else {
+                    return Err(missing);
+                };
                 let rows = self.label_window_rows(&paged)?;
                 pos - pos % rows
             }
         };
         let mut session = self.label_session_at(base, column, start)?;
-        let pos = session.position_of(row_id).ok_or_else(|| {
-            invalid(format!(
-                "{}@{} has no row with id {row_id}",
-                session.base.dataset, session.base.version
-            ))
-        })?;
+        let pos = session.position_of(row_id).ok_or(missing)?;
         session.move_to(pos);
         Ok(session)
     }

@@ -330,15 +330,7 @@ impl Workspace {
             author: None,
         };
         let outcome = match read {
-            Read::Streamed(tmp, s) => {
-                let visible = kiln_data::without_row_ids(&DataFrame::empty_with_schema(&s.schema));
-                let written = kiln_data::Written {
-                    bytes: s.bytes,
-                    blake3: s.blake3,
-                };
-                let described = (written, s.rows, kiln_data::schema_of(&visible));
-                self.record_object(tmp, described, &meta, cancel, progress)
-            }
+            Read::Streamed(tmp, s) => self.record_streamed(tmp, s, &meta, (cancel, progress)),
             Read::Frame(mut df) => self.store_version(&mut df, &meta, cancel, progress),
         };
         outcome.map_err(|e| match e {
@@ -348,8 +340,8 @@ impl Workspace {
     }
 
     /// Write `df` (with row ids) as a new version described by `meta`: Parquet to a temp object (hashed
-    /// with blake3 as it is written), fsync, then the row and the rename in one transaction. Content identical to an existing version
-    /// of the dataset creates nothing and returns that version.
+    /// with blake3 as it is written), fsync, then the row and the rename in one transaction. Content
+    /// identical to an existing version of the dataset creates nothing and returns that version.
     pub(crate) fn store_version(
         &mut self,
         df: &mut DataFrame,

@@ -200,7 +200,7 @@ impl Workspace {
                 tmp.path(),
                 &Cancel::new(),
             )?;
-            return self.record_streamed(tmp, &s, &meta);
+            return self.record_streamed(tmp, s, &meta, (&Cancel::new(), &Progress::new()));
         }
         let df = self.load_with_ids(base)?;
         let mut out = kiln_data::set_labels(&df, column, labels)?;
@@ -260,7 +260,7 @@ impl Workspace {
             let tmp = self.objects.temp("parquet");
             let s =
                 kiln_data::filter_to_parquet(src.path(), condition, tmp.path(), &Cancel::new())?;
-            return self.record_streamed(tmp, &s, &meta);
+            return self.record_streamed(tmp, s, &meta, (&Cancel::new(), &Progress::new()));
         }
         let df = self.load_with_ids(&base)?;
         let mut out = kiln_data::apply_filter(&df, condition)?;
@@ -276,19 +276,16 @@ impl Workspace {
     }
 
     /// Record an object the streaming engine wrote as a new version.
-    fn record_streamed(
+    pub(crate) fn record_streamed(
         &mut self,
         tmp: crate::objects::TempObject,
-        s: &kiln_data::Streamed,
+        s: kiln_data::Streamed,
         meta: &VersionMeta<'_>,
+        (cancel, progress): (&Cancel, &Progress),
     ) -> Result<ImportOutcome> {
         let visible = kiln_data::without_row_ids(&DataFrame::empty_with_schema(&s.schema));
-        let written = kiln_data::Written {
-            bytes: s.bytes,
-            blake3: s.blake3.clone(),
-        };
-        let written = (written, s.rows, kiln_data::schema_of(&visible));
-        self.record_object(tmp, written, meta, &Cancel::new(), &Progress::new())
+        let described = (s.written, s.rows, kiln_data::schema_of(&visible));
+        self.record_object(tmp, described, meta, cancel, progress)
     }
 
     /// A new version of `reference` with a `split` column (train / validation / test).
@@ -316,7 +313,7 @@ impl Workspace {
         if let Some(src) = self.larger_than_budget(&base) {
             let tmp = self.objects.temp("parquet");
             let s = kiln_data::split_to_parquet(src.path(), how, tmp.path(), &Cancel::new())?;
-            return self.record_streamed(tmp, &s, &meta);
+            return self.record_streamed(tmp, s, &meta, (&Cancel::new(), &Progress::new()));
         }
         let df = self.load_with_ids(&base)?;
         let mut out = kiln_data::split(&df, how.0, how.1, how.2)?;

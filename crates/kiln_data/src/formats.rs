@@ -736,9 +736,8 @@ pub fn write_parquet(df: &mut DataFrame, out: &Path) -> Result<Written, DataErro
 #[derive(Clone, Debug)]
 pub struct Streamed {
     pub rows: usize,
-    pub bytes: u64,
-    /// blake3 of the written object, hex.
-    pub blake3: String,
+    /// The object's size and hash.
+    pub written: Written,
     pub schema: Schema,
 }
 
@@ -922,8 +921,7 @@ fn sink_lazy(
     let (rows, written) = sink?;
     Ok(Streamed {
         rows,
-        bytes: written.bytes,
-        blake3: written.blake3,
+        written,
         schema,
     })
 }

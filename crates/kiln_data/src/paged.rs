@@ -747,8 +747,7 @@ fn sink_query(
     let (rows, written) = written.map_err(cleanup)?;
     Ok(crate::Streamed {
         rows,
-        bytes: written.bytes,
-        blake3: written.blake3,
+        written,
         schema,
     })
 }
@@ -818,8 +817,7 @@ pub fn set_labels_to_parquet(
     }
     Ok(crate::Streamed {
         rows,
-        bytes: written.bytes,
-        blake3: written.blake3,
+        written,
         schema,
     })
 }
@@ -859,8 +857,7 @@ pub fn split_to_parquet(
     })?;
     Ok(crate::Streamed {
         rows,
-        bytes: written.bytes,
-        blake3: written.blake3,
+        written,
         schema,
     })
 }

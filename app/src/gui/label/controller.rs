@@ -41,6 +41,13 @@ pub struct VersionCounts {
     pub counts: Vec<(String, u64)>,
 }
 
+impl VersionCounts {
+    /// Whether these are the counts of `column` in the version with id `version_id`.
+    fn of(&self, version_id: i64, column: &str) -> bool {
+        self.version_id == version_id && self.column == column
+    }
+}
+
 impl LabelController {
     pub fn session(&self) -> Option<&LabelSession> {
         self.session.as_ref()
@@ -55,7 +62,7 @@ impl LabelController {
         let s = self.session.as_ref()?;
         self.version_counts
             .as_ref()
-            .filter(|c| c.version_id == s.base.id && c.column == s.column)
+            .filter(|c| c.of(s.base.id, &s.column))
     }
 
     pub fn counting(&self) -> bool {
@@ -249,14 +256,14 @@ impl LabelController {
     /// Count the committed labels of the whole version a windowed session holds, on a worker (one
     /// streaming pass over the label column), unless they are counted already.
     fn count_version(&mut self, state: &mut AppState, session: &LabelSession) {
-        let (base, column) = (session.base.clone(), session.column.clone());
         let counted = self
             .version_counts
             .as_ref()
-            .is_some_and(|c| c.version_id == base.id && c.column == column);
+            .is_some_and(|c| c.of(session.base.id, &session.column));
         if counted {
             return;
         }
+        let (base, column) = (session.base.clone(), session.column.clone());
         let root = state.ws.root().to_path_buf();
         state.jobs.replace(&mut self.counting);
         self.counting = state.spawn("Count labels", "label-count", move |_, p| {
