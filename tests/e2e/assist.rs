@@ -151,7 +151,11 @@ fn flipped_labels_are_suspected_and_a_kept_one_is_not_suggested_again() {
     );
     // The same seed gives the same probabilities.
     assert_eq!(again["thresholds"], r["thresholds"]);
-    // cleanlab's default filter on the same probabilities: at least as many rows, the flips among them.
+    // The other rules on the same probabilities: confident learning lists the fewest rows, cleanlab's
+    // default filter at least as many, the default queue (every doubted label) the most.
+    let surest = run(&["--filter", "confident-learning"]);
+    assert_eq!(surest["thresholds"], r["thresholds"]);
+    let surest = surest["suspects"].as_array().unwrap().len();
     let pruned = run(&["--filter", "prune-by-noise-rate"]);
     assert_eq!(pruned["thresholds"], r["thresholds"]);
     let rows: BTreeSet<u64> = pruned["suspects"]
@@ -160,11 +164,10 @@ fn flipped_labels_are_suspected_and_a_kept_one_is_not_suggested_again() {
         .iter()
         .map(|s| s["row_id"].as_u64().unwrap())
         .collect();
+    assert!(rows.len() + 1 >= surest, "{} vs {surest}", rows.len());
     assert!(
-        rows.len() + 1 >= suspects.len(),
-        "{} vs {}",
-        rows.len(),
-        suspects.len()
+        again["suspects"].as_array().unwrap().len() >= rows.len().max(surest),
+        "the default queue is the longest"
     );
     // The kept row is left out of this run too.
     let kept = u64::from(flipped.contains(&first.parse::<u64>().unwrap()));
@@ -375,4 +378,82 @@ fn next_items_by_uncertainty_and_predictions_exported_never_become_labels() {
         ],
     );
     assert!(e.stderr.contains("Label Studio JSON"), "{}", e.stderr);
+}
+
+#[test]
+fn the_default_queue_holds_nine_in_ten_of_seeded_flips_in_its_top_rows() {
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
+    let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("ws");
+    let digits = crate::support::asset("digits.csv");
+    let imported = kiln(
+        &ws,
+        &[
+            "import",
+            digits.to_str().unwrap(),
+            "--name",
+            "digits",
+            "--no-header",
+        ],
+    );
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    // 5 % of the labels flipped to another digit drawn uniformly (seeded), committed as digits@2.
+    let w = kiln_core::Workspace::open(&ws).unwrap();
+    let df = w.load(&w.resolve("digits@1").unwrap()).unwrap();
+    let labels: Vec<i64> = df
+        .column("column_65")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    drop(w);
+    let n = (labels.len() as f64 * 0.05).round() as usize;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut rows: Vec<u64> = (0..labels.len() as u64).collect();
+    rows.shuffle(&mut rng);
+    rows.truncate(n);
+    let sets: Vec<String> = rows
+        .iter()
+        .map(|&r| {
+            let to = (labels[r as usize] + rng.random_range(1..10)) % 10;
+            format!("{r}={to}")
+        })
+        .collect();
+    let mut args = vec!["label", "digits", "--column", "column_65", "-m", "flips"];
+    for s in &sets {
+        args.extend(["--set", s.as_str()]);
+    }
+    assert_eq!(kiln(&ws, &args).code, 0);
+    // The default rule, no options: every doubted label, most doubtful first.
+    let r = kiln(
+        &ws,
+        &[
+            "labels",
+            "suspects",
+            "digits@2",
+            "--column",
+            "column_65",
+            "--json",
+        ],
+    )
+    .json();
+    let flipped: BTreeSet<u64> = rows.iter().copied().collect();
+    let top: BTreeSet<u64> = r["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(n)
+        .map(|s| s["row_id"].as_u64().unwrap())
+        .collect();
+    let found = top.intersection(&flipped).count();
+    assert!(
+        found as f64 >= 0.9 * n as f64,
+        "{found} of {n} flips in the top {n} rows"
+    );
+    // The queue goes on past the estimate (it is a queue, not a cut).
+    assert!(r["suspects"].as_array().unwrap().len() > n);
+    assert!(r["estimated_errors"].as_f64().unwrap() > 0.5 * n as f64);
 }

@@ -9,6 +9,7 @@ mod cli;
 mod compare;
 mod crash;
 mod gui;
+mod heldout;
 mod real_data;
 mod release;
 mod serve;

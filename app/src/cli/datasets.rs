@@ -12,7 +12,7 @@ use super::report::report_outcome;
 use serde_json::{Value, json};
 
 #[derive(Debug, Subcommand)]
-pub enum DatasetsCommand {
+pub enum DatasetsSubcommand {
     /// Every dataset with its number of versions.
     List,
     /// A dataset version's schema, and optionally column statistics and the first rows.
@@ -87,17 +87,17 @@ fn parse_ratios(s: &str) -> Result<Ratios, String> {
 
 pub fn run(
     ws: &mut Workspace,
-    cmd: &DatasetsCommand,
+    cmd: &DatasetsSubcommand,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     match cmd {
-        DatasetsCommand::Diff { a, b } => diff(ws, a, b, json, out),
-        DatasetsCommand::Pull { name } => {
+        DatasetsSubcommand::Diff { a, b } => diff(ws, a, b, json, out),
+        DatasetsSubcommand::Pull { name } => {
             let outcome = ws.pull(name, &Cancel::new(), &Progress::new())?;
             report_outcome(&outcome, json, out, "pull")
         }
-        DatasetsCommand::Export {
+        DatasetsSubcommand::Export {
             reference,
             out: path,
             format,
@@ -120,7 +120,7 @@ pub fn run(
                 Ok(())
             }
         }
-        DatasetsCommand::Filter {
+        DatasetsSubcommand::Filter {
             reference,
             condition,
             message,
@@ -128,7 +128,7 @@ pub fn run(
             let outcome = ws.derive_filter(reference, condition, message.as_deref())?;
             report_outcome(&outcome, json, out, &format!("filter {condition}"))
         }
-        DatasetsCommand::Split {
+        DatasetsSubcommand::Split {
             reference,
             ratios,
             seed,
@@ -143,13 +143,13 @@ pub fn run(
             let outcome = ws.derive_split(reference, &spec, message.as_deref())?;
             report_outcome(&outcome, json, out, "split")
         }
-        DatasetsCommand::List => list(ws, json, out),
-        DatasetsCommand::Show {
+        DatasetsSubcommand::List => list(ws, json, out),
+        DatasetsSubcommand::Show {
             reference,
             stats,
             head,
         } => show(ws, reference, *stats, *head, json, out),
-        DatasetsCommand::Versions { name } => versions(ws, name, json, out),
+        DatasetsSubcommand::Versions { name } => versions(ws, name, json, out),
     }
 }
 

@@ -27,7 +27,7 @@ pub struct LabelArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum LabelsCommand {
+pub enum LabelsSubcommand {
     /// Show or define the classes of a label column.
     Schema {
         name: String,
@@ -87,10 +87,11 @@ pub enum LabelsCommand {
         /// Show at most this many suspects (all are recorded).
         #[arg(long)]
         limit: Option<usize>,
-        /// confident-learning (rows another class beats while clearing its threshold),
-        /// prune-by-noise-rate (per pair of classes, as many rows as the calibrated joint estimates) or
-        /// predicted-neq-given (every row whose most probable class is another one).
-        #[arg(long, default_value = "confident-learning")]
+        /// predicted-neq-given (the default: every row whose most probable class is another one, the
+        /// most doubtful first — the queue that finds the most wrong labels), confident-learning (only
+        /// rows another class beats while clearing its threshold: fewer rows, nearly all wrong) or
+        /// prune-by-noise-rate (per pair of classes, as many rows as the calibrated joint estimates).
+        #[arg(long, default_value = "predicted-neq-given")]
         filter: String,
     },
     /// Keep rows' labels as they are: they are not suspected again for this version.
@@ -155,9 +156,14 @@ pub fn run_label(
     )
 }
 
-pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn run(
+    ws: &mut Workspace,
+    cmd: &LabelsSubcommand,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     match cmd {
-        LabelsCommand::Schema {
+        LabelsSubcommand::Schema {
             name,
             column,
             classes,
@@ -189,7 +195,7 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
             }
             Ok(())
         }
-        LabelsCommand::Import {
+        LabelsSubcommand::Import {
             reference,
             from,
             column,
@@ -210,7 +216,7 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
                 &format!("labels from {}", from.display()),
             )
         }
-        LabelsCommand::Suspects {
+        LabelsSubcommand::Suspects {
             reference,
             column,
             model,
@@ -229,7 +235,7 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
             json,
             out,
         ),
-        LabelsCommand::Keep {
+        LabelsSubcommand::Keep {
             reference,
             column,
             rows,
@@ -246,7 +252,7 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
                 Ok(())
             }
         }
-        LabelsCommand::Next {
+        LabelsSubcommand::Next {
             reference,
             column,
             run,
@@ -270,7 +276,7 @@ pub fn run(ws: &mut Workspace, cmd: &LabelsCommand, json: bool, out: &mut dyn Wr
             }
             Ok(())
         }
-        LabelsCommand::Export {
+        LabelsSubcommand::Export {
             reference,
             column,
             out: path,

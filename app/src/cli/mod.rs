@@ -53,33 +53,33 @@ pub enum CliCommand {
     Import(import::ImportArgs),
     /// List, inspect, diff, export and derive dataset versions.
     #[command(subcommand)]
-    Datasets(datasets::DatasetsCommand),
+    Datasets(datasets::DatasetsSubcommand),
     /// Set labels of rows directly and create the new version (scripted labeling).
     Label(labels::LabelArgs),
     /// Label schemas, and labels to and from Label Studio JSON or CSV.
     #[command(subcommand)]
-    Labels(labels::LabelsCommand),
+    Labels(labels::LabelsSubcommand),
     /// Train a model on a dataset version and record the run.
     Train(train::TrainArgs),
     /// The runs table (filter, sort, group, export), one run, comparisons, tags and notes.
     #[command(subcommand)]
-    Runs(runs::RunsCommand),
+    Runs(runs::RunsSubcommand),
     /// Batch predictions of a run's model for a file.
     Predict(train::PredictArgs),
     /// Grid or random search over training parameters; each trial is a run tagged with the sweep.
     Sweep(train::SweepArgs),
     /// Workspace users and their roles (data-scientist, approver, admin).
     #[command(subcommand)]
-    Users(release::UsersCommand),
+    Users(release::UsersSubcommand),
     /// The model registry: register, brief and gates, comments, stages, aliases, model cards.
     #[command(subcommand)]
-    Models(release::ModelsCommand),
+    Models(release::ModelsSubcommand),
     /// Release requests, approval, rejection, rollback, and paired comparisons.
     #[command(subcommand)]
-    Release(release::ReleaseCommand),
+    Release(release::ReleaseSubcommand),
     /// The hash-chained audit log: verify it, or read it as of a time.
     #[command(subcommand)]
-    Audit(release::AuditCommand),
+    Audit(release::AuditSubcommand),
     /// Check a model version against its quality gates (exit 0 pass, 1 fail).
     Gate(release::GateArgs),
     /// Retrain the champion's configuration on the newest data; file a release request when it passes.
@@ -88,7 +88,7 @@ pub enum CliCommand {
     Drift(monitor::DriftArgs),
     /// Monitoring checks for cron and CI.
     #[command(subcommand)]
-    Monitor(MonitorCommand),
+    Monitor(MonitorSubcommand),
     /// Serve a model version over HTTP (Kiln's API and the Open Inference Protocol); follows its alias.
     Serve(serve::ServeArgs),
     /// Open the GUI (the same as running `kiln` with no command).
@@ -96,7 +96,7 @@ pub enum CliCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum MonitorCommand {
+pub enum MonitorSubcommand {
     /// Serving health (and optionally drift of served inputs) against thresholds: exit 1 on an alert.
     Check(monitor::CheckArgs),
 }
@@ -113,7 +113,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Some(CliCommand::Label(args)) => labels::run_label(&mut open(ws)?, &args, cli.json, out),
         Some(CliCommand::Labels(cmd)) => labels::run(&mut open(ws)?, &cmd, cli.json, out),
         Some(CliCommand::Train(args)) => train::run_train(&mut open(ws)?, &args, cli.json, out),
-        Some(CliCommand::Runs(runs::RunsCommand::Resume { run, device })) => {
+        Some(CliCommand::Runs(runs::RunsSubcommand::Resume { run, device })) => {
             train::run_resume(&mut open(ws)?, run, device, cli.json, out)
         }
         Some(CliCommand::Runs(cmd)) => runs::run_runs(&mut open(ws)?, &cmd, cli.json, out),
@@ -128,7 +128,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             release::run_retrain(&mut open(ws)?, &args, cli.json, out)
         }
         Some(CliCommand::Drift(args)) => monitor::run_drift(&open(ws)?, &args, cli.json, out),
-        Some(CliCommand::Monitor(MonitorCommand::Check(args))) => {
+        Some(CliCommand::Monitor(MonitorSubcommand::Check(args))) => {
             monitor::run_check(&open(ws)?, &args, cli.json, out)
         }
         Some(CliCommand::Serve(args)) => {

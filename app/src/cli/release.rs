@@ -16,8 +16,9 @@ fn by_default() -> String {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum UsersCommand {
-    /// Add a user or change a role (the first user by anyone; then only by an admin).
+pub enum UsersSubcommand {
+    /// Add a user or change a role. The first user is the workspace's admin (`--role admin`), who then
+    /// adds the others; only an admin manages users.
     Add {
         name: String,
         /// data-scientist, approver or admin.
@@ -26,11 +27,12 @@ pub enum UsersCommand {
         #[arg(long, default_value_t = by_default())]
         by: String,
     },
+    /// Every workspace user with their role.
     List,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ModelsCommand {
+pub enum ModelsSubcommand {
     /// Register a run's model as the next version of a named model.
     Register {
         #[arg(long)]
@@ -100,7 +102,8 @@ pub struct BriefArgs {
     /// `accuracy>=0.95`, `recall:CLASS>=0.9`, `latency_p99_ms<=20`; repeat. Replaces the targets.
     #[arg(long = "target")]
     pub targets: Vec<String>,
-    /// NAME@VERSION of the evaluation data (its `test` rows when it has a `split` column).
+    /// NAME@VERSION of the evaluation data (its `test` rows when it has a `split` column; rows a compared
+    /// version trained or validated on are always left out).
     #[arg(long)]
     pub eval: Option<String>,
     /// Least accuracy gain over the champion (0.01 = one point).
@@ -114,7 +117,7 @@ pub struct BriefArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ReleaseCommand {
+pub enum ReleaseSubcommand {
     /// Ask for a version to become champion: gates, statistics and the change record are attached.
     Request {
         name: String,
@@ -136,8 +139,11 @@ pub enum ReleaseCommand {
         #[arg(long, default_value_t = by_default())]
         by: String,
     },
+    /// Turn down a pending request, saying why (an approver or admin other than its requester); the
+    /// champion stays where it is.
     Reject {
         request: i64,
+        /// Why: kept with the request and in the audit log.
         #[arg(long)]
         comment: String,
         #[arg(long, default_value_t = by_default())]
@@ -151,18 +157,22 @@ pub enum ReleaseCommand {
         #[arg(long, default_value_t = by_default())]
         by: String,
     },
+    /// Release requests, newest last: status, model, version, requester and whether the gates passed.
     List {
+        /// Only the requests still waiting for a decision.
         #[arg(long)]
         pending: bool,
+        /// Only this model's requests.
         #[arg(long)]
         model: Option<String>,
     },
-    /// Two versions on the model's evaluation rows: the exact `McNemar` test and a paired bootstrap interval.
+    /// Two versions on the model's evaluation rows that neither trained on: the exact `McNemar` test and
+    /// a paired bootstrap interval.
     Compare { name: String, a: i64, b: i64 },
 }
 
 #[derive(Debug, Subcommand)]
-pub enum AuditCommand {
+pub enum AuditSubcommand {
     /// Check the hash chain; names the first edited, deleted or reordered row (exit 1).
     Verify,
     /// The audit log (up to `--at TIME`), and which version of each model was champion then.
@@ -191,12 +201,12 @@ pub struct RetrainArgs {
 
 pub fn run_users(
     ws: &mut Workspace,
-    cmd: &UsersCommand,
+    cmd: &UsersSubcommand,
     json_out: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     match cmd {
-        UsersCommand::Add { name, role, by } => {
+        UsersSubcommand::Add { name, role, by } => {
             let Some(r) = Role::parse(role) else {
                 bail!("unknown role `{role}` (data-scientist, approver, admin)");
             };
@@ -206,7 +216,7 @@ pub fn run_users(
             }
             writeln!(out, "{name}: {role}")?;
         }
-        UsersCommand::List => {
+        UsersSubcommand::List => {
             let users = ws.users()?;
             if json_out {
                 return print_json(out, &serde_json::to_value(users)?);
@@ -230,6 +240,7 @@ fn print_report(r: &ReleaseReport, out: &mut dyn Write) -> Result<()> {
         r.candidate.accuracy,
         r.candidate.latency_p99_ms
     )?;
+    writeln!(out, "judged on {}", r.held_out.sentence())?;
     if let (Some(v), Some(c)) = (r.champion_version, &r.champion) {
         writeln!(out, "champion v{v}: accuracy {:.4}", c.accuracy)?;
     }
@@ -258,12 +269,12 @@ fn print_report(r: &ReleaseReport, out: &mut dyn Write) -> Result<()> {
 
 pub fn run_models(
     ws: &mut Workspace,
-    cmd: &ModelsCommand,
+    cmd: &ModelsSubcommand,
     json_out: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     match cmd {
-        ModelsCommand::Register {
+        ModelsSubcommand::Register {
             run,
             name,
             stage,
@@ -278,7 +289,7 @@ pub fn run_models(
             }
             writeln!(out, "registered run {run} as {name} v{version} ({stage})")?;
         }
-        ModelsCommand::List => {
+        ModelsSubcommand::List => {
             let mut list = Vec::new();
             for m in ws.models()? {
                 let o = ws.overview(&m.name)?;
@@ -297,7 +308,7 @@ pub fn run_models(
                 )?;
             }
         }
-        ModelsCommand::Show { name, version } => {
+        ModelsSubcommand::Show { name, version } => {
             if let Some(v) = version {
                 let card = ws.model_card(name, *v)?;
                 if json_out {
@@ -336,7 +347,7 @@ pub fn run_models(
                 )?;
             }
         }
-        ModelsCommand::Brief(a) => {
+        ModelsSubcommand::Brief(a) => {
             let mut brief = if ws.models()?.iter().any(|m| m.name == a.name) {
                 ws.brief(&a.name)?
             } else {
@@ -378,7 +389,7 @@ pub fn run_models(
                 brief.targets.len()
             )?;
         }
-        ModelsCommand::Comment {
+        ModelsSubcommand::Comment {
             name,
             version,
             text,
@@ -402,7 +413,7 @@ pub fn run_models(
             }
             writeln!(out, "comment saved")?;
         }
-        ModelsCommand::Stage {
+        ModelsSubcommand::Stage {
             name,
             version,
             stage,
@@ -417,7 +428,7 @@ pub fn run_models(
             }
             writeln!(out, "{name} v{version} is now {stage}")?;
         }
-        ModelsCommand::Alias {
+        ModelsSubcommand::Alias {
             name,
             alias,
             version,
@@ -438,12 +449,12 @@ pub fn run_models(
 
 pub fn run_release(
     ws: &mut Workspace,
-    cmd: &ReleaseCommand,
+    cmd: &ReleaseSubcommand,
     json_out: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     match cmd {
-        ReleaseCommand::Request {
+        ReleaseSubcommand::Request {
             name,
             version,
             notes,
@@ -458,7 +469,7 @@ pub fn run_release(
             writeln!(out, "request {id} filed")?;
             print_report(&report, out)?;
         }
-        ReleaseCommand::Approve {
+        ReleaseSubcommand::Approve {
             request,
             comment,
             override_reason,
@@ -475,7 +486,7 @@ pub fn run_release(
                 r.model, r.version
             )?;
         }
-        ReleaseCommand::Reject {
+        ReleaseSubcommand::Reject {
             request,
             comment,
             by,
@@ -486,14 +497,14 @@ pub fn run_release(
             }
             writeln!(out, "request {request} rejected")?;
         }
-        ReleaseCommand::Rollback { name, comment, by } => {
+        ReleaseSubcommand::Rollback { name, comment, by } => {
             let (from, to) = ws.rollback(name, by, comment)?;
             if json_out {
                 return print_json(out, &json!({ "model": name, "from": from, "to": to }));
             }
             writeln!(out, "{name}@champion: v{from} → v{to}")?;
         }
-        ReleaseCommand::List { pending, model } => {
+        ReleaseSubcommand::List { pending, model } => {
             let list = ws.requests(model.as_deref(), *pending)?;
             if json_out {
                 return print_json(out, &serde_json::to_value(list)?);
@@ -515,14 +526,16 @@ pub fn run_release(
                 )?;
             }
         }
-        ReleaseCommand::Compare { name, a, b } => {
-            let (c, verdict) = ws.compare_versions(name, *a, *b)?;
+        ReleaseSubcommand::Compare { name, a, b } => {
+            let (c, verdict, held_out) = ws.compare_versions(name, *a, *b)?;
             if json_out {
                 let mut doc = serde_json::to_value(&c)?;
                 doc["verdict"] = json!(verdict);
+                doc["held_out"] = serde_json::to_value(&held_out)?;
                 return print_json(out, &doc);
             }
             writeln!(out, "{verdict}")?;
+            writeln!(out, "judged on {}", held_out.sentence())?;
         }
     }
     Ok(())
@@ -530,12 +543,12 @@ pub fn run_release(
 
 pub fn run_audit(
     ws: &Workspace,
-    cmd: &AuditCommand,
+    cmd: &AuditSubcommand,
     json_out: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     match cmd {
-        AuditCommand::Verify => {
+        AuditSubcommand::Verify => {
             let check = ws.audit_verify()?;
             if json_out {
                 print_json(out, &serde_json::to_value(&check)?)?;
@@ -550,7 +563,7 @@ pub fn run_audit(
                 );
             }
         }
-        AuditCommand::Log { at } => {
+        AuditSubcommand::Log { at } => {
             let rows = ws.audit_log(at.as_deref())?;
             let champions = match at {
                 Some(t) => Some(ws.champions_at(t)?),

@@ -30,7 +30,7 @@ const DEFAULT_COLUMNS: [&str; 9] = [
 ];
 
 #[derive(Debug, Subcommand)]
-pub enum RunsCommand {
+pub enum RunsSubcommand {
     /// The runs table, newest first: filter it with a SQL condition over its columns (run, cost,
     /// parameter and metric columns, `tags`), sort it, group it, export it.
     List {
@@ -142,13 +142,13 @@ fn text_table(df: &kiln_core::data::polars::prelude::DataFrame, out: &mut dyn Wr
 
 pub fn run_runs(
     ws: &mut Workspace,
-    cmd: &RunsCommand,
+    cmd: &RunsSubcommand,
     json_out: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     match cmd {
-        RunsCommand::Resume { .. } => bail!("internal: resume is training's"),
-        RunsCommand::List {
+        RunsSubcommand::Resume { .. } => bail!("internal: resume is training's"),
+        RunsSubcommand::List {
             sweep,
             filter,
             sort,
@@ -227,7 +227,7 @@ pub fn run_runs(
             }
             Ok(())
         }
-        RunsCommand::Compare {
+        RunsSubcommand::Compare {
             runs,
             only_diff,
             format,
@@ -268,7 +268,7 @@ pub fn run_runs(
             writeln!(out, "(* best value)")?;
             Ok(())
         }
-        RunsCommand::Tag { run, tags, remove } => {
+        RunsSubcommand::Tag { run, tags, remove } => {
             let now = if *remove {
                 ws.tag_run(*run, &[], tags)?
             } else {
@@ -280,7 +280,7 @@ pub fn run_runs(
             writeln!(out, "run {run} tags: {}", now.join(", "))?;
             Ok(())
         }
-        RunsCommand::Note { run, text } => {
+        RunsSubcommand::Note { run, text } => {
             ws.note_run(*run, text)?;
             if json_out {
                 return super::report::print_json(out, &json!({ "run": run, "note": text.trim() }));
@@ -288,7 +288,7 @@ pub fn run_runs(
             writeln!(out, "run {run} note saved")?;
             Ok(())
         }
-        RunsCommand::Show { run } => {
+        RunsSubcommand::Show { run } => {
             let r = ws.run(*run)?;
             let history = ws.metric_history(*run)?;
             let version = ws.run_version(&r)?;

@@ -495,6 +495,7 @@ fn apply_theme(ctx: &egui::Context, light: bool) {
 
 impl eframe::App for KilnApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.state.follow_other_processes();
         self.poll();
         self.handle_input(ctx);
         // Commands may queue more commands (an import opens its version); a bound keeps a cycle from

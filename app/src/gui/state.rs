@@ -50,6 +50,8 @@ pub struct AppState {
     pub runs: Vec<Run>,
     /// Runs that can resume from a checkpoint.
     pub resumable: Vec<Resumable>,
+    /// Which model briefs judge on which dataset version: `(model, version id)`.
+    pub judged_by: Vec<(String, i64)>,
     /// Counts the re-reads of the lists, so views built from them know when to rebuild.
     pub generation: u64,
     /// The version open in the Data room (what labeling and "save filter" act on).
@@ -59,17 +61,32 @@ pub struct AppState {
     pub device: String,
     pub active: PanelId,
     pub light_theme: bool,
+    /// Counts the changes another process made to the serving log (requests, feedback).
+    pub served_generation: u64,
+    /// What other processes change in the workspace; `None` when the watch could not start.
+    watch: Option<kiln_core::watch::Watch>,
     next_toast: u64,
 }
 
+/// How often the workspace database is checked for other processes' changes.
+pub const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(400);
+
 impl AppState {
     pub fn new(ws: Workspace, notify: Arc<dyn Fn() + Send + Sync>, active: PanelId) -> Self {
+        let watch = match kiln_core::watch::Watch::start(ws.root(), WATCH_PERIOD, notify.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("cannot watch the workspace for other processes' changes: {e}");
+                None
+            }
+        };
         let mut s = Self {
             ws,
             datasets: Vec::new(),
             versions: BTreeMap::new(),
             runs: Vec::new(),
             resumable: Vec::new(),
+            judged_by: Vec::new(),
             generation: 0,
             open_version: None,
             jobs: Board::new(notify),
@@ -77,6 +94,8 @@ impl AppState {
             device: "rendering device unknown".into(),
             active,
             light_theme: false,
+            served_generation: 0,
+            watch,
             next_toast: 1,
         };
         s.refresh();
@@ -95,12 +114,36 @@ impl AppState {
             Err(e) => self.error("Could not read the runs", &e.to_string()),
         }
         self.resumable = self.ws.resumable(&self.runs);
+        self.judged_by = self.ws.evaluation_versions().unwrap_or_default();
         self.versions.clear();
         for d in &self.datasets {
             if let Ok(v) = self.ws.versions(&d.name) {
                 self.versions.insert(d.name.clone(), v);
             }
         }
+    }
+
+    /// Take in what other processes changed since the last frame: the lists are read again (rooms
+    /// rebuild from them, keeping their selection), a serving-log change counts in `served_generation`.
+    pub fn follow_other_processes(&mut self) {
+        let Some(w) = &self.watch else {
+            return;
+        };
+        for change in w.changes() {
+            match change {
+                kiln_core::watch::Change::Lists => self.refresh(),
+                kiln_core::watch::Change::Served => self.served_generation += 1,
+            }
+        }
+    }
+
+    /// The models whose brief judges on dataset version `id`.
+    pub fn briefs_judging(&self, id: i64) -> Vec<&str> {
+        self.judged_by
+            .iter()
+            .filter(|(_, v)| *v == id)
+            .map(|(m, _)| m.as_str())
+            .collect()
     }
 
     /// After a version-creating operation: re-read the lists and say what `what` made.

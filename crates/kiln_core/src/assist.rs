@@ -19,14 +19,15 @@ use crate::{CoreError, Result, Workspace, invalid};
 pub enum SuspectFilter {
     /// A row whose given label another class beats while clearing that class's threshold (the
     /// off-diagonal of the confident joint): few rows, most of them wrong.
-    #[default]
     ConfidentLearning,
     /// For every pair of classes, as many of the given class's rows as the calibrated confident joint
     /// estimates to be the other class, those the model prefers the other class for by the widest
     /// margin (cleanlab's default): more of the wrong labels, a few more right ones.
     PruneByNoiseRate,
     /// Every row whose most probable class is not the given one (cleanlab's `predicted_neq_given`): the
-    /// most rows, ranked so the ones the model doubts most come first.
+    /// most rows, ranked so the ones the model doubts most come first. The default: the queue that finds
+    /// the most wrong labels, with a marker where the estimated number of errors ends.
+    #[default]
     PredictedNeqGiven,
 }
 
@@ -42,11 +43,18 @@ impl SuspectFilter {
 
     pub fn label(self) -> &'static str {
         match self {
-            Self::ConfidentLearning => "confident learning",
-            Self::PruneByNoiseRate => "prune by noise rate",
-            Self::PredictedNeqGiven => "model predicts another class",
+            Self::ConfidentLearning => "only the surest errors (confident learning)",
+            Self::PruneByNoiseRate => "as many as the estimate (prune by noise rate)",
+            Self::PredictedNeqGiven => "every doubted label, most doubtful first",
         }
     }
+
+    /// Every rule, the default first.
+    pub const EVERY: [Self; 3] = [
+        Self::PredictedNeqGiven,
+        Self::ConfidentLearning,
+        Self::PruneByNoiseRate,
+    ];
 }
 
 /// How to get the out-of-sample probabilities.
@@ -718,9 +726,46 @@ pub struct Review {
     pub index: usize,
     pub fixed: usize,
     pub kept: usize,
+    /// The run's estimated number of label errors (the calibrated confident joint's off-diagonal).
+    pub estimated_errors: f64,
+}
+
+/// The message of a label commit: fixes from a suspect review name the run they came from ("Fix labels
+/// from suspects run 3", or the user's message with "(fixes from suspects run 3)"); `None` for no message.
+pub fn commit_message(message: &str, suspects_run: Option<i64>) -> Option<String> {
+    let message = message.trim();
+    let text = match suspects_run {
+        Some(run) if message.is_empty() => format!("Fix labels from suspects run {run}"),
+        Some(run) => format!("{message} (fixes from suspects run {run})"),
+        None => message.to_owned(),
+    };
+    Some(text).filter(|m| !m.is_empty())
 }
 
 impl Review {
+    /// Where the estimated number of label errors ends in the queue (a position, rounded).
+    pub fn estimate_ends_at(&self) -> usize {
+        self.estimated_errors.round().max(0.0) as usize
+    }
+
+    /// Where the shown suspect stands against the estimate: "about 89 label errors expected; 12 more
+    /// to go before you are past them" or, from the estimate on, "the model expects about 89 errors;
+    /// you are past them here".
+    pub fn estimate_marker(&self) -> String {
+        let end = self.estimate_ends_at();
+        if self.index < end {
+            format!(
+                "The model expects about {end} label errors: {} more before you are past them.",
+                end - self.index
+            )
+        } else {
+            format!(
+                "The model expects about {end} errors; you are past them here: from now on most \
+                 suggestions are likely wrong, keep going only while they are right."
+            )
+        }
+    }
+
     pub fn current(&self) -> Option<&Suspect> {
         self.suspects.get(self.index)
     }
@@ -769,6 +814,7 @@ impl crate::labels::LabelSession {
             index: 0,
             fixed: 0,
             kept: 0,
+            estimated_errors: report.estimated_errors,
         });
         self.follow_review();
     }
@@ -922,6 +968,20 @@ mod tests {
         assert!(
             pair_estimates(&["a".into(), "b".into(), "c".into()], &cl.joint, &[2, 2, 2]).is_empty()
         );
+    }
+
+    #[test]
+    fn a_commit_after_a_review_names_the_suspects_run() {
+        assert_eq!(
+            commit_message("", Some(3)).as_deref(),
+            Some("Fix labels from suspects run 3")
+        );
+        assert_eq!(
+            commit_message(" relabel the 7s ", Some(3)).as_deref(),
+            Some("relabel the 7s (fixes from suspects run 3)")
+        );
+        assert_eq!(commit_message("  ", None), None);
+        assert_eq!(commit_message("ok", None).as_deref(), Some("ok"));
     }
 
     #[test]

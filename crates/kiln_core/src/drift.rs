@@ -984,3 +984,122 @@ impl Workspace {
         drift(&r, &c)
     }
 }
+
+/// Which served requests a drift of served inputs looks at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServedWindow {
+    LastHour,
+    #[default]
+    LastDay,
+    LastWeek,
+    /// Since the champion last moved (the last release or rollback).
+    SinceRelease,
+    /// Every logged request.
+    All,
+}
+
+impl ServedWindow {
+    pub const EVERY: [Self; 5] = [
+        Self::LastHour,
+        Self::LastDay,
+        Self::LastWeek,
+        Self::SinceRelease,
+        Self::All,
+    ];
+
+    /// In words, to follow "served": "in the last hour", "since the last release".
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::LastHour => "in the last hour",
+            Self::LastDay => "in the last day",
+            Self::LastWeek => "in the last week",
+            Self::SinceRelease => "since the last release",
+            Self::All => "ever",
+        }
+    }
+}
+
+/// Drift of what a model was served against what it was trained on.
+#[derive(Clone, Debug)]
+pub struct ServedDrift {
+    /// "what penguin-id v2 trained on (penguins@2, 240 rows)".
+    pub reference: String,
+    /// "inputs penguin-id was served in the last day (57 requests)".
+    pub current: String,
+    pub report: DriftReport,
+    pub histograms: Vec<ColumnHistogram>,
+}
+
+impl Workspace {
+    /// The ISO time a window of `model`'s served requests starts at (`None`: from the first).
+    pub fn window_start(&self, model: &str, window: ServedWindow) -> Result<Option<String>> {
+        Ok(match window {
+            ServedWindow::LastHour => Some(crate::serving::ago(3_600)),
+            ServedWindow::LastDay => Some(crate::serving::ago(86_400)),
+            ServedWindow::LastWeek => Some(crate::serving::ago(7 * 86_400)),
+            ServedWindow::SinceRelease => self
+                .store
+                .alias_history(model)?
+                .into_iter()
+                .rfind(|a| a.alias == kiln_store::CHAMPION)
+                .map(|a| a.at),
+            ServedWindow::All => None,
+        })
+    }
+
+    /// Drift of the inputs `model` was served in `window` against the rows the served version trained
+    /// and validated on (the version that answered last in the window, else the champion).
+    pub fn served_drift_with_histograms(
+        &self,
+        model: &str,
+        window: ServedWindow,
+    ) -> Result<ServedDrift> {
+        let since = self.window_start(model, window)?;
+        let log = self.served(model)?;
+        let in_window = |at: &str| since.as_deref().is_none_or(|t| at >= t);
+        let version = log
+            .iter()
+            .rev()
+            .filter(|r| in_window(&r.at))
+            .find_map(|r| r.version)
+            .or(self.store.alias(model, kiln_store::CHAMPION)?)
+            .ok_or_else(|| {
+                CoreError::Invalid(format!(
+                    "`{model}` has no served version and no champion to compare against"
+                ))
+            })?;
+        let run = self.store.model_version(model, version)?.run_id;
+        let trained = self
+            .store
+            .version_by_id(self.store.run(run)?.dataset_version_id)?;
+        let seen = self.rows_seen_by(run)?;
+        let all = self.load_with_ids(&trained)?;
+        let keep: BooleanChunked = kiln_data::row_ids(&all)?
+            .iter()
+            .map(|id| Some(seen.ids.contains(id)))
+            .collect();
+        let reference = kiln_data::without_row_ids(&all.filter(&keep)?);
+        let current = self.served_inputs(model, since.as_deref())?;
+        if reference.height() == 0 {
+            return Err(CoreError::Invalid(format!(
+                "{model} v{version} has no training rows to compare against"
+            )));
+        }
+        Ok(ServedDrift {
+            reference: format!(
+                "what {model} v{version} trained on ({}@{}, {} rows)",
+                trained.dataset,
+                trained.version,
+                crate::release::heldout::count(reference.height())
+            ),
+            current: format!(
+                "inputs {model} was served {} ({} requests)",
+                window.label(),
+                crate::release::heldout::count(current.height())
+            ),
+            report: drift(&reference, &current)?,
+            histograms: histograms(&reference, &current)?,
+        })
+    }
+}

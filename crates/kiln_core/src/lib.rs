@@ -21,6 +21,7 @@ mod streamed;
 pub mod sweeps;
 pub mod training;
 pub mod versions;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 

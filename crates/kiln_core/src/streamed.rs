@@ -44,6 +44,18 @@ fn unit(h: u64) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The part (0 train, 1 validation, 2 test) a generated streamed split puts the row at `position` in.
+pub(crate) fn hashed_part(seed: u64, position: u64) -> u8 {
+    let u = unit(mix(seed ^ mix(position)));
+    if u < RATIOS[0] {
+        0
+    } else if u < RATIOS[0] + RATIOS[1] {
+        1
+    } else {
+        2
+    }
+}
+
 impl SplitRule {
     /// The part (0 train, 1 validation, 2 test) of each row of a row group starting at `first_row`;
     /// `None` for rows in no part (an unknown `split` value, or left out by `fraction`).
@@ -64,16 +76,7 @@ impl SplitRule {
                 .collect()
         } else {
             (0..df.height())
-                .map(|i| {
-                    let u = unit(mix(self.seed ^ mix((first_row + i) as u64)));
-                    Some(if u < RATIOS[0] {
-                        0
-                    } else if u < RATIOS[0] + RATIOS[1] {
-                        1
-                    } else {
-                        2
-                    })
-                })
+                .map(|i| Some(hashed_part(self.seed, (first_row + i) as u64)))
                 .collect()
         };
         if self.fraction < 1.0 {

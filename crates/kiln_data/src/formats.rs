@@ -1082,6 +1082,31 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame, DataError> {
         .map_err(|e| polars_error(path, "Parquet", &e))
 }
 
+/// Only the named columns of a Parquet file, those of them it has (a narrow read of a large object).
+pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<DataFrame, DataError> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut reader = ParquetReader::new(file);
+    let schema = reader
+        .schema()
+        .map_err(|e| polars_error(path, "Parquet", &e))?;
+    let present: Vec<String> = columns
+        .iter()
+        .filter(|c| schema.contains(c))
+        .map(|c| (*c).to_owned())
+        .collect();
+    if present.is_empty() {
+        // No wanted column: the row count alone (positions stand for row ids).
+        let rows = reader
+            .num_rows()
+            .map_err(|e| polars_error(path, "Parquet", &e))?;
+        return Ok(DataFrame::empty_with_height(rows));
+    }
+    reader
+        .with_columns(Some(present))
+        .finish()
+        .map_err(|e| polars_error(path, "Parquet", &e))
+}
+
 #[cfg(test)]
 mod tests {
     use std::fmt::Write as _;

@@ -18,8 +18,8 @@ mod versioning;
 pub use error::DataError;
 pub use formats::{
     Format, ImportOptions, ParquetSink, ROW_GROUP, Streamed, Written, default_memory_budget,
-    export_file, preview_file, read_file, read_parquet, stream_to_parquet, streams,
-    validate_source, write_parquet,
+    export_file, preview_file, read_file, read_parquet, read_parquet_columns, stream_to_parquet,
+    streams, validate_source, write_parquet,
 };
 pub use paged::{
     PagedFrame, SCATTER_SAMPLE, STATS_SAMPLE, TableData, counts_by_value, filter_to_parquet,
@@ -29,7 +29,9 @@ pub use plots::{Histogram, ScatterSeries, ValueCount, histogram, scatter, value_
 pub use polars;
 pub use progress::{Cancel, Progress};
 pub use stats::{ColumnStats, column_stats};
-pub use table::{ColumnInfo, apply_filter, cell, cell_text, is_numeric, schema_of, sort_by};
+pub use table::{
+    ColumnInfo, apply_filter, cell, cell_text, filter_example, is_numeric, schema_of, sort_by,
+};
 pub use versioning::{
     DiffSummary, LabelChange, ROW_ID, SPLIT_NAMES, diff, diff_lazy, nested_subset, row_ids,
     set_labels, split, with_row_ids, without_row_ids,

@@ -27,6 +27,46 @@ pub fn is_numeric(df: &DataFrame, column: &str) -> bool {
         .is_ok_and(|c| c.dtype().is_primitive_numeric())
 }
 
+/// An example filter condition written with `df`'s own columns and its first row's values, e.g.
+/// `species = 'Adelie' AND bill_length_mm > 40` — a text column equal to its value and a numeric one
+/// above its value (rounded down); `None` when no column fits.
+pub fn filter_example(df: &DataFrame) -> Option<String> {
+    let quoted = |name: &str| {
+        if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+        {
+            name.to_owned()
+        } else {
+            format!("\"{}\"", name.replace('"', "\"\""))
+        }
+    };
+    let visible = |c: &&Column| c.name().as_str() != crate::ROW_ID;
+    let text = df
+        .columns()
+        .iter()
+        .filter(visible)
+        .filter(|c| matches!(c.dtype(), DataType::String))
+        .find_map(|c| {
+            let v = cell(c, 0)?;
+            (v.len() <= 24 && !v.contains('\'') && !v.is_empty())
+                .then(|| format!("{} = '{v}'", quoted(c.name())))
+        });
+    let number = df
+        .columns()
+        .iter()
+        .filter(visible)
+        .filter(|c| c.dtype().is_primitive_numeric())
+        .find_map(|c| {
+            let v = c.get(0).ok()?.extract::<f64>()?;
+            v.is_finite()
+                .then(|| format!("{} > {}", quoted(c.name()), v.floor()))
+        });
+    match (text, number) {
+        (Some(t), Some(n)) => Some(format!("{t} AND {n}")),
+        (t, n) => t.or(n),
+    }
+}
+
 /// Display text of one cell; nulls are empty. Cost is independent of the frame's size once it is rechunked.
 pub fn cell_text(column: &Column, row: usize) -> String {
     cell(column, row).unwrap_or_default()
@@ -151,5 +191,27 @@ mod tests {
         assert_eq!(bill(&asc, 3), "");
         assert_eq!(bill(&desc, 0), "46.5");
         assert_eq!(bill(&desc, 3), "");
+    }
+}
+
+#[cfg(test)]
+mod filter_example_tests {
+    use super::*;
+
+    #[test]
+    fn the_example_uses_the_frame_s_own_columns() {
+        let df = df!(
+            "species" => ["Adelie", "Gentoo"],
+            "bill length" => [39.1, 46.5],
+            "year" => [2007i64, 2008],
+        )
+        .unwrap();
+        assert_eq!(
+            filter_example(&df).unwrap(),
+            "species = 'Adelie' AND \"bill length\" > 39"
+        );
+        let numbers = df!("column_1" => [5.1, 4.9]).unwrap();
+        assert_eq!(filter_example(&numbers).unwrap(), "column_1 > 5");
+        assert!(filter_example(&DataFrame::empty()).is_none());
     }
 }

@@ -127,6 +127,15 @@ pub struct DatasetVersion {
     pub details: serde_json::Value,
 }
 
+/// Marks of what changed in a workspace database ([`Store::change_marks`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeMarks {
+    /// Datasets, versions, labels, runs, the registry and users.
+    pub lists: String,
+    /// Served requests and feedback.
+    pub served: i64,
+}
+
 /// What a new version needs; ids, numbers and times are assigned by the store.
 #[derive(Clone, Debug)]
 pub struct NewVersion<'a> {
@@ -239,6 +248,45 @@ impl Store {
             tracing::info!(version, "migrated workspace database");
         }
         Ok(())
+    }
+
+    /// `PRAGMA data_version`: changes when another connection (another process, a worker thread) has
+    /// committed to the database since this connection last looked.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
+    /// What the app's lists are built from, as marks that change whenever one of them does: the event
+    /// and audit logs (every dataset, label, registry and user write appends to one), the runs (started,
+    /// ended), suspect-label runs; and, apart, the serving log.
+    pub fn change_marks(&self) -> Result<ChangeMarks> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT coalesce(max(id), 0) FROM events),
+                    (SELECT coalesce(max(id), 0) FROM audit_log),
+                    (SELECT count(*) FROM runs),
+                    (SELECT count(*) FROM runs WHERE ended_at IS NOT NULL),
+                    (SELECT coalesce(max(ended_at), '') FROM runs),
+                    (SELECT coalesce(max(id), 0) FROM label_suspect_runs),
+                    (SELECT coalesce(max(id), 0) FROM served_requests),
+                    (SELECT coalesce(max(id), 0) FROM feedback)",
+            [],
+            |r| {
+                Ok(ChangeMarks {
+                    lists: format!(
+                        "{}:{}:{}:{}:{}:{}",
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, i64>(5)?
+                    ),
+                    served: r.get::<_, i64>(6)? + r.get::<_, i64>(7)?,
+                })
+            },
+        )?)
     }
 
     /// `PRAGMA integrity_check` result (`"ok"` when healthy).

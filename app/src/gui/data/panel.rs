@@ -238,6 +238,14 @@ impl DataPanel {
                 human_bytes(v.byte_size),
                 &v.content_hash[..12]
             ));
+            let briefs = state.briefs_judging(v.id);
+            if !briefs.is_empty() {
+                crate::gui::widgets::badge::badge(
+                    ui,
+                    &format!("evaluation data of {}", briefs.join(", ")),
+                    crate::gui::widgets::badge::AMBER,
+                );
+            }
         });
         ui.horizontal(|ui| {
             for (tab, name) in [
@@ -253,10 +261,17 @@ impl DataPanel {
             }
             ui.separator();
             let l = ui.label("Filter");
+            let example = match &ctl.current.view {
+                Some(TableData::Memory(df)) => kiln_core::data::filter_example(df),
+                _ => None,
+            };
             let edit = ui
                 .add(
                     egui::TextEdit::singleline(&mut self.filter)
-                        .hint_text("e.g. species = 'Adelie' AND bill_length_mm > 40")
+                        .hint_text(example.map_or_else(
+                            || "a polars SQL condition on the columns".to_owned(),
+                            |e| format!("e.g. {e}"),
+                        ))
                         .desired_width(340.0),
                 )
                 .labelled_by(l.id);

@@ -25,7 +25,7 @@ impl Default for AssistView {
         Self {
             model: ModelKind::Mlp,
             folds: 5,
-            filter: SuspectFilter::ConfidentLearning,
+            filter: SuspectFilter::default(),
             run: None,
             min_probability: 0.9,
             strategy: None,
@@ -78,6 +78,18 @@ pub fn review_bar(ui: &mut egui::Ui, session: &LabelSession, cmds: &mut Vec<Comm
                 ui.label("Every suspect has a decision. Commit labels to save the fixes as a new version.");
                 return;
             };
+            if review.index < review.estimate_ends_at() {
+                ui.weak(review.estimate_marker());
+            } else {
+                ui.horizontal_wrapped(|ui| {
+                    crate::gui::widgets::badge::badge(
+                        ui,
+                        "past the estimated errors",
+                        crate::gui::widgets::badge::AMBER,
+                    );
+                    ui.label(review.estimate_marker());
+                });
+            }
             ui.horizontal(|ui| {
                 ui.label(format!("Row {}: labelled", s.row_id));
                 ui.label(egui::RichText::new(&s.given).strong().size(18.0));
@@ -172,16 +184,12 @@ impl AssistView {
             egui::ComboBox::from_id_salt("suspect-filter")
                 .selected_text(self.filter.label())
                 .show_ui(ui, |ui| {
-                    for f in [
-                        SuspectFilter::ConfidentLearning,
-                        SuspectFilter::PruneByNoiseRate,
-                        SuspectFilter::PredictedNeqGiven,
-                    ] {
+                    for f in SuspectFilter::EVERY {
                         ui.selectable_value(&mut self.filter, f, f.label());
                     }
                 })
                 .response
-                .on_hover_text("Confident learning: fewer rows, nearly all wrong. Prune by noise rate: as many rows as the model estimates are wrong, so more of them, a few right ones among them. Model predicts another class: every row the model would label differently, the ones it doubts most first — work down the queue until the suggestions stop being right.")
+                .on_hover_text("Every doubted label (the default): every row the model would label differently, the ones it doubts most first, with a marker where the estimated number of errors ends — it finds the most wrong labels. Only the surest errors: fewer rows, nearly all wrong. As many as the estimate: the estimated number of rows per pair of classes.")
                 .labelled_by(l.id);
         });
         ui.horizontal(|ui| {
@@ -224,7 +232,9 @@ impl AssistView {
                 r.estimated_errors,
                 percent(r.agreement)
             ));
-            if (r.suspects.len() + r.kept) as f64 + 0.5 < r.estimated_errors.floor() {
+            if self.filter != SuspectFilter::PredictedNeqGiven
+                && (r.suspects.len() + r.kept) as f64 + 0.5 < r.estimated_errors.floor()
+            {
                 ui.weak(format!(
                     "This rule lists fewer rows than the estimate: the rule \"{}\" lists every row the \
                      model would label otherwise, the doubtful ones first.",

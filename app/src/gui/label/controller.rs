@@ -146,14 +146,10 @@ impl LabelController {
                 let Some(s) = &self.session else { return };
                 let (base, column) = (s.base.clone(), s.column.clone());
                 // Fixes from a suspect review name the run they came from.
-                let message = match &s.assist.review {
-                    Some(r) if message.trim().is_empty() => {
-                        format!("Fix labels from suspects run {}", r.run)
-                    }
-                    Some(r) => format!("{} (fixes from suspects run {})", message.trim(), r.run),
-                    None => message,
-                };
-                let message = Some(message).filter(|m| !m.trim().is_empty());
+                let message = kiln_core::assist::commit_message(
+                    &message,
+                    s.assist.review.as_ref().map(|r| r.run),
+                );
                 let author = Some(author).filter(|a| !a.trim().is_empty());
                 let root = state.ws.root().to_path_buf();
                 self.commit = state.spawn("Commit labels", "commit-labels", move |_, p| {

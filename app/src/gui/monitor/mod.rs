@@ -18,6 +18,11 @@ pub const ID: PanelId = PanelId("monitor");
 pub enum MonitorCommand {
     /// Compare two dataset versions (`NAME@VERSION`) on a worker.
     Drift { reference: String, current: String },
+    /// Compare what `model` was served in `window` with what it trained on, on a worker.
+    ServedDrift {
+        model: String,
+        window: kiln_core::drift::ServedWindow,
+    },
 }
 
 impl From<MonitorCommand> for Command {
@@ -37,10 +42,14 @@ pub struct DriftResult {
 #[derive(Default)]
 pub struct MonitorRoom {
     pub drift: Option<DriftResult>,
+    /// Why the last drift could not be computed (shown in place of the report).
+    pub drift_error: Option<String>,
     pub health: Option<Vec<ServingHealth>>,
     drift_job: Option<Task<DriftResult>>,
     health_job: Option<Task<Vec<ServingHealth>>>,
     generation: Option<u64>,
+    /// The serving log's change count when the health was last read.
+    served_generation: u64,
     /// When the health was last read, and when the room was last on screen: while it is, the health
     /// is read again every few seconds (the live request rate).
     read_at: Option<std::time::Instant>,
@@ -74,7 +83,11 @@ impl Room for MonitorRoom {
             ui,
             state,
             &mut self.view,
-            self.drift.as_ref(),
+            match (&self.drift, &self.drift_error) {
+                (_, Some(e)) => Some(Err(e.as_str())),
+                (Some(d), None) => Some(Ok(d)),
+                (None, None) => None,
+            },
             self.health.as_deref(),
             self.drift_job.is_some(),
             cmds,
@@ -99,6 +112,26 @@ impl Room for MonitorRoom {
                 });
                 None
             }
+            Command::Monitor(MonitorCommand::ServedDrift { model, window }) => {
+                let state = &mut *cx.state;
+                let root = state.ws.root().to_path_buf();
+                state.jobs.replace(&mut self.drift_job);
+                self.drift_job = state.spawn(
+                    "Compute drift of served inputs",
+                    "monitor-drift",
+                    move |_, _| {
+                        let d =
+                            Workspace::open(&root)?.served_drift_with_histograms(&model, window)?;
+                        Ok(DriftResult {
+                            reference: d.reference,
+                            current: d.current,
+                            report: d.report,
+                            histograms: d.histograms,
+                        })
+                    },
+                );
+                None
+            }
             other => Some(other),
         }
     }
@@ -112,10 +145,17 @@ impl Room for MonitorRoom {
         let due = self
             .read_at
             .is_none_or(|t| now.duration_since(t) >= REFRESH);
+        // Another process served or took feedback: read again, at most once a second.
+        let served_changed = self.served_generation != state.served_generation
+            && self
+                .read_at
+                .is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1));
         if self.generation != Some(state.generation)
             || (on_screen && due && self.health_job.is_none())
+            || (served_changed && self.health_job.is_none())
         {
             self.generation = Some(state.generation);
+            self.served_generation = state.served_generation;
             self.read_at = Some(now);
             let root = state.ws.root().to_path_buf();
             state.jobs.replace(&mut self.health_job);
@@ -134,8 +174,14 @@ impl Room for MonitorRoom {
             _ => {}
         }
         match state.poll(&mut self.drift_job) {
-            Some(Finished::Done(d)) => self.drift = Some(d),
-            Some(Finished::Failed(e)) => state.error("Could not compute drift", &e.to_string()),
+            Some(Finished::Done(d)) => {
+                self.drift = Some(d);
+                self.drift_error = None;
+            }
+            Some(Finished::Failed(e)) => {
+                self.drift = None;
+                self.drift_error = Some(e.to_string());
+            }
             _ => {}
         }
     }

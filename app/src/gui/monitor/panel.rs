@@ -5,7 +5,7 @@ use egui::{Color32, RichText};
 
 use crate::gui::widgets::badge::{GREEN, RED, badge};
 use egui_plot::{Bar, BarChart, Legend, Plot};
-use kiln_core::drift::ServingHealth;
+use kiln_core::drift::{ServedWindow, ServingHealth};
 
 use super::{DriftResult, MonitorCommand};
 use crate::gui::command::Command;
@@ -14,8 +14,23 @@ use crate::gui::state::AppState;
 /// Error rate above this raises an alert.
 const ERROR_ALERT: f64 = 0.05;
 
+/// What the drift section compares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DriftMode {
+    /// A served model's inputs against what it trained on.
+    #[default]
+    Served,
+    /// Two dataset versions.
+    Versions,
+}
+
 #[derive(Default)]
 pub struct MonitorView {
+    pub mode: DriftMode,
+    pub served_model: Option<String>,
+    pub window: ServedWindow,
+    /// Whether the served drift was computed once on its own (when the room first had a served model).
+    pub served_started: bool,
     pub reference: Option<String>,
     pub current: Option<String>,
     pub column: Option<String>,
@@ -96,7 +111,7 @@ pub fn ui(
     ui: &mut egui::Ui,
     state: &AppState,
     v: &mut MonitorView,
-    drift: Option<&DriftResult>,
+    drift: Option<Result<&DriftResult, &str>>,
     health: Option<&[ServingHealth]>,
     busy: bool,
     cmds: &mut Vec<Command>,
@@ -172,66 +187,29 @@ pub fn ui(
             }
             ui.separator();
             ui.strong("Data drift");
-            let versions: Vec<String> = state
-                .versions
-                .values()
-                .flatten()
-                .map(|d| format!("{}@{}", d.dataset, d.version))
-                .collect();
-            if versions.len() < 2 {
-                ui.weak(
-                    "Drift compares two dataset versions; import or derive a second one first.",
+            ui.horizontal(|ui| {
+                ui.selectable_value(
+                    &mut v.mode,
+                    DriftMode::Served,
+                    "What a model is served, against what it trained on",
                 );
+                ui.selectable_value(&mut v.mode, DriftMode::Versions, "Two dataset versions");
+            });
+            let ready = match v.mode {
+                DriftMode::Served => served_drift_form(ui, v, health, busy, cmds),
+                DriftMode::Versions => versions_drift_form(ui, state, v, busy, cmds),
+            };
+            if !ready {
                 return;
             }
-            if v.reference.is_none() {
-                v.reference = versions.first().cloned();
-            }
-            if v.current.is_none() {
-                // The newest version of the reference's dataset.
-                let ds = v
-                    .reference
-                    .as_deref()
-                    .and_then(|r| r.split('@').next())
-                    .unwrap_or_default()
-                    .to_owned();
-                v.current = versions
-                    .iter()
-                    .rev()
-                    .find(|x| x.starts_with(&format!("{ds}@")))
-                    .cloned();
-            }
-            ui.horizontal(|ui| {
-                for (label, slot) in [("Reference", &mut v.reference), ("Current", &mut v.current)]
-                {
-                    let l = ui.label(label);
-                    egui::ComboBox::from_id_salt(label)
-                        .selected_text(slot.clone().unwrap_or_default())
-                        .show_ui(ui, |ui| {
-                            for x in &versions {
-                                ui.selectable_value(slot, Some(x.clone()), x);
-                            }
-                        })
-                        .response
-                        .labelled_by(l.id);
+            let drift = match drift {
+                Some(Err(e)) => {
+                    ui.colored_label(ui.visuals().error_fg_color, e);
+                    return;
                 }
-                if ui
-                    .add_enabled(!busy, egui::Button::new("Compute drift"))
-                    .clicked()
-                    && let (Some(r), Some(c)) = (v.reference.clone(), v.current.clone())
-                {
-                    cmds.push(
-                        MonitorCommand::Drift {
-                            reference: r,
-                            current: c,
-                        }
-                        .into(),
-                    );
-                }
-                if busy {
-                    ui.spinner();
-                }
-            });
+                Some(Ok(d)) => Some(d),
+                None => None,
+            };
             let Some(d) = drift else {
                 return;
             };
@@ -338,4 +316,152 @@ pub fn ui(
                     });
             }
         });
+}
+
+/// Pick a served model and a window; computes once on its own the first time a served model is known.
+/// Whether there is something to compare.
+fn served_drift_form(
+    ui: &mut egui::Ui,
+    v: &mut MonitorView,
+    health: Option<&[ServingHealth]>,
+    busy: bool,
+    cmds: &mut Vec<Command>,
+) -> bool {
+    let Some(health) = health else {
+        ui.spinner();
+        return false;
+    };
+    let models: Vec<String> = health.iter().map(|h| h.model.clone()).collect();
+    if models.is_empty() {
+        ui.weak(
+            "No model has been served yet: once one answers requests with their inputs logged \
+             (kiln serve --model NAME@champion --log-every 1), its inputs are compared here with what \
+             it trained on.",
+        );
+        return false;
+    }
+    if v.served_model.as_ref().is_none_or(|m| !models.contains(m)) {
+        v.served_model = models.first().cloned();
+    }
+    let mut compute = false;
+    ui.horizontal(|ui| {
+        let l = ui.label("Model");
+        egui::ComboBox::from_id_salt("served-model")
+            .selected_text(v.served_model.clone().unwrap_or_default())
+            .show_ui(ui, |ui| {
+                for m in &models {
+                    if ui
+                        .selectable_value(&mut v.served_model, Some(m.clone()), m)
+                        .changed()
+                    {
+                        compute = true;
+                    }
+                }
+            })
+            .response
+            .labelled_by(l.id);
+        let l = ui.label("Inputs served");
+        egui::ComboBox::from_id_salt("served-window")
+            .selected_text(v.window.label())
+            .show_ui(ui, |ui| {
+                for w in ServedWindow::EVERY {
+                    if ui.selectable_value(&mut v.window, w, w.label()).changed() {
+                        compute = true;
+                    }
+                }
+            })
+            .response
+            .labelled_by(l.id);
+        if ui
+            .add_enabled(!busy, egui::Button::new("Compute drift"))
+            .clicked()
+        {
+            compute = true;
+        }
+        if busy {
+            ui.spinner();
+        }
+    });
+    if !v.served_started {
+        v.served_started = true;
+        compute = true;
+    }
+    if compute && let Some(m) = v.served_model.clone() {
+        cmds.push(
+            MonitorCommand::ServedDrift {
+                model: m,
+                window: v.window,
+            }
+            .into(),
+        );
+    }
+    true
+}
+
+/// Pick two dataset versions. Whether there is something to compare.
+fn versions_drift_form(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    v: &mut MonitorView,
+    busy: bool,
+    cmds: &mut Vec<Command>,
+) -> bool {
+    let versions: Vec<String> = state
+        .versions
+        .values()
+        .flatten()
+        .map(|d| format!("{}@{}", d.dataset, d.version))
+        .collect();
+    if versions.len() < 2 {
+        ui.weak("Drift compares two dataset versions; import or derive a second one first.");
+        return false;
+    }
+    if v.reference.is_none() {
+        v.reference = versions.first().cloned();
+    }
+    if v.current.is_none() {
+        // The newest version of the reference's dataset.
+        let ds = v
+            .reference
+            .as_deref()
+            .and_then(|r| r.split('@').next())
+            .unwrap_or_default()
+            .to_owned();
+        v.current = versions
+            .iter()
+            .rev()
+            .find(|x| x.starts_with(&format!("{ds}@")))
+            .cloned();
+    }
+    ui.horizontal(|ui| {
+        for (label, slot) in [("Reference", &mut v.reference), ("Current", &mut v.current)] {
+            let l = ui.label(label);
+            egui::ComboBox::from_id_salt(label)
+                .selected_text(slot.clone().unwrap_or_default())
+                .show_ui(ui, |ui| {
+                    for x in &versions {
+                        ui.selectable_value(slot, Some(x.clone()), x);
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+        }
+        if ui
+            .add_enabled(!busy, egui::Button::new("Compute drift"))
+            .clicked()
+            && let (Some(r), Some(c)) = (v.reference.clone(), v.current.clone())
+        {
+            cmds.push(
+                MonitorCommand::Drift {
+                    reference: r,
+                    current: c,
+                }
+                .into(),
+            );
+        }
+        if busy {
+            ui.spinner();
+        }
+    });
+    true
 }

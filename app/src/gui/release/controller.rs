@@ -3,8 +3,7 @@
 //! and the *Try it* predictions.
 
 use kiln_core::Workspace;
-use kiln_core::data::polars::prelude::*;
-use kiln_core::release::ModelOverview;
+use kiln_core::release::{Drawing, HeldOut, ModelOverview, TryInput, TryResult};
 
 use super::ReleaseCommand;
 use crate::gui::jobs::{Finished, Task};
@@ -16,55 +15,86 @@ pub struct ReleaseData {
     pub users: Vec<kiln_core::release::UserRecord>,
     pub models: Vec<ModelOverview>,
     pub audit: Vec<kiln_core::release::AuditRow>,
-    /// Column names of each model's evaluation rows (for *Try it*), and how many rows.
-    pub eval_columns: Vec<(String, Vec<String>, usize)>,
+    /// Per model with evaluation data: what *Try it* picks rows from.
+    pub try_data: Vec<TryData>,
     /// Models whose newest version reads an image from pixel columns: what to draw on.
     pub drawings: Vec<(String, Drawing)>,
 }
 
-/// A canvas for a model that reads `height × width` grey pixel columns (row by row).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Drawing {
+/// A model's evaluation data as *Try it* sees it.
+#[derive(Clone, Debug, Default)]
+pub struct TryData {
+    pub model: String,
+    /// Column names of the evaluation data.
     pub columns: Vec<String>,
-    pub height: usize,
-    pub width: usize,
-    /// The largest pixel value in the evaluation rows (ink).
-    pub ink: f64,
+    /// Per set of versions *Try it* may compare (a candidate and the champion): the held-out rows, or
+    /// why there are none.
+    pub held_out: Vec<(Vec<i64>, Result<HeldOut, String>)>,
 }
 
-fn drawing_of(ws: &Workspace, m: &ModelOverview, eval: &DataFrame) -> Option<Drawing> {
-    let run = ws.run(m.versions.last()?.run_id).ok()?;
-    let spec: kiln_train::FeatureSpec =
-        serde_json::from_value(run.artifacts["feature_spec"].clone()).ok()?;
-    let [channels, height, width] = spec.image?;
-    let columns: Vec<String> = spec
-        .columns
-        .iter()
-        .map(|c| match c {
-            kiln_train::data::FeatureColumn::Numeric { name, .. } => Some(name.clone()),
-            _ => None,
-        })
-        .collect::<Option<_>>()?;
-    if channels != 1 || columns.len() != height * width {
-        return None;
+/// The versions *Try it* compares for a chosen candidate: it, and the champion when another one.
+pub fn tried_versions(m: &ModelOverview, candidate: Option<i64>) -> Vec<i64> {
+    let mut versions: Vec<i64> = candidate.into_iter().collect();
+    if let Some(c) = m.champion.filter(|c| Some(*c) != candidate) {
+        versions.push(c);
     }
-    let ink = columns
-        .iter()
-        .filter_map(|c| {
-            eval.column(c)
-                .ok()?
-                .cast(&DataType::Float64)
-                .ok()?
-                .f64()
-                .ok()?
-                .max()
+    versions
+}
+
+fn try_data(ws: &Workspace, m: &ModelOverview) -> Option<TryData> {
+    let reference = m.brief.eval_dataset.as_ref()?;
+    let version = ws.resolve(reference).ok()?;
+    let eval = ws.load(&version).ok()?;
+    let mut candidates: Vec<i64> = m.requests.iter().map(|r| r.version).collect();
+    candidates.extend(m.versions.last().map(|v| v.version));
+    candidates.sort_unstable();
+    candidates.dedup();
+    let held_out = candidates
+        .into_iter()
+        .map(|c| {
+            let versions = tried_versions(m, Some(c));
+            let held = ws
+                .try_it_rows(&m.name, &versions)
+                .map(|e| e.held_out)
+                .map_err(|e| e.to_string());
+            (versions, held)
         })
-        .fold(0.0, f64::max);
-    Some(Drawing {
-        columns,
-        height,
-        width,
-        ink: if ink > 0.0 { ink } else { 1.0 },
+        .collect();
+    Some(TryData {
+        model: m.name.clone(),
+        columns: eval
+            .get_column_names()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        held_out,
+    })
+}
+
+fn read_all(root: &std::path::Path) -> kiln_core::Result<ReleaseData> {
+    let ws = Workspace::open(root)?;
+    let mut models = Vec::new();
+    let mut tries = Vec::new();
+    let mut drawings = Vec::new();
+    for m in ws.models()? {
+        let o = ws.overview(&m.name)?;
+        if let Some(t) = try_data(&ws, &o) {
+            if let Some(e) = &o.brief.eval_dataset
+                && let Ok(df) = ws.resolve(e).and_then(|v| ws.load(&v))
+                && let Some(d) = ws.drawing_of(&m.name, &df)
+            {
+                drawings.push((m.name.clone(), d));
+            }
+            tries.push(t);
+        }
+        models.push(o);
+    }
+    Ok(ReleaseData {
+        users: ws.users()?,
+        models,
+        audit: ws.audit_log(None)?,
+        try_data: tries,
+        drawings,
     })
 }
 
@@ -76,18 +106,6 @@ impl ReleaseData {
             .filter(|r| r.status == "pending")
             .count()
     }
-}
-
-/// Predictions of model versions on some rows.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TryResult {
-    pub model: String,
-    /// The rows as shown (column, value).
-    pub rows: Vec<Vec<(String, String)>>,
-    /// The true class of each row, when the rows have one.
-    pub truth: Vec<Option<String>>,
-    /// Per version: its classes and, per row, the probabilities.
-    pub versions: Vec<(i64, Vec<String>, Vec<Vec<f64>>)>,
 }
 
 /// A registry write run on a worker; its text is the toast saying what it did.
@@ -120,115 +138,6 @@ impl ReleaseController {
     pub fn serve_busy(&self) -> bool {
         self.serve_job.is_some() || self.stop_job.is_some()
     }
-}
-
-fn read_all(root: &std::path::Path) -> kiln_core::Result<ReleaseData> {
-    let ws = Workspace::open(root)?;
-    let mut models = Vec::new();
-    let mut eval_columns = Vec::new();
-    let mut drawings = Vec::new();
-    for m in ws.models()? {
-        let o = ws.overview(&m.name)?;
-        if let Ok((_, df)) = ws.evaluation_rows(&o.brief, &m.name) {
-            if let Some(d) = drawing_of(&ws, &o, &df) {
-                drawings.push((m.name.clone(), d));
-            }
-            eval_columns.push((
-                m.name.clone(),
-                df.get_column_names()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-                df.height(),
-            ));
-        }
-        models.push(o);
-    }
-    Ok(ReleaseData {
-        users: ws.users()?,
-        models,
-        audit: ws.audit_log(None)?,
-        eval_columns,
-        drawings,
-    })
-}
-
-fn try_rows(
-    root: &std::path::Path,
-    model: &str,
-    versions: &[i64],
-    rows: &[usize],
-    edited: Option<&[(String, String)]>,
-) -> kiln_core::Result<TryResult> {
-    let ws = Workspace::open(root)?;
-    let brief = ws.brief(model)?;
-    let (_, df) = ws.evaluation_rows(&brief, model)?;
-    let picked = if let Some(cells) = edited {
-        // One typed row: each value parsed as the column's type in the evaluation data.
-        let mut cols = Vec::new();
-        for (name, text) in cells {
-            let dtype = df.column(name)?.dtype().clone();
-            let s = Series::new(name.as_str().into(), [text.as_str()]);
-            let c = if text.trim().is_empty() {
-                Series::full_null(name.as_str().into(), 1, &dtype)
-            } else {
-                s.cast(&dtype).map_err(|_| {
-                    kiln_core::CoreError::Invalid(format!(
-                        "`{text}` is not a valid {dtype} for `{name}`"
-                    ))
-                })?
-            };
-            if c.null_count() > 0 && !text.trim().is_empty() {
-                return Err(kiln_core::CoreError::Invalid(format!(
-                    "`{text}` is not a valid {dtype} for `{name}`"
-                )));
-            }
-            cols.push(c.into_column());
-        }
-        DataFrame::new(1, cols)?
-    } else {
-        let idx: Vec<IdxSize> = rows
-            .iter()
-            .filter(|r| **r < df.height())
-            .map(|r| *r as IdxSize)
-            .collect();
-        df.take(&IdxCa::from_vec("idx".into(), idx))?
-    };
-    let mut out_versions = Vec::new();
-    let mut target = None;
-    for &v in versions {
-        let run = ws
-            .overview(model)?
-            .versions
-            .into_iter()
-            .find(|x| x.version == v)
-            .map(|x| x.run_id);
-        let Some(run) = run else { continue };
-        let m = ws.load_model(run)?;
-        target = Some(m.target().to_owned());
-        out_versions.push((v, m.classes().to_vec(), m.predict_proba(&picked)?));
-    }
-    let truth = match target.and_then(|t| picked.column(&t).ok().cloned()) {
-        Some(c) => (0..picked.height())
-            .map(|i| kiln_core::data::cell(&c, i))
-            .collect(),
-        None => vec![None; picked.height()],
-    };
-    let shown = (0..picked.height())
-        .map(|i| {
-            picked
-                .columns()
-                .iter()
-                .map(|c| (c.name().to_string(), kiln_core::data::cell_text(c, i)))
-                .collect()
-        })
-        .collect();
-    Ok(TryResult {
-        model: model.to_owned(),
-        rows: shown,
-        truth,
-        versions: out_versions,
-    })
 }
 
 impl ReleaseController {
@@ -269,7 +178,11 @@ impl ReleaseController {
             } => {
                 state.jobs.replace(&mut self.try_job);
                 self.try_job = state.spawn("Try the models", "release-try", move |_, _| {
-                    try_rows(&root, &model, &versions, &rows, edited.as_deref())
+                    let input = match &edited {
+                        Some(cells) => TryInput::Typed(cells),
+                        None => TryInput::Rows(&rows),
+                    };
+                    Workspace::open(&root)?.try_rows(&model, &versions, &input)
                 });
                 return;
             }

@@ -8,7 +8,8 @@ mod panel;
 mod serve;
 mod try_it;
 
-pub use controller::{ReleaseController, ReleaseData, TryResult};
+pub use controller::{ReleaseController, ReleaseData};
+pub use kiln_core::release::TryResult;
 pub use panel::ReleaseView;
 
 use super::command::Command;

@@ -38,6 +38,10 @@ pub struct ReleaseView {
     pub request_notes: String,
     pub brief_form: Option<BriefForm>,
     pub brief_error: Option<String>,
+    /// The *New model brief* form while it is open, and whether it was sent (it closes once the model
+    /// shows in the registry; a refusal keeps it open with the reason).
+    pub new_brief: Option<BriefForm>,
+    pub new_brief_sent: bool,
     /// Port for *Serve* (0 until first shown: then 8080).
     pub serve_port: u16,
 }
@@ -137,12 +141,34 @@ pub fn ui(
         });
         return;
     };
+    if v.new_brief_sent
+        && let Some(f) = &v.new_brief
+        && data.models.iter().any(|m| m.name == f.model.trim())
+    {
+        v.new_brief = None;
+        v.new_brief_sent = false;
+    }
+    let refusal = ctl.refusal.as_deref().filter(|_| v.new_brief_sent);
     if data.models.is_empty() {
+        if v.new_brief.is_some() {
+            new_brief(ui, state, v, &data.users, refusal, cmds);
+            return;
+        }
         ui.vertical_centered(|ui| {
-            ui.add_space(ui.available_height() * 0.3);
-            ui.heading("No registered models yet");
+            ui.add_space(ui.available_height() * 0.25);
+            ui.heading("No models yet");
             ui.add_space(8.0);
-            ui.label("Register a run's model from its report in the Runs room, or: kiln models register --run RUN --name NAME");
+            ui.label(
+                "A model starts with its brief: the problem it solves, who owns it, what should move \
+                 when it works, the targets a version must meet and the data it is judged on.",
+            );
+            ui.add_space(8.0);
+            if ui.button("New model brief").clicked() {
+                v.new_brief = Some(BriefForm::default());
+                v.brief_error = None;
+            }
+            ui.add_space(8.0);
+            ui.weak("Or register a run's model from its report in the Runs room (kiln models register --run RUN --name NAME).");
         });
         return;
     }
@@ -179,7 +205,10 @@ pub fn ui(
             .response
             .labelled_by(l.id);
         if data.users.is_empty() {
-            ui.weak("No users yet: kiln users add NAME --role approver");
+            ui.weak(
+                "No users yet: the first user is the workspace's admin (kiln users add NAME --role admin \
+                 --by NAME), who then adds the others",
+            );
         } else if let Some(r) = role {
             ui.weak(r.as_str());
         }
@@ -220,9 +249,21 @@ pub fn ui(
                 {
                     v.model = Some(m.name.clone());
                     v.request = None;
+                    v.new_brief = None;
                 }
             }
+            ui.add_space(8.0);
+            if ui.button("New model brief").clicked() {
+                v.new_brief = Some(BriefForm::default());
+                v.brief_error = None;
+            }
         });
+    if v.new_brief.is_some() {
+        egui::ScrollArea::vertical()
+            .id_salt("release-new-brief")
+            .show(ui, |ui| new_brief(ui, state, v, &data.users, refusal, cmds));
+        return;
+    }
     let Some(model) = data
         .models
         .iter()
@@ -234,7 +275,19 @@ pub fn ui(
         .id_salt("release-main")
         .show(ui, |ui| {
             brief(ui, model);
-            brief_editor(ui, v, model, cmds);
+            brief_editor(ui, state, v, model, cmds);
+            if model.versions.is_empty() {
+                ui.separator();
+                ui.horizontal_wrapped(|ui| {
+                    badge(ui, "waiting for a first version", AMBER);
+                    ui.label(format!(
+                        "Train a run in the Train room, then register it from its report in the Runs \
+                         room (or kiln models register --run RUN --name {}).",
+                        model.name
+                    ));
+                });
+                return;
+            }
             ui.separator();
             super::serve::ui(ui, v, ctl, model, cmds);
             ui.separator();
@@ -467,10 +520,11 @@ fn request_detail(
         if rep.gates.is_empty() {
             cols[0].weak("No gates set for this model.");
         }
-        cols[1].strong(format!(
-            "On {} ({} rows)",
-            rep.eval_dataset, rep.candidate.rows
-        ));
+        cols[1].strong(if rep.held_out.total > 0 {
+            format!("On {}: {}", rep.eval_dataset, rep.held_out.sentence())
+        } else {
+            format!("On {} ({} rows)", rep.eval_dataset, rep.candidate.rows)
+        });
         egui::Grid::new(("vs", req.id))
             .striped(true)
             .show(&mut cols[1], |ui| {
@@ -637,6 +691,7 @@ fn request_detail(
 /// The brief, editable by whoever owns the product question; saving audits it (the gates change).
 fn brief_editor(
     ui: &mut egui::Ui,
+    state: &AppState,
     v: &mut ReleaseView,
     m: &ModelOverview,
     cmds: &mut Vec<Command>,
@@ -651,45 +706,7 @@ fn brief_editor(
             let Some(f) = v.brief_form.as_mut() else {
                 return;
             };
-            egui::Grid::new("brief-form").num_columns(2).show(ui, |ui| {
-                for (label, text, hint) in [
-                    (
-                        "Problem",
-                        &mut f.problem,
-                        "what the model decides, for whom",
-                    ),
-                    ("Owner", &mut f.owner, "who answers for it"),
-                    (
-                        "Product metric",
-                        &mut f.product_metric,
-                        "what should move when it works",
-                    ),
-                    ("Evaluation data", &mut f.eval, "DATASET@VERSION"),
-                    (
-                        "Least gain over champion",
-                        &mut f.min_gain,
-                        "e.g. 0.005 (half a point); empty: none",
-                    ),
-                ] {
-                    let l = ui.label(label);
-                    ui.add(
-                        egui::TextEdit::singleline(text)
-                            .hint_text(hint)
-                            .desired_width(360.0),
-                    )
-                    .labelled_by(l.id);
-                    ui.end_row();
-                }
-                let l = ui.label("Success targets (one per line)");
-                ui.add(
-                    egui::TextEdit::multiline(&mut f.targets)
-                        .hint_text("accuracy>=0.95\nrecall:Gentoo>=0.9\nlatency_p99_ms<=20")
-                        .desired_rows(3)
-                        .desired_width(360.0),
-                )
-                .labelled_by(l.id);
-                ui.end_row();
-            });
+            brief_fields(ui, state, f, false);
             if ui.button("Save the brief").clicked() {
                 match f.brief(&m.brief) {
                     Ok(brief) => {
@@ -710,6 +727,150 @@ fn brief_editor(
                 ui.colored_label(ui.visuals().error_fg_color, e);
             }
         });
+}
+
+/// The brief's fields; the model's name too when `named` (a new brief).
+fn brief_fields(ui: &mut egui::Ui, state: &AppState, f: &mut BriefForm, named: bool) {
+    let choices: Vec<String> = state
+        .versions
+        .values()
+        .flatten()
+        .rev()
+        .map(|d| format!("{}@{}", d.dataset, d.version))
+        .collect();
+    egui::Grid::new(("brief-form", named))
+        .num_columns(2)
+        .show(ui, |ui| {
+            if named {
+                let l = ui.label("Model name");
+                ui.add(
+                    egui::TextEdit::singleline(&mut f.model)
+                        .hint_text("e.g. ticket-router (letters, digits, - and _)")
+                        .desired_width(360.0),
+                )
+                .labelled_by(l.id);
+                ui.end_row();
+            }
+            for (label, text, hint) in [
+                (
+                    "Problem",
+                    &mut f.problem,
+                    "what the model decides, for whom",
+                ),
+                ("Owner", &mut f.owner, "who answers for it"),
+                (
+                    "Product metric",
+                    &mut f.product_metric,
+                    "what should move when it works",
+                ),
+                (
+                    "Least gain over champion",
+                    &mut f.min_gain,
+                    "e.g. 0.005 (half a point); empty: none",
+                ),
+            ] {
+                let l = ui.label(label);
+                ui.add(
+                    egui::TextEdit::singleline(text)
+                        .hint_text(hint)
+                        .desired_width(360.0),
+                )
+                .labelled_by(l.id);
+                ui.end_row();
+            }
+            let l = ui.label("Evaluation data");
+            egui::ComboBox::from_id_salt(("brief-eval", named))
+                .width(360.0)
+                .selected_text(if f.eval.is_empty() {
+                    "pick a dataset version".to_owned()
+                } else {
+                    f.eval.clone()
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut f.eval, String::new(), "none yet");
+                    for c in &choices {
+                        ui.selectable_value(&mut f.eval, c.clone(), c);
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "Versions are judged on its test rows when it has a split, and never on rows a \
+                     version trained on.",
+                )
+                .labelled_by(l.id);
+            ui.end_row();
+            let l = ui.label("Success targets (one per line)");
+            ui.add(
+                egui::TextEdit::multiline(&mut f.targets)
+                    .hint_text("accuracy>=0.95\nrecall:Gentoo>=0.9\nlatency_p99_ms<=20")
+                    .desired_rows(3)
+                    .desired_width(360.0),
+            )
+            .labelled_by(l.id);
+            ui.end_row();
+        });
+}
+
+/// *New model brief*: product initiation before any model exists.
+fn new_brief(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    v: &mut ReleaseView,
+    users: &[kiln_core::release::UserRecord],
+    refusal: Option<&str>,
+    cmds: &mut Vec<Command>,
+) {
+    ui.heading("New model brief");
+    ui.label(
+        "What should a model do, for whom, and how will you know it is good enough? Versions trained \
+         later are judged against these targets before anyone can release them.",
+    );
+    ui.add_space(6.0);
+    let by = v
+        .acting
+        .clone()
+        .or_else(|| users.first().map(|u| u.name.clone()))
+        .unwrap_or_else(kiln_core::current_user);
+    let Some(f) = v.new_brief.as_mut() else {
+        return;
+    };
+    brief_fields(ui, state, f, true);
+    let (mut close, mut sent) = (false, false);
+    ui.horizontal(|ui| {
+        if ui.button("Create the brief").clicked() {
+            let name = f.model.trim().to_owned();
+            match f.brief(&kiln_core::release::Brief::default()) {
+                Ok(_) if name.is_empty() => v.brief_error = Some("Give the model a name.".into()),
+                Ok(brief) => {
+                    v.brief_error = None;
+                    v.model = Some(name.clone());
+                    cmds.push(
+                        ReleaseCommand::SetBrief {
+                            model: name,
+                            brief: Box::new(brief),
+                            by: by.clone(),
+                        }
+                        .into(),
+                    );
+                    sent = true;
+                }
+                Err(e) => v.brief_error = Some(e),
+            }
+        }
+        if ui.button("Cancel").clicked() {
+            close = true;
+        }
+    });
+    if let Some(e) = v.brief_error.as_deref().or(refusal) {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    if sent {
+        v.new_brief_sent = true;
+    }
+    if close {
+        v.new_brief = None;
+        v.new_brief_sent = false;
+    }
 }
 
 /// Every version: stage, the PM's verdict on POCs, and what can be done with it.

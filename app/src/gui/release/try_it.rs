@@ -15,31 +15,44 @@ pub fn ui(
     m: &ModelOverview,
     cmds: &mut Vec<Command>,
 ) {
-    let Some((_, columns, rows)) = data.eval_columns.iter().find(|(n, _, _)| *n == m.name) else {
+    let Some(t) = data.try_data.iter().find(|t| t.model == m.name) else {
         ui.weak(format!(
-            "Set the evaluation data first: kiln models brief {} --eval DATASET@V",
+            "Set the evaluation data first (Edit the brief, or kiln models brief {} --eval DATASET@V)",
             m.name
         ));
         return;
     };
+    let columns = &t.columns;
     // The versions to compare: the selected request's (or the newest) and the champion.
     let candidate = v
         .request
         .and_then(|id| m.requests.iter().find(|r| r.id == id))
         .map(|r| r.version)
         .or(m.versions.last().map(|x| x.version));
-    let mut versions: Vec<i64> = candidate.into_iter().collect();
-    if let Some(c) = m.champion.filter(|c| Some(*c) != candidate) {
-        versions.push(c);
-    }
-    ui.label(format!(
-        "Pick a row of the evaluation data ({rows} rows) or edit one, and see what {} predict.",
-        versions
-            .iter()
-            .map(|x| format!("v{x}"))
-            .collect::<Vec<_>>()
-            .join(" and ")
-    ));
+    let versions = super::controller::tried_versions(m, candidate);
+    let names = versions
+        .iter()
+        .map(|x| format!("v{x}"))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let rows = match t.held_out.iter().find(|(vs, _)| *vs == versions) {
+        Some((_, Ok(h))) => {
+            ui.label(format!(
+                "Pick a row of the evaluation data — {} — or edit one, and see what {names} predict.",
+                h.sentence(),
+            ));
+            h.judged()
+        }
+        Some((_, Err(why))) => {
+            ui.colored_label(ui.visuals().error_fg_color, why);
+            return;
+        }
+        None => {
+            ui.weak("No held-out rows are known for these versions yet.");
+            return;
+        }
+    };
+    let rows = &rows;
     ui.horizontal(|ui| {
         ui.label("Row");
         ui.add(egui::DragValue::new(&mut v.try_row).range(0..=rows.saturating_sub(1)));
@@ -160,7 +173,7 @@ pub fn ui(
 fn canvas(
     ui: &mut egui::Ui,
     v: &mut ReleaseView,
-    d: &super::controller::Drawing,
+    d: &kiln_core::release::Drawing,
     model: &str,
     versions: &[i64],
     cmds: &mut Vec<Command>,

@@ -249,9 +249,9 @@ pub fn cost(ui: &mut egui::Ui, v: &mut RunsView, cmds: &mut Vec<Command>) {
         .y_axis_label(v.metric.as_str())
         .x_axis_formatter(move |m, _| {
             if log_x {
-                format!("{:.3e}", 10f64.powf(m.value))
+                crate::gui::widgets::plots::log_axis_number(m.value)
             } else {
-                format!("{}", m.value)
+                crate::gui::widgets::plots::axis_number(m.value, m.step_size)
             }
         })
         .show(ui, |p| {

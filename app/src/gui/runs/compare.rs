@@ -209,9 +209,9 @@ fn curves(
         })
         .y_axis_formatter(move |mark, _| {
             if log {
-                format!("{:.3e}", 10f64.powf(mark.value))
+                crate::gui::widgets::plots::log_axis_number(mark.value)
             } else {
-                format!("{}", mark.value)
+                crate::gui::widgets::plots::axis_number(mark.value, mark.step_size)
             }
         })
         .label_formatter(move |pos| {

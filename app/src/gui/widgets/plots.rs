@@ -85,3 +85,53 @@ pub fn scatter(ui: &mut egui::Ui, x: &str, y: &str, series: &[ScatterSeries]) {
             }
         });
 }
+
+/// An axis mark's number with as many decimals as the grid's step needs: `0.7`, not
+/// `0.7000000000000001`.
+pub fn axis_number(value: f64, step: f64) -> String {
+    let decimals = if step.is_finite() && step > 0.0 {
+        (-step.log10().floor()).clamp(0.0, 12.0) as usize
+    } else {
+        3
+    };
+    let text = format!("{value:.decimals$}");
+    // "-0" and "-0.00" read as zero.
+    if text
+        .trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
+        text.trim_start_matches('-').to_owned()
+    } else {
+        text
+    }
+}
+
+/// A mark of a log10 axis as the number it stands for: `0.001`, `20`, `1e-7`.
+pub fn log_axis_number(exponent: f64) -> String {
+    let v = 10f64.powf(exponent);
+    if (1e-4..1e6).contains(&v) {
+        let digits = (-v.log10().floor()).max(0.0) as usize + 2;
+        let text = format!("{v:.digits$}");
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        text.to_owned()
+    } else {
+        format!("{v:.0e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_numbers_read_plainly() {
+        assert_eq!(axis_number(0.700_000_000_000_000_1, 0.1), "0.7");
+        assert_eq!(axis_number(0.25, 0.05), "0.25");
+        assert_eq!(axis_number(1500.0, 500.0), "1500");
+        assert_eq!(axis_number(-0.000_000_1, 0.1), "0.0");
+        assert_eq!(log_axis_number(-3.0), "0.001");
+        assert_eq!(log_axis_number(1.0), "10");
+        assert_eq!(log_axis_number(-7.0), "1e-7");
+    }
+}

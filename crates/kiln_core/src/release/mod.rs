@@ -5,7 +5,9 @@
 //! (four eyes, roles, admin override with a reason), continuous retraining, and the hash-chained audit
 //! log with its verification.
 
+pub mod heldout;
 pub mod stats;
+pub mod try_it;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -14,8 +16,10 @@ use kiln_data::polars::prelude::*;
 use kiln_store::{CHAMPION, ModelVersion, ReleaseRequest};
 use serde::{Deserialize, Serialize};
 
+pub use heldout::{EvaluationRows, HeldOut, SeenRows};
 pub use kiln_store::{AuditRow, User as UserRecord};
 pub use stats::{PairedComparison, mcnemar_exact};
+pub use try_it::{Drawing, TryInput, TryResult};
 
 use crate::{CoreError, Result, Workspace};
 
@@ -219,6 +223,9 @@ pub struct ReleaseReport {
     pub model: String,
     pub version: i64,
     pub eval_dataset: String,
+    /// The evaluation rows judged on: none of the compared versions trained or validated on them.
+    #[serde(default)]
+    pub held_out: HeldOut,
     pub candidate: Evaluation,
     pub champion_version: Option<i64>,
     pub champion: Option<Evaluation>,
@@ -288,13 +295,30 @@ impl Workspace {
         Ok(self.store.users()?)
     }
 
-    /// Add a user or change a role. The first user may be added by anyone; after that only an admin.
+    /// Add a user or change a role. The first user of a workspace is its admin; while a workspace has
+    /// no admin (one made before this rule), anyone may add one; after that only an admin manages users.
     pub fn set_user(&mut self, name: &str, role: Role, actor: &str) -> Result<()> {
         crate::validate_name(name).map_err(|_| invalid(format!("invalid user name `{name}`")))?;
-        if !self.store.users()?.is_empty() && self.role_of(actor)? != Some(Role::Admin) {
+        let users = self.store.users()?;
+        let has_admin = users
+            .iter()
+            .any(|u| Role::parse(&u.role) == Some(Role::Admin));
+        if users.is_empty() && role != Role::Admin {
+            return Err(invalid(format!(
+                "the first user of a workspace is its admin, who then adds the others: kiln users \
+                 add {name} --role admin --by {name}"
+            )));
+        }
+        if has_admin && self.role_of(actor)? != Some(Role::Admin) {
             return Err(invalid(format!(
                 "only an admin manages users (`{actor}` is {})",
                 self.role_text(actor)?
+            )));
+        }
+        if !has_admin && role != Role::Admin {
+            return Err(invalid(format!(
+                "this workspace has no admin yet: add one first (kiln users add NAME --role admin \
+                 --by NAME), who then adds `{name}`"
             )));
         }
         Ok(self.store.add_user(name, role.as_str(), actor)?)
@@ -339,12 +363,90 @@ impl Workspace {
     /// Replace a model's brief (and so its gates); the evaluation data must resolve.
     pub fn set_brief(&mut self, name: &str, brief: &Brief, by: &str) -> Result<()> {
         crate::validate_name(name).map_err(|_| invalid(format!("invalid model name `{name}`")))?;
-        if let Some(e) = &brief.eval_dataset {
-            self.resolve(e)?;
+        if brief.eval_dataset.is_some() {
+            self.check_evaluation_data(name, brief)?;
         }
         Ok(self
             .store
             .set_brief(name, &serde_json::to_value(brief).unwrap_or_default(), by)?)
+    }
+
+    /// A brief's evaluation data must resolve, have the columns every registered (not archived) version
+    /// reads — its features and its target — and keep rows none of them trained or validated on.
+    fn check_evaluation_data(&self, name: &str, brief: &Brief) -> Result<()> {
+        let Some(reference) = &brief.eval_dataset else {
+            return Ok(());
+        };
+        let eval = self.resolve(reference)?;
+        let columns: std::collections::HashSet<String> = eval
+            .schema
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for mv in self.store.model_versions(name)? {
+            if mv.stage == "archived" {
+                continue;
+            }
+            let run = self.store.run(mv.run_id)?;
+            let mut needed: Vec<String> = run
+                .features
+                .as_array()
+                .map(|c| {
+                    c.iter()
+                        .filter_map(|f| f["name"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            needed.insert(0, run.target.clone());
+            let missing: Vec<String> = needed
+                .iter()
+                .filter(|c| !columns.contains(*c))
+                .map(|c| {
+                    if *c == run.target {
+                        format!("`{c}` (the target)")
+                    } else {
+                        format!("`{c}`")
+                    }
+                })
+                .collect();
+            if !missing.is_empty() {
+                let trained = self.store.version_by_id(run.dataset_version_id)?;
+                return Err(invalid(format!(
+                    "{}@{} cannot judge {name} v{}: it lacks {} of the {} columns v{} reads: {}{}. v{} was \
+                     trained on {}@{}: pick evaluation data with the same columns",
+                    eval.dataset,
+                    eval.version,
+                    mv.version,
+                    missing.len(),
+                    needed.len(),
+                    mv.version,
+                    missing[..missing.len().min(5)].join(", "),
+                    if missing.len() > 5 { ", …" } else { "" },
+                    mv.version,
+                    trained.dataset,
+                    trained.version,
+                )));
+            }
+            self.held_out_rows(brief, name, &[mv.version])?;
+        }
+        Ok(())
+    }
+
+    /// Every model whose brief has evaluation data, with the dataset version it judges on (by id).
+    pub fn evaluation_versions(&self) -> Result<Vec<(String, i64)>> {
+        let mut out = Vec::new();
+        for m in self.models()? {
+            if let Some(e) = self.brief(&m.name)?.eval_dataset
+                && let Ok(v) = self.resolve(&e)
+            {
+                out.push((m.name, v.id));
+            }
+        }
+        Ok(out)
     }
 
     pub fn overview(&self, name: &str) -> Result<ModelOverview> {
@@ -419,29 +521,6 @@ impl Workspace {
         Ok(self.store.set_alias(name, alias, version, by)?)
     }
 
-    /// The evaluation rows of a brief: its evaluation version's `test` rows when it has a `split`
-    /// column, else all its rows.
-    pub fn evaluation_rows(&self, brief: &Brief, name: &str) -> Result<(String, DataFrame)> {
-        let Some(reference) = &brief.eval_dataset else {
-            return Err(invalid(format!(
-                "model `{name}` has no evaluation dataset: kiln models brief {name} --eval DATASET@VERSION"
-            )));
-        };
-        let v = self.resolve(reference)?;
-        let df = self.load(&v)?;
-        let df = if df.column("split").is_ok() {
-            let test = df
-                .clone()
-                .lazy()
-                .filter(col("split").cast(DataType::String).eq(lit("test")))
-                .collect()?;
-            if test.height() > 0 { test } else { df }
-        } else {
-            df
-        };
-        Ok((format!("{}@{}", v.dataset, v.version), df))
-    }
-
     /// Run a model version on evaluation rows: accuracy, per-class scores, per-row latency.
     pub fn evaluate_run(&self, run_id: i64, rows: &DataFrame) -> Result<Evaluation> {
         let model = self.load_model(run_id)?;
@@ -505,18 +584,31 @@ impl Workspace {
     pub fn release_report(&self, name: &str, version: i64) -> Result<ReleaseReport> {
         let brief = self.brief(name)?;
         let v = self.store.model_version(name, version)?;
-        let (eval_dataset, rows) = self.evaluation_rows(&brief, name)?;
-        let candidate = self.evaluate_run(v.run_id, &rows)?;
         let champion_version = self.store.alias(name, CHAMPION)?.filter(|c| *c != version);
-        let champion = match champion_version {
-            Some(c) => Some(self.evaluate_run(self.store.model_version(name, c)?.run_id, &rows)?),
-            None => None,
-        };
         let poc = self
             .store
             .model_versions(name)?
             .into_iter()
             .rfind(|m| m.stage == "poc" && m.version < version && m.accepted == Some(true));
+        // Judged only on rows none of the compared versions trained or validated on.
+        let compared: Vec<i64> = [
+            Some(version),
+            champion_version,
+            poc.as_ref().map(|p| p.version),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let EvaluationRows {
+            dataset: eval_dataset,
+            rows,
+            held_out,
+        } = self.held_out_rows(&brief, name, &compared)?;
+        let candidate = self.evaluate_run(v.run_id, &rows)?;
+        let champion = match champion_version {
+            Some(c) => Some(self.evaluate_run(self.store.model_version(name, c)?.run_id, &rows)?),
+            None => None,
+        };
         let poc_accuracy = match &poc {
             Some(p) => Some(self.evaluate_run(p.run_id, &rows)?.accuracy),
             None => None,
@@ -571,6 +663,7 @@ impl Workspace {
             model: name.to_owned(),
             version,
             eval_dataset,
+            held_out,
             gates_passed: gates.iter().all(|g| g.passed),
             gates,
             candidate,
@@ -762,14 +855,14 @@ impl Workspace {
         name: &str,
         a: i64,
         b: i64,
-    ) -> Result<(PairedComparison, String)> {
+    ) -> Result<(PairedComparison, String, HeldOut)> {
         let brief = self.brief(name)?;
-        let (_, rows) = self.evaluation_rows(&brief, name)?;
+        let EvaluationRows { rows, held_out, .. } = self.held_out_rows(&brief, name, &[a, b])?;
         let ea = self.evaluate_run(self.store.model_version(name, a)?.run_id, &rows)?;
         let eb = self.evaluate_run(self.store.model_version(name, b)?.run_id, &rows)?;
         let c = PairedComparison::of(&ea.correct, &eb.correct, RESAMPLES, BOOTSTRAP_SEED);
         let v = c.verdict(&format!("v{a}"), &format!("v{b}"));
-        Ok((c, v))
+        Ok((c, v, held_out))
     }
 
     /// Walk the audit chain: every row's hash must cover its content and the previous row's hash, and
