@@ -1,0 +1,132 @@
+//! The one Parquet writer of every object (row groups of exactly 64Ki rows, LZ4, statistics), hashing
+//! the bytes with blake3 on their way to the file.
+
+// A part of its parent module: it shares the parent's imports and private items.
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// Rows per row group of every Parquet object Kiln writes. The layout depends on nothing else — not on
+/// how the rows arrive — so a table gets the same bytes, and the same content hash, whether it was
+/// written from memory or streamed in batches.
+pub const ROW_GROUP: usize = 64 * 1024;
+
+/// Kiln's one Parquet writer (LZ4 pages: fast to write and to read back): frames of any size go in,
+/// row groups of exactly [`ROW_GROUP`] rows (the last one shorter) come out as they fill. The bytes are
+/// hashed (blake3) on their way to the file, so the content hash needs no second read.
+pub struct ParquetSink {
+    writer: polars::io::parquet::write::BatchedWriter<HashingFile>,
+    /// The same file, to sync once the footer is written.
+    file: File,
+    hasher: Arc<Mutex<blake3::Hasher>>,
+    pending: Option<DataFrame>,
+    rows: usize,
+    path: std::path::PathBuf,
+}
+
+/// What a [`ParquetSink`] wrote: the file's size and the blake3 of its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub bytes: u64,
+    /// Hex.
+    pub blake3: String,
+}
+
+/// A file that hashes every byte written to it.
+pub(super) struct HashingFile {
+    file: File,
+    hasher: Arc<Mutex<blake3::Hasher>>,
+}
+
+impl std::io::Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher
+            .lock()
+            .map_err(|_| std::io::Error::other("the hasher's lock is poisoned"))?
+            .update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl ParquetSink {
+    pub fn create(out: &Path, schema: &Schema) -> Result<Self, DataError> {
+        let file = File::create(out).map_err(|e| DataError::io(out, e))?;
+        let handle = file.try_clone().map_err(|e| DataError::io(out, e))?;
+        let hasher = Arc::new(Mutex::new(blake3::Hasher::new()));
+        let hashing = HashingFile {
+            file,
+            hasher: hasher.clone(),
+        };
+        let writer = ParquetWriter::new(hashing)
+            .with_compression(ParquetCompression::Lz4Raw)
+            .with_statistics(StatisticsOptions::default())
+            .batched(schema)?;
+        Ok(Self {
+            writer,
+            file: handle,
+            hasher,
+            pending: None,
+            rows: 0,
+            path: out.to_path_buf(),
+        })
+    }
+
+    /// Add rows; every full row group is encoded and written at once.
+    pub fn push(&mut self, df: &DataFrame) -> Result<(), DataError> {
+        if df.height() == 0 {
+            return Ok(());
+        }
+        self.rows += df.height();
+        let mut pending = match self.pending.take() {
+            None => df.clone(),
+            Some(mut p) => {
+                p.vstack_mut(df)?;
+                p
+            }
+        };
+        while pending.height() >= ROW_GROUP {
+            let mut group = pending.slice(0, ROW_GROUP);
+            group.rechunk_mut();
+            self.writer.write_batch(&group)?;
+            pending = pending.slice(ROW_GROUP as i64, pending.height() - ROW_GROUP);
+        }
+        // An empty rest would still hold the buffers of the rows just written.
+        self.pending = (pending.height() > 0).then_some(pending);
+        Ok(())
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Write the last rows and the footer, flush to disk; the file's size and hash.
+    pub fn finish(mut self) -> Result<Written, DataError> {
+        if let Some(mut rest) = self.pending.take().filter(|p| p.height() > 0) {
+            rest.rechunk_mut();
+            self.writer.write_batch(&rest)?;
+        }
+        let bytes = self.writer.finish()?;
+        self.file
+            .sync_all()
+            .map_err(|e| DataError::io(&self.path, e))?;
+        let blake3 = self
+            .hasher
+            .lock()
+            .map_err(|_| DataError::Invalid("the hasher's lock is poisoned".into()))?
+            .finalize()
+            .to_hex()
+            .to_string();
+        Ok(Written { bytes, blake3 })
+    }
+}
+
+/// Write `df` as Parquet to `out` with [`ParquetSink`] and flush it to disk; its size and hash.
+pub fn write_parquet(df: &mut DataFrame, out: &Path) -> Result<Written, DataError> {
+    let mut sink = ParquetSink::create(out, df.schema())?;
+    sink.push(df)?;
+    sink.finish()
+}

@@ -1,0 +1,266 @@
+//! Streaming rewrites of a Parquet object into another through Kiln's one writer: filter, label edits, splits;
+//! the scans with row ids, counts by value and the position of a row id they build on.
+
+// A part of its parent module: it shares the parent's imports and private items.
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// The rows of the Parquet object at `src` (row ids included) matching a polars SQL `condition`, written
+/// by the streaming engine to `out` with Kiln's one writer: the same bytes an in-memory filter of the
+/// loaded version writes, with memory bounded by a batch.
+pub fn filter_to_parquet(
+    src: &Path,
+    condition: &str,
+    out: &Path,
+    cancel: &Cancel,
+) -> Result<crate::Streamed, DataError> {
+    let mut lf = scan_with_ids(src)?;
+    if let Some(expr) = filter_expr(condition)? {
+        lf = lf.filter(expr);
+    }
+    sink_query(lf, out, cancel, |_| {})
+}
+
+/// Run a filtering query through the streaming engine into Kiln's writer at `out`; its errors (an
+/// unknown column, a bad condition) are filter errors, and `out` is removed on any failure.
+pub(super) fn sink_query(
+    lf: LazyFrame,
+    out: &Path,
+    cancel: &Cancel,
+    on_batch: impl Fn(&DataFrame) + Send + Sync + 'static,
+) -> Result<crate::Streamed, DataError> {
+    let schema = lf
+        .clone()
+        .collect_schema()
+        .map_err(|e| DataError::Filter(crate::table::clean(&e)))?
+        .as_ref()
+        .clone();
+    let cleanup = |e: DataError| {
+        let _ = std::fs::remove_file(out);
+        e
+    };
+    let (run, written) = sink_streaming(lf, &schema, out, cancel, on_batch).map_err(cleanup)?;
+    run.map_err(|e| cleanup(DataError::Filter(crate::table::clean(&e))))?;
+    let (rows, written) = written.map_err(cleanup)?;
+    Ok(crate::Streamed {
+        rows,
+        written,
+        schema,
+    })
+}
+
+/// [`crate::set_labels`] on the Parquet object at `src`, batch by batch through the streaming engine into
+/// `out`: the same bytes the in-memory edit writes (the column's type is decided up front from the new
+/// values), with memory bounded by a batch and the labels. Unknown row ids are an error.
+pub fn set_labels_to_parquet(
+    src: &Path,
+    column: &str,
+    labels: &[(u64, Option<String>)],
+    out: &Path,
+    cancel: &Cancel,
+) -> Result<crate::Streamed, DataError> {
+    let mut lf = scan_with_ids(src)?;
+    let source = lf.collect_schema()?;
+    let wanted: HashMap<u64, Option<String>> = labels.iter().cloned().collect();
+    // A numeric column stays numeric when every new value parses (as in memory).
+    let existing = source.get(column).cloned();
+    let target = match &existing {
+        Some(dt) if dt.is_primitive_numeric() => {
+            let new = Series::new(
+                column.into(),
+                wanted.values().cloned().collect::<Vec<Option<String>>>(),
+            );
+            if new.strict_cast(dt).is_ok() {
+                dt.clone()
+            } else {
+                DataType::String
+            }
+        }
+        _ => DataType::String,
+    };
+    let mut schema = lf.collect_schema()?.as_ref().clone();
+    schema.with_column(column.into(), target.clone());
+    let found = Arc::new(Mutex::new(HashSet::<u64>::new()));
+    let (f2, name) = (found.clone(), column.to_owned());
+    let (rows, written) = rewrite(lf, &schema, out, cancel, move |_, df| {
+        let ids = crate::row_ids(&df)?;
+        let mut values: Vec<Option<String>> = match df.column(&name) {
+            Ok(c) => {
+                let s = c.as_materialized_series().cast(&DataType::String)?;
+                s.str()?.iter().map(|v| v.map(str::to_owned)).collect()
+            }
+            Err(_) => vec![None; df.height()],
+        };
+        let mut hit = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(v) = wanted.get(id) {
+                values[i].clone_from(v);
+                hit.push(*id);
+            }
+        }
+        let new = Series::new(name.as_str().into(), values).strict_cast(&target)?;
+        let mut df = df;
+        df.with_column(new.into_column())?;
+        f2.lock()
+            .map_err(|_| DataError::Invalid("labels failed".into()))?
+            .extend(hit);
+        Ok(df)
+    })?;
+    let found = found
+        .lock()
+        .map_err(|_| DataError::Invalid("labels failed".into()))?;
+    if let Some((id, _)) = labels.iter().find(|(id, _)| !found.contains(id)) {
+        return Err(DataError::UnknownRow(*id));
+    }
+    Ok(crate::Streamed {
+        rows,
+        written,
+        schema,
+    })
+}
+
+/// [`crate::split`] of the Parquet object at `src`, streamed into `out`: the parts are drawn from the row
+/// ids and the `stratify` column alone (read on their own), then the object streams through with its
+/// `split` column set — the same bytes as the in-memory split.
+pub fn split_to_parquet(
+    src: &Path,
+    (ratios, seed, stratify): ([f64; 3], u64, Option<&str>),
+    out: &Path,
+    cancel: &Cancel,
+) -> Result<crate::Streamed, DataError> {
+    let lf = scan_with_ids(src)?;
+    let mut keys = vec![col(ROW_ID)];
+    if let Some(c) = stratify {
+        if !lf.clone().collect_schema()?.contains(c) {
+            return Err(DataError::UnknownColumn(c.to_owned()));
+        }
+        keys.push(col(c));
+    }
+    let key_frame = lf
+        .clone()
+        .select(keys)
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single();
+    cancel.check()?;
+    let parts = crate::split(&key_frame, ratios, seed, stratify)?;
+    let parts = parts.column("split")?.as_materialized_series().rechunk();
+    drop(key_frame);
+    let mut schema = lf.clone().collect_schema()?.as_ref().clone();
+    schema.with_column("split".into(), DataType::String);
+    let (rows, written) = rewrite(lf, &schema, out, cancel, move |offset, mut df| {
+        let part = parts.slice(offset as i64, df.height());
+        df.with_column(part.into_column())?;
+        Ok(df)
+    })?;
+    Ok(crate::Streamed {
+        rows,
+        written,
+        schema,
+    })
+}
+
+/// A scan of a Kiln object with its row ids (numbered by position for objects stored without).
+pub fn scan_with_ids(src: &Path) -> Result<LazyFrame, DataError> {
+    let text = src
+        .to_str()
+        .ok_or_else(|| DataError::malformed(src, "the path is not valid UTF-8"))?;
+    let mut lf = LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())?;
+    if !lf.collect_schema()?.contains(ROW_ID) {
+        lf = lf
+            .with_row_index(ROW_ID, None)
+            .with_column(col(ROW_ID).cast(DataType::UInt64));
+    }
+    Ok(lf)
+}
+
+/// How many rows of the Parquet object `src` have each value of `column` (as text), most first; nulls
+/// are not counted, and a column the object lacks has none. One streaming group-by over the column.
+pub fn counts_by_value(src: &Path, column: &str) -> Result<Vec<(String, u64)>, DataError> {
+    const COUNT: &str = "__kiln_count";
+    let lf = scan_with_ids(src)?;
+    if !lf.clone().collect_schema()?.contains(column) {
+        return Ok(Vec::new());
+    }
+    let counted = lf
+        .select([col(column).cast(DataType::String)])
+        .filter(col(column).is_not_null())
+        .group_by([col(column)])
+        .agg([len().cast(DataType::UInt64).alias(COUNT)])
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single();
+    let values = counted.column(column)?.str()?;
+    let counts = counted.column(COUNT)?.u64()?;
+    let mut out: Vec<(String, u64)> = values
+        .iter()
+        .zip(counts.iter())
+        .filter_map(|(v, n)| Some((v?.to_owned(), n?)))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
+}
+
+/// The position of the row with id `row_id` in the Parquet object `src` (with or without stored row
+/// ids), found in one streaming pass over the id column; `None` when no row has it.
+pub fn position_of_row_id(src: &Path, row_id: u64) -> Result<Option<usize>, DataError> {
+    const POSITION: &str = "__kiln_position";
+    let found = scan_with_ids(src)?
+        .select([col(ROW_ID)])
+        .with_row_index(POSITION, None)
+        .filter(col(ROW_ID).eq(lit(row_id)))
+        .select([col(POSITION).cast(DataType::UInt64)])
+        .limit(1)
+        .collect_with_engine(Engine::Streaming)?
+        .unwrap_single();
+    let positions = found.column(POSITION)?.u64()?;
+    Ok(positions
+        .iter()
+        .flatten()
+        .next()
+        .map(|p| usize::try_from(p).unwrap_or(usize::MAX)))
+}
+
+/// Stream `lf` through `f` (given each batch's first row and the batch, in order) into Kiln's Parquet
+/// writer at `out`; the rows and bytes written.
+pub(super) fn rewrite(
+    lf: LazyFrame,
+    schema: &Schema,
+    out: &Path,
+    cancel: &Cancel,
+    f: impl Fn(usize, DataFrame) -> Result<DataFrame, DataError> + Send + Sync + 'static,
+) -> Result<(usize, crate::Written), DataError> {
+    let sink = Arc::new(Mutex::new(crate::ParquetSink::create(out, schema)?));
+    let s2 = sink.clone();
+    finish_pass(for_each_batch(lf, cancel, move |df| {
+        let mut sink = s2
+            .lock()
+            .map_err(|_| DataError::Invalid("the Parquet writer failed".into()))?;
+        let offset = sink.rows();
+        sink.push(&f(offset, df)?)
+    }))?;
+    cancel.check()?;
+    let sink = Arc::try_unwrap(sink)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+        .ok_or_else(|| DataError::Invalid("the streaming query did not finish".into()))?;
+    let rows = sink.rows();
+    Ok((rows, sink.finish()?))
+}
+
+/// The rows of `table` matching `expr`, written by the streaming engine to `out` (removed on failure).
+pub(super) fn stream_filter(
+    table: &PagedFrame,
+    expr: Expr,
+    out: &Path,
+    cancel: &Cancel,
+    progress: &Progress,
+) -> Result<(), DataError> {
+    progress.set(0.05, "filtering");
+    let total = table.height().max(1);
+    let progress2 = progress.clone();
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    sink_query(table.lazy()?.filter(expr), out, cancel, move |df| {
+        let n = seen.fetch_add(df.height(), std::sync::atomic::Ordering::Relaxed) + df.height();
+        progress2.set((n as f32 / total as f32).min(0.3), "filtering");
+    })?;
+    Ok(())
+}
