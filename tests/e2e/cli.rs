@@ -405,3 +405,31 @@ fn help_lists_the_user_commands_and_no_benchmarks() {
     let r = kiln(d.path(), &["bench", "import"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+#[test]
+fn every_command_and_subcommand_says_what_it_does() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for sub in cmd.get_subcommands() {
+            let name = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                missing.push(name.clone());
+            }
+            walk(sub, &name, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&kiln_app::cli::Cli::command(), "kiln", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "commands without help text: {missing:?}"
+    );
+    // And the help a user asks for says it.
+    let d = tempfile::tempdir().unwrap();
+    let help = kiln(d.path(), &["release", "--help"]);
+    assert!(
+        help.stdout.contains("Turn down a pending request"),
+        "{}",
+        help.stdout
+    );
+}

@@ -37,6 +37,8 @@ pub struct DriftResult {
     pub current: String,
     pub report: DriftReport,
     pub histograms: Vec<ColumnHistogram>,
+    /// Served inputs against training rows (the labels then carry their own counts).
+    pub served: bool,
 }
 
 #[derive(Default)]
@@ -108,6 +110,7 @@ impl Room for MonitorRoom {
                         current,
                         report,
                         histograms,
+                        served: false,
                     })
                 });
                 None
@@ -127,6 +130,7 @@ impl Room for MonitorRoom {
                             current: d.current,
                             report: d.report,
                             histograms: d.histograms,
+                            served: true,
                         })
                     },
                 );

@@ -221,15 +221,26 @@ pub fn ui(
                     badge(ui, "no dataset drift", GREEN);
                 }
                 ui.label(
-                    RichText::new(format!(
-                        "{} of {} columns of {} moved away from {} ({} rows against {}).",
-                        r.drifted_columns,
-                        r.columns.len(),
-                        d.current,
-                        d.reference,
-                        r.current_rows,
-                        r.reference_rows
-                    ))
+                    RichText::new(if d.served {
+                        // The labels say what was compared and how many rows each has.
+                        format!(
+                            "{} of {} columns moved away: the {}, against {}.",
+                            r.drifted_columns,
+                            r.columns.len(),
+                            d.current,
+                            d.reference,
+                        )
+                    } else {
+                        format!(
+                            "{} of {} columns of {} moved away from {} ({} rows against {}).",
+                            r.drifted_columns,
+                            r.columns.len(),
+                            d.current,
+                            d.reference,
+                            r.current_rows,
+                            r.reference_rows
+                        )
+                    })
                     .strong(),
                 );
             });

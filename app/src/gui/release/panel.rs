@@ -325,63 +325,96 @@ fn brief(ui: &mut egui::Ui, m: &ModelOverview) {
             ui.label(format!("· judged on {e}"));
         }
     });
-    // Evaluations known from the requests' reports, by version.
-    let mut evals: std::collections::BTreeMap<i64, kiln_core::release::Evaluation> =
-        std::collections::BTreeMap::default();
-    for r in &m.requests {
-        if let Some(rep) = report_of(r) {
-            if let (Some(cv), Some(ce)) = (rep.champion_version, rep.champion.clone()) {
-                evals.entry(cv).or_insert(ce);
-            }
-            evals.insert(rep.version, rep.candidate);
-        }
-    }
     if b.targets.is_empty() {
         ui.weak("No success targets yet: kiln models brief NAME --target accuracy>=0.95 --eval DATASET@V");
         return;
     }
-    let champion = m.champion.and_then(|c| evals.get(&c));
+    // One report's numbers only: its candidate and champion were judged on the same held-out rows, so
+    // they can stand side by side (two reports judge on different rows).
+    let latest = m
+        .requests
+        .iter()
+        .filter_map(|r| Some((r.id, report_of(r)?)))
+        .max_by_key(|(id, _)| *id)
+        .map(|(_, rep)| rep);
+    let Some(rep) = latest else {
+        egui::Grid::new("targets").striped(true).show(ui, |ui| {
+            ui.strong("Success target");
+            ui.end_row();
+            for t in &b.targets {
+                ui.label(t.text());
+                ui.end_row();
+            }
+        });
+        ui.weak(
+            "No version has been judged yet: a release request judges one against these targets.",
+        );
+        return;
+    };
+    let champion = match m.champion {
+        Some(c) if rep.champion_version == Some(c) => rep.champion.as_ref().map(|e| (c, e)),
+        Some(c) if rep.version == c => Some((c, &rep.candidate)),
+        _ => None,
+    };
+    let candidate = Some((rep.version, &rep.candidate)).filter(|(v, _)| Some(*v) != m.champion);
+    let cell = |ui: &mut egui::Ui,
+                t: &kiln_core::release::Target,
+                e: Option<&kiln_core::release::Evaluation>| {
+        match e.and_then(|e| e.metric(&t.metric)) {
+            Some(val) => {
+                let ok = match t.op {
+                    kiln_core::release::Op::AtLeast => val >= t.value,
+                    kiln_core::release::Op::AtMost => val <= t.value,
+                };
+                ui.horizontal(|ui| {
+                    ui.label(format!("{val:.3}"));
+                    badge(
+                        ui,
+                        if ok { "meets" } else { "misses" },
+                        if ok { GREEN } else { RED },
+                    );
+                });
+            }
+            None => {
+                ui.weak("—");
+            }
+        }
+    };
     egui::Grid::new("targets").striped(true).show(ui, |ui| {
         ui.strong("Success target");
-        ui.strong("Champion");
-        ui.strong("Best version");
+        ui.strong(match champion {
+            Some((c, _)) => format!("Champion v{c}"),
+            None => "Champion".to_owned(),
+        });
+        if let Some((v, _)) = candidate {
+            ui.strong(format!("Candidate v{v}"));
+        }
         ui.end_row();
         for t in &b.targets {
             ui.label(t.text());
-            match champion.and_then(|e| e.metric(&t.metric)) {
-                Some(val) => {
-                    let ok = match t.op {
-                        kiln_core::release::Op::AtLeast => val >= t.value,
-                        kiln_core::release::Op::AtMost => val <= t.value,
-                    };
-                    ui.horizontal(|ui| {
-                        ui.label(format!("{val:.3}"));
-                        badge(
-                            ui,
-                            if ok { "meets" } else { "misses" },
-                            if ok { GREEN } else { RED },
-                        );
-                    });
-                }
-                None => {
-                    ui.weak("no champion yet");
-                }
+            if champion.is_some() {
+                cell(ui, t, champion.map(|(_, e)| e));
+            } else {
+                ui.weak(if m.champion.is_some() {
+                    "not in the latest request"
+                } else {
+                    "no champion yet"
+                });
             }
-            let better = |a: f64, b: f64| match t.op {
-                kiln_core::release::Op::AtLeast => a > b,
-                kiln_core::release::Op::AtMost => a < b,
-            };
-            let best = evals
-                .iter()
-                .filter_map(|(ver, e)| Some((*ver, e.metric(&t.metric)?)))
-                .reduce(|a, b| if better(b.1, a.1) { b } else { a });
-            match best {
-                Some((ver, val)) => ui.label(format!("v{ver}: {val:.3}")),
-                None => ui.weak("—"),
-            };
+            if let Some((_, e)) = candidate {
+                cell(ui, t, Some(e));
+            }
             ui.end_row();
         }
     });
+    if rep.held_out.total > 0 {
+        ui.weak(format!(
+            "From release request of v{}: on {}, {}.",
+            rep.version,
+            rep.eval_dataset,
+            rep.held_out.sentence()
+        ));
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
