@@ -4,25 +4,12 @@
 
 use std::path::Path;
 
+use crate::release::{ok, refused};
 use crate::support::{Run, kiln};
-
-fn ok(r: Run) -> Run {
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    r
-}
-
-fn refused(r: &Run, says: &str) {
-    assert_ne!(r.code, 0, "accepted: {}", r.stdout);
-    assert!(
-        r.stderr.contains(says),
-        "expected `{says}` in: {}",
-        r.stderr
-    );
-}
 
 /// Rows of the run's own test evaluation (the support of every class).
 fn test_rows(ws: &Path, run: &str) -> (u64, f64) {
-    let r = ok(kiln(ws, &["runs", "show", run, "--json"])).json();
+    let r = ok(&kiln(ws, &["runs", "show", run, "--json"])).json();
     let rows = r["evaluation"]["per_class"]
         .as_array()
         .unwrap()
@@ -32,31 +19,18 @@ fn test_rows(ws: &Path, run: &str) -> (u64, f64) {
     (rows, r["metrics"]["test_accuracy"].as_f64().unwrap())
 }
 
+fn add_user(ws: &Path, name: &str, role: &str, by: &str) -> Run {
+    kiln(ws, &["users", "add", name, "--role", role, "--by", by])
+}
+
 fn users(ws: &Path) {
-    ok(kiln(
-        ws,
-        &["users", "add", "ada", "--role", "admin", "--by", "ada"],
-    ));
-    ok(kiln(
-        ws,
-        &[
-            "users",
-            "add",
-            "sam",
-            "--role",
-            "data-scientist",
-            "--by",
-            "ada",
-        ],
-    ));
-    ok(kiln(
-        ws,
-        &["users", "add", "pat", "--role", "approver", "--by", "ada"],
-    ));
+    ok(&add_user(ws, "ada", "admin", "ada"));
+    ok(&add_user(ws, "sam", "data-scientist", "ada"));
+    ok(&add_user(ws, "pat", "approver", "ada"));
 }
 
 fn train(ws: &Path, dataset: &str, seed: &str) {
-    ok(kiln(
+    ok(&kiln(
         ws,
         &[
             "train",
@@ -75,7 +49,7 @@ fn train(ws: &Path, dataset: &str, seed: &str) {
 }
 
 fn register(ws: &Path, run: &str, model: &str) {
-    ok(kiln(
+    ok(&kiln(
         ws,
         &[
             "models", "register", "--run", run, "--name", model, "--by", "sam",
@@ -117,7 +91,7 @@ fn evaluation_on_the_training_version_uses_only_rows_no_compared_version_saw() {
     train(&ws, "penguins@1", "2");
     register(&ws, "1", "penguin-id");
     register(&ws, "2", "penguin-id");
-    ok(brief(&ws, "penguin-id", "penguins@1"));
+    ok(&brief(&ws, "penguin-id", "penguins@1"));
     let total = 344;
 
     // One version: exactly its run's test rows are judged, with the run's own test accuracy.
@@ -133,7 +107,7 @@ fn evaluation_on_the_training_version_uses_only_rows_no_compared_version_saw() {
         "the gate's accuracy is the run's test accuracy: {} vs {accuracy}",
         g["candidate"]["accuracy"]
     );
-    let text = ok(kiln(&ws, &["gate", "penguin-id", "--version", "1"])).stdout;
+    let text = ok(&kiln(&ws, &["gate", "penguin-id", "--version", "1"])).stdout;
     assert!(
         text.contains(&format!(
             "judged on {rows} rows none of the version trained on ({} of 344 left out: v1 trained or validated on them)",
@@ -143,7 +117,7 @@ fn evaluation_on_the_training_version_uses_only_rows_no_compared_version_saw() {
     );
 
     // v1 becomes champion; v2 against it is judged on the rows neither saw.
-    let r = ok(kiln(
+    let r = ok(&kiln(
         &ws,
         &[
             "release",
@@ -158,7 +132,7 @@ fn evaluation_on_the_training_version_uses_only_rows_no_compared_version_saw() {
     ))
     .json();
     let id = r["request_id"].as_i64().unwrap().to_string();
-    ok(kiln(
+    ok(&kiln(
         &ws,
         &["release", "approve", &id, "--by", "pat", "--comment", "ok"],
     ));
@@ -186,14 +160,14 @@ fn evaluation_on_the_training_version_uses_only_rows_no_compared_version_saw() {
     };
     assert_eq!(judged, both);
     // The paired comparison and the release request use the same rows, and say so.
-    let cmp = ok(kiln(&ws, &["release", "compare", "penguin-id", "1", "2"])).stdout;
+    let cmp = ok(&kiln(&ws, &["release", "compare", "penguin-id", "1", "2"])).stdout;
     assert!(
         cmp.contains(&format!(
             "judged on {judged} rows none of the versions trained on"
         )),
         "{cmp}"
     );
-    let r = ok(kiln(
+    let r = ok(&kiln(
         &ws,
         &[
             "release",
@@ -216,7 +190,7 @@ fn no_held_out_row_refuses_and_files_nothing_and_other_columns_are_refused() {
     let ws = crate::support::penguins_workspace(d.path());
     users(&ws);
     // penguins@2: a split with no test part, so every row is trained or validated on.
-    ok(kiln(
+    ok(&kiln(
         &ws,
         &[
             "datasets",
@@ -230,17 +204,17 @@ fn no_held_out_row_refuses_and_files_nothing_and_other_columns_are_refused() {
     ));
     train(&ws, "penguins@2", "1");
     register(&ws, "1", "all-seen");
-    let audit_before = ok(kiln(&ws, &["audit", "log", "--json"])).json()["rows"]
+    let audit_before = ok(&kiln(&ws, &["audit", "log", "--json"])).json()["rows"]
         .as_array()
         .unwrap()
         .len();
     let r = brief(&ws, "all-seen", "penguins@2");
     refused(&r, "no evaluation row is held out");
     refused(&r, "kiln datasets split penguins");
-    let show = ok(kiln(&ws, &["models", "show", "all-seen", "--json"])).json();
+    let show = ok(&kiln(&ws, &["models", "show", "all-seen", "--json"])).json();
     assert_eq!(show["brief"]["eval_dataset"], serde_json::Value::Null);
     // A brief set before the version existed: the release request is refused and nothing is filed.
-    ok(brief(&ws, "late", "penguins@2"));
+    ok(&brief(&ws, "late", "penguins@2"));
     register(&ws, "1", "late");
     refused(
         &kiln(
@@ -261,11 +235,11 @@ fn no_held_out_row_refuses_and_files_nothing_and_other_columns_are_refused() {
         &kiln(&ws, &["gate", "late", "--version", "1"]),
         "no evaluation row is held out",
     );
-    let list = ok(kiln(&ws, &["release", "list", "--json"])).json();
+    let list = ok(&kiln(&ws, &["release", "list", "--json"])).json();
     assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
     // Evaluation data of another dataset, with other columns.
     let iris = crate::support::fixture("iris.csv");
-    ok(kiln(
+    ok(&kiln(
         &ws,
         &[
             "import",
@@ -280,7 +254,7 @@ fn no_held_out_row_refuses_and_files_nothing_and_other_columns_are_refused() {
     let r = brief(&ws, "all-seen", "iris@1");
     refused(&r, "iris@1 cannot judge all-seen v1");
     refused(&r, "`species`");
-    let audit_after = ok(kiln(&ws, &["audit", "log", "--json"])).json()["rows"]
+    let audit_after = ok(&kiln(&ws, &["audit", "log", "--json"])).json()["rows"]
         .as_array()
         .unwrap()
         .len();
@@ -292,45 +266,17 @@ fn no_held_out_row_refuses_and_files_nothing_and_other_columns_are_refused() {
 fn the_first_user_is_the_admin_and_a_workspace_without_one_can_get_one() {
     let d = tempfile::tempdir().unwrap();
     let ws = d.path().join("ws");
-    let r = kiln(
-        &ws,
-        &[
-            "users",
-            "add",
-            "sam",
-            "--role",
-            "data-scientist",
-            "--by",
-            "sam",
-        ],
-    );
+    let r = add_user(&ws, "sam", "data-scientist", "sam");
     refused(&r, "the first user of a workspace is its admin");
     refused(&r, "kiln users add sam --role admin --by sam");
     assert_eq!(
-        ok(kiln(&ws, &["users", "list", "--json"])).json(),
+        ok(&kiln(&ws, &["users", "list", "--json"])).json(),
         serde_json::json!([])
     );
-    ok(kiln(
-        &ws,
-        &["users", "add", "ada", "--role", "admin", "--by", "ada"],
-    ));
-    ok(kiln(
-        &ws,
-        &[
-            "users",
-            "add",
-            "sam",
-            "--role",
-            "data-scientist",
-            "--by",
-            "ada",
-        ],
-    ));
+    ok(&add_user(&ws, "ada", "admin", "ada"));
+    ok(&add_user(&ws, "sam", "data-scientist", "ada"));
     refused(
-        &kiln(
-            &ws,
-            &["users", "add", "eve", "--role", "admin", "--by", "sam"],
-        ),
+        &add_user(&ws, "eve", "admin", "sam"),
         "only an admin manages users",
     );
     // A workspace whose only user is an approver (made before the rule) is not locked: anyone may add
@@ -342,33 +288,13 @@ fn the_first_user_is_the_admin_and_a_workspace_without_one_can_get_one() {
         .add_user("pat", "approver", "pat")
         .unwrap();
     refused(
-        &kiln(
-            &old,
-            &["users", "add", "sam", "--role", "approver", "--by", "pat"],
-        ),
+        &add_user(&old, "sam", "approver", "pat"),
         "has no admin yet",
     );
-    ok(kiln(
-        &old,
-        &["users", "add", "root", "--role", "admin", "--by", "pat"],
-    ));
-    ok(kiln(
-        &old,
-        &[
-            "users",
-            "add",
-            "sam",
-            "--role",
-            "data-scientist",
-            "--by",
-            "root",
-        ],
-    ));
+    ok(&add_user(&old, "root", "admin", "pat"));
+    ok(&add_user(&old, "sam", "data-scientist", "root"));
     refused(
-        &kiln(
-            &old,
-            &["users", "add", "eve", "--role", "admin", "--by", "pat"],
-        ),
+        &add_user(&old, "eve", "admin", "pat"),
         "only an admin manages users",
     );
 }

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use crate::support::{Run, kiln};
 
-fn ok(r: &Run) -> &Run {
+pub fn ok(r: &Run) -> &Run {
     assert_eq!(r.code, 0, "{}", r.stderr);
     r
 }
 
-fn refused(r: &Run, says: &str) {
+pub fn refused(r: &Run, says: &str) {
     assert_ne!(r.code, 0, "accepted: {}", r.stdout);
     assert!(
         r.stderr.contains(says),

@@ -31,6 +31,18 @@ fn invalid(message: impl Into<String>) -> CoreError {
     CoreError::Invalid(message.into())
 }
 
+/// The feature columns a run reads, by name, as it recorded them.
+fn feature_names(run: &kiln_store::Run) -> Vec<String> {
+    run.features
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|f| f["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// What a workspace user may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -392,15 +404,7 @@ impl Workspace {
                 continue;
             }
             let run = self.store.run(mv.run_id)?;
-            let mut needed: Vec<String> = run
-                .features
-                .as_array()
-                .map(|c| {
-                    c.iter()
-                        .filter_map(|f| f["name"].as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut needed = feature_names(&run);
             needed.insert(0, run.target.clone());
             let missing: Vec<String> = needed
                 .iter()
@@ -949,15 +953,7 @@ impl Workspace {
             .run(self.store.model_version(name, champion)?.run_id)?;
         let params: kiln_train::TrainParams = serde_json::from_value(run.params.clone())
             .map_err(|e| invalid(format!("run {} has unreadable parameters: {e}", run.id)))?;
-        let features: Vec<String> = run
-            .features
-            .as_array()
-            .map(|c| {
-                c.iter()
-                    .filter_map(|f| f["name"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let features = feature_names(&run);
         let trained_on = self.store.version_by_id(run.dataset_version_id)?;
         let dataset = dataset.map_or_else(
             || trained_on.dataset.clone(),
