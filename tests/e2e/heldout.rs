@@ -107,7 +107,9 @@ fn evaluation_on_the_training_version_uses_only_rows_no_compared_version_saw() {
         "the gate's accuracy is the run's test accuracy: {} vs {accuracy}",
         g["candidate"]["accuracy"]
     );
-    let text = ok(&kiln(&ws, &["gate", "penguin-id", "--version", "1"])).stdout;
+    let text = ok(&kiln(&ws, &["gate", "penguin-id", "--version", "1"]))
+        .stdout
+        .clone();
     assert!(
         text.contains(&format!(
             "judged on {rows} rows none of the version trained on ({} of 344 left out: v1 trained or validated on them)",
@@ -160,7 +162,9 @@ fn evaluation_on_the_training_version_uses_only_rows_no_compared_version_saw() {
     };
     assert_eq!(judged, both);
     // The paired comparison and the release request use the same rows, and say so.
-    let cmp = ok(&kiln(&ws, &["release", "compare", "penguin-id", "1", "2"])).stdout;
+    let cmp = ok(&kiln(&ws, &["release", "compare", "penguin-id", "1", "2"]))
+        .stdout
+        .clone();
     assert!(
         cmp.contains(&format!(
             "judged on {judged} rows none of the versions trained on"
