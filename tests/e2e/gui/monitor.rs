@@ -169,4 +169,23 @@ fn monitor_compares_what_a_model_is_served_with_what_it_trained_on() {
         room.drift.as_ref().unwrap().current,
         "inputs penguin-id was served since the last release (60 requests)"
     );
+    // A server in another process answers ten more: the health shows them within 2 s.
+    let more: Vec<kiln_core::ServedRequestRecord> = rows[..10].to_vec();
+    let start = std::time::Instant::now();
+    Workspace::open(&ws_dir).unwrap().log_served(&more).unwrap();
+    let requests = |h: &egui_kittest::Harness<'_, kiln_app::gui::KilnApp>| {
+        let room = h
+            .state()
+            .room::<kiln_app::gui::monitor::MonitorRoom>()
+            .unwrap();
+        room.health.as_ref().map(|x| x[0].requests)
+    };
+    while requests(&h) != Some(70) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "the served requests of another process did not show within 2 s"
+        );
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
