@@ -212,8 +212,13 @@ impl Workspace {
         let ids = kiln_data::row_ids(&df)?;
         for &mv in &versions {
             let run = self.store.model_version(name, mv)?.run_id;
+            // Rows of another dataset are other rows: nothing to read back.
+            let trained = self.store.run(run)?.dataset_version_id;
+            if self.store.version_by_id(trained)?.dataset_id != v.dataset_id {
+                continue;
+            }
             let s = self.rows_seen_by(run)?;
-            if s.dataset_id == v.dataset_id && ids.iter().any(|id| s.ids.contains(id)) {
+            if ids.iter().any(|id| s.ids.contains(id)) {
                 trained_on.push(mv);
                 seen.extend(s.ids);
             }
