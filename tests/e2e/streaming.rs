@@ -547,3 +547,53 @@ fn labels_on_a_version_larger_than_the_budget_stream_to_the_same_version_as_memo
     );
     assert_eq!(diffs[..2], diffs[2..], "the same diff either way");
 }
+
+#[test]
+fn the_rows_a_streamed_run_trained_on_are_found_again_for_held_out_evaluation() {
+    use std::sync::atomic::AtomicBool;
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("c.csv");
+    std::fs::write(&file, classes_csv(kiln_core::data::ROW_GROUP + 3_000)).unwrap();
+    let mut ws = Workspace::open(&d.path().join("ws")).unwrap();
+    import(&mut ws, &file).unwrap();
+    let mut params = kiln_train::TrainParams::default();
+    for (k, v) in [("epochs", "1"), ("hidden", "8"), ("batch_size", "512")] {
+        params.set(k, v).unwrap();
+    }
+    let req = kiln_core::training::TrainRequest {
+        dataset: "big@1".into(),
+        target: "label".into(),
+        features: None,
+        params,
+        device: kiln_train::DeviceChoice::Cpu,
+        sweep_id: None,
+    };
+    let never = AtomicBool::new(false);
+    let total = (kiln_core::data::ROW_GROUP + 3_000) as u64;
+    // In memory (a stratified split by seed), then streamed (a seeded hash of the row position).
+    let in_memory = ws.train(&req, &never, &mut |_| {}).unwrap().run_id;
+    ws.set_memory_budget(1);
+    let streamed = ws.train(&req, &never, &mut |_| {}).unwrap().run_id;
+    for run in [in_memory, streamed] {
+        let r = ws.run(run).unwrap();
+        let tested: u64 = r.evaluation["per_class"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["support"].as_u64().unwrap())
+            .sum();
+        let seen = ws.rows_seen_by(run).unwrap();
+        assert_eq!(
+            seen.ids.len() as u64,
+            total - tested,
+            "run {run} ({}): every row but its test rows",
+            r.split
+        );
+        assert!(seen.ids.iter().all(|id| *id < total));
+    }
+    assert_ne!(
+        ws.rows_seen_by(in_memory).unwrap().ids,
+        ws.rows_seen_by(streamed).unwrap().ids,
+        "two ways of drawing the split"
+    );
+}
