@@ -385,19 +385,7 @@ fn the_default_queue_holds_nine_in_ten_of_seeded_flips_in_its_top_rows() {
     use rand::seq::SliceRandom;
     use rand::{Rng, SeedableRng};
     let d = tempfile::tempdir().unwrap();
-    let ws = d.path().join("ws");
-    let digits = crate::support::asset("digits.csv");
-    let imported = kiln(
-        &ws,
-        &[
-            "import",
-            digits.to_str().unwrap(),
-            "--name",
-            "digits",
-            "--no-header",
-        ],
-    );
-    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let ws = crate::support::digits_workspace(d.path());
     // 5 % of the labels flipped to another digit drawn uniformly (seeded), committed as digits@2.
     let w = kiln_core::Workspace::open(&ws).unwrap();
     let df = w.load(&w.resolve("digits@1").unwrap()).unwrap();

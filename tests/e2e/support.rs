@@ -125,6 +125,24 @@ pub fn penguins_workspace(dir: &Path) -> PathBuf {
     ws
 }
 
+/// A workspace `ws` in `dir` with the demo digits imported as `digits@1` (label in `column_65`).
+pub fn digits_workspace(dir: &Path) -> PathBuf {
+    let ws = dir.join("ws");
+    let p = asset("digits.csv");
+    let r = kiln(
+        &ws,
+        &[
+            "import",
+            p.to_str().unwrap(),
+            "--name",
+            "digits",
+            "--no-header",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    ws
+}
+
 /// A CPU training request for penguins' species with these `--param` values.
 pub fn penguins_request(params: &[(&str, &str)]) -> kiln_core::training::TrainRequest {
     let mut p = kiln_train::TrainParams::default();
