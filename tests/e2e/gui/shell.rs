@@ -84,7 +84,7 @@ fn a_pm_starts_with_a_brief_and_the_app_follows_the_command_line() {
     h.get_by_label("New model brief").click();
     h.run_steps(2);
     for (field, text) in [
-        ("Model name", "penguin-id"),
+        ("Model name", "penguin id"),
         ("Problem", "Tell the species from body measurements"),
         ("Owner", "pat"),
         ("Product metric", "field notes filed without an expert"),
@@ -98,10 +98,38 @@ fn a_pm_starts_with_a_brief_and_the_app_follows_the_command_line() {
     h.run_steps(2);
     h.get_by_label("penguins@1").click();
     h.run_steps(2);
+    // A name the registry refuses: the reason shows, the form stays with what was typed.
+    h.get_by_label("Create the brief").click();
+    settle(&mut h);
+    wait_for(&mut h, "invalid model name `penguin id`");
+    h.get_by_label("New model brief");
+    let form = |h: &mut Harness<'_, KilnApp>| {
+        h.state_mut()
+            .room_mut::<kiln_app::gui::release::ReleaseRoom>()
+            .unwrap()
+            .view_mut()
+            .new_brief
+            .clone()
+    };
+    let typed = form(&mut h).expect("the form is still open");
+    assert_eq!(typed.problem, "Tell the species from body measurements");
+    h.state_mut()
+        .room_mut::<kiln_app::gui::release::ReleaseRoom>()
+        .unwrap()
+        .view_mut()
+        .new_brief
+        .as_mut()
+        .unwrap()
+        .model = "penguin-id".into();
+    h.run_steps(2);
     screenshot(&mut h, "release-new-brief");
     h.get_by_label("Create the brief").click();
     settle(&mut h);
     wait_for(&mut h, "waiting for a first version");
+    assert!(
+        form(&mut h).is_none(),
+        "the form closed once the model showed"
+    );
     h.get_by_label("Tell the species from body measurements");
     {
         let ws = Workspace::open(&ws_dir).unwrap();
