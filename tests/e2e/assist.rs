@@ -175,6 +175,53 @@ fn flipped_labels_are_suspected_and_a_kept_one_is_not_suggested_again() {
         rows.intersection(&flipped).count() as u64 + kept >= 7,
         "{rows:?}"
     );
+    // Fixes made from the command line name the run they came from; a run of another column is refused.
+    let run_id = r["run"].as_i64().unwrap().to_string();
+    let fixed = kiln(
+        &ws,
+        &[
+            "label",
+            "iris@2",
+            "--column",
+            "column_5",
+            "--set",
+            "3=0",
+            "--fixes-from",
+            &run_id,
+            "--json",
+        ],
+    )
+    .json();
+    let versions = kiln(&ws, &["datasets", "versions", "iris", "--json"]).json();
+    let made = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == fixed["version"])
+        .unwrap();
+    assert_eq!(
+        made["message"],
+        format!("Fix labels from suspects run {run_id}")
+    );
+    let wrong = kiln(
+        &ws,
+        &[
+            "label",
+            "iris@2",
+            "--column",
+            "column_1",
+            "--set",
+            "3=1",
+            "--fixes-from",
+            &run_id,
+        ],
+    );
+    assert_ne!(wrong.code, 0);
+    assert!(
+        wrong.stderr.contains("is of another version or column"),
+        "{}",
+        wrong.stderr
+    );
     let bad = kiln(
         &ws,
         &[

@@ -24,6 +24,9 @@ pub struct LabelArgs {
     /// Author recorded with the new version (default: the OS user).
     #[arg(long)]
     pub author: Option<String>,
+    /// These labels fix rows of suspects run RUN (`labels suspects`): the version's message names it.
+    #[arg(long, value_name = "RUN")]
+    pub fixes_from: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,11 +144,17 @@ pub fn run_label(
         .iter()
         .map(|s| parse_set(s))
         .collect::<Result<Vec<_>>>()?;
+    let message = match args.fixes_from {
+        Some(run) => {
+            ws.fixes_message(&args.reference, &args.column, args.message.as_deref(), run)?
+        }
+        None => args.message.clone(),
+    };
     let outcome = ws.set_labels(
         &args.reference,
         &args.column,
         &sets,
-        args.message.as_deref(),
+        message.as_deref(),
         args.author.as_deref(),
     )?;
     super::report::report_outcome(

@@ -742,6 +742,30 @@ pub fn commit_message(message: &str, suspects_run: Option<i64>) -> Option<String
     Some(text).filter(|m| !m.is_empty())
 }
 
+impl Workspace {
+    /// The message of label fixes made from suspects run `run` of `reference`'s `column` (see
+    /// [`commit_message`]); refuses a run of another version or column, or none.
+    pub fn fixes_message(
+        &self,
+        reference: &str,
+        column: &str,
+        message: Option<&str>,
+        run: i64,
+    ) -> Result<Option<String>> {
+        let base = self.resolve(reference)?;
+        let Some(r) = self.store.suspect_run(run)? else {
+            return Err(invalid(format!("there is no suspects run {run}")));
+        };
+        if r.base_version_id != base.id || r.column != column {
+            return Err(invalid(format!(
+                "suspects run {run} is of another version or column, not `{column}` of {}@{}",
+                base.dataset, base.version
+            )));
+        }
+        Ok(commit_message(message.unwrap_or_default(), Some(run)))
+    }
+}
+
 impl Review {
     /// Where the estimated number of label errors ends in the queue (a position, rounded).
     pub fn estimate_ends_at(&self) -> usize {
