@@ -127,6 +127,20 @@ pub struct DatasetVersion {
     pub details: serde_json::Value,
 }
 
+impl DatasetVersion {
+    /// The names of its columns, in order (from the recorded schema).
+    pub fn column_names(&self) -> Vec<String> {
+        self.schema
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// Marks of what changed in a workspace database ([`Store::change_marks`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangeMarks {

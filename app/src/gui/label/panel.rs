@@ -212,11 +212,7 @@ impl LabelPanel {
             };
             ui.label(format!("Label {}@{}: pick an existing column or type a new column name.", v.dataset, v.version));
             ui.add_space(8.0);
-            let columns: Vec<String> = v
-                .schema
-                .as_array()
-                .map(|a| a.iter().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect())
-                .unwrap_or_default();
+            let columns = v.column_names();
             if self.column_input.is_empty() {
                 // A good guess: a column named like a label, else the last one (digits: the class).
                 self.column_input = columns

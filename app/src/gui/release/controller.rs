@@ -3,6 +3,7 @@
 //! and the *Try it* predictions.
 
 use kiln_core::Workspace;
+use kiln_core::data::polars::prelude::DataFrame;
 use kiln_core::release::{Drawing, HeldOut, ModelOverview, TryInput, TryResult};
 
 use super::ReleaseCommand;
@@ -41,26 +42,27 @@ pub fn tried_versions(m: &ModelOverview, candidate: Option<i64>) -> Vec<i64> {
     versions
 }
 
-fn try_data(ws: &Workspace, m: &ModelOverview) -> Option<TryData> {
-    let reference = m.brief.eval_dataset.as_ref()?;
-    let version = ws.resolve(reference).ok()?;
-    let eval = ws.load(&version).ok()?;
-    let mut candidates: Vec<i64> = m.requests.iter().map(|r| r.version).collect();
-    candidates.extend(m.versions.last().map(|v| v.version));
-    candidates.sort_unstable();
-    candidates.dedup();
-    let held_out = candidates
+/// What *Try it* needs of a model, and its evaluation frame (for the drawing's ink); the evaluation data
+/// is read once for every set of versions.
+fn try_data(ws: &Workspace, m: &ModelOverview) -> Option<(TryData, DataFrame)> {
+    let candidates = ws.evaluation_candidates(&m.brief, &m.name).ok()?;
+    let mut sets: Vec<i64> = m.requests.iter().map(|r| r.version).collect();
+    sets.extend(m.versions.last().map(|v| v.version));
+    sets.sort_unstable();
+    sets.dedup();
+    let held_out = sets
         .into_iter()
         .map(|c| {
             let versions = tried_versions(m, Some(c));
             let held = ws
-                .try_it_rows(&m.name, &versions)
+                .leave_out_seen(&m.name, &candidates, &versions)
                 .map(|e| e.held_out)
                 .map_err(|e| e.to_string());
             (versions, held)
         })
         .collect();
-    Some(TryData {
+    let eval = kiln_core::data::without_row_ids(&candidates.rows);
+    let data = TryData {
         model: m.name.clone(),
         columns: eval
             .get_column_names()
@@ -68,7 +70,8 @@ fn try_data(ws: &Workspace, m: &ModelOverview) -> Option<TryData> {
             .map(ToString::to_string)
             .collect(),
         held_out,
-    })
+    };
+    Some((data, eval))
 }
 
 fn read_all(root: &std::path::Path) -> kiln_core::Result<ReleaseData> {
@@ -78,11 +81,8 @@ fn read_all(root: &std::path::Path) -> kiln_core::Result<ReleaseData> {
     let mut drawings = Vec::new();
     for m in ws.models()? {
         let o = ws.overview(&m.name)?;
-        if let Some(t) = try_data(&ws, &o) {
-            if let Some(e) = &o.brief.eval_dataset
-                && let Ok(df) = ws.resolve(e).and_then(|v| ws.load(&v))
-                && let Some(d) = ws.drawing_of(&m.name, &df)
-            {
+        if let Some((t, eval)) = try_data(&ws, &o) {
+            if let Some(d) = ws.drawing_of(&m.name, &eval) {
                 drawings.push((m.name.clone(), d));
             }
             tries.push(t);

@@ -18,14 +18,7 @@ pub fn human(v: f64) -> String {
         return "—".into();
     }
     if v.fract().abs() < 1e-9 && v.abs() < 1e15 {
-        let s = format!("{:.0}", v.abs());
-        let mut out = String::new();
-        for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(c);
-        }
+        let out = kiln_core::release::heldout::count(v.abs() as usize);
         return if v < 0.0 { format!("-{out}") } else { out };
     }
     if v.abs() >= 100.0 {

@@ -77,6 +77,14 @@ pub struct EvaluationRows {
     pub held_out: HeldOut,
 }
 
+/// A brief's evaluation version and the rows it may judge on, with their row ids (see
+/// [`Workspace::evaluation_candidates`]).
+#[derive(Clone, Debug)]
+pub struct EvaluationCandidates {
+    pub version: kiln_store::DatasetVersion,
+    pub rows: DataFrame,
+}
+
 /// `1,797`: a count with thousands separated.
 pub fn count(n: usize) -> String {
     let digits = n.to_string();
@@ -178,23 +186,33 @@ impl Workspace {
     }
 
     /// The evaluation rows of `name`'s brief that none of `versions` trained or validated on: the
-    /// evaluation version's `test` rows when it has a `split` column, else all its rows, less every row
-    /// (of the same dataset) a compared version saw. Refuses when no row is left, saying how to make a
-    /// held-out split.
+    /// brief's [`Workspace::evaluation_candidates`] less every row (of the same dataset) a compared
+    /// version saw ([`Workspace::leave_out_seen`]).
     pub fn held_out_rows(
         &self,
         brief: &super::Brief,
         name: &str,
         versions: &[i64],
     ) -> Result<EvaluationRows> {
+        self.leave_out_seen(name, &self.evaluation_candidates(brief, name)?, versions)
+    }
+
+    /// A brief's evaluation version and the rows it may judge on, with their row ids: the version's
+    /// `test` rows when it has a `split` column (all rows when none is `test`), else all its rows. Read
+    /// once, it serves any number of [`Workspace::leave_out_seen`] calls.
+    pub fn evaluation_candidates(
+        &self,
+        brief: &super::Brief,
+        name: &str,
+    ) -> Result<EvaluationCandidates> {
         let Some(reference) = &brief.eval_dataset else {
             return Err(super::invalid(format!(
                 "model `{name}` has no evaluation dataset: kiln models brief {name} --eval DATASET@VERSION"
             )));
         };
-        let v = self.resolve(reference)?;
-        let df = self.load_with_ids(&v)?;
-        let df = if df.column("split").is_ok() {
+        let version = self.resolve(reference)?;
+        let df = self.load_with_ids(&version)?;
+        let rows = if df.column("split").is_ok() {
             let test = df
                 .clone()
                 .lazy()
@@ -204,12 +222,27 @@ impl Workspace {
         } else {
             df
         };
+        Ok(EvaluationCandidates { version, rows })
+    }
+
+    /// `candidates` less every row one of `versions` of `name` trained or validated on. Refuses when no
+    /// row is left, saying how to make a held-out split.
+    pub fn leave_out_seen(
+        &self,
+        name: &str,
+        candidates: &EvaluationCandidates,
+        versions: &[i64],
+    ) -> Result<EvaluationRows> {
+        let EvaluationCandidates {
+            version: v,
+            rows: df,
+        } = candidates;
         let mut versions: Vec<i64> = versions.to_vec();
         versions.sort_unstable();
         versions.dedup();
         let mut seen: HashSet<u64> = HashSet::new();
         let mut trained_on = Vec::new();
-        let ids = kiln_data::row_ids(&df)?;
+        let ids = kiln_data::row_ids(df)?;
         for &mv in &versions {
             let run = self.store.model_version(name, mv)?.run_id;
             // Rows of another dataset are other rows: nothing to read back.

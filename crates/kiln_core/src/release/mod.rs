@@ -16,7 +16,7 @@ use kiln_data::polars::prelude::*;
 use kiln_store::{CHAMPION, ModelVersion, ReleaseRequest};
 use serde::{Deserialize, Serialize};
 
-pub use heldout::{EvaluationRows, HeldOut, SeenRows};
+pub use heldout::{EvaluationCandidates, EvaluationRows, HeldOut, SeenRows};
 pub use kiln_store::{AuditRow, User as UserRecord};
 pub use stats::{PairedComparison, mcnemar_exact};
 pub use try_it::{Drawing, TryInput, TryResult};
@@ -315,22 +315,23 @@ impl Workspace {
         let has_admin = users
             .iter()
             .any(|u| Role::parse(&u.role) == Some(Role::Admin));
-        if users.is_empty() && role != Role::Admin {
-            return Err(invalid(format!(
-                "the first user of a workspace is its admin, who then adds the others: kiln users \
-                 add {name} --role admin --by {name}"
-            )));
+        if !has_admin && role != Role::Admin {
+            return Err(invalid(if users.is_empty() {
+                format!(
+                    "the first user of a workspace is its admin, who then adds the others: kiln \
+                     users add {name} --role admin --by {name}"
+                )
+            } else {
+                format!(
+                    "this workspace has no admin yet: add one first (kiln users add NAME --role \
+                     admin --by NAME), who then adds `{name}`"
+                )
+            }));
         }
         if has_admin && self.role_of(actor)? != Some(Role::Admin) {
             return Err(invalid(format!(
                 "only an admin manages users (`{actor}` is {})",
                 self.role_text(actor)?
-            )));
-        }
-        if !has_admin && role != Role::Admin {
-            return Err(invalid(format!(
-                "this workspace has no admin yet: add one first (kiln users add NAME --role admin \
-                 --by NAME), who then adds `{name}`"
             )));
         }
         Ok(self.store.add_user(name, role.as_str(), actor)?)
@@ -390,15 +391,9 @@ impl Workspace {
             return Ok(());
         };
         let eval = self.resolve(reference)?;
-        let columns: std::collections::HashSet<String> = eval
-            .schema
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| c["name"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let columns: std::collections::HashSet<String> = eval.column_names().into_iter().collect();
+        // The candidate rows are read at most once, for every version below.
+        let mut candidates = None;
         for mv in self.store.model_versions(name)? {
             if mv.stage == "archived" {
                 continue;
@@ -435,7 +430,12 @@ impl Workspace {
                     trained.version,
                 )));
             }
-            self.held_out_rows(brief, name, &[mv.version])?;
+            if candidates.is_none() {
+                candidates = Some(self.evaluation_candidates(brief, name)?);
+            }
+            if let Some(c) = &candidates {
+                self.leave_out_seen(name, c, &[mv.version])?;
+            }
         }
         Ok(())
     }
