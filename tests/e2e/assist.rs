@@ -5,25 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use crate::support::{fixture, kiln};
-
-fn iris(ws: &std::path::Path) {
-    let p = fixture("iris.csv");
-    kiln(
-        ws,
-        &[
-            "import",
-            p.to_str().unwrap(),
-            "--name",
-            "iris",
-            "--skip-rows",
-            "1",
-            "--no-header",
-            "--json",
-        ],
-    )
-    .json();
-}
+use crate::support::{iris, kiln};
 
 #[test]
 fn a_clean_toy_dataset_has_no_suspect_labels() {

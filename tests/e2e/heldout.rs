@@ -242,19 +242,7 @@ fn no_held_out_row_refuses_and_files_nothing_and_other_columns_are_refused() {
     let list = ok(&kiln(&ws, &["release", "list", "--json"])).json();
     assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
     // Evaluation data of another dataset, with other columns.
-    let iris = crate::support::fixture("iris.csv");
-    ok(&kiln(
-        &ws,
-        &[
-            "import",
-            iris.to_str().unwrap(),
-            "--name",
-            "iris",
-            "--skip-rows",
-            "1",
-            "--no-header",
-        ],
-    ));
+    crate::support::iris(&ws);
     let r = brief(&ws, "all-seen", "iris@1");
     refused(&r, "iris@1 cannot judge all-seen v1");
     refused(&r, "`species`");

@@ -143,6 +143,25 @@ pub fn digits_workspace(dir: &Path) -> PathBuf {
     ws
 }
 
+/// Import the iris fixture (its first line is not a header) into `ws` as `iris`.
+pub fn iris(ws: &Path) {
+    let p = fixture("iris.csv");
+    kiln(
+        ws,
+        &[
+            "import",
+            p.to_str().unwrap(),
+            "--name",
+            "iris",
+            "--skip-rows",
+            "1",
+            "--no-header",
+            "--json",
+        ],
+    )
+    .json();
+}
+
 /// A CPU training request for penguins' species with these `--param` values.
 pub fn penguins_request(params: &[(&str, &str)]) -> kiln_core::training::TrainRequest {
     let mut p = kiln_train::TrainParams::default();

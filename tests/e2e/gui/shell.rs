@@ -169,16 +169,7 @@ fn a_pm_starts_with_a_brief_and_the_app_follows_the_command_line() {
     assert_eq!(open(&h), ("penguins".to_owned(), 1));
     h.get_by_label("evaluation data of penguin-id");
     let start = Instant::now();
-    let iris = crate::support::fixture("iris.csv");
-    kiln(&[
-        "import",
-        iris.to_str().unwrap(),
-        "--name",
-        "iris",
-        "--skip-rows",
-        "1",
-        "--no-header",
-    ]);
+    crate::support::iris(&ws_dir);
     while h.query_by_label_contains("iris").is_none() {
         assert!(
             start.elapsed() < Duration::from_secs(2),
