@@ -6,17 +6,24 @@
 //! workspace at the same time. Migrations are numbered by `PRAGMA user_version`.
 
 mod assist;
+pub mod db;
 mod migrations;
 mod registry;
 mod runs;
 mod serving;
+pub mod team;
+#[cfg(any(test, feature = "test-servers"))]
+pub mod testing;
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+use db::{Db, p};
+
 pub use assist::SuspectRunRecord;
+pub use db::Backend;
 pub use migrations::{LATEST_VERSION, MIGRATIONS};
 pub use registry::{
     AliasMove, AuditRow, CHAMPION, Comment, ModelRecord, ModelVersion, ReleaseRequest, User,
@@ -30,23 +37,65 @@ pub use serving::{Feedback, ServedRequest};
 /// An error of the database engine itself. Opaque on purpose: callers see its message, never the engine's
 /// types, so another backend can replace `SQLite` without changing them.
 #[derive(Debug)]
-pub struct DbError(rusqlite::Error);
+pub enum DbError {
+    Sqlite(rusqlite::Error),
+    Postgres(postgres::Error),
+    /// A value of another type than the code reads, or a missing row.
+    Type(String),
+}
+
+impl DbError {
+    /// PostgreSQL's SQLSTATE of a refused statement (`42501` is "insufficient privilege").
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            DbError::Postgres(e) => e.code().map(postgres::error::SqlState::code),
+            _ => None,
+        }
+    }
+}
 
 impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        match self {
+            DbError::Sqlite(e) => e.fmt(f),
+            // The server's own words (and its detail, hint) rather than the client's "db error".
+            DbError::Postgres(e) => match e.as_db_error() {
+                Some(db) => {
+                    f.write_str(db.message())?;
+                    if let Some(d) = db.detail() {
+                        write!(f, " ({d})")?;
+                    }
+                    if let Some(h) = db.hint() {
+                        write!(f, "; {h}")?;
+                    }
+                    Ok(())
+                }
+                None => e.fmt(f),
+            },
+            DbError::Type(m) => f.write_str(m),
+        }
     }
 }
 
 impl std::error::Error for DbError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
+        match self {
+            DbError::Sqlite(e) => e.source(),
+            DbError::Postgres(e) => e.source(),
+            DbError::Type(_) => None,
+        }
     }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Db(DbError(e))
+        StoreError::Db(DbError::Sqlite(e))
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Db(DbError::Postgres(e))
     }
 }
 
@@ -86,6 +135,13 @@ pub enum StoreError {
         "the champion alias of `{0}` moves only through an approved release request or a rollback"
     )]
     ProtectedAlias(String),
+    #[error(
+        "on a team workspace a user is a PostgreSQL login role: add `{0}` with kiln users add {0} --role ROLE \\
+         (by an admin, who sets its password)"
+    )]
+    TeamUser(String),
+    #[error("{0}")]
+    Team(String),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -184,7 +240,7 @@ pub struct LabelClass {
 /// The workspace database. One `Store` is one connection; open one per thread.
 #[derive(Debug)]
 pub struct Store {
-    pub(crate) conn: Connection,
+    pub(crate) db: Db,
 }
 
 /// Dataset names are used on the command line as `NAME@VERSION` and in file names.
@@ -205,20 +261,33 @@ pub fn validate_name(name: &str) -> Result<()> {
 impl Store {
     /// Open (creating if needed) and migrate to the latest schema.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        Self::configure(&conn)?;
-        let mut store = Store { conn };
-        store.migrate_to(LATEST_VERSION)?;
-        Ok(store)
+        Self::open_at_version(path, LATEST_VERSION)
     }
 
     /// Open without migrating further than `version` (for migration tests).
     pub fn open_at_version(path: &Path, version: i64) -> Result<Self> {
         let conn = Connection::open(path)?;
         Self::configure(&conn)?;
-        let mut store = Store { conn };
+        let mut store = Store {
+            db: Db::Sqlite(conn),
+        };
         store.migrate_to(version)?;
         Ok(store)
+    }
+
+    /// A store on a PostgreSQL connection (a team workspace; see [`crate::team`]), migrated to the latest
+    /// schema. Migrating needs the workspace owner's rights; a user's connection finds it done.
+    pub fn from_postgres(client: postgres::Client) -> Result<Self> {
+        let mut store = Store {
+            db: Db::Postgres(std::cell::RefCell::new(client)),
+        };
+        store.migrate_to(LATEST_VERSION)?;
+        Ok(store)
+    }
+
+    /// Which engine this workspace database runs on.
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
     }
 
     fn configure(conn: &Connection) -> Result<()> {
@@ -229,13 +298,32 @@ impl Store {
         Ok(())
     }
 
+    /// `SQLite`'s `synchronous` level for the next commits (PostgreSQL commits are always durable).
+    pub(crate) fn set_synchronous(&self, full: bool) -> Result<()> {
+        if let Db::Sqlite(c) = &self.db {
+            c.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+        }
+        Ok(())
+    }
+
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+        schema_version(&self.db)
     }
 
     fn migrate_to(&mut self, target: i64) -> Result<()> {
+        let fresh_pg = self.db.is_postgres()
+            && self
+                .db
+                .query_row("SELECT to_regclass('kiln_schema')::text", p![], |r| {
+                    r.get::<Option<String>>(0)
+                })?
+                .is_none();
+        if fresh_pg {
+            self.db.batch(
+                "CREATE TABLE IF NOT EXISTS kiln_schema (version BIGINT NOT NULL);
+                 INSERT INTO kiln_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM kiln_schema)",
+            )?;
+        }
         let current = self.schema_version()?;
         if current > LATEST_VERSION {
             return Err(StoreError::TooNew {
@@ -248,35 +336,46 @@ impl Store {
             if version <= current || version > target {
                 continue;
             }
-            let tx = self
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = self.db.begin(true)?;
             // Another process may have migrated while we waited for the lock.
-            let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-            if now >= version {
+            if schema_version(&tx)? >= version {
                 continue;
             }
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", version)?;
+            match &*tx {
+                Db::Sqlite(c) => {
+                    c.execute_batch(sql)?;
+                    c.pragma_update(None, "user_version", version)?;
+                }
+                Db::Postgres(_) => {
+                    tx.batch(&db::pg_ddl(sql))?;
+                    tx.exec("UPDATE kiln_schema SET version = ?1", p![version])?;
+                }
+            }
             tx.commit()?;
             tracing::info!(version, "migrated workspace database");
         }
         Ok(())
     }
 
-    /// `PRAGMA data_version`: changes when another connection (another process, a worker thread) has
-    /// committed to the database since this connection last looked.
+    /// A number that changes when another connection (another process, a worker thread) has committed
+    /// to the database since this connection last looked (`PRAGMA data_version`). PostgreSQL has no such
+    /// counter per connection: there it changes on every call, and the caller compares
+    /// [`Store::change_marks`].
     pub fn data_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+        match &self.db {
+            Db::Sqlite(c) => Ok(c.pragma_query_value(None, "data_version", |r| r.get(0))?),
+            Db::Postgres(_) => {
+                static TICK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+                Ok(TICK.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+            }
+        }
     }
 
     /// What the app's lists are built from, as marks that change whenever one of them does: the event
     /// and audit logs (every dataset, label, registry and user write appends to one), the runs (started,
     /// ended), suspect-label runs; and, apart, the serving log.
     pub fn change_marks(&self) -> Result<ChangeMarks> {
-        Ok(self.conn.query_row(
+        self.db.query_row(
             "SELECT (SELECT coalesce(max(id), 0) FROM events),
                     (SELECT coalesce(max(id), 0) FROM audit_log),
                     (SELECT count(*) FROM runs),
@@ -285,69 +384,72 @@ impl Store {
                     (SELECT coalesce(max(id), 0) FROM label_suspect_runs),
                     (SELECT coalesce(max(id), 0) FROM served_requests),
                     (SELECT coalesce(max(id), 0) FROM feedback)",
-            [],
+            p![],
             |r| {
                 Ok(ChangeMarks {
                     lists: format!(
                         "{}:{}:{}:{}:{}:{}",
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, i64>(5)?
+                        r.get::<i64>(0)?,
+                        r.get::<i64>(1)?,
+                        r.get::<i64>(2)?,
+                        r.get::<i64>(3)?,
+                        r.get::<String>(4)?,
+                        r.get::<i64>(5)?
                     ),
-                    served: r.get::<_, i64>(6)? + r.get::<_, i64>(7)?,
+                    served: r.get::<i64>(6)? + r.get::<i64>(7)?,
                 })
             },
-        )?)
+        )
     }
 
-    /// `PRAGMA integrity_check` result (`"ok"` when healthy).
+    /// `PRAGMA integrity_check` result (`"ok"` when healthy). PostgreSQL checks its own pages; there the
+    /// answer is whether the server answers.
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        match &self.db {
+            Db::Sqlite(c) => Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?),
+            Db::Postgres(_) => self.db.query_row("SELECT 'ok'", p![], |r| r.get(0)),
+        }
     }
 
     pub fn list_datasets(&self) -> Result<Vec<Dataset>> {
-        let mut st = self.conn.prepare_cached(
+        self.db.query_map(
             "SELECT d.id, d.name, d.created_at, COUNT(v.id), MAX(v.version)
              FROM datasets d LEFT JOIN dataset_versions v ON v.dataset_id = d.id
              GROUP BY d.id ORDER BY d.name",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(Dataset {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                created_at: r.get(2)?,
-                versions: r.get(3)?,
-                latest_version: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            p![],
+            |r| {
+                Ok(Dataset {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: r.get(2)?,
+                    versions: r.get(3)?,
+                    latest_version: r.get(4)?,
+                })
+            },
+        )
     }
 
     /// All versions of a dataset, oldest first.
     pub fn list_versions(&self, dataset: &str) -> Result<Vec<DatasetVersion>> {
         let id = self.dataset_id(dataset)?;
-        let mut st = self.conn.prepare_cached(&format!(
-            "{VERSION_SELECT} WHERE v.dataset_id = ?1 ORDER BY v.version"
-        ))?;
-        let rows = st.query_map([id], version_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db.query_map(
+            &format!("{VERSION_SELECT} WHERE v.dataset_id = ?1 ORDER BY v.version"),
+            p![id],
+            version_from_row,
+        )
     }
 
     /// A version by number, or the latest when `version` is `None`.
     pub fn get_version(&self, dataset: &str, version: Option<i64>) -> Result<DatasetVersion> {
         let id = self.dataset_id(dataset)?;
-        let mut st = self.conn.prepare_cached(&format!(
-            "{VERSION_SELECT} WHERE v.dataset_id = ?1 AND (?2 IS NULL OR v.version = ?2)
-             ORDER BY v.version DESC LIMIT 1"
-        ))?;
-        let found = st
-            .query_row(params![id, version], version_from_row)
-            .optional()?;
+        let found = self.db.query_opt(
+            &format!(
+                "{VERSION_SELECT} WHERE v.dataset_id = ?1 AND (?2 IS NULL OR v.version = ?2)
+                 ORDER BY v.version DESC LIMIT 1"
+            ),
+            p![id, version],
+            version_from_row,
+        )?;
         match found {
             Some(v) => Ok(v),
             None => Err(match version {
@@ -366,23 +468,24 @@ impl Store {
         dataset: &str,
         hash: &str,
     ) -> Result<Option<DatasetVersion>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "{VERSION_SELECT} WHERE d.name = ?1 AND v.content_hash = ?2 ORDER BY v.version DESC LIMIT 1"
-        ))?;
-        Ok(st
-            .query_row(params![dataset, hash], version_from_row)
-            .optional()?)
+        self.db.query_opt(
+            &format!(
+                "{VERSION_SELECT} WHERE d.name = ?1 AND v.content_hash = ?2 ORDER BY v.version DESC LIMIT 1"
+            ),
+            p![dataset, hash],
+            version_from_row,
+        )
     }
 
     /// Every object path referenced by a row (for garbage collection of orphans).
     pub fn referenced_objects(&self) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare_cached(
+        self.db.query_map(
             "SELECT object_path FROM dataset_versions
                  UNION SELECT json_extract(artifacts_json, '$.weights') FROM runs
                  WHERE json_extract(artifacts_json, '$.weights') IS NOT NULL",
-        )?;
-        let rows = st.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            p![],
+            |r| r.get(0),
+        )
     }
 
     /// Insert a version (creating the dataset on its first version) in one durable transaction, after
@@ -395,9 +498,9 @@ impl Store {
     ) -> Result<std::result::Result<DatasetVersion, std::io::Error>> {
         validate_name(new.dataset)?;
         // Version rows get full durability (fsync at commit); metrics and the rest stay at NORMAL.
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.set_synchronous(true)?;
         let result = self.insert_version_tx(new, before_commit);
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.set_synchronous(false)?;
         let next = match result? {
             Ok(next) => next,
             Err(e) => return Ok(Err(e)),
@@ -410,31 +513,29 @@ impl Store {
         new: &NewVersion<'_>,
         before_commit: impl FnOnce() -> std::io::Result<()>,
     ) -> Result<std::result::Result<i64, std::io::Error>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute(
+        let tx = self.db.begin(true)?;
+        tx.exec(
             "INSERT INTO datasets (name, created_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
              ON CONFLICT(name) DO NOTHING",
-            [new.dataset],
+            p![new.dataset],
         )?;
         let dataset_id: i64 = tx.query_row(
             "SELECT id FROM datasets WHERE name = ?1",
-            [new.dataset],
+            p![new.dataset],
             |r| r.get(0),
         )?;
         let next: i64 = tx.query_row(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE dataset_id = ?1",
-            [dataset_id],
+            p![dataset_id],
             |r| r.get(0),
         )?;
-        tx.execute(
+        tx.exec(
             "INSERT INTO dataset_versions (dataset_id, version, content_hash, object_path, schema_json,
                 row_count, byte_size, source_path, import_options, operation, parent_id, message, author,
                 details, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
                 strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-            params![
+            p![
                 dataset_id,
                 next,
                 new.content_hash,
@@ -452,9 +553,9 @@ impl Store {
             ],
         )?;
         if let Some((base, column)) = new.clear_drafts {
-            tx.execute(
+            tx.exec(
                 "DELETE FROM label_drafts WHERE base_version_id = ?1 AND column_name = ?2",
-                params![base, column],
+                p![base, column],
             )?;
         }
         record_event(
@@ -472,10 +573,11 @@ impl Store {
 
     /// The version with this id.
     pub fn version_by_id(&self, id: i64) -> Result<DatasetVersion> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("{VERSION_SELECT} WHERE v.id = ?1"))?;
-        Ok(st.query_row([id], version_from_row)?)
+        self.db.query_row(
+            &format!("{VERSION_SELECT} WHERE v.id = ?1"),
+            p![id],
+            version_from_row,
+        )
     }
 
     /// Define (or replace) the classes of a label column.
@@ -486,24 +588,21 @@ impl Store {
         classes: &[LabelClass],
     ) -> Result<()> {
         let id = self.dataset_id(dataset)?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO label_schemas (dataset_id, column_name, classes_json) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(dataset_id, column_name) DO UPDATE SET classes_json = excluded.classes_json",
-            )?
-            .execute(params![id, column, serde_json::to_string(classes)?])?;
+        self.db.exec(
+            "INSERT INTO label_schemas (dataset_id, column_name, classes_json) VALUES (?1, ?2, ?3)
+             ON CONFLICT(dataset_id, column_name) DO UPDATE SET classes_json = excluded.classes_json",
+            p![id, column, serde_json::to_string(classes)?],
+        )?;
         Ok(())
     }
 
     pub fn label_schema(&self, dataset: &str, column: &str) -> Result<Option<Vec<LabelClass>>> {
         let id = self.dataset_id(dataset)?;
-        let json: Option<String> = self
-            .conn
-            .prepare_cached(
-                "SELECT classes_json FROM label_schemas WHERE dataset_id = ?1 AND column_name = ?2",
-            )?
-            .query_row(params![id, column], |r| r.get(0))
-            .optional()?;
+        let json: Option<String> = self.db.query_opt(
+            "SELECT classes_json FROM label_schemas WHERE dataset_id = ?1 AND column_name = ?2",
+            p![id, column],
+            |r| r.get(0),
+        )?;
         json.map(|j| serde_json::from_str(&j).map_err(StoreError::from))
             .transpose()
     }
@@ -511,97 +610,101 @@ impl Store {
     /// Columns of a dataset that hold labels: those with a schema and those committed as labels.
     pub fn label_columns(&self, dataset: &str) -> Result<Vec<String>> {
         let id = self.dataset_id(dataset)?;
-        let mut st = self.conn.prepare_cached(
+        self.db.query_map(
             "SELECT column_name FROM label_schemas WHERE dataset_id = ?1
              UNION
              SELECT json_extract(details, '$.column') FROM dataset_versions
              WHERE dataset_id = ?1 AND operation = 'labels' AND json_extract(details, '$.column') IS NOT NULL
              ORDER BY 1",
-        )?;
-        let rows = st.query_map([id], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            p![id],
+            |r| r.get(0),
+        )
     }
 
     /// Save one label in the draft of `(base version, column)`; `None` clears the row's label.
     pub fn put_draft(&self, base: i64, column: &str, row: u64, value: Option<&str>) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO label_drafts (base_version_id, column_name, row_id, value, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-                 ON CONFLICT(base_version_id, column_name, row_id)
-                 DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            )?
-            .execute(params![base, column, row as i64, value])?;
+        self.db.exec(
+            "INSERT INTO label_drafts (base_version_id, column_name, row_id, value, updated_at)
+             VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+             ON CONFLICT(base_version_id, column_name, row_id)
+             DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            p![base, column, row as i64, value],
+        )?;
         Ok(())
     }
 
     /// Forget the draft of one row (undo back to the committed value).
     pub fn remove_draft(&self, base: i64, column: &str, row: u64) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "DELETE FROM label_drafts WHERE base_version_id = ?1 AND column_name = ?2 AND row_id = ?3",
-            )?
-            .execute(params![base, column, row as i64])?;
+        self.db.exec(
+            "DELETE FROM label_drafts WHERE base_version_id = ?1 AND column_name = ?2 AND row_id = ?3",
+            p![base, column, row as i64],
+        )?;
         Ok(())
     }
 
     /// The draft of `(base version, column)`: `(row id, value)` ordered by row id.
     pub fn drafts(&self, base: i64, column: &str) -> Result<Vec<(u64, Option<String>)>> {
-        let mut st = self.conn.prepare_cached(
+        self.db.query_map(
             "SELECT row_id, value FROM label_drafts WHERE base_version_id = ?1 AND column_name = ?2
              ORDER BY row_id",
-        )?;
-        let rows = st.query_map(params![base, column], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            p![base, column],
+            |r| Ok((r.get::<i64>(0)? as u64, r.get(1)?)),
+        )
     }
 
     /// Drop the whole draft of `(base version, column)`.
     pub fn discard_drafts(&self, base: i64, column: &str) -> Result<usize> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "DELETE FROM label_drafts WHERE base_version_id = ?1 AND column_name = ?2",
-            )?
-            .execute(params![base, column])?)
+        self.db.exec(
+            "DELETE FROM label_drafts WHERE base_version_id = ?1 AND column_name = ?2",
+            p![base, column],
+        )
     }
 
     fn dataset_id(&self, name: &str) -> Result<i64> {
-        self.conn
-            .prepare_cached("SELECT id FROM datasets WHERE name = ?1")?
-            .query_row([name], |r| r.get(0))
-            .optional()?
+        self.db
+            .query_opt("SELECT id FROM datasets WHERE name = ?1", p![name], |r| {
+                r.get(0)
+            })?
             .ok_or_else(|| StoreError::NoDataset(name.to_owned()))
     }
 
     /// Audit events, newest first.
     pub fn recent_events(&self, limit: i64) -> Result<Vec<(String, String, String)>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT at, kind, subject FROM events ORDER BY id DESC LIMIT ?1")?;
-        let rows = st.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db.query_map(
+            "SELECT at, kind, subject FROM events ORDER BY id DESC LIMIT ?1",
+            p![limit],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
     }
 
     /// Direct access for this crate's tests of its migrations.
     #[cfg(test)]
     pub(crate) fn connection(&self) -> &Connection {
-        &self.conn
+        match &self.db {
+            Db::Sqlite(c) => c,
+            Db::Postgres(_) => panic!("not a SQLite store"),
+        }
+    }
+}
+
+fn schema_version(db: &Db) -> Result<i64> {
+    match db {
+        Db::Sqlite(c) => Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?),
+        Db::Postgres(_) => db.query_row("SELECT version FROM kiln_schema", p![], |r| r.get(0)),
     }
 }
 
 /// Append a row to the `events` log (in the caller's transaction).
 pub(crate) fn record_event(
-    conn: &Connection,
+    db: &Db,
     kind: &str,
     subject: &str,
     detail: &serde_json::Value,
 ) -> Result<()> {
-    conn.execute(
+    db.exec(
         "INSERT INTO events (at, kind, subject, detail)
          VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?1, ?2, ?3)",
-        params![kind, subject, detail.to_string()],
+        p![kind, subject, detail.to_string()],
     )?;
     Ok(())
 }
@@ -611,7 +714,7 @@ const VERSION_SELECT: &str = "SELECT v.id, v.dataset_id, d.name, v.version, v.co
     v.message, v.author, v.created_at, v.details
     FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id";
 
-fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DatasetVersion> {
+fn version_from_row(r: &db::Row) -> Result<DatasetVersion> {
     Ok(DatasetVersion {
         id: r.get(0)?,
         dataset_id: r.get(1)?,

@@ -4,9 +4,9 @@
 //! `synchronous=FULL` that also appends its audit row, so a crash leaves either both or neither.
 //! The rules (who may approve what) are the core's; this module keeps the records consistent.
 
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
+use crate::db::{Db, Row, p};
 use crate::{Result, Store, StoreError};
 
 /// The alias that production serves; it moves only through an approved request or a rollback.
@@ -119,37 +119,34 @@ fn chain_hash(
     h.finalize().to_hex().to_string()
 }
 
-fn now(tx: &Transaction<'_>) -> Result<String> {
-    Ok(
-        tx.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now')", [], |r| {
-            r.get(0)
-        })?,
-    )
+fn now(tx: &Db) -> Result<String> {
+    tx.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now')", p![], |r| {
+        r.get(0)
+    })
 }
 
 /// Append one audit row chained to the last.
 fn audit(
-    tx: &Transaction<'_>,
+    tx: &Db,
     actor: &str,
     action: &str,
     subject: &str,
     detail: &serde_json::Value,
 ) -> Result<()> {
     let prev: String = tx
-        .query_row(
+        .query_opt(
             "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1",
-            [],
+            p![],
             |r| r.get(0),
-        )
-        .optional()?
+        )?
         .unwrap_or_default();
     let at = now(tx)?;
     let detail = detail.to_string();
     let hash = chain_hash(&prev, &at, actor, action, subject, &detail);
-    tx.execute(
+    tx.exec(
         "INSERT INTO audit_log (at, actor, action, subject, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![at, actor, action, subject, detail, prev, hash],
+        p![&at, actor, action, subject, &detail, &prev, &hash],
     )?;
     Ok(())
 }
@@ -157,7 +154,7 @@ fn audit(
 const REQUEST_SELECT: &str = "SELECT id, model, version, requested_by, requested_at, notes, status,
     report_json, decided_by, decided_at, comment, override_reason FROM release_requests";
 
-fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReleaseRequest> {
+fn request_from_row(r: &Row) -> Result<ReleaseRequest> {
     Ok(ReleaseRequest {
         id: r.get(0)?,
         model: r.get(1)?,
@@ -174,13 +171,13 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReleaseRequest> {
     })
 }
 
-fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
+fn version_from_row(r: &Row) -> Result<ModelVersion> {
     Ok(ModelVersion {
         model: r.get(0)?,
         version: r.get(1)?,
         run_id: r.get(2)?,
         stage: r.get(3)?,
-        accepted: r.get::<_, Option<i64>>(4)?.map(|a| a != 0),
+        accepted: r.get::<Option<i64>>(4)?.map(|a| a != 0),
         created_by: r.get(5)?,
         created_at: r.get(6)?,
     })
@@ -188,25 +185,29 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
 
 impl Store {
     /// Run `f` in one transaction committed with full durability (fsync), then back to `NORMAL`.
-    fn durable<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
+    fn durable<T>(&mut self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        self.set_synchronous(true)?;
         let result = (|| {
-            let tx = self.conn.transaction()?;
+            let tx = self.db.begin(true)?;
             let out = f(&tx)?;
             tx.commit()?;
             Ok(out)
         })();
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.set_synchronous(false)?;
         result
     }
 
     pub fn add_user(&mut self, name: &str, role: &str, actor: &str) -> Result<()> {
+        if self.db.is_postgres() {
+            let _ = actor; // the database knows who is connected
+            return self.set_team_user(name, role, None);
+        }
         self.durable(|tx| {
             let at = now(tx)?;
-            tx.execute(
+            tx.exec(
                 "INSERT INTO users (name, role, created_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT(name) DO UPDATE SET role = excluded.role",
-                params![name, role, at],
+                p![name, role, &at],
             )?;
             audit(
                 tx,
@@ -218,18 +219,34 @@ impl Store {
         })
     }
 
+    /// On a team workspace: create the login role `name` (with `password`, sent as a SCRAM verifier,
+    /// never in clear) or change its role. Only an admin may; the database checks.
+    pub fn set_team_user(&mut self, name: &str, role: &str, password: Option<&str>) -> Result<()> {
+        if !self.db.is_postgres() {
+            return Err(StoreError::Team(
+                "a local workspace has no passwords: its users are names (kiln users add NAME --role ROLE --by ADMIN)".into(),
+            ));
+        }
+        let verifier = password.map(|p| postgres_protocol::password::scram_sha_256(p.as_bytes()));
+        self.db.exec(
+            "SELECT kiln_set_user(?1, ?2, ?3)",
+            p![name, role, verifier.as_deref()],
+        )?;
+        Ok(())
+    }
+
     pub fn users(&self) -> Result<Vec<User>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT name, role, created_at FROM users ORDER BY name")?;
-        let rows = st.query_map([], |r| {
-            Ok(User {
-                name: r.get(0)?,
-                role: r.get(1)?,
-                created_at: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db.query_map(
+            "SELECT name, role, created_at FROM users ORDER BY name",
+            p![],
+            |r| {
+                Ok(User {
+                    name: r.get(0)?,
+                    role: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            },
+        )
     }
 
     pub fn user(&self, name: &str) -> Result<Option<User>> {
@@ -245,21 +262,28 @@ impl Store {
         by: &str,
     ) -> Result<i64> {
         self.run(run_id)?;
+        if self.db.is_postgres() {
+            return self.db.query_row(
+                "SELECT kiln_register_version(?1, ?2, ?3)",
+                p![model, run_id, stage],
+                |r| r.get(0),
+            );
+        }
         self.durable(|tx| {
             let at = now(tx)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO models (name, created_at) VALUES (?1, ?2)",
-                params![model, at],
+            tx.exec(
+                "INSERT INTO models (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                p![model, &at],
             )?;
             let version: i64 = tx.query_row(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model = ?1",
-                [model],
+                p![model],
                 |r| r.get(0),
             )?;
-            tx.execute(
+            tx.exec(
                 "INSERT INTO model_versions (model, version, run_id, stage, created_by, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![model, version, run_id, stage, by, at],
+                p![model, version, run_id, stage, by, &at],
             )?;
             audit(
                 tx,
@@ -273,17 +297,17 @@ impl Store {
     }
 
     pub fn models(&self) -> Result<Vec<ModelRecord>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT name, brief_json, created_at FROM models ORDER BY name")?;
-        let rows = st.query_map([], |r| {
-            Ok(ModelRecord {
-                name: r.get(0)?,
-                brief: r.get(1)?,
-                created_at: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db.query_map(
+            "SELECT name, brief_json, created_at FROM models ORDER BY name",
+            p![],
+            |r| {
+                Ok(ModelRecord {
+                    name: r.get(0)?,
+                    brief: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            },
+        )
     }
 
     pub fn model(&self, name: &str) -> Result<ModelRecord> {
@@ -295,24 +319,31 @@ impl Store {
 
     /// Replace a model's product brief (targets, gates, evaluation data); audited with the new brief.
     pub fn set_brief(&mut self, model: &str, brief: &serde_json::Value, by: &str) -> Result<()> {
+        if self.db.is_postgres() {
+            self.db.exec(
+                "SELECT kiln_set_brief(?1, ?2)",
+                p![model, brief.to_string()],
+            )?;
+            return Ok(());
+        }
         self.durable(|tx| {
             let at = now(tx)?;
-            tx.execute(
+            tx.exec(
                 "INSERT INTO models (name, brief_json, created_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT(name) DO UPDATE SET brief_json = excluded.brief_json",
-                params![model, brief.to_string(), at],
+                p![model, brief.to_string(), &at],
             )?;
             audit(tx, by, "model.brief", model, brief)
         })
     }
 
     pub fn model_versions(&self, model: &str) -> Result<Vec<ModelVersion>> {
-        let mut st = self.conn.prepare_cached(
+        self.db.query_map(
             "SELECT model, version, run_id, stage, accepted, created_by, created_at
              FROM model_versions WHERE model = ?1 ORDER BY version",
-        )?;
-        let rows = st.query_map([model], version_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            p![model],
+            version_from_row,
+        )
     }
 
     pub fn model_version(&self, model: &str, version: i64) -> Result<ModelVersion> {
@@ -327,10 +358,17 @@ impl Store {
 
     pub fn set_stage(&mut self, model: &str, version: i64, stage: &str, by: &str) -> Result<()> {
         self.model_version(model, version)?;
+        if self.db.is_postgres() {
+            self.db.exec(
+                "SELECT kiln_set_stage(?1, ?2, ?3)",
+                p![model, version, stage],
+            )?;
+            return Ok(());
+        }
         self.durable(|tx| {
-            tx.execute(
+            tx.exec(
                 "UPDATE model_versions SET stage = ?3 WHERE model = ?1 AND version = ?2",
-                params![model, version, stage],
+                p![model, version, stage],
             )?;
             audit(
                 tx,
@@ -355,16 +393,23 @@ impl Store {
         if let Some(v) = version {
             self.model_version(model, v)?;
         }
+        if self.db.is_postgres() {
+            self.db.exec(
+                "SELECT kiln_add_comment(?1, ?2, ?3, CAST(?4 AS BIGINT) <> 0)",
+                p![model, version, text, accepted.map(i64::from)],
+            )?;
+            return Ok(());
+        }
         self.durable(|tx| {
             let at = now(tx)?;
-            tx.execute(
+            tx.exec(
                 "INSERT INTO model_comments (model, version, author, at, text) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![model, version, by, at, text],
+                p![model, version, by, &at, text],
             )?;
             if let (Some(v), Some(a)) = (version, accepted) {
-                tx.execute(
+                tx.exec(
                     "UPDATE model_versions SET accepted = ?3 WHERE model = ?1 AND version = ?2",
-                    params![model, v, i64::from(a)],
+                    p![model, v, i64::from(a)],
                 )?;
             }
             let subject = version.map_or_else(|| model.to_owned(), |v| format!("{model} v{v}"));
@@ -379,10 +424,8 @@ impl Store {
     }
 
     pub fn comments(&self, model: &str) -> Result<Vec<Comment>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, model, version, author, at, text FROM model_comments WHERE model = ?1 ORDER BY id",
-        )?;
-        let rows = st.query_map([model], |r| {
+        self.db.query_map(
+            "SELECT id, model, version, author, at, text FROM model_comments WHERE model = ?1 ORDER BY id", p![model], |r| {
             Ok(Comment {
                 id: r.get(0)?,
                 model: r.get(1)?,
@@ -391,16 +434,13 @@ impl Store {
                 at: r.get(4)?,
                 text: r.get(5)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     /// Every move of a model's aliases, oldest first.
     pub fn alias_history(&self, model: &str) -> Result<Vec<AliasMove>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, model, alias, version, at, actor FROM alias_history WHERE model = ?1 ORDER BY id",
-        )?;
-        let rows = st.query_map([model], |r| {
+        self.db.query_map(
+            "SELECT id, model, alias, version, at, actor FROM alias_history WHERE model = ?1 ORDER BY id", p![model], |r| {
             Ok(AliasMove {
                 id: r.get(0)?,
                 model: r.get(1)?,
@@ -409,8 +449,7 @@ impl Store {
                 at: r.get(4)?,
                 actor: r.get(5)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     /// The version an alias points to now.
@@ -441,17 +480,11 @@ impl Store {
             .map(|&previous| (current, previous)))
     }
 
-    fn move_alias(
-        tx: &Transaction<'_>,
-        model: &str,
-        alias: &str,
-        version: i64,
-        by: &str,
-    ) -> Result<()> {
+    fn move_alias(tx: &Db, model: &str, alias: &str, version: i64, by: &str) -> Result<()> {
         let at = now(tx)?;
-        tx.execute(
+        tx.exec(
             "INSERT INTO alias_history (model, alias, version, at, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![model, alias, version, at, by],
+            p![model, alias, version, &at, by],
         )?;
         audit(
             tx,
@@ -468,6 +501,13 @@ impl Store {
             return Err(StoreError::ProtectedAlias(model.to_owned()));
         }
         self.model_version(model, version)?;
+        if self.db.is_postgres() {
+            self.db.exec(
+                "SELECT kiln_set_alias(?1, ?2, ?3)",
+                p![model, alias, version],
+            )?;
+            return Ok(());
+        }
         self.durable(|tx| Self::move_alias(tx, model, alias, version, by))
     }
 
@@ -481,14 +521,21 @@ impl Store {
         report: &serde_json::Value,
     ) -> Result<i64> {
         self.model_version(model, version)?;
+        if self.db.is_postgres() {
+            return self.db.query_row(
+                "SELECT kiln_create_request(?1, ?2, ?3, ?4)",
+                p![model, version, notes, report.to_string()],
+                |r| r.get(0),
+            );
+        }
         self.durable(|tx| {
             let at = now(tx)?;
-            tx.execute(
+            let id: i64 = tx.query_row(
                 "INSERT INTO release_requests (model, version, requested_by, requested_at, notes, status,
-                    report_json) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
-                params![model, version, by, at, notes, report.to_string()],
+                    report_json) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6) RETURNING id",
+                p![model, version, by, &at, notes, report.to_string()],
+                |r| r.get(0),
             )?;
-            let id = tx.last_insert_rowid();
             audit(
                 tx,
                 by,
@@ -501,20 +548,23 @@ impl Store {
     }
 
     pub fn requests(&self, model: Option<&str>, pending_only: bool) -> Result<Vec<ReleaseRequest>> {
-        let mut st = self.conn.prepare_cached(&format!(
+        self.db.query_map(
+            &format!(
             "{REQUEST_SELECT} WHERE (?1 IS NULL OR model = ?1) AND (?2 = 0 OR status = 'pending')
              ORDER BY id DESC"
-        ))?;
-        let rows = st.query_map(params![model, i64::from(pending_only)], request_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        ),
+            p![model, i64::from(pending_only)],
+            request_from_row,
+        )
     }
 
     pub fn request(&self, id: i64) -> Result<ReleaseRequest> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("{REQUEST_SELECT} WHERE id = ?1"))?;
-        st.query_row([id], request_from_row)
-            .optional()?
+        self.db
+            .query_opt(
+                &format!("{REQUEST_SELECT} WHERE id = ?1"),
+                p![id],
+                request_from_row,
+            )?
             .ok_or(StoreError::NoRequest(id))
     }
 
@@ -528,13 +578,20 @@ impl Store {
         override_reason: Option<&str>,
     ) -> Result<()> {
         let req = self.request(id)?;
+        if self.db.is_postgres() {
+            self.db.exec(
+                "SELECT kiln_decide_request(?1, ?2 <> 0, ?3, ?4)",
+                p![id, approve, comment, override_reason],
+            )?;
+            return Ok(());
+        }
         self.durable(|tx| {
             let at = now(tx)?;
             let status = if approve { "approved" } else { "rejected" };
-            let n = tx.execute(
+            let n = tx.exec(
                 "UPDATE release_requests SET status = ?2, decided_by = ?3, decided_at = ?4, comment = ?5,
                     override_reason = ?6 WHERE id = ?1 AND status = 'pending'",
-                params![id, status, by, at, comment, override_reason],
+                p![id, status, by, &at, comment, override_reason],
             )?;
             if n == 0 {
                 return Err(StoreError::RequestDecided {
@@ -558,6 +615,13 @@ impl Store {
 
     /// Move `champion` back to the version it pointed to before its current one. Returns (from, to).
     pub fn rollback(&mut self, model: &str, by: &str, comment: &str) -> Result<(i64, i64)> {
+        if self.db.is_postgres() {
+            return self.db.query_row(
+                "SELECT from_version, to_version FROM kiln_rollback(?1, ?2)",
+                p![model, comment],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            );
+        }
         let Some((current, previous)) = self.alias_and_previous(model, CHAMPION)? else {
             return Err(StoreError::NoPreviousChampion(model.to_owned()));
         };
@@ -576,10 +640,8 @@ impl Store {
 
     /// The audit log, oldest first.
     pub fn audit_rows(&self) -> Result<Vec<AuditRow>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY id",
-        )?;
-        let rows = st.query_map([], |r| {
+        self.db.query_map(
+            "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY id", p![], |r| {
             Ok(AuditRow {
                 id: r.get(0)?,
                 at: r.get(1)?,
@@ -590,7 +652,6 @@ impl Store {
                 prev_hash: r.get(6)?,
                 hash: r.get(7)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 }

@@ -1,9 +1,8 @@
 //! Training runs and their metric history.
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use crate::db::{Db, FromValue, Param, Row, Value, p};
 use crate::{Result, Store, StoreError};
 
 /// Defines a closed set of statuses stored as lower-case words: `as_str`, `Display`, `FromStr` and the
@@ -42,18 +41,15 @@ macro_rules! status_enum {
             }
         }
 
-        impl ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
+        impl From<$name> for Param<'_> {
+            fn from(v: $name) -> Self {
+                Param::from(v.as_str())
             }
         }
 
-        impl FromSql for $name {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                value
-                    .as_str()?
-                    .parse()
-                    .map_err(|e: String| FromSqlError::Other(e.into()))
+        impl FromValue for $name {
+            fn from_value(v: &Value) -> std::result::Result<Self, String> {
+                String::from_value(v)?.parse()
             }
         }
     };
@@ -218,20 +214,33 @@ fn summary_positions(values: &[f64], buckets: usize) -> Vec<usize> {
 }
 
 /// One metric of a run as columns, by step (on the store's connection or inside a transaction).
-fn read_series(conn: &rusqlite::Connection, run: i64, name: &str) -> Result<MetricSeries> {
-    let mut st = conn.prepare_cached(
+#[allow(clippy::cast_precision_loss)]
+fn read_series(db: &Db, run: i64, name: &str) -> Result<MetricSeries> {
+    const SQL: &str =
         "SELECT step, epoch, wall_s, value FROM run_metrics WHERE run_id = ?1 AND name = ?2
-         ORDER BY step",
-    )?;
+         ORDER BY step";
     let mut out = MetricSeries::default();
-    let mut rows = st.query(params![run, name])?;
-    while let Some(r) = rows.next()? {
-        out.step.push(r.get::<_, i64>(0)? as f64);
-        out.epoch
-            .push(r.get::<_, Option<i64>>(1)?.map_or(f64::NAN, |e| e as f64));
-        out.wall_s
-            .push(r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN));
-        out.value.push(r.get(3)?);
+    let mut push = |step: i64, epoch: Option<i64>, wall_s: Option<f64>, value: f64| {
+        out.step.push(step as f64);
+        out.epoch.push(epoch.map_or(f64::NAN, |e| e as f64));
+        out.wall_s.push(wall_s.unwrap_or(f64::NAN));
+        out.value.push(value);
+    };
+    match db {
+        // Long series are read often (curves): straight from the statement, no row values in between.
+        Db::Sqlite(conn) => {
+            let mut st = conn.prepare_cached(SQL)?;
+            let mut rows = st.query(rusqlite::params![run, name])?;
+            while let Some(r) = rows.next()? {
+                push(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            }
+        }
+        Db::Postgres(_) => {
+            db.query_map(SQL, p![run, name], |r| {
+                push(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                Ok(())
+            })?;
+        }
     }
     Ok(out)
 }
@@ -279,10 +288,10 @@ const RUN_SELECT: &str =
     "SELECT id, dataset_version_id, status, error, model, target, features_json,
     params_json, split_json, device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at,
     duration_s, metrics_json, evaluation_json, artifacts_json, note,
-    (SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM run_tags t WHERE t.run_id = runs.id ORDER BY tag))
+    (SELECT string_agg(tag, '\u{1f}' ORDER BY tag) FROM run_tags t WHERE t.run_id = runs.id)
     FROM runs";
 
-fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+fn run_from_row(r: &Row) -> Result<Run> {
     Ok(Run {
         id: r.get(0)?,
         dataset_version_id: r.get(1)?,
@@ -306,7 +315,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
         artifacts: r.get(19)?,
         note: r.get(20)?,
         tags: r
-            .get::<_, Option<String>>(21)?
+            .get::<Option<String>>(21)?
             .map(|t| t.split('\u{1f}').map(str::to_owned).collect())
             .unwrap_or_default(),
     })
@@ -315,12 +324,12 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
 impl Store {
     /// Record a run as `running` by this process.
     pub fn start_run(&self, new: &NewRun<'_>) -> Result<i64> {
-        self.conn.execute(
+        self.db.query_row(
             "INSERT INTO runs (dataset_version_id, status, model, target, features_json, params_json,
                 split_json, device, seed, kiln_version, git_commit, sweep_id, pid, started_at)
              VALUES (?1, ?13, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-                strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-            params![
+                strftime('%Y-%m-%dT%H:%M:%fZ','now')) RETURNING id",
+            p![
                 new.dataset_version_id,
                 new.model,
                 new.target,
@@ -335,20 +344,28 @@ impl Store {
                 i64::from(std::process::id()),
                 RunStatus::Running,
             ],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+            |r| r.get(0),
+        )
     }
 
     /// Record a run that already ended, in one statement: a run brought in from elsewhere, or a generated
     /// history for tests and benchmarks. `started_at` is an ISO-8601 UTC time.
     pub fn insert_ended_run(&self, new: &NewRun<'_>, ended: &EndedRun<'_>) -> Result<i64> {
-        self.conn.execute(
-            "INSERT INTO runs (dataset_version_id, status, model, target, features_json, params_json,
-                split_json, device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at,
-                duration_s, metrics_json, evaluation_json, artifacts_json)
-             VALUES (?1, ?12, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13,
-                strftime('%Y-%m-%dT%H:%M:%fZ', julianday(?13) + ?14 / 86400.0), ?14, ?15, ?16, ?17)",
-            params![
+        let ended_at = if self.db.is_postgres() {
+            "to_char((?13::timestamptz + ?14 * interval '1 second') AT TIME ZONE 'UTC',
+                'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        } else {
+            "strftime('%Y-%m-%dT%H:%M:%fZ', julianday(?13) + ?14 / 86400.0)"
+        };
+        self.db.query_row(
+            &format!(
+                "INSERT INTO runs (dataset_version_id, status, model, target, features_json, params_json,
+                    split_json, device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at,
+                    duration_s, metrics_json, evaluation_json, artifacts_json)
+                 VALUES (?1, ?12, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13,
+                    {ended_at}, ?14, ?15, ?16, ?17) RETURNING id"
+            ),
+            p![
                 new.dataset_version_id,
                 new.model,
                 new.target,
@@ -367,8 +384,8 @@ impl Store {
                 ended.evaluation.to_string(),
                 ended.artifacts.to_string(),
             ],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+            |r| r.get(0),
+        )
     }
 
     /// Close a run: its status (`finished`, `stopped`, `failed`), error, metrics, evaluation and artifacts.
@@ -381,12 +398,19 @@ impl Store {
         evaluation: &serde_json::Value,
         artifacts: &serde_json::Value,
     ) -> Result<()> {
-        self.conn.execute(
-            "UPDATE runs SET status = ?2, error = ?3, metrics_json = ?4, evaluation_json = ?5,
-                artifacts_json = ?6, ended_at = strftime('%Y-%m-%dT%H:%M:%fZ','now'),
-                duration_s = (julianday('now') - julianday(started_at)) * 86400.0
-             WHERE id = ?1",
-            params![
+        let duration = if self.db.is_postgres() {
+            "extract(epoch FROM (now() - started_at::timestamptz))::double precision"
+        } else {
+            "(julianday('now') - julianday(started_at)) * 86400.0"
+        };
+        self.db.exec(
+            &format!(
+                "UPDATE runs SET status = ?2, error = ?3, metrics_json = ?4, evaluation_json = ?5,
+                    artifacts_json = ?6, ended_at = strftime('%Y-%m-%dT%H:%M:%fZ','now'),
+                    duration_s = {duration}
+                 WHERE id = ?1"
+            ),
+            p![
                 id,
                 status,
                 error,
@@ -408,44 +432,43 @@ impl Store {
                 status: run.status,
             });
         }
-        let tx = self.conn.transaction()?;
-        tx.execute(
+        let tx = self.db.begin(false)?;
+        tx.exec(
             "DELETE FROM run_metrics WHERE run_id = ?1 AND epoch > ?2",
-            params![id, checkpoint_epoch],
+            p![id, checkpoint_epoch],
         )?;
-        tx.execute("DELETE FROM run_series_summaries WHERE run_id = ?1", [id])?;
-        tx.execute(
+        tx.exec("DELETE FROM run_series_summaries WHERE run_id = ?1", p![id])?;
+        tx.exec(
             "UPDATE runs SET status = ?4, error = NULL, ended_at = NULL, duration_s = NULL,
                 device = ?2, pid = ?3 WHERE id = ?1",
-            params![
+            p![
                 id,
                 device,
                 i64::from(std::process::id()),
                 RunStatus::Running
             ],
         )?;
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     /// Record a new sweep; returns its id (`sweep-N`).
     pub fn create_sweep(&mut self, spec: &serde_json::Value) -> Result<String> {
-        let tx = self.conn.transaction()?;
-        let n: i64 = tx.query_row("SELECT COUNT(*) FROM sweeps", [], |r| r.get(0))?;
+        let tx = self.db.begin(true)?;
+        let n: i64 = tx.query_row("SELECT COUNT(*) FROM sweeps", p![], |r| r.get(0))?;
         let id = format!("sweep-{}", n + 1);
-        tx.execute(
+        tx.exec(
             "INSERT INTO sweeps (id, spec_json, status, created_at)
              VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-            params![id, spec.to_string(), SweepStatus::Running],
+            p![&id, spec.to_string(), SweepStatus::Running],
         )?;
         tx.commit()?;
         Ok(id)
     }
 
     pub fn set_sweep_status(&self, id: &str, status: SweepStatus) -> Result<()> {
-        let n = self.conn.execute(
+        let n = self.db.exec(
             "UPDATE sweeps SET status = ?2 WHERE id = ?1",
-            params![id, status],
+            p![id, status],
         )?;
         if n == 0 {
             return Err(StoreError::NoSweep(id.to_owned()));
@@ -455,78 +478,81 @@ impl Store {
 
     /// Sweeps, newest first.
     pub fn list_sweeps(&self) -> Result<Vec<Sweep>> {
-        let mut st = self.conn.prepare_cached(
+        self.db.query_map(
             "SELECT s.id, s.spec_json, s.status, s.created_at, COUNT(r.id)
              FROM sweeps s LEFT JOIN runs r ON r.sweep_id = s.id
-             GROUP BY s.id ORDER BY s.created_at DESC, s.rowid DESC",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(Sweep {
-                id: r.get(0)?,
-                spec: r.get(1)?,
-                status: r.get(2)?,
-                created_at: r.get(3)?,
-                runs: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+             GROUP BY s.id ORDER BY s.created_at DESC, length(s.id) DESC, s.id DESC",
+            p![],
+            |r| {
+                Ok(Sweep {
+                    id: r.get(0)?,
+                    spec: r.get(1)?,
+                    status: r.get(2)?,
+                    created_at: r.get(3)?,
+                    runs: r.get(4)?,
+                })
+            },
+        )
     }
 
     /// The runs of a sweep, oldest first.
     pub fn sweep_runs(&self, sweep: &str) -> Result<Vec<Run>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("{RUN_SELECT} WHERE sweep_id = ?1 ORDER BY id"))?;
-        let rows = st.query_map([sweep], run_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db.query_map(
+            &format!("{RUN_SELECT} WHERE sweep_id = ?1 ORDER BY id"),
+            p![sweep],
+            run_from_row,
+        )
     }
 
-    /// Append metric points in one transaction.
+    /// Append metric points in one transaction (on PostgreSQL, one binary `COPY`).
     pub fn log_metrics(&mut self, run: i64, points: &[MetricPoint]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached(
+        if let Db::Postgres(client) = &self.db {
+            return crate::team::copy_metrics(&mut client.borrow_mut(), run, points);
+        }
+        let tx = self.db.begin(false)?;
+        for pt in points {
+            tx.exec(
                 "INSERT INTO run_metrics (run_id, name, step, epoch, value, wall_s)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                p![run, &pt.name, pt.step, pt.epoch, pt.value, pt.wall_s],
             )?;
-            for p in points {
-                st.execute(params![run, p.name, p.step, p.epoch, p.value, p.wall_s])?;
-            }
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     /// A run's metric history, by name then step.
     pub fn metric_history(&self, run: i64) -> Result<Vec<MetricPoint>> {
-        let mut st = self.conn.prepare_cached(
+        self.db.query_map(
             "SELECT name, step, epoch, value, wall_s FROM run_metrics WHERE run_id = ?1
              ORDER BY name, step",
-        )?;
-        let rows = st.query_map([run], |r| {
-            Ok(MetricPoint {
-                name: r.get(0)?,
-                step: r.get(1)?,
-                epoch: r.get(2)?,
-                value: r.get(3)?,
-                wall_s: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            p![run],
+            |r| {
+                Ok(MetricPoint {
+                    name: r.get(0)?,
+                    step: r.get(1)?,
+                    epoch: r.get(2)?,
+                    value: r.get(3)?,
+                    wall_s: r.get(4)?,
+                })
+            },
+        )
     }
 
     /// One metric of a run as columns (step, epoch, seconds, value), by step: what a curve needs, read
     /// without a row struct per point.
     pub fn metric_series(&self, run: i64, name: &str) -> Result<MetricSeries> {
-        read_series(&self.conn, run, name)
+        read_series(&self.db, run, name)
     }
 
     /// Store (or refresh) the summaries of a run's long series (more than two points per bucket); short
     /// ones need none. Returns how many were written.
     pub fn summarize_run(&mut self, run: i64) -> Result<usize> {
         let names = self.metric_names(run)?;
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM run_series_summaries WHERE run_id = ?1", [run])?;
+        let tx = self.db.begin(false)?;
+        tx.exec(
+            "DELETE FROM run_series_summaries WHERE run_id = ?1",
+            p![run],
+        )?;
         let mut written = 0;
         for (name, count) in names {
             if count as usize <= 2 * SUMMARY_BUCKETS {
@@ -534,9 +560,9 @@ impl Store {
             }
             let s = read_series(&tx, run, &name)?;
             let keep = summary_positions(&s.value, SUMMARY_BUCKETS);
-            tx.execute(
+            tx.exec(
                 "INSERT INTO run_series_summaries (run_id, name, points, summary) VALUES (?1, ?2, ?3, ?4)",
-                params![run, name, s.value.len() as i64, encode_summary(&s, &keep)],
+                p![run, &name, s.value.len() as i64, encode_summary(&s, &keep)],
             )?;
             written += 1;
         }
@@ -546,12 +572,11 @@ impl Store {
 
     /// A series as first shown: its summary when one is stored, else every point.
     pub fn series_preview(&self, run: i64, name: &str) -> Result<SeriesPreview> {
-        let mut st = self.conn.prepare_cached(
+        let stored: Option<(i64, Vec<u8>)> = self.db.query_opt(
             "SELECT points, summary FROM run_series_summaries WHERE run_id = ?1 AND name = ?2",
+            p![run, name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let stored: Option<(i64, Vec<u8>)> = st
-            .query_row(params![run, name], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
         if let Some((points, blob)) = stored {
             return Ok(SeriesPreview {
                 series: decode_summary(&blob),
@@ -570,14 +595,14 @@ impl Store {
     /// The metric names a run recorded, found by one index seek per name (no scan of the points, however
     /// many there are).
     pub fn metric_name_list(&self, run: i64) -> Result<Vec<String>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT name FROM run_metrics WHERE run_id = ?1 AND name > ?2 ORDER BY name LIMIT 1",
-        )?;
         let mut names: Vec<String> = Vec::new();
         loop {
             let after = names.last().map_or("", String::as_str);
-            let next: Option<String> =
-                st.query_row(params![run, after], |r| r.get(0)).optional()?;
+            let next: Option<String> = self.db.query_opt(
+                "SELECT name FROM run_metrics WHERE run_id = ?1 AND name > ?2 ORDER BY name LIMIT 1",
+                p![run, after],
+                |r| r.get(0),
+            )?;
             match next {
                 Some(n) => names.push(n),
                 None => return Ok(names),
@@ -587,27 +612,27 @@ impl Store {
 
     /// The metric names a run recorded, with their point counts.
     pub fn metric_names(&self, run: i64) -> Result<Vec<(String, i64)>> {
-        let mut st = self.conn.prepare_cached(
+        self.db.query_map(
             "SELECT name, COUNT(*) FROM run_metrics WHERE run_id = ?1 GROUP BY name ORDER BY name",
-        )?;
-        let rows = st.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            p![run],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Add tags to a run (those it has already are kept once) and record it in the audit log.
     pub fn tag_run(&mut self, id: i64, add: &[String], remove: &[String]) -> Result<Vec<String>> {
         self.run(id)?;
-        let tx = self.conn.transaction()?;
+        let tx = self.db.begin(false)?;
         for t in add {
-            tx.execute(
-                "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?1, ?2)",
-                params![id, t],
+            tx.exec(
+                "INSERT INTO run_tags (run_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                p![id, t],
             )?;
         }
         for t in remove {
-            tx.execute(
+            tx.exec(
                 "DELETE FROM run_tags WHERE run_id = ?1 AND tag = ?2",
-                params![id, t],
+                p![id, t],
             )?;
         }
         crate::record_event(
@@ -623,54 +648,49 @@ impl Store {
     /// Replace a run's note and record it in the audit log.
     pub fn set_run_note(&mut self, id: i64, note: &str) -> Result<()> {
         self.run(id)?;
-        let tx = self.conn.transaction()?;
-        tx.execute("UPDATE runs SET note = ?2 WHERE id = ?1", params![id, note])?;
+        let tx = self.db.begin(false)?;
+        tx.exec("UPDATE runs SET note = ?2 WHERE id = ?1", p![id, note])?;
         crate::record_event(
             &tx,
             "run.noted",
             &format!("run {id}"),
             &serde_json::json!({ "note": note }),
         )?;
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     pub fn run(&self, id: i64) -> Result<Run> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("{RUN_SELECT} WHERE id = ?1"))?;
-        st.query_row([id], run_from_row)
-            .optional()?
+        self.db
+            .query_opt(&format!("{RUN_SELECT} WHERE id = ?1"), p![id], run_from_row)?
             .ok_or(StoreError::NoRun(id))
     }
 
     /// Runs, newest first.
     pub fn list_runs(&self) -> Result<Vec<Run>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("{RUN_SELECT} ORDER BY id DESC"))?;
-        let rows = st.query_map([], run_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db.query_map(
+            &format!("{RUN_SELECT} ORDER BY id DESC"),
+            p![],
+            run_from_row,
+        )
     }
 
     /// Mark runs left `running` by processes that are gone as `interrupted`. Returns how many.
     pub fn mark_interrupted(&self, alive: impl Fn(u32) -> bool) -> Result<usize> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT id, pid FROM runs WHERE status = ?1")?;
-        let rows: Vec<(i64, Option<i64>)> = st
-            .query_map([RunStatus::Running], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+        let rows: Vec<(i64, Option<i64>)> = self.db.query_map(
+            "SELECT id, pid FROM runs WHERE status = ?1",
+            p![RunStatus::Running],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let mut n = 0;
         for (id, pid) in rows {
             let gone = pid
                 .and_then(|p| u32::try_from(p).ok())
                 .is_none_or(|p| !alive(p));
             if gone {
-                self.conn.execute(
+                self.db.exec(
                     "UPDATE runs SET status = ?2, error = 'the process ended before the run finished',
                         ended_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
-                    params![id, RunStatus::Interrupted],
+                    p![id, RunStatus::Interrupted],
                 )?;
                 n += 1;
             }

@@ -1,8 +1,8 @@
 //! What the model server records: answered requests (with sampled input features) and feedback.
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use crate::db::{Row, p};
 use crate::{Result, Store};
 
 /// One answered request (one row of a batch for predictions).
@@ -32,7 +32,7 @@ const SERVED_SELECT: &str =
     "SELECT at, model, version, endpoint, status, latency_ms, prediction_id,
     class, features_json FROM served_requests";
 
-fn served_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ServedRequest> {
+fn served_from_row(r: &Row) -> Result<ServedRequest> {
     Ok(ServedRequest {
         at: r.get(0)?,
         model: r.get(1)?,
@@ -49,67 +49,65 @@ fn served_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ServedRequest> {
 impl Store {
     /// Append served requests in one transaction (the server's batched writer).
     pub fn log_served(&mut self, rows: &[ServedRequest]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached(
+        let tx = self.db.begin(false)?;
+        for r in rows {
+            tx.exec(
                 "INSERT INTO served_requests (at, model, version, endpoint, status, latency_ms,
                     prediction_id, class, features_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            for r in rows {
-                st.execute(params![
-                    r.at,
-                    r.model,
+                p![
+                    &r.at,
+                    &r.model,
                     r.version,
-                    r.endpoint,
+                    &r.endpoint,
                     r.status,
                     r.latency_ms,
-                    r.prediction_id,
-                    r.class,
-                    r.features
-                ])?;
-            }
+                    &r.prediction_id,
+                    &r.class,
+                    &r.features
+                ],
+            )?;
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     /// The served request that made a prediction, if it was logged.
     pub fn served_prediction(&self, prediction_id: &str) -> Result<Option<ServedRequest>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("{SERVED_SELECT} WHERE prediction_id = ?1 LIMIT 1"))?;
-        Ok(st.query_row([prediction_id], served_from_row).optional()?)
+        self.db.query_opt(
+            &format!("{SERVED_SELECT} WHERE prediction_id = ?1 LIMIT 1"),
+            p![prediction_id],
+            served_from_row,
+        )
     }
 
     /// Served requests of a model, oldest first.
     pub fn served(&self, model: &str) -> Result<Vec<ServedRequest>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("{SERVED_SELECT} WHERE model = ?1 ORDER BY id"))?;
-        let rows = st.query_map([model], served_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db.query_map(
+            &format!("{SERVED_SELECT} WHERE model = ?1 ORDER BY id"),
+            p![model],
+            served_from_row,
+        )
     }
 
     pub fn record_feedback(&self, f: &Feedback) -> Result<()> {
-        self.conn.execute(
+        self.db.exec(
             "INSERT INTO feedback (prediction_id, at, label, outcome) VALUES (?1, ?2, ?3, ?4)",
-            params![f.prediction_id, f.at, f.label, f.outcome],
+            p![&f.prediction_id, &f.at, &f.label, f.outcome],
         )?;
         Ok(())
     }
 
     pub fn feedback(&self) -> Result<Vec<Feedback>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT prediction_id, at, label, outcome FROM feedback ORDER BY id")?;
-        let rows = st.query_map([], |r| {
-            Ok(Feedback {
-                prediction_id: r.get(0)?,
-                at: r.get(1)?,
-                label: r.get(2)?,
-                outcome: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db.query_map(
+            "SELECT prediction_id, at, label, outcome FROM feedback ORDER BY id",
+            p![],
+            |r| {
+                Ok(Feedback {
+                    prediction_id: r.get(0)?,
+                    at: r.get(1)?,
+                    label: r.get(2)?,
+                    outcome: r.get(3)?,
+                })
+            },
+        )
     }
 }

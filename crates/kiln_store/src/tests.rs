@@ -1,5 +1,20 @@
 use super::*;
 
+/// Run `f` on a store of each backend — a `SQLite` file and a fresh database on the test PostgreSQL —
+/// with a way to open a second connection to the same workspace (another process).
+fn each_backend(label: &str, f: impl Fn(&mut Store, &dyn Fn() -> Store)) {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("kiln.db");
+    let mut s = Store::open(&path).unwrap();
+    f(&mut s, &|| Store::open(&path).unwrap());
+    let url = testing::fresh_database(label);
+    let connect =
+        || Store::from_postgres(postgres::Client::connect(&url, postgres::NoTls).unwrap()).unwrap();
+    let mut s = connect();
+    assert_eq!(s.backend(), Backend::Postgres);
+    f(&mut s, &connect);
+}
+
 fn new_version<'a>(name: &'a str, hash: &'a str) -> NewVersion<'a> {
     NewVersion {
         dataset: name,
@@ -90,57 +105,57 @@ fn refuses_a_database_from_a_newer_kiln() {
 
 #[test]
 fn versions_are_numbered_per_dataset_and_found_by_hash() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&d.path().join("kiln.db")).unwrap();
-    let a1 = s
-        .insert_version(&new_version("a", "h1"), || Ok(()))
-        .unwrap()
-        .unwrap();
-    let a2 = s
-        .insert_version(&new_version("a", "h2"), || Ok(()))
-        .unwrap()
-        .unwrap();
-    let b1 = s
-        .insert_version(&new_version("b", "h1"), || Ok(()))
-        .unwrap()
-        .unwrap();
-    assert_eq!((a1.version, a2.version, b1.version), (1, 2, 1));
-    assert_eq!(s.get_version("a", None).unwrap().content_hash, "h2");
-    assert_eq!(s.get_version("a", Some(1)).unwrap().content_hash, "h1");
-    assert_eq!(
-        s.find_version_by_hash("a", "h1").unwrap().unwrap().version,
-        1
-    );
-    assert!(s.find_version_by_hash("b", "h2").unwrap().is_none());
-    let list = s.list_datasets().unwrap();
-    assert_eq!(list.len(), 2);
-    assert_eq!((list[0].name.as_str(), list[0].versions), ("a", 2));
-    assert!(matches!(
-        s.get_version("a", Some(9)),
-        Err(StoreError::NoVersion { .. })
-    ));
-    assert!(matches!(
-        s.get_version("zzz", None),
-        Err(StoreError::NoDataset(_))
-    ));
-    assert_eq!(
-        a1.schema,
-        serde_json::json!([{"name": "a", "dtype": "i64"}])
-    );
+    each_backend("versions", |s, _reopen| {
+        let a1 = s
+            .insert_version(&new_version("a", "h1"), || Ok(()))
+            .unwrap()
+            .unwrap();
+        let a2 = s
+            .insert_version(&new_version("a", "h2"), || Ok(()))
+            .unwrap()
+            .unwrap();
+        let b1 = s
+            .insert_version(&new_version("b", "h1"), || Ok(()))
+            .unwrap()
+            .unwrap();
+        assert_eq!((a1.version, a2.version, b1.version), (1, 2, 1));
+        assert_eq!(s.get_version("a", None).unwrap().content_hash, "h2");
+        assert_eq!(s.get_version("a", Some(1)).unwrap().content_hash, "h1");
+        assert_eq!(
+            s.find_version_by_hash("a", "h1").unwrap().unwrap().version,
+            1
+        );
+        assert!(s.find_version_by_hash("b", "h2").unwrap().is_none());
+        let list = s.list_datasets().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!((list[0].name.as_str(), list[0].versions), ("a", 2));
+        assert!(matches!(
+            s.get_version("a", Some(9)),
+            Err(StoreError::NoVersion { .. })
+        ));
+        assert!(matches!(
+            s.get_version("zzz", None),
+            Err(StoreError::NoDataset(_))
+        ));
+        assert_eq!(
+            a1.schema,
+            serde_json::json!([{"name": "a", "dtype": "i64"}])
+        );
+    });
 }
 
 #[test]
 fn failure_before_commit_leaves_no_row() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&d.path().join("kiln.db")).unwrap();
-    let r = s
-        .insert_version(&new_version("a", "h1"), || {
-            Err(std::io::Error::other("disk full"))
-        })
-        .unwrap();
-    assert!(r.is_err());
-    assert!(s.list_datasets().unwrap().is_empty());
-    assert!(s.recent_events(10).unwrap().is_empty());
+    each_backend("failure", |s, _reopen| {
+        let r = s
+            .insert_version(&new_version("a", "h1"), || {
+                Err(std::io::Error::other("disk full"))
+            })
+            .unwrap();
+        assert!(r.is_err());
+        assert!(s.list_datasets().unwrap().is_empty());
+        assert!(s.recent_events(10).unwrap().is_empty());
+    });
 }
 
 #[test]
@@ -155,182 +170,180 @@ fn bad_names_are_rejected() {
 
 #[test]
 fn drafts_are_saved_per_keystroke_and_cleared_by_their_commit() {
-    let d = tempfile::tempdir().unwrap();
-    let path = d.path().join("kiln.db");
-    let mut s = Store::open(&path).unwrap();
-    let base = s
-        .insert_version(&new_version("a", "h1"), || Ok(()))
-        .unwrap()
-        .unwrap();
-    s.put_draft(base.id, "label", 2, Some("cat")).unwrap();
-    s.put_draft(base.id, "label", 1, Some("dog")).unwrap();
-    s.put_draft(base.id, "label", 2, Some("bird")).unwrap();
-    s.put_draft(base.id, "label", 0, None).unwrap();
-    // A second connection (another process) sees every saved keystroke.
-    let other = Store::open(&path).unwrap();
-    assert_eq!(
-        other.drafts(base.id, "label").unwrap(),
-        vec![(0, None), (1, Some("dog".into())), (2, Some("bird".into()))]
-    );
-    s.remove_draft(base.id, "label", 0).unwrap();
-    assert_eq!(s.drafts(base.id, "label").unwrap().len(), 2);
-    let mut commit = new_version("a", "h2");
-    commit.operation = "labels";
-    commit.parent_id = Some(base.id);
-    commit.details = serde_json::json!({"column": "label", "labels": 2});
-    commit.clear_drafts = Some((base.id, "label"));
-    let v2 = s.insert_version(&commit, || Ok(())).unwrap().unwrap();
-    assert!(s.drafts(base.id, "label").unwrap().is_empty());
-    assert_eq!(v2.details["labels"], 2);
-    assert_eq!(s.label_columns("a").unwrap(), vec!["label".to_owned()]);
-    assert_eq!(s.version_by_id(v2.id).unwrap().parent_id, Some(base.id));
+    each_backend("drafts", |s, reopen| {
+        let base = s
+            .insert_version(&new_version("a", "h1"), || Ok(()))
+            .unwrap()
+            .unwrap();
+        s.put_draft(base.id, "label", 2, Some("cat")).unwrap();
+        s.put_draft(base.id, "label", 1, Some("dog")).unwrap();
+        s.put_draft(base.id, "label", 2, Some("bird")).unwrap();
+        s.put_draft(base.id, "label", 0, None).unwrap();
+        // A second connection (another process) sees every saved keystroke.
+        let other = reopen();
+        assert_eq!(
+            other.drafts(base.id, "label").unwrap(),
+            vec![(0, None), (1, Some("dog".into())), (2, Some("bird".into()))]
+        );
+        s.remove_draft(base.id, "label", 0).unwrap();
+        assert_eq!(s.drafts(base.id, "label").unwrap().len(), 2);
+        let mut commit = new_version("a", "h2");
+        commit.operation = "labels";
+        commit.parent_id = Some(base.id);
+        commit.details = serde_json::json!({"column": "label", "labels": 2});
+        commit.clear_drafts = Some((base.id, "label"));
+        let v2 = s.insert_version(&commit, || Ok(())).unwrap().unwrap();
+        assert!(s.drafts(base.id, "label").unwrap().is_empty());
+        assert_eq!(v2.details["labels"], 2);
+        assert_eq!(s.label_columns("a").unwrap(), vec!["label".to_owned()]);
+        assert_eq!(s.version_by_id(v2.id).unwrap().parent_id, Some(base.id));
+    });
 }
 
 #[test]
 fn label_schema_round_trips() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&d.path().join("kiln.db")).unwrap();
-    s.insert_version(&new_version("a", "h1"), || Ok(()))
-        .unwrap()
-        .unwrap();
-    assert!(s.label_schema("a", "label").unwrap().is_none());
-    let classes = vec![
-        LabelClass {
-            name: "cat".into(),
-            color: "#ff0000".into(),
-            hotkey: Some("1".into()),
-        },
-        LabelClass {
-            name: "dog".into(),
-            color: "#00ff00".into(),
-            hotkey: None,
-        },
-    ];
-    s.set_label_schema("a", "label", &classes).unwrap();
-    assert_eq!(s.label_schema("a", "label").unwrap().unwrap(), classes);
-    assert_eq!(s.label_columns("a").unwrap(), vec!["label".to_owned()]);
+    each_backend("schema", |s, _reopen| {
+        s.insert_version(&new_version("a", "h1"), || Ok(()))
+            .unwrap()
+            .unwrap();
+        assert!(s.label_schema("a", "label").unwrap().is_none());
+        let classes = vec![
+            LabelClass {
+                name: "cat".into(),
+                color: "#ff0000".into(),
+                hotkey: Some("1".into()),
+            },
+            LabelClass {
+                name: "dog".into(),
+                color: "#00ff00".into(),
+                hotkey: None,
+            },
+        ];
+        s.set_label_schema("a", "label", &classes).unwrap();
+        assert_eq!(s.label_schema("a", "label").unwrap().unwrap(), classes);
+        assert_eq!(s.label_columns("a").unwrap(), vec!["label".to_owned()]);
+    });
 }
 
 #[test]
 fn runs_record_metrics_and_dead_runs_become_interrupted() {
-    let d = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&d.path().join("kiln.db")).unwrap();
-    let v = s
-        .insert_version(&new_version("a", "h1"), || Ok(()))
-        .unwrap()
-        .unwrap();
-    let new_run = NewRun {
-        dataset_version_id: v.id,
-        model: "mlp",
-        target: "y",
-        features: serde_json::json!([]),
-        params: serde_json::json!({"lr": 0.001}),
-        split: serde_json::json!({}),
-        device: "cpu",
-        seed: 1,
-        kiln_version: "0.1.0",
-        git_commit: None,
-        sweep_id: None,
-    };
-    let done = s.start_run(&new_run).unwrap();
-    let points: Vec<MetricPoint> = (0..3)
-        .map(|i| MetricPoint {
-            name: "loss".into(),
-            step: i,
-            epoch: Some(i),
-            value: 1.0 / (i + 1) as f64,
-            wall_s: Some(0.5 * i as f64),
-        })
-        .collect();
-    s.log_metrics(done, &points).unwrap();
-    s.finish_run(
-        done,
-        RunStatus::Finished,
-        None,
-        &serde_json::json!({"test_accuracy": 0.9}),
-        &serde_json::json!({}),
-        &serde_json::json!({}),
-    )
-    .unwrap();
-    let crashed = s.start_run(&new_run).unwrap();
-    assert_eq!(s.mark_interrupted(|_| false).unwrap(), 1);
-    assert_eq!(s.run(crashed).unwrap().status, RunStatus::Interrupted);
-    let r = s.run(done).unwrap();
-    assert_eq!(
-        (r.status, r.metrics["test_accuracy"].as_f64()),
-        (RunStatus::Finished, Some(0.9))
-    );
-    assert_eq!(s.metric_history(done).unwrap(), points);
-    assert_eq!(s.list_runs().unwrap().len(), 2);
-    assert!(matches!(s.run(99), Err(StoreError::NoRun(99))));
-    let series = s.metric_series(done, "loss").unwrap();
-    assert_eq!(series.step, [0.0, 1.0, 2.0]);
-    assert_eq!(series.wall_s, [0.0, 0.5, 1.0]);
-    assert_eq!(s.metric_names(done).unwrap(), [("loss".to_owned(), 3)]);
-
-    // A long series gets a stored summary with its spike; a short one is read whole.
-    let long: Vec<MetricPoint> = (0..10_000)
-        .map(|i| MetricPoint {
-            name: "step_loss".into(),
-            step: i,
-            epoch: Some(i / 100),
-            value: if i == 4321 { 99.0 } else { (i % 7) as f64 },
-            wall_s: Some(i as f64 * 0.01),
-        })
-        .collect();
-    s.log_metrics(done, &long).unwrap();
-    assert_eq!(s.summarize_run(done).unwrap(), 1);
-    assert_eq!(s.metric_name_list(done).unwrap(), ["loss", "step_loss"]);
-    let p = s.series_preview(done, "step_loss").unwrap();
-    assert!(p.summary && p.points == 10_000);
-    assert!(p.series.value.len() <= 2 * SUMMARY_BUCKETS && p.series.value.len() > 4000);
-    let spike = p
-        .series
-        .value
-        .iter()
-        .position(|v| v.to_bits() == 99f64.to_bits())
-        .unwrap();
-    assert_eq!(
-        (p.series.step[spike], p.series.wall_s[spike]),
-        (4321.0, 43.21)
-    );
-    assert!(p.series.step.is_sorted());
-    let short = s.series_preview(done, "loss").unwrap();
-    assert!(!short.summary && short.points == 3 && short.series == series);
-
-    // Tags are a set, kept sorted; notes replace; both land in the audit log.
-    let tags = s
-        .tag_run(
-            done,
-            &["zeta".into(), "baseline".into(), "zeta".into()],
-            &[],
-        )
-        .unwrap();
-    assert_eq!(tags, ["baseline", "zeta"]);
-    assert_eq!(
-        s.tag_run(done, &[], &["zeta".into()]).unwrap(),
-        ["baseline"]
-    );
-    s.set_run_note(done, "first try").unwrap();
-    let r = s.run(done).unwrap();
-    assert_eq!((r.note.as_str(), r.tags.len()), ("first try", 1));
-    assert!(
-        s.list_runs()
+    each_backend("runs", |s, _reopen| {
+        let v = s
+            .insert_version(&new_version("a", "h1"), || Ok(()))
             .unwrap()
-            .iter()
-            .any(|r| r.tags == ["baseline"])
-    );
-    assert!(matches!(
-        s.tag_run(99, &["x".into()], &[]),
-        Err(StoreError::NoRun(99))
-    ));
-    let events: i64 = s
-        .conn
-        .query_row(
-            "SELECT COUNT(*) FROM events WHERE kind IN ('run.tagged', 'run.noted')",
-            [],
-            |r| r.get(0),
+            .unwrap();
+        let new_run = NewRun {
+            dataset_version_id: v.id,
+            model: "mlp",
+            target: "y",
+            features: serde_json::json!([]),
+            params: serde_json::json!({"lr": 0.001}),
+            split: serde_json::json!({}),
+            device: "cpu",
+            seed: 1,
+            kiln_version: "0.1.0",
+            git_commit: None,
+            sweep_id: None,
+        };
+        let done = s.start_run(&new_run).unwrap();
+        let points: Vec<MetricPoint> = (0..3)
+            .map(|i| MetricPoint {
+                name: "loss".into(),
+                step: i,
+                epoch: Some(i),
+                value: 1.0 / (i + 1) as f64,
+                wall_s: Some(0.5 * i as f64),
+            })
+            .collect();
+        s.log_metrics(done, &points).unwrap();
+        s.finish_run(
+            done,
+            RunStatus::Finished,
+            None,
+            &serde_json::json!({"test_accuracy": 0.9}),
+            &serde_json::json!({}),
+            &serde_json::json!({}),
         )
         .unwrap();
-    assert_eq!(events, 3);
+        let crashed = s.start_run(&new_run).unwrap();
+        assert_eq!(s.mark_interrupted(|_| false).unwrap(), 1);
+        assert_eq!(s.run(crashed).unwrap().status, RunStatus::Interrupted);
+        let r = s.run(done).unwrap();
+        assert_eq!(
+            (r.status, r.metrics["test_accuracy"].as_f64()),
+            (RunStatus::Finished, Some(0.9))
+        );
+        assert_eq!(s.metric_history(done).unwrap(), points);
+        assert_eq!(s.list_runs().unwrap().len(), 2);
+        assert!(matches!(s.run(99), Err(StoreError::NoRun(99))));
+        let series = s.metric_series(done, "loss").unwrap();
+        assert_eq!(series.step, [0.0, 1.0, 2.0]);
+        assert_eq!(series.wall_s, [0.0, 0.5, 1.0]);
+        assert_eq!(s.metric_names(done).unwrap(), [("loss".to_owned(), 3)]);
+
+        // A long series gets a stored summary with its spike; a short one is read whole.
+        let long: Vec<MetricPoint> = (0..10_000)
+            .map(|i| MetricPoint {
+                name: "step_loss".into(),
+                step: i,
+                epoch: Some(i / 100),
+                value: if i == 4321 { 99.0 } else { (i % 7) as f64 },
+                wall_s: Some(i as f64 * 0.01),
+            })
+            .collect();
+        s.log_metrics(done, &long).unwrap();
+        assert_eq!(s.summarize_run(done).unwrap(), 1);
+        assert_eq!(s.metric_name_list(done).unwrap(), ["loss", "step_loss"]);
+        let p = s.series_preview(done, "step_loss").unwrap();
+        assert!(p.summary && p.points == 10_000);
+        assert!(p.series.value.len() <= 2 * SUMMARY_BUCKETS && p.series.value.len() > 4000);
+        let spike = p
+            .series
+            .value
+            .iter()
+            .position(|v| v.to_bits() == 99f64.to_bits())
+            .unwrap();
+        assert_eq!(
+            (p.series.step[spike], p.series.wall_s[spike]),
+            (4321.0, 43.21)
+        );
+        assert!(p.series.step.is_sorted());
+        let short = s.series_preview(done, "loss").unwrap();
+        assert!(!short.summary && short.points == 3 && short.series == series);
+
+        // Tags are a set, kept sorted; notes replace; both land in the audit log.
+        let tags = s
+            .tag_run(
+                done,
+                &["zeta".into(), "baseline".into(), "zeta".into()],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(tags, ["baseline", "zeta"]);
+        assert_eq!(
+            s.tag_run(done, &[], &["zeta".into()]).unwrap(),
+            ["baseline"]
+        );
+        s.set_run_note(done, "first try").unwrap();
+        let r = s.run(done).unwrap();
+        assert_eq!((r.note.as_str(), r.tags.len()), ("first try", 1));
+        assert!(
+            s.list_runs()
+                .unwrap()
+                .iter()
+                .any(|r| r.tags == ["baseline"])
+        );
+        assert!(matches!(
+            s.tag_run(99, &["x".into()], &[]),
+            Err(StoreError::NoRun(99))
+        ));
+        let events: i64 =
+            s.db.query_row(
+                "SELECT COUNT(*) FROM events WHERE kind IN ('run.tagged', 'run.noted')",
+                p![],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(events, 3);
+    });
 }

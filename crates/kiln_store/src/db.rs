@@ -1,0 +1,524 @@
+//! The two engines behind one small interface: an embedded `SQLite` file (a local workspace) and a
+//! PostgreSQL server (a team workspace). Queries are written once, in `SQLite`'s spelling with numbered
+//! parameters (`?1`); [`pg_sql`] turns them into PostgreSQL's (`$1`, its clock, its JSON operators).
+//! Parameters carry their type, so PostgreSQL runs them without a separate prepare round trip and knows a
+//! `NULL`'s type. Rows come back as [`Value`]s read by position with [`Row::get`].
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use crate::{DbError, Result, StoreError};
+
+/// One parameter of a statement, with its type.
+#[derive(Clone, Debug)]
+pub enum Param<'a> {
+    Int(Option<i64>),
+    Real(Option<f64>),
+    Text(Option<Cow<'a, str>>),
+    Blob(Option<Cow<'a, [u8]>>),
+}
+
+macro_rules! param_from {
+    ($t:ty, $v:ident, $e:expr) => {
+        impl<'a> From<$t> for Param<'a> {
+            fn from($v: $t) -> Self {
+                $e
+            }
+        }
+    };
+}
+param_from!(i64, v, Param::Int(Some(v)));
+param_from!(Option<i64>, v, Param::Int(v));
+param_from!(bool, v, Param::Int(Some(i64::from(v))));
+param_from!(u16, v, Param::Int(Some(i64::from(v))));
+param_from!(f64, v, Param::Real(Some(v)));
+param_from!(Option<f64>, v, Param::Real(v));
+param_from!(&'a str, v, Param::Text(Some(Cow::Borrowed(v))));
+param_from!(&'a String, v, Param::Text(Some(Cow::Borrowed(v.as_str()))));
+param_from!(&'a &'a str, v, Param::Text(Some(Cow::Borrowed(*v))));
+param_from!(String, v, Param::Text(Some(Cow::Owned(v))));
+param_from!(Option<&'a str>, v, Param::Text(v.map(Cow::Borrowed)));
+param_from!(
+    &'a Option<String>,
+    v,
+    Param::Text(v.as_deref().map(Cow::Borrowed))
+);
+param_from!(Vec<u8>, v, Param::Blob(Some(Cow::Owned(v))));
+
+/// `&[Param]` from a list of values: `p![id, name, None::<i64>]`.
+macro_rules! p {
+    ($($x:expr),* $(,)?) => {
+        &[$($crate::db::Param::from($x)),*][..]
+    };
+}
+pub(crate) use p;
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Param::Int(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Param::Real(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Real(*v)),
+            Param::Text(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Param::Blob(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            _ => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
+    }
+}
+
+impl postgres::types::ToSql for Param<'_> {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
+    {
+        match self {
+            Param::Int(v) => v.to_sql(ty, out),
+            Param::Real(v) => v.to_sql(ty, out),
+            Param::Text(v) => v.as_deref().to_sql(ty, out),
+            Param::Blob(v) => v.as_deref().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+impl Param<'_> {
+    fn pg_type(&self) -> postgres::types::Type {
+        use postgres::types::Type;
+        match self {
+            Param::Int(_) => Type::INT8,
+            Param::Real(_) => Type::FLOAT8,
+            Param::Text(_) => Type::TEXT,
+            Param::Blob(_) => Type::BYTEA,
+        }
+    }
+}
+
+/// One value of a result row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// One result row.
+#[derive(Debug)]
+pub struct Row(Vec<Value>);
+
+impl Row {
+    /// The value at `i` as `T`.
+    pub fn get<T: FromValue>(&self, i: usize) -> Result<T> {
+        let v = self.0.get(i).unwrap_or(&Value::Null);
+        T::from_value(v)
+            .map_err(|e| StoreError::Db(DbError::Type(format!("column {i} ({v:?}): {e}"))))
+    }
+}
+
+/// A Rust value read from a [`Value`].
+pub trait FromValue: Sized {
+    fn from_value(v: &Value) -> std::result::Result<Self, String>;
+}
+
+impl FromValue for i64 {
+    fn from_value(v: &Value) -> std::result::Result<Self, String> {
+        match v {
+            Value::Int(i) => Ok(*i),
+            _ => Err("expected an integer".into()),
+        }
+    }
+}
+
+impl FromValue for u16 {
+    fn from_value(v: &Value) -> std::result::Result<Self, String> {
+        u16::try_from(i64::from_value(v)?).map_err(|e| e.to_string())
+    }
+}
+
+impl FromValue for f64 {
+    #[allow(clippy::cast_precision_loss)]
+    fn from_value(v: &Value) -> std::result::Result<Self, String> {
+        match v {
+            Value::Real(f) => Ok(*f),
+            Value::Int(i) => Ok(*i as f64),
+            _ => Err("expected a number".into()),
+        }
+    }
+}
+
+impl FromValue for String {
+    fn from_value(v: &Value) -> std::result::Result<Self, String> {
+        match v {
+            Value::Text(s) => Ok(s.clone()),
+            _ => Err("expected text".into()),
+        }
+    }
+}
+
+impl FromValue for Vec<u8> {
+    fn from_value(v: &Value) -> std::result::Result<Self, String> {
+        match v {
+            Value::Blob(b) => Ok(b.clone()),
+            _ => Err("expected bytes".into()),
+        }
+    }
+}
+
+impl FromValue for serde_json::Value {
+    fn from_value(v: &Value) -> std::result::Result<Self, String> {
+        match v {
+            Value::Text(s) => serde_json::from_str(s).map_err(|e| e.to_string()),
+            _ => Err("expected JSON text".into()),
+        }
+    }
+}
+
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(v: &Value) -> std::result::Result<Self, String> {
+        match v {
+            Value::Null => Ok(None),
+            v => T::from_value(v).map(Some),
+        }
+    }
+}
+
+/// Which engine a workspace database runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection to either engine. Not shared between threads (open one per thread, as before).
+pub enum Db {
+    Sqlite(rusqlite::Connection),
+    Postgres(RefCell<postgres::Client>),
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Db::Sqlite(c) => write!(f, "Sqlite({:?})", c.path()),
+            Db::Postgres(_) => f.write_str("Postgres"),
+        }
+    }
+}
+
+/// The advisory lock every PostgreSQL write transaction of Kiln's takes first, so writers are serialized
+/// as they are on `SQLite` (numbers allocated as `max + 1` never collide; the audit chain stays a chain).
+pub const WRITE_LOCK: i64 = 0x4b69_6c6e; // "Kiln"
+
+impl Db {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.backend() == Backend::Postgres
+    }
+
+    /// Run statements without parameters (migrations, transaction control).
+    pub fn batch(&self, sql: &str) -> Result<()> {
+        match self {
+            Db::Sqlite(c) => c.execute_batch(sql)?,
+            Db::Postgres(c) => c.borrow_mut().batch_execute(sql)?,
+        }
+        Ok(())
+    }
+
+    /// Run one statement; returns the number of rows it changed.
+    pub fn exec(&self, sql: &str, params: &[Param<'_>]) -> Result<usize> {
+        match self {
+            Db::Sqlite(c) => Ok(c
+                .prepare_cached(sql)?
+                .execute(rusqlite::params_from_iter(params))?),
+            Db::Postgres(c) => {
+                let sql = pg_sql(sql);
+                let typed = pg_params(params);
+                let n = c.borrow_mut().execute_typed(&sql, &typed)?;
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            }
+        }
+    }
+
+    /// Every row of a query, each turned into a `T` by `f`.
+    pub fn query_map<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        mut f: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        match self {
+            Db::Sqlite(c) => {
+                let mut st = c.prepare_cached(sql)?;
+                let n = st.column_count();
+                let mut rows = st.query(rusqlite::params_from_iter(params))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let mut vals = Vec::with_capacity(n);
+                    for i in 0..n {
+                        vals.push(sqlite_value(r.get_ref(i)?));
+                    }
+                    out.push(f(&Row(vals))?);
+                }
+                Ok(out)
+            }
+            Db::Postgres(c) => {
+                let sql = pg_sql(sql);
+                let typed = pg_params(params);
+                let rows = c.borrow_mut().query_typed(&sql, &typed)?;
+                rows.iter().map(|r| f(&Row(pg_values(r)?))).collect()
+            }
+        }
+    }
+
+    /// The first row of a query, if there is one.
+    pub fn query_opt<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        f: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut f = Some(f);
+        let mut first = None;
+        for row in self.query_map(sql, params, |r| Ok(Row(r.0.clone())))? {
+            if let Some(f) = f.take() {
+                first = Some(f(&row)?);
+            }
+            break;
+        }
+        Ok(first)
+    }
+
+    /// The first row of a query, which must exist.
+    pub fn query_row<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        f: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<T> {
+        self.query_opt(sql, params, f)?
+            .ok_or_else(|| StoreError::Db(DbError::Type("the query returned no row".into())))
+    }
+
+    /// Start a transaction; `write` serializes it with every other writer (`BEGIN IMMEDIATE` on `SQLite`,
+    /// Kiln's advisory lock on PostgreSQL). Rolled back when dropped without [`Tx::commit`].
+    pub fn begin(&self, write: bool) -> Result<Tx<'_>> {
+        match (self, write) {
+            (Db::Sqlite(_), true) => self.batch("BEGIN IMMEDIATE")?,
+            (Db::Sqlite(_), false) => self.batch("BEGIN")?,
+            (Db::Postgres(_), true) => {
+                self.batch(&format!(
+                    "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+                ))?;
+            }
+            (Db::Postgres(_), false) => self.batch("BEGIN")?,
+        }
+        Ok(Tx {
+            db: self,
+            done: false,
+        })
+    }
+}
+
+/// An open transaction; derefs to the connection.
+pub struct Tx<'a> {
+    db: &'a Db,
+    done: bool,
+}
+
+impl Tx<'_> {
+    pub fn commit(mut self) -> Result<()> {
+        self.done = true;
+        self.db.batch("COMMIT")
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.db.batch("ROLLBACK");
+        }
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Db;
+    fn deref(&self) -> &Db {
+        self.db
+    }
+}
+
+fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+fn pg_params<'p>(
+    params: &'p [Param<'_>],
+) -> Vec<(
+    &'p (dyn postgres::types::ToSql + Sync),
+    postgres::types::Type,
+)> {
+    params
+        .iter()
+        .map(|p| (p as &(dyn postgres::types::ToSql + Sync), p.pg_type()))
+        .collect()
+}
+
+fn pg_values(r: &postgres::Row) -> Result<Vec<Value>> {
+    use postgres::types::Type;
+    let mut out = Vec::with_capacity(r.len());
+    for (i, col) in r.columns().iter().enumerate() {
+        let t = col.type_();
+        let v = if *t == Type::INT8 {
+            r.try_get::<_, Option<i64>>(i)?.map(Value::Int)
+        } else if *t == Type::INT4 {
+            r.try_get::<_, Option<i32>>(i)?
+                .map(|v| Value::Int(i64::from(v)))
+        } else if *t == Type::INT2 {
+            r.try_get::<_, Option<i16>>(i)?
+                .map(|v| Value::Int(i64::from(v)))
+        } else if *t == Type::BOOL {
+            r.try_get::<_, Option<bool>>(i)?
+                .map(|v| Value::Int(i64::from(v)))
+        } else if *t == Type::FLOAT8 {
+            r.try_get::<_, Option<f64>>(i)?.map(Value::Real)
+        } else if *t == Type::FLOAT4 {
+            r.try_get::<_, Option<f32>>(i)?
+                .map(|v| Value::Real(f64::from(v)))
+        } else if *t == Type::BYTEA {
+            r.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob)
+        } else if [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME].contains(t) {
+            r.try_get::<_, Option<String>>(i)?.map(Value::Text)
+        } else {
+            return Err(StoreError::Db(DbError::Type(format!(
+                "column `{}` has type {t}, which Kiln does not read (cast it in the query)",
+                col.name()
+            ))));
+        };
+        out.push(v.unwrap_or(Value::Null));
+    }
+    Ok(out)
+}
+
+/// `SQLite`'s clock as Kiln writes it (ISO 8601 UTC with milliseconds) and PostgreSQL's same text.
+pub const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
+pub const PG_NOW: &str = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+
+/// A query in `SQLite`'s spelling turned into PostgreSQL's: `?N` → `$N`, the clock, `json_extract(col,
+/// '$.key')` → `(col::jsonb ->> 'key')`. String literals are left alone.
+pub fn pg_sql(sql: &str) -> String {
+    let sql = sql.replace(SQLITE_NOW, PG_NOW);
+    let sql = replace_json_extract(&sql);
+    let mut out = String::with_capacity(sql.len());
+    let mut in_string = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                in_string = !in_string;
+                out.push(c);
+            }
+            '?' if !in_string => out.push('$'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn replace_json_extract(sql: &str) -> String {
+    const OPEN: &str = "json_extract(";
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..at]);
+        let inner = &rest[at + OPEN.len()..];
+        let Some(close) = inner.find(')') else {
+            out.push_str(&rest[at..]);
+            return out;
+        };
+        let args = &inner[..close];
+        match args.split_once(", '$.") {
+            Some((col, key)) => {
+                let key = key.trim_end_matches('\'');
+                out.push_str(&format!("({col}::jsonb ->> '{key}')"));
+            }
+            None => out.push_str(&rest[at..at + OPEN.len() + close + 1]),
+        }
+        rest = &inner[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A migration written for `SQLite` in PostgreSQL's types: `INTEGER PRIMARY KEY` → an identity,
+/// `INTEGER` → `BIGINT`, `REAL` → `DOUBLE PRECISION`, `BLOB` → `BYTEA`, no `WITHOUT ROWID`.
+pub fn pg_ddl(sql: &str) -> String {
+    let sql = sql
+        .replace(
+            "INTEGER PRIMARY KEY",
+            "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+        )
+        .replace(" WITHOUT ROWID", "");
+    let mut out = String::with_capacity(sql.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(match word.as_str() {
+            "INTEGER" => "BIGINT",
+            "REAL" => "DOUBLE PRECISION",
+            "BLOB" => "BYTEA",
+            w => w,
+        });
+        word.clear();
+    };
+    for c in sql.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_and_migrations_read_in_postgres_spelling() {
+        assert_eq!(
+            pg_sql(
+                "SELECT a FROM t WHERE b = ?1 AND c = '?' AND json_extract(d, '$.weights') IS NULL"
+            ),
+            "SELECT a FROM t WHERE b = $1 AND c = '?' AND (d::jsonb ->> 'weights') IS NULL"
+        );
+        assert!(pg_sql(&format!("VALUES ({SQLITE_NOW})")).contains("to_char(now()"));
+        assert_eq!(
+            pg_ddl(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, x REAL, b BLOB) WITHOUT ROWID;"
+            ),
+            "CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, n BIGINT, \
+             x DOUBLE PRECISION, b BYTEA);"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! Throwaway servers for tests: a PostgreSQL cluster started from the distribution's server binaries
+//! (`initdb` in a temporary folder, a free loopback port, SCRAM passwords), or the running server named by
+//! `KILN_TEST_POSTGRES_URL` (a superuser's URL). One cluster per test process, one fresh database per
+//! test. When neither is available the test fails and says what to install; it never skips.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The variable naming a running PostgreSQL server (a superuser's URL) to use instead of starting one.
+pub const POSTGRES_URL_VAR: &str = "KILN_TEST_POSTGRES_URL";
+
+const INSTALL_HINT: &str = "the tests of team workspaces need PostgreSQL's server binaries: install them \
+     (Debian/Ubuntu: `apt-get install -y postgresql`; they land in /usr/lib/postgresql/<version>/bin) or \
+     set KILN_TEST_POSTGRES_URL to a superuser's URL of a running server";
+
+/// A cluster the tests may use: its superuser's URL without a database.
+#[derive(Debug)]
+pub struct PgCluster {
+    /// `postgres://kiln_admin:PASSWORD@127.0.0.1:PORT` (no database).
+    pub base_url: String,
+}
+
+static CLUSTER: OnceLock<Result<PgCluster, String>> = OnceLock::new();
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// The test process's cluster, started on first use. Panics, saying what to install, when it cannot be.
+pub fn cluster() -> &'static PgCluster {
+    match CLUSTER.get_or_init(start_cluster) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A fresh, empty database on the test cluster; returns its superuser URL.
+pub fn fresh_database(label: &str) -> String {
+    let c = cluster();
+    let name = format!(
+        "kiln_{}_{}_{}",
+        label.replace(|ch: char| !ch.is_ascii_alphanumeric(), "_"),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+    .to_lowercase();
+    let mut admin = postgres::Client::connect(&format!("{}/postgres", c.base_url), postgres::NoTls)
+        .unwrap_or_else(|e| panic!("connect to the test PostgreSQL: {e}"));
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap_or_else(|e| panic!("create test database {name}: {e}"));
+    format!("{}/{name}", c.base_url)
+}
+
+/// A name no other test of this process uses (for login roles, which are cluster-wide).
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn start_cluster() -> Result<PgCluster, String> {
+    if let Ok(url) = std::env::var(POSTGRES_URL_VAR) {
+        let url = url.trim_end_matches('/').to_owned();
+        let base = match url.rsplit_once('/') {
+            Some((base, db)) if !base.ends_with('/') && !db.contains('@') => base.to_owned(),
+            _ => url,
+        };
+        return Ok(PgCluster { base_url: base });
+    }
+    let bin = server_bin_dir().ok_or_else(|| INSTALL_HINT.to_owned())?;
+    let as_root = is_root();
+    let dir = std::env::temp_dir().join(format!("kiln-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let password = format!("pw{:x}", blake3_like_seed());
+    std::fs::write(dir.join("pwfile"), &password).map_err(|e| e.to_string())?;
+    if as_root {
+        // PostgreSQL refuses to run as root: the package's `postgres` system user runs it.
+        let ok = Command::new("chown")
+            .args(["-R", "postgres:"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!(
+                "running as root, the test PostgreSQL runs as the `postgres` system user, which this \
+                 machine lacks ({INSTALL_HINT})"
+            ));
+        }
+    }
+    let data = dir.join("data");
+    let out = as_server_user(as_root, &bin.join("initdb"))
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            "kiln_admin",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ])
+        .arg(format!("--pwfile={}", dir.join("pwfile").display()))
+        .output()
+        .map_err(|e| format!("run initdb: {e} ({INSTALL_HINT})"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let port = free_port()?;
+    // The server lives as long as this test process: a watcher stops it and removes its folder when the
+    // process is gone (static values are never dropped).
+    let script = format!(
+        "'{pg}' -D '{data}' -p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{dir}' \
+         -c fsync=off -c max_connections=200 >'{dir}/log' 2>&1 & pg=$!; \
+         while [ -d /proc/{parent} ] && kill -0 $pg 2>/dev/null; do sleep 1; done; \
+         kill -INT $pg 2>/dev/null; wait $pg; rm -rf '{dir}'",
+        pg = bin.join("postgres").display(),
+        data = data.display(),
+        dir = dir.display(),
+        parent = std::process::id(),
+    );
+    let mut sh = if as_root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", "sh", "-c", &script]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", &script]);
+        c
+    };
+    sh.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start postgres: {e}"))?;
+    let base_url = format!("postgres://kiln_admin:{password}@127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match postgres::Client::connect(&format!("{base_url}/postgres"), postgres::NoTls) {
+            Ok(_) => return Ok(PgCluster { base_url }),
+            Err(e) if Instant::now() > deadline => {
+                let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+                return Err(format!(
+                    "the test PostgreSQL did not accept connections within 60 s: {e}\n{log}"
+                ));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn as_server_user(as_root: bool, program: &Path) -> Command {
+    if as_root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Where `initdb` and `postgres` are: on the `PATH`, or Debian's versioned folder (newest first).
+fn server_bin_dir() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
+    });
+    if let Some(d) = on_path {
+        // A symlinked `initdb` (as some images link it into /usr/local/bin) finds its `postgres` itself.
+        return Some(
+            std::fs::canonicalize(d.join("initdb"))
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+                .unwrap_or(d),
+        );
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, b)| b)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn blake3_like_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let h = blake3::hash(format!("{t}:{}", std::process::id()).as_bytes());
+    u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or([0; 8]))
+}
