@@ -737,4 +737,6 @@ fn version_from_row(r: &db::Row) -> Result<DatasetVersion> {
 }
 
 #[cfg(test)]
+mod team_tests;
+#[cfg(test)]
 mod tests;

@@ -89,8 +89,27 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
-    /// The hash this row should carry given the previous row's hash.
+    /// The hash this row should carry given the previous row's hash. A team workspace's rows are chained
+    /// by the database server (`sha256:` and SHA-256 of the length-prefixed fields, see
+    /// `kiln_audit_chain`); a local workspace's by Kiln (BLAKE3).
     pub fn expected_hash(&self, prev_hash: &str) -> String {
+        if self.hash.starts_with(SERVER_CHAIN) {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            for part in [
+                prev_hash,
+                &self.at,
+                &self.actor,
+                &self.action,
+                &self.subject,
+                &self.detail,
+            ] {
+                h.update(format!("{}:{part}", part.len()).as_bytes());
+            }
+            let digest = h.finalize();
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            return format!("{SERVER_CHAIN}{hex}");
+        }
         chain_hash(
             prev_hash,
             &self.at,
@@ -101,6 +120,9 @@ impl AuditRow {
         )
     }
 }
+
+/// The prefix of a hash computed by the PostgreSQL server of a team workspace.
+const SERVER_CHAIN: &str = "sha256:";
 
 fn chain_hash(
     prev: &str,

@@ -631,7 +631,10 @@ pub fn create(admin: &TeamUrl, objects_url: &str) -> Result<crate::Store> {
     let exists = server
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])?
         .is_some();
-    if !exists {
+    if exists {
+        // An empty database made beforehand (by a DBA): Kiln's owner role takes it over.
+        server.batch_execute(&format!("ALTER DATABASE {db} OWNER TO {}", roles.owner))?;
+    } else {
         server.batch_execute(&format!("CREATE DATABASE {db} OWNER {}", roles.owner))?;
     }
     drop(server);

@@ -15,7 +15,7 @@ fn each_backend(label: &str, f: impl Fn(&mut Store, &dyn Fn() -> Store)) {
     f(&mut s, &connect);
 }
 
-fn new_version<'a>(name: &'a str, hash: &'a str) -> NewVersion<'a> {
+pub(crate) fn new_version<'a>(name: &'a str, hash: &'a str) -> NewVersion<'a> {
     NewVersion {
         dataset: name,
         content_hash: hash,
