@@ -15,5 +15,6 @@ mod release;
 mod serve;
 mod streaming;
 mod support;
+mod team;
 mod training;
 mod versioning;

@@ -91,8 +91,27 @@ pub enum CliCommand {
     Monitor(MonitorSubcommand),
     /// Serve a model version over HTTP (Kiln's API and the Open Inference Protocol); follows its alias.
     Serve(serve::ServeArgs),
+    /// Team workspaces: create one on PostgreSQL with its objects in an S3-compatible store.
+    #[command(subcommand)]
+    Workspace(WorkspaceSubcommand),
     /// Open the GUI (the same as running `kiln` with no command).
     Gui,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceSubcommand {
+    /// Create (or bring up to date) a team workspace: the database if it does not exist, Kiln's roles,
+    /// tables and the functions that check who may approve, and where its objects are. You connect as
+    /// a PostgreSQL role allowed to create databases and roles, and become the workspace's first admin.
+    /// Open it afterwards with `--workspace postgres://USER@HOST/DB` (password from PGPASSWORD or
+    /// ~/.pgpass; S3 credentials and endpoint from the AWS_* variables).
+    Create {
+        /// postgres://ADMIN@HOST[:PORT]/DATABASE
+        url: String,
+        /// Where the objects go: s3://BUCKET/PREFIX (or file:///SHARED/FOLDER).
+        #[arg(long)]
+        objects: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +149,28 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Some(CliCommand::Drift(args)) => monitor::run_drift(&open(ws)?, &args, cli.json, out),
         Some(CliCommand::Monitor(MonitorSubcommand::Check(args))) => {
             monitor::run_check(&open(ws)?, &args, cli.json, out)
+        }
+        Some(CliCommand::Workspace(WorkspaceSubcommand::Create { url, objects })) => {
+            let ws = Workspace::create_team(&url, None, &objects).with_context(|| {
+                format!("creating team workspace {}", kiln_store::team::redact(&url))
+            })?;
+            let team = ws.team().cloned();
+            if cli.json {
+                return crate::cli::report::print_json(
+                    out,
+                    &serde_json::json!({
+                        "workspace": ws.name(),
+                        "objects": objects,
+                        "admin": team.as_ref().map(|t| t.user.clone()),
+                    }),
+                );
+            }
+            writeln!(
+                out,
+                "team workspace {} ready (objects in {objects}); you are its admin: add users with kiln users add NAME --role ROLE",
+                ws.name()
+            )?;
+            Ok(())
         }
         Some(CliCommand::Serve(args)) => {
             let root = open(ws)?.root().to_path_buf();

@@ -18,7 +18,8 @@ fn by_default() -> String {
 #[derive(Debug, Subcommand)]
 pub enum UsersSubcommand {
     /// Add a user or change a role. The first user is the workspace's admin (`--role admin`), who then
-    /// adds the others; only an admin manages users.
+    /// adds the others; only an admin manages users. On a team workspace a new user is a PostgreSQL login
+    /// with a password (asked for, or read from standard input), and the database checks the admin.
     Add {
         name: String,
         /// data-scientist, approver or admin.
@@ -26,6 +27,9 @@ pub enum UsersSubcommand {
         role: String,
         #[arg(long, default_value_t = by_default())]
         by: String,
+        /// Team workspace: read the new user's password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Every workspace user with their role.
     List,
@@ -206,11 +210,40 @@ pub fn run_users(
     out: &mut dyn Write,
 ) -> Result<()> {
     match cmd {
-        UsersSubcommand::Add { name, role, by } => {
+        UsersSubcommand::Add {
+            name,
+            role,
+            by,
+            password_stdin,
+        } => {
             let Some(r) = Role::parse(role) else {
                 bail!("unknown role `{role}` (data-scientist, approver, admin)");
             };
-            ws.set_user(name, r, by)?;
+            if ws.team().is_some() {
+                ws.who(by)?;
+                let known = ws.users()?.iter().any(|u| &u.name == name);
+                let password = if *password_stdin {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    Some(line.trim_end_matches(['\n', '\r']).to_owned())
+                } else if known {
+                    None
+                } else {
+                    Some(rpassword::prompt_password(format!(
+                        "password for {name}: "
+                    ))?)
+                };
+                if password.as_deref().is_some_and(str::is_empty) {
+                    bail!("an empty password is refused");
+                }
+                ws.set_team_user(name, r, password.as_deref())?;
+            } else if *password_stdin {
+                bail!(
+                    "a local workspace has no passwords: its users are names (drop --password-stdin)"
+                );
+            } else {
+                ws.set_user(name, r, by)?;
+            }
             if json_out {
                 return print_json(out, &json!({ "name": name, "role": role }));
             }

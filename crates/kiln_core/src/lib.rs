@@ -33,7 +33,7 @@ pub use kiln_store::{
     Dataset, DatasetVersion, LabelClass, MetricPoint, MetricSeries, Run, RunStatus, Sweep,
     SweepStatus,
 };
-pub use objects::ObjectStore;
+pub use objects::{ObjectStore, Remote, set_client_options};
 pub use predict::{LoadedModel, best_class};
 
 use kiln_data::polars::prelude::DataFrame;
@@ -143,12 +143,46 @@ pub struct ImportOutcome {
     pub version: DatasetVersion,
 }
 
-/// A workspace folder: `kiln.db` plus `objects/`.
+/// The file in a team workspace's cache folder that names it (its URL, never a password): opening the
+/// folder opens the team workspace, so worker threads re-open it by path as they do a local one.
+pub const TEAM_FILE: &str = "team-workspace.json";
+
+/// The team workspace a cache folder names, if it names one.
+fn team_url_of(dir: &Path) -> Result<Option<kiln_store::team::TeamUrl>> {
+    let Ok(text) = std::fs::read_to_string(dir.join(TEAM_FILE)) else {
+        return Ok(None);
+    };
+    let marker: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let Some(url) = marker["url"].as_str() else {
+        return Err(CoreError::Invalid(format!(
+            "{} does not name a team workspace",
+            dir.join(TEAM_FILE).display()
+        )));
+    };
+    Ok(Some(kiln_store::team::TeamUrl::parse(url, None)?))
+}
+
+/// A team workspace as this client sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamInfo {
+    /// `host/db` (with a port other than 5432).
+    pub display: String,
+    /// The connected user (PostgreSQL's `session_user`).
+    pub user: String,
+    /// The user's Kiln role as the database grants it.
+    pub role: Option<String>,
+    /// Where the shared objects are.
+    pub objects: String,
+}
+
+/// A workspace folder: `kiln.db` plus `objects/` — or a team workspace (see [`Workspace::open_team`]).
 #[derive(Debug)]
 pub struct Workspace {
     root: PathBuf,
     store: Store,
     objects: ObjectStore,
+    /// Set on a team workspace (PostgreSQL + a shared object store); `root` is then this client's cache.
+    team: Option<TeamInfo>,
     /// Imports whose data would take more memory than this stream into their object in batches; the
     /// default (read when an import asks) when `None`.
     memory_budget: Option<u64>,
@@ -158,6 +192,12 @@ impl Workspace {
     /// Open the workspace in `dir`, creating the folder, the database and `objects/` if needed, and
     /// cleaning up what a crashed import left behind.
     pub fn open(dir: &Path) -> Result<Self> {
+        if let Some(url) = dir.to_str().filter(|d| kiln_store::team::is_team_url(d)) {
+            return Self::open_team(url, None);
+        }
+        if dir.join(TEAM_FILE).is_file() {
+            return Self::open_team_cache(dir);
+        }
         if dir.is_file() {
             return Err(CoreError::NotAFolder(dir.to_path_buf()));
         }
@@ -169,6 +209,7 @@ impl Workspace {
             root,
             store,
             objects,
+            team: None,
             memory_budget: None,
         };
         let removed = ws.objects.collect_garbage(
@@ -191,6 +232,112 @@ impl Workspace {
         Ok(ws)
     }
 
+    /// Open a team workspace: `postgres://user[:password]@host[:port]/db`. A password not in the URL comes
+    /// from `password` (the app's dialog), `PGPASSWORD` or `~/.pgpass`; it is kept in this process's
+    /// memory only. This client's cache of the shared objects is a folder under the user's cache dir.
+    pub fn open_team(url: &str, password: Option<&str>) -> Result<Self> {
+        let parsed = kiln_store::team::TeamUrl::parse(url, password)?;
+        let dir = directories::ProjectDirs::from("dev", "kiln", "kiln")
+            .map_or_else(
+                || PathBuf::from("kiln-cache"),
+                |d| d.cache_dir().to_path_buf(),
+            )
+            .join("team")
+            .join(parsed.cache_name());
+        Self::open_team_in(&parsed, &dir)
+    }
+
+    /// [`Workspace::open_team`] with the cache in `dir`.
+    pub fn open_team_in(url: &kiln_store::team::TeamUrl, dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+        kiln_store::team::remember_password(url);
+        let marker = serde_json::json!({ "url": url.url_without_password() });
+        std::fs::write(dir.join(TEAM_FILE), marker.to_string())
+            .map_err(|e| CoreError::io(dir, e))?;
+        Self::open_team_cache(dir)
+    }
+
+    /// Create a team workspace (see `kiln_store::team::create`) with its objects at `objects_url`, after
+    /// checking that the object store answers; then open it.
+    pub fn create_team(admin_url: &str, password: Option<&str>, objects_url: &str) -> Result<Self> {
+        let parsed = kiln_store::team::TeamUrl::parse(admin_url, password)?;
+        let remote = objects::Remote::connect(objects_url)?;
+        remote.has("objects/probe", 0)?;
+        drop(kiln_store::team::create(&parsed, objects_url)?);
+        Self::open_team(admin_url, password)
+    }
+
+    /// Another connection to the database of the workspace at `root` (a local folder, or a team
+    /// workspace's cache folder), for a worker thread that only needs the database.
+    pub fn open_store(root: &Path) -> Result<Store> {
+        match team_url_of(root)? {
+            Some(url) => Ok(kiln_store::team::open(&url)?),
+            None => Ok(Store::open(&root.join("kiln.db"))?),
+        }
+    }
+
+    fn open_team_cache(dir: &Path) -> Result<Self> {
+        let Some(parsed) = team_url_of(dir)? else {
+            return Err(CoreError::Invalid(format!(
+                "{} does not name a team workspace",
+                dir.join(TEAM_FILE).display()
+            )));
+        };
+        let store = kiln_store::team::open(&parsed)?;
+        let objects_url = store.team_setting("objects")?.ok_or_else(|| {
+            CoreError::Invalid(format!("{} records no object store", parsed.display()))
+        })?;
+        let root = dir.canonicalize().map_err(|e| CoreError::io(dir, e))?;
+        let objects = ObjectStore::with_remote(&root, objects::Remote::connect(&objects_url)?)?;
+        let user = store.session_user()?.unwrap_or_default();
+        let role = store.database_role_of(&user)?;
+        let ws = Self {
+            root,
+            store,
+            objects,
+            team: Some(TeamInfo {
+                display: parsed.display(),
+                user,
+                role,
+                objects: objects_url,
+            }),
+            memory_budget: None,
+        };
+        ws.objects
+            .collect_garbage(&[], std::time::Duration::from_mins(10));
+        Ok(ws)
+    }
+
+    /// Who and where, on a team workspace.
+    pub fn team(&self) -> Option<&TeamInfo> {
+        self.team.as_ref()
+    }
+
+    /// The name to act under: on a local workspace `by` as given (approvals there are by declaration);
+    /// on a team workspace the connected user, whom the database knows — naming anyone else (other than
+    /// the default, this computer's user) is refused.
+    pub fn who(&self, by: &str) -> Result<String> {
+        match &self.team {
+            Some(t) if by != t.user && by != current_user() => Err(CoreError::Invalid(format!(
+                "--by has no meaning on a team workspace: you are {} (connect as `{by}` to act as them)",
+                t.user
+            ))),
+            Some(t) => Ok(t.user.clone()),
+            None => Ok(by.to_owned()),
+        }
+    }
+
+    /// Add a user to a team workspace (a login role with `password`) or change a user's role; only an
+    /// admin may, which the database checks.
+    pub fn set_team_user(
+        &mut self,
+        name: &str,
+        role: release::Role,
+        password: Option<&str>,
+    ) -> Result<()> {
+        Ok(self.store.set_team_user(name, role.as_str(), password)?)
+    }
+
     /// The default workspace: `<user data dir>/kiln/workspace`.
     pub fn default_dir() -> PathBuf {
         directories::ProjectDirs::from("dev", "kiln", "kiln").map_or_else(
@@ -203,8 +350,11 @@ impl Workspace {
         &self.root
     }
 
-    /// The folder's name, shown as the workspace's name.
+    /// The folder's name (a team workspace's `host/db`), shown as the workspace's name.
     pub fn name(&self) -> String {
+        if let Some(t) = &self.team {
+            return t.display.clone();
+        }
         self.root.file_name().map_or_else(
             || self.root.display().to_string(),
             |n| n.to_string_lossy().into_owned(),

@@ -1,17 +1,224 @@
 //! Content-addressed files under `objects/`. Every write goes to `objects/tmp/` first, is fsynced, hashed
 //! and only then renamed to `objects/<aa>/<hash>.<ext>`, so a crash never leaves a half-written object
-//! under its final name. Reads and writes of objects go through this one type so another backend (an
-//! S3-compatible store) can be added beside it.
+//! under its final name. Reads and writes of objects go through this one type.
+//!
+//! A team workspace keeps its objects in a shared store (any S3-compatible store, or a shared folder as a
+//! `file://` URL) through the `object_store` crate; the folder here is then this client's cache of them:
+//! an object is fetched when first read (its blake3 checked against its name), uploaded when committed
+//! (hashed while it is sent, multipart when large), and the least recently used are evicted past the
+//! cache's size (`KILN_CACHE_MB`, 10 GiB by default).
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use object_store::ObjectStoreExt as _;
 
 use crate::CoreError;
 
 #[derive(Clone, Debug)]
 pub struct ObjectStore {
     root: PathBuf,
+    remote: Option<Remote>,
+}
+
+/// The shared object store of a team workspace.
+#[derive(Clone)]
+pub struct Remote {
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    prefix: object_store::path::Path,
+    url: String,
+    runtime: std::sync::Arc<tokio::runtime::Runtime>,
+    cache_bytes: u64,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Remote({})", self.url)
+    }
+}
+
+static CLIENT_OPTIONS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+
+/// Object store options (`aws_endpoint`, `aws_allow_http`, …) for every store this process opens, after
+/// the `AWS_*` variables: for a program embedding Kiln, and tests pointing at their own server. Set once.
+pub fn set_client_options(options: Vec<(String, String)>) {
+    let _ = CLIENT_OPTIONS.set(options);
+}
+
+/// Objects larger than this are uploaded in parts.
+const MULTIPART_BYTES: u64 = 16 << 20;
+
+impl Remote {
+    /// Connect to the store at `url` (`s3://bucket/prefix`, `file:///shared/folder`, `memory://`), with
+    /// credentials and endpoint from the standard `AWS_*` variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`).
+    pub fn connect(url: &str) -> Result<Self, CoreError> {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| CoreError::Invalid(format!("`{url}` is not an object store URL: {e}")))?;
+        let mut options: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("AWS_"))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        if let Some(extra) = CLIENT_OPTIONS.get() {
+            options.extend(extra.iter().cloned());
+        }
+        let (store, prefix) = object_store::parse_url_opts(&parsed, options)
+            .map_err(|e| CoreError::Invalid(format!("object store {url}: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("kiln-objects")
+            .enable_all()
+            .build()
+            .map_err(|e| CoreError::Invalid(format!("object store runtime: {e}")))?;
+        let cache_bytes = std::env::var("KILN_CACHE_MB")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(10 << 30, |mb| mb << 20);
+        Ok(Self {
+            store: std::sync::Arc::from(store),
+            prefix,
+            url: url.to_owned(),
+            runtime: std::sync::Arc::new(runtime),
+            cache_bytes,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn key(&self, relative: &str) -> object_store::path::Path {
+        relative
+            .split('/')
+            .fold(self.prefix.clone(), |p, part| p.clone().join(part))
+    }
+
+    fn error(&self, what: &str, relative: &str, e: impl std::fmt::Display) -> CoreError {
+        CoreError::Invalid(format!("object store {}: {what} {relative}: {e}", self.url))
+    }
+
+    /// Whether the store has `relative` with `size` bytes.
+    pub fn has(&self, relative: &str, size: u64) -> Result<bool, CoreError> {
+        match self.runtime.block_on(self.store.head(&self.key(relative))) {
+            Ok(meta) => Ok(meta.size == size),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.error("cannot look up", relative, e)),
+        }
+    }
+
+    /// Upload the file at `path` as `relative` unless the store has it; what is sent is hashed on the
+    /// way and must match the hash in its name.
+    pub fn upload(&self, relative: &str, path: &Path) -> Result<(), CoreError> {
+        let size = std::fs::metadata(path)
+            .map_err(|e| CoreError::io(path, e))?
+            .len();
+        if self.has(relative, size)? {
+            return Ok(());
+        }
+        let key = self.key(relative);
+        let mut file = File::open(path).map_err(|e| CoreError::io(path, e))?;
+        let mut hasher = blake3::Hasher::new();
+        self.runtime.block_on(async {
+            if size <= MULTIPART_BYTES {
+                let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                file.read_to_end(&mut buf)
+                    .map_err(|e| CoreError::io(path, e))?;
+                hasher.update(&buf);
+                check_hash(relative, &hasher)?;
+                self.store
+                    .put(&key, buf.into())
+                    .await
+                    .map_err(|e| self.error("cannot upload", relative, e))?;
+            } else {
+                let upload = self
+                    .store
+                    .put_multipart(&key)
+                    .await
+                    .map_err(|e| self.error("cannot start uploading", relative, e))?;
+                let mut writer = object_store::WriteMultipart::new(upload);
+                let mut buf = vec![0u8; 8 << 20];
+                loop {
+                    let n = file.read(&mut buf).map_err(|e| CoreError::io(path, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    writer
+                        .wait_for_capacity(4)
+                        .await
+                        .map_err(|e| self.error("cannot upload", relative, e))?;
+                    writer.write(&buf[..n]);
+                }
+                if let Err(e) = check_hash(relative, &hasher) {
+                    let _ = writer.abort().await;
+                    return Err(e);
+                }
+                writer
+                    .finish()
+                    .await
+                    .map_err(|e| self.error("cannot finish uploading", relative, e))?;
+            }
+            Ok(())
+        })?;
+        if !self.has(relative, size)? {
+            return Err(self.error(
+                "the upload did not arrive whole:",
+                relative,
+                format!("expected {size} bytes"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Download `relative` to `dest` through a temp file beside it, checking its hash.
+    pub fn download(&self, relative: &str, dest: &Path, tmp: &Path) -> Result<(), CoreError> {
+        use std::io::Write;
+        let key = self.key(relative);
+        let mut out = File::create(tmp).map_err(|e| CoreError::io(tmp, e))?;
+        let mut hasher = blake3::Hasher::new();
+        let result = self.runtime.block_on(async {
+            use futures_util::StreamExt;
+            let got = self.store.get(&key).await.map_err(|e| match e {
+                object_store::Error::NotFound { .. } => {
+                    self.error("is missing", relative, "no such object")
+                }
+                e => self.error("cannot download", relative, e),
+            })?;
+            let mut stream = got.into_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| self.error("download cut short:", relative, e))?;
+                hasher.update(&chunk);
+                out.write_all(&chunk).map_err(|e| CoreError::io(tmp, e))?;
+            }
+            Ok(())
+        });
+        let result = result.and_then(|()| check_hash(relative, &hasher));
+        let result = result.and_then(|()| {
+            out.sync_all().map_err(|e| CoreError::io(tmp, e))?;
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+            }
+            std::fs::rename(tmp, dest).map_err(|e| CoreError::io(dest, e))
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(tmp);
+        }
+        result
+    }
+}
+
+/// The blake3 in an object's name (`objects/aa/<hash>.<ext>`) must be the hash of its bytes.
+fn check_hash(relative: &str, hasher: &blake3::Hasher) -> Result<(), CoreError> {
+    let name = relative.rsplit('/').next().unwrap_or(relative);
+    let expected = name.split('.').next().unwrap_or(name);
+    let got = hasher.finalize().to_hex();
+    if expected.len() == 64 && got.as_str() != expected {
+        return Err(CoreError::Invalid(format!(
+            "object {relative} does not match its hash (its bytes hash to {got}): refused"
+        )));
+    }
+    Ok(())
 }
 
 /// A file being written under `objects/tmp/`; removed on drop unless it was moved into place.
@@ -47,7 +254,75 @@ impl ObjectStore {
     pub fn new(workspace_root: &Path) -> Result<Self, CoreError> {
         let root = workspace_root.join("objects");
         std::fs::create_dir_all(root.join("tmp")).map_err(|e| CoreError::io(&root, e))?;
-        Ok(Self { root })
+        Ok(Self { root, remote: None })
+    }
+
+    /// Objects in a shared store, cached under `cache_root/objects/`.
+    pub fn with_remote(cache_root: &Path, remote: Remote) -> Result<Self, CoreError> {
+        let mut s = Self::new(cache_root)?;
+        s.remote = Some(remote);
+        Ok(s)
+    }
+
+    /// The shared store of a team workspace.
+    pub fn remote(&self) -> Option<&Remote> {
+        self.remote.as_ref()
+    }
+
+    /// A local path holding the object: itself, or (on a team workspace) its cached copy, fetched and
+    /// checked first when missing.
+    pub fn local(&self, relative: &str) -> Result<PathBuf, CoreError> {
+        let path = self.local_path(relative);
+        let Some(remote) = &self.remote else {
+            return Ok(path);
+        };
+        if path.is_file() {
+            // Recently used: evicted last.
+            if let Ok(f) = File::options().append(true).open(&path) {
+                let _ = f.set_modified(std::time::SystemTime::now());
+            }
+            return Ok(path);
+        }
+        let tmp = self.temp("download");
+        remote.download(relative, &path, tmp.path())?;
+        self.evict(remote.cache_bytes, &path);
+        Ok(path)
+    }
+
+    /// Remove the least recently used cached objects until the cache fits in `cap` bytes (never `keep`).
+    fn evict(&self, cap: u64, keep: &Path) {
+        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = Vec::new();
+        let Ok(dirs) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for dir in dirs.flatten() {
+            if dir.file_name() == "tmp" {
+                continue;
+            }
+            for f in std::fs::read_dir(dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if let Ok(m) = f.metadata() {
+                    files.push((
+                        m.modified().unwrap_or(std::time::UNIX_EPOCH),
+                        m.len(),
+                        f.path(),
+                    ));
+                }
+            }
+        }
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        files.sort();
+        for (_, len, path) in files {
+            if total <= cap {
+                break;
+            }
+            if path != keep && std::fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
     }
 
     /// A new temp file name, unique per process and call. The process id in the name lets a later start
@@ -72,7 +347,7 @@ impl ObjectStore {
         &self,
         version: &crate::DatasetVersion,
     ) -> Result<kiln_data::polars::prelude::DataFrame, CoreError> {
-        let path = self.absolute(&version.object_path);
+        let path = self.local(&version.object_path)?;
         kiln_data::read_parquet(&path).map_err(|_| CoreError::MissingObject {
             dataset: version.dataset.clone(),
             version: version.version,
@@ -87,7 +362,7 @@ impl ObjectStore {
         version: &crate::DatasetVersion,
         budget: u64,
     ) -> Result<kiln_data::TableData, CoreError> {
-        let path = self.absolute(&version.object_path);
+        let path = self.local(&version.object_path)?;
         if !path.is_file() {
             return Err(CoreError::MissingObject {
                 dataset: version.dataset.clone(),
@@ -135,8 +410,16 @@ impl ObjectStore {
         format!("objects/{}/{hash}.{ext}", &hash[..2])
     }
 
-    /// Absolute path of an object given its workspace-relative path.
+    /// Absolute path of an object given its workspace-relative path (on a team workspace its cached
+    /// copy, fetched when missing; a failure to fetch is logged and reading the path then fails).
     pub fn absolute(&self, relative: &str) -> PathBuf {
+        self.local(relative).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            self.local_path(relative)
+        })
+    }
+
+    fn local_path(&self, relative: &str) -> PathBuf {
         self.root
             .parent()
             .map_or_else(|| PathBuf::from(relative), |p| p.join(relative))
@@ -145,7 +428,13 @@ impl ObjectStore {
     /// Move a finished temp file to its content address (fsyncing the folder). If the object already
     /// exists (same content imported under another name) the temp file is simply dropped.
     pub fn commit(&self, mut tmp: TempObject, relative: &str) -> std::io::Result<()> {
-        let dest = self.absolute(relative);
+        let dest = self.local_path(relative);
+        if let Some(remote) = &self.remote {
+            // Shared first: a version row is committed only once its object is in the shared store.
+            remote
+                .upload(relative, &tmp.path)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
         if dest.exists() {
             return Ok(());
         }
@@ -167,6 +456,7 @@ impl ObjectStore {
         grace: std::time::Duration,
     ) -> Vec<PathBuf> {
         let mut removed = Vec::new();
+
         if let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -176,8 +466,13 @@ impl ObjectStore {
                 }
             }
         }
+        if self.remote.is_some() {
+            // A team workspace's shared objects are never collected by one client; its cache is evicted
+            // by size instead.
+            return removed;
+        }
         let referenced: std::collections::HashSet<PathBuf> =
-            referenced.iter().map(|r| self.absolute(r)).collect();
+            referenced.iter().map(|r| self.local_path(r)).collect();
         let Ok(dirs) = std::fs::read_dir(&self.root) else {
             return removed;
         };

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use kiln_data::polars::prelude::*;
-use kiln_store::{MetricPoint, NewRun, RunStatus, Store};
+use kiln_store::{MetricPoint, NewRun, RunStatus};
 use kiln_train::{Checkpoints, DeviceChoice, Event, FeatureSpec, Rows, TrainParams};
 use serde::{Deserialize, Serialize};
 
@@ -144,13 +144,13 @@ struct MetricWriter {
 }
 
 impl MetricWriter {
-    fn spawn(db: std::path::PathBuf, run: i64) -> Result<Self> {
+    fn spawn(root: std::path::PathBuf, run: i64) -> Result<Self> {
         let (tx, rx): (SyncSender<Vec<MetricPoint>>, Receiver<Vec<MetricPoint>>) =
             sync_channel(1024);
         let handle = std::thread::Builder::new()
             .name("kiln-metrics".into())
             .spawn(move || -> Result<usize> {
-                let mut store = Store::open(&db)?;
+                let mut store = crate::Workspace::open_store(&root)?;
                 let mut n = 0;
                 while let Ok(mut batch) = rx.recv() {
                     // Drain what else is queued into the same transaction.
@@ -384,7 +384,7 @@ impl Workspace {
     ) -> Result<RunSummary> {
         let spec = &data.spec;
         let checkpoint_dir = self.checkpoint_dir(run_id);
-        let writer = MetricWriter::spawn(self.root.join("kiln.db"), run_id)?;
+        let writer = MetricWriter::spawn(self.root.clone(), run_id)?;
         let mut buffer: Vec<MetricPoint> = Vec::with_capacity(512);
         // Seconds since the run started: a resumed run goes on from its last recorded time.
         let mut time_offset = 0.0;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, TrySendError, sync_channel};
 use std::time::Duration;
 
-use kiln_store::{ChangeMarks, Store};
+use kiln_store::ChangeMarks;
 
 use crate::{CoreError, Result};
 
@@ -36,7 +36,7 @@ impl Watch {
         period: Duration,
         notify: Arc<dyn Fn() + Send + Sync>,
     ) -> Result<Self> {
-        let store = Store::open(&root.join("kiln.db"))?;
+        let store = crate::Workspace::open_store(root)?;
         let (tx, rx) = sync_channel(8);
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();

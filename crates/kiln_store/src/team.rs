@@ -172,7 +172,6 @@ BEGIN
             USING ERRCODE = '42501';
     END IF;
     PERFORM pg_advisory_xact_lock({lock});
-    NEW.id := nextval(pg_get_serial_sequence('audit_log', 'id'));
     SELECT hash INTO prev FROM audit_log ORDER BY id DESC LIMIT 1;
     NEW.prev_hash := coalesce(prev, '');
     NEW.at := kiln_now();
@@ -200,8 +199,10 @@ DROP TRIGGER IF EXISTS audit_no_truncate ON audit_log;
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION kiln_audit_append_only();
 
+-- The lock is taken before the row's id is drawn, so ids follow the chain's order.
 CREATE OR REPLACE FUNCTION kiln_audit(p_action text, p_subject text, p_detail jsonb) RETURNS void
     LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $f$
+    SELECT pg_advisory_xact_lock({lock});
     INSERT INTO audit_log (at, actor, action, subject, detail, prev_hash, hash)
     VALUES ('', session_user::text, p_action, p_subject, p_detail::text, '', '') $f$;
 
@@ -452,8 +453,10 @@ impl TeamUrl {
             .map(str::to_owned)
             .ok_or_else(|| StoreError::Team(format!("`{}` names no database", redact(url))))?;
         if config.get_password().is_none() {
+            let key = format!("postgres://{user}@{host}:{port}/{database}");
             let found = password
                 .map(str::to_owned)
+                .or_else(|| remembered_password(&key))
                 .or_else(|| std::env::var("PGPASSWORD").ok())
                 .or_else(|| pgpass_lookup(&host, port, &database, &user));
             if let Some(pw) = found {
@@ -476,6 +479,30 @@ impl TeamUrl {
             database,
             user,
         })
+    }
+
+    /// The URL without its password (what may be written down).
+    pub fn url_without_password(&self) -> String {
+        format!(
+            "postgres://{}@{}:{}/{}",
+            self.user, self.host, self.port, self.database
+        )
+    }
+
+    /// A folder name for this client's cache of the workspace.
+    pub fn cache_name(&self) -> String {
+        format!(
+            "{}@{}-{}-{}",
+            self.user, self.host, self.port, self.database
+        )
+        .replace(
+            |c: char| !(c.is_ascii_alphanumeric() || "@-_.".contains(c)),
+            "_",
+        )
+    }
+
+    fn password_key(&self) -> String {
+        self.url_without_password()
     }
 
     /// `host/db` (with the port when it is not 5432), as the app shows it.
@@ -518,6 +545,24 @@ impl TeamUrl {
         other.database = db.to_owned();
         other
     }
+}
+
+static PASSWORDS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+    std::sync::OnceLock::new();
+
+/// Keep `url`'s password in this process's memory (never on disk), so the workspace can be opened again
+/// by its URL without it (worker threads, a reconnect).
+pub fn remember_password(url: &TeamUrl) {
+    if let Some(pw) = url.config.get_password() {
+        let pw = String::from_utf8_lossy(pw).into_owned();
+        if let Ok(mut m) = PASSWORDS.get_or_init(Default::default).lock() {
+            m.insert(url.password_key(), pw);
+        }
+    }
+}
+
+fn remembered_password(key: &str) -> Option<String> {
+    PASSWORDS.get()?.lock().ok()?.get(key).cloned()
 }
 
 /// A URL with its password replaced by `***`, for messages.

