@@ -11,17 +11,17 @@ use kiln_store::testing;
 use crate::release::{ok, refused};
 use crate::support::{fixture, kiln};
 
-struct TeamSetup {
-    _dir: tempfile::TempDir,
-    admin_url: String,
-    bucket: String,
+pub struct TeamSetup {
+    pub _dir: tempfile::TempDir,
+    pub admin_url: String,
+    pub bucket: String,
     /// This client's cache folder of the workspace, as each user: `--workspace` opens the team
     /// workspace through it (the folder names the URL, the password stays in this process).
-    admin: PathBuf,
-    sam: PathBuf,
-    pat: PathBuf,
-    sam_name: String,
-    pat_name: String,
+    pub admin: PathBuf,
+    pub sam: PathBuf,
+    pub pat: PathBuf,
+    pub sam_name: String,
+    pub pat_name: String,
 }
 
 fn user_url(admin_url: &str, user: &str, password: &str) -> String {
@@ -33,7 +33,7 @@ fn open_as(url: &str, cache: &Path) -> kiln_core::Workspace {
     kiln_core::Workspace::open_team_in(&TeamUrl::parse(url, None).unwrap(), cache).unwrap()
 }
 
-fn team() -> TeamSetup {
+pub fn team() -> TeamSetup {
     let s3 = testing::s3();
     kiln_core::set_client_options(s3.client_options());
     let bucket = s3.fresh_bucket("team");
@@ -84,10 +84,9 @@ fn team() -> TeamSetup {
     }
 }
 
-#[test]
-fn a_data_scientist_and_an_approver_release_on_one_team_workspace() {
-    let t = team();
-    // The data scientist imports (the object goes to the shared store), splits and trains.
+/// Penguins imported (into the shared store) and split by the data scientist, trained once and
+/// registered as `penguin-id` v1; the approver writes its brief.
+pub fn trained(t: &TeamSetup) {
     let p = fixture("penguins.csv");
     ok(&kiln(
         &t.sam,
@@ -171,6 +170,12 @@ fn a_data_scientist_and_an_approver_release_on_one_team_workspace() {
             "penguins@2",
         ],
     ));
+}
+
+#[test]
+fn a_data_scientist_and_an_approver_release_on_one_team_workspace() {
+    let t = team();
+    trained(&t);
     let r = kiln(
         &t.sam,
         &[

@@ -207,8 +207,26 @@ impl KilnApp {
             ui.horizontal(|ui| {
                 ui.heading("Kiln");
                 ui.separator();
-                ui.label(format!("Workspace: {}", self.state.ws.name()))
-                    .on_hover_text(self.state.ws.root().display().to_string());
+                match self.state.ws.team() {
+                    Some(t) => {
+                        ui.label(format!("Team workspace: {}", t.display))
+                            .on_hover_text(format!(
+                                "PostgreSQL {} · objects in {} · cache {}",
+                                t.display,
+                                t.objects,
+                                self.state.ws.root().display()
+                            ));
+                        ui.label(format!(
+                            "· {} ({})",
+                            t.user,
+                            t.role.as_deref().unwrap_or("no role")
+                        ));
+                    }
+                    None => {
+                        ui.label(format!("Workspace: {}", self.state.ws.name()))
+                            .on_hover_text(self.state.ws.root().display().to_string());
+                    }
+                }
                 if ui
                     .button("Switch…")
                     .on_hover_text("Open or create another workspace folder")

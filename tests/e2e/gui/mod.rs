@@ -11,4 +11,5 @@ mod release;
 mod runs;
 mod shell;
 mod support;
+mod team;
 mod train;

@@ -20,6 +20,8 @@ pub struct ReleaseData {
     pub try_data: Vec<TryData>,
     /// Models whose newest version reads an image from pixel columns: what to draw on.
     pub drawings: Vec<(String, Drawing)>,
+    /// On a team workspace: who is connected, with the role the database gives them.
+    pub team: Option<kiln_core::TeamInfo>,
 }
 
 /// A model's evaluation data as *Try it* sees it.
@@ -95,6 +97,7 @@ fn read_all(root: &std::path::Path) -> kiln_core::Result<ReleaseData> {
         audit: ws.audit_log(None)?,
         try_data: tries,
         drawings,
+        team: ws.team().cloned(),
     })
 }
 

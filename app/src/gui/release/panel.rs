@@ -172,8 +172,11 @@ pub fn ui(
         });
         return;
     }
-    // Who is acting: the OS user when registered, else the first user.
-    if v.acting.is_none() {
+    // Who is acting: on a team workspace the connected user (the database knows); on a local one the
+    // OS user when registered, else the first user.
+    if let Some(t) = &data.team {
+        v.acting = Some(t.user.clone());
+    } else if v.acting.is_none() {
         let me = kiln_core::current_user();
         v.acting = data
             .users
@@ -182,12 +185,34 @@ pub fn ui(
             .or(data.users.first())
             .map(|u| u.name.clone());
     }
-    let role = v
-        .acting
-        .as_ref()
-        .and_then(|a| data.users.iter().find(|u| &u.name == a))
-        .and_then(|u| Role::parse(&u.role));
-    ui.horizontal(|ui| {
+    let role = match &data.team {
+        Some(t) => t.role.as_deref().and_then(Role::parse),
+        None => v
+            .acting
+            .as_ref()
+            .and_then(|a| data.users.iter().find(|u| &u.name == a))
+            .and_then(|u| Role::parse(&u.role)),
+    };
+    if let Some(t) = &data.team {
+        ui.horizontal(|ui| {
+            ui.heading("Models & Releases");
+            ui.add_space(16.0);
+            ui.label(format!("Signed in as {}", t.user));
+            match role {
+                Some(r) => crate::gui::widgets::badge::badge(
+                    ui,
+                    r.as_str(),
+                    ui.visuals().selection.bg_fill,
+                ),
+                None => {
+                    ui.weak("not a user of this workspace (ask its admin)");
+                }
+            }
+            ui.weak("· the database checks every approval");
+        });
+        ui.separator();
+    } else {
+        ui.horizontal(|ui| {
         ui.heading("Models & Releases");
         ui.add_space(16.0);
         let l = ui.label("Acting as");
@@ -212,8 +237,14 @@ pub fn ui(
         } else if let Some(r) = role {
             ui.weak(r.as_str());
         }
+        ui.weak("· on a local workspace approvals are by declaration: anyone with the folder can act as anyone")
+            .on_hover_text(
+                "A team workspace (PostgreSQL) has each person sign in as themselves, and the database \
+                 refuses an approval by the requester or a non-approver.",
+            );
     });
-    ui.separator();
+        ui.separator();
+    }
     if v.model
         .as_ref()
         .is_none_or(|m| !data.models.iter().any(|x| &x.name == m))
