@@ -213,7 +213,7 @@ fn a_data_scientist_and_an_approver_release_on_one_team_workspace() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|q| q["id"].to_string() == id)
+        .find(|q| q["id"].as_i64().map(|i| i.to_string()).as_deref() == Some(id.as_str()))
         .unwrap();
     assert_eq!(decided["requested_by"], t.sam_name.as_str());
     assert_eq!(decided["decided_by"], t.pat_name.as_str());

@@ -106,10 +106,12 @@ pub enum WorkspaceSubcommand {
     /// Open it afterwards with `--workspace postgres://USER@HOST/DB` (password from PGPASSWORD or
     /// ~/.pgpass; S3 credentials and endpoint from the AWS_* variables).
     Create {
-        /// postgres://ADMIN@HOST[:PORT]/DATABASE
+        #[arg(value_name = "URL", help = "postgres://ADMIN@HOST[:PORT]/DATABASE")]
         url: String,
-        /// Where the objects go: s3://BUCKET/PREFIX (or file:///SHARED/FOLDER).
-        #[arg(long)]
+        #[arg(
+            long,
+            help = "Where the objects go: s3://BUCKET/PREFIX (or file:///SHARED/FOLDER)"
+        )]
         objects: String,
     },
 }

@@ -21,7 +21,19 @@ pub struct KilnApp {
     palette: Option<String>,
     /// The folder chosen in the workspace dialog, when it comes back.
     pick_workspace: Option<Task<Option<PathBuf>>>,
+    /// The *Connect to a team workspace* dialog while it is open.
+    connect: Option<ConnectForm>,
+    /// A connection being made (its cache folder when it succeeds).
+    connecting: Option<Task<PathBuf>>,
     cmds: Vec<Command>,
+}
+
+/// What the *Connect to a team workspace* dialog holds. The password stays in memory only.
+#[derive(Default)]
+struct ConnectForm {
+    url: String,
+    password: String,
+    error: Option<String>,
 }
 
 impl KilnApp {
@@ -49,6 +61,8 @@ impl KilnApp {
             jobs_open: false,
             palette: None,
             pick_workspace: None,
+            connect: None,
+            connecting: None,
             cmds: Vec::new(),
         };
         if let Some(first) = app.state.datasets.first() {
@@ -72,9 +86,17 @@ impl KilnApp {
             .storage
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
-        let ws = match workspace.or(persisted.last_workspace.filter(|p| p.is_dir())) {
+        let ws = match workspace {
             Some(dir) => Workspace::open(&dir)?,
-            None => kiln_core::open_default()?,
+            // The last workspace, unless it cannot be opened now (a team workspace whose password is
+            // not at hand, a server that is down): then the default one, and the error in the log.
+            None => match persisted.last_workspace.filter(|p| p.is_dir()) {
+                Some(dir) => Workspace::open(&dir).or_else(|e| {
+                    tracing::warn!("could not reopen {}: {e}", dir.display());
+                    kiln_core::open_default()
+                })?,
+                None => kiln_core::open_default()?,
+            },
         };
         Ok(Self::new(cc, ws))
     }
@@ -175,6 +197,18 @@ impl KilnApp {
         if let Some(Finished::Done(Some(path))) = self.state.poll(&mut self.pick_workspace) {
             self.cmds.push(ShellCommand::OpenWorkspace(path).into());
         }
+        match self.state.poll(&mut self.connecting) {
+            Some(Finished::Done(cache)) => {
+                self.connect = None;
+                self.cmds.push(ShellCommand::OpenWorkspace(cache).into());
+            }
+            Some(Finished::Failed(e)) => {
+                if let Some(form) = &mut self.connect {
+                    form.error = Some(e.to_string());
+                }
+            }
+            _ => {}
+        }
     }
 
     fn handle_input(&mut self, ctx: &egui::Context) {
@@ -234,6 +268,15 @@ impl KilnApp {
                 {
                     self.cmds.push(ShellCommand::PickWorkspace.into());
                 }
+                if ui
+                    .button("Connect to a team workspace…")
+                    .on_hover_text(
+                        "A workspace on a PostgreSQL server, with its objects in an S3 store",
+                    )
+                    .clicked()
+                {
+                    self.connect.get_or_insert_with(ConnectForm::default);
+                }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     let theme = if self.state.light_theme {
                         "Dark theme"
@@ -255,6 +298,76 @@ impl KilnApp {
                 });
             });
         });
+    }
+
+    fn connect_window(&mut self, ctx: &egui::Context) {
+        let Some(form) = &mut self.connect else {
+            return;
+        };
+        let mut open = true;
+        let mut go = false;
+        let busy = self.connecting.is_some();
+        egui::Window::new("Connect to a team workspace")
+            .open(&mut open)
+            .resizable(false)
+            .collapsible(false)
+            .show(ctx, |ui| {
+                let l = ui.label("Workspace URL");
+                ui.add(
+                    egui::TextEdit::singleline(&mut form.url)
+                        .hint_text("postgres://you@db.example.com/kiln")
+                        .desired_width(360.0),
+                )
+                .labelled_by(l.id);
+                let l = ui.label("Password");
+                let pw = ui
+                    .add(
+                        egui::TextEdit::singleline(&mut form.password)
+                            .password(true)
+                            .desired_width(360.0),
+                    )
+                    .labelled_by(l.id);
+                ui.weak(
+                    "Kept in memory while the app runs, never written down. Leave it empty to use \
+                     PGPASSWORD or ~/.pgpass. The object store's credentials come from the AWS_* \
+                     variables.",
+                );
+                if let Some(e) = &form.error {
+                    ui.colored_label(ui.visuals().error_fg_color, e);
+                }
+                ui.horizontal(|ui| {
+                    let enter = pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    let ready = !busy && kiln_store::team::is_team_url(form.url.trim());
+                    if ui
+                        .add_enabled(ready, egui::Button::new("Connect"))
+                        .clicked()
+                        || (ready && enter)
+                    {
+                        go = true;
+                    }
+                    if busy {
+                        ui.spinner();
+                        ui.weak("connecting…");
+                    }
+                });
+            });
+        if go {
+            form.error = None;
+            let url = form.url.trim().to_owned();
+            let password = Some(form.password.clone()).filter(|p| !p.is_empty());
+            self.connecting = self.state.spawn_shown(
+                "Connecting to a team workspace",
+                "kiln-connect",
+                Shown::Listed,
+                move |_, _| {
+                    Workspace::open_team(&url, password.as_deref())
+                        .map(|ws| ws.root().to_path_buf())
+                },
+            );
+        }
+        if !open {
+            self.connect = None;
+        }
     }
 
     fn jobs_window(&mut self, ctx: &egui::Context) {
@@ -547,6 +660,7 @@ impl eframe::App for KilnApp {
             room.windows(&ctx, &self.state, &mut self.cmds);
         }
         self.jobs_window(&ctx);
+        self.connect_window(&ctx);
         self.palette_window(&ctx);
         self.toasts(&ctx);
         Self::drop_overlay(&ctx);

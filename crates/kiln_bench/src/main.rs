@@ -103,6 +103,11 @@ enum BenchCommand {
         points: usize,
         #[arg(long, default_value_t = 20_000)]
         history: usize,
+        /// Log into this PostgreSQL database instead (`postgres://user:pw@host/db`, an empty database
+        /// this benchmark may create Kiln's tables in): the team workspace's path, a binary `COPY` per
+        /// batch over the network.
+        #[arg(long)]
+        postgres: Option<String>,
     },
     /// Training time and samples/s on digits (stratified 80/20 split drawn with `--seed`), with the test
     /// accuracy: the default MLP, or the CNN with its defaults (30 epochs, lr 0.003, dropout 0.3).
@@ -247,7 +252,16 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
         } => bench_table(*rows, *cols, *frames, paged.as_deref())?,
         BenchCommand::Stats { rows, cols } => bench_stats(*rows, *cols)?,
         BenchCommand::Label { rows, keys } => bench_label(*rows, *keys)?,
-        BenchCommand::Metrics { points, history } => bench_metrics(*points, *history)?,
+        BenchCommand::Metrics {
+            points,
+            history,
+            postgres: None,
+        } => bench_metrics(*points, *history)?,
+        BenchCommand::Metrics {
+            points,
+            history,
+            postgres: Some(url),
+        } => bench_metrics_postgres(url, *points, *history)?,
         BenchCommand::Train {
             seed,
             train_seed,
@@ -928,6 +942,110 @@ fn bench_versions(labels: usize, diff_rows: usize) -> Result<serde_json::Value> 
         "diff_rows": diff_rows,
         "diff_changed_rows": d.changed_rows,
         "diff_s": diff_s,
+    }))
+}
+
+/// `points` metric points as the `kiln-metrics` writer batches them (10,000 per batch).
+fn metric_batches(points: usize) -> Vec<Vec<kiln_store::MetricPoint>> {
+    let names = [
+        "train_step_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+    ];
+    (0..points)
+        .step_by(10_000)
+        .map(|start| {
+            (start..(start + 10_000).min(points))
+                .map(|i| kiln_store::MetricPoint {
+                    name: names[i % names.len()].to_owned(),
+                    step: (i / names.len()) as i64,
+                    epoch: Some((i / 1000) as i64),
+                    value: i as f64 * 1e-6,
+                    wall_s: Some(i as f64 * 1e-4),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn bench_metrics_postgres(url: &str, points: usize, history: usize) -> Result<serde_json::Value> {
+    use kiln_store::{MetricPoint, NewRun, NewVersion, Store};
+    let connect = || -> Result<Store> {
+        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        Ok(Store::from_postgres(client)?)
+    };
+    let mut store = connect()?;
+    let version = store
+        .insert_version(
+            &NewVersion {
+                dataset: "bench",
+                content_hash: "0000",
+                object_path: "objects/00/0000.parquet",
+                schema: json!([]),
+                row_count: 0,
+                byte_size: 0,
+                source_path: None,
+                import_options: json!({}),
+                operation: "import",
+                parent_id: None,
+                message: None,
+                author: None,
+                details: json!({}),
+                clear_drafts: None,
+            },
+            || Ok(()),
+        )?
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let new_run = |store: &Store| {
+        store.start_run(&NewRun {
+            dataset_version_id: version.id,
+            model: "bench",
+            target: "b",
+            features: json!([]),
+            params: json!({}),
+            split: json!({}),
+            device: "cpu",
+            seed: 0,
+            kiln_version: kiln_core::VERSION,
+            git_commit: None,
+            sweep_id: None,
+        })
+    };
+    let run = new_run(&store)?;
+    let batches = metric_batches(points);
+    let t = Instant::now();
+    for b in &batches {
+        store.log_metrics(run, b)?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let small = new_run(&store)?;
+    let pts: Vec<MetricPoint> = (0..history)
+        .map(|i| MetricPoint {
+            name: "loss".into(),
+            step: i as i64,
+            epoch: None,
+            value: 1.0 / (i + 1) as f64,
+            wall_s: Some(i as f64 * 1e-3),
+        })
+        .collect();
+    store.log_metrics(small, &pts)?;
+    let reader = connect()?;
+    let mut reads = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let h = reader.metric_history(small)?;
+        reads.push(t.elapsed());
+        anyhow::ensure!(h.len() == history, "read {} points", h.len());
+    }
+    Ok(json!({
+        "backend": "postgres",
+        "points": points,
+        "log_s": secs,
+        "points_per_s": points as f64 / secs,
+        "history_points": history,
+        "history_read_ms_best": best(&reads) * 1000.0,
+        "history_read_ms_p50": percentile_ms(&mut reads, 0.5),
     }))
 }
 

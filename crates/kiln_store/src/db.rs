@@ -290,15 +290,8 @@ impl Db {
         params: &[Param<'_>],
         f: impl FnOnce(&Row) -> Result<T>,
     ) -> Result<Option<T>> {
-        let mut f = Some(f);
-        let mut first = None;
-        for row in self.query_map(sql, params, |r| Ok(Row(r.0.clone())))? {
-            if let Some(f) = f.take() {
-                first = Some(f(&row)?);
-            }
-            break;
-        }
-        Ok(first)
+        let rows = self.query_map(sql, params, |r| Ok(Row(r.0.clone())))?;
+        rows.first().map(f).transpose()
     }
 
     /// The first row of a query, which must exist.
@@ -317,13 +310,12 @@ impl Db {
     pub fn begin(&self, write: bool) -> Result<Tx<'_>> {
         match (self, write) {
             (Db::Sqlite(_), true) => self.batch("BEGIN IMMEDIATE")?,
-            (Db::Sqlite(_), false) => self.batch("BEGIN")?,
             (Db::Postgres(_), true) => {
                 self.batch(&format!(
                     "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
                 ))?;
             }
-            (Db::Postgres(_), false) => self.batch("BEGIN")?,
+            (_, false) => self.batch("BEGIN")?,
         }
         Ok(Tx {
             db: self,
@@ -458,9 +450,13 @@ fn replace_json_extract(sql: &str) -> String {
         match args.split_once(", '$.") {
             Some((col, key)) => {
                 let key = key.trim_end_matches('\'');
-                out.push_str(&format!("({col}::jsonb ->> '{key}')"));
+                out.push('(');
+                out.push_str(col);
+                out.push_str("::jsonb ->> '");
+                out.push_str(key);
+                out.push_str("')");
             }
-            None => out.push_str(&rest[at..at + OPEN.len() + close + 1]),
+            None => out.push_str(&rest[at..=at + OPEN.len() + close]),
         }
         rest = &inner[close + 1..];
     }

@@ -107,8 +107,13 @@ impl AuditRow {
                 h.update(format!("{}:{part}", part.len()).as_bytes());
             }
             let digest = h.finalize();
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            return format!("{SERVER_CHAIN}{hex}");
+            let mut hex = String::with_capacity(SERVER_CHAIN.len() + 64);
+            hex.push_str(SERVER_CHAIN);
+            for b in digest {
+                use std::fmt::Write as _;
+                let _ = write!(hex, "{b:02x}");
+            }
+            return hex;
         }
         chain_hash(
             prev_hash,

@@ -510,12 +510,17 @@ impl Store {
             return crate::team::copy_metrics(&mut client.borrow_mut(), run, points);
         }
         let tx = self.db.begin(false)?;
-        for pt in points {
-            tx.exec(
+        if let Db::Sqlite(conn) = &*tx {
+            // The hot path of the `kiln-metrics` writer: one prepared statement, no row values between.
+            let mut st = conn.prepare_cached(
                 "INSERT INTO run_metrics (run_id, name, step, epoch, value, wall_s)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                p![run, &pt.name, pt.step, pt.epoch, pt.value, pt.wall_s],
             )?;
+            for pt in points {
+                st.execute(rusqlite::params![
+                    run, pt.name, pt.step, pt.epoch, pt.value, pt.wall_s
+                ])?;
+            }
         }
         tx.commit()
     }

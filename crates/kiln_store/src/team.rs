@@ -1,5 +1,7 @@
 //! A team workspace: the workspace database on a PostgreSQL server.
 
+use std::fmt::Write as _;
+
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 
@@ -109,29 +111,30 @@ pub fn security_sql(r: &TeamRoles) -> String {
     } = r;
     let lock = crate::db::WRITE_LOCK;
     let now = crate::db::PG_NOW;
-    let mut sql = String::new();
-    sql.push_str(&format!(
+    let mut sql = format!(
         "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
          REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC;
          GRANT USAGE ON SCHEMA public TO {ds};
          GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ds};
          GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {ds};\n"
-    ));
+    );
     for (table, privileges) in WORK_TABLES {
-        sql.push_str(&format!("GRANT {privileges} ON {table} TO {ds};\n"));
+        let _ = writeln!(sql, "GRANT {privileges} ON {table} TO {ds};");
     }
     for table in GUARDED_TABLES {
-        sql.push_str(&format!(
+        let _ = writeln!(
+            sql,
             "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
              ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
              DROP POLICY IF EXISTS kiln_read ON {table};
              DROP POLICY IF EXISTS kiln_functions ON {table};
              CREATE POLICY kiln_read ON {table} FOR SELECT TO {ds} USING (true);
-             CREATE POLICY kiln_functions ON {table} FOR ALL TO {owner} USING (true) WITH CHECK (true);\n"
-        ));
+             CREATE POLICY kiln_functions ON {table} FOR ALL TO {owner} USING (true) WITH CHECK (true);"
+        );
     }
-    sql.push_str(&format!(
-        r#"
+    let _ = write!(
+        sql,
+        r"
 CREATE OR REPLACE FUNCTION kiln_now() RETURNS text LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp AS $f$ SELECT {now} $f$;
 
@@ -398,8 +401,8 @@ GRANT EXECUTE ON FUNCTION kiln_now(), kiln_role_of(text), kiln_set_user(text, te
     kiln_set_stage(text, bigint, text), kiln_add_comment(text, bigint, text, boolean),
     kiln_set_alias(text, text, bigint), kiln_create_request(text, bigint, text, text),
     kiln_decide_request(bigint, boolean, text, text), kiln_rollback(text, text) TO {ds};
-"#
-    ));
+"
+    );
     sql
 }
 
@@ -542,7 +545,7 @@ impl TeamUrl {
     fn on_database(&self, db: &str) -> Self {
         let mut other = self.clone();
         other.config.dbname(db);
-        other.database = db.to_owned();
+        db.clone_into(&mut other.database);
         other
     }
 }
@@ -604,8 +607,8 @@ fn split_pgpass(line: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
-                if let Some(n) = chars.next() {
-                    fields.last_mut().map(|f| f.push(n));
+                if let (Some(n), Some(f)) = (chars.next(), fields.last_mut()) {
+                    f.push(n);
                 }
             }
             ':' if fields.len() < 5 => fields.push(String::new()),

@@ -139,7 +139,7 @@ fn start_cluster() -> Result<PgCluster, String> {
         .spawn()
         .map_err(|e| format!("start postgres: {e}"))?;
     let base_url = format!("postgres://kiln_admin:{password}@127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         match postgres::Client::connect(&format!("{base_url}/postgres"), postgres::NoTls) {
             Ok(_) => return Ok(PgCluster { base_url }),

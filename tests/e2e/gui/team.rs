@@ -104,3 +104,46 @@ fn a_request_reaches_the_approvers_app_and_the_approval_the_requesters() {
         approved.elapsed()
     );
 }
+
+#[test]
+fn the_connect_dialog_opens_a_team_workspace_and_says_why_it_cannot() {
+    let t = crate::team::team();
+    let local = tempfile::tempdir().unwrap();
+    let mut h = super::support::harness(&local.path().join("ws"));
+    settle(&mut h);
+    h.get_by_label("Connect to a team workspace…").click();
+    h.run_steps(2);
+    let (_, host_db) = t.admin_url.rsplit_once('@').unwrap();
+    let url = format!("postgres://{}@{host_db}", t.pat_name);
+    h.get_by_label("Workspace URL").focus();
+    h.get_by_label("Workspace URL").type_text(&url);
+    h.get_by_label("Password").focus();
+    h.get_by_label("Password").type_text("not-the-password");
+    h.run_steps(2);
+    h.get_by_label("Connect").click();
+    settle(&mut h);
+    // The server's refusal, with who and where, in the dialog; the local workspace stays open.
+    h.get_by_label_contains("password authentication failed");
+    screenshot(&mut h, "team-connect");
+    assert!(h.state().state.ws.team().is_none());
+    h.get_by_label("Password").focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.key_press(egui::Key::Backspace);
+    h.run_steps(1);
+    h.get_by_label("Password").type_text("pat-pw");
+    h.run_steps(2);
+    h.get_by_label("Connect").click();
+    settle(&mut h);
+    h.run_steps(4);
+    let team = h
+        .state()
+        .state
+        .ws
+        .team()
+        .cloned()
+        .expect("the team workspace is open");
+    assert_eq!(team.user, t.pat_name);
+    assert_eq!(team.role.as_deref(), Some("approver"));
+    h.get_by_label_contains("Team workspace:");
+}
