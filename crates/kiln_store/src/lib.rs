@@ -241,6 +241,8 @@ pub struct LabelClass {
 #[derive(Debug)]
 pub struct Store {
     pub(crate) db: Db,
+    /// PostgreSQL: change notifications received since this connection started listening.
+    notified: std::cell::Cell<Option<i64>>,
 }
 
 /// Dataset names are used on the command line as `NAME@VERSION` and in file names.
@@ -270,6 +272,7 @@ impl Store {
         Self::configure(&conn)?;
         let mut store = Store {
             db: Db::Sqlite(conn),
+            notified: std::cell::Cell::new(None),
         };
         store.migrate_to(version)?;
         Ok(store)
@@ -280,6 +283,7 @@ impl Store {
     pub fn from_postgres(client: postgres::Client) -> Result<Self> {
         let mut store = Store {
             db: Db::Postgres(std::cell::RefCell::new(client)),
+            notified: std::cell::Cell::new(None),
         };
         store.migrate_to(LATEST_VERSION)?;
         Ok(store)
@@ -358,15 +362,30 @@ impl Store {
     }
 
     /// A number that changes when another connection (another process, a worker thread) has committed
-    /// to the database since this connection last looked (`PRAGMA data_version`). PostgreSQL has no such
-    /// counter per connection: there it changes on every call, and the caller compares
-    /// [`Store::change_marks`].
+    /// to the database since this connection last looked: `PRAGMA data_version` on `SQLite`; on
+    /// PostgreSQL the count of change notifications (`LISTEN kiln_changes`, sent by a statement trigger
+    /// on every table at commit) this connection has received — reading them sends no query.
     pub fn data_version(&self) -> Result<i64> {
         match &self.db {
             Db::Sqlite(c) => Ok(c.pragma_query_value(None, "data_version", |r| r.get(0))?),
-            Db::Postgres(_) => {
-                static TICK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-                Ok(TICK.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+            Db::Postgres(c) => {
+                use postgres::fallible_iterator::FallibleIterator;
+                let mut client = c.borrow_mut();
+                let mut n = match self.notified.get() {
+                    Some(n) => n,
+                    None => {
+                        client.batch_execute(&format!("LISTEN {}", team::CHANGES_CHANNEL))?;
+                        0
+                    }
+                };
+                // A short wait lets the client's reactor read what the server sent (a non-blocking poll
+                // does not see the socket's data).
+                n += client
+                    .notifications()
+                    .timeout_iter(std::time::Duration::from_millis(2))
+                    .count()? as i64;
+                self.notified.set(Some(n));
+                Ok(n)
             }
         }
     }

@@ -100,6 +100,9 @@ const WORK_TABLES: &[(&str, &str)] = &[
     ("feedback", "INSERT"),
 ];
 
+/// The channel every change of a team workspace is announced on (`NOTIFY`, with the table's name).
+pub const CHANGES_CHANNEL: &str = "kiln_changes";
+
 /// The grants, row security, audit triggers and functions that make the database itself enforce who
 /// may do what. Run as the owner role, after the migrations; idempotent (functions are replaced).
 pub fn security_sql(r: &TeamRoles) -> String {
@@ -120,6 +123,24 @@ pub fn security_sql(r: &TeamRoles) -> String {
     );
     for (table, privileges) in WORK_TABLES {
         let _ = writeln!(sql, "GRANT {privileges} ON {table} TO {ds};");
+    }
+    let _ = writeln!(
+        sql,
+        "CREATE OR REPLACE FUNCTION kiln_notify() RETURNS trigger LANGUAGE plpgsql AS $f$
+         BEGIN PERFORM pg_notify('{CHANGES_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $f$;"
+    );
+    let announced = WORK_TABLES
+        .iter()
+        .map(|(t, _)| *t)
+        .chain(GUARDED_TABLES.iter().copied());
+    for table in announced {
+        // Once per statement, delivered at commit: every open app re-reads what changed.
+        let _ = writeln!(
+            sql,
+            "DROP TRIGGER IF EXISTS kiln_notify ON {table};
+             CREATE TRIGGER kiln_notify AFTER INSERT OR UPDATE OR DELETE ON {table}
+                 FOR EACH STATEMENT EXECUTE FUNCTION kiln_notify();"
+        );
     }
     for table in GUARDED_TABLES {
         let _ = writeln!(

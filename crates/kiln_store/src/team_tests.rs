@@ -363,3 +363,31 @@ fn only_an_admin_manages_users_and_the_store_refuses_local_user_names_there() {
     assert!(matches!(e, StoreError::Team(_)), "{e}");
     assert!(e.to_string().contains(&bob.0), "{e}");
 }
+
+#[test]
+fn every_open_connection_hears_a_change_without_querying() {
+    let (t, _) = team_with_a_request();
+    let watcher = t.store_of(&t.approver);
+    let start = watcher.data_version().unwrap();
+    assert_eq!(watcher.data_version().unwrap(), start, "no change, no news");
+    let mut alice = t.store_of(&t.scientist);
+    alice
+        .create_request(
+            "digits-clf",
+            1,
+            "ignored",
+            "again",
+            &serde_json::json!({"gates_passed": true}),
+        )
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while watcher.data_version().unwrap() == start {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notification within 2 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let marks = watcher.change_marks().unwrap();
+    assert!(!marks.lists.is_empty());
+}
