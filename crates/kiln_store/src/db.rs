@@ -5,7 +5,7 @@
 //! `NULL`'s type. Rows come back as [`Value`]s read by position with [`Row::get`].
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::{DbError, Result, StoreError};
 
@@ -200,7 +200,102 @@ pub enum Backend {
 /// A connection to either engine. Not shared between threads (open one per thread, as before).
 pub enum Db {
     Sqlite(rusqlite::Connection),
-    Postgres(RefCell<postgres::Client>),
+    Postgres(Box<Pg>),
+}
+
+/// A PostgreSQL connection that connects again when the server ends its session (a restart, a
+/// terminated backend) and a statement outside a transaction finds it gone: the statement runs once
+/// more on the new session. Inside a transaction the error reaches the caller (the transaction is lost).
+pub struct Pg {
+    client: RefCell<postgres::Client>,
+    config: Option<postgres::Config>,
+    in_tx: Cell<bool>,
+    listening: Cell<bool>,
+}
+
+/// How long a lost connection is retried (a server restart takes a few seconds).
+const RECONNECT_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Pg {
+    pub fn new(client: postgres::Client, config: Option<postgres::Config>) -> Self {
+        Self {
+            client: RefCell::new(client),
+            config,
+            in_tx: Cell::new(false),
+            listening: Cell::new(false),
+        }
+    }
+
+    /// Run `f` on the client, connecting again once when the session is gone.
+    pub fn with<T>(
+        &self,
+        mut f: impl FnMut(&mut postgres::Client) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let first = f(&mut self.client.borrow_mut());
+        match first {
+            Err(e) if session_lost(&e) && !self.in_tx.get() && self.config.is_some() => {
+                tracing::warn!("the database session ended ({e}); connecting again");
+                self.reconnect()?;
+                Ok(f(&mut self.client.borrow_mut())?)
+            }
+            r => Ok(r?),
+        }
+    }
+
+    fn reconnect(&self) -> Result<()> {
+        let Some(config) = &self.config else {
+            return Ok(());
+        };
+        let deadline = std::time::Instant::now() + RECONNECT_FOR;
+        let mut client = loop {
+            match config.connect(postgres::NoTls) {
+                Ok(c) => break c,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    tracing::debug!("reconnect: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if self.listening.get() {
+            client.batch_execute(&format!("LISTEN {}", crate::team::CHANGES_CHANNEL))?;
+        }
+        *self.client.borrow_mut() = client;
+        Ok(())
+    }
+
+    /// Start listening for change notifications (once); returns how many arrived since the last call.
+    pub fn notifications(&self) -> Result<i64> {
+        use postgres::fallible_iterator::FallibleIterator;
+        if !self.listening.get() {
+            let channel = crate::team::CHANGES_CHANNEL;
+            self.with(|c| c.batch_execute(&format!("LISTEN {channel}")))?;
+            self.listening.set(true);
+            return Ok(0);
+        }
+        // A short wait lets the client's reactor read what the server sent (a non-blocking poll does
+        // not see the socket's data).
+        let n = self.with(|c| {
+            c.notifications()
+                .timeout_iter(std::time::Duration::from_millis(2))
+                .count()
+        })?;
+        Ok(n as i64)
+    }
+}
+
+/// Whether an error means the server ended the session (so a new connection may succeed).
+fn session_lost(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+            ]
+            .contains(c)
+        })
 }
 
 impl std::fmt::Debug for Db {
@@ -224,6 +319,12 @@ impl Db {
         }
     }
 
+    fn end_tx(&self) {
+        if let Db::Postgres(pg) = self {
+            pg.in_tx.set(false);
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.backend() == Backend::Postgres
     }
@@ -232,7 +333,7 @@ impl Db {
     pub fn batch(&self, sql: &str) -> Result<()> {
         match self {
             Db::Sqlite(c) => c.execute_batch(sql)?,
-            Db::Postgres(c) => c.borrow_mut().batch_execute(sql)?,
+            Db::Postgres(pg) => pg.with(|c| c.batch_execute(sql))?,
         }
         Ok(())
     }
@@ -246,7 +347,7 @@ impl Db {
             Db::Postgres(c) => {
                 let sql = pg_sql(sql);
                 let typed = pg_params(params);
-                let n = c.borrow_mut().execute_typed(&sql, &typed)?;
+                let n = c.with(|c| c.execute_typed(&sql, &typed))?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
         }
@@ -277,7 +378,7 @@ impl Db {
             Db::Postgres(c) => {
                 let sql = pg_sql(sql);
                 let typed = pg_params(params);
-                let rows = c.borrow_mut().query_typed(&sql, &typed)?;
+                let rows = c.with(|c| c.query_typed(&sql, &typed))?;
                 rows.iter().map(|r| f(&Row(pg_values(r)?))).collect()
             }
         }
@@ -317,6 +418,9 @@ impl Db {
             }
             (_, false) => self.batch("BEGIN")?,
         }
+        if let Db::Postgres(pg) = self {
+            pg.in_tx.set(true);
+        }
         Ok(Tx {
             db: self,
             done: false,
@@ -333,7 +437,9 @@ pub struct Tx<'a> {
 impl Tx<'_> {
     pub fn commit(mut self) -> Result<()> {
         self.done = true;
-        self.db.batch("COMMIT")
+        let r = self.db.batch("COMMIT");
+        self.db.end_tx();
+        r
     }
 }
 
@@ -341,6 +447,7 @@ impl Drop for Tx<'_> {
     fn drop(&mut self) {
         if !self.done {
             let _ = self.db.batch("ROLLBACK");
+            self.db.end_tx();
         }
     }
 }

@@ -281,8 +281,16 @@ impl Store {
     /// A store on a PostgreSQL connection (a team workspace; see [`crate::team`]), migrated to the latest
     /// schema. Migrating needs the workspace owner's rights; a user's connection finds it done.
     pub fn from_postgres(client: postgres::Client) -> Result<Self> {
+        Self::from_postgres_reconnecting(client, None)
+    }
+
+    /// [`Store::from_postgres`] that connects again with `config` when the server ends the session.
+    pub fn from_postgres_reconnecting(
+        client: postgres::Client,
+        config: Option<postgres::Config>,
+    ) -> Result<Self> {
         let mut store = Store {
-            db: Db::Postgres(std::cell::RefCell::new(client)),
+            db: Db::Postgres(Box::new(db::Pg::new(client, config))),
             notified: std::cell::Cell::new(None),
         };
         store.migrate_to(LATEST_VERSION)?;
@@ -368,22 +376,8 @@ impl Store {
     pub fn data_version(&self) -> Result<i64> {
         match &self.db {
             Db::Sqlite(c) => Ok(c.pragma_query_value(None, "data_version", |r| r.get(0))?),
-            Db::Postgres(c) => {
-                use postgres::fallible_iterator::FallibleIterator;
-                let mut client = c.borrow_mut();
-                let mut n = match self.notified.get() {
-                    Some(n) => n,
-                    None => {
-                        client.batch_execute(&format!("LISTEN {}", team::CHANGES_CHANNEL))?;
-                        0
-                    }
-                };
-                // A short wait lets the client's reactor read what the server sent (a non-blocking poll
-                // does not see the socket's data).
-                n += client
-                    .notifications()
-                    .timeout_iter(std::time::Duration::from_millis(2))
-                    .count()? as i64;
+            Db::Postgres(pg) => {
+                let n = self.notified.get().unwrap_or(0) + pg.notifications()?;
                 self.notified.set(Some(n));
                 Ok(n)
             }

@@ -506,8 +506,8 @@ impl Store {
 
     /// Append metric points in one transaction (on PostgreSQL, one binary `COPY`).
     pub fn log_metrics(&mut self, run: i64, points: &[MetricPoint]) -> Result<()> {
-        if let Db::Postgres(client) = &self.db {
-            return crate::team::copy_metrics(&mut client.borrow_mut(), run, points);
+        if let Db::Postgres(pg) = &self.db {
+            return pg.with(|c| crate::team::copy_metrics(c, run, points));
         }
         let tx = self.db.begin(false)?;
         if let Db::Sqlite(conn) = &*tx {

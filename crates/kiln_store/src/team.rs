@@ -12,7 +12,7 @@ pub(crate) fn copy_metrics(
     client: &mut postgres::Client,
     run: i64,
     points: &[MetricPoint],
-) -> Result<()> {
+) -> std::result::Result<(), postgres::Error> {
     if points.is_empty() {
         return Ok(());
     }
@@ -740,7 +740,8 @@ pub fn create(admin: &TeamUrl, objects_url: &str) -> Result<crate::Store> {
 /// Open a team workspace as the URL's user.
 pub fn open(url: &TeamUrl) -> Result<crate::Store> {
     let client = url.connect()?;
-    let store = crate::Store::from_postgres(client).map_err(|e| match e {
+    let store = crate::Store::from_postgres_reconnecting(client, Some(url.config.clone()))
+        .map_err(|e| match e {
         StoreError::Db(db) if db.sqlstate() == Some("42501") || db.sqlstate() == Some("42P01") => {
             StoreError::Team(format!(
                 "{} is not a Kiln team workspace, or {} is not one of its users ({db}); create it with \

@@ -391,3 +391,36 @@ fn every_open_connection_hears_a_change_without_querying() {
     let marks = watcher.change_marks().unwrap();
     assert!(!marks.lists.is_empty());
 }
+
+#[test]
+fn a_terminated_session_is_reconnected_and_no_metric_point_is_lost() {
+    let (t, _) = team_with_a_request();
+    let mut alice = t.store_of(&t.scientist);
+    let run = alice.list_runs().unwrap()[0].id;
+    let points = |from: i64| -> Vec<crate::MetricPoint> {
+        (from..from + 500)
+            .map(|i| crate::MetricPoint {
+                name: "loss".into(),
+                step: i,
+                epoch: Some(i / 100),
+                value: 1.0 / (i + 1) as f64,
+                wall_s: None,
+            })
+            .collect()
+    };
+    alice.log_metrics(run, &points(0)).unwrap();
+    // The administrator ends every session of hers (as a restart would).
+    let mut superuser = postgres::Client::connect(&t.admin_url, postgres::NoTls).unwrap();
+    let ended = superuser
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+            &[&t.scientist.0],
+        )
+        .unwrap();
+    assert!(!ended.is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    alice.log_metrics(run, &points(500)).unwrap();
+    let history = alice.metric_history(run).unwrap();
+    assert_eq!(history.len(), 1000);
+    assert!(history.iter().map(|p| p.step).eq(0..1000));
+}
