@@ -4,6 +4,7 @@
 //! no version behind.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use kiln_store::team::TeamUrl;
 use kiln_store::testing;
@@ -295,4 +296,157 @@ fn delete_bucket(endpoint: &str, bucket: &str) -> u16 {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
+}
+
+/// Versions (dataset, hash) and runs (start, metric points) of a workspace: what a copy must carry.
+fn contents(ws: &kiln_core::Workspace) -> (Vec<(String, String)>, Vec<(String, usize)>) {
+    let mut versions = Vec::new();
+    for d in ws.datasets().unwrap() {
+        for v in ws.versions(&d.name).unwrap() {
+            versions.push((v.dataset.clone(), v.content_hash.clone()));
+        }
+    }
+    versions.sort();
+    let mut runs: Vec<(String, usize)> = ws
+        .runs()
+        .unwrap()
+        .iter()
+        .map(|r| (r.started_at.clone(), ws.metric_history(r.id).unwrap().len()))
+        .collect();
+    runs.sort();
+    (versions, runs)
+}
+
+const PUSH_CHILD: &str = "KILN_TEST_PUSH_CHILD";
+
+#[test]
+fn push_copies_a_local_workspace_once_even_when_killed_midway() {
+    if let Some(arg) = crate::support::child_arg(PUSH_CHILD) {
+        // The child's part: push as told, with the parent's servers.
+        kiln_core::set_client_options(testing::s3().client_options());
+        let (dir, url) = arg.split_once('\n').unwrap();
+        let r = kiln(Path::new(dir), &["workspace", "push", dir, "--to", url]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        return;
+    }
+    let t = team();
+    let d = tempfile::tempdir().unwrap();
+    let local = crate::support::penguins_workspace(d.path());
+    ok(&kiln(
+        &local,
+        &[
+            "datasets",
+            "split",
+            "penguins",
+            "--ratios",
+            "0.7,0.1,0.2",
+            "--seed",
+            "3",
+        ],
+    ));
+    for epochs in ["epochs=2", "epochs=3"] {
+        ok(&kiln(
+            &local,
+            &[
+                "train",
+                "--dataset",
+                "penguins@2",
+                "--target",
+                "species",
+                "--device",
+                "cpu",
+                "--param",
+                epochs,
+            ],
+        ));
+    }
+    let sam_url = user_url(&t.admin_url, &t.sam_name, "sam-pw");
+    // Killed at ever later moments until a push finishes by itself.
+    let s3 = &testing::s3().endpoint;
+    let cluster = format!("{}/postgres", testing::cluster().base_url);
+    let mut kills = 0;
+    for delay_ms in [
+        30, 80, 150, 250, 400, 600, 900, 1400, 2000, 3000, 5000, 8000,
+    ] {
+        let mut child = crate::support::spawn_self(
+            "team::push_copies_a_local_workspace_once_even_when_killed_midway",
+            PUSH_CHILD,
+            &format!("{}\n{sam_url}", local.display()),
+        )
+        .env(testing::POSTGRES_URL_VAR, &cluster)
+        .env(testing::S3_ENDPOINT_VAR, s3)
+        .spawn()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+    }
+    assert!(kills > 0, "no push was interrupted");
+    eprintln!("push killed {kills} time(s) before one finished");
+    // The next push completes; another copies nothing.
+    let first = kiln(
+        &local,
+        &[
+            "workspace",
+            "push",
+            local.to_str().unwrap(),
+            "--to",
+            &sam_url,
+            "--json",
+        ],
+    )
+    .json();
+    let again = kiln(
+        &local,
+        &[
+            "workspace",
+            "push",
+            local.to_str().unwrap(),
+            "--to",
+            &sam_url,
+            "--json",
+        ],
+    )
+    .json();
+    assert_eq!(
+        (
+            again["versions_copied"].as_u64(),
+            again["runs_copied"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{again}"
+    );
+    let team_ws = open_as(&sam_url, &t.sam);
+    let local_ws = kiln_core::Workspace::open(&local).unwrap();
+    assert_eq!(
+        contents(&team_ws),
+        contents(&local_ws),
+        "after {kills} kill(s); last push: {first}"
+    );
+    // Pulled back into an empty folder: the same again.
+    let back = d.path().join("back");
+    ok(&kiln(
+        &back,
+        &[
+            "workspace",
+            "pull",
+            &sam_url,
+            "--to",
+            back.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        contents(&kiln_core::Workspace::open(&back).unwrap()),
+        contents(&local_ws)
+    );
+    let frame = kiln_core::Workspace::open(&back).unwrap();
+    let v = frame.resolve("penguins@2").unwrap();
+    assert_eq!(
+        i64::try_from(frame.load(&v).unwrap().height()).unwrap(),
+        v.row_count
+    );
 }

@@ -114,6 +114,31 @@ pub enum WorkspaceSubcommand {
         )]
         objects: String,
     },
+    /// Copy a local workspace folder into a team workspace: every dataset version (objects checked by
+    /// hash) and every ended run with its history. Run again (or after an interruption) it copies only
+    /// what is missing. Models, requests and approvals are not copied: register the runs there.
+    Push {
+        /// The local workspace folder.
+        dir: PathBuf,
+        #[arg(
+            long,
+            value_name = "URL",
+            help = "The team workspace: postgres://USER@HOST/DB"
+        )]
+        to: String,
+    },
+    /// Copy a team workspace's versions and runs into a local folder, to work offline (the same rules as
+    /// push, the other way).
+    Pull {
+        #[arg(
+            value_name = "URL",
+            help = "The team workspace: postgres://USER@HOST/DB"
+        )]
+        url: String,
+        /// The local workspace folder (created if missing).
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,11 +199,48 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             )?;
             Ok(())
         }
+        Some(CliCommand::Workspace(WorkspaceSubcommand::Push { dir, to })) => {
+            anyhow::ensure!(
+                dir.is_dir() && !kiln_store::team::is_team_url(&dir.display().to_string()),
+                "{} is not a local workspace folder",
+                dir.display()
+            );
+            let from = Workspace::open(&dir)?;
+            let mut target = Workspace::open_team(&to, None)?;
+            copy(&from, &mut target, cli.json, out)
+        }
+        Some(CliCommand::Workspace(WorkspaceSubcommand::Pull { url, to })) => {
+            let from = Workspace::open_team(&url, None)?;
+            anyhow::ensure!(
+                !to.join(kiln_core::TEAM_FILE).exists(),
+                "{} is a team workspace's cache, not a local workspace",
+                to.display()
+            );
+            let mut target = Workspace::open(&to)?;
+            copy(&from, &mut target, cli.json, out)
+        }
         Some(CliCommand::Serve(args)) => {
             let root = open(ws)?.root().to_path_buf();
             serve::run(root, &args, cli.json, out)
         }
     }
+}
+
+/// Copy `from` into `to`, saying what was copied.
+fn copy(from: &Workspace, to: &mut Workspace, json: bool, out: &mut dyn Write) -> Result<()> {
+    let verbose = !json;
+    let mut said = |item: &str| {
+        if verbose {
+            tracing::info!("copying {item}");
+        }
+    };
+    let report = kiln_core::sync::copy_workspace(from, to, &mut said)
+        .with_context(|| format!("copying {} into {}", from.name(), to.name()))?;
+    if json {
+        return crate::cli::report::print_json(out, &serde_json::to_value(&report)?);
+    }
+    writeln!(out, "{}: {}", to.name(), report.sentence())?;
+    Ok(())
 }
 
 /// Parse a command line (without the program name). Help, version and usage errors are printed here;

@@ -19,6 +19,7 @@ pub mod runs;
 pub mod serving;
 mod streamed;
 pub mod sweeps;
+pub mod sync;
 pub mod training;
 pub mod versions;
 pub mod watch;

@@ -264,6 +264,15 @@ impl ObjectStore {
         Ok(s)
     }
 
+    /// Whether this workspace has the object `relative` with `size` bytes (in its shared store, on a
+    /// team workspace).
+    pub fn has(&self, relative: &str, size: u64) -> Result<bool, CoreError> {
+        match &self.remote {
+            Some(r) => r.has(relative, size),
+            None => Ok(std::fs::metadata(self.local_path(relative)).is_ok_and(|m| m.len() == size)),
+        }
+    }
+
     /// The shared store of a team workspace.
     pub fn remote(&self) -> Option<&Remote> {
         self.remote.as_ref()

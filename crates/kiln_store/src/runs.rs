@@ -245,6 +245,65 @@ fn read_series(db: &Db, run: i64, name: &str) -> Result<MetricSeries> {
     Ok(out)
 }
 
+/// Insert an ended run (see [`Store::insert_ended_run`]) on `db` (a connection or a transaction).
+fn insert_ended(db: &Db, new: &NewRun<'_>, ended: &EndedRun<'_>) -> Result<i64> {
+    let ended_at = if db.is_postgres() {
+        "to_char((?13::timestamptz + ?14 * interval '1 second') AT TIME ZONE 'UTC',
+            'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    } else {
+        "strftime('%Y-%m-%dT%H:%M:%fZ', julianday(?13) + ?14 / 86400.0)"
+    };
+    db.query_row(
+        &format!(
+            "INSERT INTO runs (dataset_version_id, status, model, target, features_json, params_json,
+                split_json, device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at,
+                duration_s, metrics_json, evaluation_json, artifacts_json)
+             VALUES (?1, ?12, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13,
+                {ended_at}, ?14, ?15, ?16, ?17) RETURNING id"
+        ),
+        p![
+            new.dataset_version_id,
+            new.model,
+            new.target,
+            new.features.to_string(),
+            new.params.to_string(),
+            new.split.to_string(),
+            new.device,
+            new.seed,
+            new.kiln_version,
+            new.git_commit,
+            new.sweep_id,
+            ended.status,
+            ended.started_at,
+            ended.duration_s,
+            ended.metrics.to_string(),
+            ended.evaluation.to_string(),
+            ended.artifacts.to_string(),
+        ],
+        |r| r.get(0),
+    )
+}
+
+/// Append metric points on `db` (a transaction): one binary `COPY` on PostgreSQL, one prepared
+/// statement on `SQLite`.
+fn insert_metrics(db: &Db, run: i64, points: &[MetricPoint]) -> Result<()> {
+    match db {
+        Db::Postgres(pg) => pg.with(|c| crate::team::copy_metrics(c, run, points)),
+        Db::Sqlite(conn) => {
+            let mut st = conn.prepare_cached(
+                "INSERT INTO run_metrics (run_id, name, step, epoch, value, wall_s)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for pt in points {
+                st.execute(rusqlite::params![
+                    run, pt.name, pt.step, pt.epoch, pt.value, pt.wall_s
+                ])?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// What starting a run records.
 #[derive(Clone, Debug)]
 pub struct NewRun<'a> {
@@ -351,41 +410,31 @@ impl Store {
     /// Record a run that already ended, in one statement: a run brought in from elsewhere, or a generated
     /// history for tests and benchmarks. `started_at` is an ISO-8601 UTC time.
     pub fn insert_ended_run(&self, new: &NewRun<'_>, ended: &EndedRun<'_>) -> Result<i64> {
-        let ended_at = if self.db.is_postgres() {
-            "to_char((?13::timestamptz + ?14 * interval '1 second') AT TIME ZONE 'UTC',
-                'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-        } else {
-            "strftime('%Y-%m-%dT%H:%M:%fZ', julianday(?13) + ?14 / 86400.0)"
-        };
-        self.db.query_row(
-            &format!(
-                "INSERT INTO runs (dataset_version_id, status, model, target, features_json, params_json,
-                    split_json, device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at,
-                    duration_s, metrics_json, evaluation_json, artifacts_json)
-                 VALUES (?1, ?12, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13,
-                    {ended_at}, ?14, ?15, ?16, ?17) RETURNING id"
-            ),
-            p![
-                new.dataset_version_id,
-                new.model,
-                new.target,
-                new.features.to_string(),
-                new.params.to_string(),
-                new.split.to_string(),
-                new.device,
-                new.seed,
-                new.kiln_version,
-                new.git_commit,
-                new.sweep_id,
-                ended.status,
-                ended.started_at,
-                ended.duration_s,
-                ended.metrics.to_string(),
-                ended.evaluation.to_string(),
-                ended.artifacts.to_string(),
-            ],
-            |r| r.get(0),
-        )
+        insert_ended(&self.db, new, ended)
+    }
+
+    /// Record a run copied from another workspace — its end, note, tags and whole metric history — in one
+    /// transaction, so a copy interrupted anywhere leaves no run behind.
+    pub fn insert_copied_run(
+        &mut self,
+        new: &NewRun<'_>,
+        ended: &EndedRun<'_>,
+        note: &str,
+        tags: &[String],
+        points: &[MetricPoint],
+    ) -> Result<i64> {
+        let tx = self.db.begin(false)?;
+        let id = insert_ended(&tx, new, ended)?;
+        tx.exec("UPDATE runs SET note = ?2 WHERE id = ?1", p![id, note])?;
+        for t in tags {
+            tx.exec(
+                "INSERT INTO run_tags (run_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                p![id, t],
+            )?;
+        }
+        insert_metrics(&tx, id, points)?;
+        tx.commit()?;
+        Ok(id)
     }
 
     /// Close a run: its status (`finished`, `stopped`, `failed`), error, metrics, evaluation and artifacts.
@@ -504,24 +553,13 @@ impl Store {
         )
     }
 
-    /// Append metric points in one transaction (on PostgreSQL, one binary `COPY`).
+    /// Append metric points in one transaction (on PostgreSQL, one binary `COPY`, atomic by itself).
     pub fn log_metrics(&mut self, run: i64, points: &[MetricPoint]) -> Result<()> {
-        if let Db::Postgres(pg) = &self.db {
-            return pg.with(|c| crate::team::copy_metrics(c, run, points));
+        if self.db.is_postgres() {
+            return insert_metrics(&self.db, run, points);
         }
         let tx = self.db.begin(false)?;
-        if let Db::Sqlite(conn) = &*tx {
-            // The hot path of the `kiln-metrics` writer: one prepared statement, no row values between.
-            let mut st = conn.prepare_cached(
-                "INSERT INTO run_metrics (run_id, name, step, epoch, value, wall_s)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for pt in points {
-                st.execute(rusqlite::params![
-                    run, pt.name, pt.step, pt.epoch, pt.value, pt.wall_s
-                ])?;
-            }
-        }
+        insert_metrics(&tx, run, points)?;
         tx.commit()
     }
 
