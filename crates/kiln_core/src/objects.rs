@@ -65,12 +65,21 @@ impl Remote {
         }
         let (store, prefix) = object_store::parse_url_opts(&parsed, options)
             .map_err(|e| CoreError::Invalid(format!("object store {url}: {e}")))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("kiln-objects")
-            .enable_all()
-            .build()
-            .map_err(|e| CoreError::Invalid(format!("object store runtime: {e}")))?;
+        // One runtime for every store this process opens (workspaces are opened per worker thread).
+        static RUNTIME: std::sync::OnceLock<std::sync::Arc<tokio::runtime::Runtime>> =
+            std::sync::OnceLock::new();
+        let runtime = match RUNTIME.get() {
+            Some(r) => r.clone(),
+            None => {
+                let r = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("kiln-objects")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| CoreError::Invalid(format!("object store runtime: {e}")))?;
+                RUNTIME.get_or_init(|| std::sync::Arc::new(r)).clone()
+            }
+        };
         let cache_bytes = std::env::var("KILN_CACHE_MB")
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
@@ -79,7 +88,7 @@ impl Remote {
             store: std::sync::Arc::from(store),
             prefix,
             url: url.to_owned(),
-            runtime: std::sync::Arc::new(runtime),
+            runtime,
             cache_bytes,
         })
     }
