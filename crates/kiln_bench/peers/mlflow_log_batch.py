@@ -7,8 +7,8 @@ one metric has HISTORY points with get_metric_history. Prints one JSON document.
 
     python3 crates/kiln_bench/peers/mlflow_log_batch.py --points 200000 --history 20000
 
-With --postgres URL (an empty database, e.g. postgresql://user:pw@127.0.0.1:5432/mlflow; needs
-psycopg2-binary) it starts `mlflow server --backend-store-uri URL` on loopback and logs through it over
+With --postgres URL (an empty database, e.g. postgresql+psycopg2://user:pw@127.0.0.1:5432/mlflow;
+needs psycopg2-binary) it starts `mlflow server --backend-store-uri URL` on loopback and logs through it over
 HTTP, as a team would share MLflow.
 """
 
