@@ -38,6 +38,10 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+/// One runtime for every object store this process opens (workspaces are opened per worker thread).
+static RUNTIME: std::sync::OnceLock<std::sync::Arc<tokio::runtime::Runtime>> =
+    std::sync::OnceLock::new();
+
 static CLIENT_OPTIONS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
 
 /// Object store options (`aws_endpoint`, `aws_allow_http`, …) for every store this process opens, after
@@ -65,20 +69,16 @@ impl Remote {
         }
         let (store, prefix) = object_store::parse_url_opts(&parsed, options)
             .map_err(|e| CoreError::Invalid(format!("object store {url}: {e}")))?;
-        // One runtime for every store this process opens (workspaces are opened per worker thread).
-        static RUNTIME: std::sync::OnceLock<std::sync::Arc<tokio::runtime::Runtime>> =
-            std::sync::OnceLock::new();
-        let runtime = match RUNTIME.get() {
-            Some(r) => r.clone(),
-            None => {
-                let r = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("kiln-objects")
-                    .enable_all()
-                    .build()
-                    .map_err(|e| CoreError::Invalid(format!("object store runtime: {e}")))?;
-                RUNTIME.get_or_init(|| std::sync::Arc::new(r)).clone()
-            }
+        let runtime = if let Some(r) = RUNTIME.get() {
+            r.clone()
+        } else {
+            let r = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("kiln-objects")
+                .enable_all()
+                .build()
+                .map_err(|e| CoreError::Invalid(format!("object store runtime: {e}")))?;
+            RUNTIME.get_or_init(|| std::sync::Arc::new(r)).clone()
         };
         let cache_bytes = std::env::var("KILN_CACHE_MB")
             .ok()
