@@ -299,7 +299,10 @@ fn delete_bucket(endpoint: &str, bucket: &str) -> u16 {
 }
 
 /// Versions (dataset, hash) and runs (start, metric points) of a workspace: what a copy must carry.
-fn contents(ws: &kiln_core::Workspace) -> (Vec<(String, String)>, Vec<(String, usize)>) {
+/// `(dataset, content hash)` of every version and `(start, metric points)` of every run, sorted.
+type Contents = (Vec<(String, String)>, Vec<(String, usize)>);
+
+fn contents(ws: &kiln_core::Workspace) -> Contents {
     let mut versions = Vec::new();
     for d in ws.datasets().unwrap() {
         for v in ws.versions(&d.name).unwrap() {
