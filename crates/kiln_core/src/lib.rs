@@ -306,6 +306,14 @@ impl Workspace {
         };
         ws.objects
             .collect_garbage(&[], std::time::Duration::from_mins(10));
+        // A run is alive while its process's session holds its lock, on whatever machine it runs.
+        let interrupted = ws.store.mark_interrupted(|_| true)?;
+        if interrupted > 0 {
+            tracing::info!(
+                count = interrupted,
+                "marked runs whose session ended as interrupted"
+            );
+        }
         Ok(ws)
     }
 

@@ -304,6 +304,9 @@ fn insert_metrics(db: &Db, run: i64, points: &[MetricPoint]) -> Result<()> {
     }
 }
 
+/// Session locks of running runs on PostgreSQL are `RUN_LOCK + run id` (apart from the write lock).
+const RUN_LOCK: i64 = 1 << 40;
+
 /// What starting a run records.
 #[derive(Clone, Debug)]
 pub struct NewRun<'a> {
@@ -383,7 +386,7 @@ fn run_from_row(r: &Row) -> Result<Run> {
 impl Store {
     /// Record a run as `running` by this process.
     pub fn start_run(&self, new: &NewRun<'_>) -> Result<i64> {
-        self.db.query_row(
+        let id = self.db.query_row(
             "INSERT INTO runs (dataset_version_id, status, model, target, features_json, params_json,
                 split_json, device, seed, kiln_version, git_commit, sweep_id, pid, started_at)
              VALUES (?1, ?13, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
@@ -404,7 +407,22 @@ impl Store {
                 RunStatus::Running,
             ],
             |r| r.get(0),
-        )
+        )?;
+        self.hold_run(id)?;
+        Ok(id)
+    }
+
+    /// PostgreSQL: hold a session lock on a running run for as long as this connection lives, so any
+    /// client on any machine can tell a live run from one whose process is gone (its session ended).
+    fn hold_run(&self, id: i64) -> Result<()> {
+        if self.db.is_postgres() {
+            self.db.query_row(
+                "SELECT pg_advisory_lock(?1)::text",
+                p![RUN_LOCK + id],
+                |r| r.get::<String>(0),
+            )?;
+        }
+        Ok(())
     }
 
     /// Record a run that already ended, in one statement: a run brought in from elsewhere, or a generated
@@ -468,6 +486,13 @@ impl Store {
                 artifacts.to_string()
             ],
         )?;
+        if self.db.is_postgres() {
+            self.db.query_row(
+                "SELECT pg_advisory_unlock(?1)::text",
+                p![RUN_LOCK + id],
+                |r| r.get::<String>(0),
+            )?;
+        }
         Ok(())
     }
 
@@ -497,7 +522,8 @@ impl Store {
                 RunStatus::Running
             ],
         )?;
-        tx.commit()
+        tx.commit()?;
+        self.hold_run(id)
     }
 
     /// Record a new sweep; returns its id (`sweep-N`).
@@ -717,8 +743,11 @@ impl Store {
         )
     }
 
-    /// Mark runs left `running` by processes that are gone as `interrupted`. Returns how many.
+    /// Mark runs left `running` by processes that are gone as `interrupted`. Returns how many. On
+    /// PostgreSQL a run is alive while some session holds its lock (see `start_run`), whatever machine
+    /// it runs on; `alive` (a process check on this machine) is used on `SQLite` only.
     pub fn mark_interrupted(&self, alive: impl Fn(u32) -> bool) -> Result<usize> {
+        let team = self.db.is_postgres();
         let rows: Vec<(i64, Option<i64>)> = self.db.query_map(
             "SELECT id, pid FROM runs WHERE status = ?1",
             p![RunStatus::Running],
@@ -726,9 +755,24 @@ impl Store {
         )?;
         let mut n = 0;
         for (id, pid) in rows {
-            let gone = pid
-                .and_then(|p| u32::try_from(p).ok())
-                .is_none_or(|p| !alive(p));
+            let gone = if team {
+                let free: String = self.db.query_row(
+                    "SELECT pg_try_advisory_lock(?1)::text",
+                    p![RUN_LOCK + id],
+                    |r| r.get(0),
+                )?;
+                if free == "true" {
+                    self.db.query_row(
+                        "SELECT pg_advisory_unlock(?1)::text",
+                        p![RUN_LOCK + id],
+                        |r| r.get::<String>(0),
+                    )?;
+                }
+                free == "true"
+            } else {
+                pid.and_then(|p| u32::try_from(p).ok())
+                    .is_none_or(|p| !alive(p))
+            };
             if gone {
                 self.db.exec(
                     "UPDATE runs SET status = ?2, error = 'the process ended before the run finished',

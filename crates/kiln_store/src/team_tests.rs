@@ -424,3 +424,44 @@ fn a_terminated_session_is_reconnected_and_no_metric_point_is_lost() {
     assert_eq!(history.len(), 1000);
     assert!(history.iter().map(|p| p.step).eq(0..1000));
 }
+
+#[test]
+fn a_run_is_interrupted_only_when_its_session_is_gone_whatever_the_machine() {
+    let (t, _) = team_with_a_request();
+    let alice = t.store_of(&t.scientist);
+    let v = alice.get_version("digits", None).unwrap();
+    let run = alice
+        .start_run(&crate::NewRun {
+            dataset_version_id: v.id,
+            model: "mlp",
+            target: "y",
+            features: serde_json::json!([]),
+            params: serde_json::json!({"lr": 0.01}),
+            split: serde_json::json!({}),
+            device: "cpu",
+            seed: 2,
+            kiln_version: "0",
+            git_commit: None,
+            sweep_id: None,
+        })
+        .unwrap();
+    // Another client (another machine: its process check knows nothing of this pid) leaves it alone.
+    let pat = t.store_of(&t.approver);
+    let before: Vec<i64> = pat
+        .list_runs()
+        .unwrap()
+        .iter()
+        .filter(|r| r.status == crate::RunStatus::Running)
+        .map(|r| r.id)
+        .collect();
+    assert!(before.contains(&run));
+    let marked = pat.mark_interrupted(|_| false).unwrap();
+    assert_eq!(pat.run(run).unwrap().status, crate::RunStatus::Running);
+    // The earlier run of the setup has no live session: it was the one marked.
+    assert_eq!(marked, before.len() - 1);
+    // Her process ends (its connection closes): now it is interrupted.
+    drop(alice);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(pat.mark_interrupted(|_| true).unwrap(), 1);
+    assert_eq!(pat.run(run).unwrap().status, crate::RunStatus::Interrupted);
+}
