@@ -206,9 +206,12 @@ pub enum Db {
 /// A PostgreSQL connection that connects again when the server ends its session (a restart, a
 /// terminated backend) and a statement outside a transaction finds it gone: the statement runs once
 /// more on the new session. Inside a transaction the error reaches the caller (the transaction is lost).
+/// Connects again the way the first connection was made (its TLS included).
+pub type Connector = Box<dyn Fn() -> Result<postgres::Client> + Send>;
+
 pub struct Pg {
     client: RefCell<postgres::Client>,
-    config: Option<postgres::Config>,
+    config: Option<Connector>,
     in_tx: Cell<bool>,
     listening: Cell<bool>,
 }
@@ -217,7 +220,7 @@ pub struct Pg {
 const RECONNECT_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Pg {
-    pub fn new(client: postgres::Client, config: Option<postgres::Config>) -> Self {
+    pub fn new(client: postgres::Client, config: Option<Connector>) -> Self {
         Self {
             client: RefCell::new(client),
             config,
@@ -243,18 +246,18 @@ impl Pg {
     }
 
     fn reconnect(&self) -> Result<()> {
-        let Some(config) = &self.config else {
+        let Some(connect) = &self.config else {
             return Ok(());
         };
         let deadline = std::time::Instant::now() + RECONNECT_FOR;
         let mut client = loop {
-            match config.connect(postgres::NoTls) {
+            match connect() {
                 Ok(c) => break c,
                 Err(e) if std::time::Instant::now() < deadline => {
                     tracing::debug!("reconnect: {e}");
                     std::thread::sleep(std::time::Duration::from_millis(250));
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         };
         if self.listening.get() {

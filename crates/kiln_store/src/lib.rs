@@ -59,8 +59,8 @@ impl std::fmt::Display for DbError {
         match self {
             DbError::Sqlite(e) => e.fmt(f),
             // The server's own words (and its detail, hint) rather than the client's "db error".
-            DbError::Postgres(e) => match e.as_db_error() {
-                Some(db) => {
+            DbError::Postgres(e) => {
+                if let Some(db) = e.as_db_error() {
                     f.write_str(db.message())?;
                     if let Some(d) = db.detail() {
                         write!(f, " ({d})")?;
@@ -68,10 +68,17 @@ impl std::fmt::Display for DbError {
                     if let Some(h) = db.hint() {
                         write!(f, "; {h}")?;
                     }
-                    Ok(())
+                } else {
+                    // The client's own error ("error performing TLS handshake") and why.
+                    e.fmt(f)?;
+                    let mut source = std::error::Error::source(e);
+                    while let Some(s) = source {
+                        write!(f, ": {s}")?;
+                        source = s.source();
+                    }
                 }
-                None => e.fmt(f),
-            },
+                Ok(())
+            }
             DbError::Type(m) => f.write_str(m),
         }
     }
@@ -287,7 +294,7 @@ impl Store {
     /// [`Store::from_postgres`] that connects again with `config` when the server ends the session.
     pub fn from_postgres_reconnecting(
         client: postgres::Client,
-        config: Option<postgres::Config>,
+        config: Option<db::Connector>,
     ) -> Result<Self> {
         let mut store = Store {
             db: Db::Postgres(Box::new(db::Pg::new(client, config))),

@@ -441,6 +441,135 @@ pub struct TeamUrl {
     pub port: u16,
     pub database: String,
     pub user: String,
+    pub tls: Tls,
+}
+
+/// How the connection is encrypted, from the URL's `sslmode` (and `sslrootcert`), as libpq reads them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Tls {
+    /// `disable`, or `prefer` (the default): no TLS.
+    #[default]
+    Off,
+    /// `require`: encrypted, the server's certificate not checked (libpq's meaning).
+    Require,
+    /// `verify-full` (and `verify-ca`, checked as strictly): encrypted, the certificate checked against
+    /// the system's roots and `sslrootcert`, and the host name against it.
+    VerifyFull {
+        root_cert: Option<std::path::PathBuf>,
+    },
+}
+
+/// Take `sslmode` values the client library does not know (`verify-full`, `verify-ca`) and
+/// `sslrootcert` out of a URL's query.
+fn split_tls(url: &str) -> (String, Tls) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), Tls::Off);
+    };
+    let mut mode = "prefer".to_owned();
+    let mut root = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", m)) => m.clone_into(&mut mode),
+            Some(("sslrootcert", path)) => root = Some(std::path::PathBuf::from(path)),
+            _ => kept.push(pair),
+        }
+    }
+    let tls = match mode.as_str() {
+        "require" => Tls::Require,
+        "verify-full" | "verify-ca" => Tls::VerifyFull { root_cert: root },
+        _ => Tls::Off,
+    };
+    // The client library only needs to know whether to ask for TLS.
+    kept.push(match tls {
+        Tls::Off if mode == "disable" => "sslmode=disable",
+        Tls::Off => "sslmode=prefer",
+        _ => "sslmode=require",
+    });
+    (format!("{base}?{}", kept.join("&")), tls)
+}
+
+/// A server-certificate check that accepts any certificate but still verifies the handshake's
+/// signatures: `sslmode=require`, encryption without authentication, as libpq does it.
+#[derive(Debug)]
+struct EncryptOnly(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+impl Tls {
+    /// The rustls client configuration for this mode (`None` without TLS).
+    fn client_config(&self) -> Result<Option<rustls::ClientConfig>> {
+        use rustls_pki_types::pem::PemObject;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StoreError::Team(format!("TLS: {e}")))?;
+        Ok(match self {
+            Tls::Off => None,
+            Tls::Require => Some(
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(std::sync::Arc::new(EncryptOnly(provider)))
+                    .with_no_client_auth(),
+            ),
+            Tls::VerifyFull { root_cert } => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+                if let Some(path) = root_cert {
+                    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                        .and_then(Iterator::collect)
+                        .map_err(|e| {
+                            StoreError::Team(format!("sslrootcert {}: {e}", path.display()))
+                        })?;
+                    roots.add_parsable_certificates(certs);
+                }
+                Some(builder.with_root_certificates(roots).with_no_client_auth())
+            }
+        })
+    }
 }
 
 impl std::fmt::Debug for TeamUrl {
@@ -453,7 +582,8 @@ impl TeamUrl {
     /// Parse `postgres://user[:password]@host[:port]/db[?sslmode=…]`. A password missing from the URL
     /// comes from `password` (a dialog), then `PGPASSWORD`, then `~/.pgpass`.
     pub fn parse(url: &str, password: Option<&str>) -> Result<Self> {
-        let mut config: postgres::Config = url.parse().map_err(|e| {
+        let (plain, tls) = split_tls(url);
+        let mut config: postgres::Config = plain.parse().map_err(|e| {
             StoreError::Team(format!("`{}` is not a PostgreSQL URL: {e}", redact(url)))
         })?;
         let host = match config.get_hosts().first() {
@@ -487,28 +617,28 @@ impl TeamUrl {
                 config.password(pw);
             }
         }
-        if config.get_ssl_mode() != postgres::config::SslMode::Disable
-            && config.get_ssl_mode() != postgres::config::SslMode::Prefer
-        {
-            return Err(StoreError::Team(
-                "sslmode=require is not supported by this build yet: connect over a trusted network or \
-                 an SSH tunnel (sslmode=disable or prefer)"
-                    .into(),
-            ));
-        }
         Ok(TeamUrl {
             config,
             host,
             port,
             database,
             user,
+            tls,
         })
     }
 
     /// The URL without its password (what may be written down).
     pub fn url_without_password(&self) -> String {
+        let tls = match &self.tls {
+            Tls::Off => String::new(),
+            Tls::Require => "?sslmode=require".to_owned(),
+            Tls::VerifyFull { root_cert: None } => "?sslmode=verify-full".to_owned(),
+            Tls::VerifyFull { root_cert: Some(p) } => {
+                format!("?sslmode=verify-full&sslrootcert={}", p.display())
+            }
+        };
         format!(
-            "postgres://{}@{}:{}/{}",
+            "postgres://{}@{}:{}/{}{tls}",
             self.user, self.host, self.port, self.database
         )
     }
@@ -543,10 +673,29 @@ impl TeamUrl {
     }
 
     pub fn connect(&self) -> Result<postgres::Client> {
+        let tls = self.tls.client_config()?;
+        self.connect_with(tls.as_ref())
+    }
+
+    /// A function that connects again the same way (for a session the server ended).
+    pub fn connector(&self) -> Result<crate::db::Connector> {
+        let url = self.clone();
+        let tls = self.tls.client_config()?;
+        Ok(Box::new(move || {
+            url.connect_with(tls.as_ref())
+                .map_err(|e| StoreError::Team(e.to_string()))
+        }))
+    }
+
+    fn connect_with(&self, tls: Option<&rustls::ClientConfig>) -> Result<postgres::Client> {
         let mut config = self.config.clone();
         config.application_name("kiln");
         config.connect_timeout(std::time::Duration::from_secs(10));
-        config.connect(postgres::NoTls).map_err(|e| {
+        let connected = match tls {
+            None => config.connect(postgres::NoTls),
+            Some(c) => config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(c.clone())),
+        };
+        connected.map_err(|e| {
             let missing_password = !self.has_password();
             StoreError::Team(format!(
                 "cannot connect to {} as {}: {}{}",
@@ -740,7 +889,7 @@ pub fn create(admin: &TeamUrl, objects_url: &str) -> Result<crate::Store> {
 /// Open a team workspace as the URL's user.
 pub fn open(url: &TeamUrl) -> Result<crate::Store> {
     let client = url.connect()?;
-    let store = crate::Store::from_postgres_reconnecting(client, Some(url.config.clone()))
+    let store = crate::Store::from_postgres_reconnecting(client, Some(url.connector()?))
         .map_err(|e| match e {
         StoreError::Db(db) if db.sqlstate() == Some("42501") || db.sqlstate() == Some("42P01") => {
             StoreError::Team(format!(

@@ -465,3 +465,47 @@ fn a_run_is_interrupted_only_when_its_session_is_gone_whatever_the_machine() {
     assert_eq!(pat.mark_interrupted(|_| true).unwrap(), 1);
     assert_eq!(pat.run(run).unwrap().status, crate::RunStatus::Interrupted);
 }
+
+#[test]
+fn tls_encrypts_with_require_and_verify_full_checks_the_certificate() {
+    let url = testing::fresh_database("tls");
+    let ca = testing::cluster().ca_file.clone().expect(
+        "the TLS test needs the test server's certificate: use the PostgreSQL the tests start, or name \
+         a running server's CA in KILN_TEST_POSTGRES_CA",
+    );
+    let encrypted = |u: &str| -> bool {
+        let mut c = TeamUrl::parse(u, None).unwrap().connect().unwrap();
+        c.query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    assert!(!encrypted(&url), "no sslmode: plain (prefer without TLS)");
+    assert!(encrypted(&format!("{url}?sslmode=require")));
+    let verified = format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display());
+    assert!(encrypted(&verified));
+    // The TLS settings survive being written down without the password.
+    let parsed = TeamUrl::parse(&verified, None).unwrap();
+    assert!(
+        parsed
+            .url_without_password()
+            .contains("sslmode=verify-full")
+    );
+    // A certificate no trusted root signed is refused under verify-full, saying so.
+    let Err(e) = TeamUrl::parse(&format!("{url}?sslmode=verify-full"), None)
+        .unwrap()
+        .connect()
+    else {
+        panic!("a self-signed certificate passed verify-full");
+    };
+    assert!(e.to_string().contains("certificate"), "{e}");
+    // A team workspace over TLS works like any other.
+    let admin = TeamUrl::parse(&format!("{url}?sslmode=require"), None).unwrap();
+    let mut store = team::create(&admin, "memory://").unwrap();
+    assert_eq!(store.users().unwrap().len(), 1);
+    store
+        .set_team_user(&testing::unique("tess"), "approver", Some("pw"))
+        .unwrap();
+}

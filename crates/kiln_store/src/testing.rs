@@ -21,6 +21,8 @@ const INSTALL_HINT: &str = "the tests of team workspaces need PostgreSQL's serve
 pub struct PgCluster {
     /// `postgres://kiln_admin:PASSWORD@127.0.0.1:PORT` (no database).
     pub base_url: String,
+    /// The server's self-signed certificate (it accepts TLS): `KILN_TEST_POSTGRES_CA` for a running one.
+    pub ca_file: Option<PathBuf>,
 }
 
 static CLUSTER: OnceLock<Result<PgCluster, String>> = OnceLock::new();
@@ -68,7 +70,10 @@ fn start_cluster() -> Result<PgCluster, String> {
             Some((base, db)) if !base.ends_with('/') && !db.contains('@') => base.to_owned(),
             _ => url,
         };
-        return Ok(PgCluster { base_url: base });
+        return Ok(PgCluster {
+            base_url: base,
+            ca_file: std::env::var_os("KILN_TEST_POSTGRES_CA").map(PathBuf::from),
+        });
     }
     let bin = server_bin_dir().ok_or_else(|| INSTALL_HINT.to_owned())?;
     let as_root = is_root();
@@ -111,17 +116,99 @@ fn start_cluster() -> Result<PgCluster, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    // A test CA and a server certificate for 127.0.0.1 it signed, so the tests can connect with TLS
+    // and check the certificate.
+    let (cert, key, ca) = (
+        dir.join("server.crt"),
+        dir.join("server.key"),
+        dir.join("ca.crt"),
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "2",
+            "-nodes",
+            "-subj",
+            "/CN=kiln-test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+        &[
+            "req",
+            "-new",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ],
+    ];
+    for args in steps {
+        let made = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| {
+                format!("run openssl for the test server's certificate: {e} ({INSTALL_HINT})")
+            })?;
+        if !made.status.success() {
+            return Err(format!(
+                "openssl could not make the test server's certificate: {}",
+                String::from_utf8_lossy(&made.stderr)
+            ));
+        }
+    }
+    let _ = Command::new("chmod").arg("600").arg(&key).status();
+    if as_root {
+        let _ = Command::new("chown")
+            .arg("postgres:")
+            .arg(&key)
+            .arg(&cert)
+            .status();
+    }
     let port = free_port()?;
     // The server lives as long as this test process: a watcher stops it and removes its folder when the
     // process is gone (static values are never dropped).
     let script = format!(
         "'{pg}' -D '{data}' -p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{dir}' \
-         -c fsync=off -c max_connections=200 >'{dir}/log' 2>&1 & pg=$!; \
+         -c fsync=off -c max_connections=200 -c ssl=on -c ssl_cert_file='{cert}' -c ssl_key_file='{key}' \
+         >'{dir}/log' 2>&1 & pg=$!; \
          while [ -d /proc/{parent} ] && kill -0 $pg 2>/dev/null; do sleep 1; done; \
          kill -INT $pg 2>/dev/null; wait $pg; rm -rf '{dir}'",
         pg = bin.join("postgres").display(),
         data = data.display(),
         dir = dir.display(),
+        cert = cert.display(),
+        key = key.display(),
         parent = std::process::id(),
     );
     let mut sh = if as_root {
@@ -142,7 +229,12 @@ fn start_cluster() -> Result<PgCluster, String> {
     let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         match postgres::Client::connect(&format!("{base_url}/postgres"), postgres::NoTls) {
-            Ok(_) => return Ok(PgCluster { base_url }),
+            Ok(_) => {
+                return Ok(PgCluster {
+                    base_url,
+                    ca_file: Some(ca),
+                });
+            }
             Err(e) if Instant::now() > deadline => {
                 let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
                 return Err(format!(
