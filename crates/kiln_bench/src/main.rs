@@ -143,6 +143,15 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The runs table of a team workspace: RUNS synthetic runs written to a new team workspace on the
+    /// PostgreSQL database URL (an empty database the URL's role may take over, objects in a scratch
+    /// folder), then the first paint of the Runs room read from the server.
+    TeamRuns {
+        #[arg(long)]
+        postgres: String,
+        #[arg(long, default_value_t = 100_000)]
+        runs: usize,
+    },
     /// The digits MLP behind `kiln serve` (the release binary next to this one), one row per request
     /// over keep-alive connections: req/s, p50/p99 latency, failures and the server's resident memory,
     /// for each connection count.
@@ -293,6 +302,7 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             repeat,
             write,
         } => serve::bench_drift(*rows, *cols, *repeat, write.as_deref())?,
+        BenchCommand::TeamRuns { postgres, runs } => bench_team_runs(postgres, *runs)?,
         BenchCommand::Compare {
             runs,
             overlay_runs,
@@ -1268,6 +1278,67 @@ impl Headless {
         self.step(vec![press(false)]);
         times
     }
+}
+
+fn bench_team_runs(url: &str, runs: usize) -> Result<serde_json::Value> {
+    use kiln_app::gui::runs::RunsRoom;
+    use kiln_core::compare::synthetic::{SyntheticRuns, generate};
+    let base = tempfile_dir("kiln-bench-team-runs")?;
+    let objects = base.join("objects");
+    std::fs::create_dir_all(&objects)?;
+    let objects_url = format!("file://{}", objects.display());
+    drop(kiln_store::team::create(
+        &kiln_store::team::TeamUrl::parse(url, None)?,
+        &objects_url,
+    )?);
+    let cache = base.join("cache");
+    let t = Instant::now();
+    generate(
+        &mut Workspace::open_team_in(&kiln_store::team::TeamUrl::parse(url, None)?, &cache)?,
+        &SyntheticRuns {
+            runs,
+            points_per_run: 0,
+            seed: 1,
+        },
+    )?;
+    let generate_s = t.elapsed().as_secs_f64();
+    // Where a first paint's time goes: reading the runs from the server, then building the table.
+    let ws = Workspace::open(&cache)?;
+    let t = Instant::now();
+    let all = ws.runs()?;
+    let read_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let t = Instant::now();
+    std::hint::black_box(ws.table_of(&all)?);
+    let table_ms = t.elapsed().as_secs_f64() * 1000.0;
+    drop((ws, all));
+    // First paint: open the team workspace (reads every run from the server), build the table, draw.
+    let t = Instant::now();
+    let mut h = Headless::new(&cache)?;
+    h.app.push(kiln_app::gui::command::Command::show(
+        kiln_app::gui::runs::ID,
+    ));
+    // Until the table shows every run (a background read may take more than the first frames).
+    let mut shown = 0;
+    while shown < runs && t.elapsed() < Duration::from_secs(60) {
+        h.step(vec![]);
+        shown = h.app.room::<RunsRoom>().map_or(0, |r| r.view().ids.len());
+    }
+    let first_paint = t.elapsed();
+    let mut frames: Vec<Duration> = (0..50).map(|_| h.step(vec![])).collect();
+    if shown != runs {
+        std::mem::forget(h); // its textures are not handed to a renderer here
+        anyhow::bail!("the table shows {shown} of {runs} runs after 60 s");
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    Ok(json!({
+        "backend": "postgres",
+        "runs": runs,
+        "generate_s": generate_s,
+        "first_paint_ms": first_paint.as_secs_f64() * 1000.0,
+        "read_runs_ms": read_ms,
+        "build_table_ms": table_ms,
+        "frame_ms_p99": percentile_ms(&mut frames, 0.99),
+    }))
 }
 
 fn bench_compare(
