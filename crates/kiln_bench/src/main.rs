@@ -1319,7 +1319,7 @@ fn bench_team_runs(url: &str, runs: usize) -> Result<serde_json::Value> {
     ));
     // Until the table shows every run (a background read may take more than the first frames).
     let mut shown = 0;
-    while shown < runs && t.elapsed() < Duration::from_secs(60) {
+    while shown < runs && t.elapsed() < Duration::from_mins(1) {
         h.step(vec![]);
         shown = h.app.room::<RunsRoom>().map_or(0, |r| r.view().ids.len());
     }
