@@ -52,12 +52,12 @@ fn http(
     (status, head.to_ascii_lowercase(), body)
 }
 
-fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
+pub fn post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
     let (s, _, b) = http(addr, "POST", path, body.to_string().as_bytes(), &[]);
     (s, b)
 }
 
-fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
+pub fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     let (s, _, b) = http(addr, "GET", path, b"", &[]);
     (s, b)
 }
@@ -79,7 +79,7 @@ fn start(ws: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
     kiln_serve::start(c).unwrap()
 }
 
-fn penguin() -> Value {
+pub fn penguin() -> Value {
     json!({
         "island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181,
         "body_mass_g": 3750, "sex": "male", "year": 2007

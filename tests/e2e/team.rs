@@ -453,3 +453,152 @@ fn push_copies_a_local_workspace_once_even_when_killed_midway() {
         v.row_count
     );
 }
+
+#[test]
+fn two_serving_replicas_share_one_log_and_both_follow_an_approval() {
+    use crate::serve::{get, penguin, post};
+    let t = team();
+    trained(&t);
+    let r = kiln(
+        &t.sam,
+        &[
+            "release",
+            "request",
+            "penguin-id",
+            "--version",
+            "1",
+            "--json",
+        ],
+    )
+    .json();
+    let id = r["request_id"].as_i64().unwrap().to_string();
+    ok(&kiln(
+        &t.pat,
+        &["release", "approve", &id, "--comment", "first"],
+    ));
+    // Two servers on one team workspace (as on two machines behind a load balancer).
+    let replicas: Vec<kiln_serve::Running> = (0..2)
+        .map(|_| {
+            let mut c = kiln_serve::ServeConfig::new(t.sam.clone(), "penguin-id", "champion");
+            c.addr = "127.0.0.1:0".parse().unwrap();
+            c.watch_ms = 200;
+            kiln_serve::start(c).unwrap()
+        })
+        .collect();
+    let per_replica = 60;
+    std::thread::scope(|s| {
+        for running in &replicas {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    for _ in 0..per_replica / 3 {
+                        let (status, _) = post(
+                            running.addr,
+                            "/v1/predict",
+                            &serde_json::json!({"rows": [penguin()]}),
+                        );
+                        assert_eq!(status, 200);
+                    }
+                });
+            }
+        }
+    });
+    // Every answered request is in the shared log, each replica's under its name.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    // The servers write their log in batches: wait until every request is in.
+    let health = loop {
+        let r = kiln(&t.pat, &["monitor", "check", "penguin-id", "--json"]);
+        if r.code == 0 {
+            let h = r.json();
+            if h["health"]["requests"].as_u64() == Some(2 * per_replica) {
+                break h;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shared log lacks requests after 5 s: {}{}",
+            r.stdout,
+            r.stderr
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        health["health"]["requests"].as_u64(),
+        Some(2 * per_replica),
+        "{health}"
+    );
+    let names: Vec<String> = health["health"]["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["requests"].as_u64(), Some(per_replica));
+            r["replica"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(names.len(), 2);
+    for running in &replicas {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.ends_with(&format!(":{}", running.addr.port()))),
+            "{names:?}"
+        );
+    }
+    // A new version approved: both replicas answer with it within 2 s, without a failed request.
+    ok(&kiln(
+        &t.sam,
+        &[
+            "train",
+            "--dataset",
+            "penguins@2",
+            "--target",
+            "species",
+            "--device",
+            "cpu",
+            "--param",
+            "epochs=4",
+        ],
+    ));
+    ok(&kiln(
+        &t.sam,
+        &["models", "register", "--run", "2", "--name", "penguin-id"],
+    ));
+    let r = kiln(
+        &t.sam,
+        &[
+            "release",
+            "request",
+            "penguin-id",
+            "--version",
+            "2",
+            "--json",
+        ],
+    )
+    .json();
+    let id = r["request_id"].as_i64().unwrap().to_string();
+    ok(&kiln(
+        &t.pat,
+        &["release", "approve", &id, "--comment", "second"],
+    ));
+    let approved = std::time::Instant::now();
+    for running in &replicas {
+        loop {
+            let (status, body) = post(
+                running.addr,
+                "/v1/predict",
+                &serde_json::json!({"rows": [penguin()]}),
+            );
+            assert_eq!(status, 200, "a request failed during the swap: {body}");
+            if body["version"] == 2 {
+                break;
+            }
+            assert!(
+                approved.elapsed() < Duration::from_secs(2),
+                "a replica still answers with v1"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let (_, h) = get(replicas[0].addr, "/v1/health");
+    assert_eq!(h["version"], 2);
+}

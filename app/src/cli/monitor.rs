@@ -108,6 +108,16 @@ pub fn run_check(
         for (t, p) in &checks {
             writeln!(out, "[{}] {t}", if *p { "ok" } else { "ALERT" })?;
         }
+        if health.replicas.len() > 1 {
+            writeln!(out, "{} servers answered:", health.replicas.len())?;
+            for r in &health.replicas {
+                writeln!(
+                    out,
+                    "  {:<28} {:>8} requests  {:>5} failed  p99 {:.2} ms  last {}",
+                    r.replica, r.requests, r.errors, r.latency_p99_ms, r.last_at
+                )?;
+            }
+        }
     }
     if !ok {
         anyhow::bail!("{} needs attention", args.model);

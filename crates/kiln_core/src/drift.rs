@@ -753,6 +753,18 @@ pub struct VersionHealth {
     pub outcome_ci: (f64, f64),
 }
 
+/// One server process's share of a model's traffic (several replicas log to one team workspace).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaHealth {
+    /// `host:port`, or `unnamed` for requests logged before servers named themselves.
+    pub replica: String,
+    pub requests: usize,
+    pub errors: usize,
+    pub latency_p99_ms: f64,
+    /// When it last answered.
+    pub last_at: String,
+}
+
 /// How a served model is doing, from its request log and the feedback on it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServingHealth {
@@ -780,6 +792,9 @@ pub struct ServingHealth {
     pub hourly_requests: Vec<(String, usize)>,
     /// Requests per second over the last minute (the live rate; 0 when idle).
     pub requests_per_s: f64,
+    /// Per server process that answered, busiest first.
+    #[serde(default)]
+    pub replicas: Vec<ReplicaHealth>,
 }
 
 impl Workspace {
@@ -897,7 +912,39 @@ impl Workspace {
                     .entry(r.at.chars().take(13).collect())
                     .or_default() += 1;
             }
+            let mut by_replica: BTreeMap<&str, Vec<&kiln_store::ServedRequest>> = BTreeMap::new();
+            for r in &log {
+                by_replica
+                    .entry(r.replica.as_deref().unwrap_or("unnamed"))
+                    .or_default()
+                    .push(r);
+            }
+            let mut replicas: Vec<ReplicaHealth> = by_replica
+                .into_iter()
+                .map(|(name, rows)| {
+                    let mut lat: Vec<f64> = rows
+                        .iter()
+                        .filter(|r| r.status == 200)
+                        .map(|r| r.latency_ms)
+                        .collect();
+                    lat.sort_by(f64::total_cmp);
+                    ReplicaHealth {
+                        replica: name.to_owned(),
+                        requests: rows.len(),
+                        errors: rows.iter().filter(|r| r.status != 200).count(),
+                        latency_p99_ms: nearest_rank(&lat, 0.99),
+                        last_at: rows
+                            .iter()
+                            .map(|r| r.at.as_str())
+                            .max()
+                            .unwrap_or("")
+                            .to_owned(),
+                    }
+                })
+                .collect();
+            replicas.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.replica.cmp(&b.replica)));
             out.push(ServingHealth {
+                replicas,
                 requests_per_s: last_minute as f64 / 60.0,
                 hourly_accuracy: hourly
                     .into_iter()

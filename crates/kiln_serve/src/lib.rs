@@ -116,6 +116,8 @@ struct AppState {
     log: model::RequestLog,
     next_id: AtomicU64,
     started: String,
+    /// This server in the shared request log: `host:port`.
+    replica: String,
 }
 
 #[derive(Default)]
@@ -297,6 +299,7 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
         log,
         next_id: AtomicU64::new(1),
         started: kiln_core::serving::now(),
+        replica: format!("{}:{}", host_name(), addr.port()),
         config,
     });
     let app = router(state.clone());
@@ -545,6 +548,7 @@ async fn answer(
             features: sampled
                 .then(|| features.get(i).map(Value::to_string))
                 .flatten(),
+            replica: Some(s.replica.clone()),
         });
     }
     s.log.send(logged);
@@ -583,6 +587,16 @@ fn respond(s: &AppState, endpoint: &str, r: Result<impl IntoResponse, ApiError>)
     }
 }
 
+/// This machine's name (for the request log's replica), or `localhost` when it has none.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 fn log_failure(s: &AppState, endpoint: &str, status: StatusCode) {
     s.log.send(vec![kiln_core::ServedRequestRecord {
         at: kiln_core::serving::now(),
@@ -594,6 +608,7 @@ fn log_failure(s: &AppState, endpoint: &str, status: StatusCode) {
         prediction_id: None,
         class: None,
         features: None,
+        replica: Some(s.replica.clone()),
     }]);
 }
 

@@ -366,7 +366,14 @@ impl Store {
                     c.pragma_update(None, "user_version", version)?;
                 }
                 Db::Postgres(_) => {
-                    tx.batch(&db::pg_ddl(sql))?;
+                    tx.batch(&db::pg_ddl(sql)).map_err(|e| match e {
+                        StoreError::Db(d) if d.sqlstate() == Some("42501") => StoreError::Team(format!(
+                            "this team workspace's schema is at version {current} and this Kiln needs \
+                             {target}: its admin upgrades it by running kiln workspace create with the \
+                             workspace's URL again (as the role that created it)"
+                        )),
+                        e => e,
+                    })?;
                     tx.exec("UPDATE kiln_schema SET version = ?1", p![version])?;
                 }
             }

@@ -221,4 +221,7 @@ pub const MIGRATIONS: &[&str] = &[
         kept_at          TEXT NOT NULL,
         PRIMARY KEY (base_version_id, column_name, row_id)
     ) WITHOUT ROWID;",
+    // 11: which server process answered a request (`host:port`), so several replicas on one team
+    // workspace share one log and the Monitor tells them apart.
+    "ALTER TABLE served_requests ADD COLUMN replica TEXT;",
 ];

@@ -18,6 +18,9 @@ pub struct ServedRequest {
     pub class: Option<String>,
     /// The row's features as JSON, when sampled.
     pub features: Option<String>,
+    /// The server that answered (`host:port`); several replicas share one team workspace's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,7 +33,7 @@ pub struct Feedback {
 
 const SERVED_SELECT: &str =
     "SELECT at, model, version, endpoint, status, latency_ms, prediction_id,
-    class, features_json FROM served_requests";
+    class, features_json, replica FROM served_requests";
 
 fn served_from_row(r: &Row) -> Result<ServedRequest> {
     Ok(ServedRequest {
@@ -43,6 +46,7 @@ fn served_from_row(r: &Row) -> Result<ServedRequest> {
         prediction_id: r.get(6)?,
         class: r.get(7)?,
         features: r.get(8)?,
+        replica: r.get(9)?,
     })
 }
 
@@ -53,7 +57,8 @@ impl Store {
         for r in rows {
             tx.exec(
                 "INSERT INTO served_requests (at, model, version, endpoint, status, latency_ms,
-                    prediction_id, class, features_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    prediction_id, class, features_json, replica)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 p![
                     &r.at,
                     &r.model,
@@ -63,7 +68,8 @@ impl Store {
                     r.latency_ms,
                     &r.prediction_id,
                     &r.class,
-                    &r.features
+                    &r.features,
+                    &r.replica
                 ],
             )?;
         }

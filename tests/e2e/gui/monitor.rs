@@ -33,6 +33,7 @@ fn monitor_shows_serving_health_and_drift_with_histograms() {
             prediction_id: (i >= 2).then(|| format!("p{i}")),
             class: (i >= 2).then(|| "Adelie".to_owned()),
             features: None,
+            replica: Some(format!("web-{}:8080", i % 2 + 1)),
         })
         .collect();
     ws.log_served(&rows).unwrap();
@@ -87,6 +88,9 @@ fn monitor_shows_serving_health_and_drift_with_histograms() {
             .any(|x| x.name == "body_mass_g" && x.reference.len() == 20)
     );
     screenshot(&mut h, "monitor");
+    // Two servers logged to this workspace: each one with its share.
+    h.get_by_label("penguin-id is answered by 2 servers:");
+    h.get_by_label("web-1:8080");
 }
 
 #[test]
@@ -104,6 +108,7 @@ fn monitor_compares_what_a_model_is_served_with_what_it_trained_on() {
             latency_ms: 0.4,
             prediction_id: Some(format!("p{i}")),
             class: Some("Gentoo".into()),
+            replica: None,
             features: Some(
                 serde_json::json!({
                     "island": "Biscoe",

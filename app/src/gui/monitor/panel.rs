@@ -178,6 +178,34 @@ pub fn ui(
                             }
                         }
                     });
+                    // Several servers on one workspace (replicas behind a load balancer): each one.
+                    for h in list.iter().filter(|h| h.replicas.len() > 1) {
+                        ui.add_space(6.0);
+                        ui.label(format!(
+                            "{} is answered by {} servers:",
+                            h.model,
+                            h.replicas.len()
+                        ));
+                        egui::Grid::new(("replicas", &h.model))
+                            .striped(true)
+                            .show(ui, |ui| {
+                                for c in ["server", "requests", "failed", "time p99", "last answer"]
+                                {
+                                    ui.strong(c);
+                                }
+                                ui.end_row();
+                                for r in &h.replicas {
+                                    ui.label(&r.replica);
+                                    ui.label(r.requests.to_string());
+                                    ui.label(r.errors.to_string());
+                                    ui.label(format!("{:.2} ms", r.latency_p99_ms));
+                                    ui.label(
+                                        r.last_at.get(..19).unwrap_or(&r.last_at).replace('T', " "),
+                                    );
+                                    ui.end_row();
+                                }
+                            });
+                    }
                 }
             }
             if let Some(list) = health {
