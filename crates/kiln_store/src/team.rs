@@ -36,6 +36,52 @@ pub(crate) fn copy_metrics(
     Ok(())
 }
 
+/// Append served requests with one binary `COPY`.
+pub(crate) fn copy_served(
+    client: &mut postgres::Client,
+    rows: &[crate::ServedRequest],
+) -> std::result::Result<(), postgres::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sink = client.copy_in(
+        "COPY served_requests (at, model, version, endpoint, status, latency_ms, prediction_id, class,
+            features_json, replica) FROM STDIN BINARY",
+    )?;
+    let mut writer = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT8,
+            Type::TEXT,
+            Type::INT8,
+            Type::FLOAT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+        ],
+    );
+    for r in rows {
+        let status = i64::from(r.status);
+        writer.write(&[
+            &r.at,
+            &r.model,
+            &r.version,
+            &r.endpoint,
+            &status,
+            &r.latency_ms,
+            &r.prediction_id,
+            &r.class,
+            &r.features,
+            &r.replica,
+        ])?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
 /// Kiln's roles in one team workspace database: group roles named after the database (roles are
 /// cluster-wide in PostgreSQL, so two workspaces on one server keep theirs apart).
 #[derive(Clone, Debug, PartialEq, Eq)]
