@@ -602,3 +602,81 @@ fn two_serving_replicas_share_one_log_and_both_follow_an_approval() {
     let (_, h) = get(replicas[0].addr, "/v1/health");
     assert_eq!(h["version"], 2);
 }
+
+#[test]
+fn trainings_and_a_sweep_at_once_on_one_team_workspace_lose_nothing() {
+    let t = team();
+    trained(&t);
+    let train = |epochs: &str| {
+        ok(&kiln(
+            &t.sam,
+            &[
+                "train",
+                "--dataset",
+                "penguins@2",
+                "--target",
+                "species",
+                "--device",
+                "cpu",
+                "--param",
+                epochs,
+            ],
+        ));
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| train("epochs=5"));
+        s.spawn(|| train("epochs=6"));
+        s.spawn(|| {
+            // The approver trains too (an approver is also a data scientist): a sweep of two trials
+            // running side by side.
+            let out = kiln(
+                &t.pat,
+                &[
+                    "sweep",
+                    "--dataset",
+                    "penguins@2",
+                    "--target",
+                    "species",
+                    "--device",
+                    "cpu",
+                    "--param",
+                    "epochs=4",
+                    "--grid",
+                    "lr=0.01,0.002",
+                    "--parallel",
+                    "2",
+                    "--json",
+                ],
+            )
+            .json();
+            assert_eq!(out["status"], "finished", "{out}");
+        });
+    });
+    // Every run is there once, finished, with one validation-loss point per epoch it trained.
+    let ws = kiln_core::Workspace::open(&t.sam).unwrap();
+    let runs = ws.runs().unwrap();
+    assert_eq!(
+        runs.len(),
+        1 + 2 + 2,
+        "{:?}",
+        runs.iter().map(|r| r.id).collect::<Vec<_>>()
+    );
+    let mut ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 5);
+    for r in &runs {
+        assert_eq!(r.status, kiln_store::RunStatus::Finished, "run {}", r.id);
+        let epochs = r.metrics["epochs"].as_f64().unwrap() as usize;
+        let val: usize = ws
+            .metric_history(r.id)
+            .unwrap()
+            .iter()
+            .filter(|p| p.name == "val_loss")
+            .count();
+        assert_eq!(
+            val, epochs,
+            "run {}: {val} val_loss points for {epochs} epochs",
+            r.id
+        );
+    }
+}
