@@ -85,6 +85,31 @@ pub fn team() -> TeamSetup {
     }
 }
 
+/// The data scientist files a release request for `version`; its id.
+pub fn request(t: &TeamSetup, version: &str) -> String {
+    let r = kiln(
+        &t.sam,
+        &[
+            "release",
+            "request",
+            "penguin-id",
+            "--version",
+            version,
+            "--json",
+        ],
+    )
+    .json();
+    r["request_id"].as_i64().unwrap().to_string()
+}
+
+/// The approver approves request `id`.
+pub fn approve(t: &TeamSetup, id: &str, comment: &str) {
+    ok(&kiln(
+        &t.pat,
+        &["release", "approve", id, "--comment", comment],
+    ));
+}
+
 /// Penguins imported (into the shared store) and split by the data scientist, trained once and
 /// registered as `penguin-id` v1; the approver writes its brief.
 pub fn trained(t: &TeamSetup) {
@@ -459,23 +484,7 @@ fn two_serving_replicas_share_one_log_and_both_follow_an_approval() {
     use crate::serve::{get, penguin, post};
     let t = team();
     trained(&t);
-    let r = kiln(
-        &t.sam,
-        &[
-            "release",
-            "request",
-            "penguin-id",
-            "--version",
-            "1",
-            "--json",
-        ],
-    )
-    .json();
-    let id = r["request_id"].as_i64().unwrap().to_string();
-    ok(&kiln(
-        &t.pat,
-        &["release", "approve", &id, "--comment", "first"],
-    ));
+    approve(&t, &request(&t, "1"), "first");
     // Two servers on one team workspace (as on two machines behind a load balancer).
     let replicas: Vec<kiln_serve::Running> = (0..2)
         .map(|_| {
@@ -563,23 +572,7 @@ fn two_serving_replicas_share_one_log_and_both_follow_an_approval() {
         &t.sam,
         &["models", "register", "--run", "2", "--name", "penguin-id"],
     ));
-    let r = kiln(
-        &t.sam,
-        &[
-            "release",
-            "request",
-            "penguin-id",
-            "--version",
-            "2",
-            "--json",
-        ],
-    )
-    .json();
-    let id = r["request_id"].as_i64().unwrap().to_string();
-    ok(&kiln(
-        &t.pat,
-        &["release", "approve", &id, "--comment", "second"],
-    ));
+    approve(&t, &request(&t, "2"), "second");
     let approved = std::time::Instant::now();
     for running in &replicas {
         loop {

@@ -979,14 +979,78 @@ fn metric_batches(points: usize) -> Vec<Vec<kiln_store::MetricPoint>> {
         .collect()
 }
 
+/// Metric logging and history reads on the stores `open` connects (the first logs, another reads):
+/// POINTS points in the writer's batches, then a HISTORY-point series read back 20 times.
+fn metric_figures(
+    open: impl Fn() -> Result<kiln_store::Store>,
+    version_id: i64,
+    points: usize,
+    history: usize,
+) -> Result<serde_json::Value> {
+    use kiln_store::{MetricPoint, NewRun, Store};
+    let new_run = |store: &Store| {
+        store.start_run(&NewRun {
+            dataset_version_id: version_id,
+            model: "bench",
+            target: "b",
+            features: json!([]),
+            params: json!({}),
+            split: json!({}),
+            device: "cpu",
+            seed: 0,
+            kiln_version: kiln_core::VERSION,
+            git_commit: None,
+            sweep_id: None,
+        })
+    };
+    let mut store = open()?;
+    let run = new_run(&store)?;
+    let batches = metric_batches(points);
+    let t = Instant::now();
+    for b in &batches {
+        store.log_metrics(run, b)?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let small = new_run(&store)?;
+    let pts: Vec<MetricPoint> = (0..history)
+        .map(|i| MetricPoint {
+            name: "loss".into(),
+            step: i as i64,
+            epoch: None,
+            value: 1.0 / (i + 1) as f64,
+            wall_s: Some(i as f64 * 1e-3),
+        })
+        .collect();
+    store.log_metrics(small, &pts)?;
+    let reader = open()?;
+    let mut reads = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let h = reader.metric_history(small)?;
+        reads.push(t.elapsed());
+        anyhow::ensure!(h.len() == history, "read {} points", h.len());
+    }
+    Ok(json!({
+        "backend": match store.backend() {
+            kiln_store::Backend::Sqlite => "sqlite",
+            kiln_store::Backend::Postgres => "postgres",
+        },
+        "points": points,
+        "log_s": secs,
+        "points_per_s": points as f64 / secs,
+        "history_points": history,
+        "history_read_ms_best": best(&reads) * 1000.0,
+        "history_read_ms_p50": percentile_ms(&mut reads, 0.5),
+    }))
+}
+
 fn bench_metrics_postgres(url: &str, points: usize, history: usize) -> Result<serde_json::Value> {
-    use kiln_store::{MetricPoint, NewRun, NewVersion, Store};
+    use kiln_store::{NewVersion, Store};
     let connect = || -> Result<Store> {
         let client = postgres::Client::connect(url, postgres::NoTls)?;
         Ok(Store::from_postgres(client)?)
     };
-    let mut store = connect()?;
-    let version = store
+    let version = connect()?
         .insert_version(
             &NewVersion {
                 dataset: "bench",
@@ -1007,60 +1071,10 @@ fn bench_metrics_postgres(url: &str, points: usize, history: usize) -> Result<se
             || Ok(()),
         )?
         .map_err(|e| anyhow::anyhow!(e))?;
-    let new_run = |store: &Store| {
-        store.start_run(&NewRun {
-            dataset_version_id: version.id,
-            model: "bench",
-            target: "b",
-            features: json!([]),
-            params: json!({}),
-            split: json!({}),
-            device: "cpu",
-            seed: 0,
-            kiln_version: kiln_core::VERSION,
-            git_commit: None,
-            sweep_id: None,
-        })
-    };
-    let run = new_run(&store)?;
-    let batches = metric_batches(points);
-    let t = Instant::now();
-    for b in &batches {
-        store.log_metrics(run, b)?;
-    }
-    let secs = t.elapsed().as_secs_f64();
-    let small = new_run(&store)?;
-    let pts: Vec<MetricPoint> = (0..history)
-        .map(|i| MetricPoint {
-            name: "loss".into(),
-            step: i as i64,
-            epoch: None,
-            value: 1.0 / (i + 1) as f64,
-            wall_s: Some(i as f64 * 1e-3),
-        })
-        .collect();
-    store.log_metrics(small, &pts)?;
-    let reader = connect()?;
-    let mut reads = Vec::new();
-    for _ in 0..20 {
-        let t = Instant::now();
-        let h = reader.metric_history(small)?;
-        reads.push(t.elapsed());
-        anyhow::ensure!(h.len() == history, "read {} points", h.len());
-    }
-    Ok(json!({
-        "backend": "postgres",
-        "points": points,
-        "log_s": secs,
-        "points_per_s": points as f64 / secs,
-        "history_points": history,
-        "history_read_ms_best": best(&reads) * 1000.0,
-        "history_read_ms_p50": percentile_ms(&mut reads, 0.5),
-    }))
+    metric_figures(connect, version.id, points, history)
 }
 
 fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
-    use kiln_store::{MetricPoint, NewRun, Store};
     let dir = tempfile_dir("metrics")?;
     let mut ws = Workspace::open(&dir.join("ws"))?;
     let src = dir.join("t.csv");
@@ -1074,78 +1088,17 @@ fn bench_metrics(points: usize, history: usize) -> Result<serde_json::Value> {
             &Progress::new(),
         )?
         .version;
-    let db = dir.join("ws").join("kiln.db");
-    let new_run = |store: &Store| {
-        store.start_run(&NewRun {
-            dataset_version_id: version.id,
-            model: "bench",
-            target: "b",
-            features: json!([]),
-            params: json!({}),
-            split: json!({}),
-            device: "cpu",
-            seed: 0,
-            kiln_version: kiln_core::VERSION,
-            git_commit: None,
-            sweep_id: None,
-        })
-    };
     drop(ws);
     // The writer thread's path: its own connection, batches of points per transaction.
-    let mut store = Store::open(&db)?;
-    let run = new_run(&store)?;
-    let names = [
-        "train_step_loss",
-        "train_accuracy",
-        "val_loss",
-        "val_accuracy",
-    ];
-    let batch = 10_000;
-    let t = Instant::now();
-    let mut written = 0;
-    while written < points {
-        let chunk: Vec<MetricPoint> = (written..(written + batch).min(points))
-            .map(|i| MetricPoint {
-                name: names[i % names.len()].to_owned(),
-                step: (i / names.len()) as i64,
-                epoch: Some((i / 1000) as i64),
-                value: i as f64 * 1e-6,
-                wall_s: Some(i as f64 * 1e-4),
-            })
-            .collect();
-        written += chunk.len();
-        store.log_metrics(run, &chunk)?;
-    }
-    let secs = t.elapsed().as_secs_f64();
-    // Read back a run with a `history`-point series.
-    let ws = Workspace::open(&dir.join("ws"))?;
-    let small = new_run(&store)?;
-    let pts: Vec<MetricPoint> = (0..history)
-        .map(|i| MetricPoint {
-            name: "loss".into(),
-            step: i as i64,
-            epoch: None,
-            value: 1.0 / (i + 1) as f64,
-            wall_s: Some(i as f64 * 1e-3),
-        })
-        .collect();
-    store.log_metrics(small, &pts)?;
-    let mut reads = Vec::new();
-    for _ in 0..20 {
-        let t = Instant::now();
-        let h = ws.metric_history(small)?;
-        reads.push(t.elapsed());
-        anyhow::ensure!(h.len() == history, "read {} points", h.len());
-    }
+    let db = dir.join("ws").join("kiln.db");
+    let figures = metric_figures(
+        || Ok(kiln_store::Store::open(&db)?),
+        version.id,
+        points,
+        history,
+    );
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(json!({
-        "points": points,
-        "log_s": secs,
-        "points_per_s": points as f64 / secs,
-        "history_points": history,
-        "history_read_ms_best": best(&reads) * 1000.0,
-        "history_read_ms_p50": percentile_ms(&mut reads, 0.5),
-    }))
+    figures
 }
 
 fn bench_train(

@@ -11,8 +11,6 @@ use kiln_app::gui::release::ReleaseRoom;
 use kiln_core::Workspace;
 
 use super::support::{harness_on, screenshot, settle};
-use crate::release::ok;
-use crate::support::kiln;
 
 /// Step `h` until `done` holds, at most `limit`.
 fn within(
@@ -57,18 +55,7 @@ fn a_request_reaches_the_approvers_app_and_the_approval_the_requesters() {
     }
     assert_eq!(champion(&sam), None);
     // The data scientist files the request (from the command line, as CI would).
-    ok(&kiln(
-        &t.sam,
-        &[
-            "release",
-            "request",
-            "penguin-id",
-            "--version",
-            "1",
-            "--notes",
-            "first release",
-        ],
-    ));
+    crate::team::request(&t, "1");
     let filed = Instant::now();
     within(
         &mut pat,
