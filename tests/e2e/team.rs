@@ -85,6 +85,40 @@ pub fn team() -> TeamSetup {
     }
 }
 
+/// Split penguins 70/10/20 (seed 3) into `penguins@2`, in workspace `ws`.
+fn split_penguins(ws: &Path) {
+    ok(&kiln(
+        ws,
+        &[
+            "datasets",
+            "split",
+            "penguins",
+            "--ratios",
+            "0.7,0.1,0.2",
+            "--seed",
+            "3",
+        ],
+    ));
+}
+
+/// Train on `penguins@2` for `epochs` (`epochs=N`) on the CPU, in workspace `ws`.
+fn train_penguins(ws: &Path, epochs: &str) {
+    ok(&kiln(
+        ws,
+        &[
+            "train",
+            "--dataset",
+            "penguins@2",
+            "--target",
+            "species",
+            "--device",
+            "cpu",
+            "--param",
+            epochs,
+        ],
+    ));
+}
+
 /// The data scientist files a release request for `version`; its id.
 pub fn request(t: &TeamSetup, version: &str) -> String {
     let r = kiln(
@@ -143,20 +177,7 @@ pub fn trained(t: &TeamSetup) {
         remote.has(&object, size).unwrap(),
         "{object} is in the shared store"
     );
-    ok(&kiln(
-        &t.sam,
-        &[
-            "train",
-            "--dataset",
-            "penguins@2",
-            "--target",
-            "species",
-            "--device",
-            "cpu",
-            "--param",
-            "epochs=3",
-        ],
-    ));
+    train_penguins(&t.sam, "epochs=3");
     ok(&kiln(
         &t.sam,
         &["models", "register", "--run", "1", "--name", "penguin-id"],
@@ -360,33 +381,9 @@ fn push_copies_a_local_workspace_once_even_when_killed_midway() {
     let t = team();
     let d = tempfile::tempdir().unwrap();
     let local = crate::support::penguins_workspace(d.path());
-    ok(&kiln(
-        &local,
-        &[
-            "datasets",
-            "split",
-            "penguins",
-            "--ratios",
-            "0.7,0.1,0.2",
-            "--seed",
-            "3",
-        ],
-    ));
+    split_penguins(&local);
     for epochs in ["epochs=2", "epochs=3"] {
-        ok(&kiln(
-            &local,
-            &[
-                "train",
-                "--dataset",
-                "penguins@2",
-                "--target",
-                "species",
-                "--device",
-                "cpu",
-                "--param",
-                epochs,
-            ],
-        ));
+        train_penguins(&local, epochs);
     }
     let sam_url = user_url(&t.admin_url, &t.sam_name, "sam-pw");
     // Killed at ever later moments until a push finishes by itself.
@@ -416,30 +413,16 @@ fn push_copies_a_local_workspace_once_even_when_killed_midway() {
     assert!(kills > 0, "no push was interrupted");
     eprintln!("push killed {kills} time(s) before one finished");
     // The next push completes; another copies nothing.
-    let first = kiln(
-        &local,
-        &[
-            "workspace",
-            "push",
-            local.to_str().unwrap(),
-            "--to",
-            &sam_url,
-            "--json",
-        ],
-    )
-    .json();
-    let again = kiln(
-        &local,
-        &[
-            "workspace",
-            "push",
-            local.to_str().unwrap(),
-            "--to",
-            &sam_url,
-            "--json",
-        ],
-    )
-    .json();
+    let push = || {
+        let dir = local.to_str().unwrap();
+        kiln(
+            &local,
+            &["workspace", "push", dir, "--to", &sam_url, "--json"],
+        )
+        .json()
+    };
+    let first = push();
+    let again = push();
     assert_eq!(
         (
             again["versions_copied"].as_u64(),
@@ -554,20 +537,7 @@ fn two_serving_replicas_share_one_log_and_both_follow_an_approval() {
         );
     }
     // A new version approved: both replicas answer with it within 2 s, without a failed request.
-    ok(&kiln(
-        &t.sam,
-        &[
-            "train",
-            "--dataset",
-            "penguins@2",
-            "--target",
-            "species",
-            "--device",
-            "cpu",
-            "--param",
-            "epochs=4",
-        ],
-    ));
+    train_penguins(&t.sam, "epochs=4");
     ok(&kiln(
         &t.sam,
         &["models", "register", "--run", "2", "--name", "penguin-id"],
@@ -601,20 +571,7 @@ fn trainings_and_a_sweep_at_once_on_one_team_workspace_lose_nothing() {
     let t = team();
     trained(&t);
     let train = |epochs: &str| {
-        ok(&kiln(
-            &t.sam,
-            &[
-                "train",
-                "--dataset",
-                "penguins@2",
-                "--target",
-                "species",
-                "--device",
-                "cpu",
-                "--param",
-                epochs,
-            ],
-        ));
+        train_penguins(&t.sam, epochs);
     };
     std::thread::scope(|s| {
         s.spawn(|| train("epochs=5"));
