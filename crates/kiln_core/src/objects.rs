@@ -38,6 +38,63 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+/// The credentials, region and endpoint of the AWS profile (`AWS_PROFILE`, else `default`) from
+/// `~/.aws/credentials` and `~/.aws/config` (or `AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`).
+fn aws_profile_options() -> Vec<(String, String)> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let file = |var: &str, name: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(name)))
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    };
+    let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+    profile_settings(
+        &file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+        &file("AWS_CONFIG_FILE", "config"),
+        &profile,
+    )
+}
+
+/// The object store options of `profile` in the text of an AWS credentials file and config file (where
+/// a profile other than `default` is `[profile NAME]`); the credentials file wins.
+pub fn profile_settings(credentials: &str, config: &str, profile: &str) -> Vec<(String, String)> {
+    let section = |text: &str, header: &str| -> Vec<(String, String)> {
+        let mut inside = false;
+        let mut out = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                inside = line == header;
+            } else if inside && let Some((k, v)) = line.split_once('=') {
+                out.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        out
+    };
+    let config_header = if profile == "default" {
+        "[default]".to_owned()
+    } else {
+        format!("[profile {profile}]")
+    };
+    let mut settings = section(config, &config_header);
+    settings.extend(section(credentials, &format!("[{profile}]")));
+    settings
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let key = match k.as_str() {
+                "aws_access_key_id" => "aws_access_key_id",
+                "aws_secret_access_key" => "aws_secret_access_key",
+                "aws_session_token" => "aws_session_token",
+                "region" => "aws_region",
+                "endpoint_url" => "aws_endpoint",
+                _ => return None,
+            };
+            Some((key.to_owned(), v))
+        })
+        .collect()
+}
+
 /// One runtime for every object store this process opens (workspaces are opened per worker thread).
 static RUNTIME: std::sync::OnceLock<std::sync::Arc<tokio::runtime::Runtime>> =
     std::sync::OnceLock::new();
@@ -60,10 +117,13 @@ impl Remote {
     pub fn connect(url: &str) -> Result<Self, CoreError> {
         let parsed = url::Url::parse(url)
             .map_err(|e| CoreError::Invalid(format!("`{url}` is not an object store URL: {e}")))?;
-        let mut options: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("AWS_"))
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
+        // The AWS profile files first, the `AWS_*` variables over them, as the AWS tools read them.
+        let mut options = aws_profile_options();
+        options.extend(
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with("AWS_"))
+                .map(|(k, v)| (k.to_ascii_lowercase(), v)),
+        );
         if let Some(extra) = CLIENT_OPTIONS.get() {
             options.extend(extra.iter().cloned());
         }
@@ -529,5 +589,36 @@ pub(crate) fn process_alive(pid: u32) -> bool {
     } else {
         // Without a cheap liveness check, keep the file: it is only disk space.
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_aws_profile_gives_credentials_region_and_endpoint_and_credentials_win() {
+        let credentials = "[default]\naws_access_key_id = AKIA1\naws_secret_access_key = s1\n\n\
+                           [team]\naws_access_key_id=AKIA2\naws_secret_access_key=s2\nregion = eu-west-9\n";
+        let config = "[default]\nregion = us-east-1\n\n[profile team]\nregion = eu-west-1\n\
+                      endpoint_url = http://127.0.0.1:8333\noutput = json\n";
+        let get = |opts: &[(String, String)], k: &str| {
+            opts.iter()
+                .rev()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let team = super::profile_settings(credentials, config, "team");
+        assert_eq!(get(&team, "aws_access_key_id").as_deref(), Some("AKIA2"));
+        assert_eq!(get(&team, "aws_secret_access_key").as_deref(), Some("s2"));
+        assert_eq!(
+            get(&team, "aws_endpoint").as_deref(),
+            Some("http://127.0.0.1:8333")
+        );
+        // The credentials file's region is read after the config's: it wins.
+        assert_eq!(get(&team, "aws_region").as_deref(), Some("eu-west-9"));
+        assert!(team.iter().all(|(k, _)| k != "output"));
+        let default = super::profile_settings(credentials, config, "default");
+        assert_eq!(get(&default, "aws_access_key_id").as_deref(), Some("AKIA1"));
+        assert_eq!(get(&default, "aws_region").as_deref(), Some("us-east-1"));
+        assert!(super::profile_settings(credentials, config, "nobody").is_empty());
     }
 }
