@@ -213,7 +213,8 @@ pub struct Pg {
     client: RefCell<postgres::Client>,
     config: Option<Connector>,
     in_tx: Cell<bool>,
-    listening: Cell<bool>,
+    /// Change notifications heard since this connection started listening (`None`: not listening).
+    heard: Cell<Option<i64>>,
 }
 
 /// How long a lost connection is retried (a server restart takes a few seconds).
@@ -225,7 +226,7 @@ impl Pg {
             client: RefCell::new(client),
             config,
             in_tx: Cell::new(false),
-            listening: Cell::new(false),
+            heard: Cell::new(None),
         }
     }
 
@@ -260,22 +261,22 @@ impl Pg {
                 Err(e) => return Err(e),
             }
         };
-        if self.listening.get() {
+        if self.heard.get().is_some() {
             client.batch_execute(&format!("LISTEN {}", crate::team::CHANGES_CHANNEL))?;
         }
         *self.client.borrow_mut() = client;
         Ok(())
     }
 
-    /// Start listening for change notifications (once); returns how many arrived since the last call.
+    /// How many change notifications this connection has heard (it starts listening on the first call).
     pub fn notifications(&self) -> Result<i64> {
         use postgres::fallible_iterator::FallibleIterator;
-        if !self.listening.get() {
+        let Some(before) = self.heard.get() else {
             let channel = crate::team::CHANGES_CHANNEL;
             self.with(|c| c.batch_execute(&format!("LISTEN {channel}")))?;
-            self.listening.set(true);
+            self.heard.set(Some(0));
             return Ok(0);
-        }
+        };
         // A short wait lets the client's reactor read what the server sent (a non-blocking poll does
         // not see the socket's data).
         let n = self.with(|c| {
@@ -283,7 +284,9 @@ impl Pg {
                 .timeout_iter(std::time::Duration::from_millis(2))
                 .count()
         })?;
-        Ok(n as i64)
+        let total = before + n as i64;
+        self.heard.set(Some(total));
+        Ok(total)
     }
 }
 
@@ -394,8 +397,15 @@ impl Db {
         params: &[Param<'_>],
         f: impl FnOnce(&Row) -> Result<T>,
     ) -> Result<Option<T>> {
-        let rows = self.query_map(sql, params, |r| Ok(Row(r.0.clone())))?;
-        rows.first().map(f).transpose()
+        let mut f = Some(f);
+        let mut first = None;
+        self.query_map(sql, params, |r| {
+            if let Some(f) = f.take() {
+                first = Some(f(r)?);
+            }
+            Ok(())
+        })?;
+        Ok(first)
     }
 
     /// The first row of a query, which must exist.

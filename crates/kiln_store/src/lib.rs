@@ -248,8 +248,6 @@ pub struct LabelClass {
 #[derive(Debug)]
 pub struct Store {
     pub(crate) db: Db,
-    /// PostgreSQL: change notifications received since this connection started listening.
-    notified: std::cell::Cell<Option<i64>>,
 }
 
 /// Dataset names are used on the command line as `NAME@VERSION` and in file names.
@@ -279,7 +277,6 @@ impl Store {
         Self::configure(&conn)?;
         let mut store = Store {
             db: Db::Sqlite(conn),
-            notified: std::cell::Cell::new(None),
         };
         store.migrate_to(version)?;
         Ok(store)
@@ -298,7 +295,6 @@ impl Store {
     ) -> Result<Self> {
         let mut store = Store {
             db: Db::Postgres(Box::new(db::Pg::new(client, config))),
-            notified: std::cell::Cell::new(None),
         };
         store.migrate_to(LATEST_VERSION)?;
         Ok(store)
@@ -390,11 +386,7 @@ impl Store {
     pub fn data_version(&self) -> Result<i64> {
         match &self.db {
             Db::Sqlite(c) => Ok(c.pragma_query_value(None, "data_version", |r| r.get(0))?),
-            Db::Postgres(pg) => {
-                let n = self.notified.get().unwrap_or(0) + pg.notifications()?;
-                self.notified.set(Some(n));
-                Ok(n)
-            }
+            Db::Postgres(pg) => pg.notifications(),
         }
     }
 

@@ -261,25 +261,14 @@ fn insert_ended(db: &Db, new: &NewRun<'_>, ended: &EndedRun<'_>) -> Result<i64> 
              VALUES (?1, ?12, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13,
                 {ended_at}, ?14, ?15, ?16, ?17) RETURNING id"
         ),
-        p![
-            new.dataset_version_id,
-            new.model,
-            new.target,
-            new.features.to_string(),
-            new.params.to_string(),
-            new.split.to_string(),
-            new.device,
-            new.seed,
-            new.kiln_version,
-            new.git_commit,
-            new.sweep_id,
-            ended.status,
-            ended.started_at,
-            ended.duration_s,
-            ended.metrics.to_string(),
-            ended.evaluation.to_string(),
-            ended.artifacts.to_string(),
-        ],
+        &new.params_then([
+            ended.status.into(),
+            ended.started_at.into(),
+            ended.duration_s.into(),
+            ended.metrics.to_string().into(),
+            ended.evaluation.to_string().into(),
+            ended.artifacts.to_string().into(),
+        ]),
         |r| r.get(0),
     )
 }
@@ -306,6 +295,27 @@ fn insert_metrics(db: &Db, run: i64, points: &[MetricPoint]) -> Result<()> {
 
 /// Session locks of running runs on PostgreSQL are `RUN_LOCK + run id` (apart from the write lock).
 const RUN_LOCK: i64 = 1 << 40;
+
+impl<'a> NewRun<'a> {
+    /// Its eleven fields as parameters `?1`–`?11` of an insert into `runs`, then `more` from `?12` on.
+    fn params_then<const N: usize>(&self, more: [Param<'a>; N]) -> Vec<Param<'a>> {
+        let mut params: Vec<Param<'a>> = vec![
+            self.dataset_version_id.into(),
+            self.model.into(),
+            self.target.into(),
+            self.features.to_string().into(),
+            self.params.to_string().into(),
+            self.split.to_string().into(),
+            self.device.into(),
+            self.seed.into(),
+            self.kiln_version.into(),
+            self.git_commit.into(),
+            self.sweep_id.into(),
+        ];
+        params.extend(more);
+        params
+    }
+}
 
 /// What starting a run records.
 #[derive(Clone, Debug)]
@@ -346,22 +356,31 @@ pub struct MetricPoint {
     pub wall_s: Option<f64>,
 }
 
-/// One run, its tags by a subquery (one index seek).
-const RUN_BY_ID: &str =
-    "SELECT id, dataset_version_id, status, error, model, target, features_json,
-    params_json, split_json, device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at,
-    duration_s, metrics_json, evaluation_json, artifacts_json, note,
-    (SELECT string_agg(tag, '\u{1f}' ORDER BY tag) FROM run_tags t WHERE t.run_id = runs.id)
-    FROM runs WHERE id = ?1";
+/// The columns `run_from_row` reads, in its order; the tags follow them.
+macro_rules! run_columns {
+    () => {
+        "id, dataset_version_id, status, error, model, target, features_json, params_json, split_json,
+        device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at, duration_s, metrics_json,
+        evaluation_json, artifacts_json, note"
+    };
+}
 
-/// Many runs: tags are joined as one aggregate (a subquery per run costs PostgreSQL a sort per row: 1.4 s of a
-/// 100,000-run read).
-const RUN_SELECT: &str =
-    "SELECT id, dataset_version_id, status, error, model, target, features_json,
-    params_json, split_json, device, seed, kiln_version, git_commit, sweep_id, started_at, ended_at,
-    duration_s, metrics_json, evaluation_json, artifacts_json, note, tg.tags
-    FROM runs LEFT JOIN (SELECT run_id, string_agg(tag, '\u{1f}' ORDER BY tag) AS tags FROM run_tags
-        GROUP BY run_id) tg ON tg.run_id = runs.id";
+/// One run, its tags by a subquery (one index seek).
+const RUN_BY_ID: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    ", (SELECT string_agg(tag, '\u{1f}' ORDER BY tag) FROM run_tags t WHERE t.run_id = runs.id)
+    FROM runs WHERE id = ?1"
+);
+
+/// Many runs: tags are joined as one aggregate (a subquery per run costs PostgreSQL a sort per row: 1.4 s
+/// of a 100,000-run read).
+const RUN_SELECT: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    ", tg.tags FROM runs LEFT JOIN (SELECT run_id, string_agg(tag, '\u{1f}' ORDER BY tag) AS tags
+        FROM run_tags GROUP BY run_id) tg ON tg.run_id = runs.id"
+);
 
 fn run_from_row(r: &Row) -> Result<Run> {
     Ok(Run {
@@ -401,21 +420,10 @@ impl Store {
                 split_json, device, seed, kiln_version, git_commit, sweep_id, pid, started_at)
              VALUES (?1, ?13, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
                 strftime('%Y-%m-%dT%H:%M:%fZ','now')) RETURNING id",
-            p![
-                new.dataset_version_id,
-                new.model,
-                new.target,
-                new.features.to_string(),
-                new.params.to_string(),
-                new.split.to_string(),
-                new.device,
-                new.seed,
-                new.kiln_version,
-                new.git_commit,
-                new.sweep_id,
-                i64::from(std::process::id()),
-                RunStatus::Running,
-            ],
+            &new.params_then([
+                i64::from(std::process::id()).into(),
+                RunStatus::Running.into(),
+            ]),
             |r| r.get(0),
         )?;
         self.hold_run(id)?;
@@ -426,13 +434,19 @@ impl Store {
     /// client on any machine can tell a live run from one whose process is gone (its session ended).
     fn hold_run(&self, id: i64) -> Result<()> {
         if self.db.is_postgres() {
-            self.db.query_row(
-                "SELECT pg_advisory_lock(?1)::text",
-                p![RUN_LOCK + id],
-                |r| r.get::<String>(0),
-            )?;
+            self.run_lock("pg_advisory_lock", id)?;
         }
         Ok(())
+    }
+
+    /// PostgreSQL: call the advisory-lock `function` on run `id`'s session lock; its answer as text
+    /// (`true`/`false`, or empty for a function that returns nothing).
+    fn run_lock(&self, function: &str, id: i64) -> Result<String> {
+        self.db.query_row(
+            &format!("SELECT {function}(?1)::text"),
+            p![RUN_LOCK + id],
+            |r| r.get(0),
+        )
     }
 
     /// Record a run that already ended, in one statement: a run brought in from elsewhere, or a generated
@@ -497,11 +511,7 @@ impl Store {
             ],
         )?;
         if self.db.is_postgres() {
-            self.db.query_row(
-                "SELECT pg_advisory_unlock(?1)::text",
-                p![RUN_LOCK + id],
-                |r| r.get::<String>(0),
-            )?;
+            self.run_lock("pg_advisory_unlock", id)?;
         }
         Ok(())
     }
@@ -766,19 +776,11 @@ impl Store {
         let mut n = 0;
         for (id, pid) in rows {
             let gone = if team {
-                let free: String = self.db.query_row(
-                    "SELECT pg_try_advisory_lock(?1)::text",
-                    p![RUN_LOCK + id],
-                    |r| r.get(0),
-                )?;
-                if free == "true" {
-                    self.db.query_row(
-                        "SELECT pg_advisory_unlock(?1)::text",
-                        p![RUN_LOCK + id],
-                        |r| r.get::<String>(0),
-                    )?;
+                let free = self.run_lock("pg_try_advisory_lock", id)? == "true";
+                if free {
+                    self.run_lock("pg_advisory_unlock", id)?;
                 }
-                free == "true"
+                free
             } else {
                 pid.and_then(|p| u32::try_from(p).ok())
                     .is_none_or(|p| !alive(p))
