@@ -194,7 +194,7 @@ impl Remote {
                 file.read_to_end(&mut buf)
                     .map_err(|e| CoreError::io(path, e))?;
                 hasher.update(&buf);
-                check_hash(relative, &hasher)?;
+                check_hash(relative, &hasher.finalize().to_hex())?;
                 self.store
                     .put(&key, buf.into())
                     .await
@@ -219,7 +219,7 @@ impl Remote {
                         .map_err(|e| self.error("cannot upload", relative, e))?;
                     writer.write(&buf[..n]);
                 }
-                if let Err(e) = check_hash(relative, &hasher) {
+                if let Err(e) = check_hash(relative, &hasher.finalize().to_hex()) {
                     let _ = writer.abort().await;
                     return Err(e);
                 }
@@ -262,7 +262,7 @@ impl Remote {
             }
             Ok(())
         });
-        let result = result.and_then(|()| check_hash(relative, &hasher));
+        let result = result.and_then(|()| check_hash(relative, &hasher.finalize().to_hex()));
         let result = result.and_then(|()| {
             out.sync_all().map_err(|e| CoreError::io(tmp, e))?;
             if let Some(dir) = dest.parent() {
@@ -278,11 +278,10 @@ impl Remote {
 }
 
 /// The blake3 in an object's name (`objects/aa/<hash>.<ext>`) must be the hash of its bytes.
-fn check_hash(relative: &str, hasher: &blake3::Hasher) -> Result<(), CoreError> {
+pub(crate) fn check_hash(relative: &str, got: &str) -> Result<(), CoreError> {
     let name = relative.rsplit('/').next().unwrap_or(relative);
     let expected = name.split('.').next().unwrap_or(name);
-    let got = hasher.finalize().to_hex();
-    if expected.len() == 64 && got.as_str() != expected {
+    if expected.len() == 64 && got != expected {
         return Err(CoreError::Invalid(format!(
             "object {relative} does not match its hash (its bytes hash to {got}): refused"
         )));
