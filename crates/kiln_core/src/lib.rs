@@ -196,8 +196,8 @@ impl Workspace {
         if let Some(url) = dir.to_str().filter(|d| kiln_store::team::is_team_url(d)) {
             return Self::open_team(url, None);
         }
-        if dir.join(TEAM_FILE).is_file() {
-            return Self::open_team_cache(dir);
+        if let Some(url) = team_url_of(dir)? {
+            return Self::open_team_at(dir, &url);
         }
         if dir.is_file() {
             return Err(CoreError::NotAFolder(dir.to_path_buf()));
@@ -255,7 +255,7 @@ impl Workspace {
         let marker = serde_json::json!({ "url": url.url_without_password() });
         std::fs::write(dir.join(TEAM_FILE), marker.to_string())
             .map_err(|e| CoreError::io(dir, e))?;
-        Self::open_team_cache(dir)
+        Self::open_team_at(dir, url)
     }
 
     /// Create a team workspace (see `kiln_store::team::create`) with its objects at `objects_url`, after
@@ -277,14 +277,9 @@ impl Workspace {
         }
     }
 
-    fn open_team_cache(dir: &Path) -> Result<Self> {
-        let Some(parsed) = team_url_of(dir)? else {
-            return Err(CoreError::Invalid(format!(
-                "{} does not name a team workspace",
-                dir.join(TEAM_FILE).display()
-            )));
-        };
-        let store = kiln_store::team::open(&parsed)?;
+    /// Open the team workspace at `parsed` with its cache in `dir`.
+    fn open_team_at(dir: &Path, parsed: &kiln_store::team::TeamUrl) -> Result<Self> {
+        let store = kiln_store::team::open(parsed)?;
         let objects_url = store.team_setting("objects")?.ok_or_else(|| {
             CoreError::Invalid(format!("{} records no object store", parsed.display()))
         })?;
