@@ -193,10 +193,10 @@ pub fn ui(
             .and_then(|a| data.users.iter().find(|u| &u.name == a))
             .and_then(|u| Role::parse(&u.role)),
     };
-    if let Some(t) = &data.team {
-        ui.horizontal(|ui| {
-            ui.heading("Models & Releases");
-            ui.add_space(16.0);
+    ui.horizontal(|ui| {
+        ui.heading("Models & Releases");
+        ui.add_space(16.0);
+        if let Some(t) = &data.team {
             ui.label(format!("Signed in as {}", t.user));
             match role {
                 Some(r) => crate::gui::widgets::badge::badge(
@@ -209,12 +209,8 @@ pub fn ui(
                 }
             }
             ui.weak("· the database checks every approval");
-        });
-        ui.separator();
-    } else {
-        ui.horizontal(|ui| {
-        ui.heading("Models & Releases");
-        ui.add_space(16.0);
+            return;
+        }
         let l = ui.label("Acting as");
         egui::ComboBox::from_id_salt("acting")
             .selected_text(v.acting.clone().unwrap_or_else(|| "nobody".into()))
@@ -237,14 +233,16 @@ pub fn ui(
         } else if let Some(r) = role {
             ui.weak(r.as_str());
         }
-        ui.weak("· on a local workspace approvals are by declaration: anyone with the folder can act as anyone")
-            .on_hover_text(
-                "A team workspace (PostgreSQL) has each person sign in as themselves, and the database \
-                 refuses an approval by the requester or a non-approver.",
-            );
+        ui.weak(
+            "· on a local workspace approvals are by declaration: anyone with the folder can act as \
+             anyone",
+        )
+        .on_hover_text(
+            "A team workspace (PostgreSQL) has each person sign in as themselves, and the database \
+             refuses an approval by the requester or a non-approver.",
+        );
     });
-        ui.separator();
-    }
+    ui.separator();
     if v.model
         .as_ref()
         .is_none_or(|m| !data.models.iter().any(|x| &x.name == m))
