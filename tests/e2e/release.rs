@@ -20,6 +20,24 @@ pub fn refused(r: &Run, says: &str) {
     );
 }
 
+/// Train on `penguins@2` for `epochs` (`epochs=N`) on the CPU, in workspace `ws`.
+pub fn train_penguins(ws: &Path, epochs: &str) {
+    ok(&kiln(
+        ws,
+        &[
+            "train",
+            "--dataset",
+            "penguins@2",
+            "--target",
+            "species",
+            "--device",
+            "cpu",
+            "--param",
+            epochs,
+        ],
+    ));
+}
+
 /// Penguins with a stored 70/10/20 split (`penguins@2`, the evaluation data), three users, and two
 /// registered runs: v1 a short run, v2 a longer one.
 pub fn release_workspace() -> (tempfile::TempDir, PathBuf) {
@@ -60,20 +78,7 @@ pub fn release_workspace() -> (tempfile::TempDir, PathBuf) {
         &["users", "add", "pat", "--role", "approver", "--by", "ada"],
     ));
     for epochs in ["epochs=3", "epochs=40"] {
-        ok(&kiln(
-            &ws,
-            &[
-                "train",
-                "--dataset",
-                "penguins@2",
-                "--target",
-                "species",
-                "--device",
-                "cpu",
-                "--param",
-                epochs,
-            ],
-        ));
+        train_penguins(&ws, epochs);
     }
     ok(&kiln(
         &ws,
@@ -567,20 +572,7 @@ fn gates_compare_and_retrain_from_the_command_line() {
 #[test]
 fn poc_verdicts_and_comments_are_part_of_the_history() {
     let (_d, ws) = release_workspace();
-    ok(&kiln(
-        &ws,
-        &[
-            "train",
-            "--dataset",
-            "penguins@2",
-            "--target",
-            "species",
-            "--device",
-            "cpu",
-            "--param",
-            "epochs=5",
-        ],
-    ));
+    train_penguins(&ws, "epochs=5");
     ok(&kiln(
         &ws,
         &[

@@ -9,7 +9,7 @@ use std::time::Duration;
 use kiln_store::team::TeamUrl;
 use kiln_store::testing;
 
-use crate::release::{ok, refused};
+use crate::release::{ok, refused, train_penguins};
 use crate::support::{fixture, kiln};
 
 pub struct TeamSetup {
@@ -97,24 +97,6 @@ fn split_penguins(ws: &Path) {
             "0.7,0.1,0.2",
             "--seed",
             "3",
-        ],
-    ));
-}
-
-/// Train on `penguins@2` for `epochs` (`epochs=N`) on the CPU, in workspace `ws`.
-fn train_penguins(ws: &Path, epochs: &str) {
-    ok(&kiln(
-        ws,
-        &[
-            "train",
-            "--dataset",
-            "penguins@2",
-            "--target",
-            "species",
-            "--device",
-            "cpu",
-            "--param",
-            epochs,
         ],
     ));
 }
