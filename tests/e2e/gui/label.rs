@@ -8,22 +8,7 @@ use super::support::{harness, screenshot, settle, wait_for};
 #[test]
 fn label_twenty_digits_by_hotkeys_undo_one_and_commit() {
     let d = tempfile::tempdir().unwrap();
-    let ws_dir = d.path().join("ws");
-    {
-        let mut ws = Workspace::open(&ws_dir).unwrap();
-        let opts = kiln_core::ImportOptions {
-            has_header: false,
-            ..Default::default()
-        };
-        ws.import(
-            &crate::support::asset("digits.csv"),
-            "digits",
-            &opts,
-            &kiln_core::Cancel::new(),
-            &kiln_core::Progress::new(),
-        )
-        .unwrap();
-    }
+    let ws_dir = crate::support::digits_workspace(d.path());
     let original: Vec<i64> = {
         let ws = Workspace::open(&ws_dir).unwrap();
         let df = ws.load(&ws.resolve("digits@1").unwrap()).unwrap();
@@ -169,21 +154,9 @@ fn image_folder_grid_shows_broken_images_without_panicking() {
 #[test]
 fn suspect_review_accepts_by_key_keeps_by_key_and_commits_a_version() {
     let d = tempfile::tempdir().unwrap();
-    let ws_dir = d.path().join("ws");
+    let ws_dir = crate::support::digits_workspace(d.path());
     {
         let mut ws = Workspace::open(&ws_dir).unwrap();
-        let opts = kiln_core::ImportOptions {
-            has_header: false,
-            ..Default::default()
-        };
-        ws.import(
-            &crate::support::asset("digits.csv"),
-            "digits",
-            &opts,
-            &kiln_core::Cancel::new(),
-            &kiln_core::Progress::new(),
-        )
-        .unwrap();
         // Give 30 digits the next digit's label.
         let df = ws.load(&ws.resolve("digits@1").unwrap()).unwrap();
         let labels = df.column("column_65").unwrap().i64().unwrap().clone();
