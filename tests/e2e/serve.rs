@@ -880,3 +880,63 @@ fn a_published_kserve_v2_client_talks_to_the_server_unchanged() {
     }
     assert_eq!(got["prediction_ids"].as_array().unwrap().len(), 2);
 }
+
+/// A log writer that cannot keep up (no room in its queue at all here) loses no answered request: the
+/// rows wait in the spool and reach the log; rows a killed server left in its spool are written by the
+/// next server started on the workspace.
+#[test]
+fn a_log_writer_that_falls_behind_spools_and_loses_no_request() {
+    let (_d, ws) = served_workspace();
+    // What a server that is gone (a process id no process has) left behind: two rows, the last line cut
+    // short by the kill.
+    let spool = ws.join("serve-log");
+    std::fs::create_dir_all(&spool).unwrap();
+    let gone = (4_000_000..5_000_000)
+        .find(|p| !Path::new("/proc").join(p.to_string()).exists())
+        .unwrap();
+    let row = |id: &str| {
+        json!({
+            "at": "2026-12-01T10:00:00Z", "model": "penguin-id", "version": 1, "endpoint": "/v1/predict",
+            "status": 200, "latency_ms": 1.0, "prediction_id": id, "class": "Adelie", "features": null
+        })
+    };
+    std::fs::write(
+        spool.join(format!("{gone}-0.ndjson.partial")),
+        format!("{}\n{}\n{{\"at\":\"2026", row("left-1"), row("left-2")),
+    )
+    .unwrap();
+
+    let server = start(&ws, |c| c.log_queue = 0);
+    let a = server.addr;
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                (0..40)
+                    .filter(|_| post(a, "/v1/predict", &json!({ "rows": [penguin()] })).0 == 200)
+                    .count()
+            })
+        })
+        .collect();
+    let answered: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(answered, 320);
+    let (_, health) = get(a, "/v1/health");
+    assert_eq!(health["lost_log_rows"], 0, "{health}");
+    server.stop().unwrap();
+
+    let log = Workspace::open(&ws).unwrap().served("penguin-id").unwrap();
+    let predicted = log
+        .iter()
+        .filter(|r| r.endpoint == "/v1/predict" && r.status == 200)
+        .count();
+    assert_eq!(
+        predicted,
+        320 + 2,
+        "every answered request and the two left behind"
+    );
+    let ids: std::collections::HashSet<_> =
+        log.iter().filter_map(|r| r.prediction_id.clone()).collect();
+    assert_eq!(ids.len(), log.len(), "no row logged twice");
+    assert!(ids.contains("left-1") && ids.contains("left-2"));
+    let left: Vec<_> = std::fs::read_dir(&spool).unwrap().collect();
+    assert!(left.is_empty(), "the spool is emptied: {left:?}");
+}

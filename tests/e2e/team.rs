@@ -271,6 +271,20 @@ fn a_data_scientist_and_an_approver_release_on_one_team_workspace() {
     let frame = ws.load(&version).unwrap();
     assert_eq!(i64::try_from(frame.height()).unwrap(), version.row_count);
     assert!(other.path().join(&version.object_path).is_file());
+
+    // A third reads it by byte ranges (as a version larger than the range threshold is): the first
+    // rows from the footer and a row group, the whole checked and cached once a pass needs it all.
+    let third = tempfile::tempdir().unwrap();
+    let remote = kiln_core::Remote::connect(&t.bucket)
+        .unwrap()
+        .with_ranged_bytes(0);
+    let objects = kiln_core::ObjectStore::with_remote(third.path(), remote).unwrap();
+    let paged = objects.open_paged(&version).unwrap();
+    assert_eq!(paged.rows(0, 3).unwrap(), frame.slice(0, 3));
+    assert!(!third.path().join(&version.object_path).exists());
+    let whole = paged.lazy().unwrap().collect().unwrap();
+    assert_eq!(whole, frame);
+    assert!(third.path().join(&version.object_path).is_file());
 }
 
 #[test]

@@ -213,10 +213,14 @@ fn show(
     out: &mut dyn Write,
 ) -> Result<()> {
     let v = ws.resolve(reference)?;
-    let needs_data = stats || head.is_some();
-    // Paged when larger than the memory budget: statistics stream, the head reads one row group.
-    let table = if needs_data {
+    // Statistics read the version whole when it fits the memory budget and stream it when not; the head
+    // alone reads only the row groups it needs (from the shared store by byte ranges on a team workspace).
+    let table = if stats {
         Some(ws.objects().open_table(&v, ws.memory_budget())?)
+    } else if head.is_some() {
+        Some(kiln_core::data::TableData::Paged(std::sync::Arc::new(
+            ws.objects().open_paged(&v)?,
+        )))
     } else {
         None
     };

@@ -197,7 +197,7 @@ impl Workspace {
         let start = match self.larger_than_budget(&base) {
             None => 0,
             Some(paged) => {
-                let Some(pos) = kiln_data::position_of_row_id(paged.path(), row_id)? else {
+                let Some(pos) = kiln_data::position_of_row_id(paged.path()?, row_id)? else {
                     return Err(missing);
                 };
                 let rows = self.label_window_rows(&paged)?;
@@ -250,7 +250,7 @@ impl Workspace {
                 let total = paged.height();
                 let rows = self.label_window_rows(&paged)?;
                 let start = start.min(total.saturating_sub(1));
-                let df = kiln_data::scan_with_ids(paged.path())?
+                let df = kiln_data::scan_with_ids(paged.path()?)?
                     .slice(start as i64, u32::try_from(rows).unwrap_or(u32::MAX))
                     .collect()?;
                 let window = LabelWindow {

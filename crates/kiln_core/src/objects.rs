@@ -30,6 +30,8 @@ pub struct Remote {
     url: String,
     runtime: std::sync::Arc<tokio::runtime::Runtime>,
     cache_bytes: u64,
+    /// Objects up to this size are fetched whole when first read, larger ones by byte ranges.
+    ranged_bytes: u64,
 }
 
 impl std::fmt::Debug for Remote {
@@ -144,17 +146,29 @@ impl Remote {
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
             .map_or(10 << 30, |mb| mb << 20);
+        let ranged_bytes = std::env::var("KILN_RANGED_MB")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(16 << 20, |mb| mb << 20);
         Ok(Self {
             store: std::sync::Arc::from(store),
             prefix,
             url: url.to_owned(),
             runtime,
             cache_bytes,
+            ranged_bytes,
         })
     }
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Read objects larger than `bytes` by byte ranges (`KILN_RANGED_MB`, 16 MiB by default).
+    #[must_use]
+    pub fn with_ranged_bytes(mut self, bytes: u64) -> Self {
+        self.ranged_bytes = bytes;
+        self
     }
 
     fn key(&self, relative: &str) -> object_store::path::Path {
@@ -165,6 +179,15 @@ impl Remote {
 
     fn error(&self, what: &str, relative: &str, e: impl std::fmt::Display) -> CoreError {
         CoreError::Invalid(format!("object store {}: {what} {relative}: {e}", self.url))
+    }
+
+    fn get_error(&self, relative: &str, e: object_store::Error) -> CoreError {
+        match e {
+            object_store::Error::NotFound { .. } => {
+                self.error("is missing", relative, "no such object")
+            }
+            e => self.error("cannot download", relative, e),
+        }
     }
 
     /// Whether the store has `relative` with `size` bytes.
@@ -248,12 +271,11 @@ impl Remote {
         let mut hasher = blake3::Hasher::new();
         let result = self.runtime.block_on(async {
             use futures_util::StreamExt;
-            let got = self.store.get(&key).await.map_err(|e| match e {
-                object_store::Error::NotFound { .. } => {
-                    self.error("is missing", relative, "no such object")
-                }
-                e => self.error("cannot download", relative, e),
-            })?;
+            let got = self
+                .store
+                .get(&key)
+                .await
+                .map_err(|e| self.get_error(relative, e))?;
             let mut stream = got.into_stream();
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| self.error("download cut short:", relative, e))?;
@@ -274,6 +296,220 @@ impl Remote {
             let _ = std::fs::remove_file(tmp);
         }
         result
+    }
+}
+
+/// An object of the shared store read by byte ranges into a sparse local file of its size (under
+/// `objects/tmp/`), so a version far larger than memory or the cache is paged from the store as from
+/// disk: the footer is fetched when it is opened (one request), each row group before it is decoded.
+/// Completing it fetches what is missing, checks the whole against the hash in its name and links it
+/// into the cache; a copy never completed is removed when the table is dropped.
+#[derive(Debug)]
+pub struct RangedObject {
+    remote: Remote,
+    relative: String,
+    file: File,
+    tmp: TempObject,
+    /// Where the completed copy goes in the cache.
+    dest: PathBuf,
+    size: u64,
+    /// Byte ranges present, sorted and disjoint; `None` once completed and checked.
+    have: std::sync::Mutex<Option<Vec<std::ops::Range<u64>>>>,
+}
+
+/// Bytes fetched from the end of an object when it is opened (the footer almost always fits).
+const TAIL_BYTES: u64 = 64 << 10;
+
+impl RangedObject {
+    fn open(objects: &ObjectStore, remote: &Remote, relative: &str) -> Result<Self, CoreError> {
+        let tmp = objects.temp("ranged");
+        if let Some(dir) = tmp.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+        }
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp.path)
+            .map_err(|e| CoreError::io(&tmp.path, e))?;
+        let key = remote.key(relative);
+        let got = remote.runtime.block_on(async {
+            let options = object_store::GetOptions {
+                range: Some(object_store::GetRange::Suffix(TAIL_BYTES)),
+                ..Default::default()
+            };
+            let got = remote
+                .store
+                .get_opts(&key, options)
+                .await
+                .map_err(|e| remote.get_error(relative, e))?;
+            let (size, range) = (got.meta.size, got.range.clone());
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(|e| remote.error("download cut short:", relative, e))?;
+            Ok::<_, CoreError>((size, range, bytes))
+        })?;
+        let (size, range, bytes) = got;
+        file.set_len(size)
+            .map_err(|e| CoreError::io(&tmp.path, e))?;
+        let object = Self {
+            remote: remote.clone(),
+            relative: relative.to_owned(),
+            file,
+            dest: objects.local_path(relative),
+            tmp,
+            size,
+            have: std::sync::Mutex::new(Some(Vec::new())),
+        };
+        object.write(range.clone(), &bytes)?;
+        // A Parquet file ends with its footer's length and `PAR1`.
+        let footer = bytes
+            .len()
+            .checked_sub(8)
+            .and_then(|at| bytes.get(at..at + 4))
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(|b| u64::from(u32::from_le_bytes(b)) + 8)
+            .filter(|&n| n <= size)
+            .ok_or_else(|| {
+                CoreError::Invalid(format!("object {relative} is not a Parquet file"))
+            })?;
+        object.fetch_range(size - footer..size)?;
+        Ok(object)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.tmp.path
+    }
+
+    fn write(&self, range: std::ops::Range<u64>, bytes: &[u8]) -> Result<(), CoreError> {
+        use std::os::unix::fs::FileExt;
+        if bytes.len() as u64 != range.end - range.start {
+            return Err(self.remote.error(
+                "download cut short:",
+                &self.relative,
+                format!("{} of {} bytes", bytes.len(), range.end - range.start),
+            ));
+        }
+        self.file
+            .write_all_at(bytes, range.start)
+            .map_err(|e| CoreError::io(&self.tmp.path, e))?;
+        if let Ok(mut have) = self.have.lock()
+            && let Some(have) = have.as_mut()
+        {
+            have.push(range);
+            have.sort_by_key(|r| r.start);
+            let mut merged: Vec<std::ops::Range<u64>> = Vec::with_capacity(have.len());
+            for r in have.drain(..) {
+                match merged.last_mut() {
+                    Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                    _ => merged.push(r),
+                }
+            }
+            *have = merged;
+        }
+        Ok(())
+    }
+
+    /// The parts of `range` not fetched yet (none once completed).
+    fn missing(&self, range: std::ops::Range<u64>) -> Vec<std::ops::Range<u64>> {
+        let have = self.have.lock().map(|h| h.clone()).unwrap_or_default();
+        let Some(have) = have else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut at = range.start;
+        for r in have {
+            if r.end <= at {
+                continue;
+            }
+            if r.start >= range.end {
+                break;
+            }
+            if r.start > at {
+                out.push(at..r.start);
+            }
+            at = at.max(r.end);
+        }
+        if at < range.end {
+            out.push(at..range.end);
+        }
+        out
+    }
+
+    fn fetch_range(&self, range: std::ops::Range<u64>) -> Result<(), CoreError> {
+        let range = range.start.min(self.size)..range.end.min(self.size);
+        let key = self.remote.key(&self.relative);
+        for gap in self.missing(range) {
+            // Streamed into place, so a gap of any size takes a chunk of memory at a time.
+            self.remote.runtime.block_on(async {
+                use futures_util::StreamExt;
+                let options = object_store::GetOptions {
+                    range: Some(object_store::GetRange::Bounded(gap.clone())),
+                    ..Default::default()
+                };
+                let got = self
+                    .remote
+                    .store
+                    .get_opts(&key, options)
+                    .await
+                    .map_err(|e| self.remote.get_error(&self.relative, e))?;
+                let mut at = gap.start;
+                let mut stream = got.into_stream();
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk
+                        .map_err(|e| self.remote.error("download cut short:", &self.relative, e))?;
+                    let end = (at + chunk.len() as u64).min(gap.end);
+                    self.write(at..end, &chunk[..usize::try_from(end - at).unwrap_or(0)])?;
+                    at = end;
+                }
+                if at < gap.end {
+                    return Err(self.remote.error(
+                        "download cut short:",
+                        &self.relative,
+                        format!("{} of {} bytes", at - gap.start, gap.end - gap.start),
+                    ));
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn complete_copy(&self) -> Result<(), CoreError> {
+        if self.have.lock().is_ok_and(|h| h.is_none()) {
+            return Ok(());
+        }
+        self.fetch_range(0..self.size)?;
+        self.file
+            .sync_all()
+            .map_err(|e| CoreError::io(&self.tmp.path, e))?;
+        check_hash(&self.relative, &ObjectStore::hash_file(&self.tmp.path)?)?;
+        if let Ok(mut have) = self.have.lock() {
+            *have = None;
+        }
+        // Kept in the cache for the next time (this copy stays open until the table is dropped).
+        if !self.dest.exists() {
+            if let Some(dir) = self.dest.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+            }
+            if std::fs::hard_link(&self.tmp.path, &self.dest).is_err() {
+                let _ = std::fs::copy(&self.tmp.path, &self.dest);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl kiln_data::ByteSource for RangedObject {
+    fn fetch(&self, range: std::ops::Range<u64>) -> Result<(), kiln_data::DataError> {
+        self.fetch_range(range)
+            .map_err(|e| kiln_data::DataError::Invalid(e.to_string()))
+    }
+
+    fn complete(&self) -> Result<(), kiln_data::DataError> {
+        self.complete_copy()
+            .map_err(|e| kiln_data::DataError::Invalid(e.to_string()))
     }
 }
 
@@ -432,6 +668,40 @@ impl ObjectStore {
         })
     }
 
+    /// A version's object opened for paging (its footer read). On a team workspace an object not in the
+    /// cache is read from the shared store by byte ranges as its rows are asked for; a small one is
+    /// fetched whole.
+    pub fn open_paged(
+        &self,
+        version: &crate::DatasetVersion,
+    ) -> Result<kiln_data::PagedFrame, CoreError> {
+        let relative = &version.object_path;
+        let cached = self.local_path(relative);
+        let paged = match &self.remote {
+            Some(remote)
+                if !cached.is_file()
+                    && u64::try_from(version.byte_size).unwrap_or(u64::MAX)
+                        > remote.ranged_bytes =>
+            {
+                let object = RangedObject::open(self, remote, relative)?;
+                let path = object.path().to_path_buf();
+                kiln_data::PagedFrame::open_ranged(&path, std::sync::Arc::new(object))
+            }
+            _ => {
+                let path = self.local(relative)?;
+                if !path.is_file() {
+                    return Err(CoreError::MissingObject {
+                        dataset: version.dataset.clone(),
+                        version: version.version,
+                        path,
+                    });
+                }
+                kiln_data::PagedFrame::open(&path)
+            }
+        };
+        Ok(paged?)
+    }
+
     /// A version's data for viewing: in memory (without row ids), or paged from its object when reading
     /// it whole would take more than `budget` bytes.
     pub fn open_table(
@@ -439,15 +709,10 @@ impl ObjectStore {
         version: &crate::DatasetVersion,
         budget: u64,
     ) -> Result<kiln_data::TableData, CoreError> {
-        let path = self.local(&version.object_path)?;
-        if !path.is_file() {
-            return Err(CoreError::MissingObject {
-                dataset: version.dataset.clone(),
-                version: version.version,
-                path,
-            });
-        }
-        Ok(kiln_data::TableData::open(&path, budget)?)
+        Ok(kiln_data::TableData::from_paged(
+            self.open_paged(version)?,
+            budget,
+        )?)
     }
 
     /// A version's data as users see it (without the hidden row ids). It needs no database connection,
@@ -619,5 +884,81 @@ mod tests {
         assert_eq!(get(&default, "aws_access_key_id").as_deref(), Some("AKIA1"));
         assert_eq!(get(&default, "aws_region").as_deref(), Some("us-east-1"));
         assert!(super::profile_settings(credentials, config, "nobody").is_empty());
+    }
+
+    /// A version in a shared store (a `file://` folder here) larger than the range threshold is paged by
+    /// byte ranges: the first rows come from the footer and one row group; completing it fetches the rest,
+    /// checks its hash and keeps it in the cache; an object whose bytes do not match its name is refused.
+    #[test]
+    fn a_large_object_in_the_shared_store_is_read_by_row_groups_and_checked_when_completed() {
+        use kiln_data::polars::prelude::*;
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        let rows = 3 * kiln_data::ROW_GROUP + 100;
+        let ids: Vec<i64> = (0..rows as i64).collect();
+        let values: Vec<f64> = ids.iter().map(|i| (*i as f64 * 0.37).sin()).collect();
+        let mut df = df!("id" => ids, "value" => values).unwrap();
+        let written = kiln_data::write_parquet(&mut df, &dir.path().join("v.parquet")).unwrap();
+        let relative = super::ObjectStore::relative_path(&written.blake3, "parquet");
+        std::fs::create_dir_all(shared.join(&relative).parent().unwrap()).unwrap();
+        std::fs::rename(dir.path().join("v.parquet"), shared.join(&relative)).unwrap();
+
+        let remote = super::Remote::connect(&format!("file://{}", shared.display()))
+            .unwrap()
+            .with_ranged_bytes(0);
+        let cache = dir.path().join("cache");
+        let objects = super::ObjectStore::with_remote(&cache, remote.clone()).unwrap();
+        let object =
+            std::sync::Arc::new(super::RangedObject::open(&objects, &remote, &relative).unwrap());
+        let paged = kiln_data::PagedFrame::open_ranged(object.path(), object.clone()).unwrap();
+        assert_eq!(paged.height(), rows);
+        let at = 2 * kiln_data::ROW_GROUP + 5;
+        assert_eq!(paged.rows(at, 3).unwrap(), df.slice(at as i64, 3));
+        let missing: u64 = object
+            .missing(0..written.bytes)
+            .iter()
+            .map(|r| r.end - r.start)
+            .sum();
+        assert!(
+            missing > written.bytes / 2,
+            "one row group and the footer read, not the object: {missing} of {} bytes missing",
+            written.bytes
+        );
+        assert!(!objects.local_path(&relative).exists(), "not cached yet");
+
+        // A pass over every row completes the copy, checked, into the cache.
+        let whole = paged.lazy().unwrap().collect().unwrap();
+        assert_eq!(whole, df);
+        assert!(object.missing(0..written.bytes).is_empty());
+        let cached = objects.local_path(&relative);
+        assert_eq!(
+            super::ObjectStore::hash_file(&cached).unwrap(),
+            written.blake3
+        );
+        drop(paged);
+        drop(object);
+        let left: Vec<_> = std::fs::read_dir(cache.join("objects").join("tmp"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "the sparse copy is removed: {left:?}");
+
+        // Bytes that do not match the hash in their name: the rows read may be anything, completing is
+        // refused and nothing reaches the cache.
+        let forged = super::ObjectStore::relative_path(&"ab".repeat(32), "parquet");
+        std::fs::create_dir_all(shared.join(&forged).parent().unwrap()).unwrap();
+        std::fs::copy(&cached, shared.join(&forged)).unwrap();
+        let object = super::RangedObject::open(&objects, &remote, &forged).unwrap();
+        let err = object.complete_copy().unwrap_err().to_string();
+        assert!(err.contains("does not match its hash"), "{err}");
+        assert!(!objects.local_path(&forged).exists());
+
+        // Not Parquet: refused when opened.
+        let text = super::ObjectStore::relative_path(&"cd".repeat(32), "parquet");
+        std::fs::create_dir_all(shared.join(&text).parent().unwrap()).unwrap();
+        std::fs::write(shared.join(&text), "id,value\n1,2\n").unwrap();
+        let err = super::RangedObject::open(&objects, &remote, &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a Parquet file"), "{err}");
     }
 }

@@ -194,7 +194,7 @@ impl Workspace {
         if let Some(src) = self.larger_than_budget(base) {
             let tmp = self.objects.temp("parquet");
             let s = kiln_data::set_labels_to_parquet(
-                src.path(),
+                src.path()?,
                 column,
                 labels,
                 tmp.path(),
@@ -259,7 +259,7 @@ impl Workspace {
         if let Some(src) = self.larger_than_budget(&base) {
             let tmp = self.objects.temp("parquet");
             let s =
-                kiln_data::filter_to_parquet(src.path(), condition, tmp.path(), &Cancel::new())?;
+                kiln_data::filter_to_parquet(src.path()?, condition, tmp.path(), &Cancel::new())?;
             return self.record_streamed(tmp, s, &meta, (&Cancel::new(), &Progress::new()));
         }
         let df = self.load_with_ids(&base)?;
@@ -312,7 +312,7 @@ impl Workspace {
         // then the object streams through with them.
         if let Some(src) = self.larger_than_budget(&base) {
             let tmp = self.objects.temp("parquet");
-            let s = kiln_data::split_to_parquet(src.path(), how, tmp.path(), &Cancel::new())?;
+            let s = kiln_data::split_to_parquet(src.path()?, how, tmp.path(), &Cancel::new())?;
             return self.record_streamed(tmp, s, &meta, (&Cancel::new(), &Progress::new()));
         }
         let df = self.load_with_ids(&base)?;

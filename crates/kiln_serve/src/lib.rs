@@ -43,6 +43,9 @@ pub struct ServeConfig {
     pub queue: usize,
     /// Log the features of one predicted row in this many (1 = every row).
     pub log_every: u64,
+    /// Answered-request batches queued in memory for the log writer; past it they wait in the spool file
+    /// until the writer catches up.
+    pub log_queue: usize,
     /// How often the alias is re-read, in milliseconds.
     pub watch_ms: u64,
     /// A second alias of the model (e.g. `challenger`) that gets a share of the traffic.
@@ -75,6 +78,7 @@ impl ServeConfig {
             body_limit: 1 << 20,
             queue: 4096,
             log_every: 1,
+            log_queue: 8192,
             watch_ms: 500,
             challenger: None,
             split: 0.1,
@@ -272,7 +276,7 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
         Some(alias) => Some(ModelHandle::start_alias(&config, alias)?),
         None => None,
     };
-    let log = model::RequestLog::start(&config.workspace)?;
+    let log = model::RequestLog::start(&config.workspace, config.log_queue)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kiln-serve")
@@ -454,8 +458,12 @@ async fn health(State(s): State<Arc<AppState>>) -> Response {
         "standby_version": s.standby.as_ref().map(|h| h.current().version),
         "since": s.started,
         "arms": s.arms_json(),
-        // Answered request rows the log writer could not keep up with (monitoring undercounts them).
+        // Answered requests not in the shared log yet: waiting in the spool while the writer catches up
+        // (or lost, when the spool could not be written: `lost_log_rows`).
         "unlogged_requests": s.log.unlogged(),
+        "lost_log_rows": s.log.lost(),
+        // Requests (one row each; failures too) handed to the log since the server started.
+        "logged_requests": s.log.sent(),
     }))
     .into_response()
 }

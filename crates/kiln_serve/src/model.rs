@@ -300,20 +300,119 @@ enum LogMsg {
     Flush(std::sync::mpsc::Sender<()>),
 }
 
-/// Answered requests go to the workspace database in batches, off the request path; when the writer
-/// falls behind, log rows are dropped (and counted), requests never wait.
+/// Rows per spool file: each is written to the database in one transaction.
+const SPOOL_ROWS: u64 = 50_000;
+
+/// Answered requests the writer could not take at once (its queue full: it is behind) or could not write
+/// (the database away): appended as JSON lines to files under `<workspace>/serve-log/`, named by the
+/// server's process id, and written to the database when the writer has caught up. Files a server left
+/// behind (killed before it caught up) are written by the next server started on the same folder.
+struct Spool {
+    dir: std::path::PathBuf,
+    /// The file being appended to, its path and its rows so far.
+    open: Option<(std::io::BufWriter<std::fs::File>, std::path::PathBuf, u64)>,
+    next: u64,
+}
+
+impl Spool {
+    fn append(&mut self, rows: &[ServedRequestRecord]) -> std::io::Result<()> {
+        use std::io::Write;
+        if self.open.is_none() {
+            std::fs::create_dir_all(&self.dir)?;
+            let path = self.dir.join(format!(
+                "{}-{}.ndjson.partial",
+                std::process::id(),
+                self.next
+            ));
+            self.next += 1;
+            let file = std::fs::File::create(&path)?;
+            self.open = Some((std::io::BufWriter::with_capacity(1 << 16, file), path, 0));
+        }
+        let Some((file, _, n)) = self.open.as_mut() else {
+            return Ok(());
+        };
+        for r in rows {
+            serde_json::to_writer(&mut *file, r)?;
+            file.write_all(b"\n")?;
+        }
+        *n += rows.len() as u64;
+        if *n >= SPOOL_ROWS {
+            self.seal()?;
+        }
+        Ok(())
+    }
+
+    /// Close the file being appended to, so the writer may take it.
+    fn seal(&mut self) -> std::io::Result<()> {
+        use std::io::Write;
+        if let Some((mut file, path, _)) = self.open.take() {
+            file.flush()?;
+            std::fs::rename(&path, path.with_extension(""))?;
+        }
+        Ok(())
+    }
+
+    /// Sealed files of this process, and every file of servers no longer running, oldest first.
+    fn ready(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let me = std::process::id().to_string();
+        let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid = name.split('-').next()?.to_owned();
+                let mine = pid == me;
+                let gone = !mine && !std::path::Path::new("/proc").join(&pid).exists();
+                let sealed = name.ends_with(".ndjson");
+                ((mine && sealed) || (gone && name.contains(".ndjson"))).then(|| {
+                    let at = e.metadata().and_then(|m| m.modified());
+                    (at.unwrap_or(std::time::UNIX_EPOCH), e.path())
+                })
+            })
+            .collect();
+        files.sort();
+        files.into_iter().map(|(_, p)| p).collect()
+    }
+}
+
+/// Answered requests go to the workspace database in batches, off the request path: requests never wait
+/// for the log. When the writer falls behind or the database is away, rows wait in a spool file and are
+/// written once it catches up, so the log loses none (only a failing disk loses rows, counted).
 pub struct RequestLog {
     tx: SyncSender<LogMsg>,
+    spool: Arc<Mutex<Spool>>,
+    /// Rows in the spool, not yet in the database.
+    spooled: Arc<AtomicU64>,
+    /// Rows lost: neither queued nor spooled.
     pub dropped: AtomicU64,
+    /// Rows handed to the log since the server started.
+    sent: AtomicU64,
 }
 
 impl RequestLog {
-    pub fn start(root: &std::path::Path) -> Result<Self, ServeError> {
+    pub fn start(root: &std::path::Path, queue: usize) -> Result<Self, ServeError> {
         let mut ws = Workspace::open(root)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<LogMsg>(8192);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<LogMsg>(queue);
+        let dir = root.join("serve-log");
+        // What servers that are gone left behind is written first.
+        let left: u64 = Spool::ready(&dir).iter().map(|p| count_lines(p)).sum();
+        let spool = Arc::new(Mutex::new(Spool {
+            dir: dir.clone(),
+            open: None,
+            next: 0,
+        }));
+        let spooled = Arc::new(AtomicU64::new(left));
+        let (writer_spool, writer_spooled) = (spool.clone(), spooled.clone());
         std::thread::Builder::new()
             .name("kiln-serve-log".into())
             .spawn(move || {
+                let mut writer = Writer {
+                    ws: &mut ws,
+                    dir,
+                    spool: writer_spool,
+                    spooled: writer_spooled,
+                };
                 let mut buffer: Vec<ServedRequestRecord> = Vec::new();
                 loop {
                     let msg = rx.recv_timeout(Duration::from_millis(200));
@@ -324,7 +423,8 @@ impl RequestLog {
                         Ok(LogMsg::Flush(done)) => flush_done = Some(done),
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => {
-                            let _ = ws.log_served(&buffer);
+                            writer.write(&mut buffer);
+                            writer.drain_spool(true);
                             return;
                         }
                     }
@@ -334,13 +434,15 @@ impl RequestLog {
                             LogMsg::Flush(done) => flush_done = Some(done),
                         }
                     }
-                    if !buffer.is_empty()
-                        && (buffer.len() >= 512 || flush_done.is_some() || timed_out)
+                    let caught_up = buffer.len() < 512;
+                    if !buffer.is_empty() && (!caught_up || flush_done.is_some() || timed_out) {
+                        writer.write(&mut buffer);
+                    }
+                    // The spool once the queue is short: live rows first.
+                    if flush_done.is_some()
+                        || (caught_up && writer.spooled.load(Ordering::Relaxed) > 0)
                     {
-                        if let Err(e) = ws.log_served(&buffer) {
-                            tracing::warn!("request log: {e}");
-                        }
-                        buffer.clear();
+                        writer.drain_spool(flush_done.is_some());
                     }
                     if let Some(done) = flush_done {
                         let _ = done.send(());
@@ -349,35 +451,143 @@ impl RequestLog {
             })?;
         Ok(Self {
             tx,
+            spool,
+            spooled,
             dropped: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
         })
     }
 
     pub fn send(&self, rows: Vec<ServedRequestRecord>) {
+        self.sent.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        // Full: it waits in the spool. Sent, or the writer gone (the server stopping): nothing to do.
+        let Err(TrySendError::Full(LogMsg::Rows(rows))) = self.tx.try_send(LogMsg::Rows(rows))
+        else {
+            return;
+        };
         let n = rows.len() as u64;
-        if self.tx.try_send(LogMsg::Rows(rows)).is_err() {
-            let before = self.dropped.fetch_add(n, Ordering::Relaxed);
-            // Said at the first and then every 10,000th: monitoring undercounts from here.
-            if before / 10_000 != (before + n) / 10_000 || before == 0 {
-                tracing::warn!(
-                    "request log: the writer is behind; {} answered request row(s) not logged so far \
-                     (monitoring will undercount them)",
-                    before + n
-                );
+        let spooled = self
+            .spool
+            .lock()
+            .map_err(|_| std::io::Error::other("the spool's lock is poisoned"))
+            .and_then(|mut s| s.append(&rows));
+        match spooled {
+            Ok(()) => {
+                self.spooled.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                let before = self.dropped.fetch_add(n, Ordering::Relaxed);
+                // Said at the first and then every 10,000th: monitoring undercounts from here.
+                if before / 10_000 != (before + n) / 10_000 || before == 0 {
+                    tracing::warn!(
+                        "request log: the writer is behind and the spool cannot be written ({e}); \
+                         {} answered request row(s) not logged so far (monitoring will undercount them)",
+                        before + n
+                    );
+                }
             }
         }
     }
 
-    /// Answered request rows not logged so far because the writer was behind.
+    /// Answered request rows not in the database yet (waiting in the spool) or lost.
     pub fn unlogged(&self) -> u64 {
+        self.spooled.load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Rows (answered requests and failures) handed to the log since the server started.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Answered request rows lost: the writer was behind and the spool could not be written.
+    pub fn lost(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Write everything sent so far, and wait for it.
+    /// Write everything sent so far, the spool too, and wait for it.
     pub fn flush(&self) {
         let (done, wait) = std::sync::mpsc::channel();
         if self.tx.send(LogMsg::Flush(done)).is_ok() {
-            let _ = wait.recv_timeout(Duration::from_secs(10));
+            let _ = wait.recv_timeout(Duration::from_secs(30));
         }
     }
+}
+
+/// The log writer thread's side.
+struct Writer<'a> {
+    ws: &'a mut Workspace,
+    dir: std::path::PathBuf,
+    spool: Arc<Mutex<Spool>>,
+    spooled: Arc<AtomicU64>,
+}
+
+impl Writer<'_> {
+    /// Write `rows` to the database; what it refuses (away, restarting) waits in the spool.
+    fn write(&mut self, rows: &mut Vec<ServedRequestRecord>) {
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.ws.log_served(rows) {
+            tracing::warn!("request log: {e}; {} row(s) kept in the spool", rows.len());
+            if let Ok(mut s) = self.spool.lock()
+                && s.append(rows).is_ok()
+            {
+                self.spooled.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            }
+        }
+        rows.clear();
+    }
+
+    /// Write spooled files to the database: one (the oldest), or all of them with `all`. A file is
+    /// removed once its rows are in (one transaction), kept for the next try when the database refuses.
+    fn drain_spool(&mut self, all: bool) {
+        if all && let Ok(mut s) = self.spool.lock() {
+            let _ = s.seal();
+        }
+        let mut files = Spool::ready(&self.dir);
+        if files.is_empty()
+            && let Ok(mut s) = self.spool.lock()
+        {
+            // Nothing sealed: take the file being appended to.
+            let _ = s.seal();
+            files = Spool::ready(&self.dir);
+        }
+        for path in files {
+            let rows = match read_spool(&path) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!("request log: spool file {} unreadable: {e}", path.display());
+                    let _ = std::fs::rename(&path, path.with_extension("unreadable"));
+                    continue;
+                }
+            };
+            if let Err(e) = self.ws.log_served(&rows) {
+                tracing::warn!("request log: {e}; the spool is written later");
+                return;
+            }
+            let _ = std::fs::remove_file(&path);
+            let n = rows.len() as u64;
+            let _ = self
+                .spooled
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(n))
+                });
+            if !all {
+                return;
+            }
+        }
+    }
+}
+
+/// The rows of a spool file (a last line cut short by a crash is left out).
+fn read_spool(path: &std::path::Path) -> std::io::Result<Vec<ServedRequestRecord>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+fn count_lines(path: &std::path::Path) -> u64 {
+    read_spool(path).map_or(0, |rows| rows.len() as u64)
 }

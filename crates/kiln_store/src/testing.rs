@@ -384,7 +384,7 @@ fn start_s3() -> Result<S3Server, String> {
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let [master, volume, filer, s3] = free_weed_ports()?;
         let script = format!(
-            "'{weed}' server -dir='{dir}' -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port={master} \
+            "'{weed}' -logtostderr server -dir='{dir}' -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port={master} \
              -volume.port={volume} -filer.port={filer} -s3 -s3.port={s3} -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB=64 \
              -volume.max=50 >'{dir}/log' 2>&1 & w=$!; \
              while [ -d /proc/{parent} ] && kill -0 $w 2>/dev/null && [ ! -e '{dir}/stop' ]; do sleep 1; done; \

@@ -47,6 +47,17 @@ pub const SCATTER_SAMPLE: usize = 200_000;
 
 type Notify = Arc<dyn Fn() + Send + Sync>;
 
+/// Where the bytes of a paged table's file come from when they are not all on disk: an object in a shared
+/// store, read by byte ranges into a sparse local copy of the same size. The footer is there when the
+/// table is opened; a row group's bytes are fetched before it is decoded, and the whole file before a
+/// pass over every row (sort, filter, statistics) reads it.
+pub trait ByteSource: Send + Sync + std::fmt::Debug {
+    /// Make bytes `range` of the local file hold the object's bytes.
+    fn fetch(&self, range: std::ops::Range<u64>) -> Result<(), DataError>;
+    /// Make the whole local file hold the object, checked against its hash.
+    fn complete(&self) -> Result<(), DataError>;
+}
+
 /// A Parquet file read a window at a time. Only the footer is read when it is opened; row groups are
 /// decoded when rows in them are asked for, and the last few stay cached. The hidden row-id column is
 /// never shown.
@@ -66,6 +77,8 @@ pub struct PagedFrame {
     owned: bool,
     /// Memory the operations on this table may use (bytes): a sort works in runs of a quarter of it.
     budget: u64,
+    /// Fetches the bytes of a file that is not all on disk yet.
+    source: Option<Arc<dyn ByteSource>>,
 }
 
 impl std::fmt::Debug for PagedFrame {
@@ -89,6 +102,14 @@ impl PagedFrame {
     /// Open a Parquet file: reads its footer only.
     pub fn open(path: &Path) -> Result<Self, DataError> {
         Self::open_with(path, false)
+    }
+
+    /// Open a sparse local copy of a file whose footer `source` has fetched; the rest comes from `source`
+    /// as it is read.
+    pub fn open_ranged(path: &Path, source: Arc<dyn ByteSource>) -> Result<Self, DataError> {
+        let mut table = Self::open_with(path, false)?;
+        table.source = Some(source);
+        Ok(table)
     }
 
     fn open_with(path: &Path, owned: bool) -> Result<Self, DataError> {
@@ -128,11 +149,16 @@ impl PagedFrame {
             error: Mutex::default(),
             owned,
             budget: DEFAULT_BUDGET,
+            source: None,
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The file, whole: a sparse copy of an object in a shared store is completed first.
+    pub fn path(&self) -> Result<&Path, DataError> {
+        if let Some(source) = &self.source {
+            source.complete()?;
+        }
+        Ok(&self.path)
     }
 
     pub fn height(&self) -> usize {
@@ -204,6 +230,9 @@ impl PagedFrame {
     /// Decode row group `g` without keeping it (a pass over every group).
     fn read_group(&self, g: usize) -> Result<DataFrame, DataError> {
         let (start, end) = (self.starts[g], self.starts[g + 1]);
+        if let Some(source) = &self.source {
+            source.fetch(self.metadata.row_groups[g].full_byte_range())?;
+        }
         let file = File::open(&self.path).map_err(|e| DataError::io(&self.path, e))?;
         let mut reader = ParquetReader::new(file)
             .with_columns(Some(self.names()))
@@ -292,10 +321,10 @@ impl PagedFrame {
 
     /// The visible columns as a lazy scan (polars reads only what a query needs).
     pub fn lazy(&self) -> Result<LazyFrame, DataError> {
-        let text = self
-            .path
+        let path = self.path()?;
+        let text = path
             .to_str()
-            .ok_or_else(|| DataError::malformed(&self.path, "the path is not valid UTF-8"))?;
+            .ok_or_else(|| DataError::malformed(path, "the path is not valid UTF-8"))?;
         let columns: Vec<Expr> = self.schema.iter_names().map(|n| col(n.clone())).collect();
         Ok(
             LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())?

@@ -16,7 +16,12 @@ impl TableData {
     /// Open a dataset version's object: paged when reading it whole would take more than `budget` bytes,
     /// in memory (without row ids) otherwise.
     pub fn open(path: &Path, budget: u64) -> Result<Self, DataError> {
-        let mut paged = PagedFrame::open(path)?;
+        Self::from_paged(PagedFrame::open(path)?, budget)
+    }
+
+    /// An opened file, paged when reading it whole would take more than `budget` bytes and read whole
+    /// (fetched whole first, when it is a sparse copy) otherwise.
+    pub fn from_paged(mut paged: PagedFrame, budget: u64) -> Result<Self, DataError> {
         paged.budget = budget;
         if paged.memory_estimate() > budget {
             // The first rows decoded now, so the table shows them at once.
@@ -25,7 +30,7 @@ impl TableData {
             }
             return Ok(Self::Paged(Arc::new(paged)));
         }
-        let df = crate::read_parquet(path)?;
+        let df = crate::read_parquet(paged.path()?)?;
         let mut df = crate::without_row_ids(&df);
         df.rechunk_mut();
         Ok(Self::Memory(Arc::new(df)))
