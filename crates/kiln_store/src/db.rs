@@ -390,6 +390,29 @@ impl Db {
         }
     }
 
+    /// [`Db::query_map`] for long results whose rows are costly to turn into values (JSON parsed, say):
+    /// the rows are read, then converted on every core in parallel, in order.
+    pub fn query_map_parallel<T: Send>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        f: impl Fn(&Row) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
+        let rows: Vec<Row> = match self {
+            Db::Sqlite(_) => self.query_map(sql, params, |r| Ok(Row(r.0.clone())))?,
+            Db::Postgres(c) => {
+                let sql = pg_sql(sql);
+                let typed = pg_params(params);
+                // Converted as they arrive: the client works while the server is still sending.
+                return c.with(|client| {
+                    let rows = client.query_typed_raw(&sql, typed.iter().cloned())?;
+                    streamed_in_parallel(rows, |r| f(&Row(pg_values(r)?)))
+                })?;
+            }
+        };
+        in_parallel(&rows, f)
+    }
+
     /// The first row of a query, if there is one.
     pub fn query_opt<T>(
         &self,
@@ -493,6 +516,97 @@ fn pg_params<'p>(
         .iter()
         .map(|p| (p as &(dyn postgres::types::ToSql + Sync), p.pg_type()))
         .collect()
+}
+
+/// `f` of every item, in order, the items split between the machine's cores (on the caller's thread
+/// alone when they are few).
+fn in_parallel<R: Sync, T: Send>(
+    items: &[R],
+    f: impl Fn(&R) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if threads < 2 || items.len() < 4096 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<T>>> = std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Result<Vec<T>>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// Rows taken in batches as a result arrives and converted by `f` on every core, in order. A read error
+/// is the outer result (so a lost session may be retried), a conversion error the inner one.
+fn streamed_in_parallel<T: Send>(
+    mut rows: postgres::RowIter<'_>,
+    f: impl Fn(&postgres::Row) -> Result<T> + Sync,
+) -> std::result::Result<Result<Vec<T>>, postgres::Error> {
+    use postgres::fallible_iterator::FallibleIterator;
+    const BATCH: usize = 2048;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let done: std::sync::Mutex<Vec<(usize, Result<Vec<T>>)>> = std::sync::Mutex::default();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<postgres::Row>)>(threads * 2);
+    let rx = std::sync::Mutex::new(rx);
+    std::thread::scope(|s| {
+        // Dropped when reading ends, which ends the workers.
+        let tx = tx;
+        for _ in 0..threads {
+            let (rx, done, f) = (&rx, &done, &f);
+            s.spawn(move || {
+                loop {
+                    let next = rx
+                        .lock()
+                        .map_err(|_| ())
+                        .and_then(|r| r.recv().map_err(|_| ()));
+                    let Ok((i, batch)) = next else {
+                        return;
+                    };
+                    let converted = batch.iter().map(f).collect::<Result<Vec<T>>>();
+                    if let Ok(mut d) = done.lock() {
+                        d.push((i, converted));
+                    }
+                }
+            });
+        }
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut n = 0;
+        while let Some(row) = rows.next()? {
+            batch.push(row);
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if tx.send((n, full)).is_err() {
+                    break;
+                }
+                n += 1;
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send((n, batch));
+        }
+        Ok(())
+    })?;
+    let mut parts = done.into_inner().unwrap_or_default();
+    parts.sort_by_key(|(i, _)| *i);
+    let mut out = Vec::new();
+    for (_, part) in parts {
+        match part {
+            Ok(p) => out.extend(p),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(out))
 }
 
 fn pg_values(r: &postgres::Row) -> Result<Vec<Value>> {

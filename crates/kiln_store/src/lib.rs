@@ -362,7 +362,11 @@ impl Store {
                     c.pragma_update(None, "user_version", version)?;
                 }
                 Db::Postgres(_) => {
-                    tx.batch(&db::pg_ddl(sql)).map_err(|e| match e {
+                    let pg = migrations::PG_ONLY
+                        .iter()
+                        .find(|(v, _)| *v == version)
+                        .map_or_else(|| db::pg_ddl(sql), |(_, pg)| (*pg).to_owned());
+                    tx.batch(&pg).map_err(|e| match e {
                         StoreError::Db(d) if d.sqlstate() == Some("42501") => StoreError::Team(format!(
                             "this team workspace's schema is at version {current} and this Kiln needs \
                              {target}: its admin upgrades it by running kiln workspace create with the \

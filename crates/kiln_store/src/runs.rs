@@ -756,7 +756,8 @@ impl Store {
 
     /// Runs, newest first.
     pub fn list_runs(&self) -> Result<Vec<Run>> {
-        self.db.query_map(
+        // Six JSON columns a run: parsed on every core.
+        self.db.query_map_parallel(
             &format!("{RUN_SELECT} ORDER BY id DESC"),
             p![],
             run_from_row,

@@ -232,6 +232,23 @@ fn the_database_refuses_what_a_data_scientist_may_not_do_even_in_raw_sql() {
         )),
         "update a request with row security off",
     );
+    // Metric points of a run that does not exist are refused (checked per statement, as a foreign key
+    // would per row).
+    raw.batch_execute("SET row_security = on").unwrap();
+    let orphan = raw
+        .batch_execute(
+            "INSERT INTO run_metrics (run_id, name, step, value) VALUES (987654, 'loss', 0, 1.0)",
+        )
+        .expect_err("a point of a run that does not exist");
+    assert!(
+        orphan
+            .to_string()
+            .contains("run 987654, which does not exist")
+            || orphan
+                .as_db_error()
+                .is_some_and(|d| d.message().contains("run 987654, which does not exist")),
+        "{orphan}"
+    );
     // Nothing changed.
     let req = alice.request(id).unwrap();
     assert_eq!((req.status.as_str(), req.decided_by), ("pending", None));

@@ -8,7 +8,7 @@ mod diff;
 pub mod series;
 pub mod synthetic;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use kiln_data::polars::prelude::*;
@@ -120,6 +120,36 @@ pub struct ViewQuery {
 }
 
 /// A parameter value as a table cell: numbers stay numbers, width lists read `128x64`.
+/// The entries of a JSON object of every run (`of`), as `value` gives them: the names in order, and a
+/// column of values per name (`None` where a run lacks it).
+fn gather<'a, T: Clone>(
+    runs: &'a [Run],
+    of: impl Fn(&'a Run) -> &'a serde_json::Value,
+    value: impl Fn(&'a serde_json::Value) -> Option<T>,
+) -> (Vec<String>, Vec<Vec<Option<T>>>) {
+    let mut at: HashMap<&'a str, usize> = HashMap::new();
+    let mut columns: Vec<Vec<Option<T>>> = Vec::new();
+    for (row, r) in runs.iter().enumerate() {
+        for (k, v) in of(r).as_object().into_iter().flatten() {
+            let i = *at.entry(k.as_str()).or_insert_with(|| {
+                columns.push(vec![None; runs.len()]);
+                columns.len() - 1
+            });
+            columns[i][row] = value(v);
+        }
+    }
+    let mut names: Vec<(&str, usize)> = at.into_iter().collect();
+    names.sort_unstable();
+    let ordered = names
+        .iter()
+        .map(|&(_, i)| std::mem::take(&mut columns[i]))
+        .collect();
+    (
+        names.into_iter().map(|(n, _)| n.to_owned()).collect(),
+        ordered,
+    )
+}
+
 fn param_text(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::Null => None,
@@ -138,16 +168,10 @@ fn param_text(v: &serde_json::Value) -> Option<String> {
 impl RunTable {
     /// Build the table from runs; `dataset` names the version a run trained on (`name@version`).
     pub fn from_runs(runs: &[Run], dataset: impl Fn(i64) -> String) -> Result<Self> {
-        let mut metric_names = BTreeSet::new();
-        let mut param_names = BTreeSet::new();
-        for r in runs {
-            if let Some(m) = r.metrics.as_object() {
-                metric_names.extend(m.keys().cloned());
-            }
-            if let Some(p) = r.params.as_object() {
-                param_names.extend(p.keys().filter(|k| *k != "model").cloned());
-            }
-        }
+        // Metric and parameter values, gathered in one pass a run at a time (its maps read once, while
+        // in cache) into a column per name, in name order.
+        let (metric_names, metric_values) = gather(runs, |r| &r.metrics, serde_json::Value::as_f64);
+        let (param_names, param_values) = gather(runs, |r| &r.params, Some);
         let mut columns: Vec<Column> = Vec::new();
         let mut meta = Vec::new();
         let mut push = |col: Column, group: ColumnGroup| {
@@ -158,9 +182,20 @@ impl RunTable {
             });
             columns.push(col);
         };
-        let text = |name: &str, f: &dyn Fn(&Run) -> Option<String>| {
+        // Text columns borrow from the runs (a string copied once, into the column).
+        let text = |name: &str, f: &dyn Fn(&Run) -> Option<&str>| {
             Column::new(name.into(), runs.iter().map(f).collect::<Vec<_>>())
         };
+        let owned = |name: &str, f: &dyn Fn(&Run) -> String| {
+            Column::new(name.into(), runs.iter().map(f).collect::<Vec<_>>())
+        };
+        // Dataset labels by version id, looked up once each.
+        let mut labels: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+        for r in runs {
+            labels
+                .entry(r.dataset_version_id)
+                .or_insert_with(|| dataset(r.dataset_version_id));
+        }
         for name in RUN_COLUMNS {
             let col = match name {
                 "run" => Column::new(name.into(), runs.iter().map(|r| r.id).collect::<Vec<_>>()),
@@ -168,16 +203,23 @@ impl RunTable {
                     name.into(),
                     runs.iter().map(|r| r.duration_s).collect::<Vec<_>>(),
                 ),
-                "status" => text(name, &|r| Some(r.status.to_string())),
-                "dataset" => text(name, &|r| Some(dataset(r.dataset_version_id))),
-                "model" => text(name, &|r| Some(r.model.clone())),
-                "target" => text(name, &|r| Some(r.target.clone())),
-                "device" => text(name, &|r| Some(r.device.clone())),
-                "sweep" => text(name, &|r| r.sweep_id.clone()),
-                "tags" => text(name, &|r| Some(r.tags.join(","))),
-                "note" => text(name, &|r| Some(r.note.clone())),
-                _ => text(name, &|r| {
-                    Some(r.started_at.replace('T', " ").chars().take(19).collect())
+                "status" => text(name, &|r| Some(r.status.as_str())),
+                "dataset" => Column::new(
+                    name.into(),
+                    runs.iter()
+                        .map(|r| labels.get(&r.dataset_version_id).map(String::as_str))
+                        .collect::<Vec<_>>(),
+                ),
+                "model" => text(name, &|r| Some(r.model.as_str())),
+                "target" => text(name, &|r| Some(r.target.as_str())),
+                "device" => text(name, &|r| Some(r.device.as_str())),
+                "sweep" => text(name, &|r| r.sweep_id.as_deref()),
+                "tags" => owned(name, &|r| r.tags.join(",")),
+                "note" => text(name, &|r| Some(r.note.as_str())),
+                // `2026-12-07T10:00:00.000Z` as `2026-12-07 10:00:00`.
+                _ => owned(name, &|r| {
+                    let t = &r.started_at;
+                    t.get(..19).unwrap_or(t).replacen('T', " ", 1)
                 }),
             };
             let group = if name == "duration_s" {
@@ -188,8 +230,7 @@ impl RunTable {
             push(col, group);
         }
         let taken: BTreeSet<String> = RUN_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
-        for name in &metric_names {
-            let values: Vec<Option<f64>> = runs.iter().map(|r| r.metrics[name].as_f64()).collect();
+        for (name, values) in metric_names.iter().zip(metric_values) {
             let col_name = if taken.contains(name) {
                 format!("metric_{name}")
             } else {
@@ -202,22 +243,32 @@ impl RunTable {
             };
             push(Column::new(col_name.into(), values), group);
         }
-        for name in &param_names {
+        for (name, values) in param_names.iter().zip(param_values) {
+            if name == "model" {
+                continue;
+            }
             let col_name = if taken.contains(name) || metric_names.contains(name) {
                 format!("param_{name}")
             } else {
                 name.clone()
             };
-            let values: Vec<&serde_json::Value> = runs.iter().map(|r| &r.params[name]).collect();
-            let col = if values.iter().all(|v| v.is_number() || v.is_null()) {
+            let is_number =
+                |v: Option<&serde_json::Value>| v.is_none_or(|v| v.is_number() || v.is_null());
+            let col = if values.iter().all(|v| is_number(*v)) {
                 Column::new(
                     col_name.into(),
-                    values.iter().map(|v| v.as_f64()).collect::<Vec<_>>(),
+                    values
+                        .iter()
+                        .map(|v| v.and_then(serde_json::Value::as_f64))
+                        .collect::<Vec<_>>(),
                 )
             } else {
                 Column::new(
                     col_name.into(),
-                    values.iter().map(|v| param_text(v)).collect::<Vec<_>>(),
+                    values
+                        .iter()
+                        .map(|v| v.and_then(param_text))
+                        .collect::<Vec<_>>(),
                 )
             };
             push(col, ColumnGroup::Param);
