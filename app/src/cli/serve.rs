@@ -96,7 +96,7 @@ pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write)
     } else {
         writeln!(
             out,
-            "serving {model}@{alias} on http://{} (Ctrl+C stops)",
+            "serving {model}@{alias} on http://{} (Ctrl+C or SIGTERM stops it, after the request log is written)",
             running.addr
         )?;
         writeln!(

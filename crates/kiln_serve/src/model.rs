@@ -385,9 +385,11 @@ pub struct RequestLog {
     /// Rows in the spool, not yet in the database.
     spooled: Arc<AtomicU64>,
     /// Rows lost: neither queued nor spooled.
-    pub dropped: AtomicU64,
+    dropped: Arc<AtomicU64>,
     /// Rows handed to the log since the server started.
     sent: AtomicU64,
+    /// Rows written to the database.
+    written: Arc<AtomicU64>,
 }
 
 impl RequestLog {
@@ -403,7 +405,14 @@ impl RequestLog {
             next: 0,
         }));
         let spooled = Arc::new(AtomicU64::new(left));
-        let (writer_spool, writer_spooled) = (spool.clone(), spooled.clone());
+        let written = Arc::new(AtomicU64::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (writer_spool, writer_spooled, writer_written, writer_dropped) = (
+            spool.clone(),
+            spooled.clone(),
+            written.clone(),
+            dropped.clone(),
+        );
         std::thread::Builder::new()
             .name("kiln-serve-log".into())
             .spawn(move || {
@@ -412,6 +421,8 @@ impl RequestLog {
                     dir,
                     spool: writer_spool,
                     spooled: writer_spooled,
+                    written: writer_written,
+                    dropped: writer_dropped,
                 };
                 let mut buffer: Vec<ServedRequestRecord> = Vec::new();
                 loop {
@@ -453,8 +464,10 @@ impl RequestLog {
             tx,
             spool,
             spooled,
-            dropped: AtomicU64::new(0),
-            sent: AtomicU64::new(0),
+            dropped,
+            // Rows a server that is gone left in the spool count as handed to this one.
+            sent: AtomicU64::new(left),
+            written,
         })
     }
 
@@ -489,9 +502,11 @@ impl RequestLog {
         }
     }
 
-    /// Answered request rows not in the database yet (waiting in the spool) or lost.
+    /// Answered request rows not in the database yet (queued, being written, or waiting in the spool),
+    /// lost ones aside.
     pub fn unlogged(&self) -> u64 {
-        self.spooled.load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed)
+        let done = self.written.load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed);
+        self.sent.load(Ordering::Relaxed).saturating_sub(done)
     }
 
     /// Rows (answered requests and failures) handed to the log since the server started.
@@ -519,6 +534,8 @@ struct Writer<'a> {
     dir: std::path::PathBuf,
     spool: Arc<Mutex<Spool>>,
     spooled: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Writer<'_> {
@@ -529,13 +546,32 @@ impl Writer<'_> {
         }
         if let Err(e) = self.ws.log_served(rows) {
             tracing::warn!("request log: {e}; {} row(s) kept in the spool", rows.len());
-            if let Ok(mut s) = self.spool.lock()
-                && s.append(rows).is_ok()
-            {
-                self.spooled.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            self.spool_refused(rows);
+            rows.clear();
+            return;
+        }
+        self.written.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        rows.clear();
+    }
+
+    /// Rows the database refused, into the spool for the next try (lost, and counted, if the spool
+    /// cannot be written either).
+    fn spool_refused(&self, rows: &[ServedRequestRecord]) {
+        let n = rows.len() as u64;
+        let spooled = self
+            .spool
+            .lock()
+            .map_err(|_| std::io::Error::other("the spool's lock is poisoned"))
+            .and_then(|mut s| s.append(rows));
+        match spooled {
+            Ok(()) => {
+                self.spooled.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::error!("request log: {n} row(s) lost: the spool cannot be written ({e})");
+                self.dropped.fetch_add(n, Ordering::Relaxed);
             }
         }
-        rows.clear();
     }
 
     /// Write spooled files to the database: one (the oldest), or all of them with `all`. A file is
@@ -567,6 +603,7 @@ impl Writer<'_> {
             }
             let _ = std::fs::remove_file(&path);
             let n = rows.len() as u64;
+            self.written.fetch_add(n, Ordering::Relaxed);
             let _ = self
                 .spooled
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
