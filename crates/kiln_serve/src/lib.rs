@@ -46,7 +46,7 @@ pub struct ServeConfig {
     /// Answered-request batches queued in memory for the log writer; past it they wait in the spool file
     /// until the writer catches up.
     pub log_queue: usize,
-    /// How often the alias is re-read, in milliseconds.
+    /// How often the workspace is checked for changes (the alias is re-read after one), in milliseconds.
     pub watch_ms: u64,
     /// A second alias of the model (e.g. `challenger`) that gets a share of the traffic.
     pub challenger: Option<String>,
@@ -335,13 +335,50 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
     })
 }
 
-/// Re-read the alias every `watch_ms` and swap the model when it moved.
+/// Follow the alias: the registry is re-read when another connection changed the workspace (checked
+/// every `watch_ms` by a `kiln-watch` thread — on PostgreSQL from the change notifications it has
+/// received, without a query) and every 10 s in any case; the model is swapped when the alias moved.
+/// One connection, kept open, does the reading.
 async fn watch_alias(state: Arc<AppState>) {
     let every = std::time::Duration::from_millis(state.config.watch_ms.max(10));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let waker = wake.clone();
+    // Opened off the async threads (a PostgreSQL client runs its own runtime).
+    let root = state.config.workspace.clone();
+    let started = tokio::task::spawn_blocking(move || {
+        kiln_core::watch::Watch::start(&root, every, Arc::new(move || waker.notify_one()))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    let watch = started
+        .map_err(|e| {
+            tracing::warn!(
+                "not watching the workspace for changes ({e}): re-reading the alias every {every:?}"
+            );
+        })
+        .ok();
+    let fallback = if watch.is_some() {
+        std::time::Duration::from_secs(10)
+    } else {
+        every
+    };
+    let reader: Arc<std::sync::Mutex<Option<kiln_core::Workspace>>> = Arc::default();
     loop {
-        tokio::time::sleep(every).await;
-        // One read of the registry per tick: the alias, the version before it (for the standby) and
-        // the challenger's alias.
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(fallback) => {}
+        }
+        if let Some(w) = &watch {
+            // Only what the registry is part of; the serving log changes with every request.
+            let changes = w.changes();
+            if !changes.is_empty() && !changes.contains(&kiln_core::watch::Change::Lists) {
+                continue;
+            }
+        }
+        // One read of the registry: the alias, the version before it (for the standby) and the
+        // challenger's alias.
         let (root, model, alias) = (
             state.config.workspace.clone(),
             state.config.model.clone(),
@@ -349,8 +386,14 @@ async fn watch_alias(state: Arc<AppState>) {
         );
         let (want_previous, challenger) =
             (state.standby.is_some(), state.config.challenger.clone());
+        let reader = reader.clone();
         let found = tokio::task::spawn_blocking(move || {
-            let ws = kiln_core::Workspace::open(&root).ok()?;
+            let mut slot = reader.lock().ok()?;
+            if slot.is_none() {
+                *slot = kiln_core::Workspace::open(&root).ok();
+            }
+            // A session the server ends is connected again by the store itself.
+            let ws = slot.as_ref()?;
             let previous = if want_previous {
                 ws.previous_model(&model, &alias).ok().flatten()
             } else {
