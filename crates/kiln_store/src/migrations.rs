@@ -232,7 +232,8 @@ pub const MIGRATIONS: &[&str] = &[
 pub const PG_ONLY: &[(i64, &str)] = &[(
     // A metric point must belong to a run. The foreign key checks that row by row (a lookup per point:
     // two thirds of the time of a metric `COPY` on PostgreSQL); these triggers check each statement's
-    // rows at once. SQLite's in-process check per row costs next to nothing: it keeps its key.
+    // rows at once. No Kiln role may update points; a run's id changed or a run removed is refused while
+    // it has points. SQLite's in-process check per row costs next to nothing: it keeps its key.
     12,
     "ALTER TABLE run_metrics DROP CONSTRAINT IF EXISTS run_metrics_run_id_fkey;
          CREATE OR REPLACE FUNCTION kiln_metrics_have_runs() RETURNS trigger LANGUAGE plpgsql
@@ -249,10 +250,6 @@ pub const PG_ONLY: &[(i64, &str)] = &[(
          END $f$;
          DROP TRIGGER IF EXISTS kiln_metrics_have_runs ON run_metrics;
          CREATE TRIGGER kiln_metrics_have_runs AFTER INSERT ON run_metrics
-             REFERENCING NEW TABLE AS kiln_new_points
-             FOR EACH STATEMENT EXECUTE FUNCTION kiln_metrics_have_runs();
-         DROP TRIGGER IF EXISTS kiln_metrics_have_runs_update ON run_metrics;
-         CREATE TRIGGER kiln_metrics_have_runs_update AFTER UPDATE ON run_metrics
              REFERENCING NEW TABLE AS kiln_new_points
              FOR EACH STATEMENT EXECUTE FUNCTION kiln_metrics_have_runs();
          CREATE OR REPLACE FUNCTION kiln_runs_keep_points() RETURNS trigger LANGUAGE plpgsql
