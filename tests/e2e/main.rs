@@ -13,6 +13,7 @@ mod heldout;
 mod real_data;
 mod release;
 mod serve;
+mod sources;
 mod streaming;
 mod support;
 mod team;

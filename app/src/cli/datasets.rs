@@ -30,8 +30,15 @@ pub enum DatasetsSubcommand {
     Versions { name: String },
     /// What changed between two versions: rows added, removed, changed; label changes by class.
     Diff { a: String, b: String },
-    /// Read the dataset's source file again; a new version only if its content changed.
-    Pull { name: String },
+    /// Read the dataset's source again (its file, or its database query: all of it, or only the rows past
+    /// its cursor with --incremental-by); a new version only if its content changed.
+    Pull {
+        name: String,
+        /// Accept a database source whose columns changed since the last pull (the change is written
+        /// in the version's message); without it such a pull is refused.
+        #[arg(long)]
+        allow_schema_change: bool,
+    },
     /// Write a version to a file: .csv .tsv .parquet .arrow/.ipc/.feather .json .ndjson.
     Export {
         reference: String,
@@ -93,8 +100,12 @@ pub fn run(
 ) -> Result<()> {
     match cmd {
         DatasetsSubcommand::Diff { a, b } => diff(ws, a, b, json, out),
-        DatasetsSubcommand::Pull { name } => {
-            let outcome = ws.pull(name, &Cancel::new(), &Progress::new())?;
+        DatasetsSubcommand::Pull {
+            name,
+            allow_schema_change,
+        } => {
+            let outcome =
+                ws.pull_allowing(name, *allow_schema_change, &Cancel::new(), &Progress::new())?;
             report_outcome(&outcome, json, out, "pull")
         }
         DatasetsSubcommand::Export {

@@ -38,6 +38,17 @@ pub struct ImportArgs {
     /// PATH is a folder of PNG/JPEG images; sub-folder names become labels (like `ImageFolder`).
     #[arg(long)]
     pub images: bool,
+    /// With a database URL as PATH (`postgres://user@host:port/db`): the query whose result is the
+    /// dataset. The password comes from `PGPASSWORD` or `~/.pgpass` and is never recorded.
+    #[arg(long, value_name = "SQL")]
+    pub query: Option<String>,
+    /// With --query: a column that grows with new and changed rows (an id, an `updated_at`); `datasets
+    /// pull` then reads only the rows past its largest value so far and adds them.
+    #[arg(long, value_name = "COLUMN", requires = "query")]
+    pub incremental_by: Option<String>,
+    /// With --incremental-by: rows read again replace the rows with their key.
+    #[arg(long, value_name = "COLUMN", requires = "incremental_by")]
+    pub primary_key: Option<String>,
     /// Memory the import may use, in MiB: a CSV/TSV/Parquet/IPC file whose data would take more streams into the
     /// version in batches (default: a quarter of RAM, or `KILN_MEMORY_BUDGET_MB`).
     #[arg(long, value_name = "MB")]
@@ -80,6 +91,25 @@ impl ImportArgs {
 }
 
 pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Write) -> Result<()> {
+    let text = args.path.to_string_lossy().to_string();
+    if kiln_core::sources::QuerySource::is_database_url(&text) {
+        let (Some(name), Some(query)) = (&args.name, &args.query) else {
+            bail!("a database source needs --query \"SELECT …\" and --name NAME");
+        };
+        let source = kiln_core::sources::QuerySource {
+            url: text.clone(),
+            query: query.clone(),
+            incremental_by: args.incremental_by.clone(),
+            primary_key: args.primary_key.clone(),
+        };
+        let outcome = ws.import_query(&source, name, &Cancel::new(), &Progress::new())?;
+        return super::report::report_outcome(&outcome, json, out, "import");
+    }
+    if args.query.is_some() {
+        bail!(
+            "--query reads from a database: give its URL (postgres://user@host/db) instead of a file"
+        );
+    }
     let name = args.dataset_name()?;
     if let Some(mb) = args.memory_budget_mb {
         ws.set_memory_budget(mb.saturating_mul(1 << 20));

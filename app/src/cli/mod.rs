@@ -49,7 +49,8 @@ impl Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
-    /// Import a CSV, TSV, Parquet, Arrow IPC/Feather, JSON or NDJSON file as a new dataset version.
+    /// Import a CSV, TSV, Parquet, Arrow IPC/Feather, JSON or NDJSON file, or a PostgreSQL query's result
+    /// (`kiln import postgres://user@host/db --query "SELECT …" --name NAME`), as a new dataset version.
     Import(import::ImportArgs),
     /// List, inspect, diff, export and derive dataset versions.
     #[command(subcommand)]

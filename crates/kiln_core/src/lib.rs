@@ -17,6 +17,7 @@ mod predict;
 pub mod release;
 pub mod runs;
 pub mod serving;
+pub mod sources;
 mod streamed;
 pub mod sweeps;
 pub mod sync;

@@ -214,6 +214,18 @@ impl Workspace {
         cancel: &Cancel,
         progress: &Progress,
     ) -> Result<ImportOutcome> {
+        self.pull_allowing(dataset, false, cancel, progress)
+    }
+
+    /// [`Workspace::pull`]; a database source whose columns changed since the last pull is refused
+    /// unless `allow_schema_change` (the change is then written in the version's message).
+    pub fn pull_allowing(
+        &mut self,
+        dataset: &str,
+        allow_schema_change: bool,
+        cancel: &Cancel,
+        progress: &Progress,
+    ) -> Result<ImportOutcome> {
         let versions = self.store.list_versions(dataset)?;
         let Some(src) = versions
             .iter()
@@ -224,6 +236,10 @@ impl Workspace {
                 "dataset `{dataset}` has no source file to pull from"
             )));
         };
+        if let Some(query) = crate::sources::query_source_of(src) {
+            let src = src.clone();
+            return self.pull_query(&src, &query, allow_schema_change, cancel, progress);
+        }
         let path = std::path::PathBuf::from(src.source_path.clone().unwrap_or_default());
         if src.import_options["images"].as_bool() == Some(true) {
             return self.import_images_as(&path, dataset, "pull", cancel, progress);

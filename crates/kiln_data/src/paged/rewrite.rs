@@ -21,6 +21,88 @@ pub fn filter_to_parquet(
     sink_query(lf, out, cancel, |_| {})
 }
 
+/// The rows of the object at `prev` (row ids included) with the rows of the Parquet file `new` (no row
+/// ids) added, streamed into `out` with Kiln's one writer. With a `key`, a previous row whose key is among
+/// the new rows' is replaced by the new row, which keeps its row id (a row changed upstream is the same
+/// row, relabelled nowhere), and of new rows sharing a key the last wins; every other new row gets an id
+/// after the largest. Kept rows come first in their order, then the new rows in theirs. `new` must have
+/// `prev`'s columns and types.
+pub fn append_rows(
+    prev: &Path,
+    new: &Path,
+    key: Option<&str>,
+    out: &Path,
+    cancel: &Cancel,
+) -> Result<crate::Streamed, DataError> {
+    const FRESH: &str = "__kiln_fresh";
+    let old = scan_with_ids(prev)?;
+    let text = new
+        .to_str()
+        .ok_or_else(|| DataError::malformed(new, "the path is not valid UTF-8"))?;
+    let mut added = LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())?;
+    let columns: Vec<Expr> = old
+        .clone()
+        .collect_schema()?
+        .iter_names()
+        .map(|n| col(n.clone()))
+        .collect();
+    let next = old
+        .clone()
+        .select([col(ROW_ID).max()])
+        .collect()?
+        .column(ROW_ID)?
+        .u64()?
+        .get(0)
+        .map_or(0, |m| m + 1);
+    // Joins keep the left side's order: the written bytes, and so the content hash, depend on it.
+    let ordered = |how: JoinType| JoinArgs {
+        maintain_order: MaintainOrderJoin::Left,
+        ..JoinArgs::new(how)
+    };
+    let fresh = || (lit(next) + col(FRESH).cast(DataType::UInt64)).alias(ROW_ID);
+    let lf = match key {
+        None => {
+            let added = added.with_row_index(FRESH, None).with_column(fresh());
+            concat([old, added.select(columns.clone())], UnionArgs::default())?
+        }
+        Some(key) => {
+            if !old.clone().collect_schema()?.contains(key) {
+                return Err(DataError::UnknownColumn(key.to_owned()));
+            }
+            added = added.unique_stable(
+                Some(Selector::ByName {
+                    names: Arc::new([key.into()]),
+                    strict: true,
+                }),
+                UniqueKeepStrategy::Last,
+            );
+            let ids = old
+                .clone()
+                .select([col(key), col(ROW_ID).alias("__kiln_old_id")]);
+            let added = added
+                .with_row_index(FRESH, None)
+                .join(ids, [col(key)], [col(key)], ordered(JoinType::Left))
+                .with_column(
+                    when(col("__kiln_old_id").is_null())
+                        .then(fresh())
+                        .otherwise(col("__kiln_old_id"))
+                        .alias(ROW_ID),
+                );
+            let kept = old.join(
+                added.clone().select([col(key)]),
+                [col(key)],
+                [col(key)],
+                ordered(JoinType::Anti),
+            );
+            concat(
+                [kept.select(columns.clone()), added.select(columns.clone())],
+                UnionArgs::default(),
+            )?
+        }
+    };
+    sink_query(lf, out, cancel, |_| {})
+}
+
 /// Run a filtering query through the streaming engine into Kiln's writer at `out`; its errors (an
 /// unknown column, a bad condition) are filter errors, and `out` is removed on any failure.
 pub(super) fn sink_query(

@@ -1,0 +1,324 @@
+//! Datasets read from outside the workspace and pulled again as they change: a query on a PostgreSQL
+//! database, read with a binary `COPY` straight into the version's Parquet object a row group at a time.
+//!
+//! A pull runs the recorded query again. Without a cursor it reads everything (a full refresh: an
+//! unchanged result is the same content, so no version). With `incremental_by` it reads only rows whose
+//! cursor column is past the largest value read so far and adds them to the last version; with a
+//! `primary_key` too, a row that comes back replaces the row with its key (and keeps its row id). The
+//! source is recorded without its password, and every pull's query, cursor and row count go into the
+//! version's details — the lineage the Versions tab shows. A pull that fails (unreachable, refused, a
+//! query error, a result cut short, columns that changed) leaves the workspace as it was.
+
+mod postgres;
+
+use kiln_data::polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{CoreError, DatasetVersion, ImportOutcome, Result, VersionMeta, Workspace};
+
+/// A dataset read from a database query, as recorded with its versions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuerySource {
+    /// `postgres://user@host:port/db` (a password in it is used, never recorded).
+    pub url: String,
+    pub query: String,
+    /// A column that grows with new and changed rows (an id, an `updated_at`): pulls read past its largest
+    /// value so far instead of everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental_by: Option<String>,
+    /// With `incremental_by`: rows read again replace the rows with their key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_key: Option<String>,
+}
+
+impl QuerySource {
+    /// Whether `source` names a database Kiln reads queries from.
+    pub fn is_database_url(source: &str) -> bool {
+        source.starts_with("postgres://") || source.starts_with("postgresql://")
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.query.trim().is_empty() {
+            return Err(CoreError::Invalid(
+                "a database source needs a query (--query \"SELECT …\")".into(),
+            ));
+        }
+        if self.primary_key.is_some() && self.incremental_by.is_none() {
+            return Err(CoreError::Invalid(
+                "--primary-key needs --incremental-by: a full pull reads every row anyway".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn connect(&self) -> Result<::postgres::Client> {
+        let url = kiln_store::team::TeamUrl::parse(&self.url, None)?;
+        // Later pulls in this process find it (the recorded URL has none).
+        kiln_store::team::remember_password(&url);
+        url.connect().map_err(|e| {
+            CoreError::Invalid(format!(
+                "cannot read from {}: {e}",
+                kiln_store::team::redact(&self.url)
+            ))
+        })
+    }
+
+    /// The source as recorded: the URL without its password.
+    fn recorded(&self) -> Result<Self> {
+        let url = kiln_store::team::TeamUrl::parse(&self.url, None)?;
+        Ok(Self {
+            url: url.url_without_password(),
+            ..self.clone()
+        })
+    }
+}
+
+/// The recorded query source of a version, if it came from one.
+pub fn query_source_of(v: &DatasetVersion) -> Option<QuerySource> {
+    serde_json::from_value(v.import_options.get("query_source")?.clone()).ok()
+}
+
+/// Schema differences between two versions' column lists (`[{name, dtype}]`), in words.
+fn schema_changes(before: &serde_json::Value, after: &[kiln_data::ColumnInfo]) -> Vec<String> {
+    let old: Vec<(String, String)> = before
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            Some((
+                c["name"].as_str()?.to_owned(),
+                c["dtype"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (name, dtype) in &old {
+        match after.iter().find(|c| &c.name == name) {
+            None => out.push(format!("`{name}` is gone")),
+            Some(c) if &c.dtype != dtype => {
+                out.push(format!("`{name}` was {dtype} and is now {}", c.dtype));
+            }
+            Some(_) => {}
+        }
+    }
+    for c in after {
+        if !old.iter().any(|(n, _)| n == &c.name) {
+            out.push(format!("`{}` is new ({})", c.name, c.dtype));
+        }
+    }
+    out
+}
+
+/// A value as a PostgreSQL literal of type `pg` (for the cursor in a `COPY`, which takes no parameters).
+fn literal(value: &serde_json::Value, pg: &::postgres::types::Type) -> Result<String> {
+    match value {
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::String(s) => Ok(format!("'{}'::{}", s.replace('\'', "''"), pg.name())),
+        other => Err(CoreError::Invalid(format!(
+            "the recorded cursor {other} cannot be compared"
+        ))),
+    }
+}
+
+/// The largest value of `column` in the Parquet file at `path`, as JSON (numbers as numbers, dates and
+/// times as PostgreSQL reads them); `None` when every value is null.
+fn cursor_of(path: &std::path::Path, column: &str) -> Result<Option<serde_json::Value>> {
+    let text = path.to_string_lossy().to_string();
+    let max = LazyFrame::scan_parquet(PlRefPath::from(text.as_str()), ScanArgsParquet::default())?
+        .select([col(column).max()])
+        .collect()?;
+    let value = max.column(column)?.get(0)?;
+    Ok(match &value {
+        AnyValue::Null => None,
+        v if v.dtype().is_integer() => v.extract::<i64>().map(|i| json!(i)),
+        v if v.dtype().is_float() => v
+            .extract::<f64>()
+            .and_then(serde_json::Number::from_f64)
+            .map(serde_json::Value::Number),
+        AnyValue::Datetime(_, _, Some(_)) | AnyValue::DatetimeOwned(_, _, Some(_)) => {
+            let text = value.str_value().to_string();
+            Some(json!(if text.contains("UTC") {
+                text
+            } else {
+                format!("{text} UTC")
+            }))
+        }
+        v => Some(json!(v.str_value().to_string())),
+    })
+}
+
+impl Workspace {
+    /// Import the result of `source.query` as a new version of dataset `name`, recording the source so
+    /// `pull` can read it again.
+    pub fn import_query(
+        &mut self,
+        source: &QuerySource,
+        name: &str,
+        cancel: &kiln_data::Cancel,
+        progress: &kiln_data::Progress,
+    ) -> Result<ImportOutcome> {
+        kiln_store::validate_name(name)?;
+        source.check()?;
+        let previous = self.store.get_version(name, None).ok();
+        self.read_query(source, name, previous.as_ref(), None, (cancel, progress))
+    }
+
+    /// Pull a dataset whose last import or pull came from a query: see the module's documentation.
+    pub(crate) fn pull_query(
+        &mut self,
+        base: &DatasetVersion,
+        source: &QuerySource,
+        allow_schema_change: bool,
+        cancel: &kiln_data::Cancel,
+        progress: &kiln_data::Progress,
+    ) -> Result<ImportOutcome> {
+        self.read_query(
+            source,
+            &base.dataset,
+            Some(base),
+            Some(allow_schema_change),
+            (cancel, progress),
+        )
+    }
+
+    /// Read `source` for dataset `name`. `pull` is `None` for an import (a new source: no schema check)
+    /// and whether a schema change is allowed for a pull from `base`.
+    fn read_query(
+        &mut self,
+        source: &QuerySource,
+        name: &str,
+        base: Option<&DatasetVersion>,
+        pull: Option<bool>,
+        (cancel, progress): (&kiln_data::Cancel, &kiln_data::Progress),
+    ) -> Result<ImportOutcome> {
+        progress.set(0.0, "connecting");
+        let mut client = source.connect()?;
+        let columns = postgres::describe(&mut client, &source.query)?;
+        for c in [&source.incremental_by, &source.primary_key]
+            .into_iter()
+            .flatten()
+        {
+            if !columns.iter().any(|(n, _)| n == c) {
+                return Err(CoreError::Invalid(format!(
+                    "the query has no column `{c}` (its columns: {})",
+                    columns
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        // The result's columns as a version would list them, checked against the last pull's.
+        let empty = postgres::empty_frame(&columns)?;
+        let shape = kiln_data::schema_of(&kiln_data::without_row_ids(&empty));
+        let changes = match (base, pull) {
+            (Some(b), Some(_)) => schema_changes(&b.schema, &shape),
+            _ => Vec::new(),
+        };
+        if !changes.is_empty() && pull == Some(false) {
+            return Err(CoreError::Invalid(format!(
+                "the source's columns changed since {}@{}: {}; nothing was pulled (pull with \
+                 --allow-schema-change to accept it)",
+                name,
+                base.map_or(0, |b| b.version),
+                changes.join(", ")
+            )));
+        }
+        // Incremental: past the recorded cursor, onto the last version (unless its columns changed:
+        // then everything is read again).
+        let cursor = base
+            .and_then(|b| b.details.get("pull")?.get("cursor").cloned())
+            .filter(|v| !v.is_null());
+        let incremental = match (&source.incremental_by, base, &cursor, pull) {
+            (Some(c), Some(b), Some(v), Some(_)) if changes.is_empty() => {
+                Some((c.clone(), b.clone(), v.clone()))
+            }
+            _ => None,
+        };
+        let query = match &incremental {
+            Some((c, _, v)) => {
+                let pg = &columns
+                    .iter()
+                    .find(|(n, _)| n == c)
+                    .map_or(::postgres::types::Type::TEXT, |(_, t)| t.clone());
+                format!(
+                    "SELECT * FROM ({}) AS kiln_source WHERE \"{}\" > {}",
+                    source.query,
+                    c.replace('"', "\"\""),
+                    literal(v, pg)?
+                )
+            }
+            None => source.query.clone(),
+        };
+        progress.set(0.1, "reading");
+        let tmp = self.objects.temp("parquet");
+        let mut sink: Option<kiln_data::ParquetSink> = None;
+        let keep_ids = incremental.is_none();
+        let rows = postgres::copy_out(&mut client, &query, &columns, cancel, |df| {
+            let df = if keep_ids {
+                df
+            } else {
+                kiln_data::without_row_ids(&df)
+            };
+            let s = match &mut sink {
+                Some(s) => s,
+                None => sink.insert(kiln_data::ParquetSink::create(tmp.path(), df.schema())?),
+            };
+            s.push(&df)?;
+            Ok(())
+        })?;
+        let sink = sink.ok_or_else(|| CoreError::Invalid("the query gave no result".into()))?;
+        let written = sink.finish()?;
+        cancel.check()?;
+        let recorded = source.recorded()?;
+        let new_cursor = match &source.incremental_by {
+            Some(c) if rows > 0 => cursor_of(tmp.path(), c)?,
+            _ => cursor.clone(),
+        };
+        let message =
+            (!changes.is_empty()).then(|| format!("schema changed: {}", changes.join(", ")));
+        let meta = VersionMeta {
+            dataset: name,
+            source_path: Some(&recorded.url),
+            import_options: json!({ "query_source": recorded }),
+            operation: if pull.is_some() { "pull" } else { "import" },
+            parent_id: base.map(|b| b.id),
+            message: message.as_deref(),
+            details: json!({ "pull": {
+                "query": query,
+                "rows_read": rows,
+                "incremental": incremental.is_some(),
+                "cursor": new_cursor,
+            }}),
+            clear_drafts: None,
+            author: None,
+        };
+        progress.set(0.8, "recording");
+        match incremental {
+            None => self.record_object(tmp, (written, rows, shape), &meta, cancel, progress),
+            Some(_) if rows == 0 => {
+                progress.set(1.0, "unchanged");
+                Ok(ImportOutcome {
+                    created: false,
+                    version: base
+                        .cloned()
+                        .ok_or_else(|| CoreError::Invalid("no base".into()))?,
+                })
+            }
+            Some((_, b, _)) => {
+                let prev = self.objects.local(&b.object_path)?;
+                let out = self.objects.temp("parquet");
+                let s = kiln_data::append_rows(
+                    &prev,
+                    tmp.path(),
+                    source.primary_key.as_deref(),
+                    out.path(),
+                    cancel,
+                )?;
+                self.record_streamed(out, s, &meta, (cancel, progress))
+            }
+        }
+    }
+}
