@@ -32,7 +32,7 @@ pub struct Large {
 }
 
 /// Run `f`, sampling anonymous memory meanwhile; its result, seconds, and the memory figures.
-fn measured<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64, Value)> {
+pub(crate) fn measured<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64, Value)> {
     let before = status_field("RssAnon:").unwrap_or(0);
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {

@@ -143,6 +143,15 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// A PostgreSQL table of ROWS rows and 10 columns (integers, floats, text, a date, a timestamp, a
+    /// flag), created in the database of the URL when it is not there yet, read into a version with
+    /// `kiln import postgres://… --query` (time and memory), then 10,000 more rows pulled incrementally.
+    PgImport {
+        #[arg(long)]
+        postgres: String,
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: usize,
+    },
     /// The runs table of a team workspace: RUNS synthetic runs written to a new team workspace on the
     /// PostgreSQL database URL (an empty database the URL's role may take over, objects in a scratch
     /// folder), then the first paint of the Runs room read from the server.
@@ -303,6 +312,7 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             write,
         } => serve::bench_drift(*rows, *cols, *repeat, write.as_deref())?,
         BenchCommand::TeamRuns { postgres, runs } => bench_team_runs(postgres, *runs)?,
+        BenchCommand::PgImport { postgres, rows } => bench_pg_import(postgres, *rows)?,
         BenchCommand::Compare {
             runs,
             overlay_runs,
@@ -1231,6 +1241,70 @@ impl Headless {
         self.step(vec![press(false)]);
         times
     }
+}
+
+fn bench_pg_import(url: &str, rows: usize) -> Result<serde_json::Value> {
+    use kiln_core::sources::QuerySource;
+    let mut db = postgres::Client::connect(url, postgres::NoTls)?;
+    let exists: bool = db
+        .query_one("SELECT to_regclass('bench_rows') IS NOT NULL", &[])?
+        .get(0);
+    let have: i64 = if exists {
+        db.query_one(
+            "SELECT count(*) FROM bench_rows WHERE id <= $1",
+            &[&(rows as i64)],
+        )?
+        .get(0)
+    } else {
+        -1
+    };
+    let t = Instant::now();
+    if usize::try_from(have).ok() != Some(rows) {
+        db.batch_execute(&format!(
+            "DROP TABLE IF EXISTS bench_rows;
+             CREATE TABLE bench_rows AS SELECT g::bigint AS id, (g % 1000)::int AS a, (g * 7)::bigint AS b,
+                 g * 0.5::float8 AS x, sqrt(g)::float8 AS y, (g % 97)::real AS z, 'name-' || (g % 1000) AS name,
+                 date '2020-01-01' + (g % 2000) AS day,
+                 timestamp '2020-01-01' + g * interval '1 second' AS at, g % 3 = 0 AS flag
+             FROM generate_series(1, {rows}) g;
+             ALTER TABLE bench_rows ADD PRIMARY KEY (id);"
+        ))?;
+        db.batch_execute("VACUUM ANALYZE bench_rows")?;
+    }
+    db.batch_execute(&format!("DELETE FROM bench_rows WHERE id > {rows}"))?;
+    let generate_s = t.elapsed().as_secs_f64();
+    let base = tempfile_dir("kiln-bench-pg-import")?;
+    let mut ws = Workspace::open(&base.join("ws"))?;
+    let source = QuerySource {
+        url: url.to_owned(),
+        query: "SELECT * FROM bench_rows".into(),
+        incremental_by: Some("id".into()),
+        primary_key: None,
+    };
+    let (imported, import_s, import_memory) = large::measured(|| {
+        Ok(ws.import_query(&source, "bench", &Cancel::new(), &Progress::new())?)
+    })?;
+    db.batch_execute(&format!(
+        "INSERT INTO bench_rows SELECT g, 1, 2, 0.5, 0.25, 3, 'new', date '2026-01-01',
+             timestamp '2026-01-01', true FROM generate_series({}, {}) g",
+        rows + 1,
+        rows + 10_000
+    ))?;
+    let (pulled, pull_s, _) =
+        large::measured(|| Ok(ws.pull("bench", &Cancel::new(), &Progress::new())?))?;
+    db.batch_execute(&format!("DELETE FROM bench_rows WHERE id > {rows}"))?;
+    let _ = std::fs::remove_dir_all(&base);
+    Ok(json!({
+        "rows": rows,
+        "table_s": generate_s,
+        "import_s": import_s,
+        "rows_per_s": rows as f64 / import_s,
+        "version_bytes": imported.version.byte_size,
+        "memory": import_memory,
+        "budget_mb": ws.memory_budget() >> 20,
+        "incremental_pull_s": pull_s,
+        "pulled_rows": pulled.version.row_count,
+    }))
 }
 
 fn bench_team_runs(url: &str, runs: usize) -> Result<serde_json::Value> {
