@@ -292,3 +292,238 @@ fn a_source_that_fails_leaves_the_workspace_unchanged() {
     let list = kiln(&ws, &["datasets", "list", "--json"]).json();
     assert_eq!(list.as_array().map_or(0, Vec::len), 0, "{list}");
 }
+
+/// A file as the test's HTTP server serves it.
+#[derive(Clone, Default)]
+struct Served {
+    body: Vec<u8>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    /// Announce this many bytes and send `body` (shorter), then close.
+    announce: Option<usize>,
+}
+
+type Paths = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Served>>>;
+type Log = std::sync::Arc<std::sync::Mutex<Vec<(String, u16)>>>;
+
+/// A small HTTP/1.1 server on loopback: the files at their paths, `304` for a matching `If-None-Match`
+/// or an `If-Modified-Since` equal to the file's time, `404` for the rest; every request is counted.
+struct Files {
+    addr: std::net::SocketAddr,
+    paths: Paths,
+    /// (path, status) of every request answered.
+    seen: Log,
+}
+
+/// A request's status line and headers, then the answer's status, headers and body.
+fn answer(
+    paths: &Paths,
+    path: &str,
+    headers: &std::collections::HashMap<String, String>,
+) -> (u16, String, Vec<u8>) {
+    use std::fmt::Write as _;
+    let Some(file) = paths.lock().unwrap().get(path).cloned() else {
+        return (404, "Content-Length: 0\r\n".into(), Vec::new());
+    };
+    let fresh = match (&file.etag, headers.get("if-none-match")) {
+        (Some(e), Some(asked)) => e == asked,
+        _ => {
+            file.last_modified.is_some()
+                && file.last_modified.as_ref() == headers.get("if-modified-since")
+        }
+    };
+    let mut head = String::new();
+    if let Some(e) = &file.etag {
+        let _ = write!(head, "ETag: {e}\r\n");
+    }
+    if let Some(t) = &file.last_modified {
+        let _ = write!(head, "Last-Modified: {t}\r\n");
+    }
+    if fresh {
+        head.push_str("Content-Length: 0\r\n");
+        return (304, head, Vec::new());
+    }
+    let _ = write!(
+        head,
+        "Content-Length: {}\r\n",
+        file.announce.unwrap_or(file.body.len())
+    );
+    (200, head, file.body)
+}
+
+/// Answer the requests of one connection until it closes (or a body is sent short of its length).
+fn serve_connection(mut stream: std::net::TcpStream, paths: &Paths, seen: &Log) {
+    use std::io::{BufRead, Write};
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        let mut headers = std::collections::HashMap::new();
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            match h.trim_end().split_once(':') {
+                Some((k, v)) => headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned()),
+                None => break,
+            };
+        }
+        let (status, head, body) = answer(paths, &path, &headers);
+        seen.lock().unwrap().push((path, status));
+        let _ = write!(stream, "HTTP/1.1 {status} X\r\n{head}\r\n");
+        let _ = stream.write_all(&body);
+        if !head.contains(&format!("Content-Length: {}\r\n", body.len())) {
+            return; // closed before the announced length
+        }
+    }
+}
+
+impl Files {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (paths, seen): (Paths, Log) = Default::default();
+        let (p, s) = (paths.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (p, s) = (p.clone(), s.clone());
+                std::thread::spawn(move || serve_connection(stream, &p, &s));
+            }
+        });
+        Self { addr, paths, seen }
+    }
+
+    fn put(&self, path: &str, file: Served) {
+        self.paths.lock().unwrap().insert(path.to_owned(), file);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The statuses of the requests for `path` so far.
+    fn statuses(&self, path: &str) -> Vec<u16> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, s)| *s)
+            .collect()
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn a_file_over_http_is_fetched_again_only_when_it_changed() {
+    let server = Files::start();
+    let penguins = std::fs::read(crate::support::fixture("penguins.csv")).unwrap();
+    let time = "Mon, 07 Dec 2026 10:00:00 GMT";
+    server.put(
+        "/data/penguins.csv",
+        Served {
+            body: penguins.clone(),
+            etag: Some("\"v1\"".into()),
+            last_modified: Some(time.into()),
+            announce: None,
+        },
+    );
+    let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("ws");
+    ok(&kiln(&ws, &["import", &server.url("/data/penguins.csv")]));
+    assert_eq!(frame(&ws, "penguins@1").height(), 344);
+    let w = Workspace::open(&ws).unwrap();
+    let v1 = w.resolve("penguins@1").unwrap();
+    assert_eq!(
+        v1.source_path.as_deref(),
+        Some(server.url("/data/penguins.csv").as_str())
+    );
+    assert_eq!(v1.details["pull"]["etag"], "\"v1\"");
+
+    // Unchanged: one request, answered 304, no version.
+    let r = kiln(&ws, &["datasets", "pull", "penguins"]);
+    ok(&r);
+    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    assert_eq!(server.statuses("/data/penguins.csv"), [200, 304]);
+    assert_eq!(versions(&ws, "penguins"), 1);
+
+    // Changed upstream (the last 44 rows gone, a new ETag): fetched and a new version.
+    let text = String::from_utf8(penguins.clone()).unwrap();
+    let fewer: String = text.lines().take(301).flat_map(|l| [l, "\n"]).collect();
+    server.put(
+        "/data/penguins.csv",
+        Served {
+            body: fewer.into_bytes(),
+            etag: Some("\"v2\"".into()),
+            last_modified: Some("Tue, 08 Dec 2026 10:00:00 GMT".into()),
+            announce: None,
+        },
+    );
+    ok(&kiln(&ws, &["datasets", "pull", "penguins"]));
+    assert_eq!(frame(&ws, "penguins@2").height(), 300);
+    let v2 = Workspace::open(&ws).unwrap().resolve("penguins@2").unwrap();
+    assert_eq!(
+        (v2.operation.as_str(), &v2.details["pull"]["etag"]),
+        ("pull", &serde_json::json!("\"v2\""))
+    );
+
+    // Gzip, and a server without ETag: its Last-Modified decides.
+    server.put(
+        "/data/more.tsv.gz",
+        Served {
+            body: gzip(text.replace(',', "\t").as_bytes()),
+            etag: None,
+            last_modified: Some(time.into()),
+            announce: None,
+        },
+    );
+    ok(&kiln(&ws, &["import", &server.url("/data/more.tsv.gz")]));
+    let more = frame(&ws, "more@1");
+    assert_eq!(
+        (more.height(), more.width()),
+        (344, 8),
+        "a TSV by its name, unpacked"
+    );
+    ok(&kiln(&ws, &["datasets", "pull", "more"]));
+    assert_eq!(server.statuses("/data/more.tsv.gz"), [200, 304]);
+    assert_eq!(versions(&ws, "more"), 1);
+
+    // A download cut short, and a missing file: clear errors, nothing written.
+    server.put(
+        "/data/cut.csv",
+        Served {
+            body: penguins[..2000].to_vec(),
+            etag: Some("\"c\"".into()),
+            last_modified: None,
+            announce: Some(penguins.len()),
+        },
+    );
+    refused(
+        &kiln(&ws, &["import", &server.url("/data/cut.csv")]),
+        "cut short",
+    );
+    refused(
+        &kiln(&ws, &["import", &server.url("/data/none.csv")]),
+        "not found",
+    );
+    let list = kiln(&ws, &["datasets", "list", "--json"]).json();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(names, ["more", "penguins"]);
+}

@@ -9,7 +9,7 @@ use super::args::{parse_char, parse_format};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// File to import.
+    /// File to import, an `https://` URL of one (`.gz` unpacked), or a database URL with --query.
     pub path: PathBuf,
     /// Dataset name (a new version is added if the dataset exists). Default: the file name's stem.
     #[arg(long)]
@@ -90,6 +90,25 @@ impl ImportArgs {
     }
 }
 
+/// A dataset name from a URL's file name (`…/orders-2026.csv.gz` → `orders-2026`).
+fn url_stem(url: &str) -> Result<String> {
+    let file = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let file = file.strip_suffix(".gz").unwrap_or(file);
+    match std::path::Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+    {
+        Some(s) if !s.is_empty() => Ok(s.to_owned()),
+        _ => bail!("cannot derive a dataset name from {url}: pass --name"),
+    }
+}
+
 pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Write) -> Result<()> {
     let text = args.path.to_string_lossy().to_string();
     if kiln_core::sources::QuerySource::is_database_url(&text) {
@@ -103,6 +122,20 @@ pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Writ
             primary_key: args.primary_key.clone(),
         };
         let outcome = ws.import_query(&source, name, &Cancel::new(), &Progress::new())?;
+        return super::report::report_outcome(&outcome, json, out, "import");
+    }
+    if kiln_core::sources::is_http_url(&text) {
+        let name = match &args.name {
+            Some(n) => n.clone(),
+            None => url_stem(&text)?,
+        };
+        let outcome = ws.import_url(
+            &text,
+            &name,
+            &args.options(),
+            &Cancel::new(),
+            &Progress::new(),
+        )?;
         return super::report::report_outcome(&outcome, json, out, "import");
     }
     if args.query.is_some() {

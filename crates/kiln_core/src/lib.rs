@@ -443,6 +443,19 @@ impl Workspace {
         cancel: &Cancel,
         progress: &Progress,
     ) -> Result<ImportOutcome> {
+        self.import_recorded(path, name, opts, (operation, None), (cancel, progress))
+    }
+
+    /// [`Workspace::import_as`] recording `origin` — where the file came from (a URL) and what its
+    /// fetch saw — instead of the file's own path.
+    pub(crate) fn import_recorded(
+        &mut self,
+        path: &Path,
+        name: &str,
+        opts: &ImportOptions,
+        (operation, origin): (&str, Option<(&str, serde_json::Value)>),
+        (cancel, progress): (&Cancel, &Progress),
+    ) -> Result<ImportOutcome> {
         kiln_store::validate_name(name)?;
         // A file larger than the memory budget streams in batches into the version's Parquet object
         // (the same bytes an in-memory import writes); any other is read whole. Either way the object
@@ -467,11 +480,16 @@ impl Workspace {
             cancel.check()?;
             Read::Frame(kiln_data::with_row_ids(&df)?)
         };
-        let source = path
-            .canonicalize()
-            .unwrap_or_else(|_| path.to_path_buf())
-            .display()
-            .to_string();
+        let (source, details) = match origin {
+            Some((source, details)) => (source.to_owned(), details),
+            None => (
+                path.canonicalize()
+                    .unwrap_or_else(|_| path.to_path_buf())
+                    .display()
+                    .to_string(),
+                serde_json::json!({}),
+            ),
+        };
         let mut recorded = opts.clone();
         recorded.format = opts.resolve_format(path)?;
         let meta = VersionMeta {
@@ -481,7 +499,7 @@ impl Workspace {
             operation,
             parent_id: self.store.get_version(name, None).ok().map(|v| v.id),
             message: None,
-            details: serde_json::json!({}),
+            details,
             clear_drafts: None,
             author: None,
         };

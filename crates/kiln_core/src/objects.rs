@@ -103,6 +103,20 @@ static RUNTIME: std::sync::OnceLock<std::sync::Arc<tokio::runtime::Runtime>> =
 
 static CLIENT_OPTIONS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
 
+/// The runtime the object stores' (and remote sources') requests run on, started on first use.
+pub(crate) fn runtime() -> Result<std::sync::Arc<tokio::runtime::Runtime>, CoreError> {
+    if let Some(r) = RUNTIME.get() {
+        return Ok(r.clone());
+    }
+    let r = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("kiln-objects")
+        .enable_all()
+        .build()
+        .map_err(|e| CoreError::Invalid(format!("object store runtime: {e}")))?;
+    Ok(RUNTIME.get_or_init(|| std::sync::Arc::new(r)).clone())
+}
+
 /// Object store options (`aws_endpoint`, `aws_allow_http`, …) for every store this process opens, after
 /// the `AWS_*` variables: for a program embedding Kiln, and tests pointing at their own server. Set once.
 pub fn set_client_options(options: Vec<(String, String)>) {
@@ -131,17 +145,7 @@ impl Remote {
         }
         let (store, prefix) = object_store::parse_url_opts(&parsed, options)
             .map_err(|e| CoreError::Invalid(format!("object store {url}: {e}")))?;
-        let runtime = if let Some(r) = RUNTIME.get() {
-            r.clone()
-        } else {
-            let r = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("kiln-objects")
-                .enable_all()
-                .build()
-                .map_err(|e| CoreError::Invalid(format!("object store runtime: {e}")))?;
-            RUNTIME.get_or_init(|| std::sync::Arc::new(r)).clone()
-        };
+        let runtime = runtime()?;
         let cache_bytes = std::env::var("KILN_CACHE_MB")
             .ok()
             .and_then(|v| v.parse::<u64>().ok())

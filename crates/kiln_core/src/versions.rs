@@ -240,6 +240,14 @@ impl Workspace {
             let src = src.clone();
             return self.pull_query(&src, &query, allow_schema_change, cancel, progress);
         }
+        if src
+            .source_path
+            .as_deref()
+            .is_some_and(crate::sources::is_http_url)
+        {
+            let src = src.clone();
+            return self.pull_url(&src, cancel, progress);
+        }
         let path = std::path::PathBuf::from(src.source_path.clone().unwrap_or_default());
         if src.import_options["images"].as_bool() == Some(true) {
             return self.import_images_as(&path, dataset, "pull", cancel, progress);

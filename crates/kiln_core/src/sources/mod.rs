@@ -9,7 +9,10 @@
 //! version's details — the lineage the Versions tab shows. A pull that fails (unreachable, refused, a
 //! query error, a result cut short, columns that changed) leaves the workspace as it was.
 
+mod http;
 mod postgres;
+
+pub use http::is_http_url;
 
 use kiln_data::polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -149,6 +152,88 @@ fn cursor_of(path: &std::path::Path, column: &str) -> Result<Option<serde_json::
 }
 
 impl Workspace {
+    /// Import the file behind an `http(s)://` URL (CSV, TSV, Parquet, NDJSON, …; `.gz` unpacked) as a new
+    /// version of `name`, recording the URL and what the server said of the file (`ETag`,
+    /// `Last-Modified`, length) so `pull` fetches it again only when it changed.
+    pub fn import_url(
+        &mut self,
+        url: &str,
+        name: &str,
+        opts: &crate::ImportOptions,
+        cancel: &kiln_data::Cancel,
+        progress: &kiln_data::Progress,
+    ) -> Result<ImportOutcome> {
+        kiln_store::validate_name(name)?;
+        self.fetch_url(url, name, opts, None, "import", (cancel, progress))
+    }
+
+    /// Fetch `url` (unless unchanged since `since`) and import it; `Ok(None)` when unchanged.
+    fn fetch_url(
+        &mut self,
+        url: &str,
+        name: &str,
+        opts: &crate::ImportOptions,
+        since: Option<&DatasetVersion>,
+        operation: &str,
+        (cancel, progress): (&kiln_data::Cancel, &kiln_data::Progress),
+    ) -> Result<ImportOutcome> {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| CoreError::Invalid(format!("`{url}` is not a URL: {e}")))?;
+        let seen_before = since.map(|v| http::Seen::from_json(&v.details["pull"]));
+        progress.set(0.0, "fetching");
+        let download = self.objects.temp("download");
+        let Some(seen) = http::fetch(&parsed, seen_before.as_ref(), download.path())? else {
+            progress.set(1.0, "unchanged");
+            let version = since
+                .cloned()
+                .ok_or_else(|| CoreError::Invalid("nothing to compare with".into()))?;
+            return Ok(ImportOutcome {
+                created: false,
+                version,
+            });
+        };
+        cancel.check()?;
+        let gz = http::is_gzip(&parsed);
+        let unpacked = self.objects.temp("unpacked");
+        if gz {
+            http::gunzip(download.path(), unpacked.path())?;
+        }
+        let file = if gz { unpacked.path() } else { download.path() };
+        let opts = http::options_for(&parsed, opts);
+        let recorded = http::recorded_url(&parsed);
+        let mut details = json!({ "pull": seen.to_json() });
+        details["pull"]["url"] = json!(recorded);
+        self.import_recorded(
+            file,
+            name,
+            &opts,
+            (operation, Some((&recorded, details))),
+            (cancel, progress),
+        )
+    }
+
+    /// Pull a dataset whose last import or pull came from a URL.
+    pub(crate) fn pull_url(
+        &mut self,
+        base: &DatasetVersion,
+        cancel: &kiln_data::Cancel,
+        progress: &kiln_data::Progress,
+    ) -> Result<ImportOutcome> {
+        let url = base.source_path.clone().unwrap_or_default();
+        let opts: crate::ImportOptions = serde_json::from_value(base.import_options.clone())
+            .map_err(|e| {
+                CoreError::Invalid(format!("stored import options are unreadable: {e}"))
+            })?;
+        self.fetch_url(
+            &url,
+            &base.dataset,
+            &opts,
+            Some(base),
+            "pull",
+            (cancel, progress),
+        )
+    }
+
     /// Import the result of `source.query` as a new version of dataset `name`, recording the source so
     /// `pull` can read it again.
     pub fn import_query(

@@ -1,0 +1,170 @@
+//! A file behind an `http(s)://` URL: fetched with the object-store crate's HTTP client (the one the shared
+//! store uses), its length checked, a `.gz` file unpacked, then imported like a local file. Each pull asks
+//! with `If-None-Match` (the recorded `ETag`) or `If-Modified-Since`: an unchanged file is one request
+//! answered `304` and no download.
+
+use std::io::Write;
+use std::path::Path;
+
+use object_store::{GetOptions, ObjectStore as _};
+use serde_json::json;
+
+use crate::{CoreError, ImportOptions, Result};
+
+/// What a fetch saw of the file, recorded with its version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Seen {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub bytes: u64,
+}
+
+impl Seen {
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({ "etag": self.etag, "last_modified": self.last_modified, "bytes": self.bytes })
+    }
+
+    pub fn from_json(v: &serde_json::Value) -> Self {
+        Self {
+            etag: v["etag"].as_str().map(str::to_owned),
+            last_modified: v["last_modified"].as_str().map(str::to_owned),
+            bytes: v["bytes"].as_u64().unwrap_or(0),
+        }
+    }
+}
+
+/// Whether `source` is a URL Kiln fetches over HTTP.
+pub fn is_http_url(source: &str) -> bool {
+    source.starts_with("https://") || source.starts_with("http://")
+}
+
+/// The URL as recorded: without a user name, password or fragment.
+pub(super) fn recorded_url(url: &url::Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
+/// Whether the URL names a gzip file (`….gz`).
+pub(super) fn is_gzip(url: &url::Url) -> bool {
+    Path::new(url.path())
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+}
+
+/// The file's name in the URL, without a `.gz` (what the format is told by).
+pub(super) fn file_name(url: &url::Url) -> String {
+    let last = url
+        .path_segments()
+        .and_then(|mut s| s.next_back().map(str::to_owned))
+        .unwrap_or_default();
+    if is_gzip(url) {
+        Path::new(&last)
+            .file_stem()
+            .map_or(last.clone(), |s| s.to_string_lossy().to_string())
+    } else {
+        last
+    }
+}
+
+fn error(url: &str, what: &str, e: impl std::fmt::Display) -> CoreError {
+    CoreError::Invalid(format!("{url}: {what}: {e}"))
+}
+
+/// Fetch `url` into the file `dest` unless it is unchanged since `since` (then `None`: one request, no
+/// body). The bytes received must be as many as the server announced.
+pub(super) fn fetch(url: &url::Url, since: Option<&Seen>, dest: &Path) -> Result<Option<Seen>> {
+    let shown = recorded_url(url);
+    let origin = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+    let origin = match url.port() {
+        Some(p) => format!("{origin}:{p}"),
+        None => origin,
+    };
+    let store = object_store::http::HttpBuilder::new()
+        .with_url(origin)
+        .with_client_options(object_store::ClientOptions::new().with_allow_http(true))
+        .with_retry(object_store::RetryConfig {
+            max_retries: 2,
+            retry_timeout: std::time::Duration::from_secs(20),
+            ..Default::default()
+        })
+        .build()
+        .map_err(|e| error(&shown, "not a URL Kiln can fetch", e))?;
+    let path = object_store::path::Path::from_url_path(url.path())
+        .map_err(|e| error(&shown, "not a file's URL", e))?;
+    let options = GetOptions {
+        if_none_match: since.and_then(|s| s.etag.clone()),
+        if_modified_since: since
+            .filter(|s| s.etag.is_none())
+            .and_then(|s| s.last_modified.as_deref())
+            .and_then(parse_http_time),
+        ..Default::default()
+    };
+    let runtime = crate::objects::runtime()?;
+    runtime.block_on(async {
+        use futures_util::StreamExt;
+        let got = match store.get_opts(&path, options).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotModified { .. }) => return Ok(None),
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(error(&shown, "not found", "the server answered 404"));
+            }
+            Err(e) => return Err(error(&shown, "cannot fetch", e)),
+        };
+        let meta = got.meta.clone();
+        let mut out = std::fs::File::create(dest).map_err(|e| CoreError::io(dest, e))?;
+        let mut received = 0u64;
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| error(&shown, "download cut short", e))?;
+            received += chunk.len() as u64;
+            out.write_all(&chunk).map_err(|e| CoreError::io(dest, e))?;
+        }
+        if received != meta.size {
+            return Err(error(
+                &shown,
+                "download cut short",
+                format!("{received} of {} bytes", meta.size),
+            ));
+        }
+        out.sync_all().map_err(|e| CoreError::io(dest, e))?;
+        Ok(Some(Seen {
+            etag: meta.e_tag,
+            last_modified: Some(meta.last_modified.to_rfc2822()),
+            bytes: received,
+        }))
+    })
+}
+
+/// An RFC 2822 time as recorded back into the type `If-Modified-Since` takes.
+fn parse_http_time(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc2822(t)
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc))
+}
+
+/// Unpack a gzip file into `dest`.
+pub(super) fn gunzip(src: &Path, dest: &Path) -> Result<()> {
+    let input = std::fs::File::open(src).map_err(|e| CoreError::io(src, e))?;
+    let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(input));
+    let mut out = std::fs::File::create(dest).map_err(|e| CoreError::io(dest, e))?;
+    std::io::copy(&mut decoder, &mut out)
+        .map_err(|e| CoreError::Invalid(format!("not a readable gzip file: {e}")))?;
+    Ok(())
+}
+
+/// The import options for a fetched file: the format from the URL's file name when not given.
+pub(super) fn options_for(url: &url::Url, opts: &ImportOptions) -> ImportOptions {
+    let mut opts = opts.clone();
+    if opts.format == kiln_data::Format::Auto
+        && let Some(f) = Path::new(&file_name(url))
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(kiln_data::Format::parse)
+    {
+        opts.format = f;
+    }
+    opts
+}
