@@ -9,8 +9,8 @@ use kiln_core::data::{self, DiffSummary, Histogram, ScatterSeries, TableData, Va
 use kiln_core::{Cancel, ColumnStats, DatasetVersion, ImportOptions, ImportOutcome, Progress};
 use kiln_core::{Workspace, validate_name};
 
-use super::DataCommand;
 use super::import_dialog::ImportDialog;
+use super::{DataCommand, RemoteSpec};
 use crate::gui::command::Command;
 use crate::gui::jobs::{Finished, Shown, Task};
 use crate::gui::room::Cx;
@@ -166,9 +166,20 @@ impl DataController {
             }
             DataCommand::OpenImportDialog(path) => {
                 let dialog = ImportDialog::new(path);
-                cx.cmds.push(dialog.preview_command());
+                cx.cmds.extend(dialog.preview_command());
                 self.dialog = Some(dialog);
             }
+            DataCommand::OpenRemoteImport => {
+                self.dialog = Some(ImportDialog::remote());
+            }
+            DataCommand::PreviewRemote(spec) => {
+                state.jobs.replace(&mut self.preview);
+                self.preview =
+                    state.spawn_shown("Import preview", "preview", Shown::Hidden, move |_, _| {
+                        remote_preview(&spec)
+                    });
+            }
+            DataCommand::StartRemoteImport(spec) => self.start_remote_import(state, spec),
             DataCommand::CloseImportDialog => {
                 self.dialog = None;
                 state.jobs.replace(&mut self.preview);
@@ -374,6 +385,49 @@ impl DataController {
         });
     }
 
+    /// Import from a database query or a URL on a worker; the room shows its progress.
+    fn start_remote_import(&mut self, state: &mut AppState, spec: RemoteSpec) {
+        if let Err(e) = validate_name(&spec.name) {
+            state.error("Cannot import", &e.to_string());
+            return;
+        }
+        self.dialog = None;
+        state.jobs.replace(&mut self.preview);
+        let shown = PathBuf::from(kiln_core::sources::shown_url(&spec.url));
+        self.importing = Some(Importing {
+            path: shown.clone(),
+            name: spec.name.clone(),
+            preview: None,
+        });
+        state.active = super::ID;
+        let root = state.ws.root().to_path_buf();
+        self.import = state.spawn(
+            format!("Import {}", spec.name),
+            "import",
+            move |cancel, progress| {
+                let mut ws = Workspace::open(&root)?;
+                let out = if spec.query.is_empty() {
+                    ws.import_url(
+                        &spec.url,
+                        &spec.name,
+                        &ImportOptions::default(),
+                        cancel,
+                        progress,
+                    )?
+                } else {
+                    let source = kiln_core::sources::QuerySource {
+                        url: spec.url.clone(),
+                        query: spec.query.clone(),
+                        incremental_by: spec.incremental_by.clone(),
+                        primary_key: spec.primary_key.clone(),
+                    };
+                    ws.import_query(&source, &spec.name, cancel, progress)?
+                };
+                Ok((shown, out))
+            },
+        );
+    }
+
     fn recompute_view(&mut self, state: &mut AppState) {
         let Some(base) = self.current.base.clone() else {
             return;
@@ -404,9 +458,15 @@ impl DataController {
                     state.refresh();
                     let v = &out.version;
                     if out.created {
+                        let from = path.to_string_lossy();
                         state.info(format!(
                             "Imported {} as {}@{} ({} rows)",
-                            path.file_name().unwrap_or_default().to_string_lossy(),
+                            // A URL whole; a file by its name.
+                            if from.contains("://") {
+                                from.clone()
+                            } else {
+                                path.file_name().unwrap_or_default().to_string_lossy()
+                            },
                             v.dataset,
                             v.version,
                             v.row_count
@@ -532,4 +592,18 @@ impl DataController {
         self.current.version = None;
         self.open_version(state, &v.dataset.clone(), Some(v.version));
     }
+}
+
+/// The first rows of a database query or a URL, for the import dialog.
+fn remote_preview(spec: &RemoteSpec) -> kiln_core::Result<DataFrame> {
+    if spec.query.is_empty() {
+        return kiln_core::sources::preview_url(&spec.url, &ImportOptions::default(), 50);
+    }
+    let source = kiln_core::sources::QuerySource {
+        url: spec.url.clone(),
+        query: spec.query.clone(),
+        incremental_by: spec.incremental_by.clone(),
+        primary_key: spec.primary_key.clone(),
+    };
+    kiln_core::sources::preview_query(&source, 50)
 }

@@ -1,18 +1,84 @@
 //! The import dialog: options on the left, a live preview of the first rows and the inferred schema on the
-//! right, re-read (on a worker thread) whenever an option changes.
+//! right, re-read (on a worker thread) whenever an option changes. Two tabs: *From a file*, and *From a
+//! database or URL* (a PostgreSQL query, or a file behind an `https://` URL), whose preview is re-read
+//! once the fields have rested for a moment.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use kiln_core::data::polars::prelude::DataFrame;
 use kiln_core::{Format, ImportOptions};
 
-use super::DataCommand;
+use super::{DataCommand, RemoteSpec};
 use crate::gui::command::Command;
 use crate::gui::widgets::data_table;
 
+/// Which tab of the dialog is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportTab {
+    File,
+    Remote,
+}
+
+/// The *From a database or URL* tab's fields.
+#[derive(Default)]
+struct RemoteForm {
+    url: String,
+    password: String,
+    query: String,
+    incremental_by: String,
+    primary_key: String,
+    /// When a field last changed: the preview waits for the typing to rest.
+    edited: Option<Instant>,
+}
+
+impl RemoteForm {
+    fn is_database(&self) -> bool {
+        kiln_core::sources::QuerySource::is_database_url(self.url.trim())
+    }
+
+    fn spec(&self, name: &str) -> RemoteSpec {
+        let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let database = self.is_database();
+        RemoteSpec {
+            url: self.url.trim().to_owned(),
+            query: if database {
+                self.query.trim().to_owned()
+            } else {
+                String::new()
+            },
+            name: name.to_owned(),
+            incremental_by: some(&self.incremental_by).filter(|_| database),
+            primary_key: some(&self.primary_key).filter(|_| database),
+        }
+    }
+}
+
+/// A dataset name from a file's name: letters, digits, `_ - .`, anything else as `_`.
+fn sanitized_stem(path: &std::path::Path) -> String {
+    path.file_stem()
+        .map(|s| {
+            s.to_string_lossy()
+                .chars()
+                .map(|c| {
+                    if c.is_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub struct ImportDialog {
-    path: PathBuf,
+    tab: ImportTab,
+    remote: RemoteForm,
+    /// The remote spec the current preview was read for.
+    remote_previewed: Option<RemoteSpec>,
+    path: Option<PathBuf>,
     name: String,
     options: ImportOptions,
     delimiter: String,
@@ -25,25 +91,25 @@ pub struct ImportDialog {
 
 impl ImportDialog {
     pub fn new(path: PathBuf) -> Self {
-        let name = path
-            .file_stem()
-            .map(|s| {
-                s.to_string_lossy()
-                    .chars()
-                    .map(|c| {
-                        if c.is_alphanumeric() || matches!(c, '_' | '-' | '.') {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut d = Self::empty(ImportTab::File);
+        d.name = sanitized_stem(&path);
+        d.path = Some(path);
+        d
+    }
+
+    /// The dialog on its *From a database or URL* tab.
+    pub fn remote() -> Self {
+        Self::empty(ImportTab::Remote)
+    }
+
+    fn empty(tab: ImportTab) -> Self {
         let options = ImportOptions::default();
         Self {
-            path,
-            name,
+            tab,
+            remote: RemoteForm::default(),
+            remote_previewed: None,
+            path: None,
+            name: String::new(),
             delimiter: String::new(),
             quote: "\"".into(),
             nulls: options
@@ -64,12 +130,29 @@ impl ImportDialog {
         }
     }
 
-    pub fn preview_command(&self) -> Command {
-        DataCommand::PreviewImport {
-            path: self.path.clone(),
-            options: self.options.clone(),
+    /// The command that reads the preview of the current tab (`None` with nothing to read yet).
+    pub fn preview_command(&self) -> Option<Command> {
+        match self.tab {
+            ImportTab::File => self.path.clone().map(|path| {
+                DataCommand::PreviewImport {
+                    path,
+                    options: self.options.clone(),
+                }
+                .into()
+            }),
+            ImportTab::Remote => {
+                let spec = self.remote.spec(&self.name);
+                (!spec.url.is_empty() && (!self.remote.is_database() || !spec.query.is_empty()))
+                    .then(|| DataCommand::PreviewRemote(spec).into())
+            }
         }
-        .into()
+    }
+
+    /// Hand a typed password to the process (memory only) before a database is read.
+    fn remember_password(&self) {
+        if self.remote.is_database() && !self.remote.password.is_empty() {
+            kiln_core::sources::remember_password(self.remote.url.trim(), &self.remote.password);
+        }
     }
 
     pub fn set_preview(&mut self, r: Result<DataFrame, String>) {
@@ -106,17 +189,45 @@ impl ImportDialog {
         let mut open = true;
         egui::Window::new("Import dataset")
             .open(&mut open)
-            .default_size([900.0, 520.0])
+            .default_size([900.0, 560.0])
             .resizable(true)
             .collapsible(false)
             .show(ctx, |ui| {
-                ui.label(format!("File: {}", self.path.display()));
+                ui.horizontal(|ui| {
+                    let before = self.tab;
+                    ui.selectable_value(&mut self.tab, ImportTab::File, "From a file");
+                    ui.selectable_value(&mut self.tab, ImportTab::Remote, "From a database or URL");
+                    if self.tab != before {
+                        self.preview = None;
+                        self.previewed = None;
+                        self.remote_previewed = None;
+                    }
+                });
                 ui.separator();
+                match self.tab {
+                    ImportTab::File => match &self.path {
+                        Some(p) => {
+                            ui.label(format!("File: {}", p.display()));
+                        }
+                        None => {
+                            if ui.button("Choose a file…").clicked() {
+                                cmds.push(DataCommand::PickImportFile.into());
+                            }
+                        }
+                    },
+                    ImportTab::Remote => {
+                        ui.label(
+                            "A PostgreSQL query (postgres://user@host:5432/db) or a file behind an \
+                             https:// URL. Pulls read it again later.",
+                        );
+                    }
+                }
                 egui::Panel::left("import-options")
                     .resizable(false)
-                    .exact_size(260.0)
-                    .show(ui, |ui| {
-                        self.options_ui(ui, cmds, keep);
+                    .exact_size(300.0)
+                    .show(ui, |ui| match self.tab {
+                        ImportTab::File => self.options_ui(ui, cmds, keep),
+                        ImportTab::Remote => self.remote_ui(ui, cmds, keep),
                     });
                 egui::CentralPanel::default().show(ui, |ui| self.preview_ui(ui));
             });
@@ -124,10 +235,148 @@ impl ImportDialog {
             *keep = false;
         }
         self.sync_options();
-        if self.previewed.as_ref() != Some(&self.options) {
-            self.previewed = Some(self.options.clone());
-            cmds.push(self.preview_command());
+        match self.tab {
+            ImportTab::File => {
+                if self.path.is_some() && self.previewed.as_ref() != Some(&self.options) {
+                    self.previewed = Some(self.options.clone());
+                    cmds.extend(self.preview_command());
+                }
+            }
+            ImportTab::Remote => {
+                // Read again once the typing has rested.
+                let spec = self.remote.spec(&self.name);
+                let rested = self
+                    .remote
+                    .edited
+                    .is_none_or(|t| t.elapsed() >= Duration::from_millis(600));
+                let changed = self
+                    .remote_previewed
+                    .as_ref()
+                    .is_none_or(|p| p.url != spec.url || p.query != spec.query);
+                if changed && rested {
+                    if let Some(c) = self.preview_command() {
+                        self.remember_password();
+                        self.preview = None;
+                        cmds.push(c);
+                    }
+                    self.remote_previewed = Some(spec);
+                } else if changed {
+                    ctx.request_repaint_after(Duration::from_millis(200));
+                }
+            }
         }
+    }
+
+    fn remote_ui(&mut self, ui: &mut egui::Ui, cmds: &mut Vec<Command>, keep: &mut bool) {
+        let mut edited = false;
+        egui::Grid::new("remote-grid")
+            .num_columns(2)
+            .spacing([8.0, 6.0])
+            .show(ui, |ui| {
+                let l = ui.label("Source");
+                edited |= ui
+                    .add(
+                        egui::TextEdit::singleline(&mut self.remote.url)
+                            .hint_text("postgres://user@host/db or https://…/file.csv")
+                            .desired_width(200.0),
+                    )
+                    .labelled_by(l.id)
+                    .changed();
+                ui.end_row();
+                if self.remote.is_database() {
+                    let l = ui.label("Password");
+                    edited |= ui
+                        .add(
+                            egui::TextEdit::singleline(&mut self.remote.password)
+                                .password(true)
+                                .hint_text("or PGPASSWORD / ~/.pgpass")
+                                .desired_width(200.0),
+                        )
+                        .labelled_by(l.id)
+                        .on_hover_text(
+                            "Kept in memory while Kiln runs; never written to the workspace",
+                        )
+                        .changed();
+                    ui.end_row();
+                    let l = ui.label("Query");
+                    edited |= ui
+                        .add(
+                            egui::TextEdit::multiline(&mut self.remote.query)
+                                .hint_text("SELECT * FROM orders")
+                                .code_editor()
+                                .desired_rows(4)
+                                .desired_width(200.0),
+                        )
+                        .labelled_by(l.id)
+                        .changed();
+                    ui.end_row();
+                }
+                let l = ui.label("Dataset name");
+                ui.text_edit_singleline(&mut self.name).labelled_by(l.id);
+                ui.end_row();
+                if self.remote.is_database() {
+                    let l = ui.label("New rows by");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.remote.incremental_by)
+                            .hint_text("column (optional)")
+                            .desired_width(200.0),
+                    )
+                    .labelled_by(l.id)
+                    .on_hover_text(
+                        "A column that grows with new and changed rows (an id, an updated_at): \
+                         pulls then read only the rows past its largest value",
+                    );
+                    ui.end_row();
+                    let l = ui.label("Key");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.remote.primary_key)
+                            .hint_text("column (optional)")
+                            .desired_width(200.0),
+                    )
+                    .labelled_by(l.id)
+                    .on_hover_text("Rows read again replace the rows with their key");
+                    ui.end_row();
+                }
+            });
+        if edited {
+            self.remote.edited = Some(Instant::now());
+        }
+        ui.add_space(12.0);
+        let valid = kiln_core::validate_name(&self.name).is_ok();
+        if !valid {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                "Name: letters, digits, _ - . only",
+            );
+        }
+        let ok_preview = matches!(self.preview, Some(Ok(_)));
+        let spec = self.remote.spec(&self.name);
+        let keys_ok = spec.primary_key.is_none() || spec.incremental_by.is_some();
+        if !keys_ok {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                "A key needs the column new rows are found by",
+            );
+        }
+        ui.horizontal(|ui| {
+            // A Parquet file over HTTP has no preview: it can still be imported.
+            let parquet_url = !self.remote.is_database()
+                && matches!(&self.preview, Some(Err(e)) if e.contains("read whole"));
+            if ui
+                .add_enabled(
+                    valid && keys_ok && (ok_preview || parquet_url),
+                    egui::Button::new("Import"),
+                )
+                .clicked()
+            {
+                self.remember_password();
+                cmds.push(DataCommand::StartRemoteImport(spec).into());
+                *keep = false;
+            }
+            if ui.button("Cancel").clicked() {
+                *keep = false;
+            }
+        });
     }
 
     fn options_ui(&mut self, ui: &mut egui::Ui, cmds: &mut Vec<Command>, keep: &mut bool) {
@@ -187,10 +436,11 @@ impl ImportDialog {
             if ui
                 .add_enabled(valid && ok_preview, egui::Button::new("Import"))
                 .clicked()
+                && let Some(path) = self.path.clone()
             {
                 cmds.push(
                     DataCommand::StartImport {
-                        path: self.path.clone(),
+                        path,
                         name: self.name.clone(),
                         options: self.options.clone(),
                     }
@@ -206,6 +456,15 @@ impl ImportDialog {
 
     fn preview_ui(&mut self, ui: &mut egui::Ui) {
         match &self.preview {
+            None if self.preview_command().is_none() => {
+                ui.label(
+                    egui::RichText::new(match self.tab {
+                        ImportTab::File => "Choose a file to see its first rows",
+                        ImportTab::Remote => "Type a source (and a query) to see its first rows",
+                    })
+                    .weak(),
+                );
+            }
             None => {
                 ui.horizontal(|ui| {
                     ui.spinner();

@@ -18,6 +18,17 @@ use super::state::{AppState, PanelId};
 
 pub const ID: PanelId = PanelId("data");
 
+/// A dataset read from a database query or a URL, as the import dialog describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteSpec {
+    pub url: String,
+    /// Empty for a URL.
+    pub query: String,
+    pub name: String,
+    pub incremental_by: Option<String>,
+    pub primary_key: Option<String>,
+}
+
 /// What the Data room does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DataCommand {
@@ -28,6 +39,12 @@ pub enum DataCommand {
     },
     /// Show the native file dialog and then the import dialog.
     PickImportFile,
+    /// Open the import dialog on its *From a database or URL* tab.
+    OpenRemoteImport,
+    /// Re-read the preview of a database query or a URL.
+    PreviewRemote(RemoteSpec),
+    /// Import from a database query or a URL.
+    StartRemoteImport(RemoteSpec),
     /// Open the import dialog on a file.
     OpenImportDialog(PathBuf),
     CloseImportDialog,
@@ -124,6 +141,10 @@ impl Room for DataRoom {
 
     fn palette(&self, state: &AppState, out: &mut Vec<(String, Command)>) {
         out.push(("Import a file…".into(), DataCommand::PickImportFile.into()));
+        out.push((
+            "Import from a database or URL…".into(),
+            DataCommand::OpenRemoteImport.into(),
+        ));
         if let Some(v) = &self.ctl.current.version {
             out.push((
                 format!("Compute statistics of {}@{}", v.dataset, v.version),

@@ -2,6 +2,8 @@
 //! histograms / value counts and a scatter plot. Heavy work is requested with commands and runs on
 //! worker threads; this file only draws.
 
+use std::fmt::Write as _;
+
 use egui_extras::{Column, TableBuilder};
 use kiln_core::data::TableData;
 
@@ -104,13 +106,20 @@ impl DataPanel {
         ui.horizontal(|ui| {
             ui.heading("Datasets");
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui
-                    .button("Import…")
-                    .on_hover_text("Import a file (Ctrl+O), or drop one on the window")
-                    .clicked()
-                {
-                    cmds.push(DataCommand::PickImportFile.into());
-                }
+                ui.menu_button("Import…", |ui| {
+                    if ui
+                        .button("A file…")
+                        .on_hover_text("Ctrl+O, or drop a file on the window")
+                        .clicked()
+                    {
+                        cmds.push(DataCommand::PickImportFile.into());
+                        ui.close();
+                    }
+                    if ui.button("From a database or URL…").clicked() {
+                        cmds.push(DataCommand::OpenRemoteImport.into());
+                        ui.close();
+                    }
+                });
             });
         });
         ui.separator();
@@ -175,6 +184,9 @@ impl DataPanel {
             ui.add_space(12.0);
             if ui.button("Import a file…").clicked() {
                 cmds.push(DataCommand::PickImportFile.into());
+            }
+            if ui.button("Import from a database or URL…").clicked() {
+                cmds.push(DataCommand::OpenRemoteImport.into());
             }
         });
     }
@@ -648,6 +660,12 @@ impl DataPanel {
                 );
             }
         });
+        if let Some(source) = source_text(current) {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(egui::RichText::new("Source").strong());
+                ui.label(source);
+            });
+        }
         ui.separator();
         ui.horizontal(|ui| {
             ui.strong("History");
@@ -765,6 +783,10 @@ impl DataPanel {
     }
 }
 
+fn cursor_text(c: &serde_json::Value) -> String {
+    c.as_str().map_or_else(|| c.to_string(), str::to_owned)
+}
+
 fn join_or_dash(v: &[String]) -> String {
     if v.is_empty() {
         "—".into()
@@ -773,8 +795,52 @@ fn join_or_dash(v: &[String]) -> String {
     }
 }
 
+/// Where a version's rows came from, in one line (`None` for a version made in the workspace).
+fn source_text(v: &kiln_core::DatasetVersion) -> Option<String> {
+    let source = v.source_path.as_deref()?;
+    Some(match kiln_core::sources::query_source_of(v) {
+        Some(q) => {
+            let mut text = format!("{source} · {}", q.query.trim());
+            if let Some(c) = &q.incremental_by {
+                let _ = write!(text, " · pulls read past the largest `{c}`");
+            }
+            if let Some(k) = &q.primary_key {
+                let _ = write!(text, ", rows replaced by `{k}`");
+            }
+            text
+        }
+        None => source.to_owned(),
+    })
+}
+
 /// A short description of an operation's parameters.
 fn details_text(details: &serde_json::Value) -> String {
+    let pull = &details["pull"];
+    if let Some(rows) = pull["rows_read"].as_u64() {
+        return match (pull["incremental"].as_bool(), &pull["cursor"]) {
+            (Some(true), c) => format!(
+                "{rows} new or changed row(s) read; cursor now {}",
+                cursor_text(c)
+            ),
+            (_, c) if !c.is_null() => format!("{rows} row(s) read; cursor {}", cursor_text(c)),
+            _ => format!("{rows} row(s) read"),
+        };
+    }
+    if pull["bytes"].is_u64() {
+        let tag = pull["etag"]
+            .as_str()
+            .map(|e| format!("ETag {e}"))
+            .or_else(|| {
+                pull["last_modified"]
+                    .as_str()
+                    .map(|t| format!("modified {t}"))
+            })
+            .unwrap_or_default();
+        return format!(
+            "fetched {} {tag}",
+            human_bytes(pull["bytes"].as_i64().unwrap_or_default())
+        );
+    }
     if let Some(w) = details["where"].as_str() {
         return format!("where {w}");
     }

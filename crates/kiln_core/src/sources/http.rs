@@ -73,9 +73,55 @@ fn error(url: &str, what: &str, e: impl std::fmt::Display) -> CoreError {
     CoreError::Invalid(format!("{url}: {what}: {e}"))
 }
 
-/// Fetch `url` into the file `dest` unless it is unchanged since `since` (then `None`: one request, no
-/// body). The bytes received must be as many as the server announced.
-pub(super) fn fetch(url: &url::Url, since: Option<&Seen>, dest: &Path) -> Result<Option<Seen>> {
+/// The first `limit` bytes of the file behind `url` (unpacked when `.gz`), cut after their last line
+/// break, into `dest`: enough to preview the first rows without fetching the file.
+pub(super) fn fetch_head(url: &url::Url, limit: usize, dest: &Path) -> Result<()> {
+    let shown = recorded_url(url);
+    let (store, path) = store_for(url)?;
+    let runtime = crate::objects::runtime()?;
+    let mut bytes = runtime.block_on(async {
+        use futures_util::StreamExt;
+        let got = store
+            .get_opts(&path, GetOptions::default())
+            .await
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => {
+                    error(&shown, "not found", "the server answered 404")
+                }
+                e => error(&shown, "cannot fetch", e),
+            })?;
+        let mut out = Vec::new();
+        let mut stream = got.into_stream();
+        // Dropping the stream after `limit` bytes closes the connection: the rest is never sent.
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.map_err(|e| error(&shown, "cannot fetch", e))?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok::<_, CoreError>(out)
+    })?;
+    if is_gzip(url) {
+        let mut decoder = flate2::read::MultiGzDecoder::new(&bytes[..]);
+        let mut unpacked = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        // A cut gzip stream ends in an error: what came before it is kept.
+        while let Ok(n) = std::io::Read::read(&mut decoder, &mut buf) {
+            if n == 0 || unpacked.len() > 4 * limit {
+                break;
+            }
+            unpacked.extend_from_slice(&buf[..n]);
+        }
+        bytes = unpacked;
+    }
+    if let Some(end) = bytes.iter().rposition(|&b| b == b'\n') {
+        bytes.truncate(end + 1);
+    }
+    std::fs::write(dest, &bytes).map_err(|e| CoreError::io(dest, e))
+}
+
+/// The HTTP client for `url`'s origin and the file's path on it.
+fn store_for(url: &url::Url) -> Result<(object_store::http::HttpStore, object_store::path::Path)> {
     let shown = recorded_url(url);
     let origin = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
     let origin = match url.port() {
@@ -94,6 +140,14 @@ pub(super) fn fetch(url: &url::Url, since: Option<&Seen>, dest: &Path) -> Result
         .map_err(|e| error(&shown, "not a URL Kiln can fetch", e))?;
     let path = object_store::path::Path::from_url_path(url.path())
         .map_err(|e| error(&shown, "not a file's URL", e))?;
+    Ok((store, path))
+}
+
+/// Fetch `url` into the file `dest` unless it is unchanged since `since` (then `None`: one request, no
+/// body). The bytes received must be as many as the server announced.
+pub(super) fn fetch(url: &url::Url, since: Option<&Seen>, dest: &Path) -> Result<Option<Seen>> {
+    let shown = recorded_url(url);
+    let (store, path) = store_for(url)?;
     let options = GetOptions {
         if_none_match: since.and_then(|s| s.etag.clone()),
         if_modified_since: since

@@ -151,6 +151,78 @@ fn cursor_of(path: &std::path::Path, column: &str) -> Result<Option<serde_json::
     })
 }
 
+/// A source URL to show: without its password.
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(None);
+            }
+            u.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// Keep a database password typed in the app for this process (never written anywhere): connections to
+/// `url` made later find it.
+pub fn remember_password(url: &str, password: &str) {
+    if let Ok(u) = kiln_store::team::TeamUrl::parse(url, Some(password)) {
+        kiln_store::team::remember_password(&u);
+    }
+}
+
+/// The first `rows` rows of a query's result, as an import would read them (for a live preview).
+pub fn preview_query(source: &QuerySource, rows: usize) -> Result<DataFrame> {
+    source.check()?;
+    let mut client = source.connect()?;
+    let columns = postgres::describe(&mut client, &source.query)?;
+    let limited = format!(
+        "SELECT * FROM ({}) AS kiln_preview LIMIT {rows}",
+        source.query
+    );
+    let mut first = None;
+    postgres::copy_out(
+        &mut client,
+        &limited,
+        &columns,
+        &kiln_data::Cancel::new(),
+        |df| {
+            if first.is_none() {
+                first = Some(kiln_data::without_row_ids(&df));
+            }
+            Ok(())
+        },
+    )?;
+    first.ok_or_else(|| CoreError::Invalid("the query gave no result".into()))
+}
+
+/// The first `rows` rows of the file behind `url`, read from its first bytes (text formats; `.gz`
+/// unpacked as far as they go), for a live preview.
+pub fn preview_url(url: &str, opts: &crate::ImportOptions, rows: usize) -> Result<DataFrame> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let parsed = url::Url::parse(url)
+        .map_err(|e| CoreError::Invalid(format!("`{url}` is not a URL: {e}")))?;
+    let opts = http::options_for(&parsed, opts);
+    if matches!(
+        opts.format,
+        kiln_data::Format::Parquet | kiln_data::Format::Ipc
+    ) {
+        return Err(CoreError::Invalid(
+            "a Parquet or Arrow file is read whole: its rows show once it is imported".into(),
+        ));
+    }
+    let head = std::env::temp_dir().join(format!(
+        "kiln-preview-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let read = http::fetch_head(&parsed, 256 << 10, &head)
+        .and_then(|()| Ok(kiln_data::preview_file(&head, &opts, rows)?));
+    let _ = std::fs::remove_file(&head);
+    read
+}
+
 impl Workspace {
     /// Import the file behind an `http(s)://` URL (CSV, TSV, Parquet, NDJSON, …; `.gz` unpacked) as a new
     /// version of `name`, recording the URL and what the server said of the file (`ETag`,
