@@ -479,6 +479,36 @@ fn a_file_over_http_is_fetched_again_only_when_it_changed() {
         ("pull", &serde_json::json!("\"v2\""))
     );
 
+    // A column gone upstream: the pull is refused, naming it, then accepted when asked.
+    let without_year: String = text
+        .lines()
+        .take(301)
+        .flat_map(|l| [l.rsplit_once(',').map_or(l, |(a, _)| a), "\n"])
+        .collect();
+    server.put(
+        "/data/penguins.csv",
+        Served {
+            body: without_year.into_bytes(),
+            etag: Some("\"v3\"".into()),
+            last_modified: None,
+            announce: None,
+        },
+    );
+    refused(
+        &kiln(&ws, &["datasets", "pull", "penguins"]),
+        "`year` is gone",
+    );
+    assert_eq!(versions(&ws, "penguins"), 2);
+    ok(&kiln(
+        &ws,
+        &["datasets", "pull", "penguins", "--allow-schema-change"],
+    ));
+    let v3 = Workspace::open(&ws).unwrap().resolve("penguins@3").unwrap();
+    assert_eq!(
+        v3.message.as_deref(),
+        Some("schema changed: `year` is gone")
+    );
+
     // Gzip, and a server without ETag: its Last-Modified decides.
     server.put(
         "/data/more.tsv.gz",

@@ -443,7 +443,12 @@ impl Workspace {
         cancel: &Cancel,
         progress: &Progress,
     ) -> Result<ImportOutcome> {
-        self.import_recorded(path, name, opts, (operation, None), (cancel, progress))
+        let how = Recorded {
+            operation,
+            origin: None,
+            same_schema_as: None,
+        };
+        self.import_recorded(path, name, opts, how, (cancel, progress))
     }
 
     /// [`Workspace::import_as`] recording `origin` — where the file came from (a URL) and what its
@@ -453,9 +458,14 @@ impl Workspace {
         path: &Path,
         name: &str,
         opts: &ImportOptions,
-        (operation, origin): (&str, Option<(&str, serde_json::Value)>),
+        how: Recorded<'_>,
         (cancel, progress): (&Cancel, &Progress),
     ) -> Result<ImportOutcome> {
+        let Recorded {
+            operation,
+            origin,
+            same_schema_as,
+        } = how;
         kiln_store::validate_name(name)?;
         // A file larger than the memory budget streams in batches into the version's Parquet object
         // (the same bytes an in-memory import writes); any other is read whole. Either way the object
@@ -492,13 +502,26 @@ impl Workspace {
         };
         let mut recorded = opts.clone();
         recorded.format = opts.resolve_format(path)?;
+        // A pull whose columns changed since the last one: refused, or accepted and said so.
+        let message = match same_schema_as {
+            Some((before, allow)) => {
+                let shape = match &read {
+                    Read::Streamed(_, s) => kiln_data::schema_of(&kiln_data::without_row_ids(
+                        &DataFrame::empty_with_schema(&s.schema),
+                    )),
+                    Read::Frame(df) => kiln_data::schema_of(&kiln_data::without_row_ids(df)),
+                };
+                sources::check_schema(name, before, &shape, allow)?
+            }
+            None => None,
+        };
         let meta = VersionMeta {
             dataset: name,
             source_path: Some(&source),
             import_options: serde_json::to_value(&recorded).unwrap_or_default(),
             operation,
             parent_id: self.store.get_version(name, None).ok().map(|v| v.id),
-            message: None,
+            message: message.as_deref(),
             details,
             clear_drafts: None,
             author: None,
@@ -588,6 +611,15 @@ impl Workspace {
             version,
         })
     }
+}
+
+/// How an imported file is recorded.
+pub(crate) struct Recorded<'a> {
+    pub operation: &'a str,
+    /// Where the file came from (a URL) and what its fetch saw, instead of the file's own path.
+    pub origin: Option<(&'a str, serde_json::Value)>,
+    /// For a pull: the columns of the last version, and whether a change to them is accepted.
+    pub same_schema_as: Option<(&'a serde_json::Value, bool)>,
 }
 
 /// An imported file: streamed into its object already, or read into memory (with row ids).

@@ -246,7 +246,7 @@ impl Workspace {
             .is_some_and(crate::sources::is_http_url)
         {
             let src = src.clone();
-            return self.pull_url(&src, cancel, progress);
+            return self.pull_url(&src, allow_schema_change, cancel, progress);
         }
         let path = std::path::PathBuf::from(src.source_path.clone().unwrap_or_default());
         if src.import_options["images"].as_bool() == Some(true) {
@@ -254,7 +254,13 @@ impl Workspace {
         }
         let opts: crate::ImportOptions = serde_json::from_value(src.import_options.clone())
             .map_err(|e| invalid(format!("stored import options are unreadable: {e}")))?;
-        self.import_as(&path, dataset, &opts, "pull", cancel, progress)
+        let src_schema = src.schema.clone();
+        let how = crate::Recorded {
+            operation: "pull",
+            origin: None,
+            same_schema_as: Some((&src_schema, allow_schema_change)),
+        };
+        self.import_recorded(&path, dataset, &opts, how, (cancel, progress))
     }
 
     /// A new version with the rows of `reference` matching a polars SQL condition.

@@ -113,6 +113,28 @@ fn schema_changes(before: &serde_json::Value, after: &[kiln_data::ColumnInfo]) -
     out
 }
 
+/// `None` when a pull's columns (`after`) are those of the last version (`before`); else an error naming
+/// the change, or with `allow` the message that records it.
+pub(crate) fn check_schema(
+    name: &str,
+    before: &serde_json::Value,
+    after: &[kiln_data::ColumnInfo],
+    allow: bool,
+) -> Result<Option<String>> {
+    let changes = schema_changes(before, after);
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    if !allow {
+        return Err(CoreError::Invalid(format!(
+            "the source's columns changed since the last version of {name}: {}; nothing was pulled \
+             (pull with --allow-schema-change to accept it)",
+            changes.join(", ")
+        )));
+    }
+    Ok(Some(format!("schema changed: {}", changes.join(", "))))
+}
+
 /// A value as a PostgreSQL literal of type `pg` (for the cursor in a `COPY`, which takes no parameters).
 fn literal(value: &serde_json::Value, pg: &::postgres::types::Type) -> Result<String> {
     match value {
@@ -245,10 +267,11 @@ impl Workspace {
         url: &str,
         name: &str,
         opts: &crate::ImportOptions,
-        since: Option<&DatasetVersion>,
+        since: Option<(&DatasetVersion, bool)>,
         operation: &str,
         (cancel, progress): (&kiln_data::Cancel, &kiln_data::Progress),
     ) -> Result<ImportOutcome> {
+        let (since, allow_schema_change) = (since.map(|s| s.0), since.is_some_and(|s| s.1));
         let parsed = url::Url::parse(url)
             .map_err(|e| CoreError::Invalid(format!("`{url}` is not a URL: {e}")))?;
         let seen_before = since.map(|v| http::Seen::from_json(&v.details["pull"]));
@@ -275,19 +298,19 @@ impl Workspace {
         let recorded = http::recorded_url(&parsed);
         let mut details = json!({ "pull": seen.to_json() });
         details["pull"]["url"] = json!(recorded);
-        self.import_recorded(
-            file,
-            name,
-            &opts,
-            (operation, Some((&recorded, details))),
-            (cancel, progress),
-        )
+        let how = crate::Recorded {
+            operation,
+            origin: Some((&recorded, details)),
+            same_schema_as: since.map(|v| (&v.schema, allow_schema_change)),
+        };
+        self.import_recorded(file, name, &opts, how, (cancel, progress))
     }
 
     /// Pull a dataset whose last import or pull came from a URL.
     pub(crate) fn pull_url(
         &mut self,
         base: &DatasetVersion,
+        allow_schema_change: bool,
         cancel: &kiln_data::Cancel,
         progress: &kiln_data::Progress,
     ) -> Result<ImportOutcome> {
@@ -300,7 +323,7 @@ impl Workspace {
             &url,
             &base.dataset,
             &opts,
-            Some(base),
+            Some((base, allow_schema_change)),
             "pull",
             (cancel, progress),
         )
@@ -374,14 +397,8 @@ impl Workspace {
             (Some(b), Some(_)) => schema_changes(&b.schema, &shape),
             _ => Vec::new(),
         };
-        if !changes.is_empty() && pull == Some(false) {
-            return Err(CoreError::Invalid(format!(
-                "the source's columns changed since {}@{}: {}; nothing was pulled (pull with \
-                 --allow-schema-change to accept it)",
-                name,
-                base.map_or(0, |b| b.version),
-                changes.join(", ")
-            )));
+        if let (Some(b), Some(allow)) = (base, pull) {
+            check_schema(name, &b.schema, &shape, allow)?;
         }
         // Incremental: past the recorded cursor, onto the last version (unless its columns changed:
         // then everything is read again).
