@@ -557,3 +557,133 @@ fn a_file_over_http_is_fetched_again_only_when_it_changed() {
         .collect();
     assert_eq!(names, ["more", "penguins"]);
 }
+
+#[test]
+fn a_derived_dataset_follows_its_parent_and_its_recipe_changes_are_versions() {
+    let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("ws");
+    let orders = d.path().join("orders.csv");
+    let customers = d.path().join("customers.csv");
+    std::fs::write(
+        &orders,
+        "id,customer,amount,items\n1,10,30.0,3\n2,11,10.0,1\n3,10,50.0,5\n4,12,8.0,2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &customers,
+        "customer,region\n10,north\n11,south\n12,north\n",
+    )
+    .unwrap();
+    ok(&kiln(
+        &ws,
+        &["import", orders.to_str().unwrap(), "--name", "orders"],
+    ));
+    ok(&kiln(
+        &ws,
+        &["import", customers.to_str().unwrap(), "--name", "customers"],
+    ));
+    let derive = |sql: &str| {
+        kiln(
+            &ws,
+            &[
+                "datasets",
+                "derive",
+                "priced",
+                "--from",
+                "orders",
+                "--sql",
+                sql,
+                "--join",
+                "customers",
+                "--on",
+                "customer",
+            ],
+        )
+    };
+    let sql =
+        "SELECT id, region, amount / items AS avg_price FROM self WHERE amount > 9 ORDER BY id";
+    ok(&derive(sql));
+    let v1 = frame(&ws, "priced@1");
+    let names: Vec<String> = v1
+        .get_column_names()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(names, ["id", "region", "avg_price"]);
+    assert_eq!(v1.height(), 3);
+    assert_eq!(
+        v1.column("avg_price").unwrap().f64().unwrap().get(1),
+        Some(10.0)
+    );
+    assert_eq!(
+        v1.column("region").unwrap().str().unwrap().get(1),
+        Some("south")
+    );
+    let w = Workspace::open(&ws).unwrap();
+    let made = w.resolve("priced@1").unwrap();
+    assert_eq!(made.operation, "derive");
+    assert_eq!(made.details["recipe"]["from"], "orders@1");
+    assert_eq!(made.details["recipe"]["join"], "customers@1");
+    assert_eq!(made.details["recipe"]["recipe_version"], 1);
+
+    // The parent is pulled with a new order: the recipe runs again.
+    std::fs::write(
+        &orders,
+        "id,customer,amount,items\n1,10,30.0,3\n2,11,10.0,1\n3,10,50.0,5\n4,12,8.0,2\n5,12,99.0,9\n",
+    )
+    .unwrap();
+    let r = kiln(&ws, &["datasets", "pull", "orders", "--json"]).json();
+    assert_eq!(r["derived"][0]["dataset"], "priced", "{r}");
+    let v2 = frame(&ws, "priced@2");
+    assert_eq!(v2.height(), 4);
+    let w = Workspace::open(&ws).unwrap();
+    let followed = w.resolve("priced@2").unwrap();
+    assert_eq!(followed.details["recipe"]["from"], "orders@2");
+    assert_eq!(
+        followed.message.as_deref(),
+        Some("orders has a new version")
+    );
+    assert_eq!(followed.details["recipe"]["recipe_version"], 1);
+
+    // Editing the recipe is a new recipe version, never a silent change; the same recipe makes nothing.
+    ok(&derive(&sql.replace("amount > 9", "amount > 20")));
+    let edited = Workspace::open(&ws).unwrap().resolve("priced@3").unwrap();
+    assert_eq!(edited.details["recipe"]["recipe_version"], 2);
+    assert_eq!(edited.row_count, 3);
+    let again = derive(&sql.replace("amount > 9", "amount > 20"));
+    assert!(again.stdout.contains("unchanged"), "{}", again.stdout);
+
+    // Mistakes are named and make nothing.
+    refused(&derive("SELECT nope FROM self"), "the recipe's SQL");
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "datasets",
+                "derive",
+                "orders",
+                "--from",
+                "customers",
+                "--sql",
+                "SELECT * FROM self",
+            ],
+        ),
+        "was not derived by a recipe",
+    );
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "datasets",
+                "derive",
+                "priced",
+                "--from",
+                "priced",
+                "--sql",
+                "SELECT * FROM self",
+            ],
+        ),
+        "cannot be derived from itself",
+    );
+    assert_eq!(versions(&ws, "priced"), 3);
+}

@@ -48,6 +48,27 @@ pub enum DatasetsSubcommand {
         #[arg(long, default_value = "auto", value_parser = super::args::parse_format)]
         format: Format,
     },
+    /// A dataset made from another by a recorded polars SQL recipe (the parent is the table `self`); it is
+    /// made again whenever the parent gets a new version. The same NAME with another recipe makes its
+    /// next version (a new recipe version).
+    Derive {
+        /// The derived dataset.
+        name: String,
+        /// The parent: NAME (followed as it changes) or NAME@V (pinned).
+        #[arg(long)]
+        from: String,
+        /// The query, e.g. `SELECT *, amount / items AS avg_price FROM self`.
+        #[arg(long)]
+        sql: String,
+        /// A dataset (NAME or NAME@V) left-joined to the parent on --on before the query.
+        #[arg(long, requires = "on")]
+        join: Option<String>,
+        /// The key column of --join.
+        #[arg(long, requires = "join")]
+        on: Option<String>,
+        #[arg(long, short)]
+        message: Option<String>,
+    },
     /// A new version with the rows matching a polars SQL condition.
     Filter {
         reference: String,
@@ -106,7 +127,26 @@ pub fn run(
         } => {
             let outcome =
                 ws.pull_allowing(name, *allow_schema_change, &Cancel::new(), &Progress::new())?;
-            report_outcome(&outcome, json, out, "pull")
+            // The datasets derived from it follow.
+            let derived = if outcome.created {
+                ws.refresh_derived(name, &Cancel::new(), &Progress::new())?
+            } else {
+                Vec::new()
+            };
+            if json {
+                let mut doc = super::report::outcome_json(&outcome);
+                doc["derived"] = derived
+                    .iter()
+                    .map(super::report::outcome_json)
+                    .collect::<Vec<_>>()
+                    .into();
+                return super::report::print_json(out, &doc);
+            }
+            report_outcome(&outcome, json, out, "pull")?;
+            for d in &derived {
+                report_outcome(d, json, out, "derived")?;
+            }
+            Ok(())
         }
         DatasetsSubcommand::Export {
             reference,
@@ -130,6 +170,29 @@ pub fn run(
                 )?;
                 Ok(())
             }
+        }
+        DatasetsSubcommand::Derive {
+            name,
+            from,
+            sql,
+            join,
+            on,
+            message,
+        } => {
+            let recipe = kiln_core::sources::Recipe {
+                from: from.clone(),
+                sql: sql.clone(),
+                join: join.clone(),
+                on: on.clone(),
+            };
+            let outcome = ws.derive_sql(
+                name,
+                &recipe,
+                message.as_deref(),
+                &Cancel::new(),
+                &Progress::new(),
+            )?;
+            report_outcome(&outcome, json, out, "derive")
         }
         DatasetsSubcommand::Filter {
             reference,

@@ -23,7 +23,8 @@ pub use formats::{
 };
 pub use paged::{
     ByteSource, PagedFrame, SCATTER_SAMPLE, STATS_SAMPLE, TableData, append_rows, counts_by_value,
-    filter_to_parquet, position_of_row_id, scan_with_ids, set_labels_to_parquet, split_to_parquet,
+    derive_sql, filter_to_parquet, position_of_row_id, scan_with_ids, set_labels_to_parquet,
+    split_to_parquet,
 };
 pub use plots::{Histogram, ScatterSeries, ValueCount, histogram, scatter, value_counts};
 pub use polars;

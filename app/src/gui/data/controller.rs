@@ -251,7 +251,12 @@ impl DataController {
                 });
             }
             DataCommand::Pull(name) => self.derive(state, Derived::Pull, move |ws| {
-                ws.pull(&name, &Cancel::new(), &Progress::new())
+                let out = ws.pull(&name, &Cancel::new(), &Progress::new())?;
+                // The datasets derived from it follow (their versions show in the list).
+                if out.created {
+                    ws.refresh_derived(&name, &Cancel::new(), &Progress::new())?;
+                }
+                Ok(out)
             }),
             DataCommand::SaveFilterVersion => {
                 if let Some(v) = &self.current.version {

@@ -797,6 +797,18 @@ fn join_or_dash(v: &[String]) -> String {
 
 /// Where a version's rows came from, in one line (`None` for a version made in the workspace).
 fn source_text(v: &kiln_core::DatasetVersion) -> Option<String> {
+    if let Some(r) = kiln_core::sources::recipe_of(v) {
+        let mut text = format!(
+            "derived from {} by recipe v{}: {}",
+            r.from,
+            v.details["recipe"]["recipe_version"].as_i64().unwrap_or(1),
+            r.sql.trim()
+        );
+        if let (Some(j), Some(on)) = (&r.join, &r.on) {
+            let _ = write!(text, " · joined with {j} on `{on}`");
+        }
+        return Some(text);
+    }
     let source = v.source_path.as_deref()?;
     Some(match kiln_core::sources::query_source_of(v) {
         Some(q) => {
@@ -815,6 +827,12 @@ fn source_text(v: &kiln_core::DatasetVersion) -> Option<String> {
 
 /// A short description of an operation's parameters.
 fn details_text(details: &serde_json::Value) -> String {
+    if let Some(from) = details["recipe"]["from"].as_str() {
+        return format!(
+            "from {from} by recipe v{}",
+            details["recipe"]["recipe_version"].as_i64().unwrap_or(1)
+        );
+    }
     let pull = &details["pull"];
     if let Some(rows) = pull["rows_read"].as_u64() {
         return match (pull["incremental"].as_bool(), &pull["cursor"]) {

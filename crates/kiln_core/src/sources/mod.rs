@@ -11,8 +11,10 @@
 
 mod http;
 mod postgres;
+mod recipe;
 
 pub use http::is_http_url;
+pub use recipe::{Recipe, recipe_of};
 
 use kiln_data::polars::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -103,6 +103,66 @@ pub fn append_rows(
     sink_query(lf, out, cancel, |_| {})
 }
 
+/// A polars SQL query over the Parquet object at `src` (visible as the table `self`, without row ids;
+/// with `join`, left-joined first with another object's rows on a key column), written by the streaming
+/// engine to `out` with Kiln's one writer and fresh row ids. An error names what the query got wrong.
+pub fn derive_sql(
+    src: &Path,
+    sql: &str,
+    join: Option<(&Path, &str)>,
+    out: &Path,
+    cancel: &Cancel,
+) -> Result<crate::Streamed, DataError> {
+    let visible = |p: &Path| -> Result<LazyFrame, DataError> {
+        let lf = scan_with_ids(p)?;
+        Ok(lf.drop(Selector::ByName {
+            names: Arc::new([ROW_ID.into()]),
+            strict: true,
+        }))
+    };
+    let mut this = visible(src)?;
+    if let Some((other, key)) = join {
+        for (what, lf) in [
+            ("the dataset", &this),
+            ("the joined dataset", &visible(other)?),
+        ] {
+            if !lf.clone().collect_schema()?.contains(key) {
+                return Err(DataError::Invalid(format!("{what} has no column `{key}`")));
+            }
+        }
+        this = this.join(
+            visible(other)?,
+            [col(key)],
+            [col(key)],
+            JoinArgs {
+                maintain_order: MaintainOrderJoin::Left,
+                suffix: Some("_joined".into()),
+                ..JoinArgs::new(JoinType::Left)
+            },
+        );
+    }
+    let mut cx = polars::sql::SQLContext::new();
+    cx.register("self", this);
+    let lf = cx.execute(sql).map_err(|e| {
+        DataError::Invalid(format!("the recipe's SQL: {}", crate::table::clean(&e)))
+    })?;
+    let schema = lf.clone().collect_schema().map_err(|e| {
+        DataError::Invalid(format!("the recipe's SQL: {}", crate::table::clean(&e)))
+    })?;
+    if schema.contains(ROW_ID) {
+        return Err(DataError::Invalid(format!(
+            "the recipe may not make a column named `{ROW_ID}`"
+        )));
+    }
+    let lf = lf
+        .with_row_index(ROW_ID, None)
+        .with_column(col(ROW_ID).cast(DataType::UInt64));
+    sink_query(lf, out, cancel, |_| {}).map_err(|e| match e {
+        DataError::Filter(m) => DataError::Invalid(format!("the recipe's SQL: {m}")),
+        e => e,
+    })
+}
+
 /// Run a filtering query through the streaming engine into Kiln's writer at `out`; its errors (an
 /// unknown column, a bad condition) are filter errors, and `out` is removed on any failure.
 pub(super) fn sink_query(
