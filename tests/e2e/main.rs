@@ -10,6 +10,7 @@ mod compare;
 mod crash;
 mod gui;
 mod heldout;
+mod pipelines;
 mod real_data;
 mod release;
 mod serve;

@@ -41,8 +41,17 @@ pub fn train_penguins(ws: &Path, epochs: &str) {
 /// Penguins with a stored 70/10/20 split (`penguins@2`, the evaluation data), three users, and two
 /// registered runs: v1 a short run, v2 a longer one.
 pub fn release_workspace() -> (tempfile::TempDir, PathBuf) {
+    release_workspace_from(&crate::support::fixture("penguins.csv"))
+}
+
+/// [`release_workspace`] with penguins imported from `csv`.
+pub fn release_workspace_from(csv: &Path) -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
-    let ws = crate::support::penguins_workspace(d.path());
+    let ws = d.path().join("ws");
+    ok(&kiln(
+        &ws,
+        &["import", csv.to_str().unwrap(), "--name", "penguins"],
+    ));
     ok(&kiln(
         &ws,
         &[

@@ -10,6 +10,7 @@ mod monitor;
 mod release;
 mod report;
 mod runs;
+mod schedule;
 mod serve;
 mod train;
 
@@ -92,6 +93,11 @@ pub enum CliCommand {
     Monitor(MonitorSubcommand),
     /// Serve a model version over HTTP (Kiln's API and the Open Inference Protocol); follows its alias.
     Serve(serve::ServeArgs),
+    /// Schedules: pull a dataset every period, retrain a model on a dataset's new version.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleSubcommand),
+    /// Run due schedules until stopped (a long-lived process: a systemd unit), or once with --once (cron).
+    Scheduler(schedule::SchedulerArgs),
     /// Team workspaces: create one on PostgreSQL with its objects in an S3-compatible store.
     #[command(subcommand)]
     Workspace(WorkspaceSubcommand),
@@ -220,6 +226,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let mut target = Workspace::open(&to)?;
             copy(&from, &mut target, cli.json, out)
         }
+        Some(CliCommand::Schedule(cmd)) => schedule::run(&mut open(ws)?, &cmd, cli.json, out),
+        Some(CliCommand::Scheduler(args)) => schedule::run_scheduler(&mut open(ws)?, &args, out),
         Some(CliCommand::Serve(args)) => {
             let root = open(ws)?.root().to_path_buf();
             serve::run(root, &args, cli.json, out)

@@ -16,6 +16,7 @@ mod objects;
 mod predict;
 pub mod release;
 pub mod runs;
+pub mod schedule;
 pub mod serving;
 pub mod sources;
 mod streamed;
@@ -658,6 +659,16 @@ pub fn parse_reference(reference: &str) -> Result<(&str, Option<i64>)> {
 }
 
 /// The OS user, recorded as the author of versions.
+/// This machine's name (`HOSTNAME`, else `/etc/hostname`), to tell processes on several machines apart.
+pub fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 pub fn current_user() -> String {
     // (Kiln records this as the author of new versions unless one is given.)
     ["USER", "LOGNAME", "USERNAME"]

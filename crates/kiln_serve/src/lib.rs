@@ -303,7 +303,7 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
         log,
         next_id: AtomicU64::new(1),
         started: kiln_core::serving::now(),
-        replica: format!("{}:{}", host_name(), addr.port()),
+        replica: format!("{}:{}", kiln_core::host_name(), addr.port()),
         config,
     });
     let app = router(state.clone());
@@ -636,16 +636,6 @@ fn respond(s: &AppState, endpoint: &str, r: Result<impl IntoResponse, ApiError>)
             e.into_response()
         }
     }
-}
-
-/// This machine's name (for the request log's replica), or `localhost` when it has none.
-fn host_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 fn log_failure(s: &AppState, endpoint: &str, status: StatusCode) {

@@ -10,6 +10,7 @@ pub mod db;
 mod migrations;
 mod registry;
 mod runs;
+mod schedules;
 mod serving;
 pub mod team;
 #[cfg(any(test, feature = "test-servers"))]
@@ -32,6 +33,7 @@ pub use runs::{
     EndedRun, MetricPoint, MetricSeries, NewRun, Run, RunStatus, SUMMARY_BUCKETS, SeriesPreview,
     Sweep, SweepStatus,
 };
+pub use schedules::{NewSchedule, Schedule, ScheduleRun};
 pub use serving::{Feedback, ServedRequest};
 
 /// An error of the database engine itself. Opaque on purpose: callers see its message, never the engine's
@@ -149,6 +151,8 @@ pub enum StoreError {
     TeamUser(String),
     #[error("{0}")]
     Team(String),
+    #[error("no schedule {0}")]
+    NoSchedule(i64),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
 }

@@ -226,6 +226,31 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE served_requests ADD COLUMN replica TEXT;",
     // 12: PostgreSQL only (see `PG_ONLY`); nothing changes on SQLite.
     "",
+    // 13: schedules (a pull every period, a retraining on a dataset's new version) and each of their runs,
+    // with what the run started (the chain). A run claims its schedule until `claimed_until`.
+    "CREATE TABLE schedules (
+        id              INTEGER PRIMARY KEY,
+        kind            TEXT NOT NULL,
+        target          TEXT NOT NULL,
+        every_s         INTEGER,
+        on_new_version  TEXT,
+        created_by      TEXT NOT NULL,
+        created_at      TEXT NOT NULL,
+        next_at         TEXT,
+        seen_version_id INTEGER,
+        claimed_by      TEXT,
+        claimed_until   TEXT
+    );
+    CREATE TABLE schedule_runs (
+        id           INTEGER PRIMARY KEY,
+        schedule_id  INTEGER NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+        started_at   TEXT NOT NULL,
+        ended_at     TEXT,
+        status       TEXT NOT NULL,
+        error        TEXT,
+        chain_json   TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX schedule_runs_by_schedule ON schedule_runs(schedule_id, id);",
 ];
 
 /// Migrations whose PostgreSQL form is not a translation of the `SQLite` one: (version, SQL).

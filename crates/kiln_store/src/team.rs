@@ -144,6 +144,8 @@ const WORK_TABLES: &[(&str, &str)] = &[
     ("sweeps", "INSERT, UPDATE"),
     ("served_requests", "INSERT"),
     ("feedback", "INSERT"),
+    ("schedules", "INSERT, UPDATE, DELETE"),
+    ("schedule_runs", "INSERT, UPDATE, DELETE"),
 ];
 
 /// The channel every change of a team workspace is announced on (`NOTIFY`, with the table's name).

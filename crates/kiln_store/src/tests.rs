@@ -347,3 +347,62 @@ fn runs_record_metrics_and_dead_runs_become_interrupted() {
         assert_eq!(events, 3);
     });
 }
+
+/// Of two connections claiming one schedule, one gets it until the claim lapses; a run's outcome and
+/// chain are kept; removing the schedule removes its runs.
+#[test]
+fn a_schedule_is_claimed_by_one_connection_at_a_time() {
+    each_backend("schedules", |s, reopen| {
+        let other = reopen();
+        let id = s
+            .add_schedule(&crate::NewSchedule {
+                kind: "pull",
+                target: "orders",
+                every_s: Some(3600),
+                on_new_version: None,
+                created_by: "sam",
+                now: "2026-12-07T09:00:00.000Z",
+                next_at: Some("2026-12-07T09:00:00.000Z"),
+                seen_version_id: None,
+            })
+            .unwrap();
+        let (now, until) = ("2026-12-07T09:00:00.000Z", "2026-12-07T10:00:00.000Z");
+        assert!(s.claim_schedule(id, "a", now, until).unwrap());
+        assert!(!other.claim_schedule(id, "b", now, until).unwrap());
+        assert!(
+            other
+                .claim_schedule(
+                    id,
+                    "b",
+                    "2026-12-07T10:30:00.000Z",
+                    "2026-12-07T11:30:00.000Z"
+                )
+                .unwrap(),
+            "a lapsed claim is taken"
+        );
+        assert_eq!(s.schedule(id).unwrap().claimed_by.as_deref(), Some("b"));
+        let run = other.start_schedule_run(id, now).unwrap();
+        other
+            .end_schedule_run(
+                run,
+                until,
+                "done",
+                None,
+                &serde_json::json!({"pulled": "orders@2"}),
+            )
+            .unwrap();
+        other
+            .release_schedule(id, Some("2026-12-07T11:00:00.000Z"), None)
+            .unwrap();
+        let runs = s.schedule_runs(id, 5).unwrap();
+        assert_eq!((runs.len(), runs[0].status.as_str()), (1, "done"));
+        assert_eq!(runs[0].chain["pulled"], "orders@2");
+        assert!(s.schedule(id).unwrap().claimed_by.is_none());
+        s.remove_schedule(id).unwrap();
+        assert!(s.schedules().unwrap().is_empty());
+        assert!(matches!(
+            s.remove_schedule(id),
+            Err(crate::StoreError::NoSchedule(_))
+        ));
+    });
+}
