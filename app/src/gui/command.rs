@@ -28,6 +28,7 @@ pub enum Command {
     Runs(super::runs::RunsCommand),
     Release(super::release::ReleaseCommand),
     Monitor(super::monitor::MonitorCommand),
+    Pipelines(super::pipelines::PipelinesCommand),
 }
 
 impl From<ShellCommand> for Command {

@@ -9,6 +9,7 @@ pub mod data;
 pub mod jobs;
 pub mod label;
 pub mod monitor;
+pub mod pipelines;
 mod registry;
 pub mod release;
 pub mod room;

@@ -5,6 +5,7 @@ use super::room::Room;
 pub fn rooms() -> Vec<Box<dyn Room>> {
     vec![
         Box::new(super::data::DataRoom::default()),
+        Box::new(super::pipelines::PipelinesRoom::default()),
         Box::new(super::label::LabelRoom::default()),
         Box::new(super::train::TrainRoom::default()),
         Box::new(super::runs::RunsRoom::default()),

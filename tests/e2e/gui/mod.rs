@@ -7,6 +7,7 @@
 mod data;
 mod label;
 mod monitor;
+mod pipelines;
 mod release;
 mod runs;
 mod shell;
