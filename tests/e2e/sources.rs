@@ -687,3 +687,77 @@ fn a_derived_dataset_follows_its_parent_and_its_recipe_changes_are_versions() {
     );
     assert_eq!(versions(&ws, "priced"), 3);
 }
+
+#[test]
+fn many_files_by_a_pattern_locally_or_in_an_object_store_are_one_version() {
+    let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("ws");
+    let data = d.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("2026-01.csv"), "day,sales\n1,10\n2,12\n").unwrap();
+    std::fs::write(data.join("2026-02.csv"), "day,sales\n1,20\n").unwrap();
+    std::fs::write(data.join("notes.txt"), "not data\n").unwrap();
+    let pattern = format!("{}/2026-*.csv", data.display());
+    ok(&kiln(&ws, &["import", &pattern, "--name", "monthly"]));
+    let v1 = frame(&ws, "monthly@1");
+    assert_eq!(v1.height(), 3);
+    assert_eq!(
+        v1.column("sales")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect::<Vec<_>>(),
+        [10, 12, 20],
+        "files in name order"
+    );
+    let r = kiln(&ws, &["datasets", "pull", "monthly"]);
+    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    std::fs::write(data.join("2026-03.csv"), "day,sales\n1,30\n2,31\n").unwrap();
+    ok(&kiln(&ws, &["datasets", "pull", "monthly"]));
+    assert_eq!(frame(&ws, "monthly@2").height(), 5);
+    // A file whose columns differ is named; nothing is written.
+    std::fs::write(data.join("2026-04.csv"), "day,revenue\n1,40\n").unwrap();
+    refused(
+        &kiln(&ws, &["datasets", "pull", "monthly"]),
+        "2026-04.csv has other columns",
+    );
+    assert_eq!(versions(&ws, "monthly"), 2);
+
+    // Objects in an S3-compatible store, listed under the pattern's prefix.
+    let s3 = testing::s3();
+    kiln_core::set_client_options(s3.client_options());
+    let bucket = s3.fresh_bucket("pattern");
+    let remote = kiln_core::Remote::connect(&bucket).unwrap();
+    for (key, body) in [
+        ("exports/a.csv", "id,v\n1,1.5\n"),
+        ("exports/b.csv", "id,v\n2,2.5\n3,3.5\n"),
+        ("elsewhere/c.csv", "id,v\n9,9.5\n"),
+    ] {
+        let f = d.path().join("upload.csv");
+        std::fs::write(&f, body).unwrap();
+        remote.upload(key, &f).unwrap();
+    }
+    let pattern = format!("{bucket}/exports/*.csv");
+    ok(&kiln(&ws, &["import", &pattern, "--name", "exports"]));
+    assert_eq!(frame(&ws, "exports@1").height(), 3);
+    let r = kiln(&ws, &["datasets", "pull", "exports"]);
+    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    let f = d.path().join("upload.csv");
+    std::fs::write(&f, "id,v\n4,4.5\n").unwrap();
+    remote.upload("exports/d.csv", &f).unwrap();
+    ok(&kiln(&ws, &["datasets", "pull", "exports"]));
+    assert_eq!(frame(&ws, "exports@2").height(), 4);
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "import",
+                &format!("{bucket}/nothing/*.csv"),
+                "--name",
+                "none",
+            ],
+        ),
+        "no file matches",
+    );
+}

@@ -9,7 +9,8 @@ use super::args::{parse_char, parse_format};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// File to import, an `https://` URL of one (`.gz` unpacked), or a database URL with --query.
+    /// File to import, a pattern of several (`data/2026-*.csv`, `s3://bucket/exports/*.parquet`: one
+    /// version), an `https://` URL of one (`.gz` unpacked), or a database URL with --query.
     pub path: PathBuf,
     /// Dataset name (a new version is added if the dataset exists). Default: the file name's stem.
     #[arg(long)]
@@ -122,6 +123,19 @@ pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Writ
             primary_key: args.primary_key.clone(),
         };
         let outcome = ws.import_query(&source, name, &Cancel::new(), &Progress::new())?;
+        return super::report::report_outcome(&outcome, json, out, "import");
+    }
+    if kiln_core::sources::is_pattern(&text) && !kiln_core::sources::is_http_url(&text) {
+        let Some(name) = &args.name else {
+            bail!("several files are one dataset: name it with --name");
+        };
+        let outcome = ws.import_pattern(
+            &text,
+            name,
+            &args.options(),
+            &Cancel::new(),
+            &Progress::new(),
+        )?;
         return super::report::report_outcome(&outcome, json, out, "import");
     }
     if kiln_core::sources::is_http_url(&text) {

@@ -194,6 +194,58 @@ impl Remote {
         }
     }
 
+    /// The objects whose keys start with `prefix` (under the store's own prefix), in key order.
+    pub(crate) fn list(&self, prefix: &str) -> Result<Vec<object_store::ObjectMeta>, CoreError> {
+        use futures_util::TryStreamExt;
+        let key = if prefix.is_empty() {
+            self.prefix.clone()
+        } else {
+            self.key(prefix)
+        };
+        let mut found: Vec<object_store::ObjectMeta> = self
+            .runtime
+            .block_on(self.store.list(Some(&key)).try_collect())
+            .map_err(|e| self.error("cannot list", prefix, e))?;
+        found.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(found)
+    }
+
+    /// Fetch the object at `location` (a full key, as listed) into `dest`, its length checked.
+    pub(crate) fn fetch_to(
+        &self,
+        location: &object_store::path::Path,
+        size: u64,
+        dest: &Path,
+    ) -> Result<(), CoreError> {
+        use std::io::Write;
+        let shown = location.to_string();
+        let mut out = File::create(dest).map_err(|e| CoreError::io(dest, e))?;
+        let received = self.runtime.block_on(async {
+            use futures_util::StreamExt;
+            let got = self
+                .store
+                .get(location)
+                .await
+                .map_err(|e| self.get_error(&shown, e))?;
+            let mut stream = got.into_stream();
+            let mut n = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| self.error("download cut short:", &shown, e))?;
+                n += chunk.len() as u64;
+                out.write_all(&chunk).map_err(|e| CoreError::io(dest, e))?;
+            }
+            Ok::<_, CoreError>(n)
+        })?;
+        if received != size {
+            return Err(self.error(
+                "download cut short:",
+                &shown,
+                format!("{received} of {size} bytes"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether the store has `relative` with `size` bytes.
     pub fn has(&self, relative: &str, size: u64) -> Result<bool, CoreError> {
         match self.runtime.block_on(self.store.head(&self.key(relative))) {

@@ -243,6 +243,14 @@ impl Workspace {
         if src
             .source_path
             .as_deref()
+            .is_some_and(crate::sources::is_pattern)
+        {
+            let src = src.clone();
+            return self.pull_pattern(&src, allow_schema_change, cancel, progress);
+        }
+        if src
+            .source_path
+            .as_deref()
             .is_some_and(crate::sources::is_http_url)
         {
             let src = src.clone();

@@ -22,9 +22,9 @@ pub use formats::{
     streams, validate_source, write_parquet,
 };
 pub use paged::{
-    ByteSource, PagedFrame, SCATTER_SAMPLE, STATS_SAMPLE, TableData, append_rows, counts_by_value,
-    derive_sql, filter_to_parquet, position_of_row_id, scan_with_ids, set_labels_to_parquet,
-    split_to_parquet,
+    ByteSource, PagedFrame, SCATTER_SAMPLE, STATS_SAMPLE, TableData, append_rows, concat_parquet,
+    counts_by_value, derive_sql, filter_to_parquet, position_of_row_id, scan_with_ids,
+    set_labels_to_parquet, split_to_parquet,
 };
 pub use plots::{Histogram, ScatterSeries, ValueCount, histogram, scatter, value_counts};
 pub use polars;

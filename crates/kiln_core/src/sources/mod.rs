@@ -9,10 +9,12 @@
 //! version's details — the lineage the Versions tab shows. A pull that fails (unreachable, refused, a
 //! query error, a result cut short, columns that changed) leaves the workspace as it was.
 
+mod files;
 mod http;
 mod postgres;
 mod recipe;
 
+pub use files::is_pattern;
 pub use http::is_http_url;
 pub use recipe::{Recipe, recipe_of};
 

@@ -163,6 +163,50 @@ pub fn derive_sql(
     })
 }
 
+/// The rows of several Parquet files (each an import's object, row ids dropped) one after another, in
+/// the order given, streamed into `out` with Kiln's one writer and fresh row ids. Every file must have
+/// the first one's columns and types; the first that differs is named with what differs.
+pub fn concat_parquet(
+    parts: &[(String, std::path::PathBuf)],
+    out: &Path,
+    cancel: &Cancel,
+) -> Result<crate::Streamed, DataError> {
+    let mut frames = Vec::with_capacity(parts.len());
+    let mut first: Option<(String, Schema)> = None;
+    for (name, path) in parts {
+        let lf = scan_with_ids(path)?.drop(Selector::ByName {
+            names: Arc::new([ROW_ID.into()]),
+            strict: true,
+        });
+        let schema = lf.clone().collect_schema()?.as_ref().clone();
+        match &first {
+            None => first = Some((name.clone(), schema)),
+            Some((first_name, expected)) if *expected != schema => {
+                let show = |s: &Schema| {
+                    s.iter()
+                        .map(|(n, d)| format!("{n}: {d}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                return Err(DataError::Invalid(format!(
+                    "{name} has other columns than {first_name}: [{}] against [{}]",
+                    show(&schema),
+                    show(expected)
+                )));
+            }
+            Some(_) => {}
+        }
+        frames.push(lf);
+    }
+    if frames.is_empty() {
+        return Err(DataError::Invalid("no files to read".into()));
+    }
+    let lf = concat(frames, UnionArgs::default())?
+        .with_row_index(ROW_ID, None)
+        .with_column(col(ROW_ID).cast(DataType::UInt64));
+    sink_query(lf, out, cancel, |_| {})
+}
+
 /// Run a filtering query through the streaming engine into Kiln's writer at `out`; its errors (an
 /// unknown column, a bad condition) are filter errors, and `out` is removed on any failure.
 pub(super) fn sink_query(
