@@ -761,3 +761,132 @@ fn many_files_by_a_pattern_locally_or_in_an_object_store_are_one_version() {
         "no file matches",
     );
 }
+
+/// The same source on MariaDB (the harness's throwaway server): types, an incremental pull with a key,
+/// no change, changed columns, and a refused password.
+#[test]
+fn a_mariadb_query_is_imported_and_pulled_incrementally() {
+    let server = testing::mariadb();
+    let url = server.fresh_database("orders");
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    server
+        .admin_sql(&format!(
+            "CREATE TABLE {db}.orders (id BIGINT PRIMARY KEY, customer VARCHAR(20), amount DECIMAL(10,2),
+                 items INT, placed DATE, updated_at DATETIME(6), weight DOUBLE, note TEXT);
+             INSERT INTO {db}.orders VALUES
+                 (1, 'c1', 1.25, 1, '2026-01-02', '2026-01-01 00:01:00', 0.25, 'n1'),
+                 (2, 'c2', 2.50, 2, '2026-01-03', '2026-01-01 00:02:00', 0.5, NULL),
+                 (3, 'c3', 3.75, 3, '2026-01-04', '2026-01-01 00:03:00', 0.75, 'n3');"
+        ))
+        .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("ws");
+    ok(&kiln(
+        &ws,
+        &[
+            "import",
+            &url,
+            "--query",
+            "SELECT * FROM orders",
+            "--name",
+            "orders",
+            "--incremental-by",
+            "updated_at",
+            "--primary-key",
+            "id",
+        ],
+    ));
+    let v1 = frame(&ws, "orders@1");
+    assert_eq!(v1.height(), 3);
+    let dtype = |c: &str| v1.column(c).unwrap().dtype().clone();
+    assert_eq!(dtype("id"), DataType::Int64);
+    assert_eq!(dtype("amount"), DataType::Float64);
+    assert_eq!(dtype("placed"), DataType::Date);
+    assert_eq!(
+        dtype("updated_at"),
+        DataType::Datetime(TimeUnit::Microseconds, None)
+    );
+    assert_eq!(dtype("note"), DataType::String);
+    let third = row_of(&v1, 3);
+    assert_eq!(
+        third.column("amount").unwrap().f64().unwrap().get(0),
+        Some(3.75)
+    );
+    assert_eq!(
+        third.column("placed").unwrap().get(0).unwrap().to_string(),
+        "2026-01-04"
+    );
+    assert_eq!(row_of(&v1, 2).column("note").unwrap().null_count(), 1);
+    let password = url.split(':').nth(2).unwrap().split('@').next().unwrap();
+    let versions_json = kiln(&ws, &["datasets", "versions", "orders", "--json"])
+        .json()
+        .to_string();
+    assert!(!versions_json.contains(password), "{versions_json}");
+
+    let r = kiln(&ws, &["datasets", "pull", "orders"]);
+    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    server
+        .admin_sql(&format!(
+            "INSERT INTO {db}.orders VALUES (4, 'c4', 5.00, 4, '2026-02-01', '2026-02-01 00:00:00', 1.0, 'new');
+             UPDATE {db}.orders SET amount = 99.5, updated_at = '2026-03-01 00:00:00' WHERE id = 1;"
+        ))
+        .unwrap();
+    ok(&kiln(&ws, &["datasets", "pull", "orders"]));
+    let v2 = frame(&ws, "orders@2");
+    assert_eq!(v2.height(), 4);
+    assert_eq!(
+        row_of(&v2, 1)
+            .column("amount")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0),
+        Some(99.5)
+    );
+    let diff = kiln(&ws, &["datasets", "diff", "orders@1", "orders@2", "--json"]).json();
+    assert_eq!(
+        (&diff["added"], &diff["changed_rows"]),
+        (&serde_json::json!(1), &serde_json::json!(1)),
+        "{diff}"
+    );
+
+    server
+        .admin_sql(&format!(
+            "ALTER TABLE {db}.orders ADD COLUMN channel VARCHAR(10)"
+        ))
+        .unwrap();
+    refused(
+        &kiln(&ws, &["datasets", "pull", "orders"]),
+        "`channel` is new",
+    );
+    assert_eq!(versions(&ws, "orders"), 2);
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "import",
+                &url,
+                "--query",
+                "SELECT id, POINT(1, 1) AS p FROM orders",
+                "--name",
+                "geo",
+            ],
+        ),
+        "column `p`",
+    );
+    let wrong = url.replacen(&format!(":{password}@"), ":wrong@", 1);
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "import",
+                &wrong,
+                "--query",
+                "SELECT * FROM orders",
+                "--name",
+                "other",
+            ],
+        ),
+        "Access denied",
+    );
+}

@@ -453,3 +453,169 @@ fn http_put(endpoint: &str, path: &str) -> Result<u16, String> {
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("no HTTP answer: {response:?}"))
 }
+
+const MARIADB_HINT: &str = "the tests of MySQL/MariaDB sources need MariaDB's server and client: install \
+     them (Debian/Ubuntu: `apt-get install -y mariadb-server mariadb-client`) or set KILN_TEST_MYSQL_URL to \
+     the URL of a running server's user allowed to create databases (mysql://user:pw@127.0.0.1:3306)";
+
+/// A MariaDB server the tests may use: its URL without a database.
+#[derive(Debug)]
+pub struct MariaServer {
+    /// `mysql://kiln:PASSWORD@127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The server's unix socket (for the `mariadb` client as its root), when the harness started it.
+    socket: Option<PathBuf>,
+}
+
+static MARIADB: OnceLock<Result<MariaServer, String>> = OnceLock::new();
+
+/// The test process's MariaDB server, started on first use (`mariadb-install-db` in a temporary folder,
+/// `mariadbd` on a free loopback port), or `KILN_TEST_MYSQL_URL`. Panics, saying what to install, when it
+/// cannot be.
+pub fn mariadb() -> &'static MariaServer {
+    match MARIADB.get_or_init(start_mariadb) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+impl MariaServer {
+    /// Run SQL as the server's administrator (the `mariadb` client over the socket, or the URL's user).
+    pub fn admin_sql(&self, sql: &str) -> Result<String, String> {
+        let mut c = Command::new("mariadb");
+        if let Some(sock) = &self.socket {
+            c.arg(format!("--socket={}", sock.display()))
+                .args(["-u", "root"]);
+        } else {
+            // mysql://user:password@host:port
+            let rest = self.base_url.split_once("://").map_or("", |(_, r)| r);
+            let (auth, host) = rest.rsplit_once('@').unwrap_or(("", rest));
+            let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+            let (host, port) = host.split_once(':').unwrap_or((host, "3306"));
+            c.args(["-h", host, "-u", user])
+                .arg(format!("--port={port}"))
+                .env("MYSQL_PWD", password);
+        }
+        let out = c
+            .args(["--batch", "--skip-column-names", "-e", sql])
+            .output()
+            .map_err(|e| format!("run the mariadb client: {e} ({MARIADB_HINT})"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// A fresh, empty database; its URL (with the password).
+    pub fn fresh_database(&self, label: &str) -> String {
+        let name = unique(&format!("kiln_{label}")).to_lowercase();
+        self.admin_sql(&format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("create test database {name}: {e}"));
+        format!("{}/{name}", self.base_url)
+    }
+}
+
+fn start_mariadb() -> Result<MariaServer, String> {
+    if let Ok(url) = std::env::var("KILN_TEST_MYSQL_URL") {
+        return Ok(MariaServer {
+            base_url: url.trim_end_matches('/').to_owned(),
+            socket: None,
+        });
+    }
+    let find = |names: &[&str]| {
+        names.iter().find_map(|n| {
+            let on_path = std::env::var_os("PATH").and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join(n))
+                    .find(|c| c.is_file())
+            });
+            on_path.or_else(|| {
+                ["/usr/sbin", "/usr/bin"]
+                    .iter()
+                    .map(|d| Path::new(d).join(n))
+                    .find(|c| c.is_file())
+            })
+        })
+    };
+    let install = find(&["mariadb-install-db", "mysql_install_db"]).ok_or(MARIADB_HINT)?;
+    let server = find(&["mariadbd", "mysqld"]).ok_or(MARIADB_HINT)?;
+    let as_root = is_root();
+    let dir = std::env::temp_dir().join(format!("kiln-mariadb-{}", std::process::id()));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let user_args: Vec<String> = if as_root {
+        // mariadbd runs as the package's `mysql` user when started by root.
+        let ok = Command::new("chown")
+            .args(["-R", "mysql:"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!(
+                "the `mysql` system user is missing ({MARIADB_HINT})"
+            ));
+        }
+        vec!["--user=mysql".into()]
+    } else {
+        Vec::new()
+    };
+    let out = Command::new(&install)
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .args(&user_args)
+        .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+        .output()
+        .map_err(|e| format!("run {}: {e} ({MARIADB_HINT})", install.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed: {}{}",
+            install.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let port = free_port()?;
+    let socket = dir.join("sock");
+    let script = format!(
+        "'{server}' --no-defaults --datadir='{data}' --port={port} --bind-address=127.0.0.1 \
+         --socket='{socket}' --pid-file='{dir}/pid' {user} --skip-log-bin --innodb-flush-log-at-trx-commit=0 \
+         >'{dir}/log' 2>&1 & m=$!; \
+         while [ -d /proc/{parent} ] && kill -0 $m 2>/dev/null; do sleep 1; done; \
+         kill $m 2>/dev/null; wait $m; rm -rf '{dir}'",
+        server = server.display(),
+        data = data.display(),
+        socket = socket.display(),
+        dir = dir.display(),
+        user = user_args.join(" "),
+        parent = std::process::id(),
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start mariadbd: {e}"))?;
+    let password = format!("pw{:x}", blake3_like_seed());
+    let mut s = MariaServer {
+        base_url: format!("mysql://kiln:{password}@127.0.0.1:{port}"),
+        socket: Some(socket),
+    };
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        match s.admin_sql(&format!(
+            "CREATE USER IF NOT EXISTS 'kiln'@'127.0.0.1' IDENTIFIED BY '{password}';
+             GRANT ALL PRIVILEGES ON *.* TO 'kiln'@'127.0.0.1' WITH GRANT OPTION;"
+        )) {
+            Ok(_) => return Ok(s),
+            Err(e) if Instant::now() > deadline => {
+                let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+                s.socket = None;
+                return Err(format!(
+                    "the test MariaDB did not accept connections within 60 s: {e}\n{log}"
+                ));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}

@@ -217,8 +217,8 @@ impl ImportDialog {
                     },
                     ImportTab::Remote => {
                         ui.label(
-                            "A PostgreSQL query (postgres://user@host:5432/db) or a file behind an \
-                             https:// URL. Pulls read it again later.",
+                            "A query on PostgreSQL (postgres://user@host:5432/db) or MySQL/MariaDB \
+                             (mysql://…), or a file behind an https:// URL. Pulls read it again later.",
                         );
                     }
                 }
@@ -277,7 +277,7 @@ impl ImportDialog {
                 edited |= ui
                     .add(
                         egui::TextEdit::singleline(&mut self.remote.url)
-                            .hint_text("postgres://user@host/db or https://…/file.csv")
+                            .hint_text("postgres://, mysql://user@host/db or https://…/file.csv")
                             .desired_width(200.0),
                     )
                     .labelled_by(l.id)
@@ -289,7 +289,7 @@ impl ImportDialog {
                         .add(
                             egui::TextEdit::singleline(&mut self.remote.password)
                                 .password(true)
-                                .hint_text("or PGPASSWORD / ~/.pgpass")
+                                .hint_text("or PGPASSWORD / MYSQL_PWD")
                                 .desired_width(200.0),
                         )
                         .labelled_by(l.id)

@@ -9,8 +9,10 @@
 //! version's details — the lineage the Versions tab shows. A pull that fails (unreachable, refused, a
 //! query error, a result cut short, columns that changed) leaves the workspace as it was.
 
+mod columns;
 mod files;
 mod http;
+mod mysql;
 mod postgres;
 mod recipe;
 
@@ -23,6 +25,37 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{CoreError, DatasetVersion, ImportOutcome, Result, VersionMeta, Workspace};
+
+/// A database a query source reads: what the result's columns are, and the rows, a batch at a time.
+trait Database {
+    /// Check the query's columns (types Kiln reads, no reserved name) and remember them for `read`;
+    /// their names.
+    fn describe(&mut self, query: &str) -> Result<Vec<String>>;
+    /// Empty values of the described columns, in order.
+    fn empty_values(&self) -> Result<Vec<columns::Values>>;
+    /// A recorded cursor value as a literal of `column`'s type in this database's SQL.
+    fn literal(&self, column: &str, value: &serde_json::Value) -> Result<String>;
+    /// A column's name quoted for this database's SQL.
+    fn quote(&self, column: &str) -> String;
+    /// Run `query` (with the described columns) and hand its rows to `batch` a row group at a time, at
+    /// least once (an empty frame for an empty result); how many rows.
+    fn read(
+        &mut self,
+        query: &str,
+        cancel: &kiln_data::Cancel,
+        batch: &mut dyn FnMut(DataFrame) -> Result<()>,
+    ) -> Result<usize>;
+
+    /// An empty frame of the described columns (row ids first).
+    fn empty_frame(&self, names: &[String]) -> Result<DataFrame> {
+        let mut b = columns::Batch {
+            names: names.to_vec(),
+            values: self.empty_values()?,
+            flushed: 0,
+        };
+        b.take()
+    }
+}
 
 /// A dataset read from a database query, as recorded with its versions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +75,9 @@ pub struct QuerySource {
 impl QuerySource {
     /// Whether `source` names a database Kiln reads queries from.
     pub fn is_database_url(source: &str) -> bool {
-        source.starts_with("postgres://") || source.starts_with("postgresql://")
+        source.starts_with("postgres://")
+            || source.starts_with("postgresql://")
+            || mysql::is_url(source)
     }
 
     fn check(&self) -> Result<()> {
@@ -59,23 +94,57 @@ impl QuerySource {
         Ok(())
     }
 
-    fn connect(&self) -> Result<::postgres::Client> {
+    fn connect(&self) -> Result<Box<dyn Database>> {
+        if mysql::is_url(&self.url) {
+            return Ok(Box::new(mysql::MySql::connect(&self.url)?));
+        }
         let url = kiln_store::team::TeamUrl::parse(&self.url, None)?;
         // Later pulls in this process find it (the recorded URL has none).
         kiln_store::team::remember_password(&url);
-        url.connect().map_err(|e| {
+        let client = url.connect().map_err(|e| {
             CoreError::Invalid(format!(
                 "cannot read from {}: {e}",
                 kiln_store::team::redact(&self.url)
             ))
-        })
+        })?;
+        Ok(Box::new(postgres::Postgres::new(client)))
+    }
+
+    /// Check the query's columns on `db`: those Kiln reads, no reserved name, the cursor and key there.
+    fn describe(&self, db: &mut dyn Database) -> Result<Vec<String>> {
+        let names = db.describe(&self.query)?;
+        if names.is_empty() {
+            return Err(CoreError::Invalid("the query returns no columns".into()));
+        }
+        if names.iter().any(|n| n == kiln_data::ROW_ID) {
+            return Err(CoreError::Invalid(format!(
+                "the column name `{}` is reserved by Kiln: rename it in the query",
+                kiln_data::ROW_ID
+            )));
+        }
+        for c in [&self.incremental_by, &self.primary_key]
+            .into_iter()
+            .flatten()
+        {
+            if !names.contains(c) {
+                return Err(CoreError::Invalid(format!(
+                    "the query has no column `{c}` (its columns: {})",
+                    names.join(", ")
+                )));
+            }
+        }
+        Ok(names)
     }
 
     /// The source as recorded: the URL without its password.
     fn recorded(&self) -> Result<Self> {
-        let url = kiln_store::team::TeamUrl::parse(&self.url, None)?;
+        let url = if mysql::is_url(&self.url) {
+            shown_url(&self.url)
+        } else {
+            kiln_store::team::TeamUrl::parse(&self.url, None)?.url_without_password()
+        };
         Ok(Self {
-            url: url.url_without_password(),
+            url,
             ..self.clone()
         })
     }
@@ -139,17 +208,6 @@ pub(crate) fn check_schema(
     Ok(Some(format!("schema changed: {}", changes.join(", "))))
 }
 
-/// A value as a PostgreSQL literal of type `pg` (for the cursor in a `COPY`, which takes no parameters).
-fn literal(value: &serde_json::Value, pg: &::postgres::types::Type) -> Result<String> {
-    match value {
-        serde_json::Value::Number(n) => Ok(n.to_string()),
-        serde_json::Value::String(s) => Ok(format!("'{}'::{}", s.replace('\'', "''"), pg.name())),
-        other => Err(CoreError::Invalid(format!(
-            "the recorded cursor {other} cannot be compared"
-        ))),
-    }
-}
-
 /// The largest value of `column` in the Parquet file at `path`, as JSON (numbers as numbers, dates and
 /// times as PostgreSQL reads them); `None` when every value is null.
 fn cursor_of(path: &std::path::Path, column: &str) -> Result<Option<serde_json::Value>> {
@@ -193,6 +251,10 @@ pub fn shown_url(url: &str) -> String {
 /// Keep a database password typed in the app for this process (never written anywhere): connections to
 /// `url` made later find it.
 pub fn remember_password(url: &str, password: &str) {
+    if mysql::is_url(url) {
+        mysql::remember_password(url, password);
+        return;
+    }
     if let Ok(u) = kiln_store::team::TeamUrl::parse(url, Some(password)) {
         kiln_store::team::remember_password(&u);
     }
@@ -201,25 +263,19 @@ pub fn remember_password(url: &str, password: &str) {
 /// The first `rows` rows of a query's result, as an import would read them (for a live preview).
 pub fn preview_query(source: &QuerySource, rows: usize) -> Result<DataFrame> {
     source.check()?;
-    let mut client = source.connect()?;
-    let columns = postgres::describe(&mut client, &source.query)?;
+    let mut db = source.connect()?;
+    source.describe(db.as_mut())?;
     let limited = format!(
         "SELECT * FROM ({}) AS kiln_preview LIMIT {rows}",
         source.query
     );
     let mut first = None;
-    postgres::copy_out(
-        &mut client,
-        &limited,
-        &columns,
-        &kiln_data::Cancel::new(),
-        |df| {
-            if first.is_none() {
-                first = Some(kiln_data::without_row_ids(&df));
-            }
-            Ok(())
-        },
-    )?;
+    db.read(&limited, &kiln_data::Cancel::new(), &mut |df| {
+        if first.is_none() {
+            first = Some(kiln_data::without_row_ids(&df));
+        }
+        Ok(())
+    })?;
     first.ok_or_else(|| CoreError::Invalid("the query gave no result".into()))
 }
 
@@ -377,25 +433,10 @@ impl Workspace {
         (cancel, progress): (&kiln_data::Cancel, &kiln_data::Progress),
     ) -> Result<ImportOutcome> {
         progress.set(0.0, "connecting");
-        let mut client = source.connect()?;
-        let columns = postgres::describe(&mut client, &source.query)?;
-        for c in [&source.incremental_by, &source.primary_key]
-            .into_iter()
-            .flatten()
-        {
-            if !columns.iter().any(|(n, _)| n == c) {
-                return Err(CoreError::Invalid(format!(
-                    "the query has no column `{c}` (its columns: {})",
-                    columns
-                        .iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
+        let mut db = source.connect()?;
+        let names = source.describe(db.as_mut())?;
         // The result's columns as a version would list them, checked against the last pull's.
-        let empty = postgres::empty_frame(&columns)?;
+        let empty = db.empty_frame(&names)?;
         let shape = kiln_data::schema_of(&kiln_data::without_row_ids(&empty));
         let changes = match (base, pull) {
             (Some(b), Some(_)) => schema_changes(&b.schema, &shape),
@@ -416,25 +457,19 @@ impl Workspace {
             _ => None,
         };
         let query = match &incremental {
-            Some((c, _, v)) => {
-                let pg = &columns
-                    .iter()
-                    .find(|(n, _)| n == c)
-                    .map_or(::postgres::types::Type::TEXT, |(_, t)| t.clone());
-                format!(
-                    "SELECT * FROM ({}) AS kiln_source WHERE \"{}\" > {}",
-                    source.query,
-                    c.replace('"', "\"\""),
-                    literal(v, pg)?
-                )
-            }
+            Some((c, _, v)) => format!(
+                "SELECT * FROM ({}) AS kiln_source WHERE {} > {}",
+                source.query,
+                db.quote(c),
+                db.literal(c, v)?
+            ),
             None => source.query.clone(),
         };
         progress.set(0.1, "reading");
         let tmp = self.objects.temp("parquet");
         let mut sink: Option<kiln_data::ParquetSink> = None;
         let keep_ids = incremental.is_none();
-        let rows = postgres::copy_out(&mut client, &query, &columns, cancel, |df| {
+        let rows = db.read(&query, cancel, &mut |df| {
             let df = if keep_ids {
                 df
             } else {
