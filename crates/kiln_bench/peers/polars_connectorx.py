@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Python polars reading a PostgreSQL query with connectorx, then writing it as Parquet, for BENCHMARKS.md.
+"""Python polars reading a PostgreSQL or MySQL/MariaDB query with connectorx, then writing it as Parquet,
+for BENCHMARKS.md.
 
-The peer of `kiln_bench pg-import`: the same table (`bench_rows`, which `kiln_bench pg-import --postgres URL
+The peer of `kiln_bench db-import`: the same table (`bench_rows`, which `kiln_bench db-import --url URL
 --rows N` creates), read with `polars.read_database_uri(query, uri, engine="connectorx")` and written with
 `DataFrame.write_parquet` (LZ4, statistics, like Kiln's object). Prints one JSON document with the seconds of
 each step and the process's peak resident memory.
 
-    python3 crates/kiln_bench/peers/polars_connectorx.py --postgres postgresql://USER:PW@127.0.0.1:5432/DB
+    python3 crates/kiln_bench/peers/polars_connectorx.py --uri postgresql://USER:PW@127.0.0.1:5432/DB
+    python3 crates/kiln_bench/peers/polars_connectorx.py --uri mysql://USER:PW@127.0.0.1:3306/DB
 
 Needs `pip install polars connectorx pyarrow`.
 """
@@ -24,11 +26,12 @@ import polars as pl
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--postgres", required=True, help="postgresql://user:password@host:port/db")
+    p.add_argument("--uri", "--postgres", dest="uri", required=True,
+                   help="postgresql://user:password@host:port/db or mysql://…")
     p.add_argument("--query", default="SELECT * FROM bench_rows")
     args = p.parse_args()
     t = time.perf_counter()
-    df = pl.read_database_uri(args.query, args.postgres, engine="connectorx")
+    df = pl.read_database_uri(args.query, args.uri, engine="connectorx")
     read_s = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "version.parquet")

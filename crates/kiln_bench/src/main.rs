@@ -143,12 +143,14 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// A PostgreSQL table of ROWS rows and 10 columns (integers, floats, text, a date, a timestamp, a
-    /// flag), created in the database of the URL when it is not there yet, read into a version with
-    /// `kiln import postgres://… --query` (time and memory), then 10,000 more rows pulled incrementally.
-    PgImport {
+    /// A table of ROWS rows and 10 columns (integers, floats, text, a date, a timestamp, a flag) on
+    /// PostgreSQL or MySQL/MariaDB, created in the database of the URL when it is not there yet, read into
+    /// a version with `kiln import URL --query` (time and memory), then 10,000 more rows pulled
+    /// incrementally.
+    DbImport {
+        /// `postgres://…/DB` or `mysql://…/DB`.
         #[arg(long)]
-        postgres: String,
+        url: String,
         #[arg(long, default_value_t = 10_000_000)]
         rows: usize,
     },
@@ -312,7 +314,7 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             write,
         } => serve::bench_drift(*rows, *cols, *repeat, write.as_deref())?,
         BenchCommand::TeamRuns { postgres, runs } => bench_team_runs(postgres, *runs)?,
-        BenchCommand::PgImport { postgres, rows } => bench_pg_import(postgres, *rows)?,
+        BenchCommand::DbImport { url, rows } => bench_db_import(url, *rows)?,
         BenchCommand::Compare {
             runs,
             overlay_runs,
@@ -1243,37 +1245,107 @@ impl Headless {
     }
 }
 
-fn bench_pg_import(url: &str, rows: usize) -> Result<serde_json::Value> {
-    use kiln_core::sources::QuerySource;
-    let mut db = postgres::Client::connect(url, postgres::NoTls)?;
-    let exists: bool = db
-        .query_one("SELECT to_regclass('bench_rows') IS NOT NULL", &[])?
-        .get(0);
-    let have: i64 = if exists {
-        db.query_one(
-            "SELECT count(*) FROM bench_rows WHERE id <= $1",
-            &[&(rows as i64)],
-        )?
-        .get(0)
-    } else {
-        -1
-    };
-    let t = Instant::now();
-    if usize::try_from(have).ok() != Some(rows) {
-        db.batch_execute(&format!(
-            "DROP TABLE IF EXISTS bench_rows;
-             CREATE TABLE bench_rows AS SELECT g::bigint AS id, (g % 1000)::int AS a, (g * 7)::bigint AS b,
-                 g * 0.5::float8 AS x, sqrt(g)::float8 AS y, (g % 97)::real AS z, 'name-' || (g % 1000) AS name,
-                 date '2020-01-01' + (g % 2000) AS day,
-                 timestamp '2020-01-01' + g * interval '1 second' AS at, g % 3 = 0 AS flag
-             FROM generate_series(1, {rows}) g;
-             ALTER TABLE bench_rows ADD PRIMARY KEY (id);"
-        ))?;
-        db.batch_execute("VACUUM ANALYZE bench_rows")?;
+/// Statements on the benchmark's database, PostgreSQL or MySQL/MariaDB.
+enum BenchDb {
+    Postgres(Box<postgres::Client>),
+    MySql(Box<mysql::Conn>),
+}
+
+impl BenchDb {
+    fn connect(url: &str) -> Result<Self> {
+        Ok(
+            if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+                let url = format!("mysql{}", &url[url.find("://").unwrap_or(0)..]);
+                Self::MySql(Box::new(mysql::Conn::new(mysql::Opts::from_url(&url)?)?))
+            } else {
+                Self::Postgres(Box::new(postgres::Client::connect(url, postgres::NoTls)?))
+            },
+        )
     }
-    db.batch_execute(&format!("DELETE FROM bench_rows WHERE id > {rows}"))?;
+
+    fn exec(&mut self, sql: &str) -> Result<()> {
+        use mysql::prelude::Queryable;
+        match self {
+            Self::Postgres(c) => c.batch_execute(sql)?,
+            Self::MySql(c) => c.query_drop(sql)?,
+        }
+        Ok(())
+    }
+
+    /// Rows of `bench_rows` with ids up to `rows` (-1 when there is no such table).
+    fn count(&mut self, rows: usize) -> i64 {
+        use mysql::prelude::Queryable;
+        let sql = format!("SELECT count(*) FROM bench_rows WHERE id <= {rows}");
+        match self {
+            Self::Postgres(c) => c.query_one(sql.as_str(), &[]).map_or(-1, |r| r.get(0)),
+            Self::MySql(c) => c.query_first::<i64, _>(sql).ok().flatten().unwrap_or(-1),
+        }
+    }
+
+    /// Create `bench_rows` with `rows` rows of 10 columns.
+    fn create(&mut self, rows: usize) -> Result<()> {
+        match self {
+            Self::Postgres(_) => {
+                self.exec(&format!(
+                    "DROP TABLE IF EXISTS bench_rows;
+                     CREATE TABLE bench_rows AS SELECT g::bigint AS id, (g % 1000)::int AS a, (g * 7)::bigint AS b,
+                         g * 0.5::float8 AS x, sqrt(g)::float8 AS y, (g % 97)::real AS z, 'name-' || (g % 1000) AS name,
+                         date '2020-01-01' + (g % 2000) AS day,
+                         timestamp '2020-01-01' + g * interval '1 second' AS at, g % 3 = 0 AS flag
+                     FROM generate_series(1, {rows}) g;
+                     ALTER TABLE bench_rows ADD PRIMARY KEY (id);"
+                ))?;
+                self.exec("VACUUM ANALYZE bench_rows")
+            }
+            Self::MySql(_) => {
+                self.exec("DROP TABLE IF EXISTS bench_rows")?;
+                self.exec(
+                    "CREATE TABLE bench_rows (id BIGINT PRIMARY KEY, a INT, b BIGINT, x DOUBLE, y DOUBLE,
+                         z FLOAT, name VARCHAR(16), day DATE, at DATETIME, flag BOOLEAN)",
+                )?;
+                // MariaDB's sequence tables (`seq_1_to_N`), a million rows a statement.
+                let step = 1_000_000;
+                for from in (1..=rows).step_by(step) {
+                    let to = (from + step - 1).min(rows);
+                    self.exec(&format!(
+                        "INSERT INTO bench_rows SELECT seq, seq % 1000, seq * 7, seq * 0.5, sqrt(seq),
+                             seq % 97, concat('name-', seq % 1000),
+                             date '2020-01-01' + interval (seq % 2000) day,
+                             timestamp '2020-01-01 00:00:00' + interval seq second, seq % 3 = 0
+                         FROM seq_{from}_to_{to}"
+                    ))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// 10,000 rows after `rows`.
+    fn add(&mut self, rows: usize) -> Result<()> {
+        let (from, to) = (rows + 1, rows + 10_000);
+        match self {
+            Self::Postgres(_) => self.exec(&format!(
+                "INSERT INTO bench_rows SELECT g, 1, 2, 0.5, 0.25, 3, 'new', date '2026-01-01',
+                     timestamp '2026-01-01', true FROM generate_series({from}, {to}) g"
+            )),
+            Self::MySql(_) => self.exec(&format!(
+                "INSERT INTO bench_rows SELECT seq, 1, 2, 0.5, 0.25, 3, 'new', '2026-01-01',
+                     '2026-01-01', true FROM seq_{from}_to_{to}"
+            )),
+        }
+    }
+}
+
+fn bench_db_import(url: &str, rows: usize) -> Result<serde_json::Value> {
+    use kiln_core::sources::QuerySource;
+    let mut db = BenchDb::connect(url)?;
+    let t = Instant::now();
+    if usize::try_from(db.count(rows)).ok() != Some(rows) {
+        db.create(rows)?;
+    }
+    db.exec(&format!("DELETE FROM bench_rows WHERE id > {rows}"))?;
     let generate_s = t.elapsed().as_secs_f64();
-    let base = tempfile_dir("kiln-bench-pg-import")?;
+    let base = tempfile_dir("kiln-bench-db-import")?;
     let mut ws = Workspace::open(&base.join("ws"))?;
     let source = QuerySource {
         url: url.to_owned(),
@@ -1284,15 +1356,10 @@ fn bench_pg_import(url: &str, rows: usize) -> Result<serde_json::Value> {
     let (imported, import_s, import_memory) = large::measured(|| {
         Ok(ws.import_query(&source, "bench", &Cancel::new(), &Progress::new())?)
     })?;
-    db.batch_execute(&format!(
-        "INSERT INTO bench_rows SELECT g, 1, 2, 0.5, 0.25, 3, 'new', date '2026-01-01',
-             timestamp '2026-01-01', true FROM generate_series({}, {}) g",
-        rows + 1,
-        rows + 10_000
-    ))?;
+    db.add(rows)?;
     let (pulled, pull_s, _) =
         large::measured(|| Ok(ws.pull("bench", &Cancel::new(), &Progress::new())?))?;
-    db.batch_execute(&format!("DELETE FROM bench_rows WHERE id > {rows}"))?;
+    db.exec(&format!("DELETE FROM bench_rows WHERE id > {rows}"))?;
     let _ = std::fs::remove_dir_all(&base);
     Ok(json!({
         "rows": rows,
