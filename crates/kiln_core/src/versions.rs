@@ -260,8 +260,7 @@ impl Workspace {
         if src.import_options["images"].as_bool() == Some(true) {
             return self.import_images_as(&path, dataset, "pull", cancel, progress);
         }
-        let opts: crate::ImportOptions = serde_json::from_value(src.import_options.clone())
-            .map_err(|e| invalid(format!("stored import options are unreadable: {e}")))?;
+        let opts = crate::sources::recorded_options(src)?;
         let src_schema = src.schema.clone();
         let how = crate::Recorded {
             operation: "pull",

@@ -78,6 +78,28 @@ impl Batch {
         self.values.first().map_or(0, Values::len)
     }
 
+    /// After a row: a full batch goes to `batch` (cancel checked between batches).
+    pub fn row_done(
+        &mut self,
+        cancel: &kiln_data::Cancel,
+        batch: &mut dyn FnMut(DataFrame) -> Result<()>,
+    ) -> Result<()> {
+        if self.rows() == BATCH {
+            cancel.check()?;
+            batch(self.take()?)?;
+        }
+        Ok(())
+    }
+
+    /// At the end: the last rows go to `batch` — an empty frame when there were none at all, so the
+    /// columns are always seen.
+    pub fn finish(&mut self, batch: &mut dyn FnMut(DataFrame) -> Result<()>) -> Result<()> {
+        if self.rows() > 0 || self.flushed == 0 {
+            batch(self.take()?)?;
+        }
+        Ok(())
+    }
+
     /// The batch as a frame with row ids (emptied for the next).
     pub fn take(&mut self) -> Result<DataFrame> {
         let n = self.rows();

@@ -115,10 +115,7 @@ impl Workspace {
         progress: &kiln_data::Progress,
     ) -> Result<ImportOutcome> {
         let pattern = base.source_path.clone().unwrap_or_default();
-        let opts: ImportOptions =
-            serde_json::from_value(base.import_options.clone()).map_err(|e| {
-                CoreError::Invalid(format!("stored import options are unreadable: {e}"))
-            })?;
+        let opts = super::recorded_options(base)?;
         self.read_pattern(
             &pattern,
             &base.dataset,

@@ -150,6 +150,12 @@ impl QuerySource {
     }
 }
 
+/// The import options a version was read with (to read its source again).
+pub(crate) fn recorded_options(v: &DatasetVersion) -> Result<crate::ImportOptions> {
+    serde_json::from_value(v.import_options.clone())
+        .map_err(|e| CoreError::Invalid(format!("stored import options are unreadable: {e}")))
+}
+
 /// The recorded query source of a version, if it came from one.
 pub fn query_source_of(v: &DatasetVersion) -> Option<QuerySource> {
     serde_json::from_value(v.import_options.get("query_source")?.clone()).ok()
@@ -375,10 +381,7 @@ impl Workspace {
         progress: &kiln_data::Progress,
     ) -> Result<ImportOutcome> {
         let url = base.source_path.clone().unwrap_or_default();
-        let opts: crate::ImportOptions = serde_json::from_value(base.import_options.clone())
-            .map_err(|e| {
-                CoreError::Invalid(format!("stored import options are unreadable: {e}"))
-            })?;
+        let opts = recorded_options(base)?;
         self.fetch_url(
             &url,
             &base.dataset,

@@ -11,7 +11,7 @@ use mysql::consts::{ColumnFlags, ColumnType};
 use mysql::prelude::Queryable;
 
 use super::Database;
-use super::columns::{BATCH, Batch, Values};
+use super::columns::{Batch, Values};
 use crate::{CoreError, Result};
 
 /// Passwords typed in the app, by URL without its password (this process's memory only).
@@ -237,14 +237,9 @@ impl Database for MySql {
                 })?;
             }
             rows += 1;
-            if b.rows() == BATCH {
-                cancel.check()?;
-                batch(b.take()?)?;
-            }
+            b.row_done(cancel, batch)?;
         }
-        if b.rows() > 0 || rows == 0 {
-            batch(b.take()?)?;
-        }
+        b.finish(batch)?;
         Ok(rows)
     }
 }

@@ -8,7 +8,7 @@ use kiln_data::polars::prelude::*;
 use postgres::types::Type;
 
 use super::Database;
-use super::columns::{BATCH, Batch, Values};
+use super::columns::{Batch, Values};
 use crate::{CoreError, Result};
 
 /// Days and microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
@@ -250,14 +250,9 @@ impl Database for Postgres {
                 })?;
             }
             rows += 1;
-            if b.rows() == BATCH {
-                cancel.check()?;
-                batch(b.take()?)?;
-            }
+            b.row_done(cancel, batch)?;
         }
-        if b.rows() > 0 || rows == 0 {
-            batch(b.take()?)?;
-        }
+        b.finish(batch)?;
         Ok(rows)
     }
 }
