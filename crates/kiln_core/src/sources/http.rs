@@ -183,7 +183,7 @@ pub(super) fn fetch(url: &url::Url, since: Option<&Seen>, dest: &Path) -> Result
                 format!("{received} of {} bytes", meta.size),
             ));
         }
-        out.sync_all().map_err(|e| CoreError::io(dest, e))?;
+        // A temp file read once by the import, whose own object is synced: no fsync of the download.
         Ok(Some(Seen {
             etag: meta.e_tag,
             last_modified: Some(meta.last_modified.to_rfc2822()),
