@@ -392,3 +392,52 @@ fn a_database_query_is_previewed_and_imported_from_the_dialog() {
     h.get_by_label_contains("120 row(s) read; cursor 120");
     screenshot(&mut h, "versions-source");
 }
+
+/// A derived dataset's recipe in the Versions tab: edited and saved, it makes the next version under
+/// recipe version 2.
+#[test]
+fn a_recipe_is_edited_in_the_versions_tab_as_a_new_recipe_version() {
+    let d = tempfile::tempdir().unwrap();
+    let ws = d.path().join("ws");
+    let csv = d.path().join("orders.csv");
+    std::fs::write(&csv, "id,amount\n1,10\n2,20\n3,30\n").unwrap();
+    let run = |args: &[&str]| {
+        let r = crate::support::kiln(&ws, args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    run(&["import", csv.to_str().unwrap(), "--name", "orders"]);
+    run(&[
+        "datasets",
+        "derive",
+        "big",
+        "--from",
+        "orders",
+        "--sql",
+        "SELECT * FROM self WHERE amount > 15",
+    ]);
+    let mut h = harness(&ws);
+    h.run_steps(2);
+    h.state_mut()
+        .push(kiln_app::gui::data::DataCommand::OpenVersion {
+            dataset: "big".into(),
+            version: None,
+        });
+    settle(&mut h);
+    h.get_by_label("Versions").click();
+    h.run_steps(3);
+    h.get_by_label_contains("derived from orders by recipe v1");
+    h.get_by_label("Recipe").focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Recipe")
+        .type_text("SELECT *, amount * 2 AS doubled FROM self WHERE amount > 5");
+    h.run_steps(2);
+    screenshot(&mut h, "recipe-edit");
+    h.get_by_label("Save as recipe v2").click();
+    settle(&mut h);
+    wait_for(&mut h, "derived from orders by recipe v2");
+    let w = Workspace::open(&ws).unwrap();
+    let v2 = w.resolve("big@2").unwrap();
+    assert_eq!(v2.row_count, 3);
+    assert_eq!(v2.details["recipe"]["recipe_version"], 2);
+    assert_eq!(v2.message.as_deref(), Some("recipe edited"));
+}

@@ -56,6 +56,7 @@ pub struct Importing {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Derived {
     Pull,
+    Recipe,
     Filter,
     Split,
     Export,
@@ -65,6 +66,7 @@ impl Derived {
     fn title(self) -> &'static str {
         match self {
             Derived::Pull => "Pull from source",
+            Derived::Recipe => "Run the edited recipe",
             Derived::Filter => "Save filter as version",
             Derived::Split => "Split",
             Derived::Export => "Export",
@@ -248,6 +250,21 @@ impl DataController {
                     p.set(0.2, "comparing");
                     let d = Workspace::open(&root)?.diff(&a, &b)?;
                     Ok((a, b, d))
+                });
+            }
+            DataCommand::EditRecipe { dataset, recipe } => {
+                self.derive(state, Derived::Recipe, move |ws| {
+                    let out = ws.derive_sql(
+                        &dataset,
+                        &recipe,
+                        Some("recipe edited"),
+                        &Cancel::new(),
+                        &Progress::new(),
+                    )?;
+                    if out.created {
+                        ws.refresh_derived(&dataset, &Cancel::new(), &Progress::new())?;
+                    }
+                    Ok(out)
                 });
             }
             DataCommand::Pull(name) => self.derive(state, Derived::Pull, move |ws| {

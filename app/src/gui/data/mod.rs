@@ -75,6 +75,11 @@ pub enum DataCommand {
         b: String,
     },
     Pull(String),
+    /// Run a derived dataset's edited recipe (its next recipe version).
+    EditRecipe {
+        dataset: String,
+        recipe: kiln_core::sources::Recipe,
+    },
     /// Save the open version's current filter as a new version.
     SaveFilterVersion,
     Split {

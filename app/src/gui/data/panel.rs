@@ -40,6 +40,8 @@ pub struct DataPanel {
     split_ratios: [f64; 3],
     split_seed: u64,
     split_stratify: Option<String>,
+    /// The recipe being edited: the version it is for, and its SQL as typed.
+    recipe: Option<(i64, String)>,
 }
 
 impl Default for DataPanel {
@@ -58,6 +60,7 @@ impl Default for DataPanel {
             diff_a: None,
             diff_b: None,
             split_ratios: [0.8, 0.1, 0.1],
+            recipe: None,
             split_seed: 0,
             split_stratify: None,
         }
@@ -566,6 +569,59 @@ impl DataPanel {
 }
 
 impl DataPanel {
+    /// A derived dataset's recipe, editable: saving it makes the next version under the next recipe
+    /// version (never a silent change).
+    fn recipe_editor(
+        &mut self,
+        ui: &mut egui::Ui,
+        ctl: &DataController,
+        current: &kiln_core::DatasetVersion,
+        recipe: &kiln_core::sources::Recipe,
+        cmds: &mut Vec<Command>,
+    ) {
+        if self.recipe.as_ref().is_none_or(|(id, _)| *id != current.id) {
+            self.recipe = Some((current.id, recipe.sql.clone()));
+        }
+        let Some((_, sql)) = &mut self.recipe else {
+            return;
+        };
+        let n = current.details["recipe"]["recipe_version"]
+            .as_i64()
+            .unwrap_or(1);
+        ui.horizontal(|ui| {
+            let l = ui.label(egui::RichText::new("Recipe").strong());
+            ui.add(
+                egui::TextEdit::multiline(sql)
+                    .code_editor()
+                    .desired_rows(2)
+                    .desired_width(ui.available_width() - 190.0),
+            )
+            .labelled_by(l.id);
+            let changed = sql.trim() != recipe.sql.trim() && !sql.trim().is_empty();
+            if ui
+                .add_enabled(
+                    changed && !ctl.deriving(),
+                    egui::Button::new(format!("Save as recipe v{}", n + 1)),
+                )
+                .on_hover_text(
+                    "Runs the new recipe on the parent: the next version of this dataset",
+                )
+                .clicked()
+            {
+                cmds.push(
+                    DataCommand::EditRecipe {
+                        dataset: current.dataset.clone(),
+                        recipe: kiln_core::sources::Recipe {
+                            sql: sql.trim().to_owned(),
+                            ..recipe.clone()
+                        },
+                    }
+                    .into(),
+                );
+            }
+        });
+    }
+
     fn versions_tab(
         &mut self,
         ui: &mut egui::Ui,
@@ -665,6 +721,9 @@ impl DataPanel {
                 ui.label(egui::RichText::new("Source").strong());
                 ui.label(source);
             });
+        }
+        if let Some(recipe) = kiln_core::sources::recipe_of(current) {
+            self.recipe_editor(ui, ctl, current, &recipe, cmds);
         }
         ui.separator();
         ui.horizontal(|ui| {
