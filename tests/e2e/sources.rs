@@ -27,6 +27,25 @@ fn orders_database() -> (String, postgres::Client) {
     (url, db)
 }
 
+/// `query` on `url` imported as `orders`, pulled later past `updated_at`, rows replaced by `id`.
+fn import_orders(ws: &std::path::Path, url: &str, query: &str) {
+    ok(&kiln(
+        ws,
+        &[
+            "import",
+            url,
+            "--query",
+            query,
+            "--name",
+            "orders",
+            "--incremental-by",
+            "updated_at",
+            "--primary-key",
+            "id",
+        ],
+    ));
+}
+
 fn versions(ws: &std::path::Path, name: &str) -> usize {
     let r = kiln(ws, &["datasets", "versions", name, "--json"]);
     if r.code != 0 {
@@ -54,21 +73,7 @@ fn a_query_is_imported_with_its_types_and_pulled_incrementally_with_its_key() {
     let d = tempfile::tempdir().unwrap();
     let ws = d.path().join("ws");
     let query = "SELECT * FROM orders";
-    ok(&kiln(
-        &ws,
-        &[
-            "import",
-            &url,
-            "--query",
-            query,
-            "--name",
-            "orders",
-            "--incremental-by",
-            "updated_at",
-            "--primary-key",
-            "id",
-        ],
-    ));
+    import_orders(&ws, &url, query);
     let v1 = frame(&ws, "orders@1");
     assert_eq!(v1.height(), 1000);
     let dtype = |c: &str| v1.column(c).unwrap().dtype().clone();
@@ -781,21 +786,7 @@ fn a_mariadb_query_is_imported_and_pulled_incrementally() {
         .unwrap();
     let d = tempfile::tempdir().unwrap();
     let ws = d.path().join("ws");
-    ok(&kiln(
-        &ws,
-        &[
-            "import",
-            &url,
-            "--query",
-            "SELECT * FROM orders",
-            "--name",
-            "orders",
-            "--incremental-by",
-            "updated_at",
-            "--primary-key",
-            "id",
-        ],
-    ));
+    import_orders(&ws, &url, "SELECT * FROM orders");
     let v1 = frame(&ws, "orders@1");
     assert_eq!(v1.height(), 3);
     let dtype = |c: &str| v1.column(c).unwrap().dtype().clone();
