@@ -123,6 +123,13 @@ fn a_pull_schedule_runs_once_per_window_is_claimed_and_retries_after_a_failure()
         ran(&mut ws, broken + Duration::hours(1)),
         [(id, "done".to_owned())]
     );
+    // A dataset made in the workspace has nothing to pull.
+    let r = kiln(
+        &ws_dir,
+        &["schedule", "add", "pull", "big", "--every", "1h"],
+    );
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("no source to pull from"), "{}", r.stderr);
     let list = kiln(&ws_dir, &["schedule", "list", "--json"]).json();
     assert_eq!(list[0]["job"], "pull orders every 1h");
     assert_eq!(list[0]["last_status"], "done");

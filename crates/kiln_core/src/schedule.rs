@@ -79,10 +79,14 @@ impl Workspace {
         let at = iso(now);
         let new = match job {
             Job::Pull { dataset, every_s } => {
-                let latest = self.store.get_version(dataset, None)?;
-                if latest.source_path.is_none() && crate::sources::recipe_of(&latest).is_none() {
-                    // Checked again at each run; said now so the mistake shows when it is made.
-                    self.resolve(dataset)?;
+                // Said now, so the mistake shows when it is made (each run finds it again).
+                let pullable = self.store.list_versions(dataset)?.iter().any(|v| {
+                    matches!(v.operation.as_str(), "import" | "pull") && v.source_path.is_some()
+                });
+                if !pullable {
+                    return Err(CoreError::Invalid(format!(
+                        "dataset `{dataset}` has no source to pull from (it was made in the workspace)"
+                    )));
                 }
                 kiln_store::NewSchedule {
                     kind: "pull",
