@@ -775,7 +775,10 @@ impl DataPanel {
                     let cells = [
                         format!("v{}", v.version),
                         v.operation.clone(),
-                        number_of(v.parent_id),
+                        // A derived version's parent is in another dataset: named in full.
+                        v.details["recipe"]["from"]
+                            .as_str()
+                            .map_or_else(|| number_of(v.parent_id), str::to_owned),
                         v.row_count.to_string(),
                         v.author.clone().unwrap_or_default(),
                         v.created_at.replace('T', " ").chars().take(19).collect(),
