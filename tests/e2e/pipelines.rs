@@ -206,6 +206,17 @@ fn a_pull_starts_a_retraining_that_files_a_release_request_and_approves_nothing(
     } else {
         assert!(chain["request"].is_null());
     }
+    // The model's Timeline tells where v3 came from.
+    let comments = kiln_store::Store::open(&ws_dir.join("kiln.db"))
+        .unwrap()
+        .comments("penguin-id")
+        .unwrap();
+    let said = comments.iter().find(|c| c.version == Some(3)).unwrap();
+    assert!(
+        said.text.starts_with(&format!("Made by schedule {retrain} (retrain on each new version of penguins): run 3 trained on penguins@3")),
+        "{}",
+        said.text
+    );
     let shown = kiln(&ws_dir, &["models", "show", "penguin-id", "--json"]).json();
     assert_eq!(shown["champion"], 2, "a schedule never approves");
     // Seen: not due again until another new version.

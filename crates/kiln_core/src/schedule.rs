@@ -241,6 +241,19 @@ impl Workspace {
                     .team()
                     .map_or_else(|| s.created_by.clone(), |t| t.user.clone());
                 let o = self.retrain(&s.target, Some(&dataset), &by, &stop)?;
+                // Said on the version, so the model's Timeline tells where it came from.
+                let text = format!(
+                    "Made by schedule {} (retrain on each new version of {dataset}): run {} trained on \
+                     {}; gates {}{}",
+                    s.id,
+                    o.run_id,
+                    o.dataset,
+                    if o.gates_passed { "passed" } else { "failed" },
+                    o.request_id
+                        .map(|q| format!("; release request {q} awaits approval"))
+                        .unwrap_or_default()
+                );
+                self.comment(&s.target, Some(o.version), &by, &text, None)?;
                 cancel.check()?;
                 Ok((
                     json!({
