@@ -226,48 +226,43 @@ impl Workspace {
         cancel: &Cancel,
         progress: &Progress,
     ) -> Result<ImportOutcome> {
-        let versions = self.store.list_versions(dataset)?;
-        let Some(src) = versions
-            .iter()
-            .rev()
-            .find(|v| matches!(v.operation.as_str(), "import" | "pull") && v.source_path.is_some())
-        else {
-            return Err(invalid(format!(
-                "dataset `{dataset}` has no source file to pull from"
-            )));
-        };
-        if let Some(query) = crate::sources::query_source_of(src) {
-            let src = src.clone();
+        let src = self.source_version(dataset)?;
+        if let Some(query) = crate::sources::query_source_of(&src) {
             return self.pull_query(&src, &query, allow_schema_change, cancel, progress);
         }
-        if src
-            .source_path
-            .as_deref()
-            .is_some_and(crate::sources::is_pattern)
-        {
-            let src = src.clone();
-            return self.pull_pattern(&src, allow_schema_change, cancel, progress);
-        }
-        if src
-            .source_path
-            .as_deref()
-            .is_some_and(crate::sources::is_http_url)
-        {
-            let src = src.clone();
-            return self.pull_url(&src, allow_schema_change, cancel, progress);
-        }
-        let path = std::path::PathBuf::from(src.source_path.clone().unwrap_or_default());
+        let source = src.source_path.clone().unwrap_or_default();
         if src.import_options["images"].as_bool() == Some(true) {
-            return self.import_images_as(&path, dataset, "pull", cancel, progress);
+            return self.import_images_as(Path::new(&source), dataset, "pull", cancel, progress);
         }
-        let opts = crate::sources::recorded_options(src)?;
-        let src_schema = src.schema.clone();
+        let opts = crate::sources::recorded_options(&src)?;
+        let since = Some((&src, allow_schema_change));
+        if crate::sources::is_pattern(&source) {
+            return self.read_pattern(&source, dataset, &opts, since, (cancel, progress));
+        }
+        if crate::sources::is_http_url(&source) {
+            return self.fetch_url(&source, dataset, &opts, since, "pull", (cancel, progress));
+        }
         let how = crate::Recorded {
             operation: "pull",
             origin: None,
-            same_schema_as: Some((&src_schema, allow_schema_change)),
+            same_schema_as: Some((&src.schema, allow_schema_change)),
         };
-        self.import_recorded(&path, dataset, &opts, how, (cancel, progress))
+        self.import_recorded(Path::new(&source), dataset, &opts, how, (cancel, progress))
+    }
+
+    /// The last version of `dataset` read from outside the workspace (an import or a pull): where a pull
+    /// reads from.
+    pub(crate) fn source_version(&self, dataset: &str) -> Result<DatasetVersion> {
+        self.store
+            .list_versions(dataset)?
+            .into_iter()
+            .rev()
+            .find(|v| matches!(v.operation.as_str(), "import" | "pull") && v.source_path.is_some())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "dataset `{dataset}` has no source to pull from (it was made in the workspace)"
+                ))
+            })
     }
 
     /// A new version with the rows of `reference` matching a polars SQL condition.

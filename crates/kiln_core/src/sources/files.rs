@@ -106,26 +106,9 @@ impl Workspace {
         self.read_pattern(&recorded(pattern), name, opts, None, (cancel, progress))
     }
 
-    /// Pull a dataset whose last import or pull came from a pattern.
-    pub(crate) fn pull_pattern(
-        &mut self,
-        base: &DatasetVersion,
-        allow_schema_change: bool,
-        cancel: &kiln_data::Cancel,
-        progress: &kiln_data::Progress,
-    ) -> Result<ImportOutcome> {
-        let pattern = base.source_path.clone().unwrap_or_default();
-        let opts = super::recorded_options(base)?;
-        self.read_pattern(
-            &pattern,
-            &base.dataset,
-            &opts,
-            Some((base, allow_schema_change)),
-            (cancel, progress),
-        )
-    }
-
-    fn read_pattern(
+    /// Read every file matching `pattern` as a version of `name`; for a pull (`since`), nothing when the
+    /// same files are there unchanged.
+    pub(crate) fn read_pattern(
         &mut self,
         pattern: &str,
         name: &str,

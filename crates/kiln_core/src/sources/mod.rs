@@ -28,13 +28,14 @@ use crate::{CoreError, DatasetVersion, ImportOutcome, Result, VersionMeta, Works
 
 /// A database a query source reads: what the result's columns are, and the rows, a batch at a time.
 trait Database {
-    /// Check the query's columns (types Kiln reads, no reserved name) and remember them for `read`;
-    /// their names.
+    /// Check the query's columns (types Kiln reads) and remember them for `read`; their names.
     fn describe(&mut self, query: &str) -> Result<Vec<String>>;
+    /// The described columns' names, in order.
+    fn column_names(&self) -> Vec<String>;
     /// Empty values of the described columns, in order.
     fn empty_values(&self) -> Result<Vec<columns::Values>>;
-    /// A recorded cursor value as a literal of `column`'s type in this database's SQL.
-    fn literal(&self, column: &str, value: &serde_json::Value) -> Result<String>;
+    /// Text as a literal of `column`'s type in this database's SQL.
+    fn text_literal(&self, column: &str, text: &str) -> String;
     /// A column's name quoted for this database's SQL.
     fn quote(&self, column: &str) -> String;
     /// Run `query` (with the described columns) and hand its rows to `batch` a row group at a time, at
@@ -46,14 +47,29 @@ trait Database {
         batch: &mut dyn FnMut(DataFrame) -> Result<()>,
     ) -> Result<usize>;
 
-    /// An empty frame of the described columns (row ids first).
-    fn empty_frame(&self, names: &[String]) -> Result<DataFrame> {
-        let mut b = columns::Batch {
-            names: names.to_vec(),
+    /// A recorded cursor value as a literal of `column`'s type.
+    fn literal(&self, column: &str, value: &serde_json::Value) -> Result<String> {
+        match value {
+            serde_json::Value::Number(n) => Ok(n.to_string()),
+            serde_json::Value::String(s) => Ok(self.text_literal(column, s)),
+            other => Err(CoreError::Invalid(format!(
+                "the recorded cursor {other} cannot be compared"
+            ))),
+        }
+    }
+
+    /// An empty batch of the described columns.
+    fn new_batch(&self) -> Result<columns::Batch> {
+        Ok(columns::Batch {
+            names: self.column_names(),
             values: self.empty_values()?,
             flushed: 0,
-        };
-        b.take()
+        })
+    }
+
+    /// An empty frame of the described columns (row ids first).
+    fn empty_frame(&self) -> Result<DataFrame> {
+        self.new_batch()?.take()
     }
 }
 
@@ -327,8 +343,9 @@ impl Workspace {
         self.fetch_url(url, name, opts, None, "import", (cancel, progress))
     }
 
-    /// Fetch `url` (unless unchanged since `since`) and import it; `Ok(None)` when unchanged.
-    fn fetch_url(
+    /// Fetch `url` and import it as `name` — for a pull (`since`: the last version read from it, and
+    /// whether a change of columns is accepted), only when it changed since.
+    pub(crate) fn fetch_url(
         &mut self,
         url: &str,
         name: &str,
@@ -370,26 +387,6 @@ impl Workspace {
             same_schema_as: since.map(|v| (&v.schema, allow_schema_change)),
         };
         self.import_recorded(file, name, &opts, how, (cancel, progress))
-    }
-
-    /// Pull a dataset whose last import or pull came from a URL.
-    pub(crate) fn pull_url(
-        &mut self,
-        base: &DatasetVersion,
-        allow_schema_change: bool,
-        cancel: &kiln_data::Cancel,
-        progress: &kiln_data::Progress,
-    ) -> Result<ImportOutcome> {
-        let url = base.source_path.clone().unwrap_or_default();
-        let opts = recorded_options(base)?;
-        self.fetch_url(
-            &url,
-            &base.dataset,
-            &opts,
-            Some((base, allow_schema_change)),
-            "pull",
-            (cancel, progress),
-        )
     }
 
     /// Import the result of `source.query` as a new version of dataset `name`, recording the source so
@@ -437,24 +434,22 @@ impl Workspace {
     ) -> Result<ImportOutcome> {
         progress.set(0.0, "connecting");
         let mut db = source.connect()?;
-        let names = source.describe(db.as_mut())?;
+        source.describe(db.as_mut())?;
         // The result's columns as a version would list them, checked against the last pull's.
-        let empty = db.empty_frame(&names)?;
+        let empty = db.empty_frame()?;
         let shape = kiln_data::schema_of(&kiln_data::without_row_ids(&empty));
-        let changes = match (base, pull) {
-            (Some(b), Some(_)) => schema_changes(&b.schema, &shape),
-            _ => Vec::new(),
+        // Refused when they changed, unless allowed: then said in the message.
+        let message = match (base, pull) {
+            (Some(b), Some(allow)) => check_schema(name, &b.schema, &shape, allow)?,
+            _ => None,
         };
-        if let (Some(b), Some(allow)) = (base, pull) {
-            check_schema(name, &b.schema, &shape, allow)?;
-        }
         // Incremental: past the recorded cursor, onto the last version (unless its columns changed:
         // then everything is read again).
         let cursor = base
             .and_then(|b| b.details.get("pull")?.get("cursor").cloned())
             .filter(|v| !v.is_null());
         let incremental = match (&source.incremental_by, base, &cursor, pull) {
-            (Some(c), Some(b), Some(v), Some(_)) if changes.is_empty() => {
+            (Some(c), Some(b), Some(v), Some(_)) if message.is_none() => {
                 Some((c.clone(), b.clone(), v.clone()))
             }
             _ => None,
@@ -493,8 +488,6 @@ impl Workspace {
             Some(c) if rows > 0 => cursor_of(tmp.path(), c)?,
             _ => cursor.clone(),
         };
-        let message =
-            (!changes.is_empty()).then(|| format!("schema changed: {}", changes.join(", ")));
         let meta = VersionMeta {
             dataset: name,
             source_path: Some(&recorded.url),

@@ -11,7 +11,7 @@ use mysql::consts::{ColumnFlags, ColumnType};
 use mysql::prelude::Queryable;
 
 use super::Database;
-use super::columns::{Batch, Values};
+use super::columns::Values;
 use crate::{CoreError, Result};
 
 /// Passwords typed in the app, by URL without its password (this process's memory only).
@@ -190,16 +190,12 @@ impl Database for MySql {
             .collect()
     }
 
-    fn literal(&self, _column: &str, value: &serde_json::Value) -> Result<String> {
-        match value {
-            serde_json::Value::Number(n) => Ok(n.to_string()),
-            serde_json::Value::String(s) => {
-                Ok(format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")))
-            }
-            other => Err(CoreError::Invalid(format!(
-                "the recorded cursor {other} cannot be compared"
-            ))),
-        }
+    fn text_literal(&self, _column: &str, text: &str) -> String {
+        format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+    }
+
+    fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|(n, ..)| n.clone()).collect()
     }
 
     fn quote(&self, column: &str) -> String {
@@ -212,11 +208,7 @@ impl Database for MySql {
         cancel: &kiln_data::Cancel,
         batch: &mut dyn FnMut(DataFrame) -> Result<()>,
     ) -> Result<usize> {
-        let mut b = Batch {
-            names: self.columns.iter().map(|(n, ..)| n.clone()).collect(),
-            values: self.empty_values()?,
-            flushed: 0,
-        };
+        let mut b = self.new_batch()?;
         let failed =
             |e: &mysql::Error| CoreError::Invalid(format!("the query failed: {}", message(e)));
         let stmt = self.conn.prep(query).map_err(|e| failed(&e))?;

@@ -8,7 +8,7 @@ use kiln_data::polars::prelude::*;
 use postgres::types::Type;
 
 use super::Database;
-use super::columns::{Batch, Values};
+use super::columns::Values;
 use crate::{CoreError, Result};
 
 /// Days and microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
@@ -164,21 +164,17 @@ impl Database for Postgres {
         self.columns.iter().map(|(n, t)| values_for(n, t)).collect()
     }
 
-    fn literal(&self, column: &str, value: &serde_json::Value) -> Result<String> {
+    fn text_literal(&self, column: &str, text: &str) -> String {
         let pg = self
             .columns
             .iter()
             .find(|(n, _)| n == column)
             .map_or(Type::TEXT, |(_, t)| t.clone());
-        match value {
-            serde_json::Value::Number(n) => Ok(n.to_string()),
-            serde_json::Value::String(s) => {
-                Ok(format!("'{}'::{}", s.replace('\'', "''"), pg.name()))
-            }
-            other => Err(CoreError::Invalid(format!(
-                "the recorded cursor {other} cannot be compared"
-            ))),
-        }
+        format!("'{}'::{}", text.replace('\'', "''"), pg.name())
+    }
+
+    fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|(n, _)| n.clone()).collect()
     }
 
     fn quote(&self, column: &str) -> String {
@@ -193,11 +189,7 @@ impl Database for Postgres {
         batch: &mut dyn FnMut(DataFrame) -> Result<()>,
     ) -> Result<usize> {
         let types: Vec<Type> = self.columns.iter().map(|(_, t)| t.clone()).collect();
-        let mut b = Batch {
-            names: self.columns.iter().map(|(n, _)| n.clone()).collect(),
-            values: self.empty_values()?,
-            flushed: 0,
-        };
+        let mut b = self.new_batch()?;
         let sql = format!("COPY ({query}) TO STDOUT (FORMAT binary)");
         let reader = self
             .client
