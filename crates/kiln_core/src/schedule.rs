@@ -80,14 +80,7 @@ impl Workspace {
         let new = match job {
             Job::Pull { dataset, every_s } => {
                 // Said now, so the mistake shows when it is made (each run finds it again).
-                let pullable = self.store.list_versions(dataset)?.iter().any(|v| {
-                    matches!(v.operation.as_str(), "import" | "pull") && v.source_path.is_some()
-                });
-                if !pullable {
-                    return Err(CoreError::Invalid(format!(
-                        "dataset `{dataset}` has no source to pull from (it was made in the workspace)"
-                    )));
-                }
+                self.source_version(dataset)?;
                 kiln_store::NewSchedule {
                     kind: "pull",
                     target: dataset,
