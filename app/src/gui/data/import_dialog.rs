@@ -267,6 +267,18 @@ impl ImportDialog {
         }
     }
 
+    /// Whether the dataset name is one Kiln takes; when not, says what it may hold.
+    fn name_valid(&self, ui: &mut egui::Ui) -> bool {
+        let valid = kiln_core::validate_name(&self.name).is_ok();
+        if !valid {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                "Name: letters, digits, _ - . only",
+            );
+        }
+        valid
+    }
+
     fn remote_ui(&mut self, ui: &mut egui::Ui, cmds: &mut Vec<Command>, keep: &mut bool) {
         let mut edited = false;
         egui::Grid::new("remote-grid")
@@ -342,13 +354,7 @@ impl ImportDialog {
             self.remote.edited = Some(Instant::now());
         }
         ui.add_space(12.0);
-        let valid = kiln_core::validate_name(&self.name).is_ok();
-        if !valid {
-            ui.colored_label(
-                ui.visuals().error_fg_color,
-                "Name: letters, digits, _ - . only",
-            );
-        }
+        let valid = self.name_valid(ui);
         let ok_preview = matches!(self.preview, Some(Ok(_)));
         let spec = self.remote.spec(&self.name);
         let keys_ok = spec.primary_key.is_none() || spec.incremental_by.is_some();
@@ -424,13 +430,7 @@ impl ImportDialog {
                 ui.end_row();
             });
         ui.add_space(12.0);
-        let valid = kiln_core::validate_name(&self.name).is_ok();
-        if !valid {
-            ui.colored_label(
-                ui.visuals().error_fg_color,
-                "Name: letters, digits, _ - . only",
-            );
-        }
+        let valid = self.name_valid(ui);
         let ok_preview = matches!(self.preview, Some(Ok(_)));
         ui.horizontal(|ui| {
             if ui
