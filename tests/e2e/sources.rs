@@ -46,6 +46,23 @@ fn import_orders(ws: &std::path::Path, url: &str, query: &str) {
     ));
 }
 
+/// A pull of `name` that succeeds and says nothing changed.
+fn pull_finds_nothing_new(ws: &std::path::Path, name: &str) {
+    let r = kiln(ws, &["datasets", "pull", name]);
+    ok(&r);
+    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+}
+
+/// The `amount` of the row whose `id` is `id`.
+fn amount(df: &DataFrame, id: i64) -> Option<f64> {
+    row_of(df, id)
+        .column("amount")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .get(0)
+}
+
 fn versions(ws: &std::path::Path, name: &str) -> usize {
     let r = kiln(ws, &["datasets", "versions", name, "--json"]);
     if r.code != 0 {
@@ -89,10 +106,7 @@ fn a_query_is_imported_with_its_types_and_pulled_incrementally_with_its_key() {
     );
     assert_eq!(dtype("code"), DataType::String);
     let third = row_of(&v1, 3);
-    assert_eq!(
-        third.column("amount").unwrap().f64().unwrap().get(0),
-        Some(3.75)
-    );
+    assert_eq!(amount(&v1, 3), Some(3.75));
     assert_eq!(
         third.column("placed").unwrap().get(0).unwrap().to_string(),
         "2026-01-04"
@@ -118,9 +132,7 @@ fn a_query_is_imported_with_its_types_and_pulled_incrementally_with_its_key() {
     assert!(recorded.contains("SELECT * FROM orders"), "{recorded}");
 
     // Nothing changed upstream: one query, no version.
-    let r = kiln(&ws, &["datasets", "pull", "orders"]);
-    ok(&r);
-    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    pull_finds_nothing_new(&ws, "orders");
     assert_eq!(versions(&ws, "orders"), 1);
 
     // Upstream: five new orders, one changed, one deleted (an incremental pull cannot see deletes).
@@ -133,15 +145,7 @@ fn a_query_is_imported_with_its_types_and_pulled_incrementally_with_its_key() {
     ok(&kiln(&ws, &["datasets", "pull", "orders"]));
     let v2 = frame(&ws, "orders@2");
     assert_eq!(v2.height(), 1005);
-    assert_eq!(
-        row_of(&v2, 3)
-            .column("amount")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .get(0),
-        Some(99.5)
-    );
+    assert_eq!(amount(&v2, 3), Some(99.5));
     assert_eq!(
         row_of(&v2, 4).height(),
         1,
@@ -191,8 +195,7 @@ fn a_query_is_imported_with_its_types_and_pulled_incrementally_with_its_key() {
     db.batch_execute("DELETE FROM orders WHERE id = 5").unwrap();
     ok(&kiln(&ws, &["datasets", "pull", "all_orders"]));
     assert_eq!(frame(&ws, "all_orders@2").height(), 1003);
-    let r = kiln(&ws, &["datasets", "pull", "all_orders"]);
-    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    pull_finds_nothing_new(&ws, "all_orders");
     assert_eq!(versions(&ws, "all_orders"), 2);
 
     // Columns that changed upstream: refused, naming them; accepted when asked, and said so.
@@ -458,9 +461,7 @@ fn a_file_over_http_is_fetched_again_only_when_it_changed() {
     assert_eq!(v1.details["pull"]["etag"], "\"v1\"");
 
     // Unchanged: one request, answered 304, no version.
-    let r = kiln(&ws, &["datasets", "pull", "penguins"]);
-    ok(&r);
-    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    pull_finds_nothing_new(&ws, "penguins");
     assert_eq!(server.statuses("/data/penguins.csv"), [200, 304]);
     assert_eq!(versions(&ws, "penguins"), 1);
 
@@ -716,8 +717,7 @@ fn many_files_by_a_pattern_locally_or_in_an_object_store_are_one_version() {
         [10, 12, 20],
         "files in name order"
     );
-    let r = kiln(&ws, &["datasets", "pull", "monthly"]);
-    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    pull_finds_nothing_new(&ws, "monthly");
     std::fs::write(data.join("2026-03.csv"), "day,sales\n1,30\n2,31\n").unwrap();
     ok(&kiln(&ws, &["datasets", "pull", "monthly"]));
     assert_eq!(frame(&ws, "monthly@2").height(), 5);
@@ -746,8 +746,7 @@ fn many_files_by_a_pattern_locally_or_in_an_object_store_are_one_version() {
     let pattern = format!("{bucket}/exports/*.csv");
     ok(&kiln(&ws, &["import", &pattern, "--name", "exports"]));
     assert_eq!(frame(&ws, "exports@1").height(), 3);
-    let r = kiln(&ws, &["datasets", "pull", "exports"]);
-    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    pull_finds_nothing_new(&ws, "exports");
     let f = d.path().join("upload.csv");
     std::fs::write(&f, "id,v\n4,4.5\n").unwrap();
     remote.upload("exports/d.csv", &f).unwrap();
@@ -799,10 +798,7 @@ fn a_mariadb_query_is_imported_and_pulled_incrementally() {
     );
     assert_eq!(dtype("note"), DataType::String);
     let third = row_of(&v1, 3);
-    assert_eq!(
-        third.column("amount").unwrap().f64().unwrap().get(0),
-        Some(3.75)
-    );
+    assert_eq!(amount(&v1, 3), Some(3.75));
     assert_eq!(
         third.column("placed").unwrap().get(0).unwrap().to_string(),
         "2026-01-04"
@@ -814,8 +810,7 @@ fn a_mariadb_query_is_imported_and_pulled_incrementally() {
         .to_string();
     assert!(!versions_json.contains(password), "{versions_json}");
 
-    let r = kiln(&ws, &["datasets", "pull", "orders"]);
-    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    pull_finds_nothing_new(&ws, "orders");
     server
         .admin_sql(&format!(
             "INSERT INTO {db}.orders VALUES (4, 'c4', 5.00, 4, '2026-02-01', '2026-02-01 00:00:00', 1.0, 'new');
@@ -825,15 +820,7 @@ fn a_mariadb_query_is_imported_and_pulled_incrementally() {
     ok(&kiln(&ws, &["datasets", "pull", "orders"]));
     let v2 = frame(&ws, "orders@2");
     assert_eq!(v2.height(), 4);
-    assert_eq!(
-        row_of(&v2, 1)
-            .column("amount")
-            .unwrap()
-            .f64()
-            .unwrap()
-            .get(0),
-        Some(99.5)
-    );
+    assert_eq!(amount(&v2, 1), Some(99.5));
     let diff = kiln(&ws, &["datasets", "diff", "orders@1", "orders@2", "--json"]).json();
     assert_eq!(
         (&diff["added"], &diff["changed_rows"]),
