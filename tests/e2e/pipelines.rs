@@ -142,21 +142,7 @@ fn a_pull_starts_a_retraining_that_files_a_release_request_and_approves_nothing(
     std::fs::copy(crate::support::fixture("penguins.csv"), &csv).unwrap();
     let (_w, ws_dir) = release_workspace_from(&csv);
     // v2 becomes champion.
-    let r = kiln(
-        &ws_dir,
-        &[
-            "release",
-            "request",
-            "penguin-id",
-            "--version",
-            "2",
-            "--by",
-            "sam",
-            "--json",
-        ],
-    )
-    .json();
-    let id = r["request_id"].as_i64().unwrap().to_string();
+    let id = crate::release::request(&ws_dir, "2", "sam").0.to_string();
     ok(&kiln(
         &ws_dir,
         &["release", "approve", &id, "--by", "pat", "--comment", "ok"],

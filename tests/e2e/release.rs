@@ -142,7 +142,8 @@ fn champion(ws: &Path) -> Option<i64> {
     kiln(ws, &["models", "show", "penguin-id", "--json"]).json()["champion"].as_i64()
 }
 
-fn request(ws: &Path, version: &str, by: &str) -> (i64, serde_json::Value) {
+/// `by` asks for `penguin-id` v`version` to be released; the request's id and report.
+pub fn request(ws: &Path, version: &str, by: &str) -> (i64, serde_json::Value) {
     let r = kiln(
         ws,
         &[
