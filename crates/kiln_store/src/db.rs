@@ -367,20 +367,7 @@ impl Db {
         mut f: impl FnMut(&Row) -> Result<T>,
     ) -> Result<Vec<T>> {
         match self {
-            Db::Sqlite(c) => {
-                let mut st = c.prepare_cached(sql)?;
-                let n = st.column_count();
-                let mut rows = st.query(rusqlite::params_from_iter(params))?;
-                let mut out = Vec::new();
-                while let Some(r) = rows.next()? {
-                    let mut vals = Vec::with_capacity(n);
-                    for i in 0..n {
-                        vals.push(sqlite_value(r.get_ref(i)?));
-                    }
-                    out.push(f(&Row(vals))?);
-                }
-                Ok(out)
-            }
+            Db::Sqlite(c) => sqlite_rows(c, sql, params, |r| f(&r)),
             Db::Postgres(c) => {
                 let sql = pg_sql(sql);
                 let typed = pg_params(params);
@@ -399,7 +386,7 @@ impl Db {
         f: impl Fn(&Row) -> Result<T> + Sync,
     ) -> Result<Vec<T>> {
         let rows: Vec<Row> = match self {
-            Db::Sqlite(_) => self.query_map(sql, params, |r| Ok(Row(r.0.clone())))?,
+            Db::Sqlite(c) => sqlite_rows(c, sql, params, Ok)?,
             Db::Postgres(c) => {
                 let sql = pg_sql(sql);
                 let typed = pg_params(params);
@@ -516,6 +503,27 @@ fn pg_params<'p>(
         .iter()
         .map(|p| (p as &(dyn postgres::types::ToSql + Sync), p.pg_type()))
         .collect()
+}
+
+/// `f` of every row of a `SQLite` query, in order.
+fn sqlite_rows<T>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: &[Param<'_>],
+    mut f: impl FnMut(Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut st = c.prepare_cached(sql)?;
+    let n = st.column_count();
+    let mut rows = st.query(rusqlite::params_from_iter(params))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut vals = Vec::with_capacity(n);
+        for i in 0..n {
+            vals.push(sqlite_value(r.get_ref(i)?));
+        }
+        out.push(f(Row(vals))?);
+    }
+    Ok(out)
 }
 
 /// `f` of every item, in order, the items split between the machine's cores (on the caller's thread
