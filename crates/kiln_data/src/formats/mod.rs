@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Cancel, DataError, Progress};
 
+mod copy;
 mod export;
 mod readers;
 mod sink;
 mod streaming;
 
+pub(crate) use copy::RowGroups;
 pub use export::*;
 use readers::{check_csv_records, check_ndjson_records, csv_options, polars_error, read_impl};
 pub use sink::*;

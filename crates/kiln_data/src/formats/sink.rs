@@ -103,6 +103,35 @@ impl ParquetSink {
         self.rows
     }
 
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The Parquet columns this writer writes.
+    pub(super) fn parquet_columns(
+        &mut self,
+    ) -> &[polars_parquet::parquet::metadata::ColumnDescriptor] {
+        self.writer.parquet_schema().columns()
+    }
+
+    /// Write a row group of `rows` rows already encoded (a column's pages each), as another object
+    /// written by this writer holds it; only while no rows are pending, so the groups stay whole.
+    pub(super) fn push_encoded(
+        &mut self,
+        rows: usize,
+        columns: &[Vec<polars_parquet::parquet::page::CompressedPage>],
+    ) -> Result<(), DataError> {
+        if self.pending.is_some() {
+            return Err(DataError::Invalid(
+                "an encoded row group cannot follow a partial one".into(),
+            ));
+        }
+        self.writer.write_row_group(rows as u64, columns)?;
+        self.rows += rows;
+        Ok(())
+    }
+
     /// Write the last rows and the footer, flush to disk; the file's size and hash.
     pub fn finish(mut self) -> Result<Written, DataError> {
         if let Some(mut rest) = self.pending.take().filter(|p| p.height() > 0) {

@@ -180,7 +180,8 @@ pub(super) fn sink_lazy(
     let total = std::fs::metadata(path).map_or(1, |m| m.len().max(1));
     let rows_hint = std::sync::atomic::AtomicUsize::new(0);
     let progress2 = progress.clone();
-    let (run, sink) = sink_streaming(lf, &schema, out, cancel, move |df| {
+    let sink = ParquetSink::create(out, &schema)?;
+    let (run, sink) = sink_streaming(lf, sink, cancel, move |df| {
         // Rows are not bytes; the share of rows seen so far in a frame of this width is a fair guess.
         let n =
             rows_hint.fetch_add(df.height(), std::sync::atomic::Ordering::Relaxed) + df.height();
@@ -202,19 +203,18 @@ pub(super) fn sink_lazy(
 /// The streaming engine's own outcome, and the rows and what was written, or why writing failed.
 pub(crate) type SinkOutcome = (PolarsResult<()>, Result<(usize, Written), DataError>);
 
-/// Run `lf` (of `schema`) through polars' streaming engine into a [`ParquetSink`] at `out`, calling
+/// Run `lf` through polars' streaming engine into `sink` (made for its schema), calling
 /// `on_batch` after each batch is written. Returns the engine's own outcome (a polars error: the caller
 /// knows what it means) and, when the engine ran through, the sink's (rows, bytes) or why it failed;
 /// cancelling stops between batches.
 pub(crate) fn sink_streaming(
     lf: LazyFrame,
-    schema: &Schema,
-    out: &Path,
+    mut sink: ParquetSink,
     cancel: &Cancel,
     on_batch: impl Fn(&DataFrame) + Send + Sync + 'static,
 ) -> Result<SinkOutcome, DataError> {
     // Encoding and writing run on their own thread, so the engine reads the next batches meanwhile.
-    let mut sink = ParquetSink::create(out, schema)?;
+    let out = sink.path().to_path_buf();
     let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(2);
     let writer = std::thread::Builder::new()
         .name("kiln-parquet-writer".into())
@@ -224,7 +224,7 @@ pub(crate) fn sink_streaming(
             }
             Ok(sink)
         })
-        .map_err(|e| DataError::io(out, e))?;
+        .map_err(|e| DataError::io(&out, e))?;
     let sender = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
     let sender2 = sender.clone();
     let run = for_each_batch(lf, cancel, move |df| {

@@ -572,4 +572,150 @@ mod tests {
         );
         assert!((sampled[0].median.unwrap() - exact[0].median.unwrap()).abs() < 50.0);
     }
+
+    /// `n` rows of a table with a unique key `id` from `from`, text and nulls, as a version stores them
+    /// (row ids from `first_id`), or without ids as a pull reads them.
+    fn keyed(from: i64, n: usize, first_id: Option<u64>) -> DataFrame {
+        let id: Vec<i64> = (from..from + n as i64).collect();
+        let v: Vec<Option<f64>> = id
+            .iter()
+            .map(|i| (i % 31 != 0).then(|| (i * 37 % 1_000) as f64 / 8.0))
+            .collect();
+        let s: Vec<&str> = id
+            .iter()
+            .map(|i| ["a", "bb", "ccc"][(i % 3) as usize])
+            .collect();
+        let df = df!("id" => id, "v" => v, "s" => s).unwrap();
+        match first_id {
+            None => df,
+            Some(f) => {
+                let mut stored = crate::with_row_ids(&df).unwrap();
+                let ids = stored.column(crate::ROW_ID).unwrap().u64().unwrap() + f;
+                stored
+                    .with_column(
+                        ids.into_series()
+                            .with_name(crate::ROW_ID.into())
+                            .into_column(),
+                    )
+                    .unwrap();
+                stored
+            }
+        }
+    }
+
+    fn written(path: &Path, df: &DataFrame) -> crate::Written {
+        crate::write_parquet(&mut df.clone(), path).unwrap()
+    }
+
+    fn codecs(path: &Path) -> Vec<polars_parquet::parquet::compression::Compression> {
+        let meta =
+            polars_parquet::parquet::read::read_metadata(&mut File::open(path).unwrap()).unwrap();
+        meta.row_groups
+            .iter()
+            .map(|g| g.parquet_columns()[0].compression())
+            .collect()
+    }
+
+    #[test]
+    fn appending_copies_full_row_groups_and_writes_the_bytes_of_a_fresh_write() {
+        use polars_parquet::parquet::compression::Compression;
+        let dir = tempfile::tempdir().unwrap();
+        let n = 2 * crate::ROW_GROUP + 500;
+        let old = keyed(0, n, Some(0));
+        let prev = dir.path().join("prev.parquet");
+        let written_prev = written(&prev, &old);
+        let new = dir.path().join("new.parquet");
+        written(&new, &keyed(n as i64, 1_000, None));
+        let out = dir.path().join("out.parquet");
+        let s = append_rows(&prev, &new, None, &out, &Cancel::new()).unwrap();
+        let mut want = old.clone();
+        want.vstack_mut(&keyed(n as i64, 1_000, Some(n as u64)))
+            .unwrap();
+        let expected = written(&dir.path().join("want.parquet"), &want);
+        assert_eq!(s.rows, n + 1_000);
+        assert_eq!(s.written, expected, "the same bytes as writing every row");
+        assert_ne!(s.written, written_prev);
+
+        // Copied, not re-encoded: an object whose pages another codec wrote keeps them in its full groups.
+        let other = dir.path().join("other.parquet");
+        let mut writer = ParquetWriter::new(File::create(&other).unwrap())
+            .with_compression(ParquetCompression::Uncompressed)
+            .with_statistics(StatisticsOptions::default())
+            .batched(old.schema())
+            .unwrap();
+        for at in (0..n).step_by(crate::ROW_GROUP) {
+            let mut group = old.slice(at as i64, crate::ROW_GROUP);
+            group.rechunk_mut();
+            writer.write_batch(&group).unwrap();
+        }
+        writer.finish().unwrap();
+        let out2 = dir.path().join("out2.parquet");
+        append_rows(&other, &new, None, &out2, &Cancel::new()).unwrap();
+        assert_eq!(
+            codecs(&out2),
+            [
+                Compression::Uncompressed,
+                Compression::Uncompressed,
+                Compression::Lz4Raw
+            ]
+        );
+        let read = |p: &Path| ParquetReader::new(File::open(p).unwrap()).finish().unwrap();
+        assert!(read(&out2).equals_missing(&read(&out)));
+    }
+
+    #[test]
+    fn appending_with_a_key_copies_the_groups_before_the_first_replaced_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 3 * crate::ROW_GROUP + 10;
+        let old = keyed(0, n, Some(0));
+        let prev = dir.path().join("prev.parquet");
+        written(&prev, &old);
+        let cases: [(&str, Vec<i64>); 3] = [
+            ("new keys only", vec![]),
+            ("a row of the second group", vec![70_000]),
+            ("the first row and a late one", vec![0, 150_000]),
+        ];
+        for (what, replaced) in cases {
+            // The replaced rows, changed, then 5 new ones; one new key twice (the last wins).
+            let mut pulled = keyed(n as i64, 5, None);
+            pulled.vstack_mut(&keyed(n as i64 + 2, 1, None)).unwrap();
+            for r in &replaced {
+                let mut row = keyed(*r, 1, None);
+                row.with_column(Column::new("s".into(), ["changed"]))
+                    .unwrap();
+                pulled.vstack_mut(&row).unwrap();
+            }
+            let new = dir.path().join("new.parquet");
+            written(&new, &pulled);
+            let out = dir.path().join("out.parquet");
+            let s = append_rows(&prev, &new, Some("id"), &out, &Cancel::new()).unwrap();
+            // Expected, row by row: the old rows but the replaced, then the new ones (a replaced row
+            // keeps its id; new keys take ids after the largest).
+            let keep = old
+                .column("id")
+                .unwrap()
+                .i64()
+                .unwrap()
+                .iter()
+                .map(|k| !replaced.contains(&k.unwrap()))
+                .collect::<BooleanChunked>();
+            let mut want = old.filter(&keep).unwrap();
+            let (k, id) = (n as i64, n as u64);
+            for (key, rows, first_id) in [(k, 2, id), (k + 3, 2, id + 2), (k + 2, 1, id + 4)] {
+                want.vstack_mut(&keyed(key, rows, Some(first_id))).unwrap();
+            }
+            for r in &replaced {
+                let mut row = keyed(*r, 1, Some(*r as u64));
+                row.with_column(Column::new("s".into(), ["changed"]))
+                    .unwrap();
+                want.vstack_mut(&row).unwrap();
+            }
+            let expected = written(&dir.path().join("want.parquet"), &want);
+            assert_eq!(s.rows, n + 5, "{what}");
+            assert_eq!(
+                s.written, expected,
+                "{what}: the bytes of writing every row"
+            );
+        }
+    }
 }

@@ -27,6 +27,10 @@ pub fn filter_to_parquet(
 /// row, relabelled nowhere), and of new rows sharing a key the last wins; every other new row gets an id
 /// after the largest. Kept rows come first in their order, then the new rows in theirs. `new` must have
 /// `prev`'s columns and types.
+///
+/// The full row groups before the first replaced row are copied as they are encoded (the bytes a fresh
+/// write of the same rows gives): appending costs the new rows and the last partial group, not the old
+/// rows.
 pub fn append_rows(
     prev: &Path,
     new: &Path,
@@ -35,18 +39,15 @@ pub fn append_rows(
     cancel: &Cancel,
 ) -> Result<crate::Streamed, DataError> {
     const FRESH: &str = "__kiln_fresh";
-    let old = scan_with_ids(prev)?;
+    const POSITION: &str = "__kiln_position";
+    let all_old = scan_with_ids(prev)?;
+    let schema = all_old.clone().collect_schema()?.as_ref().clone();
     let text = new
         .to_str()
         .ok_or_else(|| DataError::malformed(new, "the path is not valid UTF-8"))?;
     let mut added = LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())?;
-    let columns: Vec<Expr> = old
-        .clone()
-        .collect_schema()?
-        .iter_names()
-        .map(|n| col(n.clone()))
-        .collect();
-    let next = old
+    let columns: Vec<Expr> = schema.iter_names().map(|n| col(n.clone())).collect();
+    let next = all_old
         .clone()
         .select([col(ROW_ID).max()])
         .collect()?
@@ -54,6 +55,53 @@ pub fn append_rows(
         .u64()?
         .get(0)
         .map_or(0, |m| m + 1);
+    if let Some(key) = key {
+        if !schema.contains(key) {
+            return Err(DataError::UnknownColumn(key.to_owned()));
+        }
+        added = added.unique_stable(
+            Some(Selector::ByName {
+                names: Arc::new([key.into()]),
+                strict: true,
+            }),
+            UniqueKeepStrategy::Last,
+        );
+    }
+    // The old rows before the first one a new row replaces stay as they are.
+    let untouched = match key {
+        None => usize::MAX,
+        Some(key) => {
+            let first = all_old
+                .clone()
+                .select([col(key)])
+                .with_row_index(POSITION, None)
+                .join(
+                    added.clone().select([col(key)]),
+                    [col(key)],
+                    [col(key)],
+                    JoinArgs::new(JoinType::Semi),
+                )
+                .select([col(POSITION).min().cast(DataType::UInt64)])
+                .collect()?;
+            first
+                .column(POSITION)?
+                .u64()?
+                .get(0)
+                .map_or(usize::MAX, |p| p as usize)
+        }
+    };
+    let mut sink = crate::ParquetSink::create(out, &schema)?;
+    let mut groups = crate::formats::RowGroups::open(prev)?;
+    // Only an object storing its row ids (and written with these columns) has them in its groups.
+    let copied = if prev_stores_ids(prev)? {
+        groups.copyable(&mut sink).min(untouched / crate::ROW_GROUP)
+    } else {
+        0
+    };
+    let old = match copied {
+        0 => all_old,
+        n => all_old.slice((n * crate::ROW_GROUP) as i64, IdxSize::MAX),
+    };
     // Joins keep the left side's order: the written bytes, and so the content hash, depend on it.
     let ordered = |how: JoinType| JoinArgs {
         maintain_order: MaintainOrderJoin::Left,
@@ -66,16 +114,6 @@ pub fn append_rows(
             concat([old, added.select(columns.clone())], UnionArgs::default())?
         }
         Some(key) => {
-            if !old.clone().collect_schema()?.contains(key) {
-                return Err(DataError::UnknownColumn(key.to_owned()));
-            }
-            added = added.unique_stable(
-                Some(Selector::ByName {
-                    names: Arc::new([key.into()]),
-                    strict: true,
-                }),
-                UniqueKeepStrategy::Last,
-            );
             let ids = old
                 .clone()
                 .select([col(key), col(ROW_ID).alias("__kiln_old_id")]);
@@ -100,7 +138,21 @@ pub fn append_rows(
             )?
         }
     };
-    sink_query(lf, out, cancel, |_| {})
+    if let Err(e) = groups.copy_into(copied, &mut sink, cancel) {
+        drop(sink);
+        let _ = std::fs::remove_file(out);
+        return Err(e);
+    }
+    sink_query_into(lf, schema, sink, cancel, |_| {})
+}
+
+/// Whether the Parquet object at `path` stores its row ids (older objects are numbered by position).
+fn prev_stores_ids(path: &Path) -> Result<bool, DataError> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| DataError::malformed(path, "the path is not valid UTF-8"))?;
+    let mut lf = LazyFrame::scan_parquet(PlRefPath::from(text), ScanArgsParquet::default())?;
+    Ok(lf.collect_schema()?.contains(ROW_ID))
 }
 
 /// A polars SQL query over the Parquet object at `src` (visible as the table `self`, without row ids;
@@ -221,11 +273,24 @@ pub(super) fn sink_query(
         .map_err(|e| DataError::Filter(crate::table::clean(&e)))?
         .as_ref()
         .clone();
+    let sink = crate::ParquetSink::create(out, &schema)?;
+    sink_query_into(lf, schema, sink, cancel, on_batch)
+}
+
+/// [`sink_query`] into a writer already made for `lf`'s `schema` (and perhaps given rows already).
+fn sink_query_into(
+    lf: LazyFrame,
+    schema: Schema,
+    sink: crate::ParquetSink,
+    cancel: &Cancel,
+    on_batch: impl Fn(&DataFrame) + Send + Sync + 'static,
+) -> Result<crate::Streamed, DataError> {
+    let out = sink.path().to_path_buf();
     let cleanup = |e: DataError| {
-        let _ = std::fs::remove_file(out);
+        let _ = std::fs::remove_file(&out);
         e
     };
-    let (run, written) = sink_streaming(lf, &schema, out, cancel, on_batch).map_err(cleanup)?;
+    let (run, written) = sink_streaming(lf, sink, cancel, on_batch).map_err(cleanup)?;
     run.map_err(|e| cleanup(DataError::Filter(crate::table::clean(&e))))?;
     let (rows, written) = written.map_err(cleanup)?;
     Ok(crate::Streamed {
