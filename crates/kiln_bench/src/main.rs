@@ -13,6 +13,7 @@ use kiln_core::data::polars::prelude::*;
 use kiln_core::{Cancel, ImportOptions, Progress, Workspace};
 use serde_json::json;
 
+mod http_import;
 mod large;
 mod serve;
 
@@ -41,6 +42,19 @@ enum BenchCommand {
         dir: Option<PathBuf>,
         /// Timed repetitions of each side (the best is reported).
         #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// The generated CSV imported from a URL on loopback against the same file imported from disk, in
+    /// fresh workspaces, taking turns: the time of each pair and their ratio.
+    HttpImport {
+        /// Size of the generated CSV in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size_mb: u64,
+        /// Folder for the generated file and the scratch workspaces (default: the system temp folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Pairs to measure.
+        #[arg(long, default_value_t = 5)]
         repeat: usize,
     },
     /// A dataset larger than memory: import a generated CSV through the streaming path, open the version
@@ -242,6 +256,11 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             dir,
             repeat,
         } => bench_import(*size_mb, dir.clone(), (*repeat).max(1))?,
+        BenchCommand::HttpImport {
+            size_mb,
+            dir,
+            repeat,
+        } => http_import::bench_http_import(*size_mb, dir.clone(), (*repeat).max(1))?,
         BenchCommand::Large {
             size_mb,
             dir,

@@ -217,24 +217,21 @@ impl Remote {
         size: u64,
         dest: &Path,
     ) -> Result<(), CoreError> {
-        use std::io::Write;
         let shown = location.to_string();
         let mut out = File::create(dest).map_err(|e| CoreError::io(dest, e))?;
         let received = self.runtime.block_on(async {
-            use futures_util::StreamExt;
             let got = self
                 .store
                 .get(location)
                 .await
                 .map_err(|e| self.get_error(&shown, e))?;
-            let mut stream = got.into_stream();
-            let mut n = 0u64;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| self.error("download cut short:", &shown, e))?;
-                n += chunk.len() as u64;
-                out.write_all(&chunk).map_err(|e| CoreError::io(dest, e))?;
-            }
-            Ok::<_, CoreError>(n)
+            write_body(
+                got.into_stream(),
+                (&mut out, dest),
+                |_| {},
+                |e| self.error("download cut short:", &shown, e),
+            )
+            .await
         })?;
         if received != size {
             return Err(self.error(
@@ -321,24 +318,23 @@ impl Remote {
 
     /// Download `relative` to `dest` through a temp file beside it, checking its hash.
     pub fn download(&self, relative: &str, dest: &Path, tmp: &Path) -> Result<(), CoreError> {
-        use std::io::Write;
         let key = self.key(relative);
         let mut out = File::create(tmp).map_err(|e| CoreError::io(tmp, e))?;
         let mut hasher = blake3::Hasher::new();
         let result = self.runtime.block_on(async {
-            use futures_util::StreamExt;
             let got = self
                 .store
                 .get(&key)
                 .await
                 .map_err(|e| self.get_error(relative, e))?;
-            let mut stream = got.into_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| self.error("download cut short:", relative, e))?;
-                hasher.update(&chunk);
-                out.write_all(&chunk).map_err(|e| CoreError::io(tmp, e))?;
-            }
-            Ok(())
+            let seen = |chunk: &[u8]| {
+                hasher.update(chunk);
+            };
+            write_body(got.into_stream(), (&mut out, tmp), seen, |e| {
+                self.error("download cut short:", relative, e)
+            })
+            .await
+            .map(|_| ())
         });
         let result = result.and_then(|()| check_hash(relative, &hasher.finalize().to_hex()));
         let result = result.and_then(|()| {
@@ -353,6 +349,32 @@ impl Remote {
         }
         result
     }
+}
+
+/// Write a download's body into `out` (the file at the path given) in large blocks — it arrives in frames
+/// of a few KiB, and a system call each costs seconds a GiB — handing each frame to `seen` first; the
+/// bytes written. A failed frame is `cut`'s error.
+pub(crate) async fn write_body<B: AsRef<[u8]>>(
+    mut stream: impl futures_util::Stream<Item = object_store::Result<B>> + Unpin,
+    (out, path): (&mut File, &Path),
+    mut seen: impl FnMut(&[u8]),
+    cut: impl Fn(object_store::Error) -> CoreError,
+) -> Result<u64, CoreError> {
+    use futures_util::StreamExt;
+    use std::io::Write;
+    let mut buffered = std::io::BufWriter::with_capacity(4 << 20, out);
+    let mut n = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(&cut)?;
+        let chunk = chunk.as_ref();
+        seen(chunk);
+        n += chunk.len() as u64;
+        buffered
+            .write_all(chunk)
+            .map_err(|e| CoreError::io(path, e))?;
+    }
+    buffered.flush().map_err(|e| CoreError::io(path, e))?;
+    Ok(n)
 }
 
 /// An object of the shared store read by byte ranges into a sparse local file of its size (under

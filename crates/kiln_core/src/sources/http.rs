@@ -3,7 +3,6 @@
 //! with `If-None-Match` (the recorded `ETag`) or `If-Modified-Since`: an unchanged file is one request
 //! answered `304` and no download.
 
-use std::io::Write;
 use std::path::Path;
 
 use object_store::{GetOptions, ObjectStore as _};
@@ -158,7 +157,6 @@ pub(super) fn fetch(url: &url::Url, since: Option<&Seen>, dest: &Path) -> Result
     };
     let runtime = crate::objects::runtime()?;
     runtime.block_on(async {
-        use futures_util::StreamExt;
         let got = match store.get_opts(&path, options).await {
             Ok(got) => got,
             Err(object_store::Error::NotModified { .. }) => return Ok(None),
@@ -169,13 +167,13 @@ pub(super) fn fetch(url: &url::Url, since: Option<&Seen>, dest: &Path) -> Result
         };
         let meta = got.meta.clone();
         let mut out = std::fs::File::create(dest).map_err(|e| CoreError::io(dest, e))?;
-        let mut received = 0u64;
-        let mut stream = got.into_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| error(&shown, "download cut short", e))?;
-            received += chunk.len() as u64;
-            out.write_all(&chunk).map_err(|e| CoreError::io(dest, e))?;
-        }
+        let received = crate::objects::write_body(
+            got.into_stream(),
+            (&mut out, dest),
+            |_| {},
+            |e| error(&shown, "download cut short", e),
+        )
+        .await?;
         if received != meta.size {
             return Err(error(
                 &shown,

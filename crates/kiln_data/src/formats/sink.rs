@@ -4,6 +4,7 @@
 // A part of its parent module: it shares the parent's imports and private items.
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use std::io::Write as _;
 
 /// Rows per row group of every Parquet object Kiln writes. The layout depends on nothing else — not on
 /// how the rows arrive — so a table gets the same bytes, and the same content hash, whether it was
@@ -15,9 +16,8 @@ pub const ROW_GROUP: usize = 64 * 1024;
 /// hashed (blake3) on their way to the file, so the content hash needs no second read.
 pub struct ParquetSink {
     writer: polars::io::parquet::write::BatchedWriter<HashingFile>,
-    /// The same file, to sync once the footer is written.
-    file: File,
-    hasher: Arc<Mutex<blake3::Hasher>>,
+    /// The bytes on their way to the file, to flush and hash once the footer is written.
+    outgoing: Arc<Mutex<Outgoing>>,
     pending: Option<DataFrame>,
     rows: usize,
     path: std::path::PathBuf,
@@ -31,44 +31,68 @@ pub struct Written {
     pub blake3: String,
 }
 
-/// A file that hashes every byte written to it.
-pub(super) struct HashingFile {
+/// The file a [`ParquetSink`] writes, through a buffer: the writer hands over a page header, a page, a
+/// few bytes of metadata at a time, and a system call each would cost seconds a GiB. Every byte is
+/// hashed on its way out.
+struct Outgoing {
     file: File,
-    hasher: Arc<Mutex<blake3::Hasher>>,
+    buffer: Vec<u8>,
+    hasher: blake3::Hasher,
 }
+
+/// Bytes kept before they are hashed and written.
+const OUTGOING: usize = 4 << 20;
+
+impl Outgoing {
+    fn drain(&mut self) -> std::io::Result<()> {
+        self.hasher.update(&self.buffer);
+        self.file.write_all(&self.buffer)?;
+        self.buffer.clear();
+        Ok(())
+    }
+}
+
+/// The writer's end of [`Outgoing`].
+pub(super) struct HashingFile(Arc<Mutex<Outgoing>>);
 
 impl std::io::Write for HashingFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.hasher
+        let mut out = self
+            .0
             .lock()
-            .map_err(|_| std::io::Error::other("the hasher's lock is poisoned"))?
-            .update(&buf[..n]);
-        Ok(n)
+            .map_err(|_| std::io::Error::other("the output's lock is poisoned"))?;
+        out.buffer.extend_from_slice(buf);
+        if out.buffer.len() >= OUTGOING {
+            out.drain()?;
+        }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        let mut out = self
+            .0
+            .lock()
+            .map_err(|_| std::io::Error::other("the output's lock is poisoned"))?;
+        out.drain()?;
+        out.file.flush()
     }
 }
 
 impl ParquetSink {
     pub fn create(out: &Path, schema: &Schema) -> Result<Self, DataError> {
         let file = File::create(out).map_err(|e| DataError::io(out, e))?;
-        let handle = file.try_clone().map_err(|e| DataError::io(out, e))?;
-        let hasher = Arc::new(Mutex::new(blake3::Hasher::new()));
-        let hashing = HashingFile {
+        let outgoing = Arc::new(Mutex::new(Outgoing {
             file,
-            hasher: hasher.clone(),
-        };
-        let writer = ParquetWriter::new(hashing)
+            buffer: Vec::with_capacity(OUTGOING + (1 << 20)),
+            hasher: blake3::Hasher::new(),
+        }));
+        let writer = ParquetWriter::new(HashingFile(outgoing.clone()))
             .with_compression(ParquetCompression::Lz4Raw)
             .with_statistics(StatisticsOptions::default())
             .batched(schema)?;
         Ok(Self {
             writer,
-            file: handle,
-            hasher,
+            outgoing,
             pending: None,
             rows: 0,
             path: out.to_path_buf(),
@@ -139,16 +163,15 @@ impl ParquetSink {
             self.writer.write_batch(&rest)?;
         }
         let bytes = self.writer.finish()?;
-        self.file
+        let mut out = self
+            .outgoing
+            .lock()
+            .map_err(|_| DataError::Invalid("the output's lock is poisoned".into()))?;
+        out.drain().map_err(|e| DataError::io(&self.path, e))?;
+        out.file
             .sync_all()
             .map_err(|e| DataError::io(&self.path, e))?;
-        let blake3 = self
-            .hasher
-            .lock()
-            .map_err(|_| DataError::Invalid("the hasher's lock is poisoned".into()))?
-            .finalize()
-            .to_hex()
-            .to_string();
+        let blake3 = out.hasher.finalize().to_hex().to_string();
         Ok(Written { bytes, blake3 })
     }
 }
