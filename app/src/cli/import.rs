@@ -125,7 +125,7 @@ pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Writ
         let outcome = ws.import_query(&source, name, &Cancel::new(), &Progress::new())?;
         return super::report::report_outcome(&outcome, json, out, "import");
     }
-    if kiln_core::sources::is_pattern(&text) && !kiln_core::sources::is_http_url(&text) {
+    if kiln_core::sources::is_pattern(&text) && !kiln_core::sources::is_fetched_url(&text) {
         let Some(name) = &args.name else {
             bail!("several files are one dataset: name it with --name");
         };
@@ -138,7 +138,7 @@ pub fn run(ws: &mut Workspace, args: &ImportArgs, json: bool, out: &mut dyn Writ
         )?;
         return super::report::report_outcome(&outcome, json, out, "import");
     }
-    if kiln_core::sources::is_http_url(&text) {
+    if kiln_core::sources::is_fetched_url(&text) {
         let name = match &args.name {
             Some(n) => n.clone(),
             None => url_stem(&text)?,

@@ -101,7 +101,7 @@ pub fn profile_settings(credentials: &str, config: &str, profile: &str) -> Vec<(
 static RUNTIME: std::sync::OnceLock<std::sync::Arc<tokio::runtime::Runtime>> =
     std::sync::OnceLock::new();
 
-static CLIENT_OPTIONS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+static CLIENT_OPTIONS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
 
 /// The runtime the object stores' (and remote sources') requests run on, started on first use.
 pub(crate) fn runtime() -> Result<std::sync::Arc<tokio::runtime::Runtime>, CoreError> {
@@ -118,29 +118,42 @@ pub(crate) fn runtime() -> Result<std::sync::Arc<tokio::runtime::Runtime>, CoreE
 }
 
 /// Object store options (`aws_endpoint`, `aws_allow_http`, …) for every store this process opens, after
-/// the `AWS_*` variables: for a program embedding Kiln, and tests pointing at their own server. Set once.
+/// the stores' variables: for a program embedding Kiln, and tests pointing at their own servers. Options
+/// add up; a key given again takes the new value.
 pub fn set_client_options(options: Vec<(String, String)>) {
-    let _ = CLIENT_OPTIONS.set(options);
+    if let Ok(mut all) = CLIENT_OPTIONS.lock() {
+        all.retain(|(k, _)| !options.iter().any(|(o, _)| o == k));
+        all.extend(options);
+    }
 }
 
 /// Objects larger than this are uploaded in parts.
 const MULTIPART_BYTES: u64 = 16 << 20;
 
 impl Remote {
-    /// Connect to the store at `url` (`s3://bucket/prefix`, `file:///shared/folder`, `memory://`), with
-    /// credentials and endpoint from the standard `AWS_*` variables (`AWS_ACCESS_KEY_ID`,
-    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`).
+    /// Connect to the store at `url` (`s3://bucket/prefix`, `gs://bucket`, `az://container`,
+    /// `file:///shared/folder`, `memory://`), with credentials and endpoint from each store's standard
+    /// variables: `AWS_*` (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`,
+    /// `AWS_ALLOW_HTTP`, and the AWS profile files), `GOOGLE_*` (`GOOGLE_SERVICE_ACCOUNT`,
+    /// `GOOGLE_APPLICATION_CREDENTIALS`), `AZURE_*` (`AZURE_STORAGE_ACCOUNT_NAME`,
+    /// `AZURE_STORAGE_ACCOUNT_KEY` or `AZURE_STORAGE_SAS_KEY`, `AZURE_STORAGE_ENDPOINT`).
     pub fn connect(url: &str) -> Result<Self, CoreError> {
         let parsed = url::Url::parse(url)
             .map_err(|e| CoreError::Invalid(format!("`{url}` is not an object store URL: {e}")))?;
         // The AWS profile files first, the `AWS_*` variables over them, as the AWS tools read them.
         let mut options = aws_profile_options();
+        // Each store's own variables (`GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_NAME`, …): a
+        // store takes the ones it knows.
         options.extend(
             std::env::vars()
-                .filter(|(k, _)| k.starts_with("AWS_"))
+                .filter(|(k, _)| {
+                    ["AWS_", "GOOGLE_", "AZURE_"]
+                        .iter()
+                        .any(|p| k.starts_with(p))
+                })
                 .map(|(k, v)| (k.to_ascii_lowercase(), v)),
         );
-        if let Some(extra) = CLIENT_OPTIONS.get() {
+        if let Ok(extra) = CLIENT_OPTIONS.lock() {
             options.extend(extra.iter().cloned());
         }
         let (store, prefix) = object_store::parse_url_opts(&parsed, options)
@@ -166,6 +179,11 @@ impl Remote {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The store's client.
+    pub(crate) fn object_store(&self) -> std::sync::Arc<dyn object_store::ObjectStore> {
+        self.store.clone()
     }
 
     /// Read objects larger than `bytes` by byte ranges (`KILN_RANGED_MB`, 16 MiB by default).

@@ -239,7 +239,7 @@ impl Workspace {
         if crate::sources::is_pattern(&source) {
             return self.read_pattern(&source, dataset, &opts, since, (cancel, progress));
         }
-        if crate::sources::is_http_url(&source) {
+        if crate::sources::is_fetched_url(&source) {
             return self.fetch_url(&source, dataset, &opts, since, "pull", (cancel, progress));
         }
         let how = crate::Recorded {

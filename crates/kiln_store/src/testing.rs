@@ -333,6 +333,19 @@ impl S3Server {
         ]
     }
 
+    /// The object store options that reach it as Google Cloud Storage: GCS's XML API is S3's, so this
+    /// server answers a `gs://` client (a service account naming it as the endpoint, no OAuth).
+    pub fn gcs_client_options(&self) -> Vec<(String, String)> {
+        let account = serde_json::json!({
+            "private_key": "",
+            "private_key_id": "",
+            "client_email": "",
+            "gcs_base_url": self.endpoint,
+            "disable_oauth": true,
+        });
+        vec![("google_service_account_key".into(), account.to_string())]
+    }
+
     /// A new empty bucket; returns its `s3://` URL.
     pub fn fresh_bucket(&self, label: &str) -> String {
         let name = format!(
@@ -452,6 +465,200 @@ fn http_put(endpoint: &str, path: &str) -> Result<u16, String> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("no HTTP answer: {response:?}"))
+}
+
+/// The variable naming Azurite's `azurite-blob` program when it is not on the `PATH`.
+pub const AZURITE_VAR: &str = "KILN_TEST_AZURITE";
+
+const AZURITE_HINT: &str = "the tests of Azure sources (az://) need Azurite, the Azure Storage emulator: \
+     install it (`npm install -g azurite@3.35.0`, which puts `azurite-blob` on the PATH) or name its \
+     `azurite-blob` in KILN_TEST_AZURITE";
+
+/// Azurite's well-known account and key (the emulator's, public; the object-store crate uses them too).
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// Azurite's blob service, started for the test process.
+#[derive(Debug)]
+pub struct AzuriteServer {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+static AZURITE: OnceLock<Result<AzuriteServer, String>> = OnceLock::new();
+
+/// The test process's Azurite, started on first use. Panics, saying what to install, when it cannot be.
+pub fn azurite() -> &'static AzuriteServer {
+    match AZURITE.get_or_init(start_azurite) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn start_azurite() -> Result<AzuriteServer, String> {
+    let program = std::env::var_os(AZURITE_VAR)
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join("azurite-blob"))
+                    .find(|w| w.is_file())
+            })
+        })
+        .ok_or_else(|| AZURITE_HINT.to_owned())?;
+    let dir = std::env::temp_dir().join(format!("kiln-azurite-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let port = free_port()?;
+    // Stopped with the test process, as the other servers are.
+    let script = format!(
+        "'{program}' --blobHost 127.0.0.1 --blobPort {port} --location '{dir}' --silent \
+         --skipApiVersionCheck >'{dir}/log' 2>&1 & a=$!; \
+         while [ -d /proc/{parent} ] && kill -0 $a 2>/dev/null; do sleep 1; done; \
+         kill $a 2>/dev/null; wait $a; rm -rf '{dir}'",
+        program = program.display(),
+        dir = dir.display(),
+        parent = std::process::id(),
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start {}: {e} ({AZURITE_HINT})", program.display()))?;
+    let server = AzuriteServer {
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match server.signed_put("kiln-probe", None, None) {
+            Ok(201 | 409) => return Ok(server),
+            Ok(status) => last = format!("HTTP {status}"),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Err(format!(
+        "Azurite ({}) did not answer in 30 s: {last}",
+        program.display()
+    ))
+}
+
+impl AzuriteServer {
+    /// The object store options that reach it (the emulator's account and key, plain HTTP), as a user
+    /// would give them for an account of their own (`AZURE_STORAGE_ACCOUNT_NAME`, …).
+    pub fn client_options(&self) -> Vec<(String, String)> {
+        vec![
+            ("azure_storage_account_name".into(), AZURITE_ACCOUNT.into()),
+            ("azure_storage_account_key".into(), AZURITE_KEY.into()),
+            (
+                "azure_storage_endpoint".into(),
+                format!("{}/{AZURITE_ACCOUNT}", self.endpoint),
+            ),
+            ("azure_allow_http".into(), "true".into()),
+        ]
+    }
+
+    /// A new empty container; its name.
+    pub fn fresh_container(&self, label: &str) -> String {
+        let name = format!(
+            "kiln-{}-{}-{}",
+            label.replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        )
+        .to_lowercase();
+        let status = self
+            .signed_put(&name, None, None)
+            .unwrap_or_else(|e| panic!("create container {name}: {e}"));
+        assert_eq!(status, 201, "create container {name}");
+        name
+    }
+
+    /// Write `bytes` as the blob `name` of `container`.
+    pub fn put_blob(&self, container: &str, name: &str, bytes: &[u8]) {
+        let status = self
+            .signed_put(container, Some(name), Some(bytes))
+            .unwrap_or_else(|e| panic!("put {container}/{name}: {e}"));
+        assert_eq!(status, 201, "put {container}/{name}");
+    }
+
+    /// `PUT` a container (no `blob`) or a block blob, signed with the emulator's key (Shared Key); the
+    /// status code.
+    fn signed_put(
+        &self,
+        container: &str,
+        blob: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Result<u16, String> {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        use std::io::{Read, Write};
+        let date = chrono::Utc::now()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let body = body.unwrap_or_default();
+        let (path, query, blob_header) = match blob {
+            None => (
+                format!("/{AZURITE_ACCOUNT}/{container}"),
+                "?restype=container",
+                "",
+            ),
+            Some(b) => (
+                format!("/{AZURITE_ACCOUNT}/{container}/{b}"),
+                "",
+                "x-ms-blob-type:BlockBlob\n",
+            ),
+        };
+        let length = if body.is_empty() {
+            String::new()
+        } else {
+            body.len().to_string()
+        };
+        let resource = if blob.is_none() {
+            format!("/{AZURITE_ACCOUNT}{path}\nrestype:container")
+        } else {
+            format!("/{AZURITE_ACCOUNT}{path}")
+        };
+        let to_sign = format!(
+            "PUT\n\n\n{length}\n\n\n\n\n\n\n\n\n{blob_header}x-ms-date:{date}\nx-ms-version:2021-08-06\n{resource}"
+        );
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(AZURITE_KEY)
+            .map_err(|e| e.to_string())?;
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
+        mac.update(to_sign.as_bytes());
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let host = self.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        let blob_line = if blob.is_some() {
+            "x-ms-blob-type: BlockBlob\r\n"
+        } else {
+            ""
+        };
+        write!(
+            s,
+            "PUT {path}{query} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n{blob_line}\
+             x-ms-date: {date}\r\nx-ms-version: 2021-08-06\r\n\
+             Authorization: SharedKey {AZURITE_ACCOUNT}:{signature}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .map_err(|e| e.to_string())?;
+        s.write_all(body).map_err(|e| e.to_string())?;
+        let mut response = String::new();
+        let _ = s.read_to_string(&mut response);
+        response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("no HTTP answer: {response:?}"))
+    }
 }
 
 const MARIADB_HINT: &str = "the tests of MySQL/MariaDB sources need MariaDB's server and client: install \

@@ -1,6 +1,7 @@
 //! The import dialog: options on the left, a live preview of the first rows and the inferred schema on the
 //! right, re-read (on a worker thread) whenever an option changes. Two tabs: *From a file*, and *From a
-//! database or URL* (a PostgreSQL query, or a file behind an `https://` URL), whose preview is re-read
+//! database or URL* (a PostgreSQL or MariaDB query, a file behind an `https://` URL, or objects of a
+//! store by `s3://`, `gs://` or `az://`), whose preview is re-read
 //! once the fields have rested for a moment.
 
 use std::path::PathBuf;
@@ -218,7 +219,8 @@ impl ImportDialog {
                     ImportTab::Remote => {
                         ui.label(
                             "A query on PostgreSQL (postgres://user@host:5432/db) or MySQL/MariaDB \
-                             (mysql://…), or a file behind an https:// URL. Pulls read it again later.",
+                             (mysql://…), a file behind an https:// URL, or objects in a store \
+                             (s3://, gs://, az://bucket/path/*.csv). Pulls read it again later.",
                         );
                     }
                 }

@@ -79,6 +79,18 @@ fn list(pattern: &str) -> Result<Listing> {
     })
 }
 
+/// The URL of the first object (in name order) matching a store pattern (`s3://bucket/exports/*.csv`).
+pub(super) fn first_match(pattern: &str) -> Result<String> {
+    let listing = list(pattern)?;
+    let (scheme, rest) = pattern.split_once("://").unwrap_or_default();
+    let bucket = rest.split_once('/').map_or(rest, |(b, _)| b);
+    listing
+        .files
+        .first()
+        .map(|(key, _)| format!("{scheme}://{bucket}/{key}"))
+        .ok_or_else(|| CoreError::Invalid(format!("no file matches `{pattern}`")))
+}
+
 /// The pattern as recorded: a local one made absolute (a pull may run from another folder).
 fn recorded(pattern: &str) -> String {
     if pattern.contains("://") {

@@ -1,11 +1,12 @@
-//! A file behind an `http(s)://` URL: fetched with the object-store crate's HTTP client (the one the shared
-//! store uses), its length checked, a `.gz` file unpacked, then imported like a local file. Each pull asks
-//! with `If-None-Match` (the recorded `ETag`) or `If-Modified-Since`: an unchanged file is one request
-//! answered `304` and no download.
+//! A file behind a URL — `http(s)://`, or one object of a store (`s3://`, `gs://`, `az://`, with the
+//! store's credentials from the environment) — fetched with the object-store crate's client (the one the
+//! shared store uses), its length checked, a `.gz` file unpacked, then imported like a local file. Each
+//! pull asks with `If-None-Match` (the recorded `ETag`) or `If-Modified-Since`: an unchanged file is one
+//! request answered `304` and no download.
 
 use std::path::Path;
 
-use object_store::{GetOptions, ObjectStore as _};
+use object_store::{GetOptions, ObjectStore};
 use serde_json::json;
 
 use crate::{CoreError, ImportOptions, Result};
@@ -35,6 +36,22 @@ impl Seen {
 /// Whether `source` is a URL Kiln fetches over HTTP.
 pub fn is_http_url(source: &str) -> bool {
     source.starts_with("https://") || source.starts_with("http://")
+}
+
+/// The schemes of object stores (Amazon S3 and S3-compatible stores, Google Cloud Storage, Azure).
+const STORE_SCHEMES: [&str; 8] = ["s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "adl"];
+
+/// Whether `source` names one object of a store (`s3://bucket/key`, `gs://…`, `az://container/…`).
+pub fn is_store_url(source: &str) -> bool {
+    source
+        .split_once("://")
+        .is_some_and(|(scheme, _)| STORE_SCHEMES.contains(&scheme))
+}
+
+/// Whether `source` is one file Kiln fetches by its URL: over HTTP, or one object of a store (a store URL
+/// with wildcards is a pattern of several).
+pub fn is_fetched_url(source: &str) -> bool {
+    is_http_url(source) || (is_store_url(source) && !super::is_pattern(source))
 }
 
 /// The URL as recorded: without a user name, password or fragment.
@@ -119,9 +136,18 @@ pub(super) fn fetch_head(url: &url::Url, limit: usize, dest: &Path) -> Result<()
     std::fs::write(dest, &bytes).map_err(|e| CoreError::io(dest, e))
 }
 
-/// The HTTP client for `url`'s origin and the file's path on it.
-fn store_for(url: &url::Url) -> Result<(object_store::http::HttpStore, object_store::path::Path)> {
+/// The client for `url` — an HTTP client for its origin, or the store's — and the file's path on it.
+fn store_for(
+    url: &url::Url,
+) -> Result<(std::sync::Arc<dyn ObjectStore>, object_store::path::Path)> {
     let shown = recorded_url(url);
+    if is_store_url(url.as_str()) {
+        let bucket = url.host_str().unwrap_or_default();
+        let remote = crate::objects::Remote::connect(&format!("{}://{bucket}", url.scheme()))?;
+        let path = object_store::path::Path::from_url_path(url.path())
+            .map_err(|e| error(&shown, "not an object's URL", e))?;
+        return Ok((remote.object_store(), path));
+    }
     let origin = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
     let origin = match url.port() {
         Some(p) => format!("{origin}:{p}"),
@@ -139,7 +165,7 @@ fn store_for(url: &url::Url) -> Result<(object_store::http::HttpStore, object_st
         .map_err(|e| error(&shown, "not a URL Kiln can fetch", e))?;
     let path = object_store::path::Path::from_url_path(url.path())
         .map_err(|e| error(&shown, "not a file's URL", e))?;
-    Ok((store, path))
+    Ok((std::sync::Arc::new(store), path))
 }
 
 /// Fetch `url` into the file `dest` unless it is unchanged since `since` (then `None`: one request, no

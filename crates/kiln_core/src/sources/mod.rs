@@ -17,7 +17,7 @@ mod postgres;
 mod recipe;
 
 pub use files::is_pattern;
-pub use http::is_http_url;
+pub use http::{is_fetched_url, is_http_url, is_store_url};
 pub use recipe::{Recipe, recipe_of};
 
 use kiln_data::polars::prelude::*;
@@ -305,6 +305,14 @@ pub fn preview_query(source: &QuerySource, rows: usize) -> Result<DataFrame> {
 /// unpacked as far as they go), for a live preview.
 pub fn preview_url(url: &str, opts: &crate::ImportOptions, rows: usize) -> Result<DataFrame> {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // Objects of a store by a pattern: the first of them.
+    let first;
+    let url = if http::is_store_url(url) && files::is_pattern(url) {
+        first = files::first_match(url)?;
+        first.as_str()
+    } else {
+        url
+    };
     let parsed = url::Url::parse(url)
         .map_err(|e| CoreError::Invalid(format!("`{url}` is not a URL: {e}")))?;
     let opts = http::options_for(&parsed, opts);
@@ -340,6 +348,10 @@ impl Workspace {
         progress: &kiln_data::Progress,
     ) -> Result<ImportOutcome> {
         kiln_store::validate_name(name)?;
+        // A store URL with wildcards names several objects: one version of them all.
+        if http::is_store_url(url) && files::is_pattern(url) {
+            return self.import_pattern(url, name, opts, cancel, progress);
+        }
         self.fetch_url(url, name, opts, None, "import", (cancel, progress))
     }
 
