@@ -65,15 +65,7 @@ pub(crate) fn bench_http_import(
     dir: Option<PathBuf>,
     repeat: usize,
 ) -> Result<serde_json::Value> {
-    let dir = dir
-        .unwrap_or_else(std::env::temp_dir)
-        .join("kiln-bench-http-import");
-    std::fs::create_dir_all(&dir)?;
-    let csv = dir.join(format!("mixed-{size_mb}mb.csv"));
-    if std::fs::metadata(&csv).map_or(0, |m| m.len()) < size_mb * 1024 * 1024 {
-        eprintln!("generating {} ({size_mb} MiB)…", csv.display());
-        crate::generate_csv(&csv, size_mb)?;
-    }
+    let (dir, csv) = crate::generated_csv(dir, "kiln-bench-http-import", size_mb)?;
     let bytes = std::fs::metadata(&csv)?.len();
     // Both sides read the file from the page cache.
     let _ = std::fs::read(&csv)?;

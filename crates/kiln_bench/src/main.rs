@@ -362,6 +362,19 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
     }
 }
 
+/// The benchmark's folder (`name` under `dir` or the system temp folder) and the generated CSV of
+/// `size_mb` MiB in it, generated unless an earlier run left it there.
+fn generated_csv(dir: Option<PathBuf>, name: &str, size_mb: u64) -> Result<(PathBuf, PathBuf)> {
+    let dir = dir.unwrap_or_else(std::env::temp_dir).join(name);
+    std::fs::create_dir_all(&dir)?;
+    let csv = dir.join(format!("mixed-{size_mb}mb.csv"));
+    if std::fs::metadata(&csv).map_or(0, |m| m.len()) < size_mb * 1024 * 1024 {
+        eprintln!("generating {} ({size_mb} MiB)…", csv.display());
+        generate_csv(&csv, size_mb)?;
+    }
+    Ok((dir, csv))
+}
+
 /// A CSV of `size_mb` MiB with mixed columns: ids, floats, a category, free text, a flag, nulls.
 fn generate_csv(path: &Path, size_mb: u64) -> Result<()> {
     let target = size_mb * 1024 * 1024;
@@ -418,15 +431,7 @@ fn best(times: &[Duration]) -> f64 {
 }
 
 fn bench_import(size_mb: u64, dir: Option<PathBuf>, repeat: usize) -> Result<serde_json::Value> {
-    let dir = dir
-        .unwrap_or_else(std::env::temp_dir)
-        .join("kiln-bench-import");
-    std::fs::create_dir_all(&dir)?;
-    let csv = dir.join(format!("mixed-{size_mb}mb.csv"));
-    if std::fs::metadata(&csv).map_or(0, |m| m.len()) < size_mb * 1024 * 1024 {
-        eprintln!("generating {} ({size_mb} MiB)…", csv.display());
-        generate_csv(&csv, size_mb)?;
-    }
+    let (dir, csv) = generated_csv(dir, "kiln-bench-import", size_mb)?;
     let bytes = std::fs::metadata(&csv)?.len();
     // Warm the page cache so both sides read from memory.
     let _ = std::fs::read(&csv)?;

@@ -30,10 +30,42 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// The test process's cluster, started on first use. Panics, saying what to install, when it cannot be.
 pub fn cluster() -> &'static PgCluster {
-    match CLUSTER.get_or_init(start_cluster) {
-        Ok(c) => c,
+    started(&CLUSTER, start_cluster)
+}
+
+/// The server in `cell`, started by `start` on first use; a failure to start panics with its message
+/// (which says what to install).
+fn started<T>(
+    cell: &'static OnceLock<Result<T, String>>,
+    start: fn() -> Result<T, String>,
+) -> &'static T {
+    match cell.get_or_init(start) {
+        Ok(server) => server,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// The program named by the variable `var`, or `name` on the `PATH`.
+fn program(var: &str, name: &str) -> Option<PathBuf> {
+    std::env::var_os(var).map(PathBuf::from).or_else(|| {
+        std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|w| w.is_file())
+        })
+    })
+}
+
+/// The status code of the HTTP answer on `s` (read to its end).
+fn answer_status(s: &mut std::net::TcpStream) -> Result<u16, String> {
+    use std::io::Read;
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no HTTP answer: {response:?}"))
 }
 
 /// A fresh, empty database on the test cluster; returns its superuser URL.
@@ -367,10 +399,7 @@ static S3: OnceLock<Result<S3Server, String>> = OnceLock::new();
 /// The test process's S3-compatible server, started on first use. Panics, saying what to install, when
 /// it cannot be.
 pub fn s3() -> &'static S3Server {
-    match S3.get_or_init(start_s3) {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    }
+    started(&S3, start_s3)
 }
 
 fn start_s3() -> Result<S3Server, String> {
@@ -379,16 +408,7 @@ fn start_s3() -> Result<S3Server, String> {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
         });
     }
-    let weed = std::env::var_os(WEED_VAR)
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|p| {
-                std::env::split_paths(&p)
-                    .map(|d| d.join("weed"))
-                    .find(|w| w.is_file())
-            })
-        })
-        .ok_or_else(|| WEED_HINT.to_owned())?;
+    let weed = program(WEED_VAR, "weed").ok_or_else(|| WEED_HINT.to_owned())?;
     // Its single-process start sometimes fails to elect its master on fresh ports: when no bucket can be
     // made in time, stop it and start again on other ports.
     let mut last = String::new();
@@ -448,7 +468,7 @@ fn free_weed_ports() -> Result<[u16; 4], String> {
 
 /// `PUT path` with an empty body; the status code.
 fn http_put(endpoint: &str, path: &str) -> Result<u16, String> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let host = endpoint.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
@@ -458,13 +478,7 @@ fn http_put(endpoint: &str, path: &str) -> Result<u16, String> {
         "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    let _ = s.read_to_string(&mut response);
-    response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("no HTTP answer: {response:?}"))
+    answer_status(&mut s)
 }
 
 /// The variable naming Azurite's `azurite-blob` program when it is not on the `PATH`.
@@ -490,23 +504,11 @@ static AZURITE: OnceLock<Result<AzuriteServer, String>> = OnceLock::new();
 
 /// The test process's Azurite, started on first use. Panics, saying what to install, when it cannot be.
 pub fn azurite() -> &'static AzuriteServer {
-    match AZURITE.get_or_init(start_azurite) {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    }
+    started(&AZURITE, start_azurite)
 }
 
 fn start_azurite() -> Result<AzuriteServer, String> {
-    let program = std::env::var_os(AZURITE_VAR)
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|p| {
-                std::env::split_paths(&p)
-                    .map(|d| d.join("azurite-blob"))
-                    .find(|w| w.is_file())
-            })
-        })
-        .ok_or_else(|| AZURITE_HINT.to_owned())?;
+    let program = program(AZURITE_VAR, "azurite-blob").ok_or_else(|| AZURITE_HINT.to_owned())?;
     let dir = std::env::temp_dir().join(format!("kiln-azurite-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let port = free_port()?;
@@ -595,7 +597,7 @@ impl AzuriteServer {
     ) -> Result<u16, String> {
         use base64::Engine as _;
         use hmac::Mac as _;
-        use std::io::{Read, Write};
+        use std::io::Write;
         let date = chrono::Utc::now()
             .format("%a, %d %b %Y %H:%M:%S GMT")
             .to_string();
@@ -651,13 +653,7 @@ impl AzuriteServer {
         )
         .map_err(|e| e.to_string())?;
         s.write_all(body).map_err(|e| e.to_string())?;
-        let mut response = String::new();
-        let _ = s.read_to_string(&mut response);
-        response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| format!("no HTTP answer: {response:?}"))
+        answer_status(&mut s)
     }
 }
 
@@ -680,10 +676,7 @@ static MARIADB: OnceLock<Result<MariaServer, String>> = OnceLock::new();
 /// `mariadbd` on a free loopback port), or `KILN_TEST_MYSQL_URL`. Panics, saying what to install, when it
 /// cannot be.
 pub fn mariadb() -> &'static MariaServer {
-    match MARIADB.get_or_init(start_mariadb) {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    }
+    started(&MARIADB, start_mariadb)
 }
 
 impl MariaServer {
