@@ -1,5 +1,6 @@
 //! The model server on a free loopback port: predictions, every class of bad request, feedback, tokens,
-//! the Open Inference Protocol, a champion swap under traffic without a failed request, and 10,000 seeded bad bodies.
+//! the Open Inference Protocol, a champion swap under traffic without a failed request, 10,000 seeded bad
+//! bodies, and the constant-rate load generator.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -1018,4 +1019,97 @@ fn sigterm_stops_the_server_after_its_log_is_written() {
     assert_eq!(status.code(), Some(0), "a clean exit on SIGTERM");
     let log = Workspace::open(&ws).unwrap().served("penguin-id").unwrap();
     assert_eq!(log.iter().filter(|r| r.status == 200).count(), 200);
+}
+
+/// A loopback HTTP server answering `200 ok` to each request, one thread per connection; the request
+/// numbered `stall_at` (counting from 0, over all connections) waits `stall` first.
+fn stalling_server(stall_at: u64, stall: std::time::Duration) -> String {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/health", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                let mut line = String::new();
+                loop {
+                    // A GET: the request line and headers, up to the blank line.
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == stall_at {
+                        std::thread::sleep(stall);
+                    }
+                    let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if out.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// The load generator sends every request at its due time and measures from it: against a server that
+/// stalls once, the requests due during the stall carry the wait (a closed-loop client would have sent
+/// none of them and reported one slow answer); a bad plan is refused with its reason.
+#[test]
+fn the_load_generator_keeps_its_rate_and_counts_the_queue_a_stall_makes() {
+    use kiln_serve::loadgen::{LoadPlan, run};
+    use std::time::Duration;
+    let plan = |url: String, rate: f64, secs: f64, connections: usize| LoadPlan {
+        url,
+        body: None,
+        content_type: String::new(),
+        token: None,
+        rate,
+        duration: Duration::from_secs_f64(secs),
+        connections,
+    };
+    let fast = run(&plan(
+        stalling_server(u64::MAX, Duration::ZERO),
+        400.0,
+        1.0,
+        4,
+    ))
+    .unwrap();
+    assert_eq!((fast.sent, fast.ok, fast.errors), (400, 400, 0));
+    assert!((fast.achieved_rate / 400.0 - 1.0).abs() < 0.1, "{fast:?}");
+    // One connection, a request every 5 ms, the 100th answered after 300 ms: about 60 requests fall
+    // due while it waits, the first of them 300 ms before they can be sent.
+    let stalled = run(&plan(
+        stalling_server(100, Duration::from_millis(300)),
+        200.0,
+        2.0,
+        1,
+    ))
+    .unwrap();
+    assert_eq!((stalled.sent, stalled.ok), (400, 400));
+    assert!(stalled.p99_ms >= 200.0, "{stalled:?}");
+    assert!(stalled.max_ms >= 290.0, "{stalled:?}");
+    assert!(stalled.p50_ms < 100.0, "{stalled:?}");
+    assert!(stalled.send_delay_p99_ms >= 200.0, "{stalled:?}");
+
+    let refused = |p: LoadPlan, why: &str| {
+        let e = run(&p).unwrap_err().to_string();
+        assert!(e.contains(why), "{e}");
+    };
+    refused(
+        plan("http://127.0.0.1:9/".into(), 0.0, 1.0, 1),
+        "positive rate",
+    );
+    refused(
+        plan("https://127.0.0.1:9/".into(), 10.0, 1.0, 1),
+        "http:// only",
+    );
 }

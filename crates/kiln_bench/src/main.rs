@@ -190,6 +190,17 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Kiln's constant-rate load generator against `kiln serve` (health and predictions): achieved rate
+    /// against the target, latencies from each request's due time, the generator's own send delay.
+    Loadgen {
+        /// Requests per second.
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+    },
     /// The same load generator against any server (the peers): POST `body` to `url` again and again.
     Load {
         #[arg(long)]
@@ -313,6 +324,11 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             seconds,
             dir,
         } => serve::bench_serve(connections, *seconds, dir.clone())?,
+        BenchCommand::Loadgen {
+            rate,
+            seconds,
+            connections,
+        } => serve::bench_loadgen(*rate, *seconds, *connections)?,
         BenchCommand::Load {
             url,
             body,

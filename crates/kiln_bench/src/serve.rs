@@ -395,6 +395,45 @@ pub fn bench_serve(
     }))
 }
 
+/// Kiln's constant-rate load generator against `kiln serve` (the digits MLP): `/v1/health` and one-row
+/// `/v1/predict` requests at `rate` per second for `seconds`, on `connections` connections; the achieved
+/// rate, latencies from each request's due time and the generator's own send delay.
+pub fn bench_loadgen(rate: f64, seconds: f64, connections: usize) -> Result<Value> {
+    use kiln_serve::loadgen::{LoadPlan, run};
+    let dir = crate::tempfile_dir("loadgen")?;
+    let ws = dir.join("ws");
+    let body = digits_model(&ws)?;
+    let port = free_port()?;
+    let server = start_server(&ws, port, &[])?;
+    let mut runs = Vec::new();
+    for (path, body) in [("v1/health", None), ("v1/predict", Some(body))] {
+        let plan = LoadPlan {
+            url: format!("http://127.0.0.1:{port}/{path}"),
+            body,
+            content_type: "application/json".into(),
+            token: None,
+            rate,
+            duration: Duration::from_secs_f64(seconds),
+            connections,
+        };
+        let cpu = || {
+            let ts = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+            ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+        };
+        let before = cpu();
+        let outcome = run(&plan)?;
+        let mut j = serde_json::to_value(&outcome)?;
+        // This process runs the generator alone (the server is a child process).
+        j["generator_cpu_s"] = json!(cpu() - before);
+        j["path"] = json!(path);
+        j["rate_error_percent"] = json!((outcome.achieved_rate / rate - 1.0) * 100.0);
+        runs.push(j);
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(json!({ "connections": connections, "seconds": seconds, "runs": runs }))
+}
+
 /// The same load against any URL (the peers' servers).
 pub fn bench_load(
     url: &str,

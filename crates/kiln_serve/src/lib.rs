@@ -9,6 +9,7 @@
 //! Client mistakes are 4xx with a message naming the problem; the server never answers them with a 5xx.
 
 mod ab;
+pub mod loadgen;
 mod model;
 mod protocol;
 
@@ -102,6 +103,8 @@ pub enum ServeError {
     },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("load generator: {0}")]
+    Load(String),
 }
 
 struct AppState {
