@@ -648,3 +648,133 @@ fn poc_verdicts_and_comments_are_part_of_the_history() {
         "no run 99",
     );
 }
+
+/// Replay on a workspace whose champion served logged requests, a label back for every third: the
+/// agreement, the class flips and who was right equal a count over the two versions' own predictions of
+/// those rows; `--limit` and `--since` choose the requests; no champion, no traffic — each said plainly.
+#[test]
+fn replay_runs_the_champions_logged_requests_through_a_candidate() {
+    use kiln_core::data::polars::prelude::AnyValue;
+    let (_d, ws) = release_workspace();
+    let replay = |extra: &[&str]| {
+        let mut args = vec!["release", "replay", "penguin-id", "--version", "2"];
+        args.extend_from_slice(extra);
+        kiln(&ws, &args)
+    };
+    refused(&replay(&[]), "no champion");
+    let (id, _) = request(&ws, "1", "sam");
+    ok(&kiln(
+        &ws,
+        &[
+            "release",
+            "approve",
+            &id.to_string(),
+            "--by",
+            "pat",
+            "--comment",
+            "ok",
+        ],
+    ));
+    refused(&replay(&[]), "no logged requests");
+
+    // The champion's traffic: every row of the evaluation data, as the server logs it.
+    let mut w = kiln_core::Workspace::open(&ws).unwrap();
+    let rows = w.load(&w.resolve("penguins@2").unwrap()).unwrap();
+    // What a client sends: every column but the label and the split.
+    let inputs: Vec<String> = rows
+        .get_column_names()
+        .iter()
+        .map(ToString::to_string)
+        .filter(|c| !["species", "split", kiln_core::data::ROW_ID].contains(&c.as_str()))
+        .collect();
+    let frame = rows.select(inputs.iter().map(String::as_str)).unwrap();
+    let run = |v: i64| w.model_card("penguin-id", v).unwrap().run.id;
+    let by_champion = w.predict(run(1), &frame).unwrap();
+    let by_candidate = w.predict(run(2), &frame).unwrap();
+    let species = rows.column("species").unwrap().str().unwrap().clone();
+    let mut served = Vec::new();
+    for (i, class) in by_champion.iter().enumerate() {
+        let mut features = serde_json::Map::new();
+        for c in &inputs {
+            let v = match frame.column(c).unwrap().get(i).unwrap() {
+                AnyValue::Null => serde_json::Value::Null,
+                AnyValue::String(s) => serde_json::json!(s),
+                other => serde_json::json!(other.extract::<f64>().unwrap()),
+            };
+            features.insert(c.clone(), v);
+        }
+        served.push(kiln_store::ServedRequest {
+            at: format!("2026-12-0{}T10:00:{:02}Z", 1 + i % 3, i % 60),
+            model: "penguin-id".into(),
+            version: Some(1),
+            endpoint: "/v1/predict".into(),
+            status: 200,
+            latency_ms: 1.0,
+            prediction_id: Some(format!("p{i}")),
+            class: Some(class.clone()),
+            features: Some(serde_json::Value::Object(features).to_string()),
+            replica: None,
+        });
+    }
+    w.log_served(&served).unwrap();
+    for i in (0..frame.height()).step_by(3) {
+        if let Some(label) = species.get(i) {
+            w.record_feedback(&format!("p{i}"), Some(label), None)
+                .unwrap();
+        }
+    }
+    drop(w);
+
+    // Expected, by counting.
+    let n = frame.height();
+    let disagree: Vec<usize> = (0..n)
+        .filter(|&i| by_champion[i] != by_candidate[i])
+        .collect();
+    let labelled: Vec<usize> = (0..n)
+        .step_by(3)
+        .filter(|&i| species.get(i).is_some())
+        .collect();
+    let right = |p: &[String], rows: &[usize]| {
+        rows.iter()
+            .filter(|&&i| species.get(i) == Some(p[i].as_str()))
+            .count()
+    };
+    let labelled_disagree: Vec<usize> = disagree.iter().copied().filter(|i| i % 3 == 0).collect();
+    // The short run (v1) and the longer one (v2) answer some rows differently: the case is not trivial.
+    assert!(!disagree.is_empty() && !labelled_disagree.is_empty());
+    let r = replay(&["--json"]);
+    ok(&r);
+    let j = r.json();
+    assert_eq!(j["requests"], n);
+    assert_eq!(j["agreed"], n - disagree.len());
+    assert_eq!(j["disagreements"].as_array().unwrap().len(), disagree.len());
+    assert_eq!(j["labelled"], labelled.len());
+    assert_eq!(j["champion_right"], right(&by_champion, &labelled));
+    assert_eq!(j["candidate_right"], right(&by_candidate, &labelled));
+    assert_eq!(j["labelled_disagreements"], labelled_disagree.len());
+    assert_eq!(
+        j["candidate_right_on_disagreements"],
+        right(&by_candidate, &labelled_disagree)
+    );
+    let flipped: usize = j["flips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f[0] != f[1])
+        .map(|f| f[2].as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(flipped, disagree.len());
+    assert!(
+        j["sentence"]
+            .as_str()
+            .unwrap()
+            .contains("agrees with the champion (v1) on"),
+        "{j}"
+    );
+    // The most recent requests only, and a window with none.
+    let served_last = replay(&["--limit", "10", "--json"]).json();
+    assert_eq!(served_last["requests"], 10);
+    let day3 = replay(&["--since", "2026-12-03", "--json"]).json();
+    assert_eq!(day3["requests"], (0..n).filter(|i| i % 3 == 2).count());
+    refused(&replay(&["--since", "2027-01-01"]), "no logged requests");
+}

@@ -173,6 +173,20 @@ pub enum ReleaseSubcommand {
     /// Two versions on the model's evaluation rows that neither trained on: the exact `McNemar` test and
     /// a paired bootstrap interval.
     Compare { name: String, a: i64, b: i64 },
+    /// The requests the champion answered in production (features logged) run through a candidate and
+    /// the champion: agreement, the classes that flip, and which was right where a label came back.
+    Replay {
+        name: String,
+        /// The candidate version.
+        #[arg(long)]
+        version: i64,
+        /// Only requests served at or after this time (ISO 8601, e.g. 2026-12-01 or 2026-12-01T09:00).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only the most recent N requests.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -569,6 +583,53 @@ pub fn run_release(
             }
             writeln!(out, "{verdict}")?;
             writeln!(out, "judged on {}", held_out.sentence())?;
+        }
+        ReleaseSubcommand::Replay {
+            name,
+            version,
+            since,
+            limit,
+        } => {
+            let r = ws.replay(name, *version, since.as_deref(), *limit)?;
+            if json_out {
+                let mut doc = serde_json::to_value(&r)?;
+                doc["sentence"] = json!(r.sentence());
+                return print_json(out, &doc);
+            }
+            writeln!(out, "{}", r.sentence())?;
+            let flips: Vec<_> = r.flips.iter().filter(|(a, b, _)| a != b).collect();
+            if !flips.is_empty() {
+                writeln!(out, "answers that change (champion · candidate):")?;
+                for (a, b, n) in flips {
+                    writeln!(out, "  {a} · {b}: {n}")?;
+                }
+            }
+            if r.labelled > 0 {
+                writeln!(
+                    out,
+                    "on the {} requests with a label: champion right {}, candidate right {}",
+                    r.labelled, r.champion_right, r.candidate_right
+                )?;
+            }
+            writeln!(
+                out,
+                "time per row: candidate {:.4} ms, champion {:.4} ms",
+                r.candidate_ms_per_row, r.champion_ms_per_row
+            )?;
+            for d in r.disagreements.iter().take(20) {
+                writeln!(
+                    out,
+                    "  {}  {}  champion {}  candidate {}{}",
+                    d.at,
+                    d.prediction_id.as_deref().unwrap_or("-"),
+                    d.champion,
+                    d.candidate,
+                    d.label
+                        .as_ref()
+                        .map(|l| format!("  label {l}"))
+                        .unwrap_or_default()
+                )?;
+            }
         }
     }
     Ok(())

@@ -6,6 +6,7 @@
 //! log with its verification.
 
 pub mod heldout;
+pub mod replay;
 pub mod stats;
 pub mod try_it;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use heldout::{EvaluationCandidates, EvaluationRows, HeldOut, SeenRows};
 pub use kiln_store::{AuditRow, User as UserRecord};
+pub use replay::{Disagreement, Replay};
 pub use stats::{PairedComparison, mcnemar_exact};
 pub use try_it::{Drawing, TryInput, TryResult};
 
