@@ -201,6 +201,11 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         connections: usize,
     },
+    /// `kiln release replay` of REQUESTS logged requests of a champion through a candidate (digits MLPs).
+    Replay {
+        #[arg(long, default_value_t = 100_000)]
+        requests: usize,
+    },
     /// The same load generator against any server (the peers): POST `body` to `url` again and again.
     Load {
         #[arg(long)]
@@ -324,6 +329,7 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             seconds,
             dir,
         } => serve::bench_serve(connections, *seconds, dir.clone())?,
+        BenchCommand::Replay { requests } => serve::bench_replay(*requests)?,
         BenchCommand::Loadgen {
             rate,
             seconds,

@@ -288,6 +288,107 @@ fn digits_model(dir: &Path) -> Result<Vec<u8>> {
     )?)
 }
 
+/// Replay of `requests` logged requests of the digits MLP's champion (v1) through a second version (v2,
+/// another seed and fewer epochs): the whole `Workspace::replay` (reading the log and the feedback,
+/// decoding the logged features, both models' predictions), timed; a label back for every tenth request.
+pub fn bench_replay(requests: usize) -> Result<Value> {
+    let dir = crate::tempfile_dir("replay")?;
+    let ws_dir = dir.join("ws");
+    digits_model(&ws_dir)?;
+    let mut ws = Workspace::open(&ws_dir)?;
+    let mut params = kiln_train::TrainParams::for_model(kiln_train::ModelKind::Mlp);
+    params.seed = 11;
+    params.epochs = params.epochs.div_ceil(3);
+    let req = kiln_core::training::TrainRequest {
+        dataset: "digits".into(),
+        target: "column_65".into(),
+        features: None,
+        params,
+        device: kiln_train::DeviceChoice::Cpu,
+        sweep_id: None,
+    };
+    let second = ws.train(&req, &AtomicBool::new(false), &mut |_| {})?;
+    ws.register_model(second.run_id, "digits-mlp", "candidate", "bench")?;
+    ws.set_user("ops", kiln_core::release::Role::Admin, "bench")?;
+    let eval = ws.version("digits", None)?;
+    let brief = kiln_core::release::Brief {
+        eval_dataset: Some(format!("digits@{}", eval.version)),
+        ..Default::default()
+    };
+    ws.set_brief("digits-mlp", &brief, "bench")?;
+    let (id, _) = ws.request_release("digits-mlp", 1, "bench", "benchmark")?;
+    if ws.approve(id, "ops", "benchmark", None).is_err() {
+        ws.approve(id, "ops", "benchmark", Some("benchmark setup"))?;
+    }
+    // The logged traffic: the digits rows again and again, as the server logs them.
+    let digits = ws.load(&ws.version("digits", None)?)?;
+    let features: Vec<String> = digits
+        .columns()
+        .iter()
+        .filter(|c| {
+            c.name().as_str() != "column_65" && c.name().as_str() != kiln_core::data::ROW_ID
+        })
+        .map(|c| {
+            let values = c.cast(&DataType::Float64)?;
+            let values = values.f64()?;
+            Ok((c.name().to_string(), values.clone()))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .fold(
+            vec![serde_json::Map::new(); digits.height()],
+            |mut rows, (name, values)| {
+                for (row, v) in rows.iter_mut().zip(values.iter()) {
+                    row.insert(name.clone(), json!(v));
+                }
+                rows
+            },
+        )
+        .into_iter()
+        .map(|row| Value::Object(row).to_string())
+        .collect();
+    let served: Vec<kiln_store::ServedRequest> = (0..requests)
+        .map(|i| kiln_store::ServedRequest {
+            at: format!(
+                "2026-12-07T{:02}:{:02}:{:02}Z",
+                i / 3600 % 24,
+                i / 60 % 60,
+                i % 60
+            ),
+            model: "digits-mlp".into(),
+            version: Some(1),
+            endpoint: "/v1/predict".into(),
+            status: 200,
+            latency_ms: 1.0,
+            prediction_id: Some(format!("p{i}")),
+            class: None,
+            features: Some(features[i % features.len()].clone()),
+            replica: None,
+        })
+        .collect();
+    ws.log_served(&served)?;
+    let labels = digits.column("column_65")?.cast(&DataType::String)?;
+    let labels = labels.str()?;
+    for i in (0..requests).step_by(10) {
+        if let Some(l) = labels.get(i % features.len()) {
+            ws.record_feedback(&format!("p{i}"), Some(l), None)?;
+        }
+    }
+    let t = Instant::now();
+    let replay = ws.replay("digits-mlp", 2, None, None)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(json!({
+        "requests": replay.requests,
+        "replay_s": seconds,
+        "agreement": replay.agreement,
+        "labelled": replay.labelled,
+        "candidate_ms_per_row": replay.candidate_ms_per_row,
+        "champion_ms_per_row": replay.champion_ms_per_row,
+        "sentence": replay.sentence(),
+    }))
+}
+
 /// `kiln serve` as a child process (the release binary next to this one).
 struct Server {
     child: Child,

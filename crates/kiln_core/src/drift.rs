@@ -982,12 +982,14 @@ impl Workspace {
             .into_iter()
             .filter(|r| r.status == 200 && since.is_none_or(|t| r.at.as_str() >= t))
             .collect();
-        inputs_frame(&served).ok_or_else(|| {
+        let logged = crate::logged_inputs::frame(served.iter().map(|r| r.features.as_deref()));
+        let (frame, _) = logged.ok_or_else(|| {
             CoreError::Invalid(format!(
                 "`{model}` has no logged inputs{} (serve it with features logged: kiln serve --log-every 1)",
                 since.map(|t| format!(" since {t}")).unwrap_or_default()
             ))
-        })?
+        })??;
+        Ok(frame)
     }
 
     /// Drift of a model's served inputs (since `since`) against a dataset version.
@@ -1120,42 +1122,4 @@ impl Workspace {
             histograms: histograms(&reference, &current)?,
         })
     }
-}
-
-/// The logged features of `served` (those that have them) as a frame, a row per request in their order:
-/// numeric features as numbers, the rest as text; `None` when none has features.
-pub(crate) fn inputs_frame(served: &[kiln_store::ServedRequest]) -> Option<Result<DataFrame>> {
-    let rows: Vec<serde_json::Map<String, serde_json::Value>> = served
-        .iter()
-        .filter_map(|r| serde_json::from_str::<serde_json::Value>(r.features.as_deref()?).ok())
-        .filter_map(|v| v.as_object().cloned())
-        .collect();
-    let first = rows.first()?;
-    let names: Vec<String> = first.keys().cloned().collect();
-    let mut columns = Vec::with_capacity(names.len());
-    for n in &names {
-        let vals: Vec<&serde_json::Value> = rows
-            .iter()
-            .map(|r| r.get(n).unwrap_or(&serde_json::Value::Null))
-            .collect();
-        let col = if vals.iter().all(|v| v.is_number() || v.is_null()) {
-            Column::new(
-                n.as_str().into(),
-                vals.iter().map(|v| v.as_f64()).collect::<Vec<_>>(),
-            )
-        } else {
-            Column::new(
-                n.as_str().into(),
-                vals.iter()
-                    .map(|v| match v {
-                        serde_json::Value::Null => None,
-                        serde_json::Value::String(s) => Some(s.clone()),
-                        other => Some(other.to_string()),
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        };
-        columns.push(col);
-    }
-    Some(DataFrame::new(rows.len(), columns).map_err(CoreError::from))
 }

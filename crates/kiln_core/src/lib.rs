@@ -12,6 +12,7 @@ pub mod demo;
 pub mod drift;
 pub mod jobs;
 pub mod labels;
+mod logged_inputs;
 mod objects;
 mod predict;
 pub mod release;

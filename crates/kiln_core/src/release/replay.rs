@@ -114,22 +114,23 @@ impl Workspace {
                 r.status == 200
                     && r.version == Some(champion_version)
                     && since.is_none_or(|t| r.at.as_str() >= t)
-                    && r.features
-                        .as_deref()
-                        .and_then(|f| serde_json::from_str::<serde_json::Value>(f).ok())
-                        .is_some_and(|v| v.is_object())
+                    && r.features.is_some()
             })
             .collect();
         if let Some(n) = limit {
             let skip = served.len().saturating_sub(n);
             served.drain(..skip);
         }
-        let frame = crate::drift::inputs_frame(&served).ok_or_else(|| {
+        let logged = crate::logged_inputs::frame(served.iter().map(|r| r.features.as_deref()));
+        let (frame, kept) = logged.ok_or_else(|| {
             CoreError::Invalid(format!(
                 "`{model}`'s champion (v{champion_version}) has no logged requests{} to replay (serve it with features logged: kiln serve --log-every 1)",
                 since.map(|t| format!(" since {t}")).unwrap_or_default()
             ))
         })??;
+        // The requests whose features were an object, in step with the frame's rows.
+        let served: Vec<kiln_store::ServedRequest> =
+            kept.into_iter().map(|i| served[i].clone()).collect();
         let timed = |m: &crate::LoadedModel| -> Result<(Vec<String>, f64)> {
             let t = std::time::Instant::now();
             let p = m.predict(&frame)?;
