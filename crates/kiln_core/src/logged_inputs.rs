@@ -116,7 +116,7 @@ impl<'de> Visitor<'de> for Row<'_> {
 }
 
 /// The logged features (`features`, a JSON object each; others skipped) as a frame, a row per object in
-/// their order, with the columns of the first object (in its order, as serde_json keeps it): numeric
+/// their order, with the columns of the first object (in its order, as `serde_json` keeps it): numeric
 /// features as numbers, the rest as text. Also which of `features` became rows. `None` when none is an
 /// object.
 pub(crate) fn frame<'a>(
