@@ -163,6 +163,23 @@ pub fn request(ws: &Path, version: &str, by: &str) -> (i64, serde_json::Value) {
     (r["request_id"].as_i64().unwrap(), r)
 }
 
+/// v1 requested by sam and approved by pat: the champion.
+fn approve_first_version(ws: &Path) {
+    let (id, _) = request(ws, "1", "sam");
+    ok(&kiln(
+        ws,
+        &[
+            "release",
+            "approve",
+            &id.to_string(),
+            "--by",
+            "pat",
+            "--comment",
+            "ok",
+        ],
+    ));
+}
+
 #[test]
 fn only_an_approver_who_did_not_ask_approves_and_approval_moves_the_champion() {
     let (_d, ws) = release_workspace();
@@ -446,19 +463,7 @@ fn a_failed_gate_blocks_until_an_admin_overrides_with_a_reason_and_rollback_rest
 #[test]
 fn audit_verify_names_a_row_edited_or_deleted_in_sqlite_and_answers_champion_at_a_time() {
     let (_d, ws) = release_workspace();
-    let (id, _) = request(&ws, "1", "sam");
-    ok(&kiln(
-        &ws,
-        &[
-            "release",
-            "approve",
-            &id.to_string(),
-            "--by",
-            "pat",
-            "--comment",
-            "ok",
-        ],
-    ));
+    approve_first_version(&ws);
     let log = kiln(&ws, &["audit", "log", "--json"]).json();
     let rows = log["rows"].as_array().unwrap();
     let approved_at = rows.iter().find(|r| r["action"] == "alias.moved").unwrap()["at"]
@@ -662,19 +667,7 @@ fn replay_runs_the_champions_logged_requests_through_a_candidate() {
         kiln(&ws, &args)
     };
     refused(&replay(&[]), "no champion");
-    let (id, _) = request(&ws, "1", "sam");
-    ok(&kiln(
-        &ws,
-        &[
-            "release",
-            "approve",
-            &id.to_string(),
-            "--by",
-            "pat",
-            "--comment",
-            "ok",
-        ],
-    ));
+    approve_first_version(&ws);
     refused(&replay(&[]), "no logged requests");
 
     // The champion's traffic: every row of the evaluation data, as the server logs it.

@@ -323,7 +323,7 @@ fn an_object_store_that_refuses_the_upload_leaves_no_version() {
 
 /// `DELETE /bucket` (with every object in it) on the test S3 server; the status code.
 fn delete_bucket(endpoint: &str, bucket: &str) -> u16 {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let host = endpoint.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(host).unwrap();
     write!(
@@ -331,13 +331,7 @@ fn delete_bucket(endpoint: &str, bucket: &str) -> u16 {
         "DELETE /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let mut response = String::new();
-    let _ = s.read_to_string(&mut response);
-    response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    kiln_store::testing::answer_status(&mut s).unwrap_or(0)
 }
 
 /// Versions (dataset, hash) and runs (start, metric points) of a workspace: what a copy must carry.

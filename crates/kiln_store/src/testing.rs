@@ -57,7 +57,7 @@ fn program(var: &str, name: &str) -> Option<PathBuf> {
 }
 
 /// The status code of the HTTP answer on `s` (read to its end).
-fn answer_status(s: &mut std::net::TcpStream) -> Result<u16, String> {
+pub fn answer_status(s: &mut std::net::TcpStream) -> Result<u16, String> {
     use std::io::Read;
     let mut response = String::new();
     let _ = s.read_to_string(&mut response);
