@@ -56,6 +56,40 @@ fn program(var: &str, name: &str) -> Option<PathBuf> {
     })
 }
 
+/// Start the shell command line `command` in the background (as `user` when given), its output in
+/// `dir/log`, in `dir`. The server lives as long as this test process (static values are never dropped):
+/// a watcher sends it `signal` and removes `dir` once the process is gone, the server has stopped, or a
+/// file `dir/stop` appears.
+fn spawn_watched(
+    command: &str,
+    dir: &Path,
+    signal: &str,
+    user: Option<&str>,
+) -> std::io::Result<()> {
+    let script = format!(
+        "{command} >'{dir}/log' 2>&1 & s=$!; \
+         while [ -d /proc/{parent} ] && kill -0 $s 2>/dev/null && [ ! -e '{dir}/stop' ]; do sleep 1; done; \
+         kill {signal} $s 2>/dev/null; wait $s; rm -rf '{dir}'",
+        dir = dir.display(),
+        parent = std::process::id(),
+    );
+    let mut sh = if let Some(u) = user {
+        let mut c = Command::new("runuser");
+        c.args(["-u", u, "--", "sh", "-c", &script]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", &script]);
+        c
+    };
+    sh.current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(drop)
+}
+
 /// The status code of the HTTP answer on `s` (read to its end).
 pub fn answer_status(s: &mut std::net::TcpStream) -> Result<u16, String> {
     use std::io::Read;
@@ -228,34 +262,16 @@ fn start_cluster() -> Result<PgCluster, String> {
             .status();
     }
     let port = free_port()?;
-    // The server lives as long as this test process: a watcher stops it and removes its folder when the
-    // process is gone (static values are never dropped).
-    let script = format!(
+    let command = format!(
         "'{pg}' -D '{data}' -p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{dir}' \
-         -c fsync=off -c max_connections=200 -c ssl=on -c ssl_cert_file='{cert}' -c ssl_key_file='{key}' \
-         >'{dir}/log' 2>&1 & pg=$!; \
-         while [ -d /proc/{parent} ] && kill -0 $pg 2>/dev/null; do sleep 1; done; \
-         kill -INT $pg 2>/dev/null; wait $pg; rm -rf '{dir}'",
+         -c fsync=off -c max_connections=200 -c ssl=on -c ssl_cert_file='{cert}' -c ssl_key_file='{key}'",
         pg = bin.join("postgres").display(),
         data = data.display(),
         dir = dir.display(),
         cert = cert.display(),
         key = key.display(),
-        parent = std::process::id(),
     );
-    let mut sh = if as_root {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", "sh", "-c", &script]);
-        c
-    } else {
-        let mut c = Command::new("sh");
-        c.args(["-c", &script]);
-        c
-    };
-    sh.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
+    spawn_watched(&command, &dir, "-INT", as_root.then_some("postgres"))
         .map_err(|e| format!("start postgres: {e}"))?;
     let base_url = format!("postgres://kiln_admin:{password}@127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_mins(1);
@@ -416,23 +432,14 @@ fn start_s3() -> Result<S3Server, String> {
         let dir = std::env::temp_dir().join(format!("kiln-s3-{}-{attempt}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let [master, volume, filer, s3] = free_weed_ports()?;
-        let script = format!(
+        let command = format!(
             "'{weed}' -logtostderr server -dir='{dir}' -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port={master} \
              -volume.port={volume} -filer.port={filer} -s3 -s3.port={s3} -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB=64 \
-             -volume.max=50 >'{dir}/log' 2>&1 & w=$!; \
-             while [ -d /proc/{parent} ] && kill -0 $w 2>/dev/null && [ ! -e '{dir}/stop' ]; do sleep 1; done; \
-             kill $w 2>/dev/null; wait $w; rm -rf '{dir}'",
+             -volume.max=50",
             weed = weed.display(),
             dir = dir.display(),
-            parent = std::process::id(),
         );
-        Command::new("sh")
-            .args(["-c", &script])
-            .current_dir(&dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
+        spawn_watched(&command, &dir, "-TERM", None)
             .map_err(|e| format!("start {}: {e} ({WEED_HINT})", weed.display()))?;
         let endpoint = format!("http://127.0.0.1:{s3}");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -512,22 +519,13 @@ fn start_azurite() -> Result<AzuriteServer, String> {
     let dir = std::env::temp_dir().join(format!("kiln-azurite-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let port = free_port()?;
-    // Stopped with the test process, as the other servers are.
-    let script = format!(
+    let command = format!(
         "'{program}' --blobHost 127.0.0.1 --blobPort {port} --location '{dir}' --silent \
-         --skipApiVersionCheck >'{dir}/log' 2>&1 & a=$!; \
-         while [ -d /proc/{parent} ] && kill -0 $a 2>/dev/null; do sleep 1; done; \
-         kill $a 2>/dev/null; wait $a; rm -rf '{dir}'",
+         --skipApiVersionCheck",
         program = program.display(),
         dir = dir.display(),
-        parent = std::process::id(),
     );
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
+    spawn_watched(&command, &dir, "-TERM", None)
         .map_err(|e| format!("start {}: {e} ({AZURITE_HINT})", program.display()))?;
     let server = AzuriteServer {
         endpoint: format!("http://127.0.0.1:{port}"),
@@ -776,26 +774,16 @@ fn start_mariadb() -> Result<MariaServer, String> {
     }
     let port = free_port()?;
     let socket = dir.join("sock");
-    let script = format!(
+    let command = format!(
         "'{server}' --no-defaults --datadir='{data}' --port={port} --bind-address=127.0.0.1 \
-         --socket='{socket}' --pid-file='{dir}/pid' {user} --skip-log-bin --innodb-flush-log-at-trx-commit=0 \
-         >'{dir}/log' 2>&1 & m=$!; \
-         while [ -d /proc/{parent} ] && kill -0 $m 2>/dev/null; do sleep 1; done; \
-         kill $m 2>/dev/null; wait $m; rm -rf '{dir}'",
+         --socket='{socket}' --pid-file='{dir}/pid' {user} --skip-log-bin --innodb-flush-log-at-trx-commit=0",
         server = server.display(),
         data = data.display(),
         socket = socket.display(),
         dir = dir.display(),
         user = user_args.join(" "),
-        parent = std::process::id(),
     );
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("start mariadbd: {e}"))?;
+    spawn_watched(&command, &dir, "-TERM", None).map_err(|e| format!("start mariadbd: {e}"))?;
     let password = format!("pw{:x}", blake3_like_seed());
     let mut s = MariaServer {
         base_url: format!("mysql://kiln:{password}@127.0.0.1:{port}"),
