@@ -27,23 +27,7 @@ fn a_pull_schedule_runs_once_per_window_is_claimed_and_retries_after_a_failure()
     let d = tempfile::tempdir().unwrap();
     let ws_dir = d.path().join("ws");
     let csv = d.path().join("orders.csv");
-    std::fs::write(&csv, "id,amount\n1,10\n2,20\n").unwrap();
-    ok(&kiln(
-        &ws_dir,
-        &["import", csv.to_str().unwrap(), "--name", "orders"],
-    ));
-    ok(&kiln(
-        &ws_dir,
-        &[
-            "datasets",
-            "derive",
-            "big",
-            "--from",
-            "orders",
-            "--sql",
-            "SELECT * FROM self WHERE amount > 15",
-        ],
-    ));
+    crate::support::orders_with_derived(&ws_dir, &csv, "id,amount\n1,10\n2,20\n", "big");
     let mut ws = Workspace::open(&ws_dir).unwrap();
     let id = ws
         .add_schedule(

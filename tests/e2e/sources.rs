@@ -54,6 +54,17 @@ fn pull_finds_nothing_new(ws: &std::path::Path, name: &str) {
     assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
 }
 
+/// `pattern` (matching objects of 3 rows in all) imported as `exports`; a pull finds nothing new, then,
+/// after `add` puts a fourth row's object, makes `exports@2` of 4 rows.
+fn pattern_pulls_new_objects(ws: &std::path::Path, pattern: &str, add: impl FnOnce()) {
+    ok(&kiln(ws, &["import", pattern, "--name", "exports"]));
+    assert_eq!(frame(ws, "exports@1").height(), 3);
+    pull_finds_nothing_new(ws, "exports");
+    add();
+    ok(&kiln(ws, &["datasets", "pull", "exports"]));
+    assert_eq!(frame(ws, "exports@2").height(), 4);
+}
+
 /// The `amount` of the row whose `id` is `id`.
 fn amount(df: &DataFrame, id: i64) -> Option<f64> {
     row_of(df, id)
@@ -744,15 +755,11 @@ fn many_files_by_a_pattern_locally_or_in_an_object_store_are_one_version() {
         std::fs::write(&f, body).unwrap();
         remote.upload(key, &f).unwrap();
     }
-    let pattern = format!("{bucket}/exports/*.csv");
-    ok(&kiln(&ws, &["import", &pattern, "--name", "exports"]));
-    assert_eq!(frame(&ws, "exports@1").height(), 3);
-    pull_finds_nothing_new(&ws, "exports");
-    let f = d.path().join("upload.csv");
-    std::fs::write(&f, "id,v\n4,4.5\n").unwrap();
-    remote.upload("exports/d.csv", &f).unwrap();
-    ok(&kiln(&ws, &["datasets", "pull", "exports"]));
-    assert_eq!(frame(&ws, "exports@2").height(), 4);
+    pattern_pulls_new_objects(&ws, &format!("{bucket}/exports/*.csv"), || {
+        let f = d.path().join("upload.csv");
+        std::fs::write(&f, "id,v\n4,4.5\n").unwrap();
+        remote.upload("exports/d.csv", &f).unwrap();
+    });
     refused(
         &kiln(
             &ws,
@@ -786,12 +793,9 @@ fn objects_in_azure_blob_storage_are_imported_by_pattern_and_one_by_one() {
         kiln_core::sources::preview_url(&pattern, &kiln_core::ImportOptions::default(), 10)
             .unwrap();
     assert_eq!(preview.height(), 1);
-    ok(&kiln(&ws, &["import", &pattern, "--name", "exports"]));
-    assert_eq!(frame(&ws, "exports@1").height(), 3);
-    pull_finds_nothing_new(&ws, "exports");
-    az.put_blob(&c, "exports/d.csv", b"id,v\n4,4.5\n");
-    ok(&kiln(&ws, &["datasets", "pull", "exports"]));
-    assert_eq!(frame(&ws, "exports@2").height(), 4);
+    pattern_pulls_new_objects(&ws, &pattern, || {
+        az.put_blob(&c, "exports/d.csv", b"id,v\n4,4.5\n");
+    });
 
     // One object by its URL: fetched again only when its ETag changed.
     let one = format!("az://{c}/other/c.csv");
@@ -858,13 +862,9 @@ fn objects_in_google_cloud_storage_are_imported_by_pattern_and_one_by_one() {
         .trim_start_matches("s3://")
         .trim_end_matches("/workspace");
     let ws = d.path().join("ws");
-    let pattern = format!("gs://{name}/workspace/exports/*.csv");
-    ok(&kiln(&ws, &["import", &pattern, "--name", "exports"]));
-    assert_eq!(frame(&ws, "exports@1").height(), 3);
-    pull_finds_nothing_new(&ws, "exports");
-    upload("exports/c.csv", "id,v\n4,4.5\n");
-    ok(&kiln(&ws, &["datasets", "pull", "exports"]));
-    assert_eq!(frame(&ws, "exports@2").height(), 4);
+    pattern_pulls_new_objects(&ws, &format!("gs://{name}/workspace/exports/*.csv"), || {
+        upload("exports/c.csv", "id,v\n4,4.5\n");
+    });
     let one = format!("gs://{name}/workspace/exports/a.csv");
     ok(&kiln(&ws, &["import", &one, "--name", "one"]));
     assert_eq!(frame(&ws, "one@1").height(), 1);

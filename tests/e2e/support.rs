@@ -180,3 +180,25 @@ pub fn penguins_request(params: &[(&str, &str)]) -> kiln_core::training::TrainRe
 
 /// Parameters of a run that would go on for a very long time (tests stop or kill it).
 pub const ENDLESS: [(&str, &str); 3] = [("epochs", "100000"), ("patience", "0"), ("hidden", "16")];
+
+/// `orders` imported from `csv` (written first with `text`, an `id,amount` table) and `derived` made from
+/// it by a recipe keeping the orders above 15.
+pub fn orders_with_derived(ws: &Path, csv: &Path, text: &str, derived: &str) {
+    std::fs::write(csv, text).unwrap();
+    let csv = csv.to_str().unwrap();
+    for args in [
+        &["import", csv, "--name", "orders"][..],
+        &[
+            "datasets",
+            "derive",
+            derived,
+            "--from",
+            "orders",
+            "--sql",
+            "SELECT * FROM self WHERE amount > 15",
+        ],
+    ] {
+        let r = kiln(ws, args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+}

@@ -400,21 +400,7 @@ fn a_recipe_is_edited_in_the_versions_tab_as_a_new_recipe_version() {
     let d = tempfile::tempdir().unwrap();
     let ws = d.path().join("ws");
     let csv = d.path().join("orders.csv");
-    std::fs::write(&csv, "id,amount\n1,10\n2,20\n3,30\n").unwrap();
-    let run = |args: &[&str]| {
-        let r = crate::support::kiln(&ws, args);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-    };
-    run(&["import", csv.to_str().unwrap(), "--name", "orders"]);
-    run(&[
-        "datasets",
-        "derive",
-        "big",
-        "--from",
-        "orders",
-        "--sql",
-        "SELECT * FROM self WHERE amount > 15",
-    ]);
+    crate::support::orders_with_derived(&ws, &csv, "id,amount\n1,10\n2,20\n3,30\n", "big");
     let mut h = harness(&ws);
     h.run_steps(2);
     h.state_mut()
