@@ -11,6 +11,7 @@ mod crash;
 mod gui;
 mod heldout;
 mod pipelines;
+mod qa;
 mod real_data;
 mod release;
 mod serve;

@@ -164,7 +164,7 @@ pub fn request(ws: &Path, version: &str, by: &str) -> (i64, serde_json::Value) {
 }
 
 /// v1 requested by sam and approved by pat: the champion.
-fn approve_first_version(ws: &Path) {
+pub fn approve_first_version(ws: &Path) {
     let (id, _) = request(ws, "1", "sam");
     ok(&kiln(
         ws,
@@ -659,7 +659,6 @@ fn poc_verdicts_and_comments_are_part_of_the_history() {
 /// those rows; `--limit` and `--since` choose the requests; no champion, no traffic — each said plainly.
 #[test]
 fn replay_runs_the_champions_logged_requests_through_a_candidate() {
-    use kiln_core::data::polars::prelude::AnyValue;
     let (_d, ws) = release_workspace();
     let replay = |extra: &[&str]| {
         let mut args = vec!["release", "replay", "penguin-id", "--version", "2"];
@@ -670,8 +669,104 @@ fn replay_runs_the_champions_logged_requests_through_a_candidate() {
     approve_first_version(&ws);
     refused(&replay(&[]), "no logged requests");
 
+    let t = log_champion_traffic(&ws);
+    let (by_champion, by_candidate, species, n) = (
+        &t.by_champion,
+        &t.by_candidate,
+        &t.species,
+        t.by_champion.len(),
+    );
+    // Expected, by counting.
+    let disagree: Vec<usize> = (0..n)
+        .filter(|&i| by_champion[i] != by_candidate[i])
+        .collect();
+    let labelled: Vec<usize> = (0..n)
+        .step_by(3)
+        .filter(|&i| species.get(i).is_some())
+        .collect();
+    let right = |p: &[String], rows: &[usize]| {
+        rows.iter()
+            .filter(|&&i| species.get(i) == Some(p[i].as_str()))
+            .count()
+    };
+    let labelled_disagree: Vec<usize> = disagree.iter().copied().filter(|i| i % 3 == 0).collect();
+    // The short run (v1) and the longer one (v2) answer some rows differently: the case is not trivial.
+    assert!(!disagree.is_empty() && !labelled_disagree.is_empty());
+    let r = replay(&["--json"]);
+    ok(&r);
+    let j = r.json();
+    assert_eq!(j["requests"], n);
+    assert_eq!(j["agreed"], n - disagree.len());
+    assert_eq!(j["disagreements"].as_array().unwrap().len(), disagree.len());
+    assert_eq!(j["labelled"], labelled.len());
+    assert_eq!(j["champion_right"], right(by_champion, &labelled));
+    assert_eq!(j["candidate_right"], right(by_candidate, &labelled));
+    assert_eq!(j["labelled_disagreements"], labelled_disagree.len());
+    assert_eq!(
+        j["candidate_right_on_disagreements"],
+        right(by_candidate, &labelled_disagree)
+    );
+    let flipped: usize = j["flips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f[0] != f[1])
+        .map(|f| f[2].as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(flipped, disagree.len());
+    assert!(
+        j["sentence"]
+            .as_str()
+            .unwrap()
+            .contains("agrees with the champion (v1) on"),
+        "{j}"
+    );
+    // The most recent requests only, and a window with none.
+    let served_last = replay(&["--limit", "10", "--json"]).json();
+    assert_eq!(served_last["requests"], 10);
+    let day3 = replay(&["--since", "2026-12-03", "--json"]).json();
+    assert_eq!(day3["requests"], (0..n).filter(|i| i % 3 == 2).count());
+    refused(&replay(&["--since", "2027-01-01"]), "no logged requests");
+    // The release request carries the same replay, each disagreement with the request's features.
+    let (_, report) = request(&ws, "2", "sam");
+    let kept = &report["replay"];
+    for field in [
+        "requests",
+        "agreed",
+        "labelled",
+        "candidate_right_on_disagreements",
+        "flips",
+    ] {
+        assert_eq!(kept[field], j[field], "{field}");
+    }
+    let first = &kept["disagreements"][0];
+    let i: usize = first["prediction_id"].as_str().unwrap()[1..]
+        .parse()
+        .unwrap();
+    assert_eq!(first["champion"], by_champion[i].as_str());
+    let cells = first["features"].as_array().unwrap();
+    assert_eq!(cells.len(), t.inputs.len());
+    let bill = cells.iter().find(|c| c[0] == "bill_length_mm").unwrap();
+    assert_eq!(
+        bill[1].as_str().unwrap().parse::<f64>().ok(),
+        t.bill_length[i]
+    );
+}
+
+/// What the champion (v1) answered to every row of the evaluation data, logged as served with features
+/// (`p0`, `p1`, … over three days), a label back for every third row; and what v2 answers to the same.
+pub struct Traffic {
+    pub by_champion: Vec<String>,
+    pub by_candidate: Vec<String>,
+    pub species: kiln_core::data::polars::prelude::StringChunked,
+    pub inputs: Vec<String>,
+    pub bill_length: Vec<Option<f64>>,
+}
+
+pub fn log_champion_traffic(ws: &Path) -> Traffic {
+    use kiln_core::data::polars::prelude::AnyValue;
     // The champion's traffic: every row of the evaluation data, as the server logs it.
-    let mut w = kiln_core::Workspace::open(&ws).unwrap();
+    let mut w = kiln_core::Workspace::open(ws).unwrap();
     let rows = w.load(&w.resolve("penguins@2").unwrap()).unwrap();
     // What a client sends: every column but the label and the split.
     let inputs: Vec<String> = rows
@@ -717,57 +812,19 @@ fn replay_runs_the_champions_logged_requests_through_a_candidate() {
         }
     }
     drop(w);
-
-    // Expected, by counting.
-    let n = frame.height();
-    let disagree: Vec<usize> = (0..n)
-        .filter(|&i| by_champion[i] != by_candidate[i])
-        .collect();
-    let labelled: Vec<usize> = (0..n)
-        .step_by(3)
-        .filter(|&i| species.get(i).is_some())
-        .collect();
-    let right = |p: &[String], rows: &[usize]| {
-        rows.iter()
-            .filter(|&&i| species.get(i) == Some(p[i].as_str()))
-            .count()
-    };
-    let labelled_disagree: Vec<usize> = disagree.iter().copied().filter(|i| i % 3 == 0).collect();
-    // The short run (v1) and the longer one (v2) answer some rows differently: the case is not trivial.
-    assert!(!disagree.is_empty() && !labelled_disagree.is_empty());
-    let r = replay(&["--json"]);
-    ok(&r);
-    let j = r.json();
-    assert_eq!(j["requests"], n);
-    assert_eq!(j["agreed"], n - disagree.len());
-    assert_eq!(j["disagreements"].as_array().unwrap().len(), disagree.len());
-    assert_eq!(j["labelled"], labelled.len());
-    assert_eq!(j["champion_right"], right(&by_champion, &labelled));
-    assert_eq!(j["candidate_right"], right(&by_candidate, &labelled));
-    assert_eq!(j["labelled_disagreements"], labelled_disagree.len());
-    assert_eq!(
-        j["candidate_right_on_disagreements"],
-        right(&by_candidate, &labelled_disagree)
-    );
-    let flipped: usize = j["flips"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f[0] != f[1])
-        .map(|f| f[2].as_u64().unwrap() as usize)
-        .sum();
-    assert_eq!(flipped, disagree.len());
-    assert!(
-        j["sentence"]
-            .as_str()
+    Traffic {
+        bill_length: frame
+            .column("bill_length_mm")
             .unwrap()
-            .contains("agrees with the champion (v1) on"),
-        "{j}"
-    );
-    // The most recent requests only, and a window with none.
-    let served_last = replay(&["--limit", "10", "--json"]).json();
-    assert_eq!(served_last["requests"], 10);
-    let day3 = replay(&["--since", "2026-12-03", "--json"]).json();
-    assert_eq!(day3["requests"], (0..n).filter(|i| i % 3 == 2).count());
-    refused(&replay(&["--since", "2027-01-01"]), "no logged requests");
+            .cast(&kiln_core::data::polars::prelude::DataType::Float64)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .collect(),
+        by_champion,
+        by_candidate,
+        species,
+        inputs,
+    }
 }

@@ -1069,12 +1069,13 @@ fn the_load_generator_keeps_its_rate_and_counts_the_queue_a_stall_makes() {
     use std::time::Duration;
     let plan = |url: String, rate: f64, secs: f64, connections: usize| LoadPlan {
         url,
-        body: None,
+        bodies: vec![],
         content_type: String::new(),
         token: None,
         rate,
         duration: Duration::from_secs_f64(secs),
         connections,
+        give_up_after: None,
     };
     let fast = run(&plan(
         stalling_server(u64::MAX, Duration::ZERO),

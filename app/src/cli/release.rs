@@ -187,6 +187,39 @@ pub enum ReleaseSubcommand {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Start the version's server on loopback and drive it at a constant request rate — the brief's
+    /// `throughput_rps`, then rising rates — to find the highest rate that meets its latency targets;
+    /// kept on the version as the evidence of its serving gates.
+    Capacity(CapacityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    pub name: String,
+    #[arg(long)]
+    pub version: i64,
+    /// The first step's requests per second (default: the brief's `throughput_rps`, else 100).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seconds of load per step.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Keep-alive connections the load generator uses (at most this many requests in flight).
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Most steps: the required rate, rising rates, then between the last held and the first missed.
+    #[arg(long, default_value_t = 8)]
+    pub max_steps: usize,
+    /// Start the server with this command instead of this program, as a JSON array to which
+    /// `--workspace … serve …` is appended: `["taskset","-c","2-3","kiln"]` pins it to cores like
+    /// production, `["/opt/kiln-next/kiln"]` measures another build.
+    #[arg(long)]
+    pub server_command: Option<String>,
+    /// Slow the server by this many milliseconds per row (to see the gate fail).
+    #[arg(long, hide = true)]
+    pub debug_delay_ms: Option<u64>,
+    #[arg(long, default_value_t = by_default())]
+    pub by: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -584,6 +617,7 @@ pub fn run_release(
             writeln!(out, "{verdict}")?;
             writeln!(out, "judged on {}", held_out.sentence())?;
         }
+        ReleaseSubcommand::Capacity(a) => run_capacity(ws, a, json_out, out)?,
         ReleaseSubcommand::Replay {
             name,
             version,
@@ -631,6 +665,81 @@ pub fn run_release(
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+fn run_capacity(
+    ws: &mut Workspace,
+    a: &CapacityArgs,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let server_command = match &a.server_command {
+        Some(text) => {
+            let c: Vec<String> = serde_json::from_str(text).map_err(|e| {
+                anyhow::anyhow!(
+                    "--server-command is a JSON array of strings, e.g. [\"taskset\",\"-c\",\"2-3\",\"kiln\"] ({e})"
+                )
+            })?;
+            anyhow::ensure!(!c.is_empty(), "--server-command names no program");
+            Some(c)
+        }
+        None => None,
+    };
+    let options = kiln_serve::capacity::CapacityOptions {
+        rate: a.rate,
+        step_seconds: a.seconds,
+        connections: a.connections,
+        max_steps: a.max_steps,
+        server_command,
+        debug_delay_ms: a.debug_delay_ms,
+    };
+    let brief = ws.brief(&a.name)?;
+    let targets = brief.latency_targets();
+    let mut said = |s: &kiln_core::release::CapacityStep| {
+        if !json_out {
+            let _ = writeln!(
+                out,
+                "  {:>8.1} req/s asked · {:>8.1} sent · p50 {:>8.2} ms · p99 {:>8.2} ms · p99.9 {:>8.2} ms · errors {}  {}",
+                s.rate,
+                s.achieved_rate,
+                s.p50_ms,
+                s.p99_ms,
+                s.p999_ms,
+                s.errors,
+                if s.held(&targets) { "held" } else { "MISSED" }
+            );
+        }
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let capacity = kiln_serve::capacity::measure_version(
+        ws, &a.name, a.version, &options, &a.by, &mut said, &cancel,
+    )?;
+    let gates = kiln_core::release::capacity::serving_gates(&brief, Some(&capacity));
+    if json_out {
+        let mut doc = serde_json::to_value(&capacity)?;
+        doc["gates"] = serde_json::to_value(&gates)?;
+        doc["sentence"] = json!(capacity.sentence(&brief));
+        return print_json(out, &doc);
+    }
+    writeln!(out, "{}", capacity.sentence(&brief))?;
+    if gates.is_empty() {
+        writeln!(
+            out,
+            "the brief has no serving targets (kiln models brief {} --target throughput_rps>=N --target p99_ms<=MS ...)",
+            a.name
+        )?;
+    }
+    for g in &gates {
+        writeln!(
+            out,
+            "  [{}] {}  (value {})",
+            if g.passed { "pass" } else { "FAIL" },
+            g.gate,
+            g.value
+                .map_or_else(|| "missing".into(), |v| format!("{v:.2}"))
+        )?;
     }
     Ok(())
 }

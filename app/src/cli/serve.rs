@@ -50,6 +50,12 @@ pub struct ServeArgs {
     /// `thompson`: allocate traffic by Thompson sampling on feedback instead of a fixed split.
     #[arg(long, value_parser = ["thompson"], requires = "challenger")]
     pub bandit: Option<String>,
+    /// Answer without writing the request log (load tests: synthetic traffic stays out of the Monitor).
+    #[arg(long)]
+    pub no_request_log: bool,
+    /// Slow every prediction by this many milliseconds per row (tests of the capacity gate).
+    #[arg(long, hide = true)]
+    pub debug_delay_ms: Option<u64>,
 }
 
 pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write) -> Result<()> {
@@ -66,6 +72,8 @@ pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write)
     config.deadline_ms = args.deadline_ms;
     config.fallback_class.clone_from(&args.fallback_class);
     config.fallback_previous = args.fallback_previous;
+    config.discard_log = args.no_request_log;
+    config.debug_delay_ms = args.debug_delay_ms;
     if let Some(c) = &args.challenger {
         let alias = c
             .split_once('@')

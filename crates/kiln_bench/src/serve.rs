@@ -507,15 +507,16 @@ pub fn bench_loadgen(rate: f64, seconds: f64, connections: usize) -> Result<Valu
     let port = free_port()?;
     let server = start_server(&ws, port, &[])?;
     let mut runs = Vec::new();
-    for (path, body) in [("v1/health", None), ("v1/predict", Some(body))] {
+    for (path, bodies) in [("v1/health", vec![]), ("v1/predict", vec![body])] {
         let plan = LoadPlan {
             url: format!("http://127.0.0.1:{port}/{path}"),
-            body,
+            bodies,
             content_type: "application/json".into(),
             token: None,
             rate,
             duration: Duration::from_secs_f64(seconds),
             connections,
+            give_up_after: None,
         };
         let cpu = || {
             let ts = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);

@@ -28,25 +28,29 @@ pub struct ServedFeature {
 impl LoadedModel {
     /// The features a request must carry, in the model's order.
     pub fn features(&self) -> Vec<ServedFeature> {
-        self.spec
-            .columns
-            .iter()
-            .map(|c| match c {
-                kiln_train::data::FeatureColumn::Numeric { name, .. } => ServedFeature {
-                    name: name.clone(),
-                    kind: FeatureKind::Numeric,
-                },
-                kiln_train::data::FeatureColumn::Categorical { name, .. } => ServedFeature {
-                    name: name.clone(),
-                    kind: FeatureKind::Categorical,
-                },
-                kiln_train::data::FeatureColumn::Image { name, .. } => ServedFeature {
-                    name: name.clone(),
-                    kind: FeatureKind::Image,
-                },
-            })
-            .collect()
+        served_features(&self.spec)
     }
+}
+
+/// The features a model of this specification reads, in its order.
+pub fn served_features(spec: &kiln_train::FeatureSpec) -> Vec<ServedFeature> {
+    spec.columns
+        .iter()
+        .map(|c| match c {
+            kiln_train::data::FeatureColumn::Numeric { name, .. } => ServedFeature {
+                name: name.clone(),
+                kind: FeatureKind::Numeric,
+            },
+            kiln_train::data::FeatureColumn::Categorical { name, .. } => ServedFeature {
+                name: name.clone(),
+                kind: FeatureKind::Categorical,
+            },
+            kiln_train::data::FeatureColumn::Image { name, .. } => ServedFeature {
+                name: name.clone(),
+                kind: FeatureKind::Image,
+            },
+        })
+        .collect()
 }
 
 impl Workspace {

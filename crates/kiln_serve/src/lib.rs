@@ -9,6 +9,7 @@
 //! Client mistakes are 4xx with a message naming the problem; the server never answers them with a 5xx.
 
 mod ab;
+pub mod capacity;
 pub mod loadgen;
 mod model;
 mod protocol;
@@ -66,6 +67,12 @@ pub struct ServeConfig {
     /// answers, marked `fallback: true`, when the current one cannot (it fails to load, misses the
     /// deadline, is overloaded or stopped); `fallback_class` is the last resort after it.
     pub fallback_previous: bool,
+    /// Answer without writing the request log (a capacity run: its synthetic traffic must not reach the
+    /// Monitor). The log records are still made.
+    pub discard_log: bool,
+    /// Slow every prediction by this many milliseconds per row, on the model thread (tests of the
+    /// capacity gate: a server made slow on purpose).
+    pub debug_delay_ms: Option<u64>,
 }
 
 impl ServeConfig {
@@ -88,6 +95,8 @@ impl ServeConfig {
             deadline_ms: None,
             fallback_class: None,
             fallback_previous: false,
+            discard_log: false,
+            debug_delay_ms: None,
         }
     }
 }
@@ -105,6 +114,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("load generator: {0}")]
     Load(String),
+    #[error("capacity run: {0}")]
+    Capacity(String),
 }
 
 struct AppState {
@@ -279,7 +290,7 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
         Some(alias) => Some(ModelHandle::start_alias(&config, alias)?),
         None => None,
     };
-    let log = model::RequestLog::start(&config.workspace, config.log_queue)?;
+    let log = model::RequestLog::start(&config.workspace, config.log_queue, config.discard_log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kiln-serve")

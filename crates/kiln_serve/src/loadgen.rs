@@ -18,8 +18,8 @@ use crate::ServeError;
 pub struct LoadPlan {
     /// `http://host:port/path`.
     pub url: String,
-    /// `GET` when `None`, else a `POST` of this body.
-    pub body: Option<Vec<u8>>,
+    /// `GET` when empty, else `POST`s of these bodies, request `i` sending body `i % len`.
+    pub bodies: Vec<Vec<u8>>,
     pub content_type: String,
     /// Sent as `Authorization: Bearer TOKEN`.
     pub token: Option<String>,
@@ -28,6 +28,9 @@ pub struct LoadPlan {
     pub duration: Duration,
     /// Keep-alive connections (each on its own thread): at most this many requests in flight.
     pub connections: usize,
+    /// Stop sending this long after the first request was due, even with requests left (a server far
+    /// behind would otherwise hold the run for as long as its queue takes); those are counted `unsent`.
+    pub give_up_after: Option<Duration>,
 }
 
 /// What a run measured. Latencies are from each request's due time, in milliseconds.
@@ -41,6 +44,8 @@ pub struct LoadOutcome {
     pub ok: u64,
     /// Other answers and failed connections.
     pub errors: u64,
+    /// Requests due in the run but never sent (the run gave up on a server too far behind).
+    pub unsent: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
@@ -50,10 +55,10 @@ pub struct LoadOutcome {
     pub send_delay_p99_ms: f64,
 }
 
-/// Where a plan's requests go, and the bytes of one request.
+/// Where a plan's requests go, and the bytes of each request (sent in turn).
 struct Target {
     addr: SocketAddr,
-    request: Vec<u8>,
+    requests: Vec<Vec<u8>>,
 }
 
 impl Target {
@@ -74,24 +79,32 @@ impl Target {
             .as_ref()
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
-        let mut request = match &plan.body {
-            None => format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n").into_bytes(),
-            Some(body) => format!(
-                "POST /{path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
-                plan.content_type,
-                body.len()
-            )
-            .into_bytes(),
+        let requests = if plan.bodies.is_empty() {
+            vec![format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n").into_bytes()]
+        } else {
+            plan.bodies
+                .iter()
+                .map(|body| {
+                    let mut request = format!(
+                        "POST /{path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
+                        plan.content_type,
+                        body.len()
+                    )
+                    .into_bytes();
+                    request.extend_from_slice(body);
+                    request
+                })
+                .collect()
         };
-        if let Some(body) = &plan.body {
-            request.extend_from_slice(body);
-        }
-        Ok(Self { addr, request })
+        Ok(Self { addr, requests })
     }
 }
 
-/// Read one HTTP/1.1 answer (status line, headers, a `Content-Length` body); its status.
-fn read_answer(reader: &mut BufReader<TcpStream>, line: &mut String) -> std::io::Result<u16> {
+/// Read one HTTP/1.1 answer (status line, headers, a `Content-Length` body); its status and body.
+pub(crate) fn read_answer(
+    reader: &mut BufReader<TcpStream>,
+    line: &mut String,
+) -> std::io::Result<(u16, Vec<u8>)> {
     line.clear();
     reader.read_line(line)?;
     let status = line
@@ -117,7 +130,7 @@ fn read_answer(reader: &mut BufReader<TcpStream>, line: &mut String) -> std::io:
     }
     let mut rest = vec![0u8; length];
     reader.read_exact(&mut rest)?;
-    Ok(status)
+    Ok((status, rest))
 }
 
 /// One connection's share: the due requests it took, each (latency, send delay) in microseconds, and
@@ -145,12 +158,13 @@ pub fn run(plan: &LoadPlan) -> Result<LoadOutcome, ServeError> {
     let interval = Duration::from_secs_f64(1.0 / plan.rate);
     // A moment for every thread to connect before the first request is due.
     let start = Instant::now() + Duration::from_millis(50);
+    let give_up = plan.give_up_after.map(|d| start + d);
     let mut threads = Vec::with_capacity(plan.connections);
     for i in 0..plan.connections {
         let (target, next) = (target.clone(), next.clone());
         let thread = std::thread::Builder::new()
             .name(format!("kiln-load-{i}"))
-            .spawn(move || connection(&target, &next, total, start, interval))
+            .spawn(move || connection(&target, &next, total, start, interval, give_up))
             .map_err(ServeError::Io)?;
         threads.push(thread);
     }
@@ -184,6 +198,7 @@ pub fn run(plan: &LoadPlan) -> Result<LoadOutcome, ServeError> {
         sent,
         ok: all.ok,
         errors: all.errors,
+        unsent: total.saturating_sub(sent),
         p50_ms: ms(&all.latencies_us, 0.50),
         p99_ms: ms(&all.latencies_us, 0.99),
         p999_ms: ms(&all.latencies_us, 0.999),
@@ -208,11 +223,15 @@ fn connection(
     total: u64,
     start: Instant,
     interval: Duration,
+    give_up: Option<Instant>,
 ) -> Share {
     let mut share = Share::default();
     let mut line = String::new();
     let mut conn: Option<(TcpStream, BufReader<TcpStream>)> = None;
     loop {
+        if give_up.is_some_and(|g| Instant::now() >= g) {
+            return share;
+        }
         let i = next.fetch_add(1, Ordering::Relaxed);
         if i >= total {
             return share;
@@ -237,8 +256,9 @@ fn connection(
         }
         let answered = match &mut conn {
             Some((writer, reader)) => writer
-                .write_all(&target.request)
-                .and_then(|()| read_answer(reader, &mut line)),
+                .write_all(&target.requests[(i % target.requests.len() as u64) as usize])
+                .and_then(|()| read_answer(reader, &mut line))
+                .map(|(status, _)| status),
             None => Err(std::io::Error::other("cannot connect")),
         };
         share

@@ -92,6 +92,7 @@ impl ModelHandle {
             features: Vec::new(),
         })));
         let current = current_slot.clone();
+        let delay = config.debug_delay_ms.map(Duration::from_millis);
         std::thread::Builder::new()
             .name("kiln-serve-model".into())
             .spawn(move || {
@@ -107,7 +108,7 @@ impl ModelHandle {
                     *c = Arc::new(served);
                 }
                 let _ = ready_tx.send(Ok(()));
-                worker(&rx, &root, &mut model, &current, &swap);
+                worker(&rx, &root, &mut model, &current, &swap, delay);
             })?;
         ready_rx
             .recv()
@@ -182,6 +183,7 @@ fn worker(
     model: &mut LoadedModel,
     current: &RwLock<Arc<Served>>,
     swap: &Mutex<Option<(i64, i64)>>,
+    delay: Option<Duration>,
 ) {
     loop {
         let pending = swap.lock().ok().and_then(|mut s| s.take());
@@ -219,6 +221,10 @@ fn worker(
         let served = current
             .read()
             .map_or_else(|e| e.into_inner().clone(), |c| c.clone());
+        if let Some(per_row) = delay {
+            let rows: usize = batch.iter().map(|(r, _)| r.len()).sum();
+            std::thread::sleep(per_row * rows as u32);
+        }
         answer_batch(model, &served, batch);
         if stop {
             return;
@@ -390,10 +396,14 @@ pub struct RequestLog {
     sent: AtomicU64,
     /// Rows written to the database.
     written: Arc<AtomicU64>,
+    /// Rows are counted, never written (a load test's server: synthetic traffic stays out of the log).
+    discard: bool,
 }
 
 impl RequestLog {
-    pub fn start(root: &std::path::Path, queue: usize) -> Result<Self, ServeError> {
+    /// The log of a server on the workspace at `root`; with `discard`, rows are counted and dropped (the
+    /// records are still made, so a load test pays what a real server pays for them).
+    pub fn start(root: &std::path::Path, queue: usize, discard: bool) -> Result<Self, ServeError> {
         let mut ws = Workspace::open(root)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<LogMsg>(queue);
         let dir = root.join("serve-log");
@@ -468,11 +478,16 @@ impl RequestLog {
             // Rows a server that is gone left in the spool count as handed to this one.
             sent: AtomicU64::new(left),
             written,
+            discard,
         })
     }
 
     pub fn send(&self, rows: Vec<ServedRequestRecord>) {
         self.sent.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        if self.discard {
+            self.written.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            return;
+        }
         // Full: it waits in the spool. Sent, or the writer gone (the server stopping): nothing to do.
         let Err(TrySendError::Full(LogMsg::Rows(rows))) = self.tx.try_send(LogMsg::Rows(rows))
         else {

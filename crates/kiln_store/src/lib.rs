@@ -27,7 +27,8 @@ pub use assist::SuspectRunRecord;
 pub use db::Backend;
 pub use migrations::{LATEST_VERSION, MIGRATIONS};
 pub use registry::{
-    AliasMove, AuditRow, CHAMPION, Comment, ModelRecord, ModelVersion, ReleaseRequest, User,
+    AliasMove, AuditRow, CHAMPION, CapacityRecord, Comment, ModelRecord, ModelVersion,
+    ReleaseRequest, User,
 };
 pub use runs::{
     EndedRun, MetricPoint, MetricSeries, NewRun, Run, RunStatus, SUMMARY_BUCKETS, SeriesPreview,

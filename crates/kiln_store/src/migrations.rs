@@ -251,6 +251,18 @@ pub const MIGRATIONS: &[&str] = &[
         chain_json   TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX schedule_runs_by_schedule ON schedule_runs(schedule_id, id);",
+    // 14: serving capacity measured for a model version (the load run's steps, rate held, latency
+    // percentiles, peak memory), kept as the evidence of the serving gates.
+    "CREATE TABLE capacity_runs (
+        id           INTEGER PRIMARY KEY,
+        model        TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        at           TEXT NOT NULL,
+        measured_by  TEXT NOT NULL,
+        result_json  TEXT NOT NULL,
+        FOREIGN KEY (model, version) REFERENCES model_versions(model, version)
+    );
+    CREATE INDEX capacity_runs_by_version ON capacity_runs(model, version, id);",
 ];
 
 /// Migrations whose PostgreSQL form is not a translation of the `SQLite` one: (version, SQL).

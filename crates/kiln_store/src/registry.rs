@@ -76,6 +76,17 @@ pub struct ReleaseRequest {
     pub override_reason: Option<String>,
 }
 
+/// A measured serving capacity of a model version (the result as the core wrote it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CapacityRecord {
+    pub id: i64,
+    pub model: String,
+    pub version: i64,
+    pub at: String,
+    pub measured_by: String,
+    pub result: serde_json::Value,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRow {
     pub id: i64,
@@ -663,6 +674,65 @@ impl Store {
             Self::move_alias(tx, model, CHAMPION, previous, by)
         })?;
         Ok((current, previous))
+    }
+
+    /// Keep a capacity run of a version, with its audit row (the steps stay out of the audit detail).
+    pub fn record_capacity(
+        &mut self,
+        model: &str,
+        version: i64,
+        by: &str,
+        result: &serde_json::Value,
+    ) -> Result<i64> {
+        self.model_version(model, version)?;
+        if self.db.is_postgres() {
+            return self.db.query_row(
+                "SELECT kiln_record_capacity(?1, ?2, ?3)",
+                p![model, version, result.to_string()],
+                |r| r.get(0),
+            );
+        }
+        self.durable(|tx| {
+            let at = now(tx)?;
+            let id: i64 = tx.query_row(
+                "INSERT INTO capacity_runs (model, version, at, measured_by, result_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                p![model, version, &at, by, result.to_string()],
+                |r| r.get(0),
+            )?;
+            let mut detail = result.clone();
+            if let Some(d) = detail.as_object_mut() {
+                d.remove("steps");
+            }
+            audit(
+                tx,
+                by,
+                "release.capacity",
+                &format!("{model} v{version}"),
+                &detail,
+            )?;
+            Ok(id)
+        })
+    }
+
+    /// The capacity runs of a version, oldest first.
+    pub fn capacity_runs(&self, model: &str, version: i64) -> Result<Vec<CapacityRecord>> {
+        self.db.query_map(
+            "SELECT id, model, version, at, measured_by, result_json FROM capacity_runs
+             WHERE model = ?1 AND version = ?2 ORDER BY id",
+            p![model, version],
+            |r| {
+                let text: String = r.get(5)?;
+                Ok(CapacityRecord {
+                    id: r.get(0)?,
+                    model: r.get(1)?,
+                    version: r.get(2)?,
+                    at: r.get(3)?,
+                    measured_by: r.get(4)?,
+                    result: serde_json::from_str(&text).unwrap_or_default(),
+                })
+            },
+        )
     }
 
     /// The audit log, oldest first.

@@ -124,6 +124,7 @@ pub const GUARDED_TABLES: &[&str] = &[
     "model_comments",
     "alias_history",
     "release_requests",
+    "capacity_runs",
     "audit_log",
 ];
 
@@ -464,12 +465,28 @@ BEGIN
     PERFORM kiln_move_alias(p_model, 'champion', to_version);
 END $f$;
 
+CREATE OR REPLACE FUNCTION kiln_record_capacity(p_model text, p_version bigint, p_result text)
+    RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $f$
+DECLARE
+    new_id bigint;
+BEGIN
+    PERFORM kiln_require('data-scientist', 'records a capacity run');
+    PERFORM pg_advisory_xact_lock({lock});
+    INSERT INTO capacity_runs (model, version, at, measured_by, result_json)
+        VALUES (p_model, p_version, kiln_now(), session_user::text, p_result)
+        RETURNING id INTO new_id;
+    PERFORM kiln_audit('release.capacity', p_model || ' v' || p_version,
+        p_result::jsonb #- '{{steps}}');
+    RETURN new_id;
+END $f$;
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION kiln_now(), kiln_role_of(text), kiln_set_user(text, text, text),
     kiln_register_version(text, bigint, text), kiln_set_brief(text, text),
     kiln_set_stage(text, bigint, text), kiln_add_comment(text, bigint, text, boolean),
     kiln_set_alias(text, text, bigint), kiln_create_request(text, bigint, text, text),
-    kiln_decide_request(bigint, boolean, text, text), kiln_rollback(text, text) TO {ds};
+    kiln_decide_request(bigint, boolean, text, text), kiln_rollback(text, text),
+    kiln_record_capacity(text, bigint, text) TO {ds};
 "
     );
     sql

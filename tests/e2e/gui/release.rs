@@ -86,6 +86,9 @@ fn a_pm_approves_a_pending_release_from_the_models_panel() {
         .type_text("Checked the Gentoo recall; fine to ship");
     h.run_steps(2);
     screenshot(&mut h, "release");
+    // Below the request's evidence: scrolled to (the scroll animates over some frames).
+    h.get_by_label("Approve").scroll_to_me();
+    h.run_steps(30);
     h.get_by_label("Approve").click();
     settle(&mut h);
     let room = h
@@ -245,4 +248,103 @@ fn try_it_draws_a_digit_for_an_image_model_and_predicts_it() {
     assert_eq!(probs.len(), 10);
     assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4);
     screenshot(&mut h, "release-draw");
+}
+
+/// A release request whose brief asks for serving targets shows the capacity run in words, the latency
+/// against the rate (held and missed steps, the targets), the failed throughput gate, and a button to
+/// measure again.
+#[test]
+fn the_request_shows_the_capacity_run_with_its_plot_and_gates() {
+    let (_d, ws_dir) = crate::release::release_workspace();
+    crate::qa::serving_brief(
+        &ws_dir,
+        &["accuracy>=0.3", "throughput_rps>=150", "p99_ms<=50"],
+    );
+    let r = crate::qa::capacity(
+        &ws_dir,
+        &["--debug-delay-ms", "10", "--max-steps", "4", "--json"],
+    )
+    .json();
+    // The sentence the command printed, as the room words it: its first clause.
+    let sentence = r["sentence"]
+        .as_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    crate::release::request(&ws_dir, "2", "sam");
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    wait_for(&mut h, "Models & Releases  (1)");
+    h.get_by_label("Models & Releases  (1)").click();
+    settle(&mut h);
+    h.get_by_label("Serving capacity");
+    assert!(sentence.starts_with("v2 held"), "{sentence}");
+    assert!(sentence.ends_with("(needed: 150)") || sentence.ends_with("150 requests/s)"));
+    h.get_by_label_contains(&sentence);
+    h.get_by_label_contains("slowed on purpose by 10 ms");
+    assert!(h.query_all_by_label("throughput_rps ≥ 150").count() >= 1);
+    assert!(h.query_all_by_label("FAIL").count() >= 1);
+    h.get_by_label("Measure again");
+    h.get_by_label("Serving capacity").scroll_to_me();
+    h.run_steps(30);
+    screenshot(&mut h, "release-capacity");
+}
+
+/// A release request filed while the champion has logged production traffic shows the replay: the
+/// sentence, the answers that change, who was right where a label came back; a disagreeing request opens
+/// in *Try it*, where the two versions answer it as the replay said.
+#[test]
+fn the_request_shows_the_replay_and_opens_a_disagreement_in_try_it() {
+    let (_d, ws_dir) = crate::release::release_workspace();
+    crate::release::approve_first_version(&ws_dir);
+    let t = crate::release::log_champion_traffic(&ws_dir);
+    let (_, report) = crate::release::request(&ws_dir, "2", "sam");
+    let replay = &report["replay"];
+    let first = &replay["disagreements"][0];
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    wait_for(&mut h, "Models & Releases  (1)");
+    h.get_by_label("Models & Releases  (1)").click();
+    settle(&mut h);
+    h.get_by_label("Production traffic");
+    h.get_by_label_contains(&format!(
+        "On {} requests served since 2026-12-01, the candidate (v2) agrees with the champion (v1) on",
+        t.by_champion.len()
+    ));
+    h.get_by_label_contains("Answers that change");
+    h.get_by_label_contains("whose label came back");
+    let n = replay["requests"].as_u64().unwrap() - replay["agreed"].as_u64().unwrap();
+    let list = format!("Requests they answer differently ({n})");
+    h.get_by_label(&list);
+    h.get_by_label("Production traffic").scroll_to_me();
+    h.run_steps(30);
+    screenshot(&mut h, "release-replay");
+    h.query_all_by_label("Open in Try it")
+        .next()
+        .unwrap()
+        .click();
+    settle(&mut h);
+    h.get_by_label("Edited row");
+    let refusal = h
+        .state()
+        .room::<kiln_app::gui::release::ReleaseRoom>()
+        .unwrap()
+        .controller()
+        .refusal
+        .clone();
+    assert_eq!(refusal, None);
+    let tried = room_tried(&h);
+    assert_eq!(tried.rows.len(), 1);
+    let answer = |version: i64| {
+        let (_, classes, probs) = tried
+            .versions
+            .iter()
+            .find(|(v, _, _)| *v == version)
+            .unwrap();
+        classes[kiln_core::best_class(&probs[0])].clone()
+    };
+    assert_eq!(answer(1), first["champion"].as_str().unwrap());
+    assert_eq!(answer(2), first["candidate"].as_str().unwrap());
 }

@@ -22,6 +22,18 @@ pub struct ReleaseData {
     pub drawings: Vec<(String, Drawing)>,
     /// On a team workspace: who is connected, with the role the database gives them.
     pub team: Option<kiln_core::TeamInfo>,
+    /// The latest capacity run of each version that has one: (model, version, run).
+    pub capacities: Vec<(String, i64, kiln_core::release::Capacity)>,
+}
+
+impl ReleaseData {
+    /// The latest capacity run of `model` v`version`.
+    pub fn capacity(&self, model: &str, version: i64) -> Option<&kiln_core::release::Capacity> {
+        self.capacities
+            .iter()
+            .find(|(m, v, _)| m == model && *v == version)
+            .map(|(_, _, c)| c)
+    }
 }
 
 /// A model's evaluation data as *Try it* sees it.
@@ -81,8 +93,14 @@ fn read_all(root: &std::path::Path) -> kiln_core::Result<ReleaseData> {
     let mut models = Vec::new();
     let mut tries = Vec::new();
     let mut drawings = Vec::new();
+    let mut capacities = Vec::new();
     for m in ws.models()? {
         let o = ws.overview(&m.name)?;
+        for v in &o.versions {
+            if let Some(c) = ws.capacity(&m.name, v.version)? {
+                capacities.push((m.name.clone(), v.version, c));
+            }
+        }
         if let Some((t, eval)) = try_data(&ws, &o) {
             if let Some(d) = ws.drawing_of(&m.name, &eval) {
                 drawings.push((m.name.clone(), d));
@@ -98,6 +116,7 @@ fn read_all(root: &std::path::Path) -> kiln_core::Result<ReleaseData> {
         try_data: tries,
         drawings,
         team: ws.team().cloned(),
+        capacities,
     })
 }
 
@@ -128,6 +147,9 @@ pub struct ReleaseController {
     pub serving: Option<Serving>,
     serve_job: Option<Task<Serving>>,
     stop_job: Option<Task<()>>,
+    capacity_job: Option<Task<kiln_core::release::Capacity>>,
+    /// The version being measured, while its capacity run goes on.
+    pub measuring: Option<(String, i64)>,
 }
 
 /// A model served from the GUI (in this process, until stopped or the app quits).
@@ -201,6 +223,44 @@ impl ReleaseController {
                         model,
                         alias,
                         running,
+                    })
+                });
+                return;
+            }
+            ReleaseCommand::Capacity { model, version, by } => {
+                state.jobs.replace(&mut self.capacity_job);
+                self.measuring = Some((model.clone(), version));
+                let title = format!("Measure the serving capacity of {model} v{version}");
+                self.capacity_job = state.spawn(title, "release-capacity", move |c, p| {
+                    let mut ws = Workspace::open(&root)?;
+                    let options = kiln_serve::capacity::CapacityOptions::default();
+                    let mut n = 0usize;
+                    let mut on_step = |s: &kiln_core::release::CapacityStep| {
+                        n += 1;
+                        p.set(
+                            n as f32 / options.max_steps as f32,
+                            &format!(
+                                "{:.0} requests/s: 99 in 100 answered within {:.1} ms",
+                                s.rate, s.p99_ms
+                            ),
+                        );
+                    };
+                    p.set(0.0, "starting the server");
+                    kiln_serve::capacity::measure_version(
+                        &mut ws,
+                        &model,
+                        version,
+                        &options,
+                        &by,
+                        &mut on_step,
+                        c.flag(),
+                    )
+                    .map_err(|e| {
+                        if c.is_cancelled() {
+                            kiln_core::CoreError::Cancelled
+                        } else {
+                            kiln_core::CoreError::Invalid(e.to_string())
+                        }
                     })
                 });
                 return;
@@ -356,6 +416,28 @@ impl ReleaseController {
             Some(Finished::Done(())) => state.info("Stopped serving"),
             Some(Finished::Failed(e)) => state.error("Stopping the server failed", &e.to_string()),
             _ => {}
+        }
+        match state.poll(&mut self.capacity_job) {
+            Some(Finished::Done(c)) => {
+                self.measuring = None;
+                state.info(format!(
+                    "{} v{}: held up to {} requests/s",
+                    c.model,
+                    c.version,
+                    c.max_rate_held.map_or_else(
+                        || "none of the rates tried: 0".into(),
+                        |r| format!("{r:.0}")
+                    )
+                ));
+                self.reload(state);
+            }
+            Some(Finished::Failed(e)) => {
+                self.measuring = None;
+                self.refusal = Some(e.to_string());
+                state.error("The capacity run did not finish", &e.to_string());
+            }
+            Some(Finished::Cancelled) => self.measuring = None,
+            None => {}
         }
         match state.poll(&mut self.try_job) {
             Some(Finished::Done(t)) => self.tried = Some(t),

@@ -5,6 +5,7 @@
 
 mod controller;
 mod panel;
+mod qa;
 mod serve;
 mod try_it;
 
@@ -69,6 +70,13 @@ pub enum ReleaseCommand {
     },
     /// Point `staging` at a version (QA/UAT).
     Staging {
+        model: String,
+        version: i64,
+        by: String,
+    },
+    /// Measure a version's serving capacity (its own server process on loopback, driven at the brief's
+    /// rate and rising rates); kept on the version.
+    Capacity {
         model: String,
         version: i64,
         by: String,

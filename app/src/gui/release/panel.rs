@@ -123,6 +123,23 @@ fn pct(v: f64) -> String {
     }
 }
 
+/// A gate's value in the unit its metric is in.
+fn gate_value(g: &kiln_core::release::GateResult) -> String {
+    let Some(x) = g.value else {
+        return "not measured".into();
+    };
+    let metric = g.gate.split_whitespace().next().unwrap_or_default();
+    if metric.ends_with("_ms") {
+        format!("{x:.1} ms")
+    } else if metric == "throughput_rps" {
+        format!("{x:.1} requests/s")
+    } else if metric == "memory_mb" {
+        format!("{x:.0} MiB")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
 fn report_of(r: &ReleaseRequest) -> Option<ReleaseReport> {
     serde_json::from_value(r.report.clone()).ok()
 }
@@ -572,10 +589,7 @@ fn request_detail(
                         badge(ui, "FAIL", RED);
                     }
                     ui.label(&g.gate);
-                    ui.label(
-                        g.value
-                            .map_or_else(|| "missing".into(), |x| format!("{x:.4}")),
-                    );
+                    ui.label(gate_value(g));
                     ui.end_row();
                 }
             });
@@ -629,6 +643,15 @@ fn request_detail(
                 }
             });
     });
+    super::qa::replay(ui, v, m, &rep, cmds);
+    super::qa::capacity(
+        ui,
+        ctl,
+        m,
+        &rep,
+        v.acting.as_deref().unwrap_or_default(),
+        cmds,
+    );
     if let Some(ch) = &rep.changes {
         egui::CollapsingHeader::new("What changed from the champion")
             .default_open(true)

@@ -5,6 +5,7 @@
 //! (four eyes, roles, admin override with a reason), continuous retraining, and the hash-chained audit
 //! log with its verification.
 
+pub mod capacity;
 pub mod heldout;
 pub mod replay;
 pub mod stats;
@@ -17,6 +18,7 @@ use kiln_data::polars::prelude::*;
 use kiln_store::{CHAMPION, ModelVersion, ReleaseRequest};
 use serde::{Deserialize, Serialize};
 
+pub use capacity::{Capacity, CapacityStep};
 pub use heldout::{EvaluationCandidates, EvaluationRows, HeldOut, SeenRows};
 pub use kiln_store::{AuditRow, User as UserRecord};
 pub use replay::{Disagreement, Replay};
@@ -91,7 +93,8 @@ pub enum Op {
     AtMost,
 }
 
-/// A success metric with its target: `accuracy>=0.95`, `recall:Gentoo>=0.9`, `latency_p99_ms<=20`.
+/// A success metric with its target: `accuracy>=0.95`, `recall:Gentoo>=0.9`, `latency_p99_ms<=20`, or a
+/// serving requirement judged on a capacity run: `throughput_rps>=500`, `p99_ms<=50`, `memory_mb<=300`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     pub metric: String,
@@ -107,7 +110,7 @@ impl Target {
             (m, Op::AtMost, v)
         } else {
             return Err(invalid(format!(
-                "invalid target `{text}`: write METRIC>=VALUE or METRIC<=VALUE, e.g. accuracy>=0.95, recall:Gentoo>=0.9, latency_p99_ms<=20"
+                "invalid target `{text}`: write METRIC>=VALUE or METRIC<=VALUE, e.g. accuracy>=0.95, recall:Gentoo>=0.9, latency_p99_ms<=20, throughput_rps>=500"
             )));
         };
         let metric = metric.trim().to_owned();
@@ -124,10 +127,18 @@ impl Target {
             })?;
         let base = metric.split(':').next().unwrap_or_default();
         let known = ["accuracy", "latency_p50_ms", "latency_p99_ms"].contains(&metric.as_str())
+            || capacity::SERVING_METRICS.contains(&metric.as_str())
             || (["recall", "precision", "f1"].contains(&base) && metric.contains(':'));
         if !known {
             return Err(invalid(format!(
-                "invalid target `{text}`: the metric is accuracy, recall:CLASS, precision:CLASS, f1:CLASS, latency_p50_ms or latency_p99_ms"
+                "invalid target `{text}`: the metric is accuracy, recall:CLASS, precision:CLASS, f1:CLASS, \
+                 latency_p50_ms or latency_p99_ms (one row in-process), or a serving requirement: \
+                 throughput_rps, p50_ms, p99_ms, p999_ms or memory_mb"
+            )));
+        }
+        if capacity::SERVING_METRICS.contains(&metric.as_str()) && value <= 0.0 {
+            return Err(invalid(format!(
+                "invalid target `{text}`: a serving requirement is a positive number"
             )));
         }
         Ok(Self { metric, op, value })
@@ -251,6 +262,16 @@ pub struct ReleaseReport {
     pub comparison: Option<PairedComparison>,
     pub verdict: Option<String>,
     pub changes: Option<ChangeRecord>,
+    /// The version's latest capacity run, the evidence of the serving gates.
+    #[serde(default)]
+    pub capacity: Option<Capacity>,
+    /// The champion's logged production requests replayed through this version (the first
+    /// disagreements kept), when there is a champion with logged traffic.
+    #[serde(default)]
+    pub replay: Option<Replay>,
+    /// Why there is no replay, when there is a champion to replay against.
+    #[serde(default)]
+    pub replay_note: Option<String>,
 }
 
 /// Where the audit chain stands.
@@ -633,9 +654,11 @@ impl Workspace {
             Some(p) => Some(self.evaluate_run(p.run_id, &rows)?.accuracy),
             None => None,
         };
+        let capacity = self.capacity(name, version)?;
         let mut gates: Vec<GateResult> = brief
             .targets
             .iter()
+            .filter(|t| !t.is_serving())
             .map(|t| {
                 let value = candidate.metric(&t.metric);
                 GateResult {
@@ -645,6 +668,7 @@ impl Workspace {
                 }
             })
             .collect();
+        gates.extend(capacity::serving_gates(&brief, capacity.as_ref()));
         let mut comparison = None;
         let mut changes = None;
         if let (Some(champ), Some(cv)) = (&champion, champion_version) {
@@ -694,6 +718,9 @@ impl Workspace {
             comparison,
             verdict,
             changes,
+            capacity,
+            replay: None,
+            replay_note: None,
         })
     }
 
@@ -772,7 +799,13 @@ impl Workspace {
                 "`{by}` is not a workspace user (kiln users add {by} --role data-scientist)"
             )));
         }
-        let report = self.release_report(name, version)?;
+        let mut report = self.release_report(name, version)?;
+        if report.champion_version.is_some() {
+            match self.replay(name, version, None, Some(replay::REQUEST_REPLAY_LIMIT)) {
+                Ok(r) => report.replay = Some(r.for_request()),
+                Err(e) => report.replay_note = Some(e.to_string()),
+            }
+        }
         let id = self.store.create_request(
             name,
             version,

@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, Result, Workspace};
 
 /// A request the two versions answer differently.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Disagreement {
     pub prediction_id: Option<String>,
     pub at: String,
@@ -18,10 +18,19 @@ pub struct Disagreement {
     pub candidate: String,
     /// The label that came back for it, when one did.
     pub label: Option<String>,
+    /// The request's features as text, `(name, value)`: what *Try it* opens.
+    #[serde(default)]
+    pub features: Vec<(String, String)>,
 }
 
+/// Disagreements a release request keeps (the counts cover all of them).
+pub const KEPT_DISAGREEMENTS: usize = 200;
+
+/// Logged requests a release request replays at most (the most recent).
+pub const REQUEST_REPLAY_LIMIT: usize = 100_000;
+
 /// What a replay found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Replay {
     pub model: String,
     pub candidate_version: i64,
@@ -51,6 +60,13 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// The replay as a release request keeps it: the first disagreements only.
+    #[must_use]
+    pub fn for_request(mut self) -> Self {
+        self.disagreements.truncate(KEPT_DISAGREEMENTS);
+        self
+    }
+
     /// The replay in one sentence, for the release request.
     pub fn sentence(&self) -> String {
         let day = self.first_at.get(..10).unwrap_or(&self.first_at);
@@ -151,7 +167,12 @@ impl Workspace {
         let mut disagreements = Vec::new();
         let (mut labelled, mut champion_right, mut candidate_right) = (0, 0, 0);
         let (mut labelled_disagreements, mut candidate_right_on_disagreements) = (0, 0);
-        for ((r, a), b) in served.iter().zip(&by_champion).zip(&by_candidate) {
+        for (i, ((r, a), b)) in served
+            .iter()
+            .zip(&by_champion)
+            .zip(&by_candidate)
+            .enumerate()
+        {
             *pairs.entry((a.clone(), b.clone())).or_default() += 1;
             let label = r.prediction_id.as_ref().and_then(|id| labels.get(id));
             if let Some(l) = label {
@@ -170,6 +191,7 @@ impl Workspace {
                     champion: a.clone(),
                     candidate: b.clone(),
                     label: label.cloned(),
+                    features: cells(&frame, i),
                 });
             }
         }
@@ -195,6 +217,15 @@ impl Workspace {
             champion_ms_per_row: champion_ms,
         })
     }
+}
+
+/// Row `i` of `frame` as `(column, text)` cells.
+fn cells(frame: &kiln_data::polars::prelude::DataFrame, i: usize) -> Vec<(String, String)> {
+    frame
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), kiln_data::cell_text(c, i)))
+        .collect()
 }
 
 /// The input columns a model reads.

@@ -145,9 +145,20 @@ fn typed_row(df: &DataFrame, cells: &[(String, String)]) -> Result<DataFrame> {
         let c = if text.trim().is_empty() {
             Series::full_null(name.as_str().into(), 1, &dtype)
         } else {
-            let c = Series::new(name.as_str().into(), [text.as_str()])
+            let mut c = Series::new(name.as_str().into(), [text.as_str()])
                 .cast(&dtype)
                 .map_err(|_| bad())?;
+            // A whole number written as a float (`2009.0`, as JSON numbers are logged) in an integer
+            // column.
+            if c.null_count() > 0
+                && dtype.is_integer()
+                && let Ok(x) = text.trim().parse::<f64>()
+                && x.fract() == 0.0
+            {
+                c = Series::new(name.as_str().into(), [x as i64])
+                    .cast(&dtype)
+                    .map_err(|_| bad())?;
+            }
             if c.null_count() > 0 {
                 return Err(bad());
             }
