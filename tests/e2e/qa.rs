@@ -1,7 +1,10 @@
 //! The QA stage before production: serving capacity as a release gate (a real `kiln serve` process
-//! driven at constant rates), made slow on purpose to see the gate find the rate where latency gives way.
+//! driven at constant rates), made slow on purpose to see the gate find the rate where latency gives way;
+//! shadow serving beside the champion.
 
 use std::path::Path;
+
+use kiln_core::data::polars::prelude::{AnyValue, DataFrame};
 
 use crate::release::{ok, refused, release_workspace, request};
 use crate::support::{child_arg, kiln};
@@ -241,5 +244,221 @@ fn a_capacity_run_whose_server_cannot_start_says_why_and_records_nothing() {
             ],
         ),
         "positive number",
+    );
+}
+
+/// `/v1/predict` bodies of one row each: the first `n` rows of the evaluation data (`penguins@2`) with
+/// every column but the label and the split, and the rows themselves.
+fn penguin_requests(ws: &Path, n: usize) -> (Vec<serde_json::Value>, DataFrame) {
+    let w = kiln_core::Workspace::open(ws).unwrap();
+    let rows = w.load(&w.resolve("penguins@2").unwrap()).unwrap();
+    let inputs: Vec<String> = rows
+        .get_column_names()
+        .iter()
+        .map(ToString::to_string)
+        .filter(|c| !["species", "split", kiln_core::data::ROW_ID].contains(&c.as_str()))
+        .collect();
+    let frame = rows
+        .select(inputs.iter().map(String::as_str))
+        .unwrap()
+        .head(Some(n));
+    let mut bodies = Vec::new();
+    for i in 0..frame.height() {
+        let mut row = serde_json::Map::new();
+        for c in frame.columns() {
+            let v = match c.get(i).unwrap() {
+                AnyValue::Null => serde_json::Value::Null,
+                AnyValue::String(s) => serde_json::json!(s),
+                other => serde_json::json!(other.extract::<f64>().unwrap()),
+            };
+            row.insert(c.name().to_string(), v);
+        }
+        bodies.push(serde_json::json!({ "rows": [row] }));
+    }
+    (bodies, frame)
+}
+
+/// Wait until the shadow's log holds `n` copies (answered, failed or dropped); its summary.
+fn shadow_log(ws: &Path, n: u64) -> kiln_core::shadow::ShadowSummary {
+    let start = std::time::Instant::now();
+    loop {
+        let s = kiln_core::Workspace::open(ws)
+            .unwrap()
+            .shadow_summary("penguin-id", None)
+            .unwrap();
+        if (s.compared + s.failures) as u64 + s.dropped >= n {
+            return s;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_mins(1),
+            "the shadow logged {s:?} of {n} copies"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A shadow (v2) beside the champion (v1): every client answer is the champion's, byte for byte the
+/// same as a server without a shadow; the shadow's answers are logged beside them and agree with the
+/// champion exactly where the two versions' own predictions agree. A shadow made slow (20 ms a row) with
+/// a queue of two falls behind under load: copies are dropped and counted, and the champion's latency
+/// stays that of a server without a shadow.
+#[test]
+fn a_shadow_never_changes_an_answer_and_its_drops_are_counted() {
+    use kiln_serve::loadgen::{LoadPlan, run};
+    let (_d, ws) = crate::serve::served_workspace();
+    let (bodies, frame) = penguin_requests(&ws, usize::MAX);
+    let n = frame.height();
+    let w = kiln_core::Workspace::open(&ws).unwrap();
+    let run_of = |v: i64| w.resolve_model("penguin-id", &v.to_string()).unwrap().1;
+    let (by_v1, by_v2) = (
+        w.predict(run_of(1), &frame).unwrap(),
+        w.predict(run_of(2), &frame).unwrap(),
+    );
+    drop(w);
+    let expected_agree = by_v1.iter().zip(&by_v2).filter(|(a, b)| a == b).count();
+    assert!(expected_agree < by_v1.len(), "v1 and v2 differ somewhere");
+
+    let plain = crate::serve::start(&ws, |_| {});
+    let shadowed = crate::serve::start(&ws, |c| c.shadow = Some("2".into()));
+    for (i, body) in bodies.iter().enumerate() {
+        let (s1, a) = crate::serve::post(plain.addr, "/v1/predict", body);
+        let (s2, b) = crate::serve::post(shadowed.addr, "/v1/predict", body);
+        assert_eq!((s1, s2), (200, 200));
+        assert_eq!(a["version"], 1);
+        assert_eq!(a["predictions"][0]["class"], by_v1[i].as_str());
+        // The same answer, with or without a shadow (prediction ids aside).
+        assert_eq!(a["predictions"][0]["class"], b["predictions"][0]["class"]);
+        assert_eq!(
+            a["predictions"][0]["probabilities"],
+            b["predictions"][0]["probabilities"]
+        );
+        assert_eq!(b["version"], 1);
+    }
+    let s = shadow_log(&ws, n as u64);
+    assert_eq!(
+        (s.compared, s.agreed, s.failures, s.dropped),
+        (n, expected_agree, 0, 0),
+        "{s:?}"
+    );
+    assert_eq!((s.champion_version, s.shadow_version), (Some(1), Some(2)));
+    let (_, health) = crate::serve::get(shadowed.addr, "/v1/health");
+    assert_eq!(health["shadow"]["compared"], n);
+    assert_eq!(health["shadow"]["version"], 2);
+    shadowed.stop().unwrap();
+
+    // Under load, with a shadow that cannot keep up.
+    let slow = crate::serve::start(&ws, |c| {
+        c.shadow = Some("2".into());
+        c.shadow_queue = 2;
+        c.shadow_debug_delay_ms = Some(20);
+    });
+    let load = |addr: std::net::SocketAddr| {
+        run(&LoadPlan {
+            url: format!("http://{addr}/v1/predict"),
+            bodies: bodies.iter().map(|b| b.to_string().into_bytes()).collect(),
+            content_type: "application/json".into(),
+            token: None,
+            rate: 200.0,
+            duration: std::time::Duration::from_secs(2),
+            connections: 8,
+            give_up_after: None,
+        })
+        .unwrap()
+    };
+    let without = load(plain.addr);
+    let with = load(slow.addr);
+    assert_eq!((without.errors, with.errors), (0, 0));
+    assert!(
+        with.p50_ms <= without.p50_ms + 5.0
+            && with.p99_ms <= (2.0 * without.p99_ms).max(without.p99_ms + 20.0),
+        "champion latency with a slow shadow p50 {} / p99 {} ms, without p50 {} / p99 {} ms",
+        with.p50_ms,
+        with.p99_ms,
+        without.p50_ms,
+        without.p99_ms
+    );
+    let (_, health) = crate::serve::get(slow.addr, "/v1/health");
+    let dropped = health["shadow"]["dropped"].as_u64().unwrap();
+    assert!(dropped > 0, "{health}");
+    slow.stop().unwrap();
+    // Every copy is accounted for in the log: answered by the shadow or dropped.
+    let s = shadow_log(&ws, n as u64 + with.sent);
+    assert_eq!(
+        (s.compared + s.failures) as u64 + s.dropped,
+        n as u64 + with.sent,
+        "{s:?}"
+    );
+    assert!(s.dropped >= dropped, "{s:?}");
+    assert!(
+        s.sentence()
+            .contains("copies were dropped while it was behind")
+    );
+    let shown = kiln(&ws, &["monitor", "shadow", "penguin-id", "--json"]).json();
+    assert_eq!(shown["dropped"], s.dropped);
+}
+
+/// A shadow that reads a feature the champion's requests do not carry is refused at start, naming it.
+#[test]
+fn a_shadow_reading_other_features_is_refused() {
+    let (_d, ws) = crate::serve::served_workspace();
+    ok(&kiln(
+        &ws,
+        &[
+            "train",
+            "--dataset",
+            "penguins@2",
+            "--target",
+            "species",
+            "--features",
+            "bill_length_mm,bill_depth_mm",
+            "--device",
+            "cpu",
+            "--param",
+            "epochs=3",
+        ],
+    ));
+    ok(&kiln(
+        &ws,
+        &[
+            "models",
+            "register",
+            "--run",
+            "3",
+            "--name",
+            "penguin-id",
+            "--by",
+            "sam",
+        ],
+    ));
+    let mut c = kiln_serve::ServeConfig::new(ws.clone(), "penguin-id", "3");
+    c.addr = "127.0.0.1:0".parse().unwrap();
+    c.shadow = Some("2".into());
+    let e = kiln_serve::start(c).err().expect("refused");
+    let e = e.to_string();
+    assert!(
+        e.contains("reads features the champion's requests do not carry") && e.contains("`island`"),
+        "{e}"
+    );
+    // The other way round is fine: v2's requests carry everything v3 reads.
+    let server = crate::serve::start(&ws, |c| {
+        c.alias = "2".into();
+        c.shadow = Some("3".into());
+    });
+    server.stop().unwrap();
+    // And from the command line, the same message.
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "serve",
+                "--model",
+                "penguin-id@3",
+                "--shadow",
+                "penguin-id@2",
+                "--port",
+                "0",
+            ],
+        ),
+        "do not carry",
     );
 }

@@ -64,7 +64,7 @@ pub fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
 }
 
 /// The release workspace with v1 approved as champion.
-fn served_workspace() -> (tempfile::TempDir, std::path::PathBuf) {
+pub fn served_workspace() -> (tempfile::TempDir, std::path::PathBuf) {
     let (d, ws) = crate::release::release_workspace();
     let mut w = Workspace::open(&ws).unwrap();
     let (id, _) = w.request_release("penguin-id", 1, "sam", "first").unwrap();
@@ -72,7 +72,7 @@ fn served_workspace() -> (tempfile::TempDir, std::path::PathBuf) {
     (d, ws)
 }
 
-fn start(ws: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
+pub fn start(ws: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
     let mut c = ServeConfig::new(ws.to_path_buf(), "penguin-id", "champion");
     c.addr = "127.0.0.1:0".parse().unwrap();
     c.watch_ms = 50;

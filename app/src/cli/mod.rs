@@ -152,6 +152,9 @@ pub enum WorkspaceSubcommand {
 pub enum MonitorSubcommand {
     /// Serving health (and optionally drift of served inputs) against thresholds: exit 1 on an alert.
     Check(monitor::CheckArgs),
+    /// A shadow served beside the champion (`kiln serve --shadow`): agreement, its latency, failures and
+    /// the copies dropped while it was behind.
+    Shadow(monitor::ShadowArgs),
 }
 
 /// Run a parsed command line that names a command (see [`Cli::opens_gui`]).
@@ -181,6 +184,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             release::run_retrain(&mut open(ws)?, &args, cli.json, out)
         }
         Some(CliCommand::Drift(args)) => monitor::run_drift(&open(ws)?, &args, cli.json, out),
+        Some(CliCommand::Monitor(MonitorSubcommand::Shadow(args))) => {
+            monitor::run_shadow(&open(ws)?, &args, cli.json, out)
+        }
         Some(CliCommand::Monitor(MonitorSubcommand::Check(args))) => {
             monitor::run_check(&open(ws)?, &args, cli.json, out)
         }

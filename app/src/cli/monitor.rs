@@ -42,6 +42,38 @@ pub struct CheckArgs {
     pub drift_reference: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct ShadowArgs {
+    /// The served model.
+    pub model: String,
+    /// Only requests at or after this ISO time.
+    #[arg(long)]
+    pub since: Option<String>,
+}
+
+/// `kiln monitor shadow`: how the shadow answered beside the champion.
+pub fn run_shadow(
+    ws: &Workspace,
+    args: &ShadowArgs,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let s = ws.shadow_summary(&args.model, args.since.as_deref())?;
+    if json_out {
+        let mut doc = serde_json::to_value(&s)?;
+        doc["sentence"] = serde_json::json!(s.sentence());
+        return super::report::print_json(out, &doc);
+    }
+    writeln!(out, "{}", s.sentence())?;
+    for (a, b, n) in s.flips.iter().take(10) {
+        writeln!(out, "  champion {a} · shadow {b}: {n}")?;
+    }
+    if let Some(e) = &s.last_error {
+        writeln!(out, "last failure: {e}")?;
+    }
+    Ok(())
+}
+
 /// `kiln monitor check`: exit 1 when a threshold is crossed (for cron and CI).
 pub fn run_check(
     ws: &Workspace,

@@ -50,12 +50,35 @@ pub struct ServeArgs {
     /// `thompson`: allocate traffic by Thompson sampling on feedback instead of a fixed split.
     #[arg(long, value_parser = ["thompson"], requires = "challenger")]
     pub bandit: Option<String>,
+    /// Shadow: NAME@ALIAS (or ALIAS) of another version of the same model that gets a copy of every
+    /// answered request off the request path; its answers are logged beside the champion's (`kiln monitor
+    /// shadow`), never sent to a client.
+    #[arg(long)]
+    pub shadow: Option<String>,
+    /// Copies waiting for the shadow at most; more are dropped (and counted) while it is behind.
+    #[arg(long, default_value_t = 1024, requires = "shadow")]
+    pub shadow_queue: usize,
+    /// Slow the shadow by this many milliseconds per row (tests: a shadow that falls behind).
+    #[arg(long, hide = true, requires = "shadow")]
+    pub shadow_debug_delay_ms: Option<u64>,
     /// Answer without writing the request log (load tests: synthetic traffic stays out of the Monitor).
     #[arg(long)]
     pub no_request_log: bool,
     /// Slow every prediction by this many milliseconds per row (tests of the capacity gate).
     #[arg(long, hide = true)]
     pub debug_delay_ms: Option<u64>,
+}
+
+/// The alias in `NAME@ALIAS` (or a bare `ALIAS`), which must name a version of `model`.
+fn same_model_alias(model: &str, given: &str, role: &str) -> Result<String> {
+    let alias = given
+        .split_once('@')
+        .map_or(given, |(m, a)| if m == model { a } else { "" });
+    anyhow::ensure!(
+        !alias.is_empty(),
+        "the {role} must be a version of `{model}` (NAME@ALIAS)"
+    );
+    Ok(alias.to_owned())
 }
 
 pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write) -> Result<()> {
@@ -73,20 +96,19 @@ pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write)
     config.fallback_class.clone_from(&args.fallback_class);
     config.fallback_previous = args.fallback_previous;
     config.discard_log = args.no_request_log;
+    if let Some(sh) = &args.shadow {
+        config.shadow = Some(same_model_alias(model, sh, "shadow")?);
+        config.shadow_queue = args.shadow_queue.max(1);
+        config.shadow_debug_delay_ms = args.shadow_debug_delay_ms;
+    }
     config.debug_delay_ms = args.debug_delay_ms;
     if let Some(c) = &args.challenger {
-        let alias = c
-            .split_once('@')
-            .map_or(c.as_str(), |(m, a)| if m == model { a } else { "" });
-        anyhow::ensure!(
-            !alias.is_empty(),
-            "the challenger must be a version of `{model}` (NAME@ALIAS)"
-        );
+        let alias = same_model_alias(model, c, "challenger")?;
         anyhow::ensure!(
             (0.0..=1.0).contains(&args.split),
             "--split is a share between 0 and 1"
         );
-        config.challenger = Some(alias.to_owned());
+        config.challenger = Some(alias);
         config.split = args.split;
         config.bandit = args.bandit.is_some();
     }

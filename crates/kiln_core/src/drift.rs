@@ -795,6 +795,9 @@ pub struct ServingHealth {
     /// Per server process that answered, busiest first.
     #[serde(default)]
     pub replicas: Vec<ReplicaHealth>,
+    /// The shadow served beside the champion (its latest pairing of versions), when one ran.
+    #[serde(default)]
+    pub shadow: Option<crate::shadow::ShadowSummary>,
 }
 
 impl Workspace {
@@ -943,7 +946,10 @@ impl Workspace {
                 })
                 .collect();
             replicas.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.replica.cmp(&b.replica)));
+            let shadow =
+                Some(self.shadow_summary(&m.name, None)?).filter(|s| s.shadow_version.is_some());
             out.push(ServingHealth {
+                shadow,
                 replicas,
                 requests_per_s: last_minute as f64 / 60.0,
                 hourly_accuracy: hourly

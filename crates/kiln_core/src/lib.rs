@@ -19,6 +19,7 @@ pub mod release;
 pub mod runs;
 pub mod schedule;
 pub mod serving;
+pub mod shadow;
 pub mod sources;
 mod streamed;
 pub mod sweeps;

@@ -13,6 +13,7 @@ pub mod capacity;
 pub mod loadgen;
 mod model;
 mod protocol;
+mod shadow;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,6 +74,13 @@ pub struct ServeConfig {
     /// Slow every prediction by this many milliseconds per row, on the model thread (tests of the
     /// capacity gate: a server made slow on purpose).
     pub debug_delay_ms: Option<u64>,
+    /// Another alias (or version) of the model that gets a copy of every answered request off the
+    /// request path; its answers are logged beside the champion's, never sent.
+    pub shadow: Option<String>,
+    /// Copies waiting for the shadow at most (more are dropped, and counted).
+    pub shadow_queue: usize,
+    /// Slow the shadow by this many milliseconds per row (tests: a shadow that falls behind).
+    pub shadow_debug_delay_ms: Option<u64>,
 }
 
 impl ServeConfig {
@@ -97,6 +105,9 @@ impl ServeConfig {
             fallback_previous: false,
             discard_log: false,
             debug_delay_ms: None,
+            shadow: None,
+            shadow_queue: 1024,
+            shadow_debug_delay_ms: None,
         }
     }
 }
@@ -136,6 +147,8 @@ struct AppState {
     started: String,
     /// This server in the shared request log: `host:port`.
     replica: String,
+    /// The shadow answering copies of every request, when one is served.
+    shadow: Option<shadow::Shadow>,
 }
 
 #[derive(Default)]
@@ -290,6 +303,14 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
         Some(alias) => Some(ModelHandle::start_alias(&config, alias)?),
         None => None,
     };
+    let shadow = match &config.shadow {
+        Some(_) => {
+            let current = model.current();
+            let names: Vec<String> = current.features.iter().map(|f| f.name.clone()).collect();
+            Some(shadow::Shadow::start(&config, current.version, &names)?)
+        }
+        None => None,
+    };
     let log = model::RequestLog::start(&config.workspace, config.log_queue, config.discard_log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -318,6 +339,7 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
         next_id: AtomicU64::new(1),
         started: kiln_core::serving::now(),
         replica: format!("{}:{}", kiln_core::host_name(), addr.port()),
+        shadow,
         config,
     });
     let app = router(state.clone());
@@ -521,6 +543,7 @@ async fn health(State(s): State<Arc<AppState>>) -> Response {
         "lost_log_rows": s.log.lost(),
         // Requests (one row each; failures too) handed to the log since the server started.
         "logged_requests": s.log.sent(),
+        "shadow": s.shadow.as_ref().map(shadow::Shadow::health),
     }))
     .into_response()
 }
@@ -555,6 +578,7 @@ async fn answer(
     let ids = rows.ids.clone();
     let handle = s.arm(arm);
     let retry = s.standby.as_ref().map(|_| rows.clone());
+    let copy = s.shadow.as_ref().map(|_| rows.frame.clone());
     let mut result = ask(handle, rows, s.config.deadline_ms).await;
     let mut fell_back = s.failed_version().is_some();
     // The model could not answer: the standby (previous version) does, if there is one.
@@ -596,6 +620,16 @@ async fn answer(
         endpoint
     };
     let latency = t.elapsed().as_secs_f64() * 1000.0 / n.max(1) as f64;
+    // The client's answer is ready: the shadow gets its copy now (answers from a fallback are not the
+    // champion's, so they are not compared).
+    if let (Some(sh), Some(frame), false) = (&s.shadow, copy, fell_back) {
+        sh.offer(
+            frame,
+            answers.iter().map(|a| a.prediction_id.clone()).collect(),
+            answers.iter().map(|a| a.class.clone()).collect(),
+            served.version,
+        );
+    }
     let at = kiln_core::serving::now();
     let mut logged = Vec::with_capacity(n);
     for (i, a) in answers.iter().enumerate() {

@@ -35,7 +35,7 @@ pub use runs::{
     Sweep, SweepStatus,
 };
 pub use schedules::{NewSchedule, Schedule, ScheduleRun};
-pub use serving::{Feedback, ServedRequest};
+pub use serving::{Feedback, ServedRequest, ShadowAnswer};
 
 /// An error of the database engine itself. Opaque on purpose: callers see its message, never the engine's
 /// types, so another backend can replace `SQLite` without changing them.

@@ -263,6 +263,22 @@ pub const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (model, version) REFERENCES model_versions(model, version)
     );
     CREATE INDEX capacity_runs_by_version ON capacity_runs(model, version, id);",
+    // 15: a shadow's answers beside the champion's (never sent to a client), one row per compared
+    // request, and rows counting the copies dropped while the shadow was behind.
+    "CREATE TABLE shadow_answers (
+        id                INTEGER PRIMARY KEY,
+        at                TEXT NOT NULL,
+        model             TEXT NOT NULL,
+        champion_version  INTEGER NOT NULL,
+        shadow_version    INTEGER NOT NULL,
+        prediction_id     TEXT,
+        champion_class    TEXT,
+        shadow_class      TEXT,
+        latency_ms        REAL NOT NULL DEFAULT 0,
+        error             TEXT,
+        dropped           INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX shadow_answers_by_model ON shadow_answers(model, id);",
 ];
 
 /// Migrations whose PostgreSQL form is not a translation of the `SQLite` one: (version, SQL).

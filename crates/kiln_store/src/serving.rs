@@ -31,6 +31,24 @@ pub struct Feedback {
     pub outcome: Option<f64>,
 }
 
+/// A shadow's answer to a request the champion answered (never sent to the client), or — with
+/// `dropped` > 0 and no prediction — copies the server dropped while the shadow was behind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShadowAnswer {
+    pub at: String,
+    pub model: String,
+    pub champion_version: i64,
+    pub shadow_version: i64,
+    pub prediction_id: Option<String>,
+    pub champion_class: Option<String>,
+    /// `None` when the shadow failed (`error` says why) or for a drop count.
+    pub shadow_class: Option<String>,
+    /// From the champion's answer to the shadow's, in milliseconds.
+    pub latency_ms: f64,
+    pub error: Option<String>,
+    pub dropped: i64,
+}
+
 const SERVED_SELECT: &str =
     "SELECT at, model, version, endpoint, status, latency_ms, prediction_id,
     class, features_json, replica FROM served_requests";
@@ -79,6 +97,55 @@ impl Store {
             )?;
         }
         tx.commit()
+    }
+
+    /// Append a shadow's answers (and drop counts) in one transaction.
+    pub fn log_shadow(&mut self, rows: &[ShadowAnswer]) -> Result<()> {
+        let tx = self.db.begin(false)?;
+        for r in rows {
+            tx.exec(
+                "INSERT INTO shadow_answers (at, model, champion_version, shadow_version,
+                    prediction_id, champion_class, shadow_class, latency_ms, error, dropped)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                p![
+                    &r.at,
+                    &r.model,
+                    r.champion_version,
+                    r.shadow_version,
+                    &r.prediction_id,
+                    &r.champion_class,
+                    &r.shadow_class,
+                    r.latency_ms,
+                    &r.error,
+                    r.dropped
+                ],
+            )?;
+        }
+        tx.commit()
+    }
+
+    /// A model's shadow answers at or after `since` (all when `None`), oldest first.
+    pub fn shadow_answers(&self, model: &str, since: Option<&str>) -> Result<Vec<ShadowAnswer>> {
+        self.db.query_map(
+            "SELECT at, model, champion_version, shadow_version, prediction_id, champion_class,
+                shadow_class, latency_ms, error, dropped FROM shadow_answers
+             WHERE model = ?1 AND at >= ?2 ORDER BY id",
+            p![model, since.unwrap_or("")],
+            |r| {
+                Ok(ShadowAnswer {
+                    at: r.get(0)?,
+                    model: r.get(1)?,
+                    champion_version: r.get(2)?,
+                    shadow_version: r.get(3)?,
+                    prediction_id: r.get(4)?,
+                    champion_class: r.get(5)?,
+                    shadow_class: r.get(6)?,
+                    latency_ms: r.get(7)?,
+                    error: r.get(8)?,
+                    dropped: r.get(9)?,
+                })
+            },
+        )
     }
 
     /// The served request that made a prediction, if it was logged.

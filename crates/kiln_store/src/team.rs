@@ -144,6 +144,7 @@ const WORK_TABLES: &[(&str, &str)] = &[
     ("run_series_summaries", "INSERT, DELETE"),
     ("sweeps", "INSERT, UPDATE"),
     ("served_requests", "INSERT"),
+    ("shadow_answers", "INSERT"),
     ("feedback", "INSERT"),
     ("schedules", "INSERT, UPDATE, DELETE"),
     ("schedule_runs", "INSERT, UPDATE, DELETE"),

@@ -194,3 +194,69 @@ fn monitor_compares_what_a_model_is_served_with_what_it_trained_on() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// A shadow served beside the champion shows in the Monitor room: the sentence with the agreement, the
+/// shadow's latency, its failures and the copies dropped, and the answers that differ.
+#[test]
+fn monitor_shows_the_shadow_beside_the_champion() {
+    let (_d, ws_dir) = crate::release::release_workspace();
+    let mut ws = Workspace::open(&ws_dir).unwrap();
+    let served: Vec<kiln_core::ServedRequestRecord> = (0..10)
+        .map(|i| kiln_core::ServedRequestRecord {
+            at: kiln_core::serving::now(),
+            model: "penguin-id".into(),
+            version: Some(1),
+            endpoint: "/v1/predict".into(),
+            status: 200,
+            latency_ms: 1.0,
+            prediction_id: Some(format!("p{i}")),
+            class: Some("Adelie".into()),
+            features: None,
+            replica: None,
+        })
+        .collect();
+    ws.log_served(&served).unwrap();
+    // Nine answered (one differently), one failed, and three copies dropped.
+    let mut shadow: Vec<kiln_core::shadow::ShadowAnswer> = (0..10)
+        .map(|i| kiln_core::shadow::ShadowAnswer {
+            at: kiln_core::serving::now(),
+            model: "penguin-id".into(),
+            champion_version: 1,
+            shadow_version: 2,
+            prediction_id: Some(format!("p{i}")),
+            champion_class: Some("Adelie".into()),
+            shadow_class: match i {
+                0 => Some("Chinstrap".into()),
+                9 => None,
+                _ => Some("Adelie".into()),
+            },
+            latency_ms: f64::from(i),
+            error: (i == 9).then(|| "the model cannot read these rows".to_owned()),
+            dropped: 0,
+        })
+        .collect();
+    shadow.push(kiln_core::shadow::ShadowAnswer {
+        prediction_id: None,
+        champion_class: None,
+        shadow_class: None,
+        error: None,
+        dropped: 3,
+        ..shadow[0].clone()
+    });
+    ws.log_shadow(&shadow).unwrap();
+    drop(ws);
+    let mut h = harness(&ws_dir);
+    settle(&mut h);
+    h.get_by_label("Monitor").click();
+    settle(&mut h);
+    h.get_by_label("penguin-id: shadow");
+    h.get_by_label_contains(
+        "The shadow (v2) agreed with the champion (v1) on 88.9 % of 9 requests",
+    );
+    h.get_by_label_contains("agrees 88.9% (95% CI");
+    h.get_by_label("1 failed");
+    h.get_by_label("3 dropped");
+    h.get_by_label("champion Adelie · shadow Chinstrap: 1");
+    h.get_by_label_contains("last failure: the model cannot read these rows");
+    screenshot(&mut h, "monitor-shadow");
+}

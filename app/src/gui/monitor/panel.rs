@@ -3,7 +3,7 @@
 
 use egui::{Color32, RichText};
 
-use crate::gui::widgets::badge::{GREEN, RED, badge};
+use crate::gui::widgets::badge::{AMBER, GREEN, RED, badge};
 use egui_plot::{Bar, BarChart, Legend, Plot};
 use kiln_core::drift::{ServedWindow, ServingHealth};
 
@@ -107,6 +107,46 @@ fn concept(ui: &mut egui::Ui, h: &ServingHealth) {
         });
 }
 
+/// A shadow beside the champion: the sentence, then agreement, latency, failures and drops as badges.
+fn shadow(ui: &mut egui::Ui, s: &kiln_core::shadow::ShadowSummary) {
+    ui.add_space(6.0);
+    ui.strong(format!("{}: shadow", s.model));
+    ui.label(s.sentence());
+    ui.horizontal(|ui| {
+        if let (Some(a), Some((lo, hi))) = (s.agreement, s.agreement_ci95) {
+            badge(
+                ui,
+                &format!(
+                    "agrees {:.1}% (95% CI {:.1}–{:.1}%)",
+                    a * 100.0,
+                    lo * 100.0,
+                    hi * 100.0
+                ),
+                if a >= 0.95 { GREEN } else { AMBER },
+            );
+        }
+        if let Some(p) = s.latency_p99_ms {
+            badge(ui, &format!("shadow p99 {p:.1} ms behind"), GREEN);
+        }
+        badge(
+            ui,
+            &format!("{} failed", s.failures),
+            if s.failures == 0 { GREEN } else { RED },
+        );
+        badge(
+            ui,
+            &format!("{} dropped", s.dropped),
+            if s.dropped == 0 { GREEN } else { AMBER },
+        );
+    });
+    for (a, b, n) in s.flips.iter().take(5) {
+        ui.weak(format!("champion {a} · shadow {b}: {n}"));
+    }
+    if let Some(e) = &s.last_error {
+        ui.colored_label(ui.visuals().error_fg_color, format!("last failure: {e}"));
+    }
+}
+
 pub fn ui(
     ui: &mut egui::Ui,
     state: &AppState,
@@ -178,6 +218,11 @@ pub fn ui(
                             }
                         }
                     });
+                    for h in list {
+                        if let Some(sh) = &h.shadow {
+                            shadow(ui, sh);
+                        }
+                    }
                     // Several servers on one workspace (replicas behind a load balancer): each one.
                     for h in list.iter().filter(|h| h.replicas.len() > 1) {
                         ui.add_space(6.0);
