@@ -131,6 +131,13 @@ fn a_pm_approves_a_pending_release_from_the_models_panel() {
         .unwrap()
         .view_mut()
         .serve_port = port;
+    // With v1 as a shadow beside the new champion.
+    h.get_by_label("with shadow");
+    h.state_mut()
+        .room_mut::<kiln_app::gui::release::ReleaseRoom>()
+        .unwrap()
+        .view_mut()
+        .serve_shadow = Some(1);
     h.get_by_label("Serve").click();
     settle(&mut h);
     h.get_by_label("Stop serving");
@@ -146,6 +153,10 @@ fn a_pm_approves_a_pending_release_from_the_models_panel() {
     let answer = health(port).expect("the server answers");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"version\":2"), "{answer}");
+    let body: serde_json::Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["shadow"]["version"], 1, "{body}");
+    h.get_by_label("(shadow v1)");
     h.get_by_label("Stop serving").click();
     settle(&mut h);
     h.get_by_label("Serve");

@@ -157,6 +157,7 @@ pub struct Serving {
     pub model: String,
     pub alias: String,
     pub running: kiln_serve::Running,
+    pub shadow: Option<i64>,
 }
 
 impl ReleaseController {
@@ -211,18 +212,25 @@ impl ReleaseController {
                 });
                 return;
             }
-            ReleaseCommand::Serve { model, alias, port } => {
+            ReleaseCommand::Serve {
+                model,
+                alias,
+                port,
+                shadow,
+            } => {
                 state.jobs.replace(&mut self.serve_job);
                 self.serve_job = state.spawn("Start serving", "release-serve", move |_, p| {
                     p.set(0.2, "loading the model");
                     let mut config = kiln_serve::ServeConfig::new(root, &model, &alias);
                     config.addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                    config.shadow = shadow.map(|x| x.to_string());
                     let running = kiln_serve::start(config)
                         .map_err(|e| kiln_core::CoreError::Invalid(e.to_string()))?;
                     Ok(Serving {
                         model,
                         alias,
                         running,
+                        shadow,
                     })
                 });
                 return;

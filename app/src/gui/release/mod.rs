@@ -86,6 +86,8 @@ pub enum ReleaseCommand {
         model: String,
         alias: String,
         port: u16,
+        /// A version answering copies of every request beside it (never the client).
+        shadow: Option<i64>,
     },
     StopServing,
     /// Predictions of versions on evaluation rows, or on one edited row.

@@ -44,6 +44,8 @@ pub struct ReleaseView {
     pub new_brief_sent: bool,
     /// Port for *Serve* (0 until first shown: then 8080).
     pub serve_port: u16,
+    /// The version served as a shadow beside the champion, if any.
+    pub serve_shadow: Option<i64>,
 }
 
 /// The brief as typed in the editor.

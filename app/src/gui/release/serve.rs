@@ -23,6 +23,9 @@ pub fn ui(
         if let Some(s) = &ctl.serving {
             let url = format!("http://{}", s.running.addr);
             ui.label(format!("{}@{} answers on", s.model, s.alias));
+            if let Some(x) = s.shadow {
+                ui.label(format!("(shadow v{x})"));
+            }
             ui.hyperlink_to(&url, format!("{url}/v1/health"));
             if ui
                 .add_enabled(!ctl.serve_busy(), egui::Button::new("Stop serving"))
@@ -42,6 +45,29 @@ pub fn ui(
         ui.label("the champion over HTTP on port");
         ui.add(egui::DragValue::new(&mut v.serve_port).range(1024..=65535))
             .on_hover_text("Loopback only (127.0.0.1); `kiln serve --host 0.0.0.0` accepts other machines");
+        // A shadow: another version answering copies of the champion's requests, never the client.
+        let others: Vec<i64> = m
+            .versions
+            .iter()
+            .map(|x| x.version)
+            .filter(|x| Some(*x) != m.champion)
+            .collect();
+        if !others.is_empty() {
+            ui.label("with shadow");
+            egui::ComboBox::from_id_salt(("shadow", &m.name))
+                .selected_text(v.serve_shadow.map_or_else(|| "none".into(), |x| format!("v{x}")))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut v.serve_shadow, None, "none");
+                    for x in &others {
+                        ui.selectable_value(&mut v.serve_shadow, Some(*x), format!("v{x}"));
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "Every request the champion answers is also sent to this version, off the \
+                     request path; its answers are compared in the Monitor room and never reach a client",
+                );
+        }
         if ui
             .add_enabled(!ctl.serve_busy(), egui::Button::new("Serve"))
             .on_hover_text("Starts the model server in this app; it follows the champion when a release is approved")
@@ -52,6 +78,7 @@ pub fn ui(
                     model: m.name.clone(),
                     alias: "champion".into(),
                     port: v.serve_port,
+                    shadow: v.serve_shadow.filter(|x| others.contains(x)),
                 }
                 .into(),
             );
