@@ -462,3 +462,146 @@ fn a_shadow_reading_other_features_is_refused() {
         "do not carry",
     );
 }
+
+/// `kiln models export` writes the champion as a bundle that serves on its own — the workspace deleted —
+/// answering exactly as the workspace's version does; its card names what it was built with. A bundle
+/// with a file changed, missing or added is refused by name, and an export into a folder that holds
+/// something is refused without writing.
+#[test]
+fn an_exported_bundle_serves_without_the_workspace_and_a_tampered_one_is_refused() {
+    let (d, ws) = crate::serve::served_workspace();
+    let (bodies, frame) = penguin_requests(&ws, 20);
+    let w = kiln_core::Workspace::open(&ws).unwrap();
+    let expected = w
+        .predict(w.resolve_model("penguin-id", "champion").unwrap().1, &frame)
+        .unwrap();
+    drop(w);
+    let bundle = d.path().join("bundle");
+    let info = kiln(
+        &ws,
+        &[
+            "models",
+            "export",
+            "penguin-id@champion",
+            "--out",
+            bundle.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .json();
+    assert_eq!(
+        (info["model"].as_str(), info["version"].as_i64()),
+        (Some("penguin-id"), Some(1))
+    );
+    let card = std::fs::read_to_string(bundle.join("MODEL_CARD.md")).unwrap();
+    for needle in [
+        "# penguin-id v1",
+        "Tell the species",
+        "burn 0.22",
+        "polars 0.55",
+        "trained on: CPU",
+    ] {
+        assert!(card.contains(needle), "`{needle}` not in the card:\n{card}");
+    }
+    // Into a folder that holds something: refused, nothing written there.
+    let busy = d.path().join("busy");
+    std::fs::create_dir_all(&busy).unwrap();
+    std::fs::write(busy.join("keep.txt"), "mine").unwrap();
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "models",
+                "export",
+                "penguin-id",
+                "--out",
+                busy.to_str().unwrap(),
+            ],
+        ),
+        "is not empty",
+    );
+    assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
+
+    // Served on its own: the workspace is gone.
+    let copy = d.path().join("elsewhere");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in std::fs::read_dir(&bundle).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), copy.join(f.file_name())).unwrap();
+    }
+    std::fs::remove_dir_all(&ws).unwrap();
+    let mut c = kiln_serve::ServeConfig::for_bundle(copy.clone());
+    c.addr = "127.0.0.1:0".parse().unwrap();
+    let server = kiln_serve::start(c).unwrap();
+    for (i, body) in bodies.iter().enumerate() {
+        let (s, b) = crate::serve::post(server.addr, "/v1/predict", body);
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["version"], 1);
+        assert_eq!(b["predictions"][0]["class"], expected[i].as_str());
+    }
+    let (s, b) = crate::serve::post(
+        server.addr,
+        "/v1/feedback",
+        &serde_json::json!({ "prediction_id": "x", "label": "Adelie" }),
+    );
+    assert_eq!(s, 404);
+    assert!(
+        b["error"].as_str().unwrap().contains("without a workspace"),
+        "{b}"
+    );
+    server.stop().unwrap();
+    assert!(!ws.exists(), "serving a bundle made no workspace");
+
+    // Tampered: each change refused, naming the file.
+    let refuse = |dir: &Path, says: &str| {
+        let mut c = kiln_serve::ServeConfig::for_bundle(dir.to_path_buf());
+        c.addr = "127.0.0.1:0".parse().unwrap();
+        let e = kiln_serve::start(c)
+            .err()
+            .expect("a tampered bundle is refused")
+            .to_string();
+        assert!(e.contains(says), "expected `{says}` in: {e}");
+    };
+    let fresh = |name: &str| {
+        let dir = d.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in std::fs::read_dir(&bundle).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+        }
+        dir
+    };
+    let weights = fresh("weights-changed");
+    let mut bytes = std::fs::read(weights.join("weights.bin")).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(weights.join("weights.bin"), bytes).unwrap();
+    refuse(&weights, "`weights.bin` does not match its hash");
+    let model = fresh("model-changed");
+    let text = std::fs::read_to_string(model.join("model.json")).unwrap();
+    std::fs::write(model.join("model.json"), text.replace("Gentoo", "Gentoa")).unwrap();
+    refuse(&model, "`model.json` does not match its hash");
+    let missing = fresh("card-missing");
+    std::fs::remove_file(missing.join("MODEL_CARD.md")).unwrap();
+    refuse(&missing, "`MODEL_CARD.md` is missing");
+    let extra = fresh("file-added");
+    std::fs::write(extra.join("weights2.bin"), b"x").unwrap();
+    refuse(&extra, "`weights2.bin` is not in the manifest");
+    let no_manifest = fresh("no-manifest");
+    std::fs::remove_file(no_manifest.join("manifest.json")).unwrap();
+    refuse(&no_manifest, "its manifest cannot be read");
+    // From the command line too, before anything listens.
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "serve",
+                "--bundle",
+                weights.to_str().unwrap(),
+                "--port",
+                "0",
+            ],
+        ),
+        "does not match its hash",
+    );
+}

@@ -235,7 +235,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Some(CliCommand::Schedule(cmd)) => schedule::run(&mut open(ws)?, &cmd, cli.json, out),
         Some(CliCommand::Scheduler(args)) => schedule::run_scheduler(&mut open(ws)?, &args, out),
         Some(CliCommand::Serve(args)) => {
-            let root = open(ws)?.root().to_path_buf();
+            // A bundle is served without a workspace.
+            let root = if args.bundle.is_some() {
+                PathBuf::new()
+            } else {
+                open(ws)?.root().to_path_buf()
+            };
             serve::run(root, &args, cli.json, out)
         }
     }

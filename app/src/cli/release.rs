@@ -83,6 +83,16 @@ pub enum ModelsSubcommand {
         #[arg(long, default_value_t = by_default())]
         by: String,
     },
+    /// Write a version as a self-contained bundle a server machine serves without the workspace
+    /// (`kiln serve --bundle DIR`): weights, features, classes, model card, the versions it was built
+    /// with, and a manifest of blake3 hashes.
+    Export {
+        /// NAME@ALIAS (`champion`, `staging`) or NAME@VERSION; a bare NAME means NAME@champion.
+        model: String,
+        /// A new (or empty) folder.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Point an alias (e.g. `staging`) at a version; `champion` moves only through `kiln release`.
     Alias {
         name: String,
@@ -507,6 +517,25 @@ pub fn run_models(
                 );
             }
             writeln!(out, "{name} v{version} is now {stage}")?;
+        }
+        ModelsSubcommand::Export { model, out: dir } => {
+            let (name, alias) = model
+                .split_once('@')
+                .unwrap_or((model.as_str(), "champion"));
+            let info = ws.export_bundle(name, alias, dir)?;
+            if json_out {
+                let mut doc = serde_json::to_value(&info)?;
+                doc["bundle"] = json!(dir.display().to_string());
+                return print_json(out, &doc);
+            }
+            writeln!(
+                out,
+                "{} v{} written to {} (serve it with kiln serve --bundle {})",
+                info.model,
+                info.version,
+                dir.display(),
+                dir.display()
+            )?;
         }
         ModelsSubcommand::Alias {
             name,

@@ -12,8 +12,12 @@ use serde_json::json;
 pub struct ServeArgs {
     /// NAME@ALIAS (`champion`, `staging`) or NAME@VERSION; a bare NAME means NAME@champion. The server
     /// follows the alias: when it moves, the new version answers without dropping a request.
+    #[arg(long, required_unless_present = "bundle", conflicts_with = "bundle")]
+    pub model: Option<String>,
+    /// Serve an exported bundle (`kiln models export`) instead: no workspace is needed; a bundle whose
+    /// files do not match its manifest is refused.
     #[arg(long)]
-    pub model: String,
+    pub bundle: Option<PathBuf>,
     /// Address to listen on (loopback by default; use 0.0.0.0 to accept other machines).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
@@ -82,11 +86,22 @@ fn same_model_alias(model: &str, given: &str, role: &str) -> Result<String> {
 }
 
 pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write) -> Result<()> {
-    let (model, alias) = args
-        .model
+    let given = args.model.clone().unwrap_or_default();
+    let (model, alias) = given
         .split_once('@')
-        .unwrap_or((args.model.as_str(), "champion"));
-    let mut config = kiln_serve::ServeConfig::new(root, model, alias);
+        .unwrap_or((given.as_str(), "champion"));
+    let mut config = match &args.bundle {
+        Some(dir) => {
+            let info = kiln_core::bundle::verify_bundle(dir)?;
+            let mut c = kiln_serve::ServeConfig::for_bundle(dir.clone());
+            c.model.clone_from(&info.model);
+            c.alias = info.version.to_string();
+            c
+        }
+        None => kiln_serve::ServeConfig::new(root, model, alias),
+    };
+    let (model, alias) = (config.model.clone(), config.alias.clone());
+    let model = model.as_str();
     config.addr = SocketAddr::new(args.host, args.port);
     config.token.clone_from(&args.token);
     config.body_limit = args.body_limit_kb.max(1) * 1024;
@@ -95,7 +110,7 @@ pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write)
     config.deadline_ms = args.deadline_ms;
     config.fallback_class.clone_from(&args.fallback_class);
     config.fallback_previous = args.fallback_previous;
-    config.discard_log = args.no_request_log;
+    config.discard_log = args.no_request_log || args.bundle.is_some();
     if let Some(sh) = &args.shadow {
         config.shadow = Some(same_model_alias(model, sh, "shadow")?);
         config.shadow_queue = args.shadow_queue.max(1);

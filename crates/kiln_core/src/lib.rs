@@ -7,6 +7,7 @@
 //! `kiln_data`.
 
 pub mod assist;
+pub mod bundle;
 pub mod compare;
 pub mod demo;
 pub mod drift;

@@ -32,6 +32,24 @@ impl std::fmt::Debug for LoadedModel {
 }
 
 impl LoadedModel {
+    /// A model from its parts: feature specification, network configuration and weights file (checked
+    /// by the caller), on the CPU.
+    pub(crate) fn from_parts(
+        run_id: i64,
+        spec: kiln_train::FeatureSpec,
+        config: &kiln_train::NetConfig,
+        weights: &std::path::Path,
+    ) -> Result<Self> {
+        let device = kiln_train::pick_device(DeviceChoice::Cpu)?;
+        let net = kiln_train::inference::load(config, weights, &device.device)?;
+        Ok(LoadedModel {
+            run_id,
+            spec,
+            net,
+            device,
+        })
+    }
+
     /// The classes the model predicts, in the order of its probabilities.
     pub fn classes(&self) -> &[String] {
         &self.spec.classes
@@ -101,14 +119,7 @@ impl Workspace {
                 found,
             });
         }
-        let device = kiln_train::pick_device(DeviceChoice::Cpu)?;
-        let net = kiln_train::inference::load(&config, &path, &device.device)?;
-        Ok(LoadedModel {
-            run_id,
-            spec,
-            net,
-            device,
-        })
+        LoadedModel::from_parts(run_id, spec, &config, &path)
     }
 
     /// Predict the class of every row of `df` with run `run_id`'s model (see [`Workspace::load_model`]).

@@ -81,6 +81,9 @@ pub struct ServeConfig {
     pub shadow_queue: usize,
     /// Slow the shadow by this many milliseconds per row (tests: a shadow that falls behind).
     pub shadow_debug_delay_ms: Option<u64>,
+    /// Serve an exported bundle (checked against its manifest) instead of a workspace's version: no
+    /// workspace is opened, nothing is logged, and feedback is refused.
+    pub bundle: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -108,6 +111,16 @@ impl ServeConfig {
             shadow: None,
             shadow_queue: 1024,
             shadow_debug_delay_ms: None,
+            bundle: None,
+        }
+    }
+
+    /// Serve the bundle in `dir` (its model and version come from the bundle).
+    pub fn for_bundle(dir: PathBuf) -> Self {
+        Self {
+            bundle: Some(dir),
+            discard_log: true,
+            ..Self::new(PathBuf::new(), "", "bundle")
         }
     }
 }
@@ -264,7 +277,18 @@ impl Drop for Running {
 }
 
 /// Load the model, bind, and serve on a thread of its own until [`Running::stop`].
-pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
+pub fn start(mut config: ServeConfig) -> Result<Running, ServeError> {
+    if let Some(dir) = &config.bundle {
+        let info = kiln_core::bundle::verify_bundle(dir)?;
+        if config.challenger.is_some() || config.shadow.is_some() || config.fallback_previous {
+            return Err(ServeError::Core(kiln_core::CoreError::Invalid(
+                "a bundle holds one model: a challenger, a shadow or the previous version need the workspace".into(),
+            )));
+        }
+        config.model = info.model;
+        config.alias = info.version.to_string();
+        config.discard_log = true;
+    }
     let mut standby = None;
     if config.fallback_previous {
         let previous = kiln_core::Workspace::open(&config.workspace)?
@@ -349,7 +373,13 @@ pub fn start(config: ServeConfig) -> Result<Running, ServeError> {
         .name("kiln-serve-main".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let watch = tokio::spawn(watch_alias(watcher_state));
+                let bundle = watcher_state.config.bundle.is_some();
+                let watch = tokio::spawn(async move {
+                    // A bundle is one version: nothing to follow.
+                    if !bundle {
+                        watch_alias(watcher_state).await;
+                    }
+                });
                 let served = axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = stopped.await;
@@ -742,6 +772,12 @@ async fn feedback(
 ) -> Response {
     let r = async {
         authorized(&s, &headers)?;
+        if s.config.bundle.is_some() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "this server serves a bundle, without a workspace: feedback is recorded by a server on the workspace",
+            ));
+        }
         let fb = protocol::parse_feedback(&body)?;
         let root = s.config.workspace.clone();
         let id = fb.prediction_id.clone();

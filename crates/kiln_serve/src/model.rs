@@ -51,13 +51,25 @@ pub struct ModelHandle {
     prefix: String,
 }
 
+/// Where a server's models come from: a workspace (versions by run), or one exported bundle.
+#[derive(Clone, Debug)]
+enum Source {
+    Workspace(std::path::PathBuf),
+    Bundle(std::path::PathBuf),
+}
+
 fn load(
-    root: &std::path::Path,
+    source: &Source,
     version: i64,
     run: i64,
 ) -> Result<(LoadedModel, Served), kiln_core::CoreError> {
-    let ws = Workspace::open(root)?;
-    let m = ws.load_model(run)?;
+    let (m, version) = match source {
+        Source::Workspace(root) => (Workspace::open(root)?.load_model(run)?, version),
+        Source::Bundle(dir) => {
+            let (m, info) = kiln_core::bundle::open_bundle(dir)?;
+            (m, info.version)
+        }
+    };
     let served = Served {
         version,
         run_id: run,
@@ -76,13 +88,17 @@ impl ModelHandle {
 
     /// As [`ModelHandle::start`], for another alias of the same model (an A/B challenger).
     pub fn start_alias(config: &ServeConfig, alias: &str) -> Result<Self, ServeError> {
-        let ws = Workspace::open(&config.workspace)?;
-        let (version, run) = ws.resolve_model(&config.model, alias)?;
-        drop(ws);
+        let (source, version, run) = if let Some(dir) = &config.bundle {
+            let info = kiln_core::bundle::verify_bundle(dir)?;
+            (Source::Bundle(dir.clone()), info.version, info.run_id)
+        } else {
+            let ws = Workspace::open(&config.workspace)?;
+            let (version, run) = ws.resolve_model(&config.model, alias)?;
+            (Source::Workspace(config.workspace.clone()), version, run)
+        };
         let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(config.queue.max(1));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let swap_to = Arc::new(Mutex::new(None));
-        let root = config.workspace.clone();
         let swap = swap_to.clone();
         let current_slot: Arc<RwLock<Arc<Served>>> = Arc::new(RwLock::new(Arc::new(Served {
             version,
@@ -97,7 +113,7 @@ impl ModelHandle {
             .name("kiln-serve-model".into())
             .spawn(move || {
                 // The model is loaded (and lives) on this thread only.
-                let (mut model, served) = match load(&root, version, run) {
+                let (mut model, served) = match load(&source, version, run) {
                     Ok(x) => x,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -108,7 +124,7 @@ impl ModelHandle {
                     *c = Arc::new(served);
                 }
                 let _ = ready_tx.send(Ok(()));
-                worker(&rx, &root, &mut model, &current, &swap, delay);
+                worker(&rx, &source, &mut model, &current, &swap, delay);
             })?;
         ready_rx
             .recv()
@@ -179,7 +195,7 @@ impl ModelHandle {
 
 fn worker(
     rx: &Receiver<Msg>,
-    root: &std::path::Path,
+    source: &Source,
     model: &mut LoadedModel,
     current: &RwLock<Arc<Served>>,
     swap: &Mutex<Option<(i64, i64)>>,
@@ -188,7 +204,7 @@ fn worker(
     loop {
         let pending = swap.lock().ok().and_then(|mut s| s.take());
         if let Some((version, run)) = pending {
-            match load(root, version, run) {
+            match load(source, version, run) {
                 Ok((m, served)) => {
                     *model = m;
                     if let Ok(mut c) = current.write() {
@@ -404,8 +420,25 @@ impl RequestLog {
     /// The log of a server on the workspace at `root`; with `discard`, rows are counted and dropped (the
     /// records are still made, so a load test pays what a real server pays for them).
     pub fn start(root: &std::path::Path, queue: usize, discard: bool) -> Result<Self, ServeError> {
-        let mut ws = Workspace::open(root)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<LogMsg>(queue);
+        if discard {
+            // Nothing is written: no writer, no spool, no workspace needed.
+            drop(rx);
+            return Ok(Self {
+                tx,
+                spool: Arc::new(Mutex::new(Spool {
+                    dir: root.join("serve-log"),
+                    open: None,
+                    next: 0,
+                })),
+                spooled: Arc::default(),
+                dropped: Arc::default(),
+                sent: AtomicU64::new(0),
+                written: Arc::default(),
+                discard,
+            });
+        }
+        let mut ws = Workspace::open(root)?;
         let dir = root.join("serve-log");
         // What servers that are gone left behind is written first.
         let left: u64 = Spool::ready(&dir).iter().map(|p| count_lines(p)).sum();
