@@ -605,3 +605,191 @@ fn an_exported_bundle_serves_without_the_workspace_and_a_tampered_one_is_refused
         "does not match its hash",
     );
 }
+
+/// Dev, QA and production in order, each with its alias: filing a request puts the version in QA, a
+/// version reaches production only from QA (moved away, the approval is refused saying why), promotion
+/// before production is by hand and into production never; an environment's serving settings are an
+/// admin's, and `kiln serve --env` serves its version with them (port, token from the named variable).
+#[test]
+fn environments_keep_the_promotion_path_and_serve_with_their_settings() {
+    let (_d, ws) = release_workspace();
+    let envs = kiln(&ws, &["env", "list", "--json"]).json();
+    let names: Vec<(&str, &str)> = envs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["alias"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("dev", "dev"),
+            ("qa", "staging"),
+            ("production", "champion")
+        ]
+    );
+    let path = |ws: &Path| -> Vec<Option<i64>> {
+        kiln(ws, &["env", "list", "penguin-id", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["version"].as_i64())
+            .collect()
+    };
+    assert_eq!(path(&ws), [None, None, None]);
+    ok(&kiln(
+        &ws,
+        &[
+            "env",
+            "promote",
+            "penguin-id",
+            "--version",
+            "2",
+            "--to",
+            "dev",
+            "--by",
+            "sam",
+        ],
+    ));
+    refused(
+        &kiln(
+            &ws,
+            &[
+                "env",
+                "promote",
+                "penguin-id",
+                "--version",
+                "2",
+                "--to",
+                "production",
+                "--by",
+                "ada",
+            ],
+        ),
+        "only through an approved release request",
+    );
+    // Filing puts v1 in QA.
+    let (first, _) = request(&ws, "1", "sam");
+    assert_eq!(path(&ws), [Some(2), Some(1), None]);
+    // QA moves on to v2 before v1 is approved: v1 is no longer in QA, so it cannot reach production.
+    ok(&kiln(
+        &ws,
+        &[
+            "env",
+            "promote",
+            "penguin-id",
+            "--version",
+            "2",
+            "--to",
+            "qa",
+            "--by",
+            "sam",
+        ],
+    ));
+    let approve = |id: i64| {
+        kiln(
+            &ws,
+            &[
+                "release",
+                "approve",
+                &id.to_string(),
+                "--by",
+                "pat",
+                "--comment",
+                "ok",
+            ],
+        )
+    };
+    refused(&approve(first), "is not in QA (`staging` is v2)");
+    assert_eq!(path(&ws), [Some(2), Some(2), None]);
+    let (second, _) = request(&ws, "2", "sam");
+    ok(&approve(second));
+    assert_eq!(path(&ws), [Some(2), Some(2), Some(2)]);
+
+    // Settings: an admin's.
+    refused(
+        &kiln(
+            &ws,
+            &["env", "set", "production", "--port", "1", "--by", "sam"],
+        ),
+        "only an admin",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let set = kiln(
+        &ws,
+        &[
+            "env",
+            "set",
+            "production",
+            "--port",
+            &port.to_string(),
+            "--token-env",
+            "KILN_E2E_PROD_TOKEN",
+            "--deadline-ms",
+            "2000",
+            "--by",
+            "ada",
+            "--json",
+        ],
+    )
+    .json();
+    assert_eq!(set["settings"]["port"], port);
+    assert!(
+        kiln(&ws, &["audit", "log", "--json"])
+            .stdout
+            .contains("environment.set")
+    );
+    // `kiln serve --env production` (this test binary as `kiln`): v2, on the environment's port, with
+    // its token.
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "qa::kiln_child", "--nocapture", "--"])
+        .args(["--workspace", ws.to_str().unwrap()])
+        .args(["serve", "--env", "production", "--model", "penguin-id"])
+        .env(CHILD, "1")
+        .env("KILN_E2E_PROD_TOKEN", "s3cret")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = std::time::Instant::now();
+    let health = loop {
+        if let Ok(s) = std::net::TcpStream::connect(addr) {
+            drop(s);
+            let (status, h) = crate::serve::get(addr, "/v1/health");
+            if status == 200 {
+                break h;
+            }
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_mins(1),
+            "no server on {addr}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(
+        (health["alias"].as_str(), health["version"].as_i64()),
+        (Some("champion"), Some(2))
+    );
+    let (status, _) = crate::serve::get(addr, "/v1/model");
+    assert_eq!(status, 401, "the environment's token guards the model");
+    let _ = child.kill();
+    let _ = child.wait();
+    // Without the token's variable: a clear refusal.
+    refused(
+        &kiln(
+            &ws,
+            &["serve", "--env", "production", "--model", "penguin-id"],
+        ),
+        "takes its token from $KILN_E2E_PROD_TOKEN, which is not set",
+    );
+    refused(
+        &kiln(&ws, &["serve", "--env", "staging", "--model", "penguin-id"]),
+        "no environment `staging`",
+    );
+}

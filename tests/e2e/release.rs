@@ -466,7 +466,11 @@ fn audit_verify_names_a_row_edited_or_deleted_in_sqlite_and_answers_champion_at_
     approve_first_version(&ws);
     let log = kiln(&ws, &["audit", "log", "--json"]).json();
     let rows = log["rows"].as_array().unwrap();
-    let approved_at = rows.iter().find(|r| r["action"] == "alias.moved").unwrap()["at"]
+    // The champion's move (the request moved QA's alias before it).
+    let approved_at = rows
+        .iter()
+        .find(|r| r["action"] == "alias.moved" && r["subject"] == "penguin-id@champion")
+        .unwrap()["at"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -750,7 +754,30 @@ fn replay_runs_the_champions_logged_requests_through_a_candidate() {
     assert_eq!(
         bill[1].as_str().unwrap().parse::<f64>().ok(),
         t.bill_length[i]
-    );
+    ); // As a gate: the share answered alike must reach the brief's target.
+    ok(&kiln(
+        &ws,
+        &[
+            "models",
+            "brief",
+            "penguin-id",
+            "--target",
+            "replay_agreement>=0.99",
+            "--by",
+            "pat",
+        ],
+    ));
+    let (_, report) = request(&ws, "2", "sam");
+    let gate = report["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["gate"].as_str().unwrap().starts_with("replay_agreement"))
+        .unwrap()
+        .clone();
+    assert_eq!(gate["value"], j["agreement"]);
+    assert_eq!(gate["passed"], false);
+    assert_eq!(report["gates_passed"], false);
 }
 
 /// What the champion (v1) answered to every row of the evaluation data, logged as served with features

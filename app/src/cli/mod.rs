@@ -4,6 +4,7 @@
 
 mod args;
 mod datasets;
+mod env;
 mod import;
 mod labels;
 mod monitor;
@@ -79,6 +80,9 @@ pub enum CliCommand {
     /// Release requests, approval, rejection, rollback, and paired comparisons.
     #[command(subcommand)]
     Release(release::ReleaseSubcommand),
+    /// Environments (dev, QA, production): what each serves, their serving settings, promotion.
+    #[command(subcommand)]
+    Env(env::EnvSubcommand),
     /// The hash-chained audit log: verify it, or read it as of a time.
     #[command(subcommand)]
     Audit(release::AuditSubcommand),
@@ -178,6 +182,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Some(CliCommand::Users(cmd)) => release::run_users(&mut open(ws)?, &cmd, cli.json, out),
         Some(CliCommand::Models(cmd)) => release::run_models(&mut open(ws)?, &cmd, cli.json, out),
         Some(CliCommand::Release(cmd)) => release::run_release(&mut open(ws)?, &cmd, cli.json, out),
+        Some(CliCommand::Env(cmd)) => env::run(&mut open(ws)?, &cmd, cli.json, out),
         Some(CliCommand::Audit(cmd)) => release::run_audit(&open(ws)?, &cmd, cli.json, out),
         Some(CliCommand::Gate(args)) => release::run_gate(&open(ws)?, &args, cli.json, out),
         Some(CliCommand::Retrain(args)) => {

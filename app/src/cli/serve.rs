@@ -18,11 +18,16 @@ pub struct ServeArgs {
     /// files do not match its manifest is refused.
     #[arg(long)]
     pub bundle: Option<PathBuf>,
+    /// Serve as this environment (`kiln env list`): the model's version in it (its alias), and its
+    /// serving settings where the flags below are not given.
+    #[arg(long, conflicts_with = "bundle")]
+    pub env: Option<String>,
     /// Address to listen on (loopback by default; use 0.0.0.0 to accept other machines).
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: IpAddr,
-    #[arg(long, default_value_t = 8080)]
-    pub port: u16,
+    #[arg(long)]
+    pub host: Option<IpAddr>,
+    /// Port (default 8080).
+    #[arg(long)]
+    pub port: Option<u16>,
     /// Requests without `Authorization: Bearer TOKEN` get 401 (health probes excepted).
     #[arg(long, env = "KILN_SERVE_TOKEN")]
     pub token: Option<String>,
@@ -87,9 +92,23 @@ fn same_model_alias(model: &str, given: &str, role: &str) -> Result<String> {
 
 pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write) -> Result<()> {
     let given = args.model.clone().unwrap_or_default();
-    let (model, alias) = given
-        .split_once('@')
-        .unwrap_or((given.as_str(), "champion"));
+    let env = match &args.env {
+        Some(name) => {
+            anyhow::ensure!(
+                !given.contains('@'),
+                "--env {name} names the version (its alias): give the model alone (--model NAME)"
+            );
+            Some(kiln_core::Workspace::open(&root)?.environment(name)?)
+        }
+        None => None,
+    };
+    let (model, alias) = match &env {
+        Some(e) => (given.as_str(), e.alias.as_str()),
+        None => given
+            .split_once('@')
+            .unwrap_or((given.as_str(), "champion")),
+    };
+    let settings = env.as_ref().map(|e| e.settings.clone()).unwrap_or_default();
     let mut config = match &args.bundle {
         Some(dir) => {
             let info = kiln_core::bundle::verify_bundle(dir)?;
@@ -102,14 +121,34 @@ pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write)
     };
     let (model, alias) = (config.model.clone(), config.alias.clone());
     let model = model.as_str();
-    config.addr = SocketAddr::new(args.host, args.port);
+    let host = match (args.host, &settings.host) {
+        (Some(h), _) => h,
+        (None, Some(h)) => h
+            .parse()
+            .with_context(|| format!("the environment's host `{h}` is not an address"))?,
+        (None, None) => IpAddr::from([127, 0, 0, 1]),
+    };
+    config.addr = SocketAddr::new(host, args.port.or(settings.port).unwrap_or(8080));
     config.token.clone_from(&args.token);
+    if config.token.is_none()
+        && let Some(var) = &settings.token_env
+    {
+        config.token = Some(std::env::var(var).map_err(|_| {
+            anyhow::anyhow!(
+                "environment {} takes its token from ${var}, which is not set",
+                args.env.as_deref().unwrap_or_default()
+            )
+        })?);
+    }
     config.body_limit = args.body_limit_kb.max(1) * 1024;
     config.queue = args.queue.max(1);
     config.log_every = args.log_every.max(1);
-    config.deadline_ms = args.deadline_ms;
-    config.fallback_class.clone_from(&args.fallback_class);
-    config.fallback_previous = args.fallback_previous;
+    config.deadline_ms = args.deadline_ms.or(settings.deadline_ms);
+    config.fallback_class = args
+        .fallback_class
+        .clone()
+        .or(settings.fallback_class.clone());
+    config.fallback_previous = args.fallback_previous || settings.fallback_previous;
     config.discard_log = args.no_request_log || args.bundle.is_some();
     if let Some(sh) = &args.shadow {
         config.shadow = Some(same_model_alias(model, sh, "shadow")?);

@@ -27,8 +27,8 @@ pub use assist::SuspectRunRecord;
 pub use db::Backend;
 pub use migrations::{LATEST_VERSION, MIGRATIONS};
 pub use registry::{
-    AliasMove, AuditRow, CHAMPION, CapacityRecord, Comment, ModelRecord, ModelVersion,
-    ReleaseRequest, User,
+    AliasMove, AuditRow, CHAMPION, CapacityRecord, Comment, EnvironmentRecord, ModelRecord,
+    ModelVersion, ReleaseRequest, User,
 };
 pub use runs::{
     EndedRun, MetricPoint, MetricSeries, NewRun, Run, RunStatus, SUMMARY_BUCKETS, SeriesPreview,
@@ -154,6 +154,18 @@ pub enum StoreError {
     Team(String),
     #[error("no schedule {0}")]
     NoSchedule(i64),
+    #[error(
+        "{model} v{version} is not in QA (`{alias}` is {current}): a version reaches production only from QA — \
+         file a new release request for it (that puts it in QA)"
+    )]
+    NotInQa {
+        model: String,
+        version: i64,
+        alias: String,
+        current: String,
+    },
+    #[error("no environment `{0}` (kiln env list)")]
+    NoEnvironment(String),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
 }

@@ -279,6 +279,17 @@ pub const MIGRATIONS: &[&str] = &[
         dropped           INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX shadow_answers_by_model ON shadow_answers(model, id);",
+    // 16: environments in promotion order, each with the alias it serves and its serving settings; the
+    // one before production (`champion`) is QA: a release request puts its version there, and a version
+    // reaches production only from it.
+    "CREATE TABLE environments (
+        name           TEXT PRIMARY KEY,
+        alias          TEXT NOT NULL UNIQUE,
+        position       INTEGER NOT NULL UNIQUE,
+        settings_json  TEXT NOT NULL DEFAULT '{}'
+    );
+    INSERT INTO environments (name, alias, position, settings_json) VALUES
+        ('dev', 'dev', 0, '{}'), ('qa', 'staging', 1, '{}'), ('production', 'champion', 2, '{}');",
 ];
 
 /// Migrations whose PostgreSQL form is not a translation of the `SQLite` one: (version, SQL).

@@ -76,6 +76,34 @@ pub struct ReleaseRequest {
     pub override_reason: Option<String>,
 }
 
+/// An environment in promotion order: the alias it serves and its serving settings (JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentRecord {
+    pub name: String,
+    pub alias: String,
+    pub position: i64,
+    pub settings: serde_json::Value,
+}
+
+/// The alias of QA: the environment right before production (`champion`), if there is one.
+fn qa_alias(tx: &Db) -> Result<Option<String>> {
+    tx.query_opt(
+        "SELECT e.alias FROM environments e
+         WHERE e.position = (SELECT p.position FROM environments p WHERE p.alias = 'champion') - 1",
+        p![],
+        |r| r.get(0),
+    )
+}
+
+/// The version an alias of a model points to, read inside a transaction.
+fn alias_version(tx: &Db, model: &str, alias: &str) -> Result<Option<i64>> {
+    tx.query_opt(
+        "SELECT version FROM alias_history WHERE model = ?1 AND alias = ?2 ORDER BY id DESC LIMIT 1",
+        p![model, alias],
+        |r| r.get(0),
+    )
+}
+
 /// A measured serving capacity of a model version (the result as the core wrote it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CapacityRecord {
@@ -581,6 +609,12 @@ impl Store {
                 &format!("request {id}: {model} v{version}"),
                 &serde_json::json!({ "notes": notes, "gates_passed": report["gates_passed"] }),
             )?;
+            // The request puts the version in QA (the environment before production).
+            if let Some(qa) = qa_alias(tx)?
+                && alias_version(tx, model, &qa)? != Some(version)
+            {
+                Self::move_alias(tx, model, &qa, version, by)?;
+            }
             Ok(id)
         })
     }
@@ -624,6 +658,17 @@ impl Store {
             return Ok(());
         }
         self.durable(|tx| {
+            if approve && let Some(qa) = qa_alias(tx)? {
+                let current = alias_version(tx, &req.model, &qa)?;
+                if current != Some(req.version) {
+                    return Err(StoreError::NotInQa {
+                        model: req.model.clone(),
+                        version: req.version,
+                        alias: qa,
+                        current: current.map_or_else(|| "not set".into(), |v| format!("v{v}")),
+                    });
+                }
+            }
             let at = now(tx)?;
             let status = if approve { "approved" } else { "rejected" };
             let n = tx.exec(
@@ -733,6 +778,49 @@ impl Store {
                 })
             },
         )
+    }
+
+    /// The environments in promotion order.
+    pub fn environments(&self) -> Result<Vec<EnvironmentRecord>> {
+        self.db.query_map(
+            "SELECT name, alias, position, settings_json FROM environments ORDER BY position",
+            p![],
+            |r| {
+                let text: String = r.get(3)?;
+                Ok(EnvironmentRecord {
+                    name: r.get(0)?,
+                    alias: r.get(1)?,
+                    position: r.get(2)?,
+                    settings: serde_json::from_str(&text).unwrap_or_default(),
+                })
+            },
+        )
+    }
+
+    /// Replace an environment's serving settings (audited).
+    pub fn set_environment(
+        &mut self,
+        name: &str,
+        settings: &serde_json::Value,
+        by: &str,
+    ) -> Result<()> {
+        if self.db.is_postgres() {
+            self.db.exec(
+                "SELECT kiln_set_environment(?1, ?2)",
+                p![name, settings.to_string()],
+            )?;
+            return Ok(());
+        }
+        self.durable(|tx| {
+            let n = tx.exec(
+                "UPDATE environments SET settings_json = ?2 WHERE name = ?1",
+                p![name, settings.to_string()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NoEnvironment(name.to_owned()));
+            }
+            audit(tx, by, "environment.set", name, settings)
+        })
     }
 
     /// The audit log, oldest first.

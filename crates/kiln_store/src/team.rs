@@ -125,6 +125,7 @@ pub const GUARDED_TABLES: &[&str] = &[
     "alias_history",
     "release_requests",
     "capacity_runs",
+    "environments",
     "audit_log",
 ];
 
@@ -380,10 +381,32 @@ BEGIN
     PERFORM kiln_move_alias(p_model, p_alias, p_version);
 END $f$;
 
+CREATE OR REPLACE FUNCTION kiln_qa_alias() RETURNS text LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = public, pg_temp AS $f$
+    SELECT e.alias FROM environments e
+        WHERE e.position = (SELECT p.position FROM environments p WHERE p.alias = 'champion') - 1 $f$;
+
+CREATE OR REPLACE FUNCTION kiln_alias_version(p_model text, p_alias text) RETURNS bigint LANGUAGE sql
+    STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $f$
+    SELECT version FROM alias_history WHERE model = p_model AND alias = p_alias ORDER BY id DESC LIMIT 1 $f$;
+
+CREATE OR REPLACE FUNCTION kiln_set_environment(p_name text, p_settings text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $f$
+BEGIN
+    PERFORM kiln_require('admin', 'changes an environment');
+    PERFORM pg_advisory_xact_lock({lock});
+    UPDATE environments SET settings_json = p_settings WHERE name = p_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no environment `%` (kiln env list)', p_name;
+    END IF;
+    PERFORM kiln_audit('environment.set', p_name, p_settings::jsonb);
+END $f$;
+
 CREATE OR REPLACE FUNCTION kiln_create_request(p_model text, p_version bigint, p_notes text, p_report text)
     RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $f$
 DECLARE
     new_id bigint;
+    qa text;
 BEGIN
     PERFORM kiln_require('data-scientist', 'requests a release');
     PERFORM pg_advisory_xact_lock({lock});
@@ -392,6 +415,11 @@ BEGIN
         RETURNING id INTO new_id;
     PERFORM kiln_audit('release.requested', 'request ' || new_id || ': ' || p_model || ' v' || p_version,
         jsonb_build_object('notes', p_notes, 'gates_passed', p_report::jsonb -> 'gates_passed'));
+    -- The request puts the version in QA (the environment before production).
+    qa := kiln_qa_alias();
+    IF qa IS NOT NULL AND kiln_alias_version(p_model, qa) IS DISTINCT FROM p_version THEN
+        PERFORM kiln_move_alias(p_model, qa, p_version);
+    END IF;
     RETURN new_id;
 END $f$;
 
@@ -404,6 +432,7 @@ DECLARE
     r release_requests%ROWTYPE;
     role text := kiln_role_of(session_user::text);
     passed boolean;
+    qa text;
     reason text := nullif(btrim(coalesce(p_override, '')), '');
 BEGIN
     PERFORM pg_advisory_xact_lock({lock});
@@ -432,6 +461,12 @@ BEGIN
         END IF;
     ELSIF reason IS NOT NULL THEN
         RAISE EXCEPTION 'every gate passed: there is nothing to override';
+    END IF;
+    qa := kiln_qa_alias();
+    IF p_approve AND qa IS NOT NULL AND kiln_alias_version(r.model, qa) IS DISTINCT FROM r.version THEN
+        RAISE EXCEPTION '% v% is not in QA (`%` is %): a version reaches production only from QA — file a new release request for it (that puts it in QA)',
+            r.model, r.version, qa,
+            coalesce('v' || kiln_alias_version(r.model, qa), 'not set');
     END IF;
     UPDATE release_requests SET status = CASE WHEN p_approve THEN 'approved' ELSE 'rejected' END,
         decided_by = session_user::text, decided_at = kiln_now(), comment = btrim(p_comment),
@@ -487,7 +522,8 @@ GRANT EXECUTE ON FUNCTION kiln_now(), kiln_role_of(text), kiln_set_user(text, te
     kiln_set_stage(text, bigint, text), kiln_add_comment(text, bigint, text, boolean),
     kiln_set_alias(text, text, bigint), kiln_create_request(text, bigint, text, text),
     kiln_decide_request(bigint, boolean, text, text), kiln_rollback(text, text),
-    kiln_record_capacity(text, bigint, text) TO {ds};
+    kiln_record_capacity(text, bigint, text), kiln_set_environment(text, text),
+    kiln_qa_alias(), kiln_alias_version(text, text) TO {ds};
 "
     );
     sql

@@ -319,6 +319,10 @@ fn the_request_shows_the_replay_and_opens_a_disagreement_in_try_it() {
     wait_for(&mut h, "Models & Releases  (1)");
     h.get_by_label("Models & Releases  (1)").click();
     settle(&mut h);
+    // The path: nothing in dev, v2 in QA (the request put it there), v1 in production.
+    h.get_by_label("dev: none");
+    h.get_by_label("QA v2");
+    h.get_by_label("production v1");
     h.get_by_label("Production traffic");
     h.get_by_label_contains(&format!(
         "On {} requests served since 2026-12-01, the candidate (v2) agrees with the champion (v1) on",

@@ -125,6 +125,41 @@ fn pct(v: f64) -> String {
     }
 }
 
+/// The environments in promotion order, each with the version it serves: where every version is.
+fn environment_path(ui: &mut egui::Ui, m: &ModelOverview) {
+    if m.path.is_empty() {
+        return;
+    }
+    ui.horizontal(|ui| {
+        ui.strong("Path:");
+        for (i, step) in m.path.iter().enumerate() {
+            if i > 0 {
+                ui.weak("then");
+            }
+            let name = if step.environment.name == "qa" {
+                "QA".to_owned()
+            } else {
+                step.environment.name.clone()
+            };
+            let last = i + 1 == m.path.len();
+            match step.version {
+                Some(v) => badge(
+                    ui,
+                    &format!("{name} v{v}"),
+                    if last { GREEN } else { AMBER },
+                ),
+                None => {
+                    ui.weak(format!("{name}: none"));
+                }
+            }
+        }
+    })
+    .response
+    .on_hover_text(
+        "A release request puts its version in QA; it reaches production only from there, once approved",
+    );
+}
+
 /// A gate's value in the unit its metric is in.
 fn gate_value(g: &kiln_core::release::GateResult) -> String {
     let Some(x) = g.value else {
@@ -487,6 +522,7 @@ fn review(
             ui.label(format!("· staging v{s}"));
         }
     });
+    environment_path(ui, m);
     if m.requests.is_empty() {
         ui.weak(format!(
             "No release requests yet: kiln release request {} --version N",

@@ -6,6 +6,7 @@
 //! log with its verification.
 
 pub mod capacity;
+pub mod environments;
 pub mod heldout;
 pub mod replay;
 pub mod stats;
@@ -19,6 +20,7 @@ use kiln_store::{CHAMPION, ModelVersion, ReleaseRequest};
 use serde::{Deserialize, Serialize};
 
 pub use capacity::{Capacity, CapacityStep};
+pub use environments::{EnvSettings, Environment, PathStep};
 pub use heldout::{EvaluationCandidates, EvaluationRows, HeldOut, SeenRows};
 pub use kiln_store::{AuditRow, User as UserRecord};
 pub use replay::{Disagreement, Replay};
@@ -82,6 +84,9 @@ impl Role {
     }
 }
 
+/// The gate metric judged on the champion's replayed production traffic: the share answered alike.
+pub const REPLAY_AGREEMENT: &str = "replay_agreement";
+
 /// Stages of a registered version (aliases say where it is deployed).
 pub const STAGES: [&str; 3] = ["poc", "candidate", "archived"];
 
@@ -128,12 +133,14 @@ impl Target {
         let base = metric.split(':').next().unwrap_or_default();
         let known = ["accuracy", "latency_p50_ms", "latency_p99_ms"].contains(&metric.as_str())
             || capacity::SERVING_METRICS.contains(&metric.as_str())
+            || metric == REPLAY_AGREEMENT
             || (["recall", "precision", "f1"].contains(&base) && metric.contains(':'));
         if !known {
             return Err(invalid(format!(
                 "invalid target `{text}`: the metric is accuracy, recall:CLASS, precision:CLASS, f1:CLASS, \
-                 latency_p50_ms or latency_p99_ms (one row in-process), or a serving requirement: \
-                 throughput_rps, p50_ms, p99_ms, p999_ms or memory_mb"
+                 latency_p50_ms or latency_p99_ms (one row in-process), a serving requirement: \
+                 throughput_rps, p50_ms, p99_ms, p999_ms or memory_mb, or replay_agreement (the share of \
+                 the champion's logged requests the candidate answers alike)"
             )));
         }
         if capacity::SERVING_METRICS.contains(&metric.as_str()) && value <= 0.0 {
@@ -295,6 +302,9 @@ pub struct ModelOverview {
     pub comments: Vec<kiln_store::Comment>,
     pub requests: Vec<ReleaseRequest>,
     pub aliases: Vec<kiln_store::AliasMove>,
+    /// The environments in promotion order with the version each serves.
+    #[serde(default)]
+    pub path: Vec<PathStep>,
 }
 
 /// The model card of a version.
@@ -495,6 +505,7 @@ impl Workspace {
             comments: self.store.comments(name)?,
             requests: self.store.requests(Some(name), false)?,
             aliases: self.store.alias_history(name)?,
+            path: self.environment_path(name)?,
         })
     }
 
@@ -658,7 +669,7 @@ impl Workspace {
         let mut gates: Vec<GateResult> = brief
             .targets
             .iter()
-            .filter(|t| !t.is_serving())
+            .filter(|t| !t.is_serving() && t.metric != REPLAY_AGREEMENT)
             .map(|t| {
                 let value = candidate.metric(&t.metric);
                 GateResult {
@@ -669,6 +680,30 @@ impl Workspace {
             })
             .collect();
         gates.extend(capacity::serving_gates(&brief, capacity.as_ref()));
+        // The champion's logged production requests through this version.
+        let (mut replay, mut replay_note) = (None, None);
+        if champion_version.is_some() {
+            match self.replay(name, version, None, Some(replay::REQUEST_REPLAY_LIMIT)) {
+                Ok(r) => replay = Some(r.for_request()),
+                Err(e) => replay_note = Some(e.to_string()),
+            }
+        }
+        for t in brief
+            .targets
+            .iter()
+            .filter(|t| t.metric == REPLAY_AGREEMENT)
+        {
+            let value = replay.as_ref().map(|r: &Replay| r.agreement);
+            gates.push(GateResult {
+                gate: match (&replay, &replay_note) {
+                    (Some(_), _) => t.text(),
+                    (None, Some(why)) => format!("{} (not replayed: {why})", t.text()),
+                    (None, None) => format!("{} (no champion to replay against)", t.text()),
+                },
+                value,
+                passed: value.is_some_and(|v| t.holds(v)),
+            });
+        }
         let mut comparison = None;
         let mut changes = None;
         if let (Some(champ), Some(cv)) = (&champion, champion_version) {
@@ -719,8 +754,8 @@ impl Workspace {
             verdict,
             changes,
             capacity,
-            replay: None,
-            replay_note: None,
+            replay,
+            replay_note,
         })
     }
 
@@ -799,13 +834,7 @@ impl Workspace {
                 "`{by}` is not a workspace user (kiln users add {by} --role data-scientist)"
             )));
         }
-        let mut report = self.release_report(name, version)?;
-        if report.champion_version.is_some() {
-            match self.replay(name, version, None, Some(replay::REQUEST_REPLAY_LIMIT)) {
-                Ok(r) => report.replay = Some(r.for_request()),
-                Err(e) => report.replay_note = Some(e.to_string()),
-            }
-        }
+        let report = self.release_report(name, version)?;
         let id = self.store.create_request(
             name,
             version,

@@ -106,11 +106,17 @@ impl PairedComparison {
     pub fn verdict(&self, a: &str, b: &str) -> String {
         let pts = |x: f64| x * 100.0;
         let direction = if self.difference > 0.0 {
-            format!("{b} better than {a} by {:.1} points", pts(self.difference))
+            format!(
+                "{b} is better than {a} by {:.1} points",
+                pts(self.difference)
+            )
         } else if self.difference < 0.0 {
-            format!("{b} worse than {a} by {:.1} points", pts(-self.difference))
+            format!(
+                "{b} is worse than {a} by {:.1} points",
+                pts(-self.difference)
+            )
         } else {
-            format!("{b} and {a} equally accurate")
+            format!("{b} and {a} are equally accurate")
         };
         let significant = if self.p_value < 0.05 {
             "a real difference (p < 0.05)"
@@ -166,7 +172,7 @@ mod tests {
         assert_eq!(r, PairedComparison::of(&a, &b, 10_000, 7));
         assert!(
             r.verdict("champion", "candidate")
-                .starts_with("Candidate better than champion by 5.0 points")
+                .starts_with("Candidate is better than champion by 5.0 points")
         );
     }
 }
