@@ -190,6 +190,25 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Champion throughput and p99 at N closed-loop connections without and with a shadow (the same
+    /// model as v2), on fresh servers in turn.
+    Shadow {
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// `wrk` against one `kiln serve`: `/v1/health`, then one-row `/v1/predict`; their ratio.
+    HttpFloor {
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Kiln's constant-rate load generator against `kiln serve` (health and predictions): achieved rate
     /// against the target, latencies from each request's due time, the generator's own send delay.
     Loadgen {
@@ -330,6 +349,16 @@ fn run(cmd: &BenchCommand, json_out: bool, out: &mut dyn Write) -> Result<()> {
             dir,
         } => serve::bench_serve(connections, *seconds, dir.clone())?,
         BenchCommand::Replay { requests } => serve::bench_replay(*requests)?,
+        BenchCommand::Shadow {
+            connections,
+            seconds,
+            rounds,
+        } => serve::bench_shadow(*connections, *seconds, *rounds)?,
+        BenchCommand::HttpFloor {
+            connections,
+            seconds,
+            rounds,
+        } => serve::bench_http_floor(*connections, *seconds, *rounds)?,
         BenchCommand::Loadgen {
             rate,
             seconds,

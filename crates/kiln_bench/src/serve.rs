@@ -682,3 +682,133 @@ pub fn bench_suspects(rate: f64, seed: u64, folds: usize, filter: &str) -> Resul
         "agreement": report.agreement,
     }))
 }
+
+/// Champion throughput and latency at `connections` closed-loop connections, on fresh servers in turn:
+/// without a shadow, then with one (the same model registered as v2, so the shadow costs what the
+/// champion does), `rounds` times; the shadow's compared and dropped copies from `/v1/health`.
+pub fn bench_shadow(connections: usize, seconds: f64, rounds: usize) -> Result<Value> {
+    let dir = crate::tempfile_dir("shadow")?;
+    let ws_dir = dir.join("ws");
+    let body = digits_model(&ws_dir)?;
+    {
+        let mut ws = Workspace::open(&ws_dir)?;
+        let run = ws.resolve_model("digits-mlp", "1")?.1;
+        ws.register_model(run, "digits-mlp", "candidate", "bench")?;
+    }
+    let mut runs = Vec::new();
+    for round in 0..rounds {
+        for shadow in [false, true] {
+            let port = free_port()?;
+            let extra: &[&str] = if shadow {
+                &["--shadow", "digits-mlp@2"]
+            } else {
+                &[]
+            };
+            let server = start_server(&ws_dir, port, extra)?;
+            let target = Target::parse(
+                &format!("http://127.0.0.1:{port}/v1/predict"),
+                "application/json",
+                body.clone(),
+            )?;
+            let report = load(&target, connections, 2.0, seconds);
+            let mut j = report.json();
+            j["round"] = json!(round);
+            j["shadow"] = json!(shadow);
+            if shadow {
+                let mut s = TcpStream::connect(("127.0.0.1", port))?;
+                s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+                let mut text = String::new();
+                s.read_to_string(&mut text)?;
+                let health: Value = text
+                    .split("\r\n\r\n")
+                    .nth(1)
+                    .and_then(|b| serde_json::from_str(b).ok())
+                    .unwrap_or_default();
+                j["shadow_health"] = health["shadow"].clone();
+            }
+            runs.push(j);
+            drop(server);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(json!({
+        "model": "digits MLP, one row per request, /v1/predict, every request logged; the shadow is the same model (v2)",
+        "connections": connections,
+        "runs": runs,
+    }))
+}
+
+/// `wrk` (closed loop, `connections` connections, one thread) against one server: `/v1/health`, then
+/// one-row `/v1/predict`, `rounds` times; requests per second and p99 of each, and their ratio.
+pub fn bench_http_floor(connections: usize, seconds: u64, rounds: usize) -> Result<Value> {
+    let dir = crate::tempfile_dir("floor")?;
+    let ws_dir = dir.join("ws");
+    let body = digits_model(&ws_dir)?;
+    let script = dir.join("post.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {}\n",
+            serde_json::to_string(&String::from_utf8_lossy(&body))?
+        ),
+    )?;
+    let port = free_port()?;
+    let server = start_server(&ws_dir, port, &[])?;
+    let wrk = |path: &str, lua: bool| -> Result<(f64, f64)> {
+        let mut c = Command::new("wrk");
+        c.args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+        ]);
+        if lua {
+            c.arg("-s").arg(&script);
+        }
+        let out = c
+            .arg(format!("http://127.0.0.1:{port}{path}"))
+            .output()
+            .context("running wrk (apt-get install wrk)")?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rate = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Requests/sec:"))
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("wrk printed no rate:\n{text}"))?;
+        let p99 = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("99%"))
+            .map(str::trim)
+            .and_then(|v| {
+                let (n, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+                let n: f64 = n.parse().ok()?;
+                Some(match unit {
+                    "us" => n / 1000.0,
+                    "s" => n * 1000.0,
+                    _ => n,
+                })
+            })
+            .unwrap_or(f64::NAN);
+        Ok((rate, p99))
+    };
+    let mut runs = Vec::new();
+    for round in 0..rounds {
+        let (health, health_p99) = wrk("/v1/health", false)?;
+        let (predict, predict_p99) = wrk("/v1/predict", true)?;
+        runs.push(json!({
+            "round": round,
+            "health_rps": health,
+            "health_p99_ms": health_p99,
+            "predict_rps": predict,
+            "predict_p99_ms": predict_p99,
+            "ratio": predict / health,
+        }));
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(json!({
+        "model": "digits MLP, one row per request, every request logged",
+        "connections": connections,
+        "runs": runs,
+    }))
+}

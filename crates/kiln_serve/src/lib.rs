@@ -598,17 +598,18 @@ async fn model_info(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Respo
 async fn answer(
     s: &Arc<AppState>,
     endpoint: &'static str,
-    rows: Rows,
+    mut rows: Rows,
 ) -> Result<(Arc<Served>, Vec<model::Answer>), ApiError> {
     let t = std::time::Instant::now();
-    let features = rows.features.clone();
+    // Kept for the log; the model needs only the frame.
+    let features = std::mem::take(&mut rows.features);
     let n = rows.len();
     let arm = s.pick_arm();
     s.arms[arm].traffic.fetch_add(n as u64, Ordering::Relaxed);
     let ids = rows.ids.clone();
     let handle = s.arm(arm);
     let retry = s.standby.as_ref().map(|_| rows.clone());
-    let copy = s.shadow.as_ref().map(|_| rows.frame.clone());
+    let copy = s.shadow.as_ref().and_then(|_| rows.to_frame().ok());
     let mut result = ask(handle, rows, s.config.deadline_ms).await;
     let mut fell_back = s.failed_version().is_some();
     // The model could not answer: the standby (previous version) does, if there is one.
@@ -674,9 +675,7 @@ async fn answer(
             latency_ms: latency,
             prediction_id: Some(a.prediction_id.clone()),
             class: Some(a.class.clone()),
-            features: sampled
-                .then(|| features.get(i).map(Value::to_string))
-                .flatten(),
+            features: sampled.then(|| features.get(i).cloned()).flatten(),
             replica: Some(s.replica.clone()),
         });
     }
@@ -746,23 +745,59 @@ async fn predict_v1(
         let rows = if arrow {
             protocol::parse_arrow(&body, &current.features)?
         } else {
-            protocol::parse_v1(&body, &current.features)?
+            protocol::parse_v1(&body, &current.features, &current.names)?
         };
         let rows = s.model.number(rows, &s.next_id);
         let (served, answers) = answer(&s, "/v1/predict", rows).await?;
-        Ok::<_, ApiError>(axum::Json(json!({
-            "model": s.config.model,
-            "version": served.version,
-            "predictions": answers.iter().map(|a| json!({
-                "prediction_id": a.prediction_id,
-                "class": a.class,
-                "fallback": a.fallback,
-                "probabilities": served.classes.iter().cloned().zip(a.probabilities.iter().map(|p| json!(p))).collect::<serde_json::Map<String, Value>>(),
-            })).collect::<Vec<_>>(),
-        })))
+        // Written straight from the answers (no document of values in between).
+        let body = serde_json::to_vec(&PredictBody {
+            model: &s.config.model,
+            version: served.version,
+            predictions: answers
+                .iter()
+                .map(|a| PredictedRow {
+                    prediction_id: &a.prediction_id,
+                    class: &a.class,
+                    fallback: a.fallback,
+                    probabilities: Probabilities(&served.classes, &a.probabilities),
+                })
+                .collect(),
+        })
+        .unwrap_or_default();
+        Ok::<_, ApiError>(([(header::CONTENT_TYPE, "application/json")], body))
     }
     .await;
     respond(&s, "/v1/predict", r)
+}
+
+/// `/v1/predict`'s answer.
+#[derive(serde::Serialize)]
+struct PredictBody<'a> {
+    model: &'a str,
+    version: i64,
+    predictions: Vec<PredictedRow<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct PredictedRow<'a> {
+    prediction_id: &'a str,
+    class: &'a str,
+    fallback: bool,
+    probabilities: Probabilities<'a>,
+}
+
+/// Each class with its probability, as one object in the classes' order.
+struct Probabilities<'a>(&'a [String], &'a [f64]);
+
+impl serde::Serialize for Probabilities<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = ser.serialize_map(Some(self.0.len()))?;
+        for (c, p) in self.0.iter().zip(self.1) {
+            m.serialize_entry(c, p)?;
+        }
+        m.end()
+    }
 }
 
 async fn feedback(
@@ -950,7 +985,7 @@ async fn infer(
 ) -> Response {
     let r = async {
         let current = v2_model(&s, &headers, &name, version.as_deref())?;
-        let (id, rows) = protocol::parse_v2(&body, &current.features).map_err(ApiError::into_v2)?;
+        let (id, rows) = protocol::parse_v2(&body, &current.features, &current.names).map_err(ApiError::into_v2)?;
         let rows = s.model.number(rows, &s.next_id);
         let (served, answers) = answer(&s, "/v2/infer", rows).await.map_err(ApiError::into_v2)?;
         let k = served.classes.len();

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use kiln_core::data::polars::prelude::*;
 use kiln_core::serving::ServedFeature;
 use kiln_core::{LoadedModel, ServedRequestRecord, Workspace};
 
@@ -22,6 +21,8 @@ pub struct Served {
     pub target: String,
     pub classes: Vec<String>,
     pub features: Vec<ServedFeature>,
+    /// The features' names, shared by every request parsed for this version.
+    pub names: Arc<Vec<String>>,
 }
 
 /// One row's answer.
@@ -70,12 +71,14 @@ fn load(
             (m, info.version)
         }
     };
+    let features = m.features();
     let served = Served {
         version,
         run_id: run,
         target: m.target().to_owned(),
         classes: m.classes().to_vec(),
-        features: m.features(),
+        names: Arc::new(features.iter().map(|f| f.name.clone()).collect()),
+        features,
     };
     Ok((m, served))
 }
@@ -106,6 +109,7 @@ impl ModelHandle {
             target: String::new(),
             classes: Vec::new(),
             features: Vec::new(),
+            names: Arc::default(),
         })));
         let current = current_slot.clone();
         let delay = config.debug_delay_ms.map(Duration::from_millis);
@@ -249,24 +253,13 @@ fn worker(
 }
 
 fn answer_batch(model: &LoadedModel, served: &Arc<Served>, batch: Vec<(Rows, Reply)>) {
-    let mut frame: Option<DataFrame> = None;
-    for (rows, _) in &batch {
-        frame = Some(match frame {
-            None => rows.frame.clone(),
-            Some(mut f) => {
-                if f.vstack_mut(&rows.frame).is_err() {
-                    // Frames that do not stack are answered one by one.
-                    for (rows, reply) in batch {
-                        let r = predict_rows(model, served, &rows);
-                        let _ = reply.send(r);
-                    }
-                    return;
-                }
-                f
-            }
-        });
-    }
-    let Some(frame) = frame else {
+    let stacked = crate::protocol::stack(&batch.iter().map(|(r, _)| r).collect::<Vec<_>>());
+    let Some(frame) = stacked else {
+        // Rows that do not stack are answered one by one.
+        for (rows, reply) in batch {
+            let r = predict_rows(model, served, &rows);
+            let _ = reply.send(r);
+        }
         return;
     };
     match model.predict_proba(&frame) {
@@ -292,7 +285,7 @@ fn predict_rows(
     served: &Arc<Served>,
     rows: &Rows,
 ) -> Result<(Arc<Served>, Vec<Answer>), ApiError> {
-    let probs = model.predict_proba(&rows.frame).map_err(|e| {
+    let probs = model.predict_proba(&rows.to_frame()?).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("the model cannot read these rows: {e}"),

@@ -1,6 +1,8 @@
 //! Request bodies: Kiln's `{"rows": [{feature: value}]}` and `KServe` V2's named tensors, checked against
 //! the model's features (every problem named), and error responses.
 
+use std::sync::Arc;
+
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kiln_core::data::polars::prelude::*;
@@ -70,18 +72,74 @@ fn unprocessable(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
 }
 
-/// Rows ready for the model: the frame, each row's JSON (for the log), their prediction ids.
+/// Rows ready for the model: their values, each row's JSON (for the log), their prediction ids.
 #[derive(Clone, Debug)]
 pub struct Rows {
-    pub frame: DataFrame,
-    pub features: Vec<Value>,
+    pub data: Data,
+    /// Each row's JSON text, for the log.
+    pub features: Vec<String>,
     pub ids: Vec<String>,
+}
+
+/// A request's values: checked columns, put into one frame per batch by the model thread (no frame per
+/// request), or a frame as it came (Arrow).
+#[derive(Clone, Debug)]
+pub enum Data {
+    Cols {
+        /// The feature names, shared by every request parsed for the same model.
+        names: Arc<Vec<String>>,
+        cols: Vec<Col>,
+        n: usize,
+    },
+    Frame(DataFrame),
 }
 
 impl Rows {
     pub fn len(&self) -> usize {
-        self.frame.height()
+        match &self.data {
+            Data::Cols { n, .. } => *n,
+            Data::Frame(f) => f.height(),
+        }
     }
+
+    /// The rows as one frame.
+    pub fn to_frame(&self) -> Result<DataFrame, ApiError> {
+        match &self.data {
+            Data::Frame(f) => Ok(f.clone()),
+            Data::Cols { names, cols, n } => frame(names, cols.clone(), *n),
+        }
+    }
+}
+
+/// The rows of several requests as one frame: columns joined without a frame per request when they
+/// were all parsed for the same features; `None` when they cannot be stacked.
+pub fn stack(rows: &[&Rows]) -> Option<DataFrame> {
+    let first = rows.first()?;
+    if let Data::Cols { names, cols, .. } = &first.data
+        && rows
+            .iter()
+            .all(|r| matches!(&r.data, Data::Cols { names: n, .. } if Arc::ptr_eq(n, names)))
+    {
+        let total: usize = rows.iter().map(|r| r.len()).sum();
+        let mut joined: Vec<Col> = cols.iter().map(|c| c.empty_like(total)).collect();
+        for r in rows {
+            if let Data::Cols { cols, .. } = &r.data {
+                for (j, c) in joined.iter_mut().zip(cols) {
+                    j.extend(c);
+                }
+            }
+        }
+        return frame(names, joined, total).ok();
+    }
+    let mut out: Option<DataFrame> = None;
+    for r in rows {
+        let f = r.to_frame().ok()?;
+        match &mut out {
+            None => out = Some(f),
+            Some(o) => o.vstack_mut(&f).ok().map(|_| ())?,
+        }
+    }
+    out
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -96,12 +154,29 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 /// Column values of one feature, checked.
-enum Col {
+#[derive(Clone, Debug)]
+pub enum Col {
     Num(Vec<Option<f64>>),
     Cat(Vec<Option<String>>),
 }
 
 impl Col {
+    fn empty_like(&self, n: usize) -> Self {
+        match self {
+            Col::Num(_) => Col::Num(Vec::with_capacity(n)),
+            Col::Cat(_) => Col::Cat(Vec::with_capacity(n)),
+        }
+    }
+
+    fn extend(&mut self, other: &Col) {
+        match (self, other) {
+            (Col::Num(a), Col::Num(b)) => a.extend_from_slice(b),
+            (Col::Cat(a), Col::Cat(b)) => a.extend_from_slice(b),
+            // Same names, same kinds: never mixed.
+            _ => {}
+        }
+    }
+
     fn new(kind: FeatureKind, n: usize) -> Self {
         match kind {
             FeatureKind::Numeric => Col::Num(Vec::with_capacity(n)),
@@ -109,14 +184,20 @@ impl Col {
         }
     }
 
-    /// Add `v`; `where_` says where it came from for the message.
-    fn push(&mut self, name: &str, v: &Value, where_: &str) -> Result<(), ApiError> {
+    /// Add `v`; `where_` says where it came from for the message (made only for one).
+    fn push(
+        &mut self,
+        name: &str,
+        v: &Value,
+        where_: impl FnOnce() -> String,
+    ) -> Result<(), ApiError> {
         match (self, v) {
             (Col::Num(c), Value::Null) => c.push(None),
             (Col::Num(c), Value::Number(n)) => c.push(n.as_f64()),
             (Col::Num(_), other) => {
                 return Err(unprocessable(format!(
-                    "{where_}: `{name}` must be a number, not {}",
+                    "{}: `{name}` must be a number, not {}",
+                    where_(),
                     kind_of(other)
                 )));
             }
@@ -126,7 +207,8 @@ impl Col {
             (Col::Cat(c), Value::Bool(b)) => c.push(Some(b.to_string())),
             (Col::Cat(_), other) => {
                 return Err(unprocessable(format!(
-                    "{where_}: `{name}` must be a string, not {}",
+                    "{}: `{name}` must be a string, not {}",
+                    where_(),
                     kind_of(other)
                 )));
             }
@@ -179,23 +261,40 @@ fn name_mismatch(features: &[ServedFeature], given: &[&str]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-fn frame(features: &[ServedFeature], cols: Vec<Col>, n: usize) -> Result<DataFrame, ApiError> {
+fn frame(names: &[String], cols: Vec<Col>, n: usize) -> Result<DataFrame, ApiError> {
     let columns: Vec<Column> = cols
         .into_iter()
-        .zip(features)
-        .map(|(c, f)| c.column(&f.name))
+        .zip(names)
+        .map(|(c, name)| c.column(name))
         .collect();
     DataFrame::new(n, columns).map_err(|e| unprocessable(e.to_string()))
 }
 
-/// `{"rows": [{feature: value, ...}, ...]}`.
-pub fn parse_v1(body: &[u8], features: &[ServedFeature]) -> Result<Rows, ApiError> {
-    let doc: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
-    let Some(rows) = doc.get("rows").and_then(Value::as_array) else {
-        return Err(unprocessable(
-            "the body must be {\"rows\": [{\"feature\": value, ...}, ...]}",
-        ));
+/// `{"rows": [{feature: value, ...}, ...]}`. Each row is read straight into the feature columns (no
+/// document, no map per row); its text is kept for the log as it came.
+pub fn parse_v1(
+    body: &[u8],
+    features: &[ServedFeature],
+    names: &Arc<Vec<String>>,
+) -> Result<Rows, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        rows: Vec<&'a serde_json::value::RawValue>,
+    }
+    let rows = match serde_json::from_slice::<Body<'_>>(body) {
+        Ok(b) => b.rows,
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            return Err(unprocessable(
+                "the body must be {\"rows\": [{\"feature\": value, ...}, ...]}",
+            ));
+        }
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("invalid JSON: {e}"),
+            ));
+        }
     };
     if rows.is_empty() {
         return Err(unprocessable("`rows` is empty"));
@@ -211,28 +310,117 @@ pub fn parse_v1(body: &[u8], features: &[ServedFeature]) -> Result<Rows, ApiErro
         .iter()
         .map(|f| Col::new(f.kind, rows.len()))
         .collect();
-    for (i, row) in rows.iter().enumerate() {
-        let Some(obj) = row.as_object() else {
+    let mut seen = vec![false; features.len()];
+    for (i, raw) in rows.iter().enumerate() {
+        let text = raw.get();
+        if !text.starts_with('{') {
+            let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
             return Err(unprocessable(format!(
                 "row {i} must be an object, not {}",
-                kind_of(row)
+                kind_of(&v)
             )));
-        };
-        if let Some(wrong) = name_mismatch(
-            features,
-            &obj.keys().map(String::as_str).collect::<Vec<_>>(),
-        ) {
-            return Err(unprocessable(format!("row {i}: {wrong}")));
         }
-        for (f, c) in features.iter().zip(cols.iter_mut()) {
-            c.push(&f.name, &obj[&f.name], &format!("row {i}"))?;
+        seen.fill(false);
+        let mut problem = None;
+        let mut unknown = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(text);
+        let read = serde::de::DeserializeSeed::deserialize(
+            RowSeed {
+                features,
+                cols: &mut cols,
+                seen: &mut seen,
+                unknown: &mut unknown,
+                problem: &mut problem,
+                row: i,
+            },
+            &mut de,
+        );
+        if let Some(p) = problem {
+            return Err(p);
+        }
+        read.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+        if !unknown.is_empty() || seen.iter().any(|s| !s) {
+            let mut given: Vec<&str> = features
+                .iter()
+                .zip(&seen)
+                .filter(|(_, s)| **s)
+                .map(|(f, _)| f.name.as_str())
+                .collect();
+            given.extend(unknown.iter().map(String::as_str));
+            if let Some(wrong) = name_mismatch(features, &given) {
+                return Err(unprocessable(format!("row {i}: {wrong}")));
+            }
         }
     }
     Ok(Rows {
-        frame: frame(features, cols, rows.len())?,
-        features: rows.clone(),
+        data: Data::Cols {
+            names: names.clone(),
+            cols,
+            n: rows.len(),
+        },
+        features: rows.iter().map(|r| r.get().to_owned()).collect(),
         ids: Vec::new(),
     })
+}
+
+/// One row's object read into the feature columns: each key found among the features (in the model's
+/// order first, so a row sent in that order costs one comparison a key), each value pushed as it is
+/// read. A problem with a value is kept in `problem` (the client's message), the read then stopped.
+struct RowSeed<'c> {
+    features: &'c [ServedFeature],
+    cols: &'c mut [Col],
+    seen: &'c mut [bool],
+    unknown: &'c mut Vec<String>,
+    problem: &'c mut Option<ApiError>,
+    row: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RowSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of features")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut next = 0usize;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let j = if self.features.get(next).is_some_and(|f| f.name == key) {
+                Some(next)
+            } else {
+                self.features.iter().position(|f| f.name == key)
+            };
+            let Some(j) = j else {
+                self.unknown.push(key.into_owned());
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            };
+            next = j + 1;
+            if self.seen[j] {
+                *self.problem = Some(unprocessable(format!(
+                    "row {}: `{key}` is given twice",
+                    self.row
+                )));
+                return Err(serde::de::Error::custom("duplicate feature"));
+            }
+            self.seen[j] = true;
+            let v: Value = map.next_value()?;
+            let row = self.row;
+            if let Err(e) = self.cols[j].push(&self.features[j].name, &v, || format!("row {row}")) {
+                *self.problem = Some(e);
+                return Err(serde::de::Error::custom("bad value"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `KServe` V2 inference request: `{"id"?, "inputs": [{"name", "shape", "datatype", "data"}]}`, one input
@@ -240,6 +428,7 @@ pub fn parse_v1(body: &[u8], features: &[ServedFeature]) -> Result<Rows, ApiErro
 pub fn parse_v2(
     body: &[u8],
     features: &[ServedFeature],
+    names: &Arc<Vec<String>>,
 ) -> Result<(Option<String>, Rows), ApiError> {
     let doc: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
@@ -339,7 +528,7 @@ pub fn parse_v2(
         }
         let mut c = Col::new(f.kind, n);
         for v in data {
-            c.push(&f.name, v, &format!("input `{}`", f.name))?;
+            c.push(&f.name, v, || format!("input `{}`", f.name))?;
         }
         cols.push(c);
     }
@@ -356,8 +545,12 @@ pub fn parse_v2(
     Ok((
         id,
         Rows {
-            frame: frame(features, cols, n)?,
-            features: rows_json,
+            data: Data::Cols {
+                names: names.clone(),
+                cols,
+                n,
+            },
+            features: rows_json.iter().map(Value::to_string).collect(),
             ids: Vec::new(),
         },
     ))
@@ -481,8 +674,8 @@ pub fn parse_arrow(body: &[u8], features: &[ServedFeature]) -> Result<Rows, ApiE
     let frame = DataFrame::new(n, columns).map_err(|e| unprocessable(e.to_string()))?;
     let features_json = rows_as_json(&frame);
     Ok(Rows {
-        frame,
-        features: features_json,
+        data: Data::Frame(frame),
+        features: features_json.iter().map(Value::to_string).collect(),
         ids: Vec::new(),
     })
 }

@@ -49,6 +49,9 @@ pub struct ShadowAnswer {
     pub dropped: i64,
 }
 
+/// Served requests written by one `INSERT` (10 values each, within `SQLite`'s parameter limit).
+const SERVED_PER_INSERT: usize = 64;
+
 const SERVED_SELECT: &str =
     "SELECT at, model, version, endpoint, status, latency_ms, prediction_id,
     class, features_json, replica FROM served_requests";
@@ -77,24 +80,33 @@ impl Store {
             return pg.with(|c| crate::team::copy_served(c, rows));
         }
         let tx = self.db.begin(false)?;
-        for r in rows {
-            tx.exec(
+        // Many rows a statement: a server answering thousands of requests a second keeps its writer
+        // thread (which shares the cores with it) short.
+        for chunk in rows.chunks(SERVED_PER_INSERT) {
+            let mut sql = String::from(
                 "INSERT INTO served_requests (at, model, version, endpoint, status, latency_ms,
-                    prediction_id, class, features_json, replica)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                p![
-                    &r.at,
-                    &r.model,
-                    r.version,
-                    &r.endpoint,
-                    r.status,
-                    r.latency_ms,
-                    &r.prediction_id,
-                    &r.class,
-                    &r.features,
-                    &r.replica
-                ],
-            )?;
+                    prediction_id, class, features_json, replica) VALUES ",
+            );
+            let mut params: Vec<crate::db::Param<'_>> = Vec::with_capacity(chunk.len() * 10);
+            for (i, r) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+                params.extend([
+                    (&r.at).into(),
+                    (&r.model).into(),
+                    r.version.into(),
+                    (&r.endpoint).into(),
+                    r.status.into(),
+                    r.latency_ms.into(),
+                    (&r.prediction_id).into(),
+                    (&r.class).into(),
+                    (&r.features).into(),
+                    (&r.replica).into(),
+                ]);
+            }
+            tx.exec(&sql, &params)?;
         }
         tx.commit()
     }
