@@ -160,8 +160,9 @@ struct AppState {
     started: String,
     /// This server in the shared request log: `host:port`.
     replica: String,
-    /// The shadow answering copies of every request, when one is served.
-    shadow: Option<shadow::Shadow>,
+    /// The shadow answering copies of every request, when one is served (the model thread copies each
+    /// answered batch to it).
+    shadow: Option<Arc<shadow::Shadow>>,
 }
 
 #[derive(Default)]
@@ -330,8 +331,13 @@ pub fn start(mut config: ServeConfig) -> Result<Running, ServeError> {
     let shadow = match &config.shadow {
         Some(_) => {
             let current = model.current();
-            let names: Vec<String> = current.features.iter().map(|f| f.name.clone()).collect();
-            Some(shadow::Shadow::start(&config, current.version, &names)?)
+            let sh = Arc::new(shadow::Shadow::start(
+                &config,
+                current.version,
+                &current.names,
+            )?);
+            model.set_shadow(sh.clone());
+            Some(sh)
         }
         None => None,
     };
@@ -573,7 +579,7 @@ async fn health(State(s): State<Arc<AppState>>) -> Response {
         "lost_log_rows": s.log.lost(),
         // Requests (one row each; failures too) handed to the log since the server started.
         "logged_requests": s.log.sent(),
-        "shadow": s.shadow.as_ref().map(shadow::Shadow::health),
+        "shadow": s.shadow.as_ref().map(|sh| sh.health()),
     }))
     .into_response()
 }
@@ -609,7 +615,6 @@ async fn answer(
     let ids = rows.ids.clone();
     let handle = s.arm(arm);
     let retry = s.standby.as_ref().map(|_| rows.clone());
-    let copy = s.shadow.as_ref().and_then(|_| rows.to_frame().ok());
     let mut result = ask(handle, rows, s.config.deadline_ms).await;
     let mut fell_back = s.failed_version().is_some();
     // The model could not answer: the standby (previous version) does, if there is one.
@@ -651,16 +656,6 @@ async fn answer(
         endpoint
     };
     let latency = t.elapsed().as_secs_f64() * 1000.0 / n.max(1) as f64;
-    // The client's answer is ready: the shadow gets its copy now (answers from a fallback are not the
-    // champion's, so they are not compared).
-    if let (Some(sh), Some(frame), false) = (&s.shadow, copy, fell_back) {
-        sh.offer(
-            frame,
-            answers.iter().map(|a| a.prediction_id.clone()).collect(),
-            answers.iter().map(|a| a.class.clone()).collect(),
-            served.version,
-        );
-    }
     let at = kiln_core::serving::now();
     let mut logged = Vec::with_capacity(n);
     for (i, a) in answers.iter().enumerate() {

@@ -50,6 +50,8 @@ pub struct ModelHandle {
     current: Arc<RwLock<Arc<Served>>>,
     swap_to: Arc<Mutex<Option<(i64, i64)>>>,
     prefix: String,
+    /// The shadow every answered batch is copied to, once one is set.
+    shadow: Arc<std::sync::OnceLock<Arc<crate::shadow::Shadow>>>,
 }
 
 /// Where a server's models come from: a workspace (versions by run), or one exported bundle.
@@ -113,6 +115,8 @@ impl ModelHandle {
         })));
         let current = current_slot.clone();
         let delay = config.debug_delay_ms.map(Duration::from_millis);
+        let shadow: Arc<std::sync::OnceLock<Arc<crate::shadow::Shadow>>> = Arc::default();
+        let shadow_slot = shadow.clone();
         std::thread::Builder::new()
             .name("kiln-serve-model".into())
             .spawn(move || {
@@ -128,7 +132,15 @@ impl ModelHandle {
                     *c = Arc::new(served);
                 }
                 let _ = ready_tx.send(Ok(()));
-                worker(&rx, &source, &mut model, &current, &swap, delay);
+                worker(
+                    &rx,
+                    &source,
+                    &mut model,
+                    &current,
+                    &swap,
+                    delay,
+                    &shadow_slot,
+                );
             })?;
         ready_rx
             .recv()
@@ -142,7 +154,13 @@ impl ModelHandle {
             current: current_slot,
             swap_to,
             prefix: format!("{started:x}"),
+            shadow,
         })
+    }
+
+    /// Copy every batch this model answers to `shadow` from now on (after the answers are sent).
+    pub fn set_shadow(&self, shadow: Arc<crate::shadow::Shadow>) {
+        let _ = self.shadow.set(shadow);
     }
 
     /// The version answering now.
@@ -204,6 +222,7 @@ fn worker(
     current: &RwLock<Arc<Served>>,
     swap: &Mutex<Option<(i64, i64)>>,
     delay: Option<Duration>,
+    shadow: &std::sync::OnceLock<Arc<crate::shadow::Shadow>>,
 ) {
     loop {
         let pending = swap.lock().ok().and_then(|mut s| s.take());
@@ -245,14 +264,19 @@ fn worker(
             let rows: usize = batch.iter().map(|(r, _)| r.len()).sum();
             std::thread::sleep(per_row * rows as u32);
         }
-        answer_batch(model, &served, batch);
+        answer_batch(model, &served, batch, shadow.get().map(AsRef::as_ref));
         if stop {
             return;
         }
     }
 }
 
-fn answer_batch(model: &LoadedModel, served: &Arc<Served>, batch: Vec<(Rows, Reply)>) {
+fn answer_batch(
+    model: &LoadedModel,
+    served: &Arc<Served>,
+    batch: Vec<(Rows, Reply)>,
+    shadow: Option<&crate::shadow::Shadow>,
+) {
     let stacked = crate::protocol::stack(&batch.iter().map(|(r, _)| r).collect::<Vec<_>>());
     let Some(frame) = stacked else {
         // Rows that do not stack are answered one by one.
@@ -265,9 +289,19 @@ fn answer_batch(model: &LoadedModel, served: &Arc<Served>, batch: Vec<(Rows, Rep
     match model.predict_proba(&frame) {
         Ok(probs) => {
             let mut it = probs.into_iter();
+            let (mut ids, mut classes) = (Vec::new(), Vec::new());
             for (rows, reply) in batch {
                 let part: Vec<Vec<f64>> = it.by_ref().take(rows.len()).collect();
-                let _ = reply.send(Ok((served.clone(), answers(served, &rows, part))));
+                let a = answers(served, &rows, part);
+                if shadow.is_some() {
+                    ids.extend(a.iter().map(|x| x.prediction_id.clone()));
+                    classes.extend(a.iter().map(|x| x.class.clone()));
+                }
+                let _ = reply.send(Ok((served.clone(), a)));
+            }
+            // The clients have their answers: the shadow gets the batch (one copy, never waited for).
+            if let Some(sh) = shadow {
+                sh.offer(frame, ids, classes, served.version);
             }
         }
         Err(_) => {

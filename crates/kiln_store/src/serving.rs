@@ -114,24 +114,31 @@ impl Store {
     /// Append a shadow's answers (and drop counts) in one transaction.
     pub fn log_shadow(&mut self, rows: &[ShadowAnswer]) -> Result<()> {
         let tx = self.db.begin(false)?;
-        for r in rows {
-            tx.exec(
+        for chunk in rows.chunks(SERVED_PER_INSERT) {
+            let mut sql = String::from(
                 "INSERT INTO shadow_answers (at, model, champion_version, shadow_version,
-                    prediction_id, champion_class, shadow_class, latency_ms, error, dropped)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                p![
-                    &r.at,
-                    &r.model,
-                    r.champion_version,
-                    r.shadow_version,
-                    &r.prediction_id,
-                    &r.champion_class,
-                    &r.shadow_class,
-                    r.latency_ms,
-                    &r.error,
-                    r.dropped
-                ],
-            )?;
+                    prediction_id, champion_class, shadow_class, latency_ms, error, dropped) VALUES ",
+            );
+            let mut params: Vec<crate::db::Param<'_>> = Vec::with_capacity(chunk.len() * 10);
+            for (i, r) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+                params.extend([
+                    (&r.at).into(),
+                    (&r.model).into(),
+                    r.champion_version.into(),
+                    r.shadow_version.into(),
+                    (&r.prediction_id).into(),
+                    (&r.champion_class).into(),
+                    (&r.shadow_class).into(),
+                    r.latency_ms.into(),
+                    (&r.error).into(),
+                    r.dropped.into(),
+                ]);
+            }
+            tx.exec(&sql, &params)?;
         }
         tx.commit()
     }
