@@ -30,6 +30,10 @@ done
 bench compare compare
 bench drift drift --write "$out/drift-frames"
 bench serve serve --connections 32,1000
+bench loadgen loadgen --rate 2000 --seconds 10 --connections 32
+bench replay replay --requests 100000
+bench shadow shadow --seconds 10 --rounds 3
+if command -v wrk >/dev/null; then bench http-floor http-floor --seconds 10 --rounds 3; fi
 for seed in 0 1 2; do
   bench "suspects-seed$seed" suspects --seed "$seed"
   bench "suspects-pruned-seed$seed" suspects --seed "$seed" --filter prune-by-noise-rate
