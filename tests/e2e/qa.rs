@@ -793,3 +793,56 @@ fn environments_keep_the_promotion_path_and_serve_with_their_settings() {
         "no environment `staging`",
     );
 }
+
+/// Dynamic batching: with a batch wait, requests arriving together are answered in one forward pass
+/// (`--max-batch` caps it; 1 answers each alone), every answer still the model's own.
+#[test]
+fn requests_arriving_together_share_a_forward_pass_up_to_the_cap() {
+    let (_d, ws) = crate::serve::served_workspace();
+    let (bodies, frame) = penguin_requests(&ws, 8);
+    let w = kiln_core::Workspace::open(&ws).unwrap();
+    let expected = w
+        .predict(w.resolve_model("penguin-id", "champion").unwrap().1, &frame)
+        .unwrap();
+    drop(w);
+    let burst = |addr: std::net::SocketAddr| {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(bodies.len()));
+        let threads: Vec<_> = bodies
+            .iter()
+            .cloned()
+            .map(|body| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    crate::serve::post(addr, "/v1/predict", &body)
+                })
+            })
+            .collect();
+        for (i, t) in threads.into_iter().enumerate() {
+            let (status, b) = t.join().unwrap();
+            assert_eq!(status, 200, "{b}");
+            assert_eq!(b["predictions"][0]["class"], expected[i].as_str());
+        }
+        crate::serve::get(addr, "/v1/health").1["batches"].clone()
+    };
+    let waiting = crate::serve::start(&ws, |c| {
+        c.max_batch = 64;
+        c.batch_wait_us = 200_000;
+    });
+    let b = burst(waiting.addr);
+    assert_eq!(b["requests"], 8, "{b}");
+    assert!(
+        b["forward_passes"].as_u64().unwrap() <= 4,
+        "8 requests within the batch wait took {b}"
+    );
+    let alone = crate::serve::start(&ws, |c| {
+        c.max_batch = 1;
+        c.batch_wait_us = 200_000;
+    });
+    let b = burst(alone.addr);
+    assert_eq!(
+        (b["forward_passes"].as_u64(), b["requests"].as_u64()),
+        (Some(8), Some(8)),
+        "{b}"
+    );
+}

@@ -70,6 +70,14 @@ pub struct ServeArgs {
     /// Slow the shadow by this many milliseconds per row (tests: a shadow that falls behind).
     #[arg(long, hide = true, requires = "shadow")]
     pub shadow_debug_delay_ms: Option<u64>,
+    /// Most requests answered in one forward pass (dynamic batching: requests waiting together are
+    /// answered together).
+    #[arg(long, default_value_t = 64)]
+    pub max_batch: usize,
+    /// How long a batch's first request waits for others, in microseconds (0: only those already
+    /// waiting join; a wait adds up to this much latency for fuller batches).
+    #[arg(long, default_value_t = 0)]
+    pub batch_wait_us: u64,
     /// Answer without writing the request log (load tests: synthetic traffic stays out of the Monitor).
     #[arg(long)]
     pub no_request_log: bool,
@@ -150,6 +158,9 @@ pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write)
         .or(settings.fallback_class.clone());
     config.fallback_previous = args.fallback_previous || settings.fallback_previous;
     config.discard_log = args.no_request_log || args.bundle.is_some();
+    anyhow::ensure!(args.max_batch >= 1, "--max-batch is at least 1");
+    config.max_batch = args.max_batch;
+    config.batch_wait_us = args.batch_wait_us;
     if let Some(sh) = &args.shadow {
         config.shadow = Some(same_model_alias(model, sh, "shadow")?);
         config.shadow_queue = args.shadow_queue.max(1);

@@ -81,6 +81,11 @@ pub struct ServeConfig {
     pub shadow_queue: usize,
     /// Slow the shadow by this many milliseconds per row (tests: a shadow that falls behind).
     pub shadow_debug_delay_ms: Option<u64>,
+    /// Most requests answered in one forward pass (dynamic batching).
+    pub max_batch: usize,
+    /// How long a batch's first request waits for others to join it, in microseconds (0: only those
+    /// already waiting join).
+    pub batch_wait_us: u64,
     /// Serve an exported bundle (checked against its manifest) instead of a workspace's version: no
     /// workspace is opened, nothing is logged, and feedback is refused.
     pub bundle: Option<PathBuf>,
@@ -111,6 +116,8 @@ impl ServeConfig {
             shadow: None,
             shadow_queue: 1024,
             shadow_debug_delay_ms: None,
+            max_batch: 64,
+            batch_wait_us: 0,
             bundle: None,
         }
     }
@@ -564,6 +571,15 @@ async fn not_found() -> Response {
 async fn health(State(s): State<Arc<AppState>>) -> Response {
     let m = s.model.current();
     let degraded = s.degraded_reason();
+    let (passes, requests) = s.model.batches();
+    // Dynamic batching: forward passes made and the requests they answered.
+    let batches = json!({
+        "forward_passes": passes,
+        "requests": requests,
+        "requests_per_pass": (passes > 0).then(|| requests as f64 / passes as f64),
+        "max_batch": s.config.max_batch,
+        "batch_wait_us": s.config.batch_wait_us,
+    });
     axum::Json(json!({
         "status": if degraded.is_some() { "degraded" } else { "ok" },
         "degraded": degraded,
@@ -580,6 +596,7 @@ async fn health(State(s): State<Arc<AppState>>) -> Response {
         // Requests (one row each; failures too) handed to the log since the server started.
         "logged_requests": s.log.sent(),
         "shadow": s.shadow.as_ref().map(|sh| sh.health()),
+        "batches": batches,
     }))
     .into_response()
 }

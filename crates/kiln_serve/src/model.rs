@@ -42,8 +42,23 @@ enum Msg {
     Stop,
 }
 
-/// Most requests answered in one forward pass.
-const BATCH: usize = 64;
+/// How the model thread batches, and what it counts.
+struct Tuning {
+    /// Slow every row by this much (tests of the capacity gate).
+    delay: Option<Duration>,
+    /// Most requests answered in one forward pass.
+    max_batch: usize,
+    /// How long the first request of a batch waits for more (0: only what is already waiting).
+    batch_wait: Duration,
+    stats: Arc<BatchStats>,
+}
+
+/// Forward passes made and the requests they answered.
+#[derive(Default)]
+pub struct BatchStats {
+    pub batches: AtomicU64,
+    pub requests: AtomicU64,
+}
 
 pub struct ModelHandle {
     tx: SyncSender<Msg>,
@@ -52,6 +67,7 @@ pub struct ModelHandle {
     prefix: String,
     /// The shadow every answered batch is copied to, once one is set.
     shadow: Arc<std::sync::OnceLock<Arc<crate::shadow::Shadow>>>,
+    stats: Arc<BatchStats>,
 }
 
 /// Where a server's models come from: a workspace (versions by run), or one exported bundle.
@@ -114,7 +130,13 @@ impl ModelHandle {
             names: Arc::default(),
         })));
         let current = current_slot.clone();
-        let delay = config.debug_delay_ms.map(Duration::from_millis);
+        let stats: Arc<BatchStats> = Arc::default();
+        let tuning = Tuning {
+            delay: config.debug_delay_ms.map(Duration::from_millis),
+            max_batch: config.max_batch.max(1),
+            batch_wait: Duration::from_micros(config.batch_wait_us),
+            stats: stats.clone(),
+        };
         let shadow: Arc<std::sync::OnceLock<Arc<crate::shadow::Shadow>>> = Arc::default();
         let shadow_slot = shadow.clone();
         std::thread::Builder::new()
@@ -138,7 +160,7 @@ impl ModelHandle {
                     &mut model,
                     &current,
                     &swap,
-                    delay,
+                    &tuning,
                     &shadow_slot,
                 );
             })?;
@@ -155,7 +177,16 @@ impl ModelHandle {
             swap_to,
             prefix: format!("{started:x}"),
             shadow,
+            stats,
         })
+    }
+
+    /// Forward passes made so far and the requests they answered.
+    pub fn batches(&self) -> (u64, u64) {
+        (
+            self.stats.batches.load(Ordering::Relaxed),
+            self.stats.requests.load(Ordering::Relaxed),
+        )
     }
 
     /// Copy every batch this model answers to `shadow` from now on (after the answers are sent).
@@ -221,7 +252,7 @@ fn worker(
     model: &mut LoadedModel,
     current: &RwLock<Arc<Served>>,
     swap: &Mutex<Option<(i64, i64)>>,
-    delay: Option<Duration>,
+    tuning: &Tuning,
     shadow: &std::sync::OnceLock<Arc<crate::shadow::Shadow>>,
 ) {
     loop {
@@ -247,20 +278,37 @@ fn worker(
         };
         let mut batch = vec![first];
         let mut stop = false;
-        while batch.len() < BATCH {
-            match rx.try_recv() {
+        // What is already waiting joins the batch; with a batch wait, what arrives within it too.
+        let until = std::time::Instant::now() + tuning.batch_wait;
+        while batch.len() < tuning.max_batch {
+            let next = match rx.try_recv() {
+                Err(std::sync::mpsc::TryRecvError::Empty) if !tuning.batch_wait.is_zero() => {
+                    let left = until.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    rx.recv_timeout(left).map_err(|_| ())
+                }
+                other => other.map_err(|_| ()),
+            };
+            match next {
                 Ok(Msg::Predict(rows, reply)) => batch.push((rows, reply)),
                 Ok(Msg::Stop) => {
                     stop = true;
                     break;
                 }
-                Err(_) => break,
+                Err(()) => break,
             }
         }
+        tuning.stats.batches.fetch_add(1, Ordering::Relaxed);
+        tuning
+            .stats
+            .requests
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let served = current
             .read()
             .map_or_else(|e| e.into_inner().clone(), |c| c.clone());
-        if let Some(per_row) = delay {
+        if let Some(per_row) = tuning.delay {
             let rows: usize = batch.iter().map(|(r, _)| r.len()).sum();
             std::thread::sleep(per_row * rows as u32);
         }
