@@ -159,7 +159,14 @@ pub fn replay(
     let Some(r) = &rep.replay else {
         if let Some(note) = &rep.replay_note {
             ui.strong("Production traffic");
-            ui.weak(format!("Not replayed: {note}"));
+            if note.contains("no logged requests") {
+                ui.weak(
+                    "No production request of the champion has been logged yet, so none could be \
+                     replayed through this version.",
+                );
+            } else {
+                ui.weak(format!("Not replayed: {note}"));
+            }
         }
         return;
     };

@@ -140,7 +140,7 @@ impl Workspace {
         let logged = crate::logged_inputs::frame(served.iter().map(|r| r.features.as_deref()));
         let (frame, kept) = logged.ok_or_else(|| {
             CoreError::Invalid(format!(
-                "`{model}`'s champion (v{champion_version}) has no logged requests{} to replay (serve it with features logged: kiln serve --log-every 1)",
+                "the champion of {model} (v{champion_version}) has no logged requests{} to replay (serve it with features logged: kiln serve --log-every 1)",
                 since.map(|t| format!(" since {t}")).unwrap_or_default()
             ))
         })??;
