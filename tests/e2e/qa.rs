@@ -278,6 +278,14 @@ fn penguin_requests(ws: &Path, n: usize) -> (Vec<serde_json::Value>, DataFrame) 
     (bodies, frame)
 }
 
+/// [`penguin_requests`] with the champion's own answer to each.
+fn champion_requests(ws: &Path, n: usize) -> (Vec<serde_json::Value>, Vec<String>) {
+    let (bodies, frame) = penguin_requests(ws, n);
+    let w = kiln_core::Workspace::open(ws).unwrap();
+    let run = w.resolve_model("penguin-id", "champion").unwrap().1;
+    (bodies, w.predict(run, &frame).unwrap())
+}
+
 /// Wait until the shadow's log holds `n` copies (answered, failed or dropped); its summary.
 fn shadow_log(ws: &Path, n: u64) -> kiln_core::shadow::ShadowSummary {
     let start = std::time::Instant::now();
@@ -470,12 +478,7 @@ fn a_shadow_reading_other_features_is_refused() {
 #[test]
 fn an_exported_bundle_serves_without_the_workspace_and_a_tampered_one_is_refused() {
     let (d, ws) = crate::serve::served_workspace();
-    let (bodies, frame) = penguin_requests(&ws, 20);
-    let w = kiln_core::Workspace::open(&ws).unwrap();
-    let expected = w
-        .predict(w.resolve_model("penguin-id", "champion").unwrap().1, &frame)
-        .unwrap();
-    drop(w);
+    let (bodies, expected) = champion_requests(&ws, 20);
     let bundle = d.path().join("bundle");
     let info = kiln(
         &ws,
@@ -799,12 +802,7 @@ fn environments_keep_the_promotion_path_and_serve_with_their_settings() {
 #[test]
 fn requests_arriving_together_share_a_forward_pass_up_to_the_cap() {
     let (_d, ws) = crate::serve::served_workspace();
-    let (bodies, frame) = penguin_requests(&ws, 8);
-    let w = kiln_core::Workspace::open(&ws).unwrap();
-    let expected = w
-        .predict(w.resolve_model("penguin-id", "champion").unwrap().1, &frame)
-        .unwrap();
-    drop(w);
+    let (bodies, expected) = champion_requests(&ws, 8);
     let burst = |addr: std::net::SocketAddr| {
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(bodies.len()));
         let threads: Vec<_> = bodies

@@ -344,7 +344,12 @@ fn print_report(r: &ReleaseReport, out: &mut dyn Write) -> Result<()> {
             r.model
         )?;
     }
-    for g in &r.gates {
+    print_gates(&r.gates, out)
+}
+
+/// Each gate on a line: pass or FAIL, the gate, its value.
+fn print_gates(gates: &[kiln_core::release::GateResult], out: &mut dyn Write) -> Result<()> {
+    for g in gates {
         writeln!(
             out,
             "  [{}] {}  (value {})",
@@ -760,17 +765,7 @@ fn run_capacity(
             a.name
         )?;
     }
-    for g in &gates {
-        writeln!(
-            out,
-            "  [{}] {}  (value {})",
-            if g.passed { "pass" } else { "FAIL" },
-            g.gate,
-            g.value
-                .map_or_else(|| "missing".into(), |v| format!("{v:.2}"))
-        )?;
-    }
-    Ok(())
+    print_gates(&gates, out)
 }
 
 pub fn run_audit(

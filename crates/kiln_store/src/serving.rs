@@ -49,8 +49,33 @@ pub struct ShadowAnswer {
     pub dropped: i64,
 }
 
-/// Served requests written by one `INSERT` (10 values each, within `SQLite`'s parameter limit).
-const SERVED_PER_INSERT: usize = 64;
+/// Rows written by one `INSERT` (10 values each, within `SQLite`'s parameter limit): a server answering
+/// thousands of requests a second keeps its writer thread (which shares the cores with it) short.
+const ROWS_PER_INSERT: usize = 64;
+
+/// Insert `rows` with `head` (`INSERT INTO t (columns) VALUES `), `ROWS_PER_INSERT` a statement, each
+/// row's `N` values from `values`.
+fn insert_rows<'a, T, const N: usize>(
+    tx: &crate::db::Db,
+    head: &str,
+    rows: &'a [T],
+    values: impl Fn(&'a T) -> [crate::db::Param<'a>; N],
+) -> Result<()> {
+    let one = format!("({})", vec!["?"; N].join(","));
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(head);
+        let mut params: Vec<crate::db::Param<'_>> = Vec::with_capacity(chunk.len() * N);
+        for (i, r) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&one);
+            params.extend(values(r));
+        }
+        tx.exec(&sql, &params)?;
+    }
+    Ok(())
+}
 
 const SERVED_SELECT: &str =
     "SELECT at, model, version, endpoint, status, latency_ms, prediction_id,
@@ -80,20 +105,13 @@ impl Store {
             return pg.with(|c| crate::team::copy_served(c, rows));
         }
         let tx = self.db.begin(false)?;
-        // Many rows a statement: a server answering thousands of requests a second keeps its writer
-        // thread (which shares the cores with it) short.
-        for chunk in rows.chunks(SERVED_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO served_requests (at, model, version, endpoint, status, latency_ms,
-                    prediction_id, class, features_json, replica) VALUES ",
-            );
-            let mut params: Vec<crate::db::Param<'_>> = Vec::with_capacity(chunk.len() * 10);
-            for (i, r) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
-                params.extend([
+        insert_rows(
+            &tx,
+            "INSERT INTO served_requests (at, model, version, endpoint, status, latency_ms,
+                prediction_id, class, features_json, replica) VALUES ",
+            rows,
+            |r| {
+                [
                     (&r.at).into(),
                     (&r.model).into(),
                     r.version.into(),
@@ -104,28 +122,22 @@ impl Store {
                     (&r.class).into(),
                     (&r.features).into(),
                     (&r.replica).into(),
-                ]);
-            }
-            tx.exec(&sql, &params)?;
-        }
+                ]
+            },
+        )?;
         tx.commit()
     }
 
     /// Append a shadow's answers (and drop counts) in one transaction.
     pub fn log_shadow(&mut self, rows: &[ShadowAnswer]) -> Result<()> {
         let tx = self.db.begin(false)?;
-        for chunk in rows.chunks(SERVED_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO shadow_answers (at, model, champion_version, shadow_version,
-                    prediction_id, champion_class, shadow_class, latency_ms, error, dropped) VALUES ",
-            );
-            let mut params: Vec<crate::db::Param<'_>> = Vec::with_capacity(chunk.len() * 10);
-            for (i, r) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
-                params.extend([
+        insert_rows(
+            &tx,
+            "INSERT INTO shadow_answers (at, model, champion_version, shadow_version,
+                prediction_id, champion_class, shadow_class, latency_ms, error, dropped) VALUES ",
+            rows,
+            |r| {
+                [
                     (&r.at).into(),
                     (&r.model).into(),
                     r.champion_version.into(),
@@ -136,10 +148,9 @@ impl Store {
                     r.latency_ms.into(),
                     (&r.error).into(),
                     r.dropped.into(),
-                ]);
-            }
-            tx.exec(&sql, &params)?;
-        }
+                ]
+            },
+        )?;
         tx.commit()
     }
 
