@@ -113,6 +113,18 @@ fn a_capacity_run_finds_where_a_slow_server_gives_way_and_its_gate_fails() {
             && s["p99_ms"].as_f64().unwrap() <= 50.0
     };
     assert!(!held(&steps[0]), "150/s held at 10 ms a row: {r}");
+    // The search: half the missed rate next; then halfway between held and missed (to a tenth).
+    assert_eq!(steps[1]["rate"], 75.0, "{r}");
+    for w in steps.windows(2).skip(1) {
+        let (a, b) = (
+            w[0]["rate"].as_f64().unwrap(),
+            w[1]["rate"].as_f64().unwrap(),
+        );
+        assert!(
+            (b - a).abs() < a,
+            "each step moves by less than the last rate: {r}"
+        );
+    }
     let max_held = r["max_rate_held"].as_f64().expect("some rate held");
     // 10 ms a row: never more than 100 requests/s.
     assert!(max_held > 0.0 && max_held <= 100.0, "{max_held}");

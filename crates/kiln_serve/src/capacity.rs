@@ -281,20 +281,6 @@ pub fn measure(
     Ok(capacity)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::next_rate;
-
-    #[test]
-    fn the_search_doubles_until_a_miss_then_halves_the_gap() {
-        assert_eq!(next_rate(Some(100.0), None), Some(200.0));
-        assert_eq!(next_rate(None, Some(100.0)), Some(50.0));
-        assert_eq!(next_rate(Some(100.0), Some(200.0)), Some(150.0));
-        assert_eq!(next_rate(Some(100.0), Some(105.0)), None);
-        assert_eq!(next_rate(None, Some(1.5)), None);
-    }
-}
-
 /// How a version's capacity run is made; the rest comes from the model's brief.
 #[derive(Clone, Debug)]
 pub struct CapacityOptions {
