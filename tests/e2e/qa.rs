@@ -856,3 +856,66 @@ fn requests_arriving_together_share_a_forward_pass_up_to_the_cap() {
         "{b}"
     );
 }
+
+/// A shadow named by an alias follows it: when `staging` moves, the next copies are answered by the
+/// version it moved to.
+#[test]
+fn a_shadow_follows_its_alias() {
+    let (_d, ws) = crate::serve::served_workspace();
+    ok(&kiln(
+        &ws,
+        &[
+            "models",
+            "alias",
+            "penguin-id",
+            "staging",
+            "--version",
+            "2",
+            "--by",
+            "sam",
+        ],
+    ));
+    let server = crate::serve::start(&ws, |c| c.shadow = Some("staging".into()));
+    let shadow_version =
+        || crate::serve::get(server.addr, "/v1/health").1["shadow"]["version"].clone();
+    assert_eq!(shadow_version(), 2);
+    ok(&kiln(
+        &ws,
+        &[
+            "models",
+            "alias",
+            "penguin-id",
+            "staging",
+            "--version",
+            "1",
+            "--by",
+            "sam",
+        ],
+    ));
+    let (bodies, _) = penguin_requests(&ws, 8);
+    let start = std::time::Instant::now();
+    // The swap happens before the next batch the shadow answers.
+    while shadow_version() != 1 {
+        crate::serve::post(server.addr, "/v1/predict", &bodies[0]);
+        assert!(
+            start.elapsed() < std::time::Duration::from_mins(1),
+            "the shadow stayed on v2"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (status, _) = crate::serve::post(server.addr, "/v1/predict", &bodies[0]);
+    assert_eq!(status, 200);
+    server.stop().unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let s = kiln_core::Workspace::open(&ws)
+            .unwrap()
+            .shadow_summary("penguin-id", None)
+            .unwrap();
+        if s.shadow_version == Some(1) {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_mins(1), "{s:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -463,8 +463,11 @@ async fn watch_alias(state: Arc<AppState>) {
             state.config.model.clone(),
             state.config.alias.clone(),
         );
-        let (want_previous, challenger) =
-            (state.standby.is_some(), state.config.challenger.clone());
+        let (want_previous, challenger, shadow) = (
+            state.standby.is_some(),
+            state.config.challenger.clone(),
+            state.shadow.as_ref().map(|sh| sh.alias.clone()),
+        );
         let reader = reader.clone();
         let found = tokio::task::spawn_blocking(move || {
             let mut slot = reader.lock().ok()?;
@@ -482,12 +485,19 @@ async fn watch_alias(state: Arc<AppState>) {
                 ws.resolve_model(&model, &alias).ok(),
                 previous,
                 challenger.and_then(|c| ws.resolve_model(&model, &c).ok()),
+                shadow.and_then(|c| ws.resolve_model(&model, &c).ok()),
             ))
         })
         .await;
-        let Ok(Some((current, previous, challenger))) = found else {
+        let Ok(Some((current, previous, challenger, shadow))) = found else {
             continue;
         };
+        // The shadow follows its alias too (e.g. `staging` moving as QA moves on).
+        if let (Some((version, run)), Some(sh)) = (shadow, &state.shadow)
+            && sh.version() != version
+        {
+            sh.swap(version, run);
+        }
         // The standby follows: the version before the alias's current one.
         if let (Some((version, run)), Some(standby)) = (previous, &state.standby)
             && standby.current().version != version

@@ -41,7 +41,10 @@ pub struct Shadow {
     tx: SyncSender<Copy>,
     counts: Arc<Counts>,
     pub alias: String,
-    pub version: i64,
+    /// The version answering now (it follows the alias).
+    version: Arc<std::sync::atomic::AtomicI64>,
+    /// A version to load before the next batch: (version, run).
+    swap_to: Arc<std::sync::Mutex<Option<(i64, i64)>>>,
 }
 
 impl Shadow {
@@ -72,11 +75,16 @@ impl Shadow {
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(config.shadow_queue.max(1));
         let counts = Arc::new(Counts::default());
+        let current = Arc::new(std::sync::atomic::AtomicI64::new(version));
+        let swap_to: Arc<std::sync::Mutex<Option<(i64, i64)>>> = Arc::default();
         let worker = Worker {
             ws,
             model,
             name: config.model.clone(),
             version,
+            current: current.clone(),
+            swap_to: swap_to.clone(),
+            champion_features: champion_features.to_vec(),
             counts: counts.clone(),
             delay: config.shadow_debug_delay_ms.map(Duration::from_millis),
             dropped_logged: 0,
@@ -89,8 +97,21 @@ impl Shadow {
             tx,
             counts,
             alias,
-            version,
+            version: current,
+            swap_to,
         })
+    }
+
+    /// The shadow's version now.
+    pub fn version(&self) -> i64 {
+        self.version.load(Ordering::Relaxed)
+    }
+
+    /// Answer with `version` (run `run`) from the next batch on.
+    pub fn swap(&self, version: i64, run: i64) {
+        if let Ok(mut s) = self.swap_to.lock() {
+            *s = Some((version, run));
+        }
     }
 
     /// Hand the shadow a copy of answered rows; never waits (a full queue drops the copy, counted).
@@ -123,7 +144,7 @@ impl Shadow {
         );
         json!({
             "alias": self.alias,
-            "version": self.version,
+            "version": self.version(),
             "compared": compared,
             "agreed": agreed,
             "agreement": (compared > 0).then(|| agreed as f64 / compared as f64),
@@ -139,6 +160,10 @@ struct Worker {
     model: kiln_core::LoadedModel,
     name: String,
     version: i64,
+    current: Arc<std::sync::atomic::AtomicI64>,
+    swap_to: Arc<std::sync::Mutex<Option<(i64, i64)>>>,
+    /// What the champion's requests carry: a version reading more is not loaded.
+    champion_features: Vec<String>,
     counts: Arc<Counts>,
     delay: Option<Duration>,
     /// Drops already written to the log.
@@ -150,6 +175,7 @@ struct Worker {
 impl Worker {
     fn run(mut self, rx: &Receiver<Copy>) {
         loop {
+            self.follow();
             let first = match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(c) => Some(c),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -167,6 +193,35 @@ impl Worker {
             }
             let rows = self.answer(batch);
             self.log(rows);
+        }
+    }
+
+    /// Load the version the alias moved to, if it did (a version reading a feature the champion's
+    /// requests lack, or one that fails to load, is refused and the current one kept).
+    fn follow(&mut self) {
+        let Some((version, run)) = self.swap_to.lock().ok().and_then(|mut s| s.take()) else {
+            return;
+        };
+        match self.ws.load_model(run) {
+            Ok(m)
+                if m.features()
+                    .iter()
+                    .all(|f| self.champion_features.contains(&f.name)) =>
+            {
+                self.model = m;
+                self.version = version;
+                self.current.store(version, Ordering::Relaxed);
+                tracing::info!("the shadow now answers with version {version}");
+            }
+            Ok(_) => tracing::error!(
+                "the shadow's alias moved to version {version}, which reads features the champion's \
+                 requests do not carry; the shadow keeps version {}",
+                self.version
+            ),
+            Err(e) => tracing::error!(
+                "the shadow's version {version} cannot be loaded ({e}); it keeps version {}",
+                self.version
+            ),
         }
     }
 
