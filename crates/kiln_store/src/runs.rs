@@ -415,7 +415,10 @@ fn run_from_row(r: &Row) -> Result<Run> {
 impl Store {
     /// Record a run as `running` by this process.
     pub fn start_run(&self, new: &NewRun<'_>) -> Result<i64> {
-        let id = self.db.query_row(
+        // On PostgreSQL the row and the run's session lock arrive together: another client that opens
+        // the workspace between the two must not take a run just started for one whose process is gone.
+        let tx = self.db.begin(false)?;
+        let id = tx.query_row(
             "INSERT INTO runs (dataset_version_id, status, model, target, features_json, params_json,
                 split_json, device, seed, kiln_version, git_commit, sweep_id, pid, started_at)
              VALUES (?1, ?13, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
@@ -426,15 +429,21 @@ impl Store {
             ]),
             |r| r.get(0),
         )?;
-        self.hold_run(id)?;
+        Self::hold_run_in(&tx, id)?;
+        tx.commit()?;
         Ok(id)
     }
 
     /// PostgreSQL: hold a session lock on a running run for as long as this connection lives, so any
     /// client on any machine can tell a live run from one whose process is gone (its session ended).
-    fn hold_run(&self, id: i64) -> Result<()> {
-        if self.db.is_postgres() {
-            self.run_lock("pg_advisory_lock", id)?;
+    /// Taken inside the transaction that marks the run running, so no client sees it running unlocked.
+    fn hold_run_in(tx: &crate::db::Db, id: i64) -> Result<()> {
+        if tx.is_postgres() {
+            tx.query_row(
+                "SELECT pg_advisory_lock(?1)::text",
+                p![RUN_LOCK + id],
+                |r| r.get::<String>(0),
+            )?;
         }
         Ok(())
     }
@@ -542,8 +551,9 @@ impl Store {
                 RunStatus::Running
             ],
         )?;
-        tx.commit()?;
-        self.hold_run(id)
+        // The lock before the commit, as in `start_run`.
+        Self::hold_run_in(&tx, id)?;
+        tx.commit()
     }
 
     /// Record a new sweep; returns its id (`sweep-N`).
