@@ -119,7 +119,8 @@ pub fn run(root: PathBuf, args: &ServeArgs, json_out: bool, out: &mut dyn Write)
     let settings = env.as_ref().map(|e| e.settings.clone()).unwrap_or_default();
     let mut config = match &args.bundle {
         Some(dir) => {
-            let info = kiln_core::bundle::verify_bundle(dir)?;
+            // What to call it; the server checks the bundle against its manifest as it loads it.
+            let info = kiln_core::bundle::bundle_info(dir)?;
             let mut c = kiln_serve::ServeConfig::for_bundle(dir.clone());
             c.model.clone_from(&info.model);
             c.alias = info.version.to_string();

@@ -93,10 +93,6 @@ impl Workspace {
                 .as_str()
                 .ok_or_else(|| invalid(format!("run {run_id} has no weights")))?,
         );
-        let mut model_config = run.artifacts["model_config"].clone();
-        if model_config.get("kind").is_none() {
-            model_config["kind"] = serde_json::json!("mlp");
-        }
         let info = BundleInfo {
             model: model.to_owned(),
             version,
@@ -117,7 +113,7 @@ impl Workspace {
                 host: crate::host_name(),
             },
             feature_spec: run.artifacts["feature_spec"].clone(),
-            model_config,
+            model_config: crate::predict::model_config(&run),
         };
         let card = self.bundle_card(&info, &run);
         let parent = out
@@ -255,8 +251,25 @@ pub fn verify_bundle(dir: &Path) -> Result<BundleInfo> {
             return Err(bad(format!("`{name}` is not in the manifest")));
         }
     }
-    serde_json::from_slice(&std::fs::read(dir.join(MODEL)).map_err(io(dir))?)
-        .map_err(|e| bad(format!("`{MODEL}` is not valid ({e})")))
+    bundle_info(dir)
+}
+
+/// A bundle's description (`model.json`) as written, not checked against the manifest: what to call the
+/// model before it is opened. [`open_bundle`] checks everything before a model is served.
+pub fn bundle_info(dir: &Path) -> Result<BundleInfo> {
+    let path = dir.join(MODEL);
+    let text = std::fs::read(&path).map_err(|e| {
+        invalid(format!(
+            "{} is refused as a bundle: `{MODEL}` cannot be read ({e})",
+            dir.display()
+        ))
+    })?;
+    serde_json::from_slice(&text).map_err(|e| {
+        invalid(format!(
+            "{} is refused as a bundle: `{MODEL}` is not valid ({e})",
+            dir.display()
+        ))
+    })
 }
 
 /// Open a bundle for serving: verified, then loaded on the CPU.

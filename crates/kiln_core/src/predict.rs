@@ -81,6 +81,16 @@ impl LoadedModel {
     }
 }
 
+/// A run's network configuration as recorded, its template named (runs recorded before the CNN
+/// template existed were all MLPs).
+pub(crate) fn model_config(run: &kiln_store::Run) -> serde_json::Value {
+    let mut c = run.artifacts["model_config"].clone();
+    if c.get("kind").is_none() {
+        c["kind"] = serde_json::json!("mlp");
+    }
+    c
+}
+
 impl Workspace {
     /// Load run `run_id`'s model on the CPU after checking its weights' blake3 against the run's record.
     pub fn load_model(&self, run_id: i64) -> Result<LoadedModel> {
@@ -98,13 +108,8 @@ impl Workspace {
                     message: format!("feature spec: {e}"),
                 }
             })?;
-        let mut c = r.artifacts["model_config"].clone();
-        if c.get("kind").is_none() {
-            // Runs recorded before the CNN template existed were all MLPs.
-            c["kind"] = serde_json::json!("mlp");
-        }
         let config: kiln_train::NetConfig =
-            serde_json::from_value(c).map_err(|e| CoreError::BadRecord {
+            serde_json::from_value(model_config(&r)).map_err(|e| CoreError::BadRecord {
                 run: run_id,
                 message: format!("model configuration: {e}"),
             })?;

@@ -287,7 +287,8 @@ impl Drop for Running {
 /// Load the model, bind, and serve on a thread of its own until [`Running::stop`].
 pub fn start(mut config: ServeConfig) -> Result<Running, ServeError> {
     if let Some(dir) = &config.bundle {
-        let info = kiln_core::bundle::verify_bundle(dir)?;
+        // Its names only: the model thread checks the bundle before anything is served.
+        let info = kiln_core::bundle::bundle_info(dir)?;
         if config.challenger.is_some() || config.shadow.is_some() || config.fallback_previous {
             return Err(ServeError::Core(kiln_core::CoreError::Invalid(
                 "a bundle holds one model: a challenger, a shadow or the previous version need the workspace".into(),

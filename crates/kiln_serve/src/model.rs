@@ -110,7 +110,8 @@ impl ModelHandle {
     /// As [`ModelHandle::start`], for another alias of the same model (an A/B challenger).
     pub fn start_alias(config: &ServeConfig, alias: &str) -> Result<Self, ServeError> {
         let (source, version, run) = if let Some(dir) = &config.bundle {
-            let info = kiln_core::bundle::verify_bundle(dir)?;
+            // The model thread's load checks the bundle against its manifest (once).
+            let info = kiln_core::bundle::bundle_info(dir)?;
             (Source::Bundle(dir.clone()), info.version, info.run_id)
         } else {
             let ws = Workspace::open(&config.workspace)?;
