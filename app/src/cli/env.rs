@@ -9,11 +9,8 @@ use kiln_core::Workspace;
 use kiln_core::release::EnvSettings;
 use serde_json::json;
 
+use super::release::by_default;
 use super::report::print_json;
-
-fn by_default() -> String {
-    kiln_core::current_user()
-}
 
 #[derive(Debug, Subcommand)]
 pub enum EnvSubcommand {

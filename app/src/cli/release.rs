@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::report::print_json;
 
-fn by_default() -> String {
+pub(super) fn by_default() -> String {
     kiln_core::current_user()
 }
 

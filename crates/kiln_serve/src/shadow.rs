@@ -81,7 +81,6 @@ impl Shadow {
             ws,
             model,
             name: config.model.clone(),
-            version,
             current: current.clone(),
             swap_to: swap_to.clone(),
             champion_features: champion_features.to_vec(),
@@ -159,7 +158,7 @@ struct Worker {
     ws: Workspace,
     model: kiln_core::LoadedModel,
     name: String,
-    version: i64,
+    /// The version answering (written here only; read by `/v1/health` too).
     current: Arc<std::sync::atomic::AtomicI64>,
     swap_to: Arc<std::sync::Mutex<Option<(i64, i64)>>>,
     /// What the champion's requests carry: a version reading more is not loaded.
@@ -173,6 +172,10 @@ struct Worker {
 }
 
 impl Worker {
+    fn version(&self) -> i64 {
+        self.current.load(Ordering::Relaxed)
+    }
+
     fn run(mut self, rx: &Receiver<Copy>) {
         loop {
             self.follow();
@@ -209,18 +212,17 @@ impl Worker {
                     .all(|f| self.champion_features.contains(&f.name)) =>
             {
                 self.model = m;
-                self.version = version;
                 self.current.store(version, Ordering::Relaxed);
                 tracing::info!("the shadow now answers with version {version}");
             }
             Ok(_) => tracing::error!(
                 "the shadow's alias moved to version {version}, which reads features the champion's \
                  requests do not carry; the shadow keeps version {}",
-                self.version
+                self.version()
             ),
             Err(e) => tracing::error!(
                 "the shadow's version {version} cannot be loaded ({e}); it keeps version {}",
-                self.version
+                self.version()
             ),
         }
     }
@@ -274,7 +276,7 @@ impl Worker {
                     at: at.clone(),
                     model: self.name.clone(),
                     champion_version: c.champion_version,
-                    shadow_version: self.version,
+                    shadow_version: self.version(),
                     prediction_id: Some(id.clone()),
                     champion_class: c.champion.get(i).cloned(),
                     shadow_class,
@@ -295,7 +297,7 @@ impl Worker {
                 at: kiln_core::serving::now(),
                 model: self.name.clone(),
                 champion_version: self.champion_version,
-                shadow_version: self.version,
+                shadow_version: self.version(),
                 prediction_id: None,
                 champion_class: None,
                 shadow_class: None,

@@ -396,13 +396,7 @@ impl S3Server {
 
     /// A new empty bucket; returns its `s3://` URL.
     pub fn fresh_bucket(&self, label: &str) -> String {
-        let name = format!(
-            "kiln-{}-{}-{}",
-            label.replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        )
-        .to_lowercase();
+        let name = unique_name(label);
         let status = http_put(&self.endpoint, &format!("/{name}"))
             .unwrap_or_else(|e| panic!("create bucket {name} on {}: {e}", self.endpoint));
         assert!(status == 200, "create bucket {name}: HTTP {status}");
@@ -563,13 +557,7 @@ impl AzuriteServer {
 
     /// A new empty container; its name.
     pub fn fresh_container(&self, label: &str) -> String {
-        let name = format!(
-            "kiln-{}-{}-{}",
-            label.replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        )
-        .to_lowercase();
+        let name = unique_name(label);
         let status = self
             .signed_put(&name, None, None)
             .unwrap_or_else(|e| panic!("create container {name}: {e}"));
@@ -806,4 +794,15 @@ fn start_mariadb() -> Result<MariaServer, String> {
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }
+}
+
+/// A bucket or container name no other test of any process takes: `kiln-LABEL-PID-N`, lower case.
+fn unique_name(label: &str) -> String {
+    format!(
+        "kiln-{}-{}-{}",
+        label.replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+    .to_lowercase()
 }
