@@ -202,10 +202,7 @@ fn a_capacity_run_whose_server_cannot_start_says_why_and_records_nothing() {
     let run = w.resolve_model("penguin-id", "2").unwrap().1;
     let weights = ws.join(w.run(run).unwrap().artifacts["weights"].as_str().unwrap());
     drop(w);
-    let mut bytes = std::fs::read(&weights).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&weights, bytes).unwrap();
+    crate::support::damage(&weights);
     let before = kiln(&ws, &["audit", "log", "--json"]).stdout;
     refused(&capacity(&ws, &[]), "did not start");
     let r = capacity(&ws, &[]);
@@ -300,18 +297,26 @@ fn champion_requests(ws: &Path, n: usize) -> (Vec<serde_json::Value>, Vec<String
 
 /// Wait until the shadow's log holds `n` copies (answered, failed or dropped); its summary.
 fn shadow_log(ws: &Path, n: u64) -> kiln_core::shadow::ShadowSummary {
+    shadow_log_until(ws, |s| (s.compared + s.failures) as u64 + s.dropped >= n)
+}
+
+/// Wait (a minute at most) until the shadow's log summed up is `done`; that summary.
+fn shadow_log_until(
+    ws: &Path,
+    done: impl Fn(&kiln_core::shadow::ShadowSummary) -> bool,
+) -> kiln_core::shadow::ShadowSummary {
     let start = std::time::Instant::now();
     loop {
         let s = kiln_core::Workspace::open(ws)
             .unwrap()
             .shadow_summary("penguin-id", None)
             .unwrap();
-        if (s.compared + s.failures) as u64 + s.dropped >= n {
+        if done(&s) {
             return s;
         }
         assert!(
             start.elapsed() < std::time::Duration::from_mins(1),
-            "the shadow logged {s:?} of {n} copies"
+            "the shadow's log never got there: {s:?}"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -537,13 +542,18 @@ fn an_exported_bundle_serves_without_the_workspace_and_a_tampered_one_is_refused
     );
     assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
 
+    // A copy of the bundle in a folder of its own.
+    let fresh = |name: &str| {
+        let dir = d.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in std::fs::read_dir(&bundle).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+        }
+        dir
+    };
     // Served on its own: the workspace is gone.
-    let copy = d.path().join("elsewhere");
-    std::fs::create_dir_all(&copy).unwrap();
-    for f in std::fs::read_dir(&bundle).unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), copy.join(f.file_name())).unwrap();
-    }
+    let copy = fresh("elsewhere");
     std::fs::remove_dir_all(&ws).unwrap();
     let mut c = kiln_serve::ServeConfig::for_bundle(copy.clone());
     c.addr = "127.0.0.1:0".parse().unwrap();
@@ -577,20 +587,8 @@ fn an_exported_bundle_serves_without_the_workspace_and_a_tampered_one_is_refused
             .to_string();
         assert!(e.contains(says), "expected `{says}` in: {e}");
     };
-    let fresh = |name: &str| {
-        let dir = d.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        for f in std::fs::read_dir(&bundle).unwrap() {
-            let f = f.unwrap();
-            std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
-        }
-        dir
-    };
     let weights = fresh("weights-changed");
-    let mut bytes = std::fs::read(weights.join("weights.bin")).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(weights.join("weights.bin"), bytes).unwrap();
+    crate::support::damage(&weights.join("weights.bin"));
     refuse(&weights, "`weights.bin` does not match its hash");
     let model = fresh("model-changed");
     let text = std::fs::read_to_string(model.join("model.json")).unwrap();
@@ -906,16 +904,5 @@ fn a_shadow_follows_its_alias() {
     let (status, _) = crate::serve::post(server.addr, "/v1/predict", &bodies[0]);
     assert_eq!(status, 200);
     server.stop().unwrap();
-    let start = std::time::Instant::now();
-    loop {
-        let s = kiln_core::Workspace::open(&ws)
-            .unwrap()
-            .shadow_summary("penguin-id", None)
-            .unwrap();
-        if s.shadow_version == Some(1) {
-            break;
-        }
-        assert!(start.elapsed() < std::time::Duration::from_mins(1), "{s:?}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    shadow_log_until(&ws, |s| s.shadow_version == Some(1));
 }

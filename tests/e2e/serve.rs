@@ -778,10 +778,7 @@ fn the_previous_champion_answers_when_the_champion_cannot_load() {
     // Damage version 2's weights: they no longer match the run's record.
     let run = w.resolve_model("penguin-id", "champion").unwrap().1;
     let weights = ws.join(w.run(run).unwrap().artifacts["weights"].as_str().unwrap());
-    let mut bytes = std::fs::read(&weights).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&weights, bytes).unwrap();
+    crate::support::damage(&weights);
     drop(w);
     // Without a standby the server refuses to start, naming the problem.
     let mut c = ServeConfig::new(ws.clone(), "penguin-id", "champion");

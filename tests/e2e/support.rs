@@ -29,6 +29,14 @@ pub fn kiln(ws: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Flip the last byte of `path`: a damaged file whose hash no longer matches its record.
+pub fn damage(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
+}
+
 /// A file in `tests/fixtures` (copies of the real datasets, as shipped upstream).
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
